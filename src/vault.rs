@@ -1,0 +1,441 @@
+//! The encrypted vault: one file holding every account, opened by key slots.
+//!
+//! # File format, version 1
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic  "CSVAULT\n"
+//! 8       2     format version, big-endian u16 (= 1)
+//! 10      4     header length N, big-endian u32 (at most 1 MiB)
+//! 14      N     header: UTF-8 JSON (below)
+//! 14+N    ...   payload ciphertext: XChaCha20-Poly1305(master key, header.nonce,
+//!               plaintext = payload JSON, AAD = bytes 0 .. 14+N), 16-byte tag last
+//! end-32  32    SHA-256 of every byte before it
+//! ```
+//!
+//! The header is plain JSON so that it can be read without a key:
+//!
+//! ```json
+//! { "vault_id": "<32 hex>", "cipher": "XChaCha20-Poly1305", "nonce": "<base64, 24 bytes>",
+//!   "slots": [
+//!     { "kind": "password", "kdf": { "algorithm": "argon2id", "version": 19,
+//!       "memory_kib": 65536, "passes": 3, "lanes": 1, "salt": "<base64, 16 bytes>" },
+//!       "nonce": "<base64, 24>", "wrapped_key": "<base64, 48>" },
+//!     { "kind": "keyring", "service": "countersign", "user": "vault-<vault_id>",
+//!       "nonce": "<base64, 24>", "wrapped_key": "<base64, 48>" } ] }
+//! ```
+//!
+//! * **Master key.** 32 random bytes from the OS. It encrypts the payload only.
+//!   It is replaced by a new random key whenever the password changes or is removed.
+//! * **Slots** (the Aegis model). Each slot holds the master key encrypted with
+//!   XChaCha20-Poly1305 under a slot key, with AAD
+//!   `"countersign-slot-v1|" + vault_id + "|" + kind`, which binds a slot to its
+//!   vault and kind. The password slot's key is Argon2id(password, salt, params
+//!   in the header, 32-byte output). The keyring slot's key is 32 random bytes
+//!   stored in the OS keyring (Secret Service, Keychain, Credential Manager)
+//!   under `service`/`user`.
+//! * **Nonces.** Every save draws a fresh random 24-byte payload nonce; every
+//!   slot (re)wrap draws a fresh one too. 192-bit random nonces make reuse
+//!   negligible without any counter state.
+//! * **Authentication.** The whole header is the payload's associated data, so
+//!   a changed slot list, KDF parameter or nonce makes decryption fail. The
+//!   trailing SHA-256 is not a security measure: it tells accidental damage
+//!   (truncation, a flipped bit) apart from a wrong password, so the user gets
+//!   "damaged, restore the backup" rather than "wrong password".
+//! * **Payload** JSON: `{ "entries": [ { "id", "added", "issuer", "name",
+//!   "label_issuer", "secret" (Base32), "type" ("totp" | "hotp" | "steam"),
+//!   "period" | "counter", "algorithm", "digits" } ] }`. Unknown fields are ignored.
+//! * **Compatibility.** Readers refuse versions they do not know and never
+//!   write over such a file. `tests/fixtures/vault-v1.cvault` is kept forever
+//!   and must keep opening.
+//!
+//! # Saving
+//!
+//! Writers hold an advisory lock on `<vault>.lock`, re-read the vault under it,
+//! apply their change, write `<vault>.tmp`, fsync it, hard-link the current
+//! vault to `<vault>.bak` (the previous generation), rename the temp file over
+//! the vault and fsync the directory. A crash at any point leaves a vault that
+//! opens with either the old or the new contents.
+
+mod file;
+mod format;
+pub mod keyring;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::{self, Account};
+use crate::secret::Password;
+
+pub use format::Kdf;
+pub use keyring::Keyring;
+
+/// The file name used inside the data directory.
+pub const FILE_NAME: &str = "vault.cvault";
+
+/// Where the vault lives when nothing overrides it: the platform data directory.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "Countersign", "countersign")
+        .map(|dirs| dirs.data_dir().join(FILE_NAME))
+}
+
+/// The previous generation kept beside a vault.
+pub fn backup_path(path: &Path) -> PathBuf {
+    file::sibling(path, "bak")
+}
+
+/// A stable, random identifier of an account inside one vault.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Id(String);
+
+impl Id {
+    fn random() -> Result<Self, Error> {
+        Ok(Id(hex(&format::random::<8>()?)))
+    }
+
+    /// The id as text (16 lower-case hex digits).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An account as stored: its id, when it was added, and the account itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Stable id, used by front ends instead of the secret.
+    pub id: Id,
+    /// Unix seconds when it was added.
+    pub added: u64,
+    /// The OTP account.
+    pub account: Account,
+}
+
+/// Everything a vault operation can fail on. Messages name the file and
+/// never contain secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("no vault at {path}; create one with `countersign init`")]
+    NotFound { path: PathBuf },
+    #[error("a vault already exists at {path}; it was left untouched")]
+    AlreadyExists { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: Arc<std::io::Error> },
+    #[error("{path} is not a Countersign vault")]
+    NotAVault { path: PathBuf },
+    #[error("{path} is damaged ({reason}); it was not changed. {}", restore_hint(path, backup))]
+    Corrupt { path: PathBuf, reason: String, backup: Option<PathBuf> },
+    #[error("{path} uses vault format version {version}, which this Countersign cannot read; it was not changed. Update Countersign. {}", restore_hint(path, backup))]
+    UnsupportedVersion { path: PathBuf, version: u16, backup: Option<PathBuf> },
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("this vault has no password slot")]
+    NoPasswordSlot,
+    #[error("this vault has no keyring slot")]
+    NoKeyringSlot,
+    #[error("the key in the OS keyring does not open this vault")]
+    KeyringMismatch,
+    #[error(transparent)]
+    Keyring(#[from] keyring::Error),
+    #[error("a vault needs a password or the OS keyring (or both); refusing to remove the last way to open it")]
+    LastSlot,
+    #[error("{path} was re-keyed or replaced by another Countersign process; open it again")]
+    ChangedElsewhere { path: PathBuf },
+    #[error("invalid key derivation parameters: {0}")]
+    Kdf(String),
+    #[error("no account with id {0}")]
+    NoSuchAccount(Id),
+    #[error(transparent)]
+    Account(#[from] account::Error),
+    #[error("the operating system's random number generator failed")]
+    Random,
+    #[error("could not encode the vault: {0}")]
+    Encode(String),
+}
+
+fn restore_hint(path: &Path, backup: &Option<PathBuf>) -> String {
+    match backup {
+        Some(backup) => format!("The previous version is at {}: to restore it, copy it over {}.", backup.display(), path.display()),
+        None => "No backup file exists beside it.".to_owned(),
+    }
+}
+
+/// How a new vault is protected.
+#[derive(Debug, Default)]
+pub struct Protection<'a> {
+    /// Add a password slot with these Argon2id parameters.
+    pub password: Option<(Password, Kdf)>,
+    /// Add a keyring slot in this keyring.
+    pub keyring: Option<&'a Keyring>,
+}
+
+/// A vault file that has been read and checked but not decrypted.
+#[derive(Debug)]
+pub struct Locked {
+    path: PathBuf,
+    file: format::File,
+}
+
+impl Locked {
+    /// Reads and checks a vault file (magic, version, checksum, header).
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let bytes = file::read(path)?;
+        let file = format::File::decode(&bytes).map_err(|e| e.at(path))?;
+        Ok(Locked { path: path.to_owned(), file })
+    }
+
+    /// Whether a password can open it.
+    pub fn has_password(&self) -> bool {
+        self.file.header.password_slot().is_some()
+    }
+
+    /// Whether the OS keyring can open it.
+    pub fn has_keyring(&self) -> bool {
+        self.file.header.keyring_slot().is_some()
+    }
+
+    /// Opens it with a password (Argon2id runs here: tens to hundreds of ms).
+    pub fn unlock_with_password(self, password: &Password) -> Result<Vault, Error> {
+        let master = self.file.header.unwrap_with_password(password)?;
+        self.into_vault(master, None)
+    }
+
+    /// Opens it through the OS keyring, without a prompt.
+    pub fn unlock_with_keyring(self, keyring: &Keyring) -> Result<Vault, Error> {
+        let (service, user) = self.file.header.keyring_slot().map(|(s, u)| (s.to_owned(), u.to_owned())).ok_or(Error::NoKeyringSlot)?;
+        let key = keyring.get(&service, &user)?;
+        let master = self.file.header.unwrap_with_keyring(&key)?;
+        self.into_vault(master, Some(key))
+    }
+
+    fn into_vault(self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
+        let entries = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
+        Ok(Vault { path: self.path, header: self.file.header, master, keyring_key, entries })
+    }
+}
+
+/// An unlocked vault. Dropping it wipes the keys and secrets from memory.
+pub struct Vault {
+    path: PathBuf,
+    header: format::Header,
+    master: format::Key,
+    /// The keyring slot key, when known, so that re-keying can rewrap it.
+    keyring_key: Option<format::Key>,
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("path", &self.path).field("entries", &self.entries.len()).finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Creates a new vault file. Refuses to touch an existing one.
+    pub fn create(path: &Path, protection: Protection<'_>) -> Result<Vault, Error> {
+        file::create_parent(path)?;
+        let _lock = file::Lock::acquire(path)?;
+        if path.exists() {
+            return Err(Error::AlreadyExists { path: path.to_owned() });
+        }
+        let master = format::Key::random()?;
+        let mut header = format::Header::new()?;
+        let mut keyring_key = None;
+        if let Some((password, kdf)) = &protection.password {
+            header.add_password_slot(password, kdf, &master)?;
+        }
+        if let Some(keyring) = protection.keyring {
+            let key = format::Key::random()?;
+            let user = header.keyring_user();
+            keyring.set(keyring::SERVICE, &user, &key)?;
+            header.add_keyring_slot(keyring::SERVICE, &user, &key, &master)?;
+            keyring_key = Some(key);
+        }
+        if header.slots.is_empty() {
+            return Err(Error::LastSlot);
+        }
+        if let Err(error) = write(path, &header, &master, &[]) {
+            if let Some(keyring) = protection.keyring {
+                let _ = keyring.delete(keyring::SERVICE, &header.keyring_user());
+            }
+            return Err(error);
+        }
+        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new() })
+    }
+
+    /// The file this vault lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The accounts, in the user's order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Whether a password can open it.
+    pub fn has_password(&self) -> bool {
+        self.header.password_slot().is_some()
+    }
+
+    /// Whether the OS keyring can open it.
+    pub fn has_keyring(&self) -> bool {
+        self.header.keyring_slot().is_some()
+    }
+
+    /// Applies a change under the file lock: re-reads the vault first, so a
+    /// change made meanwhile by another process is kept, then saves atomically.
+    /// Nothing is written when `change` fails.
+    pub fn update<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, Error>) -> Result<T, Error> {
+        let _lock = file::Lock::acquire(&self.path)?;
+        self.reload_locked()?;
+        // Work on a copy so that a failed change or write leaves memory as on disk.
+        let mut entries = self.entries.clone();
+        let result = change(&mut entries)?;
+        write(&self.path, &self.header, &self.master, &entries)?;
+        self.entries = entries;
+        Ok(result)
+    }
+
+    /// Adds accounts at the end of the list and returns their new ids.
+    pub fn add(&mut self, accounts: Vec<Account>, now: u64) -> Result<Vec<Id>, Error> {
+        for account in &accounts {
+            account.validate()?;
+        }
+        self.update(|entries| {
+            let mut ids = Vec::new();
+            for account in accounts {
+                let id = Id::random()?;
+                entries.push(Entry { id: id.clone(), added: now, account });
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Changes one account in place.
+    pub fn modify<T>(&mut self, id: &Id, change: impl FnOnce(&mut Account) -> T) -> Result<T, Error> {
+        self.update(|entries| {
+            let entry = entries.iter_mut().find(|e| &e.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
+            let mut account = entry.account.clone();
+            let result = change(&mut account);
+            account.validate()?;
+            entry.account = account;
+            Ok(result)
+        })
+    }
+
+    /// Removes one account.
+    pub fn remove(&mut self, id: &Id) -> Result<Entry, Error> {
+        self.update(|entries| {
+            let index = entries.iter().position(|e| &e.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
+            Ok(entries.remove(index))
+        })
+    }
+
+    /// Sets, changes or (with `None`) removes the password, and rotates the
+    /// master key. A keyring slot, if any, is rewrapped under the new key.
+    pub fn set_password(&mut self, password: Option<(Password, Kdf)>, keyring: Option<&Keyring>) -> Result<(), Error> {
+        let _lock = file::Lock::acquire(&self.path)?;
+        self.reload_locked()?;
+        let master = format::Key::random()?;
+        let mut header = self.header.rekeyed();
+        if let Some((password, kdf)) = &password {
+            header.add_password_slot(password, kdf, &master)?;
+        }
+        if let Some((service, user)) = self.header.keyring_slot() {
+            let key = match (&self.keyring_key, keyring) {
+                (Some(key), _) => key.clone(),
+                (None, Some(keyring)) => {
+                    let key = keyring.get(service, user)?;
+                    self.header.unwrap_with_keyring(&key)?;
+                    key
+                }
+                (None, None) => return Err(keyring::Error::Unavailable("not connected".into()).into()),
+            };
+            header.add_keyring_slot(service, user, &key, &master)?;
+            self.keyring_key = Some(key);
+        }
+        if header.slots.is_empty() {
+            return Err(Error::LastSlot);
+        }
+        write(&self.path, &header, &master, &self.entries)?;
+        self.header = header;
+        self.master = master;
+        Ok(())
+    }
+
+    /// Adds (`true`) or removes (`false`) the keyring slot.
+    pub fn set_keyring(&mut self, on: bool, keyring: &Keyring) -> Result<(), Error> {
+        let _lock = file::Lock::acquire(&self.path)?;
+        self.reload_locked()?;
+        match (on, self.header.keyring_slot().map(|(s, u)| (s.to_owned(), u.to_owned()))) {
+            (true, Some(_)) | (false, None) => Ok(()),
+            (true, None) => {
+                let key = format::Key::random()?;
+                let mut header = self.header.clone();
+                let user = header.keyring_user();
+                header.add_keyring_slot(keyring::SERVICE, &user, &key, &self.master)?;
+                keyring.set(keyring::SERVICE, &user, &key)?;
+                if let Err(error) = write(&self.path, &header, &self.master, &self.entries) {
+                    let _ = keyring.delete(keyring::SERVICE, &user);
+                    return Err(error);
+                }
+                self.header = header;
+                self.keyring_key = Some(key);
+                Ok(())
+            }
+            (false, Some((service, user))) => {
+                if self.header.password_slot().is_none() {
+                    return Err(Error::LastSlot);
+                }
+                let mut header = self.header.clone();
+                header.remove_keyring_slot();
+                write(&self.path, &header, &self.master, &self.entries)?;
+                self.header = header;
+                self.keyring_key = None;
+                // The vault no longer refers to the entry; a failure here only
+                // leaves an unused random key behind, so it is not an error.
+                let _ = keyring.delete(&service, &user);
+                Ok(())
+            }
+        }
+    }
+
+    /// Re-reads the file under the lock. The master key must still open it.
+    fn reload_locked(&mut self) -> Result<(), Error> {
+        let bytes = file::read(&self.path)?;
+        let file = format::File::decode(&bytes).map_err(|e| e.at(&self.path))?;
+        if file.header.vault_id != self.header.vault_id {
+            return Err(Error::ChangedElsewhere { path: self.path.clone() });
+        }
+        self.entries = file.decrypt(&self.master).map_err(|e| match e {
+            format::Error::Decrypt => Error::ChangedElsewhere { path: self.path.clone() },
+            other => other.at(&self.path),
+        })?;
+        self.header = file.header;
+        Ok(())
+    }
+
+}
+
+/// Encrypts and saves; the caller holds the lock.
+fn write(path: &Path, header: &format::Header, master: &format::Key, entries: &[Entry]) -> Result<(), Error> {
+    let bytes = format::File::encrypt(header, master, entries)?;
+    file::write_atomic(path, &bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,463 @@
+//! Byte layout and cryptography of vault format version 1 (documented in [`super`]).
+
+use std::path::Path;
+
+use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Entry, Id};
+use crate::account::{Account, Algorithm, Method};
+use crate::secret::{Password, Secret};
+
+pub(super) const MAGIC: &[u8; 8] = b"CSVAULT\n";
+pub(super) const VERSION: u16 = 1;
+const PREFIX: usize = 8 + 2 + 4;
+const MAX_HEADER: usize = 1 << 20;
+const TAG: usize = 16;
+const CHECKSUM: usize = 32;
+const CIPHER: &str = "XChaCha20-Poly1305";
+const SLOT_AAD: &str = "countersign-slot-v1";
+
+/// Argon2id cost parameters for a password slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kdf {
+    /// Memory in KiB (default 65536 = 64 MiB).
+    pub memory_kib: u32,
+    /// Passes over memory (default 3).
+    pub passes: u32,
+    /// Parallel lanes (default 1).
+    pub lanes: u32,
+}
+
+impl Default for Kdf {
+    fn default() -> Self {
+        Kdf { memory_kib: 64 * 1024, passes: 3, lanes: 1 }
+    }
+}
+
+impl Kdf {
+    /// Highest costs a file may ask for, so a damaged header cannot demand
+    /// gigabytes or hours before the password is even tried.
+    const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+    const MAX_PASSES: u32 = 64;
+    const MAX_LANES: u32 = 16;
+
+    fn params(&self) -> Result<Params, super::Error> {
+        if self.memory_kib > Self::MAX_MEMORY_KIB || self.passes > Self::MAX_PASSES || self.lanes > Self::MAX_LANES {
+            return Err(super::Error::Kdf(format!(
+                "at most {} MiB, {} passes and {} lanes",
+                Self::MAX_MEMORY_KIB / 1024,
+                Self::MAX_PASSES,
+                Self::MAX_LANES
+            )));
+        }
+        Params::new(self.memory_kib, self.passes, self.lanes, Some(32)).map_err(|e| super::Error::Kdf(e.to_string()))
+    }
+
+    /// Derives a slot key: Argon2id v0x13, 32-byte output.
+    fn derive(&self, password: &Password, salt: &[u8]) -> Result<Key, super::Error> {
+        let argon2 = Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, self.params()?);
+        let mut key = Key(Zeroizing::new([0; 32]));
+        argon2.hash_password_into(password.as_bytes(), salt, &mut key.0[..]).map_err(|e| super::Error::Kdf(e.to_string()))?;
+        Ok(key)
+    }
+}
+
+/// A 256-bit key (master or slot key), wiped on drop.
+#[derive(Clone)]
+pub(super) struct Key(Zeroizing<[u8; 32]>);
+
+impl Key {
+    pub(super) fn random() -> Result<Self, super::Error> {
+        Ok(Key(Zeroizing::new(random::<32>()?)))
+    }
+
+    pub(super) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Key(Zeroizing::new(bytes))
+    }
+
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.0[..]
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&(*self.0).into())
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub(super) fn random<const N: usize>() -> Result<[u8; N], super::Error> {
+    let mut bytes = [0; N];
+    getrandom::fill(&mut bytes).map_err(|_| super::Error::Random)?;
+    Ok(bytes)
+}
+
+/// What can be wrong with a file's bytes, before a path is attached.
+#[derive(Debug)]
+pub(super) enum Error {
+    NotAVault,
+    Truncated,
+    Version(u16),
+    Checksum,
+    Header(String),
+    /// The payload did not authenticate under the master key.
+    Decrypt,
+    Payload(String),
+}
+
+impl Error {
+    pub(super) fn at(self, path: &Path) -> super::Error {
+        let path = path.to_owned();
+        let backup = Some(super::backup_path(&path)).filter(|b| b.is_file());
+        let reason = match self {
+            Error::NotAVault => return super::Error::NotAVault { path },
+            Error::Version(version) => return super::Error::UnsupportedVersion { path, version, backup },
+            Error::Truncated => "the file is truncated".to_owned(),
+            Error::Checksum => "checksum mismatch: the file was truncated or altered".to_owned(),
+            Error::Header(why) => format!("unreadable header: {why}"),
+            Error::Decrypt => "the encrypted accounts failed authentication".to_owned(),
+            Error::Payload(why) => format!("unreadable accounts: {why}"),
+        };
+        super::Error::Corrupt { path, reason, backup }
+    }
+}
+
+/// The readable part of a vault file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Header {
+    pub(super) vault_id: String,
+    cipher: String,
+    #[serde(with = "b64")]
+    nonce: [u8; 24],
+    pub(super) slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(super) enum Slot {
+    Password {
+        kdf: StoredKdf,
+        #[serde(with = "b64")]
+        nonce: [u8; 24],
+        #[serde(with = "b64")]
+        wrapped_key: [u8; 48],
+    },
+    Keyring {
+        service: String,
+        user: String,
+        #[serde(with = "b64")]
+        nonce: [u8; 24],
+        #[serde(with = "b64")]
+        wrapped_key: [u8; 48],
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StoredKdf {
+    algorithm: String,
+    version: u32,
+    #[serde(flatten)]
+    params: Kdf,
+    #[serde(with = "b64")]
+    salt: [u8; 16],
+}
+
+impl Header {
+    pub(super) fn new() -> Result<Self, super::Error> {
+        Ok(Header { vault_id: super::hex(&random::<16>()?), cipher: CIPHER.into(), nonce: [0; 24], slots: Vec::new() })
+    }
+
+    /// The same vault with no slots, for re-keying.
+    pub(super) fn rekeyed(&self) -> Self {
+        Header { slots: Vec::new(), ..self.clone() }
+    }
+
+    pub(super) fn keyring_user(&self) -> String {
+        format!("vault-{}", self.vault_id)
+    }
+
+    pub(super) fn password_slot(&self) -> Option<&Slot> {
+        self.slots.iter().find(|s| matches!(s, Slot::Password { .. }))
+    }
+
+    pub(super) fn keyring_slot(&self) -> Option<(&str, &str)> {
+        self.slots.iter().find_map(|s| match s {
+            Slot::Keyring { service, user, .. } => Some((service.as_str(), user.as_str())),
+            Slot::Password { .. } => None,
+        })
+    }
+
+    fn slot_aad(&self, kind: &str) -> Vec<u8> {
+        format!("{SLOT_AAD}|{}|{kind}", self.vault_id).into_bytes()
+    }
+
+    fn wrap(&self, kind: &str, slot_key: &Key, master: &Key) -> Result<([u8; 24], [u8; 48]), super::Error> {
+        let nonce = random::<24>()?;
+        let wrapped = slot_key
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg: &master.0[..], aad: &self.slot_aad(kind) })
+            .map_err(|_| super::Error::Random)?;
+        let wrapped: [u8; 48] = wrapped.try_into().map_err(|_| super::Error::Random)?;
+        Ok((nonce, wrapped))
+    }
+
+    fn unwrap(&self, kind: &str, slot_key: &Key, nonce: &[u8; 24], wrapped: &[u8; 48]) -> Option<Key> {
+        let plain = Zeroizing::new(
+            slot_key.cipher().decrypt(&XNonce::from(*nonce), Payload { msg: wrapped, aad: &self.slot_aad(kind) }).ok()?,
+        );
+        let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
+        Some(Key(Zeroizing::new(bytes)))
+    }
+
+    pub(super) fn add_password_slot(&mut self, password: &Password, kdf: &Kdf, master: &Key) -> Result<(), super::Error> {
+        let salt = random::<16>()?;
+        let slot_key = kdf.derive(password, &salt)?;
+        let (nonce, wrapped_key) = self.wrap("password", &slot_key, master)?;
+        self.slots.retain(|s| !matches!(s, Slot::Password { .. }));
+        let kdf = StoredKdf { algorithm: "argon2id".into(), version: 0x13, params: *kdf, salt };
+        self.slots.push(Slot::Password { kdf, nonce, wrapped_key });
+        Ok(())
+    }
+
+    pub(super) fn add_keyring_slot(&mut self, service: &str, user: &str, slot_key: &Key, master: &Key) -> Result<(), super::Error> {
+        let (nonce, wrapped_key) = self.wrap("keyring", slot_key, master)?;
+        self.remove_keyring_slot();
+        self.slots.push(Slot::Keyring { service: service.into(), user: user.into(), nonce, wrapped_key });
+        Ok(())
+    }
+
+    pub(super) fn remove_keyring_slot(&mut self) {
+        self.slots.retain(|s| !matches!(s, Slot::Keyring { .. }));
+    }
+
+    pub(super) fn unwrap_with_password(&self, password: &Password) -> Result<Key, super::Error> {
+        match self.password_slot() {
+            Some(Slot::Password { kdf, nonce, wrapped_key }) => {
+                let slot_key = kdf.params.derive(password, &kdf.salt)?;
+                self.unwrap("password", &slot_key, nonce, wrapped_key).ok_or(super::Error::WrongPassword)
+            }
+            _ => Err(super::Error::NoPasswordSlot),
+        }
+    }
+
+    pub(super) fn unwrap_with_keyring(&self, slot_key: &Key) -> Result<Key, super::Error> {
+        self.slots
+            .iter()
+            .find_map(|slot| match slot {
+                Slot::Keyring { nonce, wrapped_key, .. } => Some(self.unwrap("keyring", slot_key, nonce, wrapped_key).ok_or(super::Error::KeyringMismatch)),
+                Slot::Password { .. } => None,
+            })
+            .unwrap_or(Err(super::Error::NoKeyringSlot))
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.cipher != CIPHER {
+            return Err(Error::Header(format!("unknown cipher {:?}", self.cipher)));
+        }
+        for slot in &self.slots {
+            if let Slot::Password { kdf, .. } = slot {
+                if kdf.algorithm != "argon2id" || kdf.version != 0x13 {
+                    return Err(Error::Header(format!("unknown key derivation {} v{}", kdf.algorithm, kdf.version)));
+                }
+                kdf.params.params().map_err(|e| Error::Header(e.to_string()))?;
+            }
+        }
+        if self.slots.is_empty() {
+            return Err(Error::Header("no key slots".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A decoded vault file: header, and the ciphertext with its associated data.
+#[derive(Debug)]
+pub(super) struct File {
+    pub(super) header: Header,
+    aad: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+impl File {
+    #[cfg(test)]
+    pub(super) fn header_nonce(&self) -> [u8; 24] {
+        self.header.nonce
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<File, Error> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(if MAGIC.starts_with(bytes) { Error::Truncated } else { Error::NotAVault });
+        }
+        if bytes.len() < PREFIX {
+            return Err(Error::Truncated);
+        }
+        let version = u16::from_be_bytes([bytes[8], bytes[9]]);
+        if version != VERSION {
+            return Err(Error::Version(version));
+        }
+        if bytes.len() < PREFIX + TAG + CHECKSUM {
+            return Err(Error::Truncated);
+        }
+        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM);
+        if Sha256::digest(body).as_slice() != checksum {
+            return Err(Error::Checksum);
+        }
+        let header_len = u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
+        if header_len > MAX_HEADER || PREFIX + header_len + TAG > body.len() {
+            return Err(Error::Header("impossible header length".into()));
+        }
+        let (aad, ciphertext) = body.split_at(PREFIX + header_len);
+        let header: Header = serde_json::from_slice(&aad[PREFIX..]).map_err(|e| Error::Header(e.to_string()))?;
+        header.check()?;
+        Ok(File { header, aad: aad.to_vec(), ciphertext: ciphertext.to_vec() })
+    }
+
+    pub(super) fn decrypt(&self, master: &Key) -> Result<Vec<Entry>, Error> {
+        let plain = Zeroizing::new(
+            master
+                .cipher()
+                .decrypt(&XNonce::from(self.header.nonce), Payload { msg: &self.ciphertext, aad: &self.aad })
+                .map_err(|_| Error::Decrypt)?,
+        );
+        let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(e.to_string()))?;
+        payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)
+    }
+
+    /// Encodes a whole file with a fresh payload nonce.
+    pub(super) fn encrypt(header: &Header, master: &Key, entries: &[Entry]) -> Result<Vec<u8>, super::Error> {
+        let header = Header { nonce: random::<24>()?, ..header.clone() };
+        let header_json = serde_json::to_vec(&header).map_err(|e| super::Error::Encode(e.to_string()))?;
+        let payload = StoredPayload { entries: entries.iter().map(StoredEntry::from_entry).collect() };
+        let mut plain = Zeroizing::new(Vec::with_capacity(256 * entries.len() + 64));
+        serde_json::to_writer(&mut *plain, &payload).map_err(|e| super::Error::Encode(e.to_string()))?;
+
+        let mut bytes = Vec::with_capacity(PREFIX + header_json.len() + plain.len() + TAG + CHECKSUM);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&VERSION.to_be_bytes());
+        bytes.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&header_json);
+        let ciphertext = master
+            .cipher()
+            .encrypt(&XNonce::from(header.nonce), Payload { msg: &plain, aad: &bytes })
+            .map_err(|_| super::Error::Random)?;
+        bytes.extend_from_slice(&ciphertext);
+        let checksum = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&checksum);
+        Ok(bytes)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredPayload {
+    entries: Vec<StoredEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    id: Id,
+    added: u64,
+    issuer: String,
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label_issuer: Option<String>,
+    #[serde(with = "secret_base32")]
+    secret: Secret,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter: Option<u64>,
+    algorithm: Algorithm,
+    digits: u8,
+}
+
+impl StoredEntry {
+    fn from_entry(entry: &Entry) -> Self {
+        let account = &entry.account;
+        let (period, counter) = match account.method {
+            Method::Totp { period } => (Some(period), None),
+            Method::Hotp { counter } => (None, Some(counter)),
+            Method::Steam => (None, None),
+        };
+        StoredEntry {
+            id: entry.id.clone(),
+            added: entry.added,
+            issuer: account.issuer.clone(),
+            name: account.name.clone(),
+            label_issuer: account.label_issuer.clone(),
+            secret: account.secret.clone(),
+            kind: account.method.kind().into(),
+            period,
+            counter,
+            algorithm: account.algorithm,
+            digits: account.digits,
+        }
+    }
+
+    fn into_entry(self) -> Result<Entry, String> {
+        let method = match (self.kind.as_str(), self.period, self.counter) {
+            ("totp", Some(period), _) => Method::Totp { period },
+            ("hotp", _, Some(counter)) => Method::Hotp { counter },
+            ("steam", _, _) => Method::Steam,
+            (kind, _, _) => return Err(format!("account {} has an unknown or incomplete type {kind:?}", self.id)),
+        };
+        let account = Account {
+            issuer: self.issuer,
+            name: self.name,
+            label_issuer: self.label_issuer,
+            secret: self.secret,
+            method,
+            algorithm: self.algorithm,
+            digits: self.digits,
+        };
+        account.validate().map_err(|e| format!("account {}: {e}", self.id))?;
+        Ok(Entry { id: self.id, added: self.added, account })
+    }
+}
+
+mod b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
+        bytes.try_into().map_err(|_| D::Error::custom(format!("expected {N} bytes")))
+    }
+}
+
+/// Secrets stay in Base32 inside the payload; no intermediate `String` copy
+/// is kept when the JSON needs no unescaping.
+mod secret_base32 {
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    use crate::secret::Secret;
+
+    pub fn serialize<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&secret.to_base32())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        struct Base32;
+        impl Visitor<'_> for Base32 {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Base32 secret")
+            }
+            fn visit_str<E: Error>(self, text: &str) -> Result<Secret, E> {
+                Secret::from_base32(text).map(|(secret, _)| secret).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Base32)
+    }
+}

@@ -1,0 +1,116 @@
+//! The OS keyring slot's storage: a random 256-bit slot key per vault, kept
+//! in the platform credential store through keyring-core.
+//!
+//! Every call runs on a helper thread with a deadline, so a keyring daemon
+//! that never answers gives an error instead of a frozen app.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::format::Key;
+
+/// The keyring service name under which vault slot keys are stored.
+pub const SERVICE: &str = "countersign";
+
+/// How long one keyring call may take before it counts as unavailable.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why the keyring could not be used. The messages never contain key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("the OS keyring is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the OS keyring holds no key for this vault (entry {0})")]
+    Missing(String),
+    #[error("the OS keyring did not answer within {} seconds", DEADLINE.as_secs())]
+    Timeout,
+}
+
+/// A handle on the process-wide credential store.
+#[derive(Debug)]
+pub struct Keyring(());
+
+impl Keyring {
+    /// Connects to the platform store (Secret Service on Linux) and makes it
+    /// the process default. Fails fast with no session bus or a locked keyring.
+    pub fn system() -> Result<Keyring, Error> {
+        with_deadline(|| {
+            #[cfg(target_os = "linux")]
+            {
+                let store = zbus_secret_service_keyring_store::Store::new().map_err(describe)?;
+                keyring_core::set_default_store(store);
+                Ok(Keyring(()))
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                Err(Error::Unavailable("Countersign does not support this platform's keyring yet".into()))
+            }
+        })
+    }
+
+    /// Uses whatever store the process already set as default (for tests:
+    /// keyring-core's in-memory mock store).
+    pub fn with_current_store() -> Keyring {
+        Keyring(())
+    }
+
+    pub(super) fn get(&self, service: &str, user: &str) -> Result<Key, Error> {
+        let (service, user) = (service.to_owned(), user.to_owned());
+        with_deadline(move || {
+            let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;
+            let bytes = Zeroizing::new(entry.get_secret().map_err(|e| match e {
+                keyring_core::Error::NoEntry => Error::Missing(format!("{service}/{user}")),
+                other => describe(other),
+            })?);
+            let key: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Unavailable(format!("the entry {service}/{user} does not hold a 32-byte key")))?;
+            Ok(Key::from_bytes(key))
+        })
+    }
+
+    pub(super) fn set(&self, service: &str, user: &str, key: &Key) -> Result<(), Error> {
+        let (service, user, key) = (service.to_owned(), user.to_owned(), key.clone());
+        with_deadline(move || {
+            let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;
+            entry.set_secret(key.as_bytes()).map_err(describe)
+        })
+    }
+
+    pub(super) fn delete(&self, service: &str, user: &str) -> Result<(), Error> {
+        let (service, user) = (service.to_owned(), user.to_owned());
+        with_deadline(move || {
+            let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;
+            match entry.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(other) => Err(describe(other)),
+            }
+        })
+    }
+}
+
+/// keyring-core errors as text. Variants that carry secret bytes
+/// (`BadEncoding`, `BadDataFormat`) are described without them.
+fn describe(error: keyring_core::Error) -> Error {
+    use keyring_core::Error as E;
+    Error::Unavailable(match error {
+        E::BadEncoding(_) => "the stored key is not in the expected encoding".into(),
+        E::BadDataFormat(_, _) => "the stored key is not in the expected format".into(),
+        E::Ambiguous(_) => "several keyring entries match this vault".into(),
+        other => other.to_string(),
+    })
+}
+
+fn with_deadline<T: Send + 'static>(call: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            let _ = sender.send(call());
+        })
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    receiver.recv_timeout(DEADLINE).unwrap_or(Err(Error::Timeout))
+}

@@ -1,0 +1,202 @@
+use std::sync::OnceLock;
+
+use super::*;
+use crate::secret::Secret;
+
+/// A cheap KDF so tests stay fast; the default is exercised by the benchmark.
+const CHEAP: Kdf = Kdf { memory_kib: 64, passes: 1, lanes: 1 };
+
+fn password() -> Option<(Password, Kdf)> {
+    Some((Password::new("correct horse".into()), CHEAP))
+}
+
+fn mock_keyring() -> Keyring {
+    static STORE: OnceLock<()> = OnceLock::new();
+    STORE.get_or_init(|| keyring_core::set_default_store(keyring_core::mock::Store::new().expect("mock store")));
+    Keyring::with_current_store()
+}
+
+fn account(name: &str) -> Account {
+    Account::totp("Acme", name, Secret::from_bytes(name.as_bytes().to_vec()))
+}
+
+#[test]
+fn create_add_reopen_with_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let ids = vault.add(vec![account("alice"), account("bob")], 100).unwrap();
+    assert_eq!(ids.len(), 2);
+
+    let locked = Locked::read(&path).unwrap();
+    assert!(locked.has_password() && !locked.has_keyring());
+    let reopened = locked.unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert_eq!(reopened.entries(), vault.entries());
+    assert_eq!(reopened.entries()[0].account, account("alice"));
+    assert_eq!(reopened.entries()[1].added, 100);
+}
+
+#[test]
+fn wrong_password_is_reported_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let error = Locked::read(&path).unwrap().unlock_with_password(&Password::new("nope".into())).unwrap_err();
+    assert!(matches!(error, Error::WrongPassword), "{error}");
+    assert_eq!(error.to_string(), "wrong password");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn every_flipped_byte_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+    vault.add(vec![account("bob")], 2).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    for index in 0..good.len() {
+        let mut bad = good.clone();
+        bad[index] ^= 0x20;
+        std::fs::write(&path, &bad).unwrap();
+        let error = Locked::read(&path).and_then(|l| l.unlock_with_password(&Password::new("correct horse".into())));
+        match error {
+            Err(Error::Corrupt { backup: Some(_), .. }) | Err(Error::NotAVault { .. }) | Err(Error::UnsupportedVersion { .. }) => {}
+            other => panic!("byte {index}: {other:?}"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "the damaged file is left as it was");
+    }
+    for length in 0..good.len() {
+        std::fs::write(&path, &good[..length]).unwrap();
+        assert!(Locked::read(&path).is_err(), "truncated to {length}");
+    }
+}
+
+#[test]
+fn corrupt_error_names_the_file_and_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let message = Locked::read(&path).unwrap_err().to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("v.cvault.bak"), "{message}");
+    // The backup is the previous generation and opens.
+    let backup = Locked::read(&backup_path(&path)).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert!(backup.entries().is_empty());
+}
+
+#[test]
+fn updates_by_two_handles_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut first = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let mut second = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    first.add(vec![account("alice")], 1).unwrap();
+    second.add(vec![account("bob")], 2).unwrap();
+    let names: Vec<_> = second.entries().iter().map(|e| e.account.name.clone()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+}
+
+#[test]
+fn refuses_to_overwrite_an_existing_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(Vault::create(&path, Protection { password: password(), keyring: None }), Err(Error::AlreadyExists { .. })));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn unknown_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[9] = 2;
+    std::fs::write(&path, &bytes).unwrap();
+    let error = Locked::read(&path).unwrap_err();
+    assert!(matches!(error, Error::UnsupportedVersion { version: 2, .. }), "{error}");
+    assert!(error.to_string().contains("version 2"));
+}
+
+#[test]
+fn keyring_slot_opens_without_password_and_survives_rekeying() {
+    let keyring = mock_keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: Some(&keyring) }).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+
+    let opened = Locked::read(&path).unwrap().unlock_with_keyring(&keyring).unwrap();
+    assert_eq!(opened.entries().len(), 1);
+
+    // Changing the password rotates the master key: the old file's key no
+    // longer opens the new file, but both slots still do.
+    let old_bytes = std::fs::read(&path).unwrap();
+    vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring)).unwrap();
+    let new_bytes = std::fs::read(&path).unwrap();
+    assert_ne!(old_bytes, new_bytes);
+    assert!(matches!(
+        Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())),
+        Err(Error::WrongPassword)
+    ));
+    Locked::read(&path).unwrap().unlock_with_password(&Password::new("new one".into())).unwrap();
+    Locked::read(&path).unwrap().unlock_with_keyring(&keyring).unwrap();
+
+    // The handle opened before the re-key can no longer write blindly.
+    let mut stale = opened;
+    assert!(matches!(stale.add(vec![account("bob")], 2), Err(Error::ChangedElsewhere { .. })));
+
+    // Keyring off keeps the password; removing the password then is refused.
+    vault.set_keyring(false, &keyring).unwrap();
+    assert!(!Locked::read(&path).unwrap().has_keyring());
+    assert!(matches!(vault.set_password(None, Some(&keyring)), Err(Error::LastSlot)));
+    vault.set_keyring(true, &keyring).unwrap();
+    vault.set_password(None, Some(&keyring)).unwrap();
+    let locked = Locked::read(&path).unwrap();
+    assert!(!locked.has_password() && locked.has_keyring());
+    assert!(matches!(vault.set_keyring(false, &keyring), Err(Error::LastSlot)));
+    assert_eq!(locked.unlock_with_keyring(&keyring).unwrap().entries().len(), 1);
+}
+
+#[test]
+fn every_save_uses_a_fresh_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let mut nonces = std::collections::HashSet::new();
+    for round in 0..20 {
+        vault.update(|_| Ok(())).unwrap();
+        let locked = Locked::read(&path).unwrap();
+        assert!(nonces.insert(locked.file.header_nonce()), "nonce repeated at save {round}");
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_debug_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap().0;
+    vault.add(vec![Account::totp("Acme", "alice", secret)], 1).unwrap();
+    let text = format!("{vault:?} {:?}", vault.entries());
+    assert!(!text.contains("JBSWY3DPEHPK3PXP") && !text.contains("correct horse"), "{text}");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(!bytes.windows(16).any(|w| w == b"JBSWY3DPEHPK3PXP"), "secret in clear in the file");
+}
+
+#[test]
+fn released_v1_fixture_still_opens() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1.cvault");
+    let vault = Locked::read(&path).unwrap().unlock_with_password(&Password::new("fixture-password".into())).unwrap();
+    let uris: Vec<String> = vault.entries().iter().map(|e| crate::uri::format(&e.account)).collect();
+    let expected: Vec<String> = std::fs::read_to_string(path.with_extension("uris")).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(uris, expected);
+}
