@@ -1,1 +1,642 @@
-pub fn run() {}
+//! The `countersign` command line: clap definitions and one function per subcommand.
+
+mod unlock;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use countersign::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
+use countersign::otp;
+use countersign::secret::Secret;
+use countersign::uri::{self, Payload};
+use countersign::vault::{self, Entry, Kdf, Protection, Vault};
+use serde::Serialize;
+
+use unlock::Credentials;
+
+const SCRIPTING: &str = "\
+Scripts: pass the vault password with --password-file FILE (or COUNTERSIGN_PASSWORD_FILE),
+or put the password itself in COUNTERSIGN_PASSWORD. The environment is visible to other
+processes of the same user, so prefer a file readable only by you.";
+
+/// Countersign: an authenticator for the desktop and for scripts.
+#[derive(Parser)]
+#[command(name = "countersign", version, about, after_help = SCRIPTING)]
+struct Cli {
+    /// The vault file [default: the platform data directory]
+    #[arg(long, global = true, env = "COUNTERSIGN_VAULT", value_name = "PATH")]
+    vault: Option<PathBuf>,
+    /// Read the vault password from the first line of FILE
+    #[arg(long, global = true, env = "COUNTERSIGN_PASSWORD_FILE", value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Do not use the OS keyring, not even to unlock
+    #[arg(long, global = true)]
+    no_keyring: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new vault, protected by the OS keyring and/or a password
+    Init(InitArgs),
+    /// Add an account from an otpauth URI or from its fields
+    Add(AddArgs),
+    /// List the accounts (no secrets)
+    List(JsonFlag),
+    /// Print current codes and the seconds they stay valid
+    Code(CodeArgs),
+    /// Decode any enrollment payload and print every field and warning
+    Inspect {
+        /// An otpauth://, otpauth-migration://, phonefactor:// or activation URI; - reads stdin
+        payload: String,
+    },
+    /// Remove an account
+    Remove {
+        /// Account id, or text matching exactly one issuer or account name
+        query: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Change an account's issuer or name
+    Rename {
+        /// Account id, or text matching exactly one issuer or account name
+        query: String,
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Set or change the password (this also replaces the master key)
+    Passwd(PasswdArgs),
+    /// Let the OS keyring unlock the vault without a prompt, or stop it
+    Keyring {
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+    /// Print an account's otpauth URI, secret included
+    Uri {
+        /// Account id, or text matching exactly one issuer or account name
+        query: String,
+        /// Confirm that the secret may be printed
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+#[derive(Args)]
+struct JsonFlag {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct KdfArgs {
+    /// Argon2id memory for the password slot, in MiB
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    kdf_memory: u32,
+    /// Argon2id passes for the password slot
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    kdf_passes: u32,
+}
+
+impl KdfArgs {
+    fn kdf(&self) -> Kdf {
+        Kdf { memory_kib: self.kdf_memory * 1024, passes: self.kdf_passes, lanes: 1 }
+    }
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Protect the vault with a password (asked for, or from --password-file)
+    #[arg(long)]
+    password: bool,
+    /// Require the OS keyring slot; fail if no keyring answers
+    #[arg(long, conflicts_with = "no_keyring")]
+    keyring: bool,
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+#[derive(Args)]
+struct AddArgs {
+    /// An otpauth:// URI, as a QR code carries it; - reads it from stdin
+    #[arg(long, conflicts_with_all = ["issuer", "account", "secret"], required_unless_present = "secret")]
+    uri: Option<String>,
+    /// Who issued the account (GitHub, ...)
+    #[arg(long)]
+    issuer: Option<String>,
+    /// The account name (alice@example.com)
+    #[arg(long, requires = "secret")]
+    account: Option<String>,
+    /// The Base32 secret key; - reads it from stdin (keeps it out of `ps`)
+    #[arg(long, requires = "account")]
+    secret: Option<String>,
+    #[arg(long = "type", value_enum, default_value_t = Kind::Totp)]
+    kind: Kind,
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Sha1)]
+    algorithm: AlgorithmArg,
+    #[arg(long, default_value_t = 6)]
+    digits: u8,
+    /// TOTP period in seconds
+    #[arg(long, default_value_t = DEFAULT_PERIOD)]
+    period: u64,
+    /// HOTP counter of the first code
+    #[arg(long, default_value_t = 0)]
+    counter: u64,
+}
+
+#[derive(Args)]
+struct CodeArgs {
+    /// Text matching issuer or account name (case-insensitive); all accounts if omitted
+    query: Option<String>,
+    /// The instant: Unix seconds or RFC 3339 (2026-11-23T12:00:00Z) [default: now]
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Advance an HOTP account to its next code and print it
+    #[arg(long)]
+    next: bool,
+    /// Compute from this otpauth URI instead of the vault (no vault needed)
+    #[arg(long, conflicts_with_all = ["query", "next"])]
+    uri: Option<String>,
+    /// Print only the code(s), one per line
+    #[arg(long, short, conflicts_with = "json")]
+    quiet: bool,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PasswdArgs {
+    /// Remove the password slot (the OS keyring slot must exist)
+    #[arg(long, conflicts_with = "new_password_file")]
+    remove: bool,
+    /// Read the new password from the first line of FILE (or set COUNTERSIGN_NEW_PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    new_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Totp,
+    Hotp,
+    Steam,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AlgorithmArg {
+    #[value(name = "SHA1", alias = "sha1")]
+    Sha1,
+    #[value(name = "SHA256", alias = "sha256")]
+    Sha256,
+    #[value(name = "SHA512", alias = "sha512")]
+    Sha512,
+}
+
+/// Runs the command line; errors become one line on stderr and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("countersign: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let credentials = Credentials { password_file: cli.password_file, no_keyring: cli.no_keyring };
+    let vault_path = || -> Result<PathBuf> {
+        cli.vault.clone().or_else(vault::default_path).ok_or_else(|| anyhow!("no data directory is known for this user; pass --vault PATH"))
+    };
+    let Some(command) = cli.command else {
+        // The window arrives with the desktop app; until then, show the commands.
+        Cli::command().print_help()?;
+        return Ok(());
+    };
+    match command {
+        Command::Init(args) => init(&vault_path()?, &credentials, args),
+        Command::Add(args) => add(&mut credentials.open(&vault_path()?)?, args),
+        Command::List(JsonFlag { json }) => list(&credentials.open(&vault_path()?)?, json),
+        Command::Code(args) => match &args.uri {
+            Some(text) => code_from_uri(text, &args),
+            None => code(&mut credentials.open(&vault_path()?)?, &args),
+        },
+        Command::Inspect { payload } => inspect(&read_argument(&payload)?),
+        Command::Remove { query, yes } => remove(&mut credentials.open(&vault_path()?)?, &query, yes),
+        Command::Rename { query, issuer, account } => rename(&mut credentials.open(&vault_path()?)?, &query, issuer, account),
+        Command::Passwd(args) => passwd(&mut credentials.open(&vault_path()?)?, &credentials, args),
+        Command::Keyring { state } => {
+            let mut vault = credentials.open(&vault_path()?)?;
+            let keyring = credentials.keyring()?;
+            vault.set_keyring(matches!(state, OnOff::On), &keyring)?;
+            println!("OS keyring unlock is {}", if vault.has_keyring() { "on" } else { "off" });
+            Ok(())
+        }
+        Command::Uri { query, reveal } => {
+            if !reveal {
+                bail!("this prints the secret key in the clear; add --reveal to confirm");
+            }
+            let vault = credentials.open(&vault_path()?)?;
+            println!("{}", uri::format(&find_one(&vault, &query)?.account));
+            Ok(())
+        }
+    }
+}
+
+fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Result<()> {
+    if path.exists() {
+        bail!("a vault already exists at {}; it was left untouched", path.display());
+    }
+    let keyring = match credentials.keyring() {
+        Ok(keyring) => Some(keyring),
+        Err(error) if args.keyring => return Err(error).context("--keyring was given"),
+        Err(error) => {
+            if !credentials.no_keyring {
+                eprintln!("countersign: {error}; the vault will be protected by a password only");
+            }
+            None
+        }
+    };
+    let want_password = args.password || credentials.has_scripted_password() || keyring.is_none();
+    let password = if want_password {
+        let password = match (&credentials.password_file, std::env::var(unlock::PASSWORD_ENV)) {
+            (None, Err(_)) => unlock::new_password(None)?,
+            _ => credentials.password("")?,
+        };
+        if password.is_empty() {
+            bail!("the password is empty; no vault was created");
+        }
+        Some((password, args.kdf.kdf()))
+    } else {
+        None
+    };
+    let protected_by = match (&password, &keyring) {
+        (Some(_), Some(_)) => "the OS keyring and a password",
+        (Some(_), None) => "a password",
+        _ => "the OS keyring",
+    };
+    Vault::create(path, Protection { password, keyring: keyring.as_ref() })?;
+    println!("Created {} (opened by {protected_by})", path.display());
+    Ok(())
+}
+
+fn add(vault: &mut Vault, args: AddArgs) -> Result<()> {
+    let account = match &args.uri {
+        Some(text) => account_from_uri(&read_argument(text)?, true)?,
+        None => account_from_fields(&args)?,
+    };
+    let title = account.title();
+    let ids = vault.add(vec![account], now()?)?;
+    for id in ids {
+        println!("Added {title} [{id}]");
+    }
+    Ok(())
+}
+
+/// The account in an otpauth URI; `warn` prints what the parser repaired or noticed.
+fn account_from_uri(text: &str, warn: bool) -> Result<Account> {
+    match uri::parse(text)? {
+        Payload::Account { account, warnings } => {
+            for warning in warnings.iter().filter(|_| warn) {
+                eprintln!("countersign: warning: {warning}");
+            }
+            Ok(account)
+        }
+        other => Err(not_supported_yet(&other)),
+    }
+}
+
+fn not_supported_yet(payload: &Payload) -> anyhow::Error {
+    let when = match payload {
+        Payload::GoogleExport { .. } => "importing Google Authenticator exports arrives with QR scanning",
+        Payload::WorkActivation { .. } => "work or school activation arrives with push approvals",
+        Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens arrive with privacyIDEA support",
+        Payload::Account { .. } => "",
+    };
+    anyhow!("this is {}, which Countersign cannot add yet: {when}", payload.describe())
+}
+
+fn account_from_fields(args: &AddArgs) -> Result<Account> {
+    let secret_text = match args.secret.as_deref() {
+        Some(text) => zeroize::Zeroizing::new(read_argument(text)?),
+        None => bail!("--secret is required"),
+    };
+    let (secret, cleaning) = Secret::from_base32(&secret_text).context("--secret")?;
+    if cleaning.padding_fixed {
+        eprintln!("countersign: warning: secret padding fixed");
+    }
+    let method = match args.kind {
+        Kind::Totp => Method::Totp { period: args.period },
+        Kind::Hotp => Method::Hotp { counter: args.counter },
+        Kind::Steam => Method::Steam,
+    };
+    let (algorithm, digits) = match args.kind {
+        Kind::Steam => (Algorithm::Sha1, STEAM_DIGITS),
+        Kind::Totp | Kind::Hotp => (
+            match args.algorithm {
+                AlgorithmArg::Sha1 => Algorithm::Sha1,
+                AlgorithmArg::Sha256 => Algorithm::Sha256,
+                AlgorithmArg::Sha512 => Algorithm::Sha512,
+            },
+            args.digits,
+        ),
+    };
+    let mut account = Account::totp(args.issuer.as_deref().unwrap_or(""), args.account.as_deref().unwrap_or(""), secret);
+    account.method = method;
+    account.algorithm = algorithm;
+    account.digits = digits;
+    account.validate()?;
+    Ok(account)
+}
+
+#[derive(Serialize)]
+struct ListedAccount<'a> {
+    id: &'a str,
+    issuer: &'a str,
+    account: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    algorithm: Algorithm,
+    digits: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counter: Option<u64>,
+    added: u64,
+}
+
+impl<'a> From<&'a Entry> for ListedAccount<'a> {
+    fn from(entry: &'a Entry) -> Self {
+        let account = &entry.account;
+        let (period, counter) = match account.method {
+            Method::Totp { period } => (Some(period), None),
+            Method::Hotp { counter } => (None, Some(counter)),
+            Method::Steam => (Some(DEFAULT_PERIOD), None),
+        };
+        ListedAccount {
+            id: entry.id.as_str(),
+            issuer: &account.issuer,
+            account: &account.name,
+            kind: account.method.kind(),
+            algorithm: account.algorithm,
+            digits: account.digits,
+            period,
+            counter,
+            added: entry.added,
+        }
+    }
+}
+
+fn list(vault: &Vault, json: bool) -> Result<()> {
+    let rows: Vec<ListedAccount> = vault.entries().iter().map(ListedAccount::from).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No accounts yet. Add one with `countersign add --uri otpauth://...`.");
+        return Ok(());
+    }
+    let issuer_width = rows.iter().map(|r| r.issuer.chars().count()).max().unwrap_or(0).max("ISSUER".len());
+    println!("{:<16}  {:<5}  {:<issuer_width$}  ACCOUNT", "ID", "TYPE", "ISSUER");
+    for row in rows {
+        println!("{:<16}  {:<5}  {:<issuer_width$}  {}", row.id, row.kind, row.issuer, row.account);
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CodeRow<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    issuer: &'a str,
+    account: &'a str,
+    code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seconds_left: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counter: Option<u64>,
+}
+
+fn code_row<'a>(id: Option<&'a str>, account: &'a Account, at: u64) -> CodeRow<'a> {
+    let code = otp::code(account, at);
+    CodeRow {
+        id,
+        issuer: &account.issuer,
+        account: &account.name,
+        seconds_left: code.seconds_left(at),
+        valid_until: code.valid_until,
+        counter: match account.method {
+            Method::Hotp { counter } => Some(counter),
+            Method::Totp { .. } | Method::Steam => None,
+        },
+        code: code.value,
+    }
+}
+
+fn print_codes(rows: &[CodeRow], args: &CodeArgs) -> Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    for row in rows {
+        if args.quiet {
+            println!("{}", row.code);
+            continue;
+        }
+        let when = match (row.seconds_left, row.counter) {
+            (Some(seconds), _) => format!("{seconds:>2} s left"),
+            (None, Some(counter)) => format!("counter {counter}"),
+            (None, None) => String::new(),
+        };
+        let title = match (row.issuer.is_empty(), row.account.is_empty()) {
+            (false, false) => format!("{} ({})", row.issuer, row.account),
+            (false, true) => row.issuer.to_owned(),
+            _ => row.account.to_owned(),
+        };
+        println!("{}  {when}  {title}", row.code);
+    }
+    Ok(())
+}
+
+fn code_from_uri(text: &str, args: &CodeArgs) -> Result<()> {
+    let account = account_from_uri(&read_argument(text)?, false)?;
+    let at = instant(args.at.as_deref())?;
+    print_codes(&[code_row(None, &account, at)], args)
+}
+
+fn code(vault: &mut Vault, args: &CodeArgs) -> Result<()> {
+    let at = instant(args.at.as_deref())?;
+    if args.next {
+        let query = args.query.as_deref().ok_or_else(|| anyhow!("--next needs the account to advance"))?;
+        let entry = find_one(vault, query)?.clone();
+        if !matches!(entry.account.method, Method::Hotp { .. }) {
+            bail!("--next advances HOTP accounts; {} is {}", entry.account.title(), entry.account.method.kind().to_uppercase());
+        }
+        vault.modify(&entry.id, |account| {
+            if let Method::Hotp { counter } = &mut account.method {
+                *counter = counter.wrapping_add(1);
+            }
+        })?;
+    }
+    let query = args.query.as_deref().unwrap_or("");
+    let rows: Vec<CodeRow> = matching(vault, query).map(|e| code_row(Some(e.id.as_str()), &e.account, at)).collect();
+    if rows.is_empty() {
+        bail!("no account matches {query:?}");
+    }
+    print_codes(&rows, args)
+}
+
+fn inspect(text: &str) -> Result<()> {
+    match uri::parse(text)? {
+        Payload::Account { account, warnings } => {
+            println!("kind: OTP account");
+            println!("type: {}", account.method.kind());
+            println!("issuer: {}", account.issuer);
+            if let Some(label) = &account.label_issuer {
+                println!("label issuer: {label}");
+            }
+            println!("account: {}", account.name);
+            println!("secret: {} ({} bits)", account.secret.to_base32().as_str(), account.secret.bits());
+            println!("algorithm: {}", account.algorithm);
+            println!("digits: {}", account.digits);
+            match account.method {
+                Method::Totp { period } => println!("period: {period}"),
+                Method::Hotp { counter } => println!("counter: {counter}"),
+                Method::Steam => println!("period: {DEFAULT_PERIOD}"),
+            }
+            for warning in warnings {
+                println!("warning: {warning}");
+            }
+        }
+        other => {
+            println!("kind: {}", other.describe());
+            match &other {
+                Payload::GoogleExport { data } => println!("data: {} characters of base64", data.len()),
+                Payload::WorkActivation { code, url } => println!("code: {code}\nurl: {url}"),
+                Payload::PrivacyIdeaPush { label, parameters } => {
+                    println!("label: {label}");
+                    for (name, value) in parameters {
+                        println!("{name}: {value}");
+                    }
+                }
+                Payload::Account { .. } => {}
+            }
+            println!("not supported yet: {}", not_supported_yet(&other));
+        }
+    }
+    Ok(())
+}
+
+fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
+    let entry = find_one(vault, query)?.clone();
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to remove {} without --yes when not run interactively", entry.account.title());
+        }
+        print!("Remove {} [{}]? Its codes cannot be recovered. [y/N] ", entry.account.title(), entry.id);
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Kept.");
+            return Ok(());
+        }
+    }
+    vault.remove(&entry.id)?;
+    println!("Removed {} [{}]", entry.account.title(), entry.id);
+    Ok(())
+}
+
+fn rename(vault: &mut Vault, query: &str, issuer: Option<String>, name: Option<String>) -> Result<()> {
+    if issuer.is_none() && name.is_none() {
+        bail!("give --issuer and/or --account");
+    }
+    let id = find_one(vault, query)?.id.clone();
+    let title = vault.modify(&id, |account| {
+        if let Some(issuer) = issuer {
+            account.issuer = issuer.trim().to_owned();
+            account.label_issuer = None;
+        }
+        if let Some(name) = name {
+            account.name = name.trim().to_owned();
+        }
+        account.title()
+    })?;
+    println!("Renamed [{id}] to {title}");
+    Ok(())
+}
+
+fn passwd(vault: &mut Vault, credentials: &Credentials, args: PasswdArgs) -> Result<()> {
+    let keyring = if vault.has_keyring() { Some(credentials.keyring()?) } else { None };
+    let password = if args.remove { None } else { Some((unlock::new_password(args.new_password_file.as_deref())?, args.kdf.kdf())) };
+    vault.set_password(password, keyring.as_ref())?;
+    println!("{}; the master key was replaced", if args.remove { "Password removed" } else { "Password changed" });
+    Ok(())
+}
+
+/// Entries whose id is `query`, or whose issuer or name contains it.
+fn matching<'a>(vault: &'a Vault, query: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+    let by_id: Vec<&Entry> = vault.entries().iter().filter(|e| e.id.as_str() == query).collect();
+    let use_id = !by_id.is_empty();
+    vault.entries().iter().filter(move |e| if use_id { e.id.as_str() == query } else { e.account.matches(query) })
+}
+
+fn find_one<'a>(vault: &'a Vault, query: &'a str) -> Result<&'a Entry> {
+    let found: Vec<&Entry> = matching(vault, query).collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => bail!("no account matches {query:?}"),
+        many => bail!(
+            "{} accounts match {query:?}: {}; use the id",
+            many.len(),
+            many.iter().map(|e| format!("{} [{}]", e.account.title(), e.id)).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// `-` means: read the value from standard input (one trimmed line or text).
+fn read_argument(text: &str) -> Result<String> {
+    if text != "-" {
+        return Ok(text.to_owned());
+    }
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("cannot read standard input")?;
+    Ok(input.trim().to_owned())
+}
+
+fn now() -> Result<u64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH).context("the system clock is before 1970")?.as_secs())
+}
+
+/// `--at`: Unix seconds, or an RFC 3339 timestamp.
+fn instant(at: Option<&str>) -> Result<u64> {
+    let Some(text) = at else { return now() };
+    if let Ok(seconds) = text.trim().parse::<u64>() {
+        return Ok(seconds);
+    }
+    let timestamp: jiff::Timestamp = text
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--at {text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-23T12:00:00Z"))?;
+    u64::try_from(timestamp.as_second()).map_err(|_| anyhow!("--at {text:?} is before 1970"))
+}

@@ -1,9 +1,7 @@
-//! Countersign: a desktop authenticator. This library is the domain (codes,
-//! enrollment URIs, the encrypted vault) plus the command-line front end; it
-//! imports no GUI or server framework.
+//! Countersign's domain library: codes, enrollment URIs and the encrypted vault.
+//! It imports no GUI or server framework; the front ends sit on top of it.
 
 pub mod account;
-pub mod cli;
 pub mod otp;
 pub mod secret;
 pub mod uri;

@@ -202,23 +202,28 @@ impl Locked {
         self.file.header.keyring_slot().is_some()
     }
 
+    /// The file that was read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens it with a password (Argon2id runs here: tens to hundreds of ms).
-    pub fn unlock_with_password(self, password: &Password) -> Result<Vault, Error> {
+    pub fn unlock_with_password(&self, password: &Password) -> Result<Vault, Error> {
         let master = self.file.header.unwrap_with_password(password)?;
-        self.into_vault(master, None)
+        self.to_vault(master, None)
     }
 
     /// Opens it through the OS keyring, without a prompt.
-    pub fn unlock_with_keyring(self, keyring: &Keyring) -> Result<Vault, Error> {
-        let (service, user) = self.file.header.keyring_slot().map(|(s, u)| (s.to_owned(), u.to_owned())).ok_or(Error::NoKeyringSlot)?;
-        let key = keyring.get(&service, &user)?;
+    pub fn unlock_with_keyring(&self, keyring: &Keyring) -> Result<Vault, Error> {
+        let (service, user) = self.file.header.keyring_slot().ok_or(Error::NoKeyringSlot)?;
+        let key = keyring.get(service, user)?;
         let master = self.file.header.unwrap_with_keyring(&key)?;
-        self.into_vault(master, Some(key))
+        self.to_vault(master, Some(key))
     }
 
-    fn into_vault(self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
+    fn to_vault(&self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
         let entries = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
-        Ok(Vault { path: self.path, header: self.file.header, master, keyring_key, entries })
+        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries })
     }
 }
 

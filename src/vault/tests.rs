@@ -196,7 +196,15 @@ fn secrets_stay_out_of_debug_and_errors() {
 fn released_v1_fixture_still_opens() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1.cvault");
     let vault = Locked::read(&path).unwrap().unlock_with_password(&Password::new("fixture-password".into())).unwrap();
-    let uris: Vec<String> = vault.entries().iter().map(|e| crate::uri::format(&e.account)).collect();
-    let expected: Vec<String> = std::fs::read_to_string(path.with_extension("uris")).unwrap().lines().map(str::to_owned).collect();
-    assert_eq!(uris, expected);
+    let accounts: Vec<Account> = vault.entries().iter().map(|e| e.account.clone()).collect();
+    let expected: Vec<Account> = std::fs::read_to_string(path.with_extension("uris"))
+        .unwrap()
+        .lines()
+        .map(|line| match crate::uri::parse(line) {
+            Ok(crate::uri::Payload::Account { account, .. }) => account,
+            other => panic!("{line}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(accounts.len(), 5);
+    assert_eq!(accounts, expected);
 }
