@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests: a private vault in a temp dir and
+//! the real `countersign` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A vault path in a fresh temp dir, and the password file that opens it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub vault: PathBuf,
+    pub password_file: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = dir.path().join("vault.cvault");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, "test password\n").expect("password file");
+        Sandbox { dir, vault, password_file }
+    }
+
+    /// `countersign` with this vault, the password file, no keyring, and a
+    /// HOME inside the sandbox so nothing touches the user's real files.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_countersign"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("COUNTERSIGN_VAULT", &self.vault)
+            .env("COUNTERSIGN_PASSWORD_FILE", &self.password_file)
+            .arg("--no-keyring");
+        command
+    }
+
+    /// `countersign` that may use the session's Secret Service (no `--no-keyring`,
+    /// no password unless the caller adds one).
+    pub fn keyring_command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_countersign"));
+        command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", self.dir.path()).env("COUNTERSIGN_VAULT", &self.vault);
+        for name in ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run countersign")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8 stdout")
+    }
+
+    /// A vault with a cheap KDF, so that tests spawning hundreds of processes stay fast.
+    pub fn init(&self) {
+        self.ok(&["init", "--kdf-memory", "1", "--kdf-passes", "1"]);
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.vault
+    }
+}
+
+/// The account names in `list --json`.
+pub fn names(sandbox: &Sandbox) -> Vec<String> {
+    let list: serde_json::Value = serde_json::from_str(&sandbox.ok(&["list", "--json"])).expect("list --json is JSON");
+    list.as_array().expect("an array").iter().map(|a| a["account"].as_str().expect("account").to_owned()).collect()
+}
