@@ -292,8 +292,11 @@ fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Re
         (Some(_), None) => "a password",
         _ => "the OS keyring",
     };
-    Vault::create(path, Protection { password, keyring: keyring.as_ref() })?;
+    let vault = Vault::create(path, Protection { password, keyring: keyring.as_ref() })?;
     println!("Created {} (opened by {protected_by})", path.display());
+    if !vault.has_password() {
+        println!("Tip: `countersign passwd` adds a password, so the vault still opens without this keyring (a backup, another machine).");
+    }
     Ok(())
 }
 
@@ -500,6 +503,9 @@ fn code(vault: &mut Vault, args: &CodeArgs) -> Result<()> {
     }
     let query = args.query.as_deref().unwrap_or("");
     let rows: Vec<CodeRow> = matching(vault, query).map(|e| code_row(Some(e.id.as_str()), &e.account, at)).collect();
+    if vault.entries().is_empty() {
+        bail!("the vault has no accounts yet; add one with `countersign add`");
+    }
     if rows.is_empty() {
         bail!("no account matches {query:?}");
     }
@@ -587,7 +593,9 @@ fn rename(vault: &mut Vault, query: &str, issuer: Option<String>, name: Option<S
 }
 
 fn passwd(vault: &mut Vault, credentials: &Credentials, args: PasswdArgs) -> Result<()> {
-    let keyring = if vault.has_keyring() { Some(credentials.keyring()?) } else { None };
+    // Unlocking through the keyring already gave the vault its slot key; a
+    // connection is only needed when the vault was opened by password.
+    let keyring = if vault.has_keyring() { credentials.keyring().ok() } else { None };
     let password = if args.remove { None } else { Some((unlock::new_password(args.new_password_file.as_deref())?, args.kdf.kdf())) };
     vault.set_password(password, keyring.as_ref())?;
     println!("{}; the master key was replaced", if args.remove { "Password removed" } else { "Password changed" });

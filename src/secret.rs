@@ -1,6 +1,7 @@
 //! Shared-secret bytes and passwords: zeroized on drop, never printed.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use data_encoding::{Encoding, Specification};
 use zeroize::Zeroizing;
@@ -33,14 +34,14 @@ pub enum Error {
 
 /// RFC 4648 Base32 that tolerates non-zero trailing bits: real enrollment
 /// QR codes carry them, and rejecting a working secret helps nobody.
-fn base32() -> Encoding {
+static BASE32: LazyLock<Encoding> = LazyLock::new(|| {
     let mut spec = Specification::new();
     spec.symbols.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
     spec.padding = Some('=');
     spec.check_trailing_bits = false;
     // The specification is a constant that is known to be valid.
-    spec.encoding().unwrap_or_else(|_| data_encoding::BASE32)
-}
+    spec.encoding().unwrap_or(data_encoding::BASE32)
+});
 
 impl Secret {
     /// Wraps raw secret bytes.
@@ -93,7 +94,7 @@ impl Secret {
         }
         clean.truncate(body_len);
         clean.extend(std::iter::repeat_n('=', wanted));
-        let bytes = base32()
+        let bytes = BASE32
             .decode(clean.as_bytes())
             .map_err(|_| Error::NotBase32)?;
         Ok((Self::from_bytes(bytes), cleaning))
@@ -101,7 +102,7 @@ impl Secret {
 
     /// Canonical Base32: upper case, no padding (as Google's Key Uri Format asks).
     pub fn to_base32(&self) -> Zeroizing<String> {
-        let mut text = Zeroizing::new(base32().encode(&self.0));
+        let mut text = Zeroizing::new(BASE32.encode(&self.0));
         let body = text.trim_end_matches('=').len();
         text.truncate(body);
         text
@@ -172,6 +173,13 @@ mod tests {
         assert!(!cleaning.padding_fixed);
         assert_eq!(plain, exact);
         assert_eq!(plain.to_base32().as_str(), text);
+    }
+
+    #[test]
+    fn tolerates_non_zero_trailing_bits() {
+        // 26 characters carry 130 bits; the last two are 01 here, not 00.
+        let (secret, _) = Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGZ").unwrap();
+        assert_eq!(secret.as_bytes().len(), 16);
     }
 
     #[test]

@@ -83,7 +83,7 @@ fn bad_input_gets_one_line_errors() {
         (&["add", "--uri", "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=10"], "parameter `digits`"),
         (&["add", "--uri", "otpauth-migration://offline?data=AAAA"], "Google Authenticator export"),
         (&["add", "--account", "a", "--secret", "not base32!"], "--secret"),
-        (&["code", "nothing-matches"], "no account matches"),
+        (&["code", "nothing-matches"], "has no accounts yet"),
         (&["code", "--uri", "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "--at", "yesterday"], "--at"),
         (&["uri", "x"], "--reveal"),
     ];
@@ -103,6 +103,8 @@ fn rename_remove_uri_and_passwd() {
     sandbox.init();
     sandbox.ok(&["add", "--uri", "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXP"]);
     sandbox.ok(&["add", "--uri", "otpauth://totp/Acme:bob?secret=JBSWY3DPEHPK3PXP"]);
+    let unmatched = sandbox.run(&["code", "initech"]);
+    assert_eq!(String::from_utf8_lossy(&unmatched.stderr), "countersign: no account matches \"initech\"\n");
     let ambiguous = sandbox.run(&["rename", "acme", "--account", "x"]);
     assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("2 accounts match"));
     sandbox.ok(&["rename", "bob", "--issuer", "Initech", "--account", "robert"]);
