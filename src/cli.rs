@@ -276,10 +276,7 @@ fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Re
     };
     let want_password = args.password || credentials.has_scripted_password() || keyring.is_none();
     let password = if want_password {
-        let password = match (&credentials.password_file, std::env::var(unlock::PASSWORD_ENV)) {
-            (None, Err(_)) => unlock::new_password(None)?,
-            _ => credentials.password("")?,
-        };
+        let password = if credentials.has_scripted_password() { credentials.password("")? } else { unlock::new_password(None)? };
         if password.is_empty() {
             bail!("the password is empty; no vault was created");
         }
