@@ -3,6 +3,11 @@
 
 pub mod account;
 pub mod otp;
+pub mod scan;
 pub mod secret;
+pub mod settings;
 pub mod uri;
 pub mod vault;
+
+#[cfg(feature = "gui")]
+pub mod gui;

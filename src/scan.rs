@@ -1,0 +1,165 @@
+//! Finding QR codes in images: files, clipboard pixels, screen captures.
+//!
+//! This is the plain rqrr path (as-is, then inverted for dark-mode pages).
+//! Every decoder limit is set so that a hostile file gives an error, not an
+//! out-of-memory kill.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, GrayImage, ImageReader, Limits};
+
+/// Largest image side accepted (a 4K-by-4 wall of monitors fits).
+const MAX_SIDE: u32 = 16_384;
+/// Most memory a decoder may allocate.
+const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+/// Largest file read.
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+
+/// Why an image could not be scanned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("not an image Countersign can read (PNG, JPEG, WebP, BMP or GIF): {0}")]
+    Decode(String),
+    #[error("the image is too large ({width}x{height}); the limit is {MAX_SIDE} pixels a side")]
+    TooLarge { width: u32, height: u32 },
+}
+
+/// Every QR payload in an image file.
+pub fn file(path: &Path) -> Result<Vec<String>, Error> {
+    let read_error = |reason: String| Error::Read { path: path.display().to_string(), reason };
+    let size = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?.len();
+    if size > MAX_FILE {
+        return Err(read_error(format!("the file is larger than {} MiB", MAX_FILE / (1024 * 1024))));
+    }
+    let bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
+    encoded(&bytes)
+}
+
+/// Every QR payload in an encoded image (PNG, JPEG, ...).
+pub fn encoded(bytes: &[u8]) -> Result<Vec<String>, Error> {
+    // Read the header first: a decompression bomb is refused before any
+    // pixel buffer is allocated.
+    let (width, height) = reader(bytes)?.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::TooLarge { width, height });
+    }
+    let image = reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
+    Ok(gray(image.to_luma8()))
+}
+
+fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, Error> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Decode(e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    Ok(reader)
+}
+
+/// Every QR payload in raw RGBA pixels (clipboard images, screen captures).
+pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Result<Vec<String>, Error> {
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::TooLarge { width, height });
+    }
+    let image = image::RgbaImage::from_raw(width, height, pixels).ok_or_else(|| Error::Decode("pixel data does not match the size".into()))?;
+    Ok(gray(DynamicImage::ImageRgba8(image).to_luma8()))
+}
+
+fn gray(mut image: GrayImage) -> Vec<String> {
+    let found = decode(image.clone());
+    if !found.is_empty() {
+        return found;
+    }
+    // Dark-mode pages draw light modules on a dark background.
+    image::imageops::invert(&mut image);
+    decode(image)
+}
+
+fn decode(image: GrayImage) -> Vec<String> {
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let mut found: Vec<String> = Vec::new();
+    for grid in prepared.detect_grids() {
+        if let Ok((_, content)) = grid.decode()
+            && !found.contains(&content)
+        {
+            found.push(content);
+        }
+    }
+    found
+}
+
+/// Renders `text` as a QR code image: `scale` pixels a module, a 4-module
+/// quiet zone. For tests and fixtures.
+#[cfg(test)]
+pub(crate) fn render_for_test(text: &str, scale: u32) -> GrayImage {
+    let code = qrcode::QrCode::new(text.as_bytes()).expect("fits in a QR code");
+    let width = code.width() as u32;
+    let colors = code.to_colors();
+    let side = (width + 8) * scale;
+    GrayImage::from_fn(side, side, |x, y| {
+        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
+        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URI: &str = "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXP&issuer=Acme";
+
+    fn png(image: GrayImage) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn finds_a_code_and_an_inverted_one() {
+        let mut image = render_for_test(URI, 4);
+        assert_eq!(encoded(&png(image.clone())), Ok(vec![URI.to_owned()]));
+        image::imageops::invert(&mut image);
+        assert_eq!(encoded(&png(image)), Ok(vec![URI.to_owned()]));
+    }
+
+    #[test]
+    fn finds_two_codes_side_by_side_in_rgba() {
+        let (a, b) = (render_for_test("first", 4), render_for_test("second", 4));
+        let mut canvas = image::RgbaImage::from_pixel(a.width() + b.width(), a.height().max(b.height()), image::Rgba([255; 4]));
+        image::imageops::overlay(&mut canvas, &DynamicImage::ImageLuma8(a.clone()).to_rgba8(), 0, 0);
+        image::imageops::overlay(&mut canvas, &DynamicImage::ImageLuma8(b).to_rgba8(), a.width() as i64, 0);
+        let (width, height) = canvas.dimensions();
+        let mut found = rgba(width, height, canvas.into_raw()).unwrap();
+        found.sort();
+        assert_eq!(found, ["first", "second"]);
+    }
+
+    #[test]
+    fn garbage_and_tiny_images_are_errors_or_empty_never_panics() {
+        assert!(matches!(encoded(b""), Err(Error::Decode(_))));
+        assert!(matches!(encoded(b"\x89PNG\r\n\x1a\nbroken"), Err(Error::Decode(_))));
+        let mut png = Vec::new();
+        image::RgbaImage::new(1, 1).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        assert_eq!(encoded(&png), Ok(vec![]));
+        assert!(matches!(rgba(2, 2, vec![0; 3]), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn decompression_bomb_is_refused_by_its_header() {
+        // A PNG header claiming 20000x20000 pixels, without the pixels.
+        let mut png = Vec::new();
+        let encoder = image::codecs::png::PngEncoder::new(&mut png);
+        use image::ImageEncoder;
+        encoder.write_image(&[0u8; 4], 1, 1, image::ExtendedColorType::Rgba8).unwrap();
+        // IHDR width and height live at bytes 16..24; the CRC then mismatches,
+        // which a decoder must also survive.
+        png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        assert!(encoded(&png).is_err());
+    }
+}
