@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+#[cfg(not(feature = "gui"))]
+use clap::CommandFactory;
 use countersign::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
 use countersign::otp;
 use countersign::secret::Secret;
@@ -226,9 +228,7 @@ fn run(cli: Cli) -> Result<()> {
         cli.vault.clone().or_else(vault::default_path).ok_or_else(|| anyhow!("no data directory is known for this user; pass --vault PATH"))
     };
     let Some(command) = cli.command else {
-        // The window arrives with the desktop app; until then, show the commands.
-        Cli::command().print_help()?;
-        return Ok(());
+        return window(vault_path()?);
     };
     match command {
         Command::Init(args) => init(&vault_path()?, &credentials, args),
@@ -258,6 +258,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// With no subcommand: the window.
+#[cfg(feature = "gui")]
+fn window(vault: PathBuf) -> Result<()> {
+    let settings = std::env::var_os("COUNTERSIGN_SETTINGS")
+        .map(PathBuf::from)
+        .or_else(countersign::settings::Settings::default_path)
+        .ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))?;
+    countersign::gui::run(countersign::gui::Options { vault, settings }).map_err(|e| anyhow!("the window could not open: {e}"))
+}
+
+/// Built without the `gui` feature: show the commands instead.
+#[cfg(not(feature = "gui"))]
+fn window(_vault: PathBuf) -> Result<()> {
+    Cli::command().print_help()?;
+    Ok(())
 }
 
 fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Result<()> {

@@ -1,1 +1,555 @@
-//! The window.
+//! The window: screens, the second-aligned clock, shortcuts, clipboard and auto-lock.
+//!
+//! Screens follow the screen/Action pattern: each owns its state, `update`
+//! returns an `Action`, and this root matches every variant. Time reaches the
+//! screens only through `Message::Tick`, so tests drive the clock.
+
+mod accounts;
+mod add;
+mod onboarding;
+mod preferences;
+mod style;
+mod unlock;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use iced::keyboard::{self, Key, Modifiers, key::Named};
+use iced::widget::{container, operation, stack, text};
+use iced::{Element, Fill, Font, Size, Subscription, Task, Theme, event, window};
+use zeroize::Zeroizing;
+
+pub use accounts::{Accounts, Card, Change};
+pub use add::{Add, Candidate};
+pub use preferences::{Preferences, Protection};
+pub use unlock::Unlock;
+
+use crate::account::Method;
+use crate::otp;
+use crate::settings::Settings;
+use crate::vault::{self, Id, Kdf, Keyring, Vault};
+
+/// The window's app id; packaging's desktop file uses it as StartupWMClass.
+pub const APP_ID: &str = "org.countersign.Countersign";
+
+/// An unlocked vault shared with background tasks (saves, re-keying).
+pub type SharedVault = Arc<Mutex<Vault>>;
+
+fn share(vault: Vault) -> SharedVault {
+    Arc::new(Mutex::new(vault))
+}
+
+/// Runs blocking work (keyring, Argon2, file I/O, QR decoding) off the UI thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Where the window keeps its files.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub vault: PathBuf,
+    pub settings: PathBuf,
+}
+
+/// Opens the window; returns when it closes.
+pub fn run(options: Options) -> iced::Result {
+    let settings = Settings::load(&options.settings);
+    let size = settings.window_size.map(|(w, h)| Size::new(w, h)).unwrap_or(Size::new(600.0, 720.0));
+    let icon = window::icon::from_rgba(style::icon_rgba(64), 64, 64).ok();
+    iced::application(move || App::new(options.clone(), now_unix()), App::update, App::view)
+        .title(App::title)
+        .subscription(App::subscription)
+        .theme(App::theme)
+        .default_font(Font::with_name("Fira Sans"))
+        .window(window::Settings {
+            size,
+            min_size: Some(Size::new(440.0, 480.0)),
+            icon,
+            #[cfg(target_os = "linux")]
+            platform_specific: window::settings::PlatformSpecific { application_id: APP_ID.into(), ..Default::default() },
+            ..window::Settings::default()
+        })
+        .run()
+}
+
+pub struct App {
+    options: Options,
+    pub settings: Settings,
+    pub screen: Screen,
+    pub now: u64,
+    last_input: u64,
+    pub toast: Option<(String, u64)>,
+    pending_clear: Option<PendingClear>,
+    settings_dirty: bool,
+}
+
+pub enum Screen {
+    Onboarding(onboarding::Onboarding),
+    Unlock(Unlock),
+    Unlocked(Unlocked),
+}
+
+pub struct Unlocked {
+    pub vault: SharedVault,
+    pub accounts: Accounts,
+    pub page: Page,
+}
+
+pub enum Page {
+    Accounts,
+    Add(Add),
+    Settings(Preferences),
+}
+
+/// A copied code to wipe from the clipboard at `at`, if it is still there.
+struct PendingClear {
+    code: Zeroizing<String>,
+    at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Tick(u64),
+    Input,
+    Key { key: Key, modifiers: Modifiers, captured: bool },
+    FileDropped(PathBuf),
+    Resized(Size),
+    Onboarding(onboarding::Message),
+    Unlock(unlock::Message),
+    Accounts(accounts::Message),
+    Add(add::Message),
+    Settings(preferences::Message),
+    Saved(Result<String, vault::Error>),
+    ClipboardChecked(bool),
+}
+
+impl App {
+    /// The app at Unix time `now`: onboarding with no vault, else unlock.
+    pub fn new(options: Options, now: u64) -> (Self, Task<Message>) {
+        let settings = Settings::load(&options.settings);
+        let (screen, task) = if options.vault.exists() {
+            let (unlock, task) = Unlock::new(options.vault.clone(), true);
+            (Screen::Unlock(unlock), task.map(Message::Unlock))
+        } else {
+            let (onboarding, task) = onboarding::Onboarding::new(options.vault.clone());
+            (Screen::Onboarding(onboarding), task.map(Message::Onboarding))
+        };
+        let app = App { options, settings, screen, now, last_input: now, toast: None, pending_clear: None, settings_dirty: false };
+        (app, task)
+    }
+
+    pub fn title(&self) -> String {
+        match &self.screen {
+            Screen::Onboarding(_) => "Countersign — Welcome".into(),
+            Screen::Unlock(_) => "Countersign — Locked".into(),
+            Screen::Unlocked(_) => "Countersign".into(),
+        }
+    }
+
+    pub fn theme(&self) -> Option<Theme> {
+        style::theme(self.settings.theme)
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Tick(now) => self.tick(now),
+            Message::Input => {
+                self.last_input = self.now;
+                Task::none()
+            }
+            Message::Key { key, modifiers, captured } => {
+                self.last_input = self.now;
+                self.shortcut(key, modifiers, captured)
+            }
+            Message::FileDropped(path) => {
+                let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
+                if !matches!(unlocked.page, Page::Add(_)) {
+                    unlocked.page = Page::Add(Add::default());
+                }
+                match &mut unlocked.page {
+                    Page::Add(add) => add.scan_file(path).map(Message::Add),
+                    Page::Accounts | Page::Settings(_) => Task::none(),
+                }
+            }
+            Message::Resized(size) => {
+                self.settings.window_size = Some((size.width, size.height));
+                self.settings_dirty = true;
+                Task::none()
+            }
+            Message::Onboarding(message) => {
+                let Screen::Onboarding(onboarding) = &mut self.screen else { return Task::none() };
+                match onboarding.update(message) {
+                    onboarding::Action::None => Task::none(),
+                    onboarding::Action::Run(task) => task.map(Message::Onboarding),
+                    onboarding::Action::Unlocked(vault) => self.unlocked(vault),
+                }
+            }
+            Message::Unlock(message) => {
+                let Screen::Unlock(unlock) = &mut self.screen else { return Task::none() };
+                match unlock.update(message) {
+                    unlock::Action::None => Task::none(),
+                    unlock::Action::Run(task) => task.map(Message::Unlock),
+                    unlock::Action::Unlocked(vault) => self.unlocked(vault),
+                }
+            }
+            Message::Accounts(message) => {
+                let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
+                match unlocked.accounts.update(message) {
+                    accounts::Action::None => Task::none(),
+                    accounts::Action::Run(task) => task.map(Message::Accounts),
+                    accounts::Action::Copy(id) => self.copy(&id),
+                    accounts::Action::Change(change) => self.change(change),
+                    accounts::Action::AddAccount => self.open_add(),
+                    accounts::Action::OpenSettings => {
+                        unlocked.page = Page::Settings(Preferences::default());
+                        Task::none()
+                    }
+                    accounts::Action::Lock => self.lock(),
+                }
+            }
+            Message::Add(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Add(add), vault, .. }) = &mut self.screen else { return Task::none() };
+                match add.update(message) {
+                    add::Action::None => Task::none(),
+                    add::Action::Run(task) => task.map(Message::Add),
+                    add::Action::Save(accounts) => {
+                        let (vault, now, count) = (vault.clone(), self.now, accounts.len());
+                        self.show_page(Page::Accounts);
+                        Task::perform(
+                            blocking(move || {
+                                let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
+                                vault.add(accounts, now).map(|_| if count == 1 { "Account added".to_owned() } else { format!("{count} accounts added") })
+                            }),
+                            Message::Saved,
+                        )
+                    }
+                    add::Action::Cancel => {
+                        self.show_page(Page::Accounts);
+                        Task::none()
+                    }
+                }
+            }
+            Message::Settings(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Settings(preferences), vault, accounts }) = &mut self.screen else { return Task::none() };
+                match preferences.update(message) {
+                    preferences::Action::None => Task::none(),
+                    preferences::Action::Settings(change) => {
+                        change(&mut self.settings);
+                        accounts.hide_codes = self.settings.hide_codes;
+                        self.settings_dirty = true;
+                        self.save_settings();
+                        Task::none()
+                    }
+                    preferences::Action::Protection(protection) => {
+                        let vault = vault.clone();
+                        Task::perform(blocking(move || protect(&vault, protection)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
+                    }
+                    preferences::Action::Back => {
+                        self.show_page(Page::Accounts);
+                        Task::none()
+                    }
+                }
+            }
+            Message::Saved(result) => {
+                match result {
+                    Ok(text) => self.toast = Some((text, self.now + 3)),
+                    Err(error) => self.toast = Some((format!("Not saved: {error}"), self.now + 8)),
+                }
+                self.refresh();
+                Task::none()
+            }
+            Message::ClipboardChecked(still_ours) => {
+                if still_ours {
+                    return iced::clipboard::write(String::new());
+                }
+                Task::none()
+            }
+        }
+    }
+
+    fn unlocked(&mut self, vault: SharedVault) -> Task<Message> {
+        let mut accounts = Accounts::default();
+        accounts.hide_codes = self.settings.hide_codes;
+        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts });
+        self.last_input = self.now;
+        self.refresh();
+        Task::none()
+    }
+
+    /// Drops the vault (and with it every decrypted secret) and shows the unlock screen.
+    pub fn lock(&mut self) -> Task<Message> {
+        let (unlock, task) = Unlock::new(self.options.vault.clone(), false);
+        self.screen = Screen::Unlock(unlock);
+        task.map(Message::Unlock)
+    }
+
+    fn show_page(&mut self, page: Page) {
+        if let Screen::Unlocked(unlocked) = &mut self.screen {
+            unlocked.page = page;
+        }
+    }
+
+    fn open_add(&mut self) -> Task<Message> {
+        let (add, task) = Add::new();
+        self.show_page(Page::Add(add));
+        task.map(Message::Add)
+    }
+
+    /// Recomputes the cards for the current second.
+    fn refresh(&mut self) {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
+        // A save in progress holds the lock for milliseconds; skip this tick
+        // rather than block the UI thread.
+        if let Ok(vault) = unlocked.vault.try_lock() {
+            unlocked.accounts.refresh(vault.entries(), self.now);
+        }
+    }
+
+    fn tick(&mut self, now: u64) -> Task<Message> {
+        self.now = now;
+        if self.toast.as_ref().is_some_and(|(_, until)| now >= *until) {
+            self.toast = None;
+        }
+        if self.settings_dirty {
+            self.save_settings();
+        }
+        let idle = now.saturating_sub(self.last_input);
+        if matches!(self.screen, Screen::Unlocked(_)) && self.settings.auto_lock_seconds > 0 && idle >= self.settings.auto_lock_seconds {
+            let lock = self.lock();
+            return Task::batch([lock, self.clear_clipboard_if_due(now)]);
+        }
+        self.refresh();
+        self.clear_clipboard_if_due(now)
+    }
+
+    fn clear_clipboard_if_due(&mut self, now: u64) -> Task<Message> {
+        match self.pending_clear.take() {
+            Some(pending) if now >= pending.at => {
+                // Compare inside the task: the clipboard text never travels in a Message.
+                let code = pending.code;
+                iced::clipboard::read().map(move |content| Message::ClipboardChecked(content.as_deref() == Some(code.as_str())))
+            }
+            pending => {
+                self.pending_clear = pending;
+                Task::none()
+            }
+        }
+    }
+
+    fn save_settings(&mut self) {
+        match self.settings.save(&self.options.settings) {
+            Ok(()) => self.settings_dirty = false,
+            Err(error) => {
+                self.settings_dirty = false;
+                self.toast = Some((error.to_string(), self.now + 8));
+            }
+        }
+    }
+
+    /// Copies an account's current code and schedules the clipboard clear.
+    pub fn copy(&mut self, id: &Id) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
+        let Ok(vault) = unlocked.vault.lock() else { return Task::none() };
+        let Some(entry) = vault.entries().iter().find(|e| &e.id == id) else { return Task::none() };
+        let code = Zeroizing::new(otp::code(&entry.account, self.now).value);
+        let title = entry.account.title();
+        drop(vault);
+        let clear = self.settings.clipboard_clear_seconds;
+        self.toast = Some((
+            if clear > 0 { format!("Copied the code for {title} · the clipboard clears in {clear} s") } else { format!("Copied the code for {title}") },
+            self.now + 3,
+        ));
+        self.pending_clear = (clear > 0).then(|| PendingClear { code: code.clone(), at: self.now + clear });
+        iced::clipboard::write(code.to_string())
+    }
+
+    fn change(&mut self, change: Change) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
+        let vault = unlocked.vault.clone();
+        Task::perform(
+            blocking(move || {
+                let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
+                apply(&mut vault, change)
+            }),
+            Message::Saved,
+        )
+    }
+
+    fn shortcut(&mut self, key: Key, modifiers: Modifiers, captured: bool) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
+        let command = modifiers.command();
+        match (key.as_ref(), &mut unlocked.page) {
+            (Key::Character("l"), _) if command => self.lock(),
+            (Key::Character("n"), _) if command => self.open_add(),
+            (Key::Character(","), page) if command => {
+                *page = Page::Settings(Preferences::default());
+                Task::none()
+            }
+            (Key::Character("f"), page) if command => {
+                if !matches!(page, Page::Accounts) {
+                    *page = Page::Accounts;
+                }
+                Task::batch([operation::focus(accounts::SEARCH_ID), operation::select_all(accounts::SEARCH_ID)])
+            }
+            (Key::Character("v"), Page::Add(add)) if command && !captured => add.paste().map(Message::Add),
+            (Key::Character("v"), Page::Accounts) if command && !captured => {
+                let mut add = Add::default();
+                let task = add.paste().map(Message::Add);
+                unlocked.page = Page::Add(add);
+                task
+            }
+            (Key::Named(Named::Escape), Page::Add(add)) => {
+                if add.review.take().is_none() {
+                    unlocked.page = Page::Accounts;
+                }
+                Task::none()
+            }
+            (Key::Named(Named::Escape), Page::Settings(_)) => {
+                unlocked.page = Page::Accounts;
+                Task::none()
+            }
+            (Key::Named(Named::Escape), Page::Accounts) => {
+                unlocked.accounts.escape();
+                Task::none()
+            }
+            (Key::Named(Named::Tab), _) if !captured || !modifiers.is_empty() => {
+                if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
+            }
+            (Key::Named(Named::ArrowDown), Page::Accounts) if !captured => {
+                unlocked.accounts.select_by(1);
+                Task::none()
+            }
+            (Key::Named(Named::ArrowUp), Page::Accounts) if !captured => {
+                unlocked.accounts.select_by(-1);
+                Task::none()
+            }
+            (Key::Named(Named::Enter), Page::Accounts) => match unlocked.accounts.target() {
+                Some(id) => self.copy(&id),
+                None => Task::none(),
+            },
+            // Typing anywhere on the list starts a search.
+            (Key::Character(c), Page::Accounts) if !captured && !command && !modifiers.alt() && !c.chars().any(char::is_control) => {
+                unlocked.accounts.query.push_str(c);
+                Task::batch([operation::focus(accounts::SEARCH_ID), operation::move_cursor_to_end(accounts::SEARCH_ID)])
+            }
+            _ => Task::none(),
+        }
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let events = event::listen_with(|event, status, _window| {
+            let captured = status == event::Status::Captured;
+            match event {
+                iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) => Some(Message::Key { key, modifiers, captured }),
+                iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::FileDropped(path)),
+                iced::Event::Window(window::Event::Resized(size)) => Some(Message::Resized(size)),
+                iced::Event::Mouse(iced::mouse::Event::ButtonPressed(_) | iced::mouse::Event::WheelScrolled { .. }) => Some(Message::Input),
+                _ => None,
+            }
+        });
+        let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some();
+        if needs_clock { Subscription::batch([events, Subscription::run(seconds)]) } else { events }
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let content: Element<'_, Message> = match &self.screen {
+            Screen::Onboarding(onboarding) => onboarding.view().map(Message::Onboarding),
+            Screen::Unlock(unlock) => unlock.view().map(Message::Unlock),
+            Screen::Unlocked(unlocked) => match &unlocked.page {
+                Page::Accounts => unlocked.accounts.view().map(Message::Accounts),
+                Page::Add(add) => add.view().map(Message::Add),
+                Page::Settings(preferences) => {
+                    let vault = unlocked.vault.try_lock();
+                    let facts = match &vault {
+                        Ok(vault) => preferences::VaultFacts { path: &self.options.vault, has_password: vault.has_password(), has_keyring: vault.has_keyring(), accounts: vault.entries().len() },
+                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len() },
+                    };
+                    preferences.view(&self.settings, facts).map(Message::Settings)
+                }
+            },
+        };
+        match &self.toast {
+            Some((message, _)) => {
+                let toast = container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast);
+                stack![content, container(toast).align_bottom(Fill).center_x(Fill).padding(20)].into()
+            }
+            None => content,
+        }
+    }
+}
+
+/// A vault change from the accounts list, applied under the vault's file lock.
+fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
+    match change {
+        Change::Rename { id, issuer, name } => vault
+            .modify(&id, |account| {
+                account.issuer = issuer.trim().to_owned();
+                account.label_issuer = None;
+                account.name = name.trim().to_owned();
+            })
+            .map(|()| "Account renamed".to_owned()),
+        Change::Remove(id) => vault.remove(&id).map(|entry| format!("Deleted {}", entry.account.title())),
+        Change::Move { id, up } => vault
+            .update(|entries| {
+                let index = entries.iter().position(|e| e.id == id).ok_or_else(|| vault::Error::NoSuchAccount(id.clone()))?;
+                let target = if up { index.checked_sub(1) } else { Some(index + 1).filter(|t| *t < entries.len()) };
+                if let Some(target) = target {
+                    entries.swap(index, target);
+                }
+                Ok(())
+            })
+            .map(|()| "Order saved".to_owned()),
+        Change::NextHotp(id) => vault
+            .modify(&id, |account| {
+                if let Method::Hotp { counter } = &mut account.method {
+                    *counter = counter.wrapping_add(1);
+                }
+            })
+            .map(|()| "Next code".to_owned()),
+    }
+}
+
+/// A change of password or keyring slot, run off the UI thread (Argon2id).
+fn protect(vault: &SharedVault, protection: Protection) -> Result<String, String> {
+    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let keyring = || Keyring::system().map_err(|e| e.to_string());
+    match protection {
+        Protection::SetPassword(password) => {
+            let keyring = if vault.has_keyring() { keyring().ok() } else { None };
+            vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
+            Ok("Password saved. The vault's master key was replaced.".into())
+        }
+        Protection::RemovePassword => {
+            let keyring = keyring().ok();
+            vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
+            Ok("Password removed: the OS keyring now opens the vault.".into())
+        }
+        Protection::Keyring(on) => {
+            vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
+            Ok(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }.into())
+        }
+    }
+}
+
+/// Unix seconds, delivered just after each second boundary so codes turn over on time.
+fn seconds() -> impl iced::futures::Stream<Item = Message> {
+    iced::futures::stream::unfold((), |()| async {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wait = Duration::from_nanos(1_000_000_000 - u64::from(since_epoch.subsec_nanos())) + Duration::from_millis(5);
+        tokio::time::sleep(wait).await;
+        Some((Message::Tick(now_unix()), ()))
+    })
+}
+
+/// A form centred in the window.
+fn centered<'a, M: 'a>(content: impl Into<Element<'a, M>>) -> Element<'a, M> {
+    container(content).center(Fill).padding(24).into()
+}

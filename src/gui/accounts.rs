@@ -1,0 +1,341 @@
+//! The accounts list: live codes on cards, search, copy, edit, delete, reorder.
+
+use iced::widget::{Space, button, column, container, progress_bar, row, scrollable, text, text_input};
+use iced::{Center, Color, Element, Fill, Font, Task, font};
+
+use super::style;
+use crate::account::Method;
+use crate::otp;
+use crate::vault::{Entry, Id};
+
+pub const SEARCH_ID: &str = "accounts-search";
+pub const LIST_ID: &str = "accounts-list";
+
+/// One account as displayed, recomputed on every tick (never in `view`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub id: Id,
+    pub issuer: String,
+    pub name: String,
+    letter: String,
+    color: Color,
+    /// Grouped for reading: "123 456".
+    pub code: String,
+    /// The following code, once fewer than 5 s remain.
+    pub next: Option<String>,
+    pub seconds_left: Option<u64>,
+    period: u64,
+    pub hotp: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Accounts {
+    pub query: String,
+    pub cards: Vec<Card>,
+    pub hide_codes: bool,
+    revealed: Option<Id>,
+    pub selected: Option<Id>,
+    pub confirm_delete: Option<Id>,
+    editing: Option<Edit>,
+}
+
+#[derive(Debug, Clone)]
+struct Edit {
+    id: Id,
+    issuer: String,
+    name: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    QueryChanged(String),
+    CardPressed(Id),
+    NextCode(Id),
+    Edit(Id),
+    EditIssuerChanged(String),
+    EditNameChanged(String),
+    SaveEdit,
+    CancelEdit,
+    Delete(Id),
+    ConfirmDelete,
+    CancelDelete,
+    MoveUp(Id),
+    MoveDown(Id),
+    AddAccount,
+    OpenSettings,
+    Lock,
+}
+
+/// A change to the vault the root must make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Rename { id: Id, issuer: String, name: String },
+    Remove(Id),
+    Move { id: Id, up: bool },
+    NextHotp(Id),
+}
+
+#[derive(Debug)]
+pub enum Action {
+    None,
+    Run(Task<Message>),
+    Copy(Id),
+    Change(Change),
+    AddAccount,
+    OpenSettings,
+    Lock,
+}
+
+impl Accounts {
+    /// Recomputes every card's code for `now` (Unix seconds).
+    pub fn refresh(&mut self, entries: &[Entry], now: u64) {
+        self.cards = entries
+            .iter()
+            .map(|entry| {
+                let account = &entry.account;
+                let current = otp::code(account, now);
+                let seconds_left = current.seconds_left(now);
+                let next = match (seconds_left, current.valid_until) {
+                    (Some(left), Some(until)) if left < 5 => Some(otp::code(account, until).grouped()),
+                    _ => None,
+                };
+                let title = if account.issuer.is_empty() { &account.name } else { &account.issuer };
+                Card {
+                    id: entry.id.clone(),
+                    issuer: account.issuer.clone(),
+                    name: account.name.clone(),
+                    letter: title.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_else(|| "?".into()),
+                    color: style::avatar_color(title),
+                    code: current.grouped(),
+                    next,
+                    seconds_left,
+                    period: match account.method {
+                        Method::Totp { period } => period,
+                        Method::Steam => 30,
+                        Method::Hotp { .. } => 0,
+                    },
+                    hotp: matches!(account.method, Method::Hotp { .. }),
+                }
+            })
+            .collect();
+        // Forget selections whose account is gone.
+        let exists = |id: &Option<Id>| id.as_ref().is_some_and(|id| self.cards.iter().any(|c| &c.id == id));
+        if !exists(&self.selected) {
+            self.selected = None;
+        }
+        if !exists(&self.confirm_delete) {
+            self.confirm_delete = None;
+        }
+    }
+
+    /// The cards that match the search box.
+    pub fn visible(&self) -> impl Iterator<Item = &Card> {
+        let query = self.query.trim().to_lowercase();
+        self.cards.iter().filter(move |c| query.is_empty() || c.issuer.to_lowercase().contains(&query) || c.name.to_lowercase().contains(&query))
+    }
+
+    /// Moves the keyboard selection by `delta` among the visible cards.
+    pub fn select_by(&mut self, delta: isize) {
+        let visible: Vec<Id> = self.visible().map(|c| c.id.clone()).collect();
+        if visible.is_empty() {
+            return;
+        }
+        let current = self.selected.as_ref().and_then(|id| visible.iter().position(|v| v == id));
+        let index = match current {
+            None if delta < 0 => visible.len() - 1,
+            None => 0,
+            Some(i) => (i as isize + delta).clamp(0, visible.len() as isize - 1) as usize,
+        };
+        self.selected = Some(visible[index].clone());
+    }
+
+    /// The card Enter copies: the selected one, else the only or first match.
+    pub fn target(&self) -> Option<Id> {
+        self.selected.clone().filter(|id| self.visible().any(|c| &c.id == id)).or_else(|| self.visible().next().map(|c| c.id.clone()))
+    }
+
+    /// Esc: close an inline dialog, else clear the search. Returns whether it did anything.
+    pub fn escape(&mut self) -> bool {
+        if self.editing.take().is_some() || self.confirm_delete.take().is_some() {
+            return true;
+        }
+        if !self.query.is_empty() {
+            self.query.clear();
+            return true;
+        }
+        false
+    }
+
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::QueryChanged(query) => {
+                self.query = query;
+                Action::None
+            }
+            Message::CardPressed(id) => {
+                self.selected = Some(id.clone());
+                self.revealed = Some(id.clone());
+                Action::Copy(id)
+            }
+            Message::NextCode(id) => {
+                self.selected = Some(id.clone());
+                Action::Change(Change::NextHotp(id))
+            }
+            Message::Edit(id) => {
+                if let Some(card) = self.cards.iter().find(|c| c.id == id) {
+                    self.editing = Some(Edit { id, issuer: card.issuer.clone(), name: card.name.clone() });
+                }
+                Action::None
+            }
+            Message::EditIssuerChanged(issuer) => {
+                if let Some(edit) = &mut self.editing {
+                    edit.issuer = issuer;
+                }
+                Action::None
+            }
+            Message::EditNameChanged(name) => {
+                if let Some(edit) = &mut self.editing {
+                    edit.name = name;
+                }
+                Action::None
+            }
+            Message::SaveEdit => match self.editing.take() {
+                Some(Edit { id, issuer, name }) => Action::Change(Change::Rename { id, issuer, name }),
+                None => Action::None,
+            },
+            Message::CancelEdit => {
+                self.editing = None;
+                Action::None
+            }
+            Message::Delete(id) => {
+                self.confirm_delete = Some(id);
+                Action::None
+            }
+            Message::ConfirmDelete => match self.confirm_delete.take() {
+                Some(id) => Action::Change(Change::Remove(id)),
+                None => Action::None,
+            },
+            Message::CancelDelete => {
+                self.confirm_delete = None;
+                Action::None
+            }
+            Message::MoveUp(id) => Action::Change(Change::Move { id, up: true }),
+            Message::MoveDown(id) => Action::Change(Change::Move { id, up: false }),
+            Message::AddAccount => Action::AddAccount,
+            Message::OpenSettings => Action::OpenSettings,
+            Message::Lock => Action::Lock,
+        }
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let header = row![
+            text_input("Search accounts (Ctrl+F)", &self.query).id(SEARCH_ID).on_input(Message::QueryChanged).padding(9).width(Fill),
+            button(text("Add account")).on_press(Message::AddAccount).padding([9, 14]),
+            button(text("Settings")).on_press(Message::OpenSettings).padding([9, 14]).style(button::secondary),
+            button(text("Lock")).on_press(Message::Lock).padding([9, 14]).style(button::secondary),
+        ]
+        .spacing(8)
+        .align_y(Center);
+
+        let body: Element<'_, Message> = if self.cards.is_empty() {
+            empty_state()
+        } else {
+            let cards: Vec<Element<'_, Message>> = self.visible().map(|card| self.card(card)).collect();
+            if cards.is_empty() {
+                container(text(format!("No account matches “{}”.", self.query.trim())).size(15)).padding(30).center_x(Fill).into()
+            } else {
+                scrollable(column(cards).spacing(10).padding(iced::Padding { right: 12.0, ..iced::Padding::ZERO })).id(LIST_ID).height(Fill).into()
+            }
+        };
+        column![header, body].spacing(14).padding(16).into()
+    }
+
+    fn card<'a>(&'a self, card: &'a Card) -> Element<'a, Message> {
+        let selected = self.selected.as_ref() == Some(&card.id);
+        let avatar = container(text(card.letter.clone()).size(20).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") }))
+            .width(40)
+            .height(40)
+            .center_x(40)
+            .center_y(40)
+            .style(style::avatar(card.color));
+        let (title, subtitle) = if card.issuer.is_empty() { (card.name.clone(), String::new()) } else { (card.issuer.clone(), card.name.clone()) };
+        let names = column![text(title).size(16).font(Font { weight: font::Weight::Semibold, ..Font::with_name("Fira Sans") }), text(subtitle).size(13).style(text::secondary)].spacing(2);
+
+        let hidden = self.hide_codes && self.revealed.as_ref() != Some(&card.id);
+        let shown_code = if hidden { card.code.chars().map(|c| if c == ' ' { ' ' } else { '•' }).collect() } else { card.code.clone() };
+        let urgent = card.seconds_left.is_some_and(|left| left < 5);
+        let mut code_column = column![text(shown_code).size(28).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") })].align_x(iced::Right);
+        if let (Some(next), false) = (&card.next, hidden) {
+            code_column = code_column.push(text(format!("next {next}")).size(12).style(text::secondary));
+        }
+        let countdown: Element<'_, Message> = match card.seconds_left {
+            Some(left) => {
+                let label = text(format!("{left} s")).size(13).width(34).align_x(iced::Right);
+                if urgent { label.style(text::danger).into() } else { label.style(text::secondary).into() }
+            }
+            None => button(text("Next code").size(13)).on_press(Message::NextCode(card.id.clone())).padding([6, 10]).style(button::secondary).into(),
+        };
+        let top = row![avatar, names, Space::new().width(Fill), code_column, countdown].spacing(12).align_y(Center);
+
+        let mut content = column![top].spacing(8);
+        if card.period > 0
+            && let Some(left) = card.seconds_left
+        {
+            let bar = progress_bar(0.0..=card.period as f32, left as f32).girth(3);
+            content = content.push(if urgent { bar.style(progress_bar::danger) } else { bar.style(progress_bar::primary) });
+        }
+        if selected {
+            content = content.push(self.card_tools(card));
+        }
+        button(content).on_press(Message::CardPressed(card.id.clone())).padding(14).width(Fill).style(style::card_button).into()
+    }
+
+    /// Edit, delete and reorder, or the inline edit and delete-confirmation forms.
+    fn card_tools<'a>(&'a self, card: &'a Card) -> Element<'a, Message> {
+        if let Some(edit) = self.editing.as_ref().filter(|e| e.id == card.id) {
+            return row![
+                text_input("Issuer", &edit.issuer).on_input(Message::EditIssuerChanged).on_submit(Message::SaveEdit).padding(7),
+                text_input("Account name", &edit.name).on_input(Message::EditNameChanged).on_submit(Message::SaveEdit).padding(7),
+                button(text("Save")).on_press(Message::SaveEdit).padding([7, 12]),
+                button(text("Cancel")).on_press(Message::CancelEdit).padding([7, 12]).style(button::secondary),
+            ]
+            .spacing(8)
+            .align_y(Center)
+            .into();
+        }
+        if self.confirm_delete.as_ref() == Some(&card.id) {
+            return row![
+                text(format!("Delete {}? Its codes cannot be recovered.", if card.issuer.is_empty() { &card.name } else { &card.issuer })).size(14).width(Fill),
+                button(text("Delete")).on_press(Message::ConfirmDelete).padding([7, 12]).style(button::danger),
+                button(text("Cancel")).on_press(Message::CancelDelete).padding([7, 12]).style(button::secondary),
+            ]
+            .spacing(8)
+            .align_y(Center)
+            .into();
+        }
+        let tool = |label: &'static str, message: Message| button(text(label).size(13)).on_press(message).padding([5, 10]).style(button::text);
+        row![
+            text("Copied when clicked").size(12).style(text::secondary),
+            Space::new().width(Fill),
+            tool("Move up", Message::MoveUp(card.id.clone())),
+            tool("Move down", Message::MoveDown(card.id.clone())),
+            tool("Edit", Message::Edit(card.id.clone())),
+            button(text("Delete").size(13)).on_press(Message::Delete(card.id.clone())).padding([5, 10]).style(button::danger),
+        ]
+        .spacing(4)
+        .align_y(Center)
+        .into()
+    }
+}
+
+fn empty_state<'a>() -> Element<'a, Message> {
+    let content = column![
+        text("No accounts yet").size(22),
+        text("Add your first account by scanning its QR code from an image, the clipboard or a dropped file, or by typing its secret key.").size(15).align_x(Center),
+        button(text("Add account")).on_press(Message::AddAccount).padding([10, 18]),
+    ]
+    .spacing(12)
+    .align_x(Center)
+    .max_width(420);
+    container(content).center(Fill).into()
+}

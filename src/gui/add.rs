@@ -1,0 +1,411 @@
+//! Adding accounts, as Microsoft Authenticator does it: "Work or school" or
+//! "Other account"; scan a QR code (image file, dropped file, pasted image)
+//! or type the fields; then check what was read before saving.
+
+use std::path::PathBuf;
+
+use iced::widget::{Space, button, column, container, pick_list, row, rule, scrollable, text, text_input};
+use iced::{Center, Element, Fill, Task};
+
+use super::{blocking, style};
+use crate::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
+use crate::scan;
+use crate::secret::Secret;
+use crate::uri::{self, Payload};
+
+pub const NAME_ID: &str = "add-name";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    WorkOrSchool,
+    #[default]
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtpType {
+    #[default]
+    Totp,
+    Hotp,
+    Steam,
+}
+
+impl std::fmt::Display for OtpType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OtpType::Totp => "Time-based (TOTP)",
+            OtpType::Hotp => "Counter-based (HOTP)",
+            OtpType::Steam => "Steam Guard",
+        })
+    }
+}
+
+/// Something read from a QR code or a form, shown for review before saving.
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    Account { account: Account, warnings: Vec<String> },
+    /// A payload that is not a plain account; said plainly, never silently dropped.
+    Unsupported { what: String, why: String },
+    /// A QR code whose text is no enrollment payload.
+    Invalid { error: String },
+}
+
+#[derive(Debug, Default)]
+pub struct Add {
+    pub kind: Kind,
+    pub name: String,
+    pub secret: String,
+    pub issuer: String,
+    pub otp_type: OtpType,
+    pub algorithm: Option<Algorithm>,
+    pub digits: Option<u8>,
+    pub period: String,
+    pub counter: String,
+    pub advanced: bool,
+    pub uri: String,
+    pub busy: Option<&'static str>,
+    pub error: Option<String>,
+    /// `Some` once something was read: the review step.
+    pub review: Option<Vec<Candidate>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    KindSelected(Kind),
+    OpenImage,
+    ImagePicked(Option<PathBuf>),
+    Scanned(Result<Vec<String>, String>),
+    PasteImage,
+    NameChanged(String),
+    SecretChanged(String),
+    IssuerChanged(String),
+    TypeSelected(OtpType),
+    AlgorithmSelected(Algorithm),
+    DigitsSelected(u8),
+    PeriodChanged(String),
+    CounterChanged(String),
+    ToggleAdvanced,
+    UriChanged(String),
+    ReviewManual,
+    ReviewUri,
+    Save,
+    BackToForm,
+    Cancel,
+}
+
+pub enum Action {
+    None,
+    Run(Task<Message>),
+    Save(Vec<Account>),
+    Cancel,
+}
+
+impl Add {
+    pub fn new() -> (Self, Task<Message>) {
+        (Add::default(), iced::widget::operation::focus(NAME_ID))
+    }
+
+    /// Scans an image file dropped on the window.
+    pub fn scan_file(&mut self, path: PathBuf) -> Task<Message> {
+        self.kind = Kind::Other;
+        self.busy = Some("Reading the image…");
+        self.error = None;
+        Task::perform(blocking(move || scan::file(&path).map_err(|e| e.to_string())), Message::Scanned)
+    }
+
+    /// Reads the clipboard: an image is scanned, text is read as a link.
+    pub fn paste(&mut self) -> Task<Message> {
+        self.kind = Kind::Other;
+        self.busy = Some("Reading the clipboard…");
+        self.error = None;
+        Task::perform(blocking(read_clipboard), Message::Scanned)
+    }
+
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::KindSelected(kind) => {
+                self.kind = kind;
+                Action::None
+            }
+            Message::OpenImage => {
+                self.busy = Some("Choose an image…");
+                let dialog = rfd::AsyncFileDialog::new().set_title("Open a QR code image").add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "gif"]);
+                Action::Run(Task::perform(async move { dialog.pick_file().await.map(|f| f.path().to_owned()) }, Message::ImagePicked))
+            }
+            Message::ImagePicked(None) => {
+                self.busy = None;
+                Action::None
+            }
+            Message::ImagePicked(Some(path)) => Action::Run(self.scan_file(path)),
+            Message::PasteImage => Action::Run(self.paste()),
+            Message::Scanned(result) => {
+                self.busy = None;
+                match result {
+                    Ok(payloads) if payloads.is_empty() => {
+                        self.error = Some("No QR code was found in that image. Try a sharper or larger picture, or enter the key by hand.".into());
+                    }
+                    Ok(payloads) => self.review = Some(payloads.iter().map(|p| candidate(p)).collect()),
+                    Err(error) => self.error = Some(error),
+                }
+                Action::None
+            }
+            Message::NameChanged(name) => self.edited(|add| add.name = name),
+            Message::SecretChanged(secret) => self.edited(|add| add.secret = secret),
+            Message::IssuerChanged(issuer) => self.edited(|add| add.issuer = issuer),
+            Message::TypeSelected(otp_type) => self.edited(|add| add.otp_type = otp_type),
+            Message::AlgorithmSelected(algorithm) => self.edited(|add| add.algorithm = Some(algorithm)),
+            Message::DigitsSelected(digits) => self.edited(|add| add.digits = Some(digits)),
+            Message::PeriodChanged(period) => self.edited(|add| add.period = period),
+            Message::CounterChanged(counter) => self.edited(|add| add.counter = counter),
+            Message::UriChanged(uri) => self.edited(|add| add.uri = uri),
+            Message::ToggleAdvanced => {
+                self.advanced = !self.advanced;
+                Action::None
+            }
+            Message::ReviewManual => {
+                match self.manual_account() {
+                    Ok(account) => self.review = Some(vec![Candidate::Account { account, warnings: Vec::new() }]),
+                    Err(error) => self.error = Some(error),
+                }
+                Action::None
+            }
+            Message::ReviewUri => {
+                if self.uri.trim().is_empty() {
+                    self.error = Some("Paste an otpauth:// link first.".into());
+                } else {
+                    self.review = Some(vec![candidate(self.uri.trim())]);
+                }
+                Action::None
+            }
+            Message::Save => {
+                let accounts: Vec<Account> = self
+                    .review
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| match c {
+                        Candidate::Account { account, .. } => Some(account.clone()),
+                        Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
+                    })
+                    .collect();
+                if accounts.is_empty() { Action::None } else { Action::Save(accounts) }
+            }
+            Message::BackToForm => {
+                self.review = None;
+                Action::None
+            }
+            Message::Cancel => Action::Cancel,
+        }
+    }
+
+    fn edited(&mut self, change: impl FnOnce(&mut Self)) -> Action {
+        change(self);
+        self.error = None;
+        Action::None
+    }
+
+    /// The account described by the manual form, or an error naming the field.
+    pub fn manual_account(&self) -> Result<Account, String> {
+        if self.name.trim().is_empty() {
+            return Err("Enter the account name.".into());
+        }
+        if self.secret.trim().is_empty() {
+            return Err("Enter the secret key.".into());
+        }
+        let (secret, _) = Secret::from_base32(&self.secret).map_err(|e| format!("The secret key is not valid: {e}."))?;
+        let method = match self.otp_type {
+            OtpType::Totp => {
+                let period = if self.period.trim().is_empty() { DEFAULT_PERIOD } else { self.period.trim().parse().map_err(|_| "The period must be a whole number of seconds.".to_owned())? };
+                Method::Totp { period }
+            }
+            OtpType::Hotp => Method::Hotp { counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| "The counter must be a whole number.".to_owned())? } },
+            OtpType::Steam => Method::Steam,
+        };
+        let mut account = Account::totp(&self.issuer, &self.name, secret);
+        account.method = method;
+        if method == Method::Steam {
+            account.digits = STEAM_DIGITS;
+        } else {
+            account.algorithm = self.algorithm.unwrap_or(Algorithm::Sha1);
+            account.digits = self.digits.unwrap_or(6);
+        }
+        account.validate().map_err(|e| {
+            let text = e.to_string();
+            let mut chars = text.chars();
+            chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
+        })?;
+        Ok(account)
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let header = row![
+            button(text("← Back")).on_press(Message::Cancel).padding([8, 12]).style(button::secondary),
+            text("Add account").size(22),
+        ]
+        .spacing(14)
+        .align_y(Center);
+        if let Some(review) = &self.review {
+            return column![header, self.review_view(review)].spacing(16).padding(16).into();
+        }
+        let choice = |label: &'static str, kind: Kind| {
+            let style = if self.kind == kind { button::primary } else { button::secondary };
+            button(text(label).width(Fill).align_x(Center)).on_press(Message::KindSelected(kind)).padding(10).width(Fill).style(style)
+        };
+        let tabs = row![choice("Work or school account", Kind::WorkOrSchool), choice("Other account (Google, GitHub, …)", Kind::Other)].spacing(8);
+        let body: Element<'_, Message> = match self.kind {
+            Kind::WorkOrSchool => container(
+                column![
+                    text("Work or school accounts").size(18),
+                    text("Your organisation's security page shows a QR code, or a Code and a URL, to activate sign-in approvals on this computer.").size(14),
+                    text("Activation and push approvals are not built yet: they arrive with Countersign's push support. If the page offers \"Use verification code\", choose Other account and scan that QR code instead.").size(14),
+                ]
+                .spacing(8),
+            )
+            .padding(14)
+            .style(style::notice(false))
+            .into(),
+            Kind::Other => self.other_view(),
+        };
+        let mut page = column![header, tabs, body].spacing(16).padding(16);
+        if let Some(busy) = self.busy {
+            page = page.push(text(busy).size(14));
+        }
+        scrollable(page).into()
+    }
+
+    fn other_view(&self) -> Element<'_, Message> {
+        let scan = column![
+            text("Scan a QR code").size(18),
+            row![
+                button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
+                button(text("Paste image (Ctrl+V)")).on_press(Message::PasteImage).padding([8, 14]).style(button::secondary),
+            ]
+            .spacing(8),
+            text("Or drop an image file onto this window. Taking a screenshot of the enrollment page and pasting it works too.").size(13).style(text::secondary),
+        ]
+        .spacing(8);
+
+        let mut manual = column![
+            text("Enter a setup key").size(18),
+            text_input("Account name (e.g. alice@example.com)", &self.name).id(NAME_ID).on_input(Message::NameChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).on_input(Message::SecretChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Issuer (optional, e.g. GitHub)", &self.issuer).on_input(Message::IssuerChanged).on_submit(Message::ReviewManual).padding(9),
+        ]
+        .spacing(8);
+        if self.advanced {
+            let numeric = self.otp_type != OtpType::Steam;
+            let mut advanced = row![pick_list([OtpType::Totp, OtpType::Hotp, OtpType::Steam], Some(self.otp_type), Message::TypeSelected).padding(8)].spacing(8).align_y(Center);
+            if numeric {
+                advanced = advanced
+                    .push(pick_list([Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512], Some(self.algorithm.unwrap_or(Algorithm::Sha1)), Message::AlgorithmSelected).padding(8))
+                    .push(pick_list([6u8, 7, 8], Some(self.digits.unwrap_or(6)), Message::DigitsSelected).padding(8))
+                    .push(text("digits").size(14));
+            }
+            advanced = match self.otp_type {
+                OtpType::Totp => advanced.push(text_input("30", &self.period).on_input(Message::PeriodChanged).width(70).padding(8)).push(text("seconds").size(14)),
+                OtpType::Hotp => advanced.push(text_input("0", &self.counter).on_input(Message::CounterChanged).width(90).padding(8)).push(text("counter").size(14)),
+                OtpType::Steam => advanced,
+            };
+            manual = manual.push(advanced);
+        }
+        manual = manual.push(
+            row![
+                button(text(if self.advanced { "Hide advanced" } else { "Advanced…" })).on_press(Message::ToggleAdvanced).padding([8, 12]).style(button::text),
+                Space::new().width(Fill),
+                button(text("Review")).on_press(Message::ReviewManual).padding([8, 16]),
+            ]
+            .align_y(Center),
+        );
+
+        let link = column![
+            text("Or paste an otpauth:// link").size(18),
+            row![
+                text_input("otpauth://totp/…", &self.uri).on_input(Message::UriChanged).on_submit(Message::ReviewUri).padding(9),
+                button(text("Review")).on_press(Message::ReviewUri).padding([8, 16]),
+            ]
+            .spacing(8),
+        ]
+        .spacing(8);
+
+        let mut content = column![scan, rule::horizontal(1), manual, rule::horizontal(1), link].spacing(16);
+        if let Some(error) = &self.error {
+            content = content.push(container(text(error.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        }
+        content.into()
+    }
+
+    fn review_view<'a>(&'a self, review: &'a [Candidate]) -> Element<'a, Message> {
+        let count = review.iter().filter(|c| matches!(c, Candidate::Account { .. })).count();
+        let mut list = column![text(match count {
+            0 => "Nothing here can be added.".to_owned(),
+            1 => "Check the account before adding it:".to_owned(),
+            n => format!("{n} accounts found. Check them before adding:"),
+        })
+        .size(15)]
+        .spacing(10);
+        for candidate in review {
+            list = list.push(container(candidate_view(candidate)).padding(14).width(Fill).style(style::card));
+        }
+        let mut save = button(text(if count > 1 { format!("Add {count} accounts") } else { "Add account".to_owned() })).padding([9, 18]);
+        if count > 0 {
+            save = save.on_press(Message::Save);
+        }
+        list = list.push(row![button(text("Back")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
+        scrollable(list).into()
+    }
+}
+
+fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
+    match candidate {
+        Candidate::Account { account, warnings } => {
+            let field = |label: &'static str, value: String| row![text(label).size(13).width(90).style(text::secondary), text(value).size(14)].spacing(8);
+            let (kind, timing) = match account.method {
+                Method::Totp { period } => ("TOTP", format!("new code every {period} s")),
+                Method::Hotp { counter } => ("HOTP", format!("counter {counter}")),
+                Method::Steam => ("Steam Guard", "new code every 30 s".to_owned()),
+            };
+            let mut fields = column![
+                field("Issuer", if account.issuer.is_empty() { "(none)".into() } else { account.issuer.clone() }),
+                field("Account", account.name.clone()),
+                field("Type", format!("{kind}, {timing}")),
+                field("Code", format!("{} digits, {}", account.digits, account.algorithm)),
+            ]
+            .spacing(4);
+            for warning in warnings {
+                fields = fields.push(text(format!("Note: {warning}")).size(13).style(text::warning));
+            }
+            fields.into()
+        }
+        Candidate::Unsupported { what, why } => column![text(what.clone()).size(15), text(why.clone()).size(13).style(text::secondary)].spacing(4).into(),
+        Candidate::Invalid { error } => column![text("A QR code that is not an account").size(15), text(error.clone()).size(13).style(text::danger)].spacing(4).into(),
+    }
+}
+
+/// What a scanned or pasted text is, for review.
+pub fn candidate(text: &str) -> Candidate {
+    match uri::parse(text) {
+        Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
+        Ok(other) => Candidate::Unsupported {
+            what: format!("This is {}.", other.describe()),
+            why: match other {
+                Payload::GoogleExport { .. } => "Importing Google Authenticator exports is not built yet; it arrives with full QR scanning support.",
+                Payload::WorkActivation { .. } => "Work or school activation is not built yet; it arrives with push approvals.",
+                Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens are not supported yet.",
+                Payload::Account { .. } => "",
+            }
+            .to_owned(),
+        },
+        Err(error) => Candidate::Invalid { error: error.to_string() },
+    }
+}
+
+/// The clipboard's image (scanned) or text (read as a link), as payloads.
+fn read_clipboard() -> Result<Vec<String>, String> {
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| format!("The clipboard is not available: {e}"))?;
+    if let Ok(image) = clipboard.get_image() {
+        return scan::rgba(image.width as u32, image.height as u32, image.bytes.into_owned()).map_err(|e| e.to_string());
+    }
+    match clipboard.get_text() {
+        Ok(text) if !text.trim().is_empty() => Ok(vec![text.trim().to_owned()]),
+        _ => Err("The clipboard holds no image and no text. Copy a QR code image or an otpauth:// link first.".into()),
+    }
+}
