@@ -125,7 +125,12 @@ impl Onboarding {
                 form = form.push(checkbox(self.use_password).label("Also protect it with a password (needed to open a backup elsewhere)").on_toggle(Message::UsePasswordToggled));
             }
             Some(Err(reason)) => {
-                form = form.push(container(text(format!("No OS keyring is available ({reason}), so the vault needs a password.")).size(14)).padding(10).style(super::style::notice(false)));
+                let notice = column![
+                    text("No OS keyring answered on this desktop, so the vault needs a password.").size(14),
+                    text(reason.clone()).size(12).style(text::secondary),
+                ]
+                .spacing(4);
+                form = form.push(container(notice).padding(10).style(super::style::notice(false)));
             }
         }
         if self.needs_password() {

@@ -1,7 +1,7 @@
 //! Countersign's look: palettes, card and avatar styles, and the window icon.
 
 use iced::widget::{button, container};
-use iced::{Background, Border, Color, Shadow, Theme, Vector, border, theme::Palette};
+use iced::{Background, Border, Color, Theme, border, theme::Palette};
 
 use crate::settings::ThemeChoice;
 
@@ -51,7 +51,8 @@ pub fn card(theme: &Theme) -> container::Style {
     container::Style {
         background: Some(Background::Color(surface)),
         border: Border { radius: 10.0.into(), width: 1.0, color: palette.background.strong.color.scale_alpha(0.5) },
-        shadow: Shadow { color: Color::BLACK.scale_alpha(0.06), offset: Vector::new(0.0, 1.0), blur_radius: 3.0 },
+        // No shadow: tiny-skia's damage tracking leaves shadow trails behind
+        // when a card redraws (seen under Xvfb), so depth comes from the border.
         text_color: Some(palette.background.base.text),
         ..container::Style::default()
     }
@@ -99,7 +100,6 @@ pub fn toast(theme: &Theme) -> container::Style {
         background: Some(Background::Color(palette.background.strong.color)),
         border: border::rounded(8),
         text_color: Some(palette.background.strong.text),
-        shadow: Shadow { color: Color::BLACK.scale_alpha(0.2), offset: Vector::new(0.0, 2.0), blur_radius: 6.0 },
         ..container::Style::default()
     }
 }
