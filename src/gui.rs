@@ -4,12 +4,12 @@
 //! returns an `Action`, and this root matches every variant. Time reaches the
 //! screens only through `Message::Tick`, so tests drive the clock.
 
-mod accounts;
-mod add;
-mod onboarding;
-mod preferences;
+pub mod accounts;
+pub mod add;
+pub mod onboarding;
+pub mod preferences;
 mod style;
-mod unlock;
+pub mod unlock;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,8 @@ pub const APP_ID: &str = "org.countersign.Countersign";
 /// An unlocked vault shared with background tasks (saves, re-keying).
 pub type SharedVault = Arc<Mutex<Vault>>;
 
-fn share(vault: Vault) -> SharedVault {
+/// Wraps a freshly unlocked vault for the root and its background tasks.
+pub fn share(vault: Vault) -> SharedVault {
     Arc::new(Mutex::new(vault))
 }
 
@@ -91,6 +92,8 @@ pub struct App {
     settings_dirty: bool,
 }
 
+// One value per app, never moved in bulk: boxing the big variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Screen {
     Onboarding(onboarding::Onboarding),
     Unlock(Unlock),

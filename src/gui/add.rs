@@ -14,6 +14,9 @@ use crate::secret::Secret;
 use crate::uri::{self, Payload};
 
 pub const NAME_ID: &str = "add-name";
+pub const SECRET_ID: &str = "add-secret";
+pub const ISSUER_ID: &str = "add-issuer";
+pub const URI_ID: &str = "add-uri";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
@@ -287,8 +290,8 @@ impl Add {
         let mut manual = column![
             text("Enter a setup key").size(18),
             text_input("Account name (e.g. alice@example.com)", &self.name).id(NAME_ID).on_input(Message::NameChanged).on_submit(Message::ReviewManual).padding(9),
-            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).on_input(Message::SecretChanged).on_submit(Message::ReviewManual).padding(9),
-            text_input("Issuer (optional, e.g. GitHub)", &self.issuer).on_input(Message::IssuerChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).id(SECRET_ID).on_input(Message::SecretChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Issuer (optional, e.g. GitHub)", &self.issuer).id(ISSUER_ID).on_input(Message::IssuerChanged).on_submit(Message::ReviewManual).padding(9),
         ]
         .spacing(8);
         if self.advanced {
@@ -319,7 +322,7 @@ impl Add {
         let link = column![
             text("Or paste an otpauth:// link").size(18),
             row![
-                text_input("otpauth://totp/…", &self.uri).on_input(Message::UriChanged).on_submit(Message::ReviewUri).padding(9),
+                text_input("otpauth://totp/…", &self.uri).id(URI_ID).on_input(Message::UriChanged).on_submit(Message::ReviewUri).padding(9),
                 button(text("Review")).on_press(Message::ReviewUri).padding([8, 16]),
             ]
             .spacing(8),
@@ -345,7 +348,7 @@ impl Add {
         for candidate in review {
             list = list.push(container(candidate_view(candidate)).padding(14).width(Fill).style(style::card));
         }
-        let mut save = button(text(if count > 1 { format!("Add {count} accounts") } else { "Add account".to_owned() })).padding([9, 18]);
+        let mut save = button(text(if count > 1 { format!("Save {count} accounts") } else { "Save account".to_owned() })).padding([9, 18]);
         if count > 0 {
             save = save.on_press(Message::Save);
         }

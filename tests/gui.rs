@@ -1,0 +1,405 @@
+//! The window's logic, headless: real `App::update` with the Tasks it returns
+//! actually run (blocking work, clipboard), and iced_test simulators clicking
+//! and typing in the real views. Time is injected through `Message::Tick`.
+
+#![cfg(feature = "gui")]
+
+use std::path::PathBuf;
+
+use countersign::account::Account;
+use countersign::gui::{self, App, Message, Options, Page, Screen, accounts, add, onboarding, unlock};
+use countersign::secret::{Password, Secret};
+use countersign::vault::{Kdf, Locked, Protection, Vault};
+use iced::Task;
+use iced::futures::StreamExt;
+use iced::keyboard::{Key, Modifiers, key::Named};
+use iced_runtime::Action;
+
+/// 2026-11-23T12:00:10Z: 20 s left in its 30 s window.
+const T: u64 = 1_795_435_210;
+const PASSWORD: &str = "gui test password";
+
+/// The app plus what its Tasks touch: a clipboard and a runtime for blocking work.
+struct Harness {
+    app: App,
+    clipboard: Option<String>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+    vault_path: PathBuf,
+}
+
+impl Harness {
+    /// A vault with `accounts`, opened by password only (no keyring is touched).
+    fn with_vault(accounts: Vec<Account>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let vault_path = dir.path().join("vault.cvault");
+        let mut vault = Vault::create(&vault_path, Protection { password: Some((Password::new(PASSWORD.into()), Kdf { memory_kib: 64, passes: 1, lanes: 1 })), keyring: None }).unwrap();
+        vault.add(accounts, T).unwrap();
+        Harness::start(dir, vault_path)
+    }
+
+    fn start(dir: tempfile::TempDir, vault_path: PathBuf) -> Harness {
+        let options = Options { vault: vault_path.clone(), settings: dir.path().join("settings.json") };
+        let (app, task) = App::new(options, T);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let mut harness = Harness { app, clipboard: None, runtime, _dir: dir, vault_path };
+        harness.run(task);
+        harness
+    }
+
+    /// A vault unlocked through the real unlock screen.
+    fn unlocked(accounts: Vec<Account>) -> Harness {
+        let mut harness = Harness::with_vault(accounts);
+        harness.submit(unlock::PASSWORD_ID, PASSWORD);
+        assert!(matches!(harness.app.screen, Screen::Unlocked(_)), "the password unlocks");
+        harness.send(Message::Tick(T));
+        harness
+    }
+
+    fn send(&mut self, message: Message) {
+        let task = self.app.update(message);
+        self.run(task);
+    }
+
+    /// Runs a Task to completion: outputs are fed back to `update`, clipboard
+    /// actions hit the fake clipboard, widget operations are ignored.
+    fn run(&mut self, task: Task<Message>) {
+        let Some(mut stream) = iced_runtime::task::into_stream(task) else { return };
+        let mut outputs = Vec::new();
+        let clipboard = &mut self.clipboard;
+        self.runtime.block_on(async {
+            while let Some(action) = stream.next().await {
+                match action {
+                    Action::Output(message) => outputs.push(message),
+                    Action::Clipboard(iced_runtime::clipboard::Action::Write { contents, .. }) => *clipboard = Some(contents),
+                    Action::Clipboard(iced_runtime::clipboard::Action::Read { channel, .. }) => {
+                        let _ = channel.send(clipboard.clone());
+                    }
+                    _ => {}
+                }
+            }
+        });
+        for message in outputs {
+            self.send(message);
+        }
+    }
+
+    /// Simulates the user on the current view, then feeds what it produced.
+    fn interact(&mut self, act: impl FnOnce(&mut iced_test::Simulator<'_, Message>)) {
+        let messages: Vec<Message> = {
+            let mut ui = iced_test::simulator(self.app.view());
+            act(&mut ui);
+            ui.into_messages().collect()
+        };
+        if std::env::var_os("GUI_DEBUG").is_some() {
+            eprintln!("messages: {messages:?}");
+        }
+        for message in messages {
+            self.send(message);
+        }
+    }
+
+    fn click(&mut self, label: &str) {
+        self.interact(|ui| {
+            ui.click(label).unwrap_or_else(|e| panic!("no {label:?} to click: {e:?}"));
+        });
+    }
+
+    fn type_into(&mut self, id: &'static str, text: &str) {
+        self.interact(|ui| {
+            ui.click(iced::widget::Id::new(id)).unwrap_or_else(|e| panic!("no field {id}: {e:?}"));
+            ui.typewrite(text);
+        });
+    }
+
+    /// Types into a field and presses Enter there (one simulator, so the
+    /// field keeps its focus).
+    fn submit(&mut self, id: &'static str, text: &str) {
+        self.interact(|ui| {
+            ui.click(iced::widget::Id::new(id)).unwrap_or_else(|e| panic!("no field {id}: {e:?}"));
+            ui.typewrite(text);
+            ui.tap_key(Named::Enter);
+        });
+    }
+
+    fn shows(&mut self, text: &str) -> bool {
+        iced_test::simulator(self.app.view()).find(text).is_ok()
+    }
+
+    fn accounts(&self) -> &accounts::Accounts {
+        match &self.app.screen {
+            Screen::Unlocked(unlocked) => &unlocked.accounts,
+            _ => panic!("not unlocked"),
+        }
+    }
+
+    fn vault_names(&self) -> Vec<String> {
+        let vault = Locked::read(&self.vault_path).unwrap().unlock_with_password(&Password::new(PASSWORD.into())).unwrap();
+        vault.entries().iter().map(|e| e.account.name.clone()).collect()
+    }
+}
+
+fn github() -> Account {
+    Account::totp("GitHub", "alice@example.com", Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap().0)
+}
+
+fn google() -> Account {
+    Account::totp("Google", "alice@gmail.com", Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap().0)
+}
+
+#[test]
+fn wrong_password_is_an_inline_error_then_the_right_one_unlocks() {
+    let mut harness = Harness::with_vault(vec![github()]);
+    assert!(matches!(harness.app.screen, Screen::Unlock(_)));
+    assert_eq!(harness.app.title(), "Countersign — Locked");
+    harness.submit(unlock::PASSWORD_ID, "not it");
+    assert!(harness.shows("Wrong password. Try again."));
+    assert!(matches!(harness.app.screen, Screen::Unlock(_)));
+    harness.type_into(unlock::PASSWORD_ID, PASSWORD);
+    harness.click("Unlock");
+    assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
+}
+
+#[test]
+fn codes_at_a_fixed_time_match_an_independent_implementation() {
+    // Python's hmac gives 013254 at T and 847338 for the next window.
+    let mut harness = Harness::unlocked(vec![github()]);
+    let card = &harness.accounts().cards[0];
+    assert_eq!((card.code.as_str(), card.seconds_left), ("013 254", Some(20)));
+    assert_eq!(card.next, None);
+    assert!(harness.shows("013 254"));
+    assert!(harness.shows("20 s"));
+    // In the last 5 s the next code is shown beside the current one.
+    harness.send(Message::Tick(T + 16));
+    let card = &harness.accounts().cards[0];
+    assert_eq!((card.code.as_str(), card.next.as_deref(), card.seconds_left), ("013 254", Some("847 338"), Some(4)));
+    assert!(harness.shows("next 847 338"));
+    harness.send(Message::Tick(T + 20));
+    assert_eq!(harness.accounts().cards[0].code, "847 338");
+}
+
+#[test]
+fn add_an_account_by_hand_and_see_its_code() {
+    let mut harness = Harness::unlocked(vec![github()]);
+    harness.click("Add account");
+    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(u.page, Page::Add(_))));
+    harness.type_into(add::NAME_ID, "bob");
+    harness.type_into(add::SECRET_ID, "gezd gnbv gy3t qojq gezd gnbv gy3t qojq");
+    harness.type_into(add::ISSUER_ID, "Google");
+    harness.click("Review");
+    assert!(harness.shows("Check the account before adding it:"));
+    assert!(harness.shows("TOTP, new code every 30 s"));
+    harness.click("Save account");
+    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(u.page, Page::Accounts)));
+    assert_eq!(harness.vault_names(), ["alice@example.com", "bob"]);
+    harness.send(Message::Tick(T));
+    let expected = countersign::otp::code(&google(), T).grouped();
+    assert_eq!(harness.accounts().cards[1].code, expected);
+    assert!(harness.shows(&expected));
+}
+
+#[test]
+fn bad_manual_input_gets_an_inline_error_naming_the_problem() {
+    let mut harness = Harness::unlocked(vec![]);
+    assert!(harness.shows("No accounts yet"));
+    harness.click("Add account");
+    harness.click("Review");
+    assert!(harness.shows("Enter the account name."));
+    harness.type_into(add::NAME_ID, "bob");
+    harness.type_into(add::SECRET_ID, "not base32!");
+    harness.click("Review");
+    assert!(harness.shows("The secret key is not valid: the secret is not Base32: it may only hold the letters A-Z and the digits 2-7."));
+    assert!(harness.vault_names().is_empty());
+}
+
+#[test]
+fn a_dropped_qr_image_is_reviewed_then_saved() {
+    let mut harness = Harness::unlocked(vec![]);
+    let path = harness._dir.path().join("qr.png");
+    let uri = "otpauth://totp/Acme:carol?secret=JBSWY3DPEHPK3PXP&issuer=Acme";
+    qr_png(uri, &path);
+    harness.send(Message::FileDropped(path));
+    assert!(harness.shows("Check the account before adding it:"));
+    assert!(harness.shows("carol"));
+    harness.click("Save account");
+    assert_eq!(harness.vault_names(), ["carol"]);
+
+    // An activation QR is explained, not added.
+    let path = harness._dir.path().join("activation.png");
+    qr_png("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa", &path);
+    harness.send(Message::FileDropped(path));
+    assert!(harness.shows("This is a work or school account activation (Code + URL)."));
+    assert!(harness.shows("Nothing here can be added."));
+
+    // A file that is no image is an inline error.
+    let path = harness._dir.path().join("notes.txt");
+    std::fs::write(&path, "hello").unwrap();
+    harness.send(Message::FileDropped(path));
+    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(&u.page, Page::Add(a) if a.error.as_deref().is_some_and(|e| e.contains("not an image")))));
+}
+
+#[test]
+fn search_filters_by_issuer_and_account() {
+    let mut harness = Harness::unlocked(vec![github(), google()]);
+    assert!(harness.shows("GitHub") && harness.shows("Google"));
+    harness.type_into(accounts::SEARCH_ID, "goo");
+    assert!(harness.shows("Google"));
+    assert!(!harness.shows("GitHub"));
+    harness.send(Message::Key { key: Key::Named(Named::Escape), modifiers: Modifiers::empty(), captured: false });
+    assert!(harness.shows("GitHub"));
+    harness.type_into(accounts::SEARCH_ID, "nothing");
+    assert!(harness.shows("No account matches “nothing”."));
+}
+
+#[test]
+fn copy_then_the_clipboard_is_cleared_only_if_it_still_holds_the_code() {
+    let mut harness = Harness::unlocked(vec![github()]);
+    harness.click("GitHub");
+    assert_eq!(harness.clipboard.as_deref(), Some("013254"));
+    assert!(harness.shows("Copied the code for GitHub (alice@example.com) · the clipboard clears in 30 s"));
+    harness.send(Message::Tick(T + 29));
+    assert_eq!(harness.clipboard.as_deref(), Some("013254"));
+    harness.send(Message::Tick(T + 30));
+    assert_eq!(harness.clipboard.as_deref(), Some(""), "cleared after 30 s");
+
+    // Something else copied meanwhile is left alone.
+    harness.send(Message::Key { key: Key::Named(Named::Enter), modifiers: Modifiers::empty(), captured: false });
+    assert_eq!(harness.clipboard.as_deref(), Some("847338"));
+    harness.clipboard = Some("the user's own text".into());
+    harness.send(Message::Tick(T + 61));
+    assert_eq!(harness.clipboard.as_deref(), Some("the user's own text"));
+}
+
+#[test]
+fn delete_asks_first() {
+    let mut harness = Harness::unlocked(vec![github(), google()]);
+    harness.click("Google");
+    harness.click("Delete");
+    assert!(harness.shows("Delete Google? Its codes cannot be recovered."));
+    harness.click("Cancel");
+    assert_eq!(harness.vault_names().len(), 2);
+    harness.click("Delete");
+    harness.click("Delete");
+    assert_eq!(harness.vault_names(), ["alice@example.com"]);
+    assert_eq!(harness.accounts().cards.len(), 1);
+}
+
+#[test]
+fn edit_and_reorder() {
+    let mut harness = Harness::unlocked(vec![github(), google()]);
+    harness.click("Google");
+    harness.click("Move up");
+    assert_eq!(harness.vault_names(), ["alice@gmail.com", "alice@example.com"]);
+    harness.click("Edit");
+    harness.interact(|ui| {
+        ui.click("Save").unwrap();
+    });
+    harness.click("Google");
+    harness.click("Edit");
+    let messages = vec![
+        Message::Accounts(accounts::Message::EditIssuerChanged("Gmail".into())),
+        Message::Accounts(accounts::Message::EditNameChanged("work".into())),
+        Message::Accounts(accounts::Message::SaveEdit),
+    ];
+    for message in messages {
+        harness.send(message);
+    }
+    assert_eq!(harness.vault_names(), ["work", "alice@example.com"]);
+    assert!(harness.shows("Gmail"));
+}
+
+#[test]
+fn hotp_next_code_advances_the_stored_counter() {
+    let mut hotp = Account::totp("RFC", "hotp", Secret::from_bytes(b"12345678901234567890".to_vec()));
+    hotp.method = countersign::account::Method::Hotp { counter: 0 };
+    let mut harness = Harness::unlocked(vec![hotp]);
+    assert_eq!(harness.accounts().cards[0].code, "755 224");
+    harness.click("Next code");
+    assert_eq!(harness.accounts().cards[0].code, "287 082");
+    harness.click("Next code");
+    assert_eq!(harness.accounts().cards[0].code, "359 152");
+}
+
+#[test]
+fn lock_and_auto_lock_return_to_the_unlock_screen() {
+    let mut harness = Harness::unlocked(vec![github()]);
+    harness.send(Message::Key { key: Key::Character("l".into()), modifiers: Modifiers::CTRL, captured: false });
+    assert!(matches!(harness.app.screen, Screen::Unlock(_)));
+    assert!(harness.shows("Your accounts are locked."));
+
+    harness.submit(unlock::PASSWORD_ID, PASSWORD);
+    harness.app.settings.auto_lock_seconds = 60;
+    harness.send(Message::Tick(T + 50));
+    harness.send(Message::Input);
+    harness.send(Message::Tick(T + 109));
+    assert!(matches!(harness.app.screen, Screen::Unlocked(_)), "input at +50 s restarted the idle timer");
+    harness.send(Message::Tick(T + 110));
+    assert!(matches!(harness.app.screen, Screen::Unlock(_)), "locked after 60 s idle");
+}
+
+#[test]
+fn hide_codes_until_clicked() {
+    let mut harness = Harness::unlocked(vec![github()]);
+    harness.send(Message::Key { key: Key::Character(",".into()), modifiers: Modifiers::CTRL, captured: false });
+    assert!(harness.shows("Hide codes until clicked"));
+    harness.send(Message::Settings(gui::preferences::Message::HideCodesToggled(true)));
+    harness.click("← Back");
+    assert!(harness.shows("••• •••"));
+    assert!(!harness.shows("013 254"));
+    harness.click("GitHub");
+    assert!(harness.shows("013 254"));
+}
+
+#[test]
+fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.cvault");
+    let options = Options { vault: path.clone(), settings: dir.path().join("settings.json") };
+    // The probe task is not run: this test must not reach any real keyring.
+    let (app, _probe) = App::new(options, T);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mut harness = Harness { app, clipboard: None, runtime, _dir: dir, vault_path: path.clone() };
+    assert!(matches!(harness.app.screen, Screen::Onboarding(_)));
+    harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err("no session bus".into()))));
+    assert!(harness.shows("No OS keyring answered on this desktop, so the vault needs a password."));
+    harness.send(Message::Onboarding(onboarding::Message::PasswordChanged("one".into())));
+    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged("two".into())));
+    harness.click("Create vault");
+    assert!(harness.shows("The two passwords differ."));
+    assert!(!path.exists());
+    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged("one".into())));
+    harness.click("Create vault");
+    assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
+    assert!(Locked::read(&path).unwrap().has_password());
+}
+
+#[test]
+fn a_damaged_vault_says_so_and_offers_no_form() {
+    let harness = Harness::with_vault(vec![github()]);
+    let mut bytes = std::fs::read(&harness.vault_path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&harness.vault_path, &bytes).unwrap();
+    let dir = harness._dir;
+    let path = harness.vault_path;
+    let mut harness = Harness::start(dir, path);
+    assert!(iced_test::simulator(harness.app.view()).find(iced::widget::Id::new(unlock::PASSWORD_ID)).is_err());
+    assert!(!harness.shows("Unlock"));
+    let message = Locked::read(&harness.vault_path).unwrap_err().to_string();
+    assert!(message.contains("is damaged") && message.contains(".bak"), "{message}");
+    assert!(harness.shows(&message), "the screen shows the error naming the file and the backup");
+}
+
+fn qr_png(text: &str, path: &std::path::Path) {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let width = code.width() as u32;
+    let colors = code.to_colors();
+    let scale = 4;
+    let side = (width + 8) * scale;
+    let image = image::GrayImage::from_fn(side, side, |x, y| {
+        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
+        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    image.save(path).unwrap();
+}
