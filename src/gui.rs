@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod add;
+mod capture;
 pub mod onboarding;
 pub mod preferences;
 mod style;

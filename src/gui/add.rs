@@ -79,6 +79,7 @@ pub enum Message {
     ImagePicked(Option<PathBuf>),
     Scanned(Result<Vec<String>, String>),
     PasteImage,
+    ScanScreen,
     NameChanged(String),
     SecretChanged(String),
     IssuerChanged(String),
@@ -141,11 +142,22 @@ impl Add {
             }
             Message::ImagePicked(Some(path)) => Action::Run(self.scan_file(path)),
             Message::PasteImage => Action::Run(self.paste()),
+            Message::ScanScreen => {
+                self.busy = Some("Looking for QR codes on the screen…");
+                self.error = None;
+                Action::Run(Task::perform(
+                    blocking(|| {
+                        let (width, height, pixels) = super::capture::screen()?;
+                        scan::rgba(width, height, pixels).map_err(|e| e.to_string())
+                    }),
+                    Message::Scanned,
+                ))
+            }
             Message::Scanned(result) => {
                 self.busy = None;
                 match result {
                     Ok(payloads) if payloads.is_empty() => {
-                        self.error = Some("No QR code was found in that image. Try a sharper or larger picture, or enter the key by hand.".into());
+                        self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
                     }
                     Ok(payloads) => self.review = Some(payloads.iter().map(|p| candidate(p)).collect()),
                     Err(error) => self.error = Some(error),
@@ -281,9 +293,10 @@ impl Add {
             row![
                 button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
                 button(text("Paste image (Ctrl+V)")).on_press(Message::PasteImage).padding([8, 14]).style(button::secondary),
+                button(text("Scan screen")).on_press(Message::ScanScreen).padding([8, 14]).style(button::secondary),
             ]
             .spacing(8),
-            text("Or drop an image file onto this window. Taking a screenshot of the enrollment page and pasting it works too.").size(13).style(text::secondary),
+            text("Scan screen finds a QR code shown anywhere on your screen, such as the enrollment page in your browser. You can also drop an image file onto this window.").size(13).style(text::secondary),
         ]
         .spacing(8);
 
@@ -352,7 +365,7 @@ impl Add {
         if count > 0 {
             save = save.on_press(Message::Save);
         }
-        list = list.push(row![button(text("Back")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
+        list = list.push(row![button(text("Scan or type again")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
         scrollable(list).into()
     }
 }
