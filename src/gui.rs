@@ -424,19 +424,31 @@ impl App {
                 unlocked.accounts.escape();
                 Task::none()
             }
-            (Key::Named(Named::Tab), _) if !captured || !modifiers.is_empty() => {
+            (Key::Named(Named::Tab), _) if !captured => {
                 if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
             }
-            (Key::Named(Named::ArrowDown), Page::Accounts) if !captured => {
-                unlocked.accounts.select_by(1);
-                Task::none()
+            // The selected card's tools, from the keyboard: Alt+arrows reorder,
+            // F2 edits, Delete asks to delete, Enter confirms or copies.
+            (Key::Named(arrow @ (Named::ArrowUp | Named::ArrowDown)), Page::Accounts) if !captured && modifiers.alt() => {
+                let Some(id) = unlocked.accounts.selected.clone() else { return Task::none() };
+                self.change(Change::Move { id, up: arrow == Named::ArrowUp })
             }
-            (Key::Named(Named::ArrowUp), Page::Accounts) if !captured => {
-                unlocked.accounts.select_by(-1);
-                Task::none()
-            }
+            (Key::Named(Named::ArrowDown), Page::Accounts) if !captured => unlocked.accounts.select_by(1).map(Message::Accounts),
+            (Key::Named(Named::ArrowUp), Page::Accounts) if !captured => unlocked.accounts.select_by(-1).map(Message::Accounts),
+            (Key::Named(Named::F2), Page::Accounts) if !captured => match unlocked.accounts.selected.clone() {
+                Some(id) => self.update(Message::Accounts(accounts::Message::Edit(id))),
+                None => Task::none(),
+            },
+            (Key::Named(Named::Delete), Page::Accounts) if !captured => match unlocked.accounts.selected.clone() {
+                Some(id) => self.update(Message::Accounts(accounts::Message::Delete(id))),
+                None => Task::none(),
+            },
+            (Key::Named(Named::Enter), Page::Accounts) if unlocked.accounts.confirm_delete.is_some() => self.update(Message::Accounts(accounts::Message::ConfirmDelete)),
             (Key::Named(Named::Enter), Page::Accounts) => match unlocked.accounts.target() {
-                Some(id) => self.copy(&id),
+                Some(id) => {
+                    unlocked.accounts.selected = Some(id.clone());
+                    self.copy(&id)
+                }
                 None => Task::none(),
             },
             // Typing anywhere on the list starts a search.

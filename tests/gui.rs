@@ -403,3 +403,40 @@ fn qr_png(text: &str, path: &std::path::Path) {
     });
     image.save(path).unwrap();
 }
+
+#[test]
+fn only_cards_in_view_are_built_and_scrolling_reaches_the_end() {
+    let accounts: Vec<Account> = (0..1000).map(|i| Account::totp(&format!("Issuer {i}"), &format!("user{i}"), Secret::from_bytes(vec![i as u8; 20]))).collect();
+    let mut harness = Harness::unlocked(accounts);
+    assert_eq!(harness.accounts().cards.len(), 1000);
+    assert!(harness.shows("Issuer 0"));
+    assert!(!harness.shows("Issuer 500"), "a card far below the window is not built");
+    assert!(!harness.shows("Issuer 999"));
+    harness.interact(|ui| {
+        ui.point_at(iced::Point::new(300.0, 400.0));
+        ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled { delta: iced::mouse::ScrollDelta::Pixels { x: 0.0, y: -200_000.0 } })]);
+    });
+    assert!(harness.shows("Issuer 999"), "the end of the list is reachable");
+    assert!(!harness.shows("Issuer 0"));
+}
+
+#[test]
+fn the_selected_cards_tools_work_from_the_keyboard() {
+    let mut harness = Harness::unlocked(vec![github(), google()]);
+    let key = |named| Message::Key { key: Key::Named(named), modifiers: Modifiers::empty(), captured: false };
+    harness.send(key(Named::ArrowDown));
+    harness.send(key(Named::ArrowDown));
+    assert_eq!(harness.accounts().selected.as_ref(), Some(&harness.accounts().cards[1].id));
+    harness.send(Message::Key { key: Key::Named(Named::ArrowUp), modifiers: Modifiers::ALT, captured: false });
+    assert_eq!(harness.vault_names(), ["alice@gmail.com", "alice@example.com"], "Alt+Up moved it");
+    harness.send(key(Named::Delete));
+    assert!(harness.shows("Delete Google? Its codes cannot be recovered."));
+    harness.send(key(Named::Escape));
+    assert_eq!(harness.accounts().confirm_delete, None);
+    harness.send(key(Named::Delete));
+    harness.send(key(Named::Enter));
+    assert_eq!(harness.vault_names(), ["alice@example.com"], "Delete then Enter deleted it");
+    // Typing on the list starts a search.
+    harness.send(Message::Key { key: Key::Character("x".into()), modifiers: Modifiers::empty(), captured: false });
+    assert_eq!(harness.accounts().query, "x");
+}

@@ -11,6 +11,14 @@ use crate::vault::{Entry, Id};
 pub const SEARCH_ID: &str = "accounts-search";
 pub const LIST_ID: &str = "accounts-list";
 
+/// Every card has this height, and the selected one `TOOLS` more, so the
+/// list can build only the cards inside the viewport (1,000 accounts stay cheap).
+const CARD: f32 = 84.0;
+const TOOLS: f32 = 44.0;
+const GAP: f32 = 10.0;
+/// Cards built beyond each edge of the viewport, so a wheel step never shows a gap.
+const OVERSCAN: f32 = 2.0 * (CARD + GAP);
+
 /// One account as displayed, recomputed on every tick (never in `view`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
@@ -37,6 +45,8 @@ pub struct Accounts {
     pub selected: Option<Id>,
     pub confirm_delete: Option<Id>,
     editing: Option<Edit>,
+    /// The list's scroll offset and height, from its last scroll event.
+    viewport: (f32, f32),
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +71,7 @@ pub enum Message {
     CancelDelete,
     MoveUp(Id),
     MoveDown(Id),
+    Scrolled(iced::widget::scrollable::Viewport),
     AddAccount,
     OpenSettings,
     Lock,
@@ -134,11 +145,12 @@ impl Accounts {
         self.cards.iter().filter(move |c| query.is_empty() || c.issuer.to_lowercase().contains(&query) || c.name.to_lowercase().contains(&query))
     }
 
-    /// Moves the keyboard selection by `delta` among the visible cards.
-    pub fn select_by(&mut self, delta: isize) {
+    /// Moves the keyboard selection by `delta` among the visible cards and
+    /// scrolls it into view.
+    pub fn select_by(&mut self, delta: isize) -> Task<Message> {
         let visible: Vec<Id> = self.visible().map(|c| c.id.clone()).collect();
         if visible.is_empty() {
-            return;
+            return Task::none();
         }
         let current = self.selected.as_ref().and_then(|id| visible.iter().position(|v| v == id));
         let index = match current {
@@ -147,6 +159,20 @@ impl Accounts {
             Some(i) => (i as isize + delta).clamp(0, visible.len() as isize - 1) as usize,
         };
         self.selected = Some(visible[index].clone());
+        // Cards above the selected one have the plain height.
+        let top = index as f32 * (CARD + GAP);
+        let (offset, height) = self.viewport;
+        let target = if top < offset {
+            Some(top)
+        } else if top + CARD + TOOLS > offset + height && height > 0.0 {
+            Some(top + CARD + TOOLS - height)
+        } else {
+            None
+        };
+        match target {
+            Some(y) => iced::widget::operation::scroll_to(LIST_ID, iced::widget::operation::AbsoluteOffset { x: None, y: Some(y.max(0.0)) }),
+            None => Task::none(),
+        }
     }
 
     /// The card Enter copies: the selected one, else the only or first match.
@@ -170,6 +196,11 @@ impl Accounts {
         match message {
             Message::QueryChanged(query) => {
                 self.query = query;
+                self.viewport.0 = 0.0;
+                Action::Run(iced::widget::operation::snap_to(LIST_ID, iced::widget::operation::RelativeOffset::START))
+            }
+            Message::Scrolled(viewport) => {
+                self.viewport = (viewport.absolute_offset().y, viewport.bounds().height);
                 Action::None
             }
             Message::CardPressed(id) => {
@@ -240,17 +271,44 @@ impl Accounts {
         let body: Element<'_, Message> = if self.cards.is_empty() {
             empty_state()
         } else {
-            let cards: Vec<Element<'_, Message>> = self.visible().map(|card| self.card(card)).collect();
-            if cards.is_empty() {
+            let visible: Vec<&Card> = self.visible().collect();
+            if visible.is_empty() {
                 container(text(format!("No account matches “{}”.", self.query.trim())).size(15)).padding(30).center_x(Fill).into()
             } else {
-                scrollable(column(cards).spacing(10).padding(iced::Padding { right: 12.0, ..iced::Padding::ZERO })).id(LIST_ID).height(Fill).into()
+                scrollable(self.window(&visible)).id(LIST_ID).on_scroll(Message::Scrolled).height(Fill).into()
             }
         };
         column![header, body].spacing(14).padding(16).into()
     }
 
-    fn card<'a>(&'a self, card: &'a Card) -> Element<'a, Message> {
+    /// The cards inside the viewport (plus a margin), between two spacers that
+    /// stand for the rest, so layout and drawing cost do not grow with the vault.
+    fn window<'a>(&'a self, cards: &[&'a Card]) -> Element<'a, Message> {
+        let (offset, height) = self.viewport;
+        // Before the first scroll event the height is unknown: assume a tall window.
+        let height = if height > 0.0 { height } else { 2000.0 };
+        let (from, to) = (offset - OVERSCAN, offset + height + OVERSCAN);
+        let (mut y, mut before, mut shown_end) = (0.0, 0.0, None);
+        let mut shown = Vec::new();
+        for card in cards {
+            let extent = if self.selected.as_ref() == Some(&card.id) { CARD + TOOLS } else { CARD };
+            if y + extent < from {
+                before = y + extent + GAP;
+            } else if y <= to {
+                shown.push(self.card(card, extent));
+                shown_end = Some(y + extent + GAP);
+            }
+            y += extent + GAP;
+        }
+        let mut list = column![Space::new().height(before)];
+        for card in shown {
+            list = list.push(card).push(Space::new().height(GAP));
+        }
+        list = list.push(Space::new().height(y - shown_end.unwrap_or(before)));
+        list.padding(iced::Padding { right: 12.0, ..iced::Padding::ZERO }).into()
+    }
+
+    fn card<'a>(&'a self, card: &'a Card, extent: f32) -> Element<'a, Message> {
         let selected = self.selected.as_ref() == Some(&card.id);
         let avatar = container(text(card.letter.clone()).size(20).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") }))
             .width(40)
@@ -287,7 +345,7 @@ impl Accounts {
         if selected {
             content = content.push(self.card_tools(card));
         }
-        button(content).on_press(Message::CardPressed(card.id.clone())).padding(14).width(Fill).style(style::card_button).into()
+        button(content).on_press(Message::CardPressed(card.id.clone())).padding(14).width(Fill).height(extent).style(style::card_button).into()
     }
 
     /// Edit, delete and reorder, or the inline edit and delete-confirmation forms.
