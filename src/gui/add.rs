@@ -138,6 +138,8 @@ impl Add {
             }
             Message::ImagePicked(None) => {
                 self.busy = None;
+                // rfd reports a cancelled dialog and a missing one the same way.
+                self.error = Some("No image was chosen. If no file dialog appeared, this desktop has no file chooser portal (xdg-desktop-portal) or zenity: drop the image file onto this window instead.".into());
                 Action::None
             }
             Message::ImagePicked(Some(path)) => Action::Run(self.scan_file(path)),
