@@ -50,6 +50,18 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     }
 }
 
+/// Text a user typed or scanned that may hold a secret (a password, a key,
+/// an otpauth URI). Messages are `Debug` and may be logged; this prints only
+/// that something was redacted.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Sensitive<T>(pub T);
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -563,6 +575,17 @@ fn seconds() -> impl iced::futures::Stream<Item = Message> {
         tokio::time::sleep(wait).await;
         Some((Message::Tick(now_unix()), ()))
     })
+}
+
+/// A new password typed twice, or the inline error to show.
+fn chosen_password(password: &str, confirm: &str) -> Result<crate::secret::Password, String> {
+    if password.is_empty() {
+        return Err("Choose a password.".into());
+    }
+    if password != confirm {
+        return Err("The two passwords differ.".into());
+    }
+    Ok(crate::secret::Password::new(password.to_owned()))
 }
 
 /// A form centred in the window.

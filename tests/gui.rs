@@ -153,6 +153,8 @@ fn wrong_password_is_an_inline_error_then_the_right_one_unlocks() {
     assert!(matches!(harness.app.screen, Screen::Unlock(_)));
     assert_eq!(harness.app.title(), "Countersign — Locked");
     harness.submit(unlock::PASSWORD_ID, "not it");
+    let typed = format!("{:?}", Message::Unlock(unlock::Message::PasswordChanged(gui::Sensitive("not it".into()))));
+    assert!(!typed.contains("not it"), "typed passwords never reach Debug output: {typed}");
     assert!(harness.shows("Wrong password. Try again."));
     assert!(matches!(harness.app.screen, Screen::Unlock(_)));
     harness.type_into(unlock::PASSWORD_ID, PASSWORD);
@@ -362,12 +364,12 @@ fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
     assert!(matches!(harness.app.screen, Screen::Onboarding(_)));
     harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err("no session bus".into()))));
     assert!(harness.shows("No OS keyring answered on this desktop, so the vault needs a password."));
-    harness.send(Message::Onboarding(onboarding::Message::PasswordChanged("one".into())));
-    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged("two".into())));
+    harness.send(Message::Onboarding(onboarding::Message::PasswordChanged(gui::Sensitive("one".into()))));
+    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged(gui::Sensitive("two".into()))));
     harness.click("Create vault");
     assert!(harness.shows("The two passwords differ."));
     assert!(!path.exists());
-    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged("one".into())));
+    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged(gui::Sensitive("one".into()))));
     harness.click("Create vault");
     assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
     assert!(Locked::read(&path).unwrap().has_password());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use iced::widget::{Space, button, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
-use super::{blocking, style};
+use super::{Sensitive, blocking, style};
 use crate::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
 use crate::scan;
 use crate::secret::Secret;
@@ -77,11 +77,11 @@ pub enum Message {
     KindSelected(Kind),
     OpenImage,
     ImagePicked(Option<PathBuf>),
-    Scanned(Result<Vec<String>, String>),
+    Scanned(Result<Sensitive<Vec<String>>, String>),
     PasteImage,
     ScanScreen,
     NameChanged(String),
-    SecretChanged(String),
+    SecretChanged(Sensitive<String>),
     IssuerChanged(String),
     TypeSelected(OtpType),
     AlgorithmSelected(Algorithm),
@@ -89,7 +89,7 @@ pub enum Message {
     PeriodChanged(String),
     CounterChanged(String),
     ToggleAdvanced,
-    UriChanged(String),
+    UriChanged(Sensitive<String>),
     ReviewManual,
     ReviewUri,
     Save,
@@ -114,7 +114,7 @@ impl Add {
         self.kind = Kind::Other;
         self.busy = Some("Reading the image…");
         self.error = None;
-        Task::perform(blocking(move || scan::file(&path).map_err(|e| e.to_string())), Message::Scanned)
+        Task::perform(blocking(move || scan::file(&path).map(Sensitive).map_err(|e| e.to_string())), Message::Scanned)
     }
 
     /// Reads the clipboard: an image is scanned, text is read as a link.
@@ -122,7 +122,7 @@ impl Add {
         self.kind = Kind::Other;
         self.busy = Some("Reading the clipboard…");
         self.error = None;
-        Task::perform(blocking(read_clipboard), Message::Scanned)
+        Task::perform(blocking(|| read_clipboard().map(Sensitive)), Message::Scanned)
     }
 
     pub fn update(&mut self, message: Message) -> Action {
@@ -150,7 +150,7 @@ impl Add {
                 Action::Run(Task::perform(
                     blocking(|| {
                         let (width, height, pixels) = super::capture::screen()?;
-                        scan::rgba(width, height, pixels).map_err(|e| e.to_string())
+                        scan::rgba(width, height, pixels).map(Sensitive).map_err(|e| e.to_string())
                     }),
                     Message::Scanned,
                 ))
@@ -158,23 +158,23 @@ impl Add {
             Message::Scanned(result) => {
                 self.busy = None;
                 match result {
-                    Ok(payloads) if payloads.is_empty() => {
+                    Ok(Sensitive(payloads)) if payloads.is_empty() => {
                         self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
                     }
-                    Ok(payloads) => self.review = Some(payloads.iter().map(|p| candidate(p)).collect()),
+                    Ok(Sensitive(payloads)) => self.review = Some(payloads.iter().map(|p| candidate(p)).collect()),
                     Err(error) => self.error = Some(error),
                 }
                 Action::None
             }
             Message::NameChanged(name) => self.edited(|add| add.name = name),
-            Message::SecretChanged(secret) => self.edited(|add| add.secret = secret),
+            Message::SecretChanged(Sensitive(secret)) => self.edited(|add| add.secret = secret),
             Message::IssuerChanged(issuer) => self.edited(|add| add.issuer = issuer),
             Message::TypeSelected(otp_type) => self.edited(|add| add.otp_type = otp_type),
             Message::AlgorithmSelected(algorithm) => self.edited(|add| add.algorithm = Some(algorithm)),
             Message::DigitsSelected(digits) => self.edited(|add| add.digits = Some(digits)),
             Message::PeriodChanged(period) => self.edited(|add| add.period = period),
             Message::CounterChanged(counter) => self.edited(|add| add.counter = counter),
-            Message::UriChanged(uri) => self.edited(|add| add.uri = uri),
+            Message::UriChanged(Sensitive(uri)) => self.edited(|add| add.uri = uri),
             Message::ToggleAdvanced => {
                 self.advanced = !self.advanced;
                 Action::None
@@ -305,7 +305,7 @@ impl Add {
         let mut manual = column![
             text("Enter a setup key").size(18),
             text_input("Account name (e.g. alice@example.com)", &self.name).id(NAME_ID).on_input(Message::NameChanged).on_submit(Message::ReviewManual).padding(9),
-            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).id(SECRET_ID).on_input(Message::SecretChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).id(SECRET_ID).on_input(|s| Message::SecretChanged(Sensitive(s))).on_submit(Message::ReviewManual).padding(9),
             text_input("Issuer (optional, e.g. GitHub)", &self.issuer).id(ISSUER_ID).on_input(Message::IssuerChanged).on_submit(Message::ReviewManual).padding(9),
         ]
         .spacing(8);
@@ -337,7 +337,7 @@ impl Add {
         let link = column![
             text("Or paste an otpauth:// link").size(18),
             row![
-                text_input("otpauth://totp/…", &self.uri).id(URI_ID).on_input(Message::UriChanged).on_submit(Message::ReviewUri).padding(9),
+                text_input("otpauth://totp/…", &self.uri).id(URI_ID).on_input(|s| Message::UriChanged(Sensitive(s))).on_submit(Message::ReviewUri).padding(9),
                 button(text("Review")).on_press(Message::ReviewUri).padding([8, 16]),
             ]
             .spacing(8),

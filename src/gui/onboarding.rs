@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use iced::widget::{Space, button, checkbox, column, container, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
-use super::{SharedVault, blocking, share};
-use crate::secret::Password;
+use super::{Sensitive, SharedVault, blocking, share};
 use crate::vault::{self, Kdf, Keyring, Protection, Vault};
 
 #[derive(Debug)]
@@ -25,8 +24,8 @@ pub struct Onboarding {
 pub enum Message {
     KeyringProbed(Result<(), String>),
     UsePasswordToggled(bool),
-    PasswordChanged(String),
-    ConfirmChanged(String),
+    PasswordChanged(Sensitive<String>),
+    ConfirmChanged(Sensitive<String>),
     Create,
     Created(Result<SharedVault, vault::Error>),
 }
@@ -61,12 +60,12 @@ impl Onboarding {
                 self.use_password = on;
                 Action::None
             }
-            Message::PasswordChanged(password) => {
+            Message::PasswordChanged(Sensitive(password)) => {
                 self.password = password;
                 self.error = None;
                 Action::None
             }
-            Message::ConfirmChanged(confirm) => {
+            Message::ConfirmChanged(Sensitive(confirm)) => {
                 self.confirm = confirm;
                 self.error = None;
                 Action::None
@@ -76,15 +75,13 @@ impl Onboarding {
                     return Action::None;
                 }
                 let password = if self.needs_password() {
-                    if self.password.is_empty() {
-                        self.error = Some("Choose a password.".into());
-                        return Action::None;
+                    match super::chosen_password(&self.password, &self.confirm) {
+                        Ok(password) => Some(password),
+                        Err(error) => {
+                            self.error = Some(error);
+                            return Action::None;
+                        }
                     }
-                    if self.password != self.confirm {
-                        self.error = Some("The two passwords differ.".into());
-                        return Action::None;
-                    }
-                    Some(Password::new(self.password.clone()))
                 } else {
                     None
                 };
@@ -135,8 +132,8 @@ impl Onboarding {
         }
         if self.needs_password() {
             form = form
-                .push(text_input("Password", &self.password).secure(true).padding(10).on_input(Message::PasswordChanged).on_submit(Message::Create))
-                .push(text_input("Repeat the password", &self.confirm).secure(true).padding(10).on_input(Message::ConfirmChanged).on_submit(Message::Create));
+                .push(text_input("Password", &self.password).secure(true).padding(10).on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::Create))
+                .push(text_input("Repeat the password", &self.confirm).secure(true).padding(10).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::Create));
         }
         if let Some(error) = &self.error {
             form = form.push(text(error.clone()).size(14).style(text::danger));

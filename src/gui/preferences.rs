@@ -5,7 +5,7 @@ use std::path::Path;
 use iced::widget::{Space, button, checkbox, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill};
 
-use super::style;
+use super::{Sensitive, style};
 use crate::settings::{Settings, ThemeChoice};
 
 /// A duration offered in a pick list.
@@ -62,8 +62,8 @@ pub enum Message {
     AutoLockSelected(u64),
     ClipboardSelected(u64),
     HideCodesToggled(bool),
-    NewPasswordChanged(String),
-    ConfirmChanged(String),
+    NewPasswordChanged(Sensitive<String>),
+    ConfirmChanged(Sensitive<String>),
     SetPassword,
     RemovePassword,
     KeyringToggled(bool),
@@ -93,12 +93,12 @@ impl Preferences {
             Message::AutoLockSelected(seconds) => Action::Settings(Box::new(move |s| s.auto_lock_seconds = seconds)),
             Message::ClipboardSelected(seconds) => Action::Settings(Box::new(move |s| s.clipboard_clear_seconds = seconds)),
             Message::HideCodesToggled(hide) => Action::Settings(Box::new(move |s| s.hide_codes = hide)),
-            Message::NewPasswordChanged(password) => {
+            Message::NewPasswordChanged(Sensitive(password)) => {
                 self.new_password = password;
                 self.error = None;
                 Action::None
             }
-            Message::ConfirmChanged(confirm) => {
+            Message::ConfirmChanged(Sensitive(confirm)) => {
                 self.confirm = confirm;
                 self.error = None;
                 Action::None
@@ -107,18 +107,18 @@ impl Preferences {
                 if self.busy {
                     return Action::None;
                 }
-                if self.new_password.is_empty() {
-                    self.error = Some("Type the new password.".into());
-                    return Action::None;
+                match super::chosen_password(&self.new_password, &self.confirm) {
+                    Ok(password) => {
+                        self.start();
+                        self.new_password.clear();
+                        self.confirm.clear();
+                        Action::Protection(Protection::SetPassword(password))
+                    }
+                    Err(error) => {
+                        self.error = Some(error);
+                        Action::None
+                    }
                 }
-                if self.new_password != self.confirm {
-                    self.error = Some("The two passwords differ.".into());
-                    return Action::None;
-                }
-                self.start();
-                let password = crate::secret::Password::new(std::mem::take(&mut self.new_password));
-                self.confirm.clear();
-                Action::Protection(Protection::SetPassword(password))
             }
             Message::RemovePassword => {
                 self.start();
@@ -181,8 +181,8 @@ impl Preferences {
         }
         protection = protection.push(
             row![
-                text_input("New password", &self.new_password).secure(true).on_input(Message::NewPasswordChanged).padding(8),
-                text_input("Repeat it", &self.confirm).secure(true).on_input(Message::ConfirmChanged).on_submit(Message::SetPassword).padding(8),
+                text_input("New password", &self.new_password).secure(true).on_input(|p| Message::NewPasswordChanged(Sensitive(p))).padding(8),
+                text_input("Repeat it", &self.confirm).secure(true).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::SetPassword).padding(8),
                 save,
             ]
             .spacing(8),

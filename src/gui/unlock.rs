@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use iced::widget::{Space, button, column, container, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
-use super::{SharedVault, blocking, share};
+use super::{Sensitive, SharedVault, blocking, share};
 use crate::secret::Password;
 use crate::vault::{self, Keyring, Locked};
 
@@ -25,7 +25,7 @@ pub struct Unlock {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    PasswordChanged(String),
+    PasswordChanged(Sensitive<String>),
     Submit,
     UseKeyring,
     Unlocked(Result<SharedVault, vault::Error>),
@@ -77,7 +77,7 @@ impl Unlock {
 
     pub fn update(&mut self, message: Message) -> Action {
         match message {
-            Message::PasswordChanged(password) => {
+            Message::PasswordChanged(Sensitive(password)) => {
                 self.password = password;
                 self.error = None;
                 Action::None
@@ -154,7 +154,7 @@ impl Unlock {
         }
         let mut field = text_input("Password", &self.password).id(PASSWORD_ID).secure(true).padding(10).size(16);
         if !self.busy {
-            field = field.on_input(Message::PasswordChanged).on_submit(Message::Submit);
+            field = field.on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::Submit);
         }
         form = form.push(field);
         if let Some(error) = &self.error {
