@@ -507,7 +507,9 @@ impl App {
         match &self.toast {
             Some((message, _)) => {
                 let toast = container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast);
-                stack![content, container(toast).align_bottom(Fill).center_x(Fill).padding(20)].into()
+                // The page fills the window so the toast sits at its bottom edge,
+                // whatever the page's own height.
+                stack![container(content).width(Fill).height(Fill), container(toast).align_bottom(Fill).center_x(Fill).padding(20)].into()
             }
             None => content,
         }
