@@ -483,7 +483,7 @@ impl App {
                 _ => None,
             }
         });
-        let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some();
+        let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
         if needs_clock { Subscription::batch([events, Subscription::run(seconds)]) } else { events }
     }
 
