@@ -57,9 +57,10 @@ pub fn code(account: &Account, now: u64) -> Code {
         .with_step_duration(step)
         .with_secret(account.secret.as_bytes())
         .build_noncompliant();
+    // Saturating: an instant near u64::MAX (a tester's `--at`) must not overflow.
     let valid_until = match account.method {
         Method::Hotp { .. } => None,
-        Method::Totp { .. } | Method::Steam => Some(generator.next_step(now)),
+        Method::Totp { .. } | Method::Steam => Some((now / step).saturating_add(1).saturating_mul(step)),
     };
     Code { value: generator.generate(input).to_string(), valid_until }
 }
@@ -167,6 +168,15 @@ mod tests {
             assert_eq!(value.len(), 5);
             assert!(value.chars().all(|c| "23456789BCDFGHJKMNPQRTVWXY".contains(c)), "{value}");
         }
+    }
+
+    #[test]
+    fn the_last_representable_instant_does_not_overflow() {
+        let totp = account(b"12345678901234567890", Method::Totp { period: 30 }, Algorithm::Sha1, 6);
+        let code = code(&totp, u64::MAX);
+        assert_eq!(code.value.len(), 6);
+        assert_eq!(code.valid_until, Some(u64::MAX));
+        assert_eq!(code.seconds_left(u64::MAX), Some(0));
     }
 
     #[test]

@@ -177,4 +177,7 @@ fn code_from_uri_agrees_with_an_independent_implementation() {
         }
     }
     assert_eq!(checked, 3 * 3 * 3 * 2 * 5);
+    // The last representable instant: a code, not an overflow panic.
+    let last = sandbox.ok(&["code", "--uri", &format!("otpauth://totp/T:t?secret={SECRET}"), "--at", &u64::MAX.to_string(), "-q"]);
+    assert_eq!(last.trim(), totp(SECRET, "SHA1", 6, 30, u64::MAX));
 }
