@@ -1,13 +1,20 @@
 //! Finding QR codes in images: files, clipboard pixels, screen captures.
 //!
-//! This is the plain rqrr path (as-is, then inverted for dark-mode pages).
-//! Every decoder limit is set so that a hostile file gives an error, not an
-//! out-of-memory kill.
+//! Loading is bounded (file size, image side, decoder allocations), so a
+//! hostile file gives an error, not an out-of-memory kill. Finding runs the
+//! staged search in [`cascade`] under a time budget.
+
+mod binarize;
+pub mod cascade;
+mod regions;
 
 use std::io::Cursor;
 use std::path::Path;
+use std::time::Duration;
 
 use image::{DynamicImage, GrayImage, ImageReader, Limits};
+
+pub use cascade::{Found, STAGES, Stage};
 
 /// Largest image side accepted (a 4K-by-4 wall of monitors fits).
 const MAX_SIDE: u32 = 16_384;
@@ -29,17 +36,41 @@ pub enum Error {
 
 /// Every QR payload in an image file.
 pub fn file(path: &Path) -> Result<Vec<String>, Error> {
+    Ok(find(&load_file(path)?, cascade::BUDGET).payloads)
+}
+
+/// Every QR payload in an encoded image (PNG, JPEG, ...).
+pub fn encoded(bytes: &[u8]) -> Result<Vec<String>, Error> {
+    Ok(find(&load(bytes)?, cascade::BUDGET).payloads)
+}
+
+/// Every QR payload in raw RGBA pixels (clipboard images, screen captures).
+pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Result<Vec<String>, Error> {
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::TooLarge { width, height });
+    }
+    let image = image::RgbaImage::from_raw(width, height, pixels).ok_or_else(|| Error::Decode("pixel data does not match the size".into()))?;
+    Ok(find(&DynamicImage::ImageRgba8(image).to_luma8(), cascade::BUDGET).payloads)
+}
+
+/// Searches grey pixels with every stage, within `budget`.
+pub fn find(image: &GrayImage, budget: Duration) -> Found {
+    cascade::run(image, &STAGES, budget)
+}
+
+/// Reads an image file into grey pixels.
+pub fn load_file(path: &Path) -> Result<GrayImage, Error> {
     let read_error = |reason: String| Error::Read { path: path.display().to_string(), reason };
     let size = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?.len();
     if size > MAX_FILE {
         return Err(read_error(format!("the file is larger than {} MiB", MAX_FILE / (1024 * 1024))));
     }
     let bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
-    encoded(&bytes)
+    load(&bytes)
 }
 
-/// Every QR payload in an encoded image (PNG, JPEG, ...).
-pub fn encoded(bytes: &[u8]) -> Result<Vec<String>, Error> {
+/// Decodes an encoded image into grey pixels.
+pub fn load(bytes: &[u8]) -> Result<GrayImage, Error> {
     // Read the header first: a decompression bomb is refused before any
     // pixel buffer is allocated.
     let (width, height) = reader(bytes)?.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
@@ -47,7 +78,10 @@ pub fn encoded(bytes: &[u8]) -> Result<Vec<String>, Error> {
         return Err(Error::TooLarge { width, height });
     }
     let image = reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
-    Ok(gray(image.to_luma8()))
+    Ok(match image {
+        DynamicImage::ImageLuma8(gray) => gray,
+        other => other.to_luma8(),
+    })
 }
 
 fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, Error> {
@@ -58,38 +92,6 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, Error> {
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     Ok(reader)
-}
-
-/// Every QR payload in raw RGBA pixels (clipboard images, screen captures).
-pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Result<Vec<String>, Error> {
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(Error::TooLarge { width, height });
-    }
-    let image = image::RgbaImage::from_raw(width, height, pixels).ok_or_else(|| Error::Decode("pixel data does not match the size".into()))?;
-    Ok(gray(DynamicImage::ImageRgba8(image).to_luma8()))
-}
-
-fn gray(mut image: GrayImage) -> Vec<String> {
-    let found = decode(image.clone());
-    if !found.is_empty() {
-        return found;
-    }
-    // Dark-mode pages draw light modules on a dark background.
-    image::imageops::invert(&mut image);
-    decode(image)
-}
-
-fn decode(image: GrayImage) -> Vec<String> {
-    let mut prepared = rqrr::PreparedImage::prepare(image);
-    let mut found: Vec<String> = Vec::new();
-    for grid in prepared.detect_grids() {
-        if let Ok((_, content)) = grid.decode()
-            && !found.contains(&content)
-        {
-            found.push(content);
-        }
-    }
-    found
 }
 
 /// Renders `text` as a QR code image: `scale` pixels a module, a 4-module
@@ -147,6 +149,59 @@ mod tests {
         image::RgbaImage::new(1, 1).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         assert_eq!(encoded(&png), Ok(vec![]));
         assert!(matches!(rgba(2, 2, vec![0; 3]), Err(Error::Decode(_))));
+    }
+
+    fn encode(image: &GrayImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        // JPEG and GIF encoders want RGB(A); all of them take it.
+        DynamicImage::ImageLuma8(image.clone()).to_rgba8().write_to(&mut Cursor::new(&mut bytes), format).or_else(|_| {
+            bytes.clear();
+            DynamicImage::ImageLuma8(image.clone()).to_rgb8().write_to(&mut Cursor::new(&mut bytes), format)
+        }).unwrap();
+        bytes
+    }
+
+    const FORMATS: [image::ImageFormat; 5] =
+        [image::ImageFormat::Png, image::ImageFormat::Jpeg, image::ImageFormat::WebP, image::ImageFormat::Bmp, image::ImageFormat::Gif];
+
+    #[test]
+    fn every_supported_format_decodes() {
+        let image = render_for_test(URI, 4);
+        for format in FORMATS {
+            assert_eq!(encoded(&encode(&image, format)), Ok(vec![URI.to_owned()]), "{format:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Damaged files of every format: an error or a result, never a panic.
+        #[test]
+        fn damaged_files_never_panic(format in 0..FORMATS.len(), flips in proptest::collection::vec((0usize..4096, 0u8..=255), 1..8), cut in 0usize..5000) {
+            static IMAGES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+            let images = IMAGES.get_or_init(|| FORMATS.iter().map(|f| encode(&render_for_test(URI, 2), *f)).collect());
+            let mut bytes = images[format].clone();
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] ^= value;
+            }
+            bytes.truncate(cut.max(1));
+            let _ = encoded(&bytes);
+        }
+
+        /// Arbitrary pixels of any small size: the search always finishes.
+        #[test]
+        fn arbitrary_pixels_never_panic(width in 1u32..90, height in 1u32..90, seed in proptest::prelude::any::<u64>()) {
+            let mut state = seed | 1;
+            let image = GrayImage::from_fn(width, height, |_, _| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                image::Luma([(state >> 56) as u8])
+            });
+            let found = find(&image, std::time::Duration::from_secs(60));
+            proptest::prop_assert!(found.payloads.is_empty());
+        }
     }
 
     #[test]
