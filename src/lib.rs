@@ -2,6 +2,7 @@
 //! It imports no GUI or server framework; the front ends sit on top of it.
 
 pub mod account;
+pub mod migration;
 pub mod otp;
 pub mod scan;
 pub mod secret;

@@ -66,7 +66,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{self, Account};
+use crate::account::{self, Account, Method};
 use crate::secret::Password;
 
 pub use format::Kdf;
@@ -117,6 +117,21 @@ pub struct Entry {
     pub added: u64,
     /// The OTP account.
     pub account: Account,
+}
+
+/// What [`Vault::import`] did with one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    Added(Id),
+    /// An entry with the same secret and code settings was already there.
+    AlreadyThere(Id),
+}
+
+fn same_codes(a: &Account, b: &Account) -> bool {
+    a.secret == b.secret && a.method.kind() == b.method.kind() && a.algorithm == b.algorithm && a.digits == b.digits && match (a.method, b.method) {
+        (Method::Totp { period: p }, Method::Totp { period: q }) => p == q,
+        _ => true,
+    }
 }
 
 /// Everything a vault operation can fail on. Messages name the file and
@@ -323,6 +338,29 @@ impl Vault {
                 ids.push(id);
             }
             Ok(ids)
+        })
+    }
+
+    /// Adds the accounts that are not already in the vault, in one save.
+    /// An account is already there when an entry gives the same codes: same
+    /// secret, type, hash and length (names may differ; HOTP counters too).
+    /// Returns, per account in order, its new id or the id it duplicates.
+    pub fn import(&mut self, accounts: Vec<Account>, now: u64) -> Result<Vec<Imported>, Error> {
+        for account in &accounts {
+            account.validate()?;
+        }
+        self.update(|entries| {
+            let mut outcome = Vec::new();
+            for account in accounts {
+                if let Some(existing) = entries.iter().find(|e| same_codes(&e.account, &account)) {
+                    outcome.push(Imported::AlreadyThere(existing.id.clone()));
+                    continue;
+                }
+                let id = Id::random()?;
+                entries.push(Entry { id: id.clone(), added: now, account });
+                outcome.push(Imported::Added(id));
+            }
+            Ok(outcome)
         })
     }
 

@@ -208,3 +208,26 @@ fn released_v1_fixture_still_opens() {
     assert_eq!(accounts.len(), 5);
     assert_eq!(accounts, expected);
 }
+
+#[test]
+fn import_skips_accounts_that_give_the_same_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let ids = vault.add(vec![account("alice")], 1).unwrap();
+    // Same secret under another name: a duplicate. Same secret with 8
+    // digits: different codes, so a new account.
+    let mut renamed = account("alice");
+    renamed.name = "alice (old phone)".into();
+    let mut eight = account("alice");
+    eight.digits = 8;
+    let outcome = vault.import(vec![renamed, account("bob"), eight.clone(), account("bob")], 2).unwrap();
+    assert_eq!(outcome[0], Imported::AlreadyThere(ids[0].clone()));
+    let Imported::Added(bob) = &outcome[1] else { panic!("{outcome:?}") };
+    assert!(matches!(outcome[2], Imported::Added(_)));
+    // The second bob duplicates the first one of the same import.
+    assert_eq!(outcome[3], Imported::AlreadyThere(bob.clone()));
+    let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    let names: Vec<(&str, u8)> = reopened.entries().iter().map(|e| (e.account.name.as_str(), e.account.digits)).collect();
+    assert_eq!(names, [("alice", 6), ("bob", 6), ("alice", 8)]);
+}
