@@ -135,10 +135,12 @@ pub fn parse(text: &str) -> Result<Payload, Error> {
         }
         "phonefactor" => activation(&parameters),
         "https" => {
-            let (host, path) = path.split_once('/').unwrap_or((path, ""));
-            if host.eq_ignore_ascii_case("login.microsoftonline.com")
-                && path.trim_end_matches('/').eq_ignore_ascii_case("authenticatorApp/activateAccount")
-            {
+            // Microsoft's link is on login.microsoftonline.com; an
+            // organisation's own server (countersign-server among them)
+            // serves the same path on its own host.
+            let (_host, path) = path.split_once('/').unwrap_or((path, ""));
+            let path = path.trim_end_matches('/').to_ascii_lowercase();
+            if path == "authenticatorapp/activateaccount" || path.ends_with("/authenticatorapp/activateaccount") {
                 activation(&parameters)
             } else {
                 Err(Error::UnknownScheme)

@@ -128,8 +128,16 @@ fn other_payloads_are_typed() {
     );
     assert_eq!(
         parse("https://login.microsoftonline.com/authenticatorApp/activateAccount?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"),
+        Ok(activation.clone())
+    );
+    // An organisation's own server uses the same path on its own host; other
+    // https links are not enrollment payloads.
+    assert_eq!(
+        parse("https://mfa.example.test/countersign/authenticatorApp/activateAccount/?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"),
         Ok(activation)
     );
+    assert_eq!(parse("https://example.test/activateAccount?code=1&url=u"), Err(Error::UnknownScheme));
+    assert_eq!(parse("https://example.test/xauthenticatorApp/activateAccount?code=1&url=u"), Err(Error::UnknownScheme));
     match parse("otpauth://pipush/PIPU0001?url=https://pi.example/ttype/push&ttl=10&issuer=privacyIDEA&enrollment_credential=abc&v=1&serial=PIPU0001&sslverify=0") {
         Ok(Payload::PrivacyIdeaPush { label, parameters }) => {
             assert_eq!(label, "PIPU0001");
