@@ -1,5 +1,6 @@
 //! The `countersign` command line: clap definitions and one function per subcommand.
 
+mod enroll;
 mod unlock;
 
 use std::io::{IsTerminal, Read, Write};
@@ -46,8 +47,17 @@ struct Cli {
 enum Command {
     /// Create a new vault, protected by the OS keyring and/or a password
     Init(InitArgs),
-    /// Add an account from an otpauth URI or from its fields
+    /// Add accounts from QR code images, an otpauth or otpauth-migration URI, or fields
     Add(AddArgs),
+    /// Print every QR code payload found in images, one per line
+    Scan {
+        /// PNG, JPEG, WebP, BMP or GIF files
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+        /// Print JSON: each file with its payloads
+        #[arg(long)]
+        json: bool,
+    },
     /// List the accounts (no secrets)
     List(JsonFlag),
     /// Print current codes and the seconds they stay valid
@@ -128,9 +138,16 @@ struct InitArgs {
 
 #[derive(Args)]
 struct AddArgs {
-    /// An otpauth:// URI, as a QR code carries it; - reads it from stdin
-    #[arg(long, conflicts_with_all = ["issuer", "account", "secret"], required_unless_present = "secret")]
+    /// An otpauth:// or otpauth-migration:// URI, as a QR code carries it; - reads it from stdin
+    #[arg(long, conflicts_with_all = ["issuer", "account", "secret", "qr"], required_unless_present_any = ["secret", "qr"])]
     uri: Option<String>,
+    /// Images of QR codes: every account in them is added. Give all the codes
+    /// of a Google Authenticator export at once
+    #[arg(long, num_args = 1.., value_name = "IMAGE", conflicts_with_all = ["issuer", "account", "secret"])]
+    qr: Vec<PathBuf>,
+    /// Add the accounts of a Google Authenticator export even if some of its codes are missing
+    #[arg(long)]
+    partial: bool,
     /// Who issued the account (GitHub, ...)
     #[arg(long)]
     issuer: Option<String>,
@@ -232,7 +249,29 @@ fn run(cli: Cli) -> Result<()> {
     };
     match command {
         Command::Init(args) => init(&vault_path()?, &credentials, args),
-        Command::Add(args) => add(&mut credentials.open(&vault_path()?)?, args),
+        Command::Add(mut args) => {
+            // Read the payloads first: a bad file or URI should not cost a
+            // password prompt. Images and Google exports are imports (several
+            // accounts, duplicates skipped); one otpauth URI or the fields
+            // add exactly the account given.
+            let uri_text = args.uri.take().map(|text| read_argument(&text)).transpose()?;
+            let imports = match (&uri_text, args.qr.is_empty()) {
+                (Some(text), _) => match uri::parse(text)? {
+                    Payload::Account { account, warnings } => {
+                        for warning in warnings {
+                            eprintln!("countersign: warning: {warning}");
+                        }
+                        return add(&mut credentials.open(&vault_path()?)?, account);
+                    }
+                    Payload::GoogleExport { .. } => vec![enroll::Found { source: "--uri".into(), text: text.clone() }],
+                    other => return Err(not_supported_yet(&other)),
+                },
+                (None, false) => enroll::from_images(&args.qr)?,
+                (None, true) => return add(&mut credentials.open(&vault_path()?)?, account_from_fields(&args)?),
+            };
+            enroll::add(&mut credentials.open(&vault_path()?)?, imports, args.partial, now()?)
+        }
+        Command::Scan { images, json } => enroll::scan(&images, json),
         Command::List(JsonFlag { json }) => list(&credentials.open(&vault_path()?)?, json),
         Command::Code(args) => match &args.uri {
             Some(text) => code_from_uri(text, &args),
@@ -314,11 +353,7 @@ fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Re
     Ok(())
 }
 
-fn add(vault: &mut Vault, args: AddArgs) -> Result<()> {
-    let account = match &args.uri {
-        Some(text) => account_from_uri(&read_argument(text)?, true)?,
-        None => account_from_fields(&args)?,
-    };
+fn add(vault: &mut Vault, account: Account) -> Result<()> {
     let title = account.title();
     let ids = vault.add(vec![account], now()?)?;
     for id in ids {
@@ -327,25 +362,20 @@ fn add(vault: &mut Vault, args: AddArgs) -> Result<()> {
     Ok(())
 }
 
-/// The account in an otpauth URI; `warn` prints what the parser repaired or noticed.
-fn account_from_uri(text: &str, warn: bool) -> Result<Account> {
+/// The one account in an otpauth URI (for `code --uri`).
+fn account_from_uri(text: &str) -> Result<Account> {
     match uri::parse(text)? {
-        Payload::Account { account, warnings } => {
-            for warning in warnings.iter().filter(|_| warn) {
-                eprintln!("countersign: warning: {warning}");
-            }
-            Ok(account)
-        }
+        Payload::Account { account, .. } => Ok(account),
+        Payload::GoogleExport { .. } => bail!("this is a Google Authenticator export, which holds several accounts; add them with `countersign add --uri`"),
         other => Err(not_supported_yet(&other)),
     }
 }
 
 fn not_supported_yet(payload: &Payload) -> anyhow::Error {
     let when = match payload {
-        Payload::GoogleExport { .. } => "importing Google Authenticator exports arrives with QR scanning",
         Payload::WorkActivation { .. } => "work or school activation arrives with push approvals",
         Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens arrive with privacyIDEA support",
-        Payload::Account { .. } => "",
+        Payload::Account { .. } | Payload::GoogleExport { .. } => "",
     };
     anyhow!("this is {}, which Countersign cannot add yet: {when}", payload.describe())
 }
@@ -496,7 +526,7 @@ fn print_codes(rows: &[CodeRow], args: &CodeArgs) -> Result<()> {
 }
 
 fn code_from_uri(text: &str, args: &CodeArgs) -> Result<()> {
-    let account = account_from_uri(&read_argument(text)?, false)?;
+    let account = account_from_uri(&read_argument(text)?)?;
     let at = instant(args.at.as_deref())?;
     print_codes(&[code_row(None, &account, at)], args)
 }
@@ -548,10 +578,31 @@ fn inspect(text: &str) -> Result<()> {
                 println!("warning: {warning}");
             }
         }
+        Payload::GoogleExport { data } => {
+            let export = countersign::migration::decode(&data)?;
+            println!("kind: {}", Payload::GoogleExport { data: String::new() }.describe());
+            println!("batch: code {} of {} (export id {})", export.batch.index + 1, export.batch.size, export.batch.id);
+            for entry in &export.entries {
+                match &entry.account {
+                    Ok(account) => println!(
+                        "account: {} ({}, {}, {} digits{})",
+                        entry.title,
+                        account.method.kind(),
+                        account.algorithm,
+                        account.digits,
+                        match account.method {
+                            Method::Hotp { counter } => format!(", counter {counter}"),
+                            _ => String::new(),
+                        }
+                    ),
+                    Err(why) => println!("account: {} (cannot be added: {why})", entry.title),
+                }
+            }
+        }
         other => {
             println!("kind: {}", other.describe());
             match &other {
-                Payload::GoogleExport { data } => println!("data: {} characters of base64", data.len()),
+                Payload::GoogleExport { .. } => {}
                 Payload::WorkActivation { code, url } => println!("code: {code}\nurl: {url}"),
                 Payload::PrivacyIdeaPush { label, parameters } => {
                     println!("label: {label}");

@@ -181,3 +181,110 @@ fn code_from_uri_agrees_with_an_independent_implementation() {
     let last = sandbox.ok(&["code", "--uri", &format!("otpauth://totp/T:t?secret={SECRET}"), "--at", &u64::MAX.to_string(), "-q"]);
     assert_eq!(last.trim(), totp(SECRET, "SHA1", 6, 30, u64::MAX));
 }
+
+#[test]
+fn scan_prints_every_payload_and_fails_only_on_unreadable_files() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.dir.path();
+    let (one, blank, text) = (dir.join("one.png"), dir.join("blank.png"), dir.join("notes.txt"));
+    common::qr_png("otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP", &one);
+    image::GrayImage::from_pixel(300, 200, image::Luma([255])).save(&blank).unwrap();
+    std::fs::write(&text, "not an image").unwrap();
+    let multi = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/multi/02.png");
+
+    let output = sandbox.command().args(["scan"]).arg(&one).arg(&blank).arg(multi).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP");
+    assert_eq!(lines.len(), 1 + 4, "four codes in multi/02: {stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no QR code found in"));
+
+    // An unreadable file: the others are still printed, then exit 1 with the file named.
+    let output = sandbox.command().args(["scan"]).arg(&text).arg(&one).arg(dir.join("missing.png")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("notes.txt: not an image") && stderr.contains("missing.png") && stderr.contains("2 of 3 images could not be read"), "{stderr}");
+
+    let json: serde_json::Value = serde_json::from_str(&sandbox.ok(&["scan", "--json", blank.to_str().unwrap(), one.to_str().unwrap()])).unwrap();
+    assert_eq!(json[0]["payloads"].as_array().unwrap().len(), 0);
+    assert_eq!(json[1]["payloads"][0], "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP");
+}
+
+#[test]
+fn add_qr_takes_whole_google_exports_and_refuses_partial_ones_unless_asked() {
+    use countersign::account::{Account, Algorithm};
+    use countersign::migration::{Batch, encode};
+    use countersign::secret::Secret;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let dir = sandbox.dir.path();
+    let secret = |n: u8| Secret::from_bytes((0..20).map(|i| i * 7 + n).collect());
+    let mut sha256 = Account::totp("Fastmail", "carol", secret(1));
+    sha256.algorithm = Algorithm::Sha256;
+    let (part1, _) = encode(&[Account::totp("GitHub", "alice", secret(0)), sha256], Batch { id: 42, index: 0, size: 2 });
+    let (part2, _) = encode(&[Account::totp("Proton", "bob", secret(2))], Batch { id: 42, index: 1, size: 2 });
+    let (png1, png2) = (dir.join("export-1.png"), dir.join("export-2.png"));
+    common::qr_png(&part1, &png1);
+    common::qr_png(&part2, &png2);
+    let (png1, png2) = (png1.to_str().unwrap(), png2.to_str().unwrap());
+
+    let inspected = sandbox.ok(&["inspect", &part1]);
+    assert!(inspected.contains("batch: code 1 of 2 (export id 42)") && inspected.contains("account: Fastmail (carol) (totp, SHA256, 6 digits)"), "{inspected}");
+
+    // One code of two: refused, nothing written.
+    let before = std::fs::read(sandbox.path()).unwrap();
+    let output = sandbox.run(&["add", "--qr", png1]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Google Authenticator export: 1 of 2 scanned"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("incomplete (code 2 missing); nothing was added") && stderr.contains("--partial"), "{stderr}");
+    assert_eq!(std::fs::read(sandbox.path()).unwrap(), before);
+
+    // --partial adds what was scanned.
+    let out = sandbox.ok(&["add", "--partial", "--qr", png1]);
+    assert!(out.contains("Added GitHub (alice)") && out.contains("Added Fastmail (carol)") && out.contains("Added 2 of 2"), "{out}");
+    assert_eq!(names(&sandbox), ["alice", "carol"]);
+
+    // Both codes: the two already there are reported, the new one added.
+    let out = sandbox.ok(&["add", "--qr", png2, png1]);
+    assert!(out.contains("2 of 2 scanned") && out.contains("Skipped GitHub (alice): already in the vault") && out.contains("Added Proton (bob)"), "{out}");
+    assert!(out.contains("Added 1 of 3 accounts."), "{out}");
+    assert_eq!(names(&sandbox), ["alice", "carol", "bob"]);
+
+    // The imported SHA-256 account gives the independently computed code.
+    let codes: serde_json::Value = serde_json::from_str(&sandbox.ok(&["code", "fastmail", "--json", "--at", "1795435210"])).unwrap();
+    let base32 = secret(1).to_base32();
+    assert_eq!(codes[0]["code"], totp(&base32, "SHA256", 6, 30, 1_795_435_210));
+
+    // Scanning the same export again adds nothing, and says so with exit 1.
+    let output = sandbox.run(&["add", "--qr", png1, png2]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "countersign: nothing was added\n");
+}
+
+#[test]
+fn add_qr_explains_activation_codes_and_other_payloads_without_secrets() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let dir = sandbox.dir.path();
+    let activation = dir.join("activation.png");
+    common::qr_png("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fmfa.example.test%2Fa", &activation);
+    let output = sandbox.command().args(["add", "--qr"]).arg(&activation).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("work or school account activation (Code 123456789, URL https://mfa.example.test/a)") && stdout.contains("push approvals"), "{stdout}");
+
+    // A broken otpauth URI: the report names the problem, never the secret.
+    let broken = dir.join("broken.png");
+    common::qr_png("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=12", &broken);
+    let plain = dir.join("plain.png");
+    common::qr_png("otpauth://totp/Acme:dora?secret=GEZDGNBVGY3TQOJQ&issuer=Acme", &plain);
+    let output = sandbox.command().args(["add", "--qr"]).arg(&broken).arg(&plain).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("broken.png: not an enrollment code") && stdout.contains("digits") && stdout.contains("Added Acme (dora)"), "{stdout}");
+    assert!(!stdout.contains("JBSWY3DP") && !String::from_utf8_lossy(&output.stderr).contains("JBSWY3DP"));
+    assert_eq!(names(&sandbox), ["dora"]);
+}

@@ -4,7 +4,11 @@
 
 #![cfg(feature = "gui")]
 
+mod common;
+
 use std::path::PathBuf;
+
+use common::qr_png;
 
 use countersign::account::Account;
 use countersign::gui::{self, App, Message, Options, Page, Screen, accounts, add, onboarding, unlock};
@@ -390,20 +394,6 @@ fn a_damaged_vault_says_so_and_offers_no_form() {
     let message = Locked::read(&harness.vault_path).unwrap_err().to_string();
     assert!(message.contains("is damaged") && message.contains(".bak"), "{message}");
     assert!(harness.shows(&message), "the screen shows the error naming the file and the backup");
-}
-
-fn qr_png(text: &str, path: &std::path::Path) {
-    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
-    let width = code.width() as u32;
-    let colors = code.to_colors();
-    let scale = 4;
-    let side = (width + 8) * scale;
-    let image = image::GrayImage::from_fn(side, side, |x, y| {
-        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
-        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
-        image::Luma([if dark { 0 } else { 255 }])
-    });
-    image.save(path).unwrap();
 }
 
 #[test]
