@@ -237,15 +237,24 @@ impl App {
                     add::Action::None => Task::none(),
                     add::Action::Run(task) => task.map(Message::Add),
                     add::Action::Save(accounts) => {
-                        let (vault, now, count) = (vault.clone(), self.now, accounts.len());
-                        self.show_page(Page::Accounts);
+                        let (vault, now) = (vault.clone(), self.now);
                         Task::perform(
                             blocking(move || {
-                                let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
-                                vault.add(accounts, now).map(|_| if count == 1 { "Account added".to_owned() } else { format!("{count} accounts added") })
+                                let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                                vault.import(accounts, now).map_err(|e| e.to_string())
                             }),
-                            Message::Saved,
+                            |result| Message::Add(add::Message::Imported(result)),
                         )
+                    }
+                    add::Action::Refresh => {
+                        self.refresh();
+                        Task::none()
+                    }
+                    add::Action::Finished(toast) => {
+                        self.show_page(Page::Accounts);
+                        self.toast = Some((toast, self.now + 3));
+                        self.refresh();
+                        Task::none()
                     }
                     add::Action::Cancel => {
                         self.show_page(Page::Accounts);

@@ -234,7 +234,7 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
     let path = harness._dir.path().join("activation.png");
     qr_png("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa", &path);
     harness.send(Message::FileDropped(path));
-    assert!(harness.shows("This is a work or school account activation (Code + URL)."));
+    assert!(harness.shows("This is a work or school account activation: Code 123456789, URL https://example.test/a."));
     assert!(harness.shows("Nothing here can be added."));
 
     // A file that is no image is an inline error.
@@ -242,6 +242,68 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
     std::fs::write(&path, "hello").unwrap();
     harness.send(Message::FileDropped(path));
     assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(&u.page, Page::Add(a) if a.error.as_deref().is_some_and(|e| e.contains("not an image")))));
+}
+
+#[test]
+fn a_google_export_in_two_codes_is_collected_then_reported_account_by_account() {
+    use countersign::migration::{Batch, encode};
+    let mut harness = Harness::unlocked(vec![github()]);
+    let dir = harness._dir.path().to_owned();
+    let part = |index: u32, accounts: &[Account]| {
+        let path = dir.join(format!("export-{index}.png"));
+        qr_png(&encode(accounts, Batch { id: 7, index, size: 2 }).0, &path);
+        path
+    };
+    let first = part(0, &[github(), Account::totp("Proton", "dora@proton.me", Secret::from_bytes(vec![9; 20]))]);
+    let second = part(1, &[google()]);
+
+    harness.send(Message::FileDropped(first.clone()));
+    assert!(harness.shows("Google Authenticator export: 1 of 2 scanned"));
+    assert!(harness.shows("Still to scan: code 2. Google Authenticator shows them one after another; scan each."));
+    assert!(harness.shows("Proton (dora@proton.me)"));
+    // Incomplete: Save does nothing until the user agrees to go without code 2.
+    harness.click("Save 2 accounts");
+    assert_eq!(harness.vault_names(), ["alice@example.com"]);
+
+    // Scanning the same code again changes nothing; the second one completes it.
+    harness.send(Message::FileDropped(first));
+    assert!(harness.shows("Google Authenticator export: 1 of 2 scanned"));
+    harness.send(Message::FileDropped(second));
+    assert!(harness.shows("Google Authenticator export: 2 of 2 scanned"));
+    assert!(!harness.shows("Still to scan"));
+    harness.click("Save 3 accounts");
+    // GitHub was already in the vault: reported, not added twice.
+    assert!(harness.shows("Added 2 of 3 accounts."));
+    assert!(harness.shows("Already in the vault"));
+    assert_eq!(harness.vault_names(), ["alice@example.com", "dora@proton.me", "alice@gmail.com"]);
+    harness.click("Done");
+    assert!(harness.shows("Proton"));
+}
+
+#[test]
+fn a_partial_export_is_added_only_when_confirmed_and_an_empty_import_says_so() {
+    use countersign::migration::{Batch, encode};
+    let mut harness = Harness::unlocked(vec![]);
+    let path = harness._dir.path().join("export-1-of-3.png");
+    qr_png(&encode(&[google()], Batch { id: 9, index: 0, size: 3 }).0, &path);
+    harness.send(Message::FileDropped(path.clone()));
+    assert!(harness.shows("Google Authenticator export: 1 of 3 scanned"));
+    assert!(harness.shows("Still to scan: code 2, 3. Google Authenticator shows them one after another; scan each."));
+    harness.click("Save account");
+    assert!(harness.vault_names().is_empty());
+    harness.click("Add the accounts scanned so far without the missing codes");
+    harness.click("Save account");
+    assert!(harness.vault_names() == ["alice@gmail.com"]);
+    // One account added and nothing else to say: straight back to the list.
+    assert!(harness.shows("Account added"));
+
+    // The same partial export again: nothing is new, and the report says so.
+    harness.send(Message::FileDropped(path));
+    harness.click("Add the accounts scanned so far without the missing codes");
+    harness.click("Save account");
+    assert!(harness.shows("Nothing was added."));
+    assert!(harness.shows("Already in the vault"));
+    assert_eq!(harness.vault_names(), ["alice@gmail.com"]);
 }
 
 #[test]

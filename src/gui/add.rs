@@ -1,17 +1,24 @@
 //! Adding accounts, as Microsoft Authenticator does it: "Work or school" or
-//! "Other account"; scan a QR code (image file, dropped file, pasted image)
-//! or type the fields; then check what was read before saving.
+//! "Other account"; scan a QR code (image file, dropped file, pasted image,
+//! the screen) or type the fields; then check what was read before saving,
+//! and see what happened to each account afterwards.
+//!
+//! A Google Authenticator export may span several QR codes: the review page
+//! keeps scanning until all are in ("2 of 3 scanned"), and adds a partial
+//! export only when the user confirms it.
 
 use std::path::PathBuf;
 
-use iced::widget::{Space, button, column, container, pick_list, row, rule, scrollable, text, text_input};
+use iced::widget::{Space, button, checkbox, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
 use super::{Sensitive, blocking, style};
 use crate::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
+use crate::migration::{self, Batches};
 use crate::scan;
 use crate::secret::Secret;
 use crate::uri::{self, Payload};
+use crate::vault::Imported;
 
 pub const NAME_ID: &str = "add-name";
 pub const SECRET_ID: &str = "add-secret";
@@ -70,6 +77,33 @@ pub struct Add {
     pub error: Option<String>,
     /// `Some` once something was read: the review step.
     pub review: Option<Vec<Candidate>>,
+    /// Google Authenticator export codes scanned so far.
+    pub batches: Batches,
+    /// The user agreed to add an export with codes missing.
+    pub partial_ok: bool,
+    /// Titles of the accounts being saved, in order.
+    pub saving: Option<Vec<String>>,
+    /// What happened to each account: the last step.
+    pub report: Option<Report>,
+}
+
+/// What saving did, account by account.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub lines: Vec<(String, Outcome)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Added,
+    AlreadyThere,
+    NotAdded(String),
+}
+
+impl Report {
+    pub fn added(&self) -> usize {
+        self.lines.iter().filter(|(_, o)| *o == Outcome::Added).count()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +126,10 @@ pub enum Message {
     UriChanged(Sensitive<String>),
     ReviewManual,
     ReviewUri,
+    PartialConfirmed(bool),
     Save,
+    /// The vault's answer to a save: per account, added or already there.
+    Imported(Result<Vec<Imported>, String>),
     BackToForm,
     Cancel,
 }
@@ -100,7 +137,12 @@ pub enum Message {
 pub enum Action {
     None,
     Run(Task<Message>),
+    /// Import these accounts (duplicates are skipped) and answer with `Imported`.
     Save(Vec<Account>),
+    /// Saved; the list must be reloaded. The page stays to show the report.
+    Refresh,
+    /// Saved one account and nothing else to report: back to the list with this toast.
+    Finished(String),
     Cancel,
 }
 
@@ -161,7 +203,7 @@ impl Add {
                     Ok(Sensitive(payloads)) if payloads.is_empty() => {
                         self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
                     }
-                    Ok(Sensitive(payloads)) => self.review = Some(payloads.iter().map(|p| candidate(p)).collect()),
+                    Ok(Sensitive(payloads)) => self.take(&payloads),
                     Err(error) => self.error = Some(error),
                 }
                 Action::None
@@ -190,28 +232,99 @@ impl Add {
                 if self.uri.trim().is_empty() {
                     self.error = Some("Paste an otpauth:// link first.".into());
                 } else {
-                    self.review = Some(vec![candidate(self.uri.trim())]);
+                    let uri = self.uri.trim().to_owned();
+                    self.take(&[uri]);
                 }
                 Action::None
             }
+            Message::PartialConfirmed(ok) => {
+                self.partial_ok = ok;
+                Action::None
+            }
             Message::Save => {
-                let accounts: Vec<Account> = self
-                    .review
-                    .iter()
-                    .flatten()
-                    .filter_map(|c| match c {
-                        Candidate::Account { account, .. } => Some(account.clone()),
-                        Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
-                    })
-                    .collect();
-                if accounts.is_empty() { Action::None } else { Action::Save(accounts) }
+                if !self.batches.is_complete() && !self.partial_ok {
+                    return Action::None;
+                }
+                let accounts = self.to_save();
+                if accounts.is_empty() {
+                    return Action::None;
+                }
+                self.saving = Some(accounts.iter().map(Account::title).collect());
+                self.busy = Some("Saving…");
+                Action::Save(accounts)
+            }
+            Message::Imported(result) => {
+                self.busy = None;
+                let titles = self.saving.take().unwrap_or_default();
+                let outcomes = match result {
+                    Ok(outcomes) => outcomes,
+                    Err(error) => {
+                        self.error = Some(format!("Nothing was saved: {error}"));
+                        return Action::None;
+                    }
+                };
+                let mut report = Report::default();
+                for (title, outcome) in titles.into_iter().zip(outcomes) {
+                    report.lines.push((title, if matches!(outcome, Imported::Added(_)) { Outcome::Added } else { Outcome::AlreadyThere }));
+                }
+                for entry in self.batches.entries() {
+                    if let Err(why) = &entry.account {
+                        report.lines.push((entry.title.clone(), Outcome::NotAdded(why.to_string())));
+                    }
+                }
+                if report.lines.len() == 1 && report.added() == 1 {
+                    return Action::Finished("Account added".into());
+                }
+                self.report = Some(report);
+                Action::Refresh
             }
             Message::BackToForm => {
                 self.review = None;
+                self.batches = Batches::default();
+                self.partial_ok = false;
+                self.error = None;
                 Action::None
             }
             Message::Cancel => Action::Cancel,
         }
+    }
+
+    /// Adds scanned or pasted payloads to the review: export codes join
+    /// their batch, anything else becomes a candidate (once).
+    fn take(&mut self, payloads: &[String]) {
+        self.error = None;
+        if self.report.take().is_some() {
+            // A scan after a finished save starts a new review.
+            self.review = None;
+            self.batches = Batches::default();
+            self.partial_ok = false;
+        }
+        let review = self.review.get_or_insert_with(Vec::new);
+        for payload in payloads {
+            let found = match uri::parse(payload) {
+                Ok(Payload::GoogleExport { data }) => match migration::decode(&data).and_then(|export| self.batches.add(export)) {
+                    Ok(_) => continue,
+                    Err(error) => Candidate::Invalid { error: format!("Google Authenticator export: {error}") },
+                },
+                _ => candidate(payload),
+            };
+            let seen = review.iter().any(|c| match (c, &found) {
+                (Candidate::Account { account: a, .. }, Candidate::Account { account: b, .. }) => a == b,
+                _ => false,
+            });
+            if !seen {
+                review.push(found);
+            }
+        }
+    }
+
+    /// Every account the review would save: candidates, then export entries.
+    fn to_save(&self) -> Vec<Account> {
+        let candidates = self.review.iter().flatten().filter_map(|c| match c {
+            Candidate::Account { account, .. } => Some(account.clone()),
+            Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
+        });
+        candidates.chain(self.batches.entries().filter_map(|e| e.account.as_ref().ok().cloned())).collect()
     }
 
     fn edited(&mut self, change: impl FnOnce(&mut Self)) -> Action {
@@ -260,6 +373,9 @@ impl Add {
         ]
         .spacing(14)
         .align_y(Center);
+        if let Some(report) = &self.report {
+            return column![header, report_view(report)].spacing(16).padding(16).into();
+        }
         if let Some(review) = &self.review {
             return column![header, self.review_view(review)].spacing(16).padding(16).into();
         }
@@ -352,7 +468,7 @@ impl Add {
     }
 
     fn review_view<'a>(&'a self, review: &'a [Candidate]) -> Element<'a, Message> {
-        let count = review.iter().filter(|c| matches!(c, Candidate::Account { .. })).count();
+        let count = self.to_save().len();
         let mut list = column![text(match count {
             0 => "Nothing here can be added.".to_owned(),
             1 => "Check the account before adding it:".to_owned(),
@@ -363,13 +479,77 @@ impl Add {
         for candidate in review {
             list = list.push(container(candidate_view(candidate)).padding(14).width(Fill).style(style::card));
         }
+        let complete = self.batches.is_complete();
+        if !self.batches.is_empty() {
+            list = list.push(self.export_view());
+        }
+        if let Some(error) = &self.error {
+            list = list.push(container(text(error.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        }
+        if let Some(busy) = self.busy {
+            list = list.push(text(busy).size(14));
+        }
         let mut save = button(text(if count > 1 { format!("Save {count} accounts") } else { "Save account".to_owned() })).padding([9, 18]);
-        if count > 0 {
+        if count > 0 && (complete || self.partial_ok) && self.saving.is_none() {
             save = save.on_press(Message::Save);
         }
-        list = list.push(row![button(text("Scan or type again")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
+        list = list.push(row![button(text("Start over")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
         scrollable(list).into()
     }
+
+    /// The Google Authenticator export part of the review: progress, the
+    /// accounts, and while codes are missing, a way to scan them and a
+    /// confirmation to go without.
+    fn export_view(&self) -> Element<'_, Message> {
+        let mut export = column![].spacing(6);
+        for progress in self.batches.all_progress() {
+            let title = if progress.size == 1 { "Google Authenticator export".to_owned() } else { format!("Google Authenticator export: {progress}") };
+            export = export.push(text(title).size(17));
+        }
+        for entry in self.batches.entries() {
+            export = export.push(match &entry.account {
+                Ok(account) => row![text(entry.title.clone()).size(14).width(Fill), text(format!("{}, {} digits, {}", account.method.kind().to_uppercase(), account.digits, account.algorithm)).size(13).style(text::secondary)].spacing(8),
+                Err(why) => row![text(entry.title.clone()).size(14).width(Fill), text(format!("cannot be added: {why}")).size(13).style(text::danger)].spacing(8),
+            });
+        }
+        for (_, missing) in self.batches.missing() {
+            let numbers: Vec<String> = missing.iter().map(u32::to_string).collect();
+            export = export
+                .push(text(format!("Still to scan: code {}. Google Authenticator shows them one after another; scan each.", numbers.join(", "))).size(14).style(text::warning))
+                .push(
+                    row![
+                        button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
+                        button(text("Paste image")).on_press(Message::PasteImage).padding([8, 14]).style(button::secondary),
+                        button(text("Scan screen")).on_press(Message::ScanScreen).padding([8, 14]).style(button::secondary),
+                    ]
+                    .spacing(8),
+                );
+        }
+        if !self.batches.is_complete() {
+            export = export.push(checkbox(self.partial_ok).label("Add the accounts scanned so far without the missing codes").on_toggle(Message::PartialConfirmed).size(16));
+        }
+        container(export).padding(14).width(Fill).style(style::card).into()
+    }
+}
+
+fn report_view(report: &Report) -> Element<'_, Message> {
+    let added = report.added();
+    let summary = match (added, report.lines.len()) {
+        (0, _) => "Nothing was added.".to_owned(),
+        (n, total) if n == total => format!("Added {n} account{}.", if n == 1 { "" } else { "s" }),
+        (n, total) => format!("Added {n} of {total} accounts."),
+    };
+    let mut list = column![text(summary).size(18)].spacing(8);
+    for (title, outcome) in &report.lines {
+        let (label, style): (String, fn(&iced::Theme) -> text::Style) = match outcome {
+            Outcome::Added => ("Added".into(), text::success),
+            Outcome::AlreadyThere => ("Already in the vault".into(), text::secondary),
+            Outcome::NotAdded(why) => (format!("Not added: {why}"), text::danger),
+        };
+        list = list.push(row![text(title.clone()).size(14).width(Fill), text(label).size(13).style(style)].spacing(8));
+    }
+    list = list.push(row![Space::new().width(Fill), button(text("Done")).on_press(Message::Cancel).padding([9, 18])]);
+    scrollable(container(list).padding(14).width(Fill).style(style::card)).into()
 }
 
 fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
@@ -402,13 +582,15 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
 pub fn candidate(text: &str) -> Candidate {
     match uri::parse(text) {
         Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
+        Ok(Payload::WorkActivation { code, url }) => Candidate::Unsupported {
+            what: format!("This is a work or school account activation: Code {code}, URL {url}."),
+            why: "It would let this computer approve your organisation's sign-ins. Activation is not built yet: it arrives with push approvals. If the sign-in page offers \"Use verification code\", scan that QR code instead.".to_owned(),
+        },
         Ok(other) => Candidate::Unsupported {
             what: format!("This is {}.", other.describe()),
             why: match other {
-                Payload::GoogleExport { .. } => "Importing Google Authenticator exports is not built yet; it arrives with full QR scanning support.",
-                Payload::WorkActivation { .. } => "Work or school activation is not built yet; it arrives with push approvals.",
                 Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens are not supported yet.",
-                Payload::Account { .. } => "",
+                Payload::GoogleExport { .. } | Payload::Account { .. } | Payload::WorkActivation { .. } => "",
             }
             .to_owned(),
         },
