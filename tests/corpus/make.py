@@ -138,6 +138,13 @@ def paste_scaled(canvas, code, modules_px, modules, at):
     return side
 
 
+def place(rng, canvas, code, modules, modules_px, top=0):
+    """Pastes the code, scaled, at a random place with its top at or below `top`."""
+    side = round((modules + 8) * modules_px)
+    at = (rng.randrange(0, canvas.width - side), rng.randrange(top, canvas.height - side))
+    paste_scaled(canvas, code, modules_px, modules, at)
+
+
 def save(category, index, image, fmt="png", quality=None):
     folder = OUT / category
     folder.mkdir(exist_ok=True)
@@ -180,8 +187,7 @@ def screenshot(rng, _np, i):
     canvas = page(rng, (3840, 2160), dark=False)
     code, modules = qr(text, 10, rng.choice(ECC))
     px = rng.uniform(3.0, 5.0)
-    side = round((modules + 8) * px)
-    paste_scaled(canvas, code, px, modules, (rng.randrange(0, 3840 - side), rng.randrange(200, 2160 - side)))
+    place(rng, canvas, code, modules, px, top=200)
     return canvas, [text], "png"
 
 
@@ -193,9 +199,8 @@ def inverted(rng, _np, i):
     # A dark-mode page: light-grey modules on a dark grey background.
     canvas = page(rng, (1600, 1000), dark=True)
     px = rng.uniform(3.0, 6.0)
-    side = round((modules + 8) * px)
     light = ImageOps.invert(code).point(lambda v: 30 + v * 190 // 255)
-    paste_scaled(canvas, light, px, modules, (rng.randrange(0, 1600 - side), rng.randrange(80, 1000 - side)))
+    place(rng, canvas, light, modules, px, top=80)
     return canvas, [text], "png"
 
 
@@ -249,13 +254,11 @@ def jpeg(rng, np_rng, i):
         # A 12 MP photo of a printout: big, soft, a little noisy.
         canvas = noise(Image.new("L", (4000, 3000), 200), np_rng, 4)
         px = rng.uniform(14, 22)
-        side = round((modules + 8) * px)
-        paste_scaled(canvas, code.filter(ImageFilter.GaussianBlur(1)), px, modules, (rng.randrange(0, 4000 - side), rng.randrange(0, 3000 - side)))
+        place(rng, canvas, code.filter(ImageFilter.GaussianBlur(1)), modules, px)
         return canvas.filter(ImageFilter.GaussianBlur(2)), [text], "jpg"
     canvas = page(rng, (1400, 900))
     px = rng.uniform(3.5, 6)
-    side = round((modules + 8) * px)
-    paste_scaled(canvas, code, px, modules, (rng.randrange(0, 1400 - side), rng.randrange(60, 900 - side)))
+    place(rng, canvas, code, modules, px, top=60)
     return canvas, [text], "jpg"
 
 
