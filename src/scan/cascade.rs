@@ -101,9 +101,19 @@ pub struct Found {
     pub timed_out: bool,
 }
 
+/// Largest image searched as it is (36 megapixels: four 4K screens). A larger
+/// one is halved until it fits: its codes are big, and the copies each stage
+/// makes would otherwise take gigabytes.
+pub const SEARCH_LIMIT: u64 = 36_000_000;
+
 /// Runs `stages` in order within `budget`.
 pub fn run(image: &GrayImage, stages: &[Stage], budget: Duration) -> Found {
     let deadline = Instant::now() + budget;
+    let mut image = std::borrow::Cow::Borrowed(image);
+    while image.width() as u64 * image.height() as u64 > SEARCH_LIMIT {
+        image = std::borrow::Cow::Owned(halve(&image));
+    }
+    let image = image.as_ref();
     let mut pictures = Pictures { original: image, halved: None, doubled: None };
     let mut found = Found::default();
     for &stage in stages {
@@ -338,6 +348,17 @@ fn smooth(image: &GrayImage) -> GrayImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_image_is_halved_before_the_search() {
+        // 8,000 x 6,000 (48 MP): searched at 4,000 x 3,000, where the code's
+        // 40-pixel modules are still 20 pixels wide.
+        let code = crate::scan::render_for_test("huge", 40);
+        let mut image = GrayImage::from_pixel(8_000, 6_000, image::Luma([255]));
+        image::imageops::overlay(&mut image, &code, 3_000, 2_000);
+        let found = run(&image, &STAGES, Duration::from_secs(3600));
+        assert_eq!(found.payloads, ["huge"]);
+    }
 
     #[test]
     fn halving_averages_and_drops_an_odd_edge() {
