@@ -144,6 +144,8 @@ pub enum Message {
     Add(add::Message),
     Settings(preferences::Message),
     Saved(Result<String, vault::Error>),
+    /// The vault's answer to the Add page's save, for that page if it is still open.
+    Imported(Result<Vec<vault::Imported>, String>),
     ClipboardChecked(bool),
 }
 
@@ -243,17 +245,12 @@ impl App {
                                 let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
                                 vault.import(accounts, now).map_err(|e| e.to_string())
                             }),
-                            |result| Message::Add(add::Message::Imported(result)),
+                            Message::Imported,
                         )
-                    }
-                    add::Action::Refresh => {
-                        self.refresh();
-                        Task::none()
                     }
                     add::Action::Finished(toast) => {
                         self.show_page(Page::Accounts);
                         self.toast = Some((toast, self.now + 3));
-                        self.refresh();
                         Task::none()
                     }
                     add::Action::Cancel => {
@@ -290,6 +287,24 @@ impl App {
                 }
                 self.refresh();
                 Task::none()
+            }
+            Message::Imported(result) => {
+                // The list is reloaded whatever the page: the user may have
+                // left the Add page while the save ran.
+                self.refresh();
+                match &mut self.screen {
+                    Screen::Unlocked(Unlocked { page: Page::Add(_), .. }) => self.update(Message::Add(add::Message::Imported(result))),
+                    _ => {
+                        self.toast = Some(match result {
+                            Ok(outcomes) => {
+                                let added = outcomes.iter().filter(|o| matches!(o, vault::Imported::Added(_))).count();
+                                (format!("Added {added} of {} accounts", outcomes.len()), self.now + 3)
+                            }
+                            Err(error) => (format!("Not saved: {error}"), self.now + 8),
+                        });
+                        Task::none()
+                    }
+                }
             }
             Message::ClipboardChecked(still_ours) => {
                 if still_ours {

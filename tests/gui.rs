@@ -307,6 +307,22 @@ fn a_partial_export_is_added_only_when_confirmed_and_an_empty_import_says_so() {
 }
 
 #[test]
+fn leaving_the_add_page_while_saving_still_shows_the_new_accounts() {
+    let mut harness = Harness::unlocked(vec![]);
+    let path = harness._dir.path().join("two.png");
+    qr_png(&countersign::migration::encode(&[github(), google()], countersign::migration::Batch { id: 1, index: 0, size: 1 }).0, &path);
+    harness.send(Message::FileDropped(path));
+    assert!(harness.shows("Save 2 accounts"));
+    // Save, then press Back before the save's answer arrives.
+    let saving = harness.app.update(Message::Add(add::Message::Save));
+    harness.send(Message::Add(add::Message::Cancel));
+    harness.run(saving);
+    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(u.page, Page::Accounts)));
+    assert!(harness.shows("Added 2 of 2 accounts"));
+    assert!(harness.shows("GitHub") && harness.shows("Google"));
+}
+
+#[test]
 fn search_filters_by_issuer_and_account() {
     let mut harness = Harness::unlocked(vec![github(), google()]);
     assert!(harness.shows("GitHub") && harness.shows("Google"));

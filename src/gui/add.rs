@@ -137,10 +137,9 @@ pub enum Message {
 pub enum Action {
     None,
     Run(Task<Message>),
-    /// Import these accounts (duplicates are skipped) and answer with `Imported`.
+    /// Import these accounts (duplicates are skipped) and answer with
+    /// `Imported`; the root reloads the list either way.
     Save(Vec<Account>),
-    /// Saved; the list must be reloaded. The page stays to show the report.
-    Refresh,
     /// Saved one account and nothing else to report: back to the list with this toast.
     Finished(String),
     Cancel,
@@ -276,7 +275,7 @@ impl Add {
                     return Action::Finished("Account added".into());
                 }
                 self.report = Some(report);
-                Action::Refresh
+                Action::None
             }
             Message::BackToForm => {
                 self.review = None;
