@@ -161,6 +161,16 @@ impl Account {
         }
     }
 
+    /// Whether both give the same codes: same secret, type, hash, length and
+    /// TOTP period. Names and HOTP counters may differ.
+    pub fn gives_same_codes(&self, other: &Account) -> bool {
+        let method = match (self.method, other.method) {
+            (Method::Totp { period: p }, Method::Totp { period: q }) => p == q,
+            (a, b) => a.kind() == b.kind(),
+        };
+        method && self.secret == other.secret && self.algorithm == other.algorithm && self.digits == other.digits
+    }
+
     /// Case-insensitive match of `query` against issuer or name.
     pub fn matches(&self, query: &str) -> bool {
         let query = query.to_lowercase();

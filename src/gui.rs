@@ -243,7 +243,7 @@ impl App {
                         Task::perform(
                             blocking(move || {
                                 let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                                vault.import(accounts, now).map_err(|e| e.to_string())
+                                vault.import(accounts, now, crate::vault::Duplicates::Skip).map_err(|e| e.to_string())
                             }),
                             Message::Imported,
                         )

@@ -1,12 +1,15 @@
-//! Countersign's domain library: codes, enrollment URIs and the encrypted vault.
+//! Countersign's domain library: codes, enrollment URIs, the encrypted vault,
+//! scanning, and moving accounts in and out.
 //! It imports no GUI or server framework; the front ends sit on top of it.
 
 pub mod account;
+pub mod backup;
 pub mod migration;
 pub mod otp;
 pub mod scan;
 pub mod secret;
 pub mod settings;
+pub mod transfer;
 pub mod uri;
 pub mod vault;
 

@@ -199,6 +199,17 @@ fn entry(parameters: &OtpParameters) -> Entry {
     Entry { title, account: result }
 }
 
+/// Whether Google Authenticator can hold the account: 30-second TOTP or
+/// HOTP, 6 or 8 digits (not Steam).
+pub fn fits(account: &Account) -> bool {
+    let method = match account.method {
+        Method::Totp { period } => period == DEFAULT_PERIOD,
+        Method::Hotp { counter } => counter <= i64::MAX as u64,
+        Method::Steam => false,
+    };
+    method && matches!(account.digits, 6 | 8)
+}
+
 /// Writes accounts as one `otpauth-migration://offline?data=...` URI.
 /// Accounts Google Authenticator cannot hold (Steam, a period other than
 /// 30 s, 7 digits) are returned in the second list instead.
@@ -212,22 +223,15 @@ pub fn encode(accounts: &[Account], batch: Batch) -> (String, Vec<&Account>) {
         batch_id: batch.id,
     };
     for account in accounts {
+        if !fits(account) {
+            left_out.push(account);
+            continue;
+        }
         let (kind, counter) = match account.method {
-            Method::Totp { period: DEFAULT_PERIOD } => (2, 0),
-            Method::Hotp { counter } if counter <= i64::MAX as u64 => (1, counter as i64),
-            _ => {
-                left_out.push(account);
-                continue;
-            }
+            Method::Hotp { counter } => (1, counter as i64),
+            Method::Totp { .. } | Method::Steam => (2, 0),
         };
-        let digits = match account.digits {
-            6 => 1,
-            8 => 2,
-            _ => {
-                left_out.push(account);
-                continue;
-            }
-        };
+        let digits = if account.digits == 8 { 2 } else { 1 };
         let algorithm = match account.algorithm {
             Algorithm::Sha1 => 1,
             Algorithm::Sha256 => 2,

@@ -67,10 +67,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{self, Account, Method};
+use crate::backup;
 use crate::secret::Password;
 
 pub use format::Kdf;
 pub use keyring::Keyring;
+
+/// The first bytes of every vault file (and so of every backup).
+pub const MAGIC: &[u8] = format::MAGIC;
 
 /// The file name used inside the data directory.
 pub const FILE_NAME: &str = "vault.cvault";
@@ -94,6 +98,12 @@ pub struct Id(String);
 impl Id {
     fn random() -> Result<Self, Error> {
         Ok(Id(hex(&format::random::<8>()?)))
+    }
+
+    /// A fixed id for tests of other modules.
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: usize) -> Self {
+        Id(format!("{n:016x}"))
     }
 
     /// The id as text (16 lower-case hex digits).
@@ -125,13 +135,36 @@ pub enum Imported {
     Added(Id),
     /// An entry with the same secret and code settings was already there.
     AlreadyThere(Id),
+    /// It matched an entry, which took the imported names and the higher HOTP counter.
+    Merged(Id),
 }
 
-fn same_codes(a: &Account, b: &Account) -> bool {
-    a.secret == b.secret && a.method.kind() == b.method.kind() && a.algorithm == b.algorithm && a.digits == b.digits && match (a.method, b.method) {
-        (Method::Totp { period: p }, Method::Totp { period: q }) => p == q,
-        _ => true,
+/// What an import does with an account the vault already has (same codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Duplicates {
+    /// Leave the vault's entry as it is.
+    #[default]
+    Skip,
+    /// Update the vault's entry: the imported issuer and name where they are
+    /// not empty, and the higher of the two HOTP counters (a counter never
+    /// moves back, or codes already used would be shown again).
+    Merge,
+}
+
+/// Applies [`Duplicates::Merge`]; true when anything changed.
+fn merge(entry: &mut Account, imported: &Account) -> bool {
+    let before = entry.clone();
+    if !imported.issuer.is_empty() {
+        entry.issuer = imported.issuer.clone();
+        entry.label_issuer = imported.label_issuer.clone();
     }
+    if !imported.name.is_empty() {
+        entry.name = imported.name.clone();
+    }
+    if let (Method::Hotp { counter }, Method::Hotp { counter: theirs }) = (&mut entry.method, imported.method) {
+        *counter = (*counter).max(theirs);
+    }
+    *entry != before
 }
 
 /// Everything a vault operation can fail on. Messages name the file and
@@ -174,6 +207,14 @@ pub enum Error {
     Random,
     #[error("could not encode the vault: {0}")]
     Encode(String),
+    #[error("not a readable Countersign vault: {0}")]
+    Unreadable(String),
+    #[error("the backup {path} does not match the vault: {reason}")]
+    BackupMismatch { path: PathBuf, reason: String },
+    #[error("no backup in {dir} yet: one is taken after the next change")]
+    NoBackup { dir: PathBuf },
+    #[error(transparent)]
+    Backup(#[from] backup::Error),
 }
 
 fn restore_hint(path: &Path, backup: &Option<PathBuf>) -> String {
@@ -238,7 +279,7 @@ impl Locked {
 
     fn to_vault(&self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
         let entries = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
-        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries })
+        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, backups: None, backup_problem: None })
     }
 }
 
@@ -250,6 +291,10 @@ pub struct Vault {
     /// The keyring slot key, when known, so that re-keying can rewrap it.
     keyring_key: Option<format::Key>,
     entries: Vec<Entry>,
+    /// Where a copy goes after each save, if anywhere.
+    backups: Option<backup::Policy>,
+    /// Why the copy after the last save failed (the save itself succeeded).
+    backup_problem: Option<backup::Error>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -288,7 +333,7 @@ impl Vault {
             }
             return Err(error);
         }
-        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new() })
+        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), backups: None, backup_problem: None })
     }
 
     /// The file this vault lives in.
@@ -322,6 +367,7 @@ impl Vault {
         let result = change(&mut entries)?;
         write(&self.path, &self.header, &self.master, &entries)?;
         self.entries = entries;
+        self.back_up();
         Ok(result)
     }
 
@@ -342,18 +388,19 @@ impl Vault {
     }
 
     /// Adds the accounts that are not already in the vault, in one save.
-    /// An account is already there when an entry gives the same codes: same
-    /// secret, type, hash and length (names may differ; HOTP counters too).
-    /// Returns, per account in order, its new id or the id it duplicates.
-    pub fn import(&mut self, accounts: Vec<Account>, now: u64) -> Result<Vec<Imported>, Error> {
+    /// An account is already there when an entry gives the same codes (see
+    /// [`Account::gives_same_codes`]); `duplicates` says whether that entry
+    /// is left alone or merged. Returns, per account in order, what was done.
+    pub fn import(&mut self, accounts: Vec<Account>, now: u64, duplicates: Duplicates) -> Result<Vec<Imported>, Error> {
         for account in &accounts {
             account.validate()?;
         }
         self.update(|entries| {
             let mut outcome = Vec::new();
             for account in accounts {
-                if let Some(existing) = entries.iter().find(|e| same_codes(&e.account, &account)) {
-                    outcome.push(Imported::AlreadyThere(existing.id.clone()));
+                if let Some(existing) = entries.iter_mut().find(|e| e.account.gives_same_codes(&account)) {
+                    let merged = duplicates == Duplicates::Merge && merge(&mut existing.account, &account);
+                    outcome.push(if merged { Imported::Merged(existing.id.clone()) } else { Imported::AlreadyThere(existing.id.clone()) });
                     continue;
                 }
                 let id = Id::random()?;
@@ -413,6 +460,7 @@ impl Vault {
         write(&self.path, &header, &master, &self.entries)?;
         self.header = header;
         self.master = master;
+        self.back_up();
         Ok(())
     }
 
@@ -434,6 +482,7 @@ impl Vault {
                 }
                 self.header = header;
                 self.keyring_key = Some(key);
+                self.back_up();
                 Ok(())
             }
             (false, Some((service, user))) => {
@@ -445,12 +494,58 @@ impl Vault {
                 write(&self.path, &header, &self.master, &self.entries)?;
                 self.header = header;
                 self.keyring_key = None;
+                self.back_up();
                 // The vault no longer refers to the entry; a failure here only
                 // leaves an unused random key behind, so it is not an error.
                 let _ = keyring.delete(&service, &user);
                 Ok(())
             }
         }
+    }
+
+    /// Keeps a copy of the vault file in `policy`'s folder after every
+    /// save from now on (`None` stops it). See [`crate::backup`].
+    pub fn set_backups(&mut self, policy: Option<backup::Policy>) {
+        self.backups = policy;
+    }
+
+    /// Where backups go, if anywhere.
+    pub fn backups(&self) -> Option<&backup::Policy> {
+        self.backups.as_ref()
+    }
+
+    /// Why the backup after the last save failed; the save itself succeeded.
+    pub fn backup_problem(&self) -> Option<&backup::Error> {
+        self.backup_problem.as_ref()
+    }
+
+    /// Copies the file just written; the caller holds the lock.
+    fn back_up(&mut self) {
+        self.backup_problem = match &self.backups {
+            Some(policy) => backup::take(policy, &self.path, std::time::SystemTime::now()).err(),
+            None => None,
+        };
+    }
+
+    /// Checks that the newest backup would restore this vault: its key slots
+    /// are this vault's (so the same password or keyring entry opens it),
+    /// its accounts decrypt under this vault's master key, and they equal
+    /// the vault's accounts. Returns the backup and its account count.
+    pub fn verify_backup(&self) -> Result<(backup::Backup, usize), Error> {
+        let policy = self.backups.as_ref().ok_or_else(|| Error::NoBackup { dir: backup::default_dir(&self.path) })?;
+        let newest = backup::list(&policy.dir)?.into_iter().next().ok_or_else(|| Error::NoBackup { dir: policy.dir.clone() })?;
+        let mismatch = |reason: String| Error::BackupMismatch { path: newest.path.clone(), reason };
+        let bytes = file::read(&newest.path)?;
+        let copy = format::File::decode(&bytes).map_err(|e| mismatch(e.reason()))?;
+        let slots = |header: &format::Header| serde_json::to_value(&header.slots).ok();
+        if copy.header.vault_id != self.header.vault_id || slots(&copy.header) != slots(&self.header) {
+            return Err(mismatch("it was made before the password or keyring setting last changed; the next change takes a new one".into()));
+        }
+        let entries = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
+        if entries != self.entries {
+            return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
+        }
+        Ok((newest, entries.len()))
     }
 
     /// Re-reads the file under the lock. The master key must still open it.
@@ -468,6 +563,40 @@ impl Vault {
         Ok(())
     }
 
+}
+
+/// Opens the bytes of a vault file (a backup, or a vault from elsewhere) with
+/// a password, for importing its accounts.
+pub fn open_copy(bytes: &[u8], password: &Password) -> Result<Vec<Entry>, Error> {
+    let file = format::File::decode(bytes).map_err(|e| Error::Unreadable(e.reason()))?;
+    let master = file.header.unwrap_with_password(password)?;
+    file.decrypt(&master).map_err(|e| Error::Unreadable(e.reason()))
+}
+
+/// A new vault file holding `entries`, protected by a password slot only
+/// (no keyring slot: the copy is meant to leave this machine).
+pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<Vec<u8>, Error> {
+    let master = format::Key::random()?;
+    let mut header = format::Header::new()?;
+    header.add_password_slot(password, kdf, &master)?;
+    format::File::encrypt(&header, &master, entries)
+}
+
+/// Replaces the vault at `to` with `backup` (unlocked, which proves the
+/// user can open it), under the vault's lock and atomically. The vault it
+/// replaces is first copied into the backup folder of `policy`, so a restore
+/// never loses anything. Returns the vault now at `to`.
+pub fn restore(mut backup: Vault, to: &Path, policy: Option<&backup::Policy>) -> Result<Vault, Error> {
+    file::create_parent(to)?;
+    let _lock = file::Lock::acquire(to)?;
+    if let Some(policy) = policy.filter(|_| to.is_file()) {
+        backup::take(policy, to, std::time::SystemTime::now())?;
+    }
+    write(to, &backup.header, &backup.master, &backup.entries)?;
+    backup.path = to.to_owned();
+    backup.backups = policy.cloned();
+    backup.backup_problem = None;
+    Ok(backup)
 }
 
 /// Encrypts and saves; the caller holds the lock.

@@ -135,7 +135,7 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
         }
     }
     let offered = accounts.len() + skipped;
-    let outcome = if accounts.is_empty() { Vec::new() } else { vault.import(accounts, now)? };
+    let outcome = if accounts.is_empty() { Vec::new() } else { vault.import(accounts, now, countersign::vault::Duplicates::Skip)? };
     let mut added = 0;
     for (title, imported) in titles.iter().zip(&outcome) {
         match imported {

@@ -116,13 +116,22 @@ impl Error {
         let reason = match self {
             Error::NotAVault => return super::Error::NotAVault { path },
             Error::Version(version) => return super::Error::UnsupportedVersion { path, version, backup },
+            other => other.reason(),
+        };
+        super::Error::Corrupt { path, reason, backup }
+    }
+
+    /// What is wrong, without a file name.
+    pub(super) fn reason(self) -> String {
+        match self {
+            Error::NotAVault => "it is not a Countersign vault".to_owned(),
+            Error::Version(version) => format!("it uses vault format version {version}, which this Countersign cannot read"),
             Error::Truncated => "the file is truncated".to_owned(),
             Error::Checksum => "checksum mismatch: the file was truncated or altered".to_owned(),
             Error::Header(why) => format!("unreadable header: {why}"),
             Error::Decrypt => "the encrypted accounts failed authentication".to_owned(),
             Error::Payload(why) => format!("unreadable accounts: {why}"),
-        };
-        super::Error::Corrupt { path, reason, backup }
+        }
     }
 }
 

@@ -221,7 +221,7 @@ fn import_skips_accounts_that_give_the_same_codes() {
     renamed.name = "alice (old phone)".into();
     let mut eight = account("alice");
     eight.digits = 8;
-    let outcome = vault.import(vec![renamed, account("bob"), eight.clone(), account("bob")], 2).unwrap();
+    let outcome = vault.import(vec![renamed, account("bob"), eight.clone(), account("bob")], 2, Duplicates::Skip).unwrap();
     assert_eq!(outcome[0], Imported::AlreadyThere(ids[0].clone()));
     let Imported::Added(bob) = &outcome[1] else { panic!("{outcome:?}") };
     assert!(matches!(outcome[2], Imported::Added(_)));
@@ -230,4 +230,108 @@ fn import_skips_accounts_that_give_the_same_codes() {
     let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
     let names: Vec<(&str, u8)> = reopened.entries().iter().map(|e| (e.account.name.as_str(), e.account.digits)).collect();
     assert_eq!(names, [("alice", 6), ("bob", 6), ("alice", 8)]);
+}
+
+#[test]
+fn merging_a_duplicate_takes_the_new_names_and_the_higher_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let mut hotp = account("carol");
+    hotp.method = Method::Hotp { counter: 7 };
+    let ids = vault.add(vec![account("alice"), hotp.clone()], 1).unwrap();
+    let mut renamed = account("alice");
+    renamed.issuer = "Acme Corp".into();
+    let mut behind = hotp.clone();
+    behind.method = Method::Hotp { counter: 3 };
+    behind.name = String::new();
+    let outcome = vault.import(vec![renamed.clone(), behind, renamed], 2, Duplicates::Merge).unwrap();
+    assert_eq!(outcome, [Imported::Merged(ids[0].clone()), Imported::AlreadyThere(ids[1].clone()), Imported::AlreadyThere(ids[0].clone())]);
+    assert_eq!(vault.entries()[0].account.issuer, "Acme Corp");
+    // An empty imported name keeps the vault's; a lower counter never wins.
+    assert_eq!(vault.entries()[1].account, hotp);
+}
+
+#[test]
+fn an_exported_copy_opens_with_its_own_password_only() {
+    let entries = vec![Entry { id: Id("0123456789abcdef".into()), added: 5, account: account("alice") }];
+    let bytes = export_copy(&entries, &Password::new("copy pass".into()), &CHEAP).unwrap();
+    assert!(bytes.starts_with(MAGIC));
+    assert_eq!(open_copy(&bytes, &Password::new("copy pass".into())).unwrap(), entries);
+    assert!(matches!(open_copy(&bytes, &Password::new("nope".into())), Err(Error::WrongPassword)));
+    let mut damaged = bytes.clone();
+    damaged.truncate(bytes.len() - 3);
+    let error = open_copy(&damaged, &Password::new("copy pass".into())).unwrap_err();
+    assert!(matches!(error, Error::Unreadable(_)), "{error}");
+}
+
+#[test]
+fn every_save_leaves_a_backup_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let policy = backup::Policy { dir: dir.path().join("backups"), keep: 2 };
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
+    vault.set_backups(Some(policy.clone()));
+    assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
+    for name in ["alice", "bob", "carol"] {
+        vault.add(vec![account(name)], 1).unwrap();
+    }
+    assert_eq!(vault.backup_problem(), None);
+    let backups = backup::list(&policy.dir).unwrap();
+    assert_eq!(backups.len(), 2, "only `keep` copies stay");
+    assert_eq!(std::fs::read(&backups[0].path).unwrap(), std::fs::read(&path).unwrap());
+    let (newest, accounts) = vault.verify_backup().unwrap();
+    assert_eq!((newest, accounts), (backups[0].clone(), 3));
+    // The backup opens on its own with the vault's password.
+    let copy = Locked::read(&backups[0].path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert_eq!(copy.entries(), vault.entries());
+
+    // A backup that no longer matches is reported, not trusted.
+    std::fs::copy(&backups[1].path, &backups[0].path).unwrap();
+    let error = vault.verify_backup().unwrap_err();
+    assert!(error.to_string().contains("holds 2 accounts where the vault holds 3"), "{error}");
+    let mut bytes = std::fs::read(&backups[0].path).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    std::fs::write(&backups[0].path, bytes).unwrap();
+    assert!(matches!(vault.verify_backup(), Err(Error::BackupMismatch { .. })));
+}
+
+#[test]
+fn a_failed_backup_is_reported_and_the_save_still_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.set_backups(Some(backup::Policy { dir: blocker.clone(), keep: 3 }));
+    vault.add(vec![account("alice")], 1).unwrap();
+    let problem = vault.backup_problem().expect("the copy cannot be made");
+    assert_eq!(problem.dir, blocker);
+    let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert_eq!(reopened.entries().len(), 1);
+}
+
+#[test]
+fn restoring_a_backup_keeps_the_replaced_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let policy = backup::Policy { dir: dir.path().join("backups"), keep: 10 };
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.set_backups(Some(policy.clone()));
+    vault.add(vec![account("alice")], 1).unwrap();
+    let old = backup::list(&policy.dir).unwrap()[0].clone();
+    vault.add(vec![account("bob")], 2).unwrap();
+    let current = std::fs::read(&path).unwrap();
+
+    let opened = Locked::read(&old.path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    let restored = restore(opened, &path, Some(&policy)).unwrap();
+    assert_eq!(restored.path(), path);
+    assert_eq!(restored.entries().len(), 1);
+    let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert_eq!(reopened.entries()[0].account.name, "alice");
+    // The vault that was replaced is the newest backup now.
+    let newest = backup::list(&policy.dir).unwrap()[0].clone();
+    assert_eq!(std::fs::read(&newest.path).unwrap(), current);
 }
