@@ -1,6 +1,7 @@
 //! The `countersign` command line: clap definitions and one function per subcommand.
 
 mod enroll;
+mod transfer;
 mod unlock;
 
 use std::io::{IsTerminal, Read, Write};
@@ -90,6 +91,15 @@ enum Command {
     Keyring {
         #[arg(value_enum)]
         state: OnOff,
+    },
+    /// Import accounts from another app's export or a Countersign backup
+    Import(transfer::ImportArgs),
+    /// Export every account to a file (encrypted, or in the clear with --reveal)
+    Export(transfer::ExportArgs),
+    /// The automatic backups: verify the newest, list them, restore one
+    Backup {
+        #[command(subcommand)]
+        command: transfer::BackupCommand,
     },
     /// Print an account's otpauth URI, secret included
     Uri {
@@ -247,6 +257,14 @@ fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
         return window(vault_path()?);
     };
+    let settings = countersign::settings::Settings::path_from_env().map(|path| countersign::settings::Settings::load(&path)).unwrap_or_default();
+    // Every opened vault keeps its automatic backups, whatever the command.
+    let open = || -> Result<Vault> {
+        let path = vault_path()?;
+        let mut vault = credentials.open(&path)?;
+        vault.set_backups(settings.backup_policy(&path));
+        Ok(vault)
+    };
     match command {
         Command::Init(args) => init(&vault_path()?, &credentials, args),
         Command::Add(mut args) => {
@@ -261,50 +279,62 @@ fn run(cli: Cli) -> Result<()> {
                         for warning in warnings {
                             eprintln!("countersign: warning: {warning}");
                         }
-                        return add(&mut credentials.open(&vault_path()?)?, account);
+                        return saving(&mut open()?, |vault| add(vault, account));
                     }
                     Payload::GoogleExport { .. } => vec![enroll::Found { source: "--uri".into(), text: text.clone() }],
                     other => return Err(not_supported_yet(&other)),
                 },
                 (None, false) => enroll::from_images(&args.qr)?,
-                (None, true) => return add(&mut credentials.open(&vault_path()?)?, account_from_fields(&args)?),
+                (None, true) => return saving(&mut open()?, |vault| add(vault, account_from_fields(&args)?)),
             };
-            enroll::add(&mut credentials.open(&vault_path()?)?, imports, args.partial, now()?)
+            saving(&mut open()?, |vault| enroll::add(vault, imports, args.partial, now()?))
         }
         Command::Scan { images, json } => enroll::scan(&images, json),
-        Command::List(JsonFlag { json }) => list(&credentials.open(&vault_path()?)?, json),
+        Command::List(JsonFlag { json }) => list(&open()?, json),
         Command::Code(args) => match &args.uri {
             Some(text) => code_from_uri(text, &args),
-            None => code(&mut credentials.open(&vault_path()?)?, &args),
+            None => saving(&mut open()?, |vault| code(vault, &args)),
         },
         Command::Inspect { payload } => inspect(&read_argument(&payload)?),
-        Command::Remove { query, yes } => remove(&mut credentials.open(&vault_path()?)?, &query, yes),
-        Command::Rename { query, issuer, account } => rename(&mut credentials.open(&vault_path()?)?, &query, issuer, account),
-        Command::Passwd(args) => passwd(&mut credentials.open(&vault_path()?)?, &credentials, args),
+        Command::Remove { query, yes } => saving(&mut open()?, |vault| remove(vault, &query, yes)),
+        Command::Rename { query, issuer, account } => saving(&mut open()?, |vault| rename(vault, &query, issuer, account)),
+        Command::Passwd(args) => saving(&mut open()?, |vault| passwd(vault, &credentials, args)),
         Command::Keyring { state } => {
-            let mut vault = credentials.open(&vault_path()?)?;
+            let mut vault = open()?;
             let keyring = credentials.keyring()?;
             vault.set_keyring(matches!(state, OnOff::On), &keyring)?;
+            transfer::warn_backup(&vault);
             println!("OS keyring unlock is {}", if vault.has_keyring() { "on" } else { "off" });
             Ok(())
+        }
+        Command::Import(args) => transfer::import(open, args, now()?),
+        Command::Export(args) => transfer::export(&open()?, args),
+        Command::Backup { command } => {
+            let path = vault_path()?;
+            transfer::backup(command, &credentials, &path, settings.backup_policy(&path), open)
         }
         Command::Uri { query, reveal } => {
             if !reveal {
                 bail!("this prints the secret key in the clear; add --reveal to confirm");
             }
-            let vault = credentials.open(&vault_path()?)?;
+            let vault = open()?;
             println!("{}", uri::format(&find_one(&vault, &query)?.account));
             Ok(())
         }
     }
 }
 
+/// Runs a command that may save, then says if the save's backup failed.
+fn saving<T>(vault: &mut Vault, command: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
+    let result = command(vault);
+    transfer::warn_backup(vault);
+    result
+}
+
 /// With no subcommand: the window.
 #[cfg(feature = "gui")]
 fn window(vault: PathBuf) -> Result<()> {
-    let settings = std::env::var_os("COUNTERSIGN_SETTINGS")
-        .map(PathBuf::from)
-        .or_else(countersign::settings::Settings::default_path)
+    let settings = countersign::settings::Settings::path_from_env()
         .ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))?;
     countersign::gui::run(countersign::gui::Options { vault, settings }).map_err(|e| anyhow!("the window could not open: {e}"))
 }

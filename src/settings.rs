@@ -1,5 +1,5 @@
 //! User preferences (theme, auto-lock, clipboard clearing, hidden codes, window
-//! size), kept as JSON in the platform config directory. No secrets live here.
+//! size, backups), kept as JSON in the platform config directory. No secrets live here.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,11 @@ pub struct Settings {
     pub hide_codes: bool,
     /// Last window size (logical pixels).
     pub window_size: Option<(f32, f32)>,
+    /// Where a copy of the vault goes after every change; `None` is
+    /// `backups` beside the vault.
+    pub backup_dir: Option<PathBuf>,
+    /// How many copies are kept; 0 turns automatic backups off.
+    pub backup_keep: usize,
 }
 
 impl Default for Settings {
@@ -39,6 +44,8 @@ impl Default for Settings {
             clipboard_clear_seconds: 30,
             hide_codes: false,
             window_size: None,
+            backup_dir: None,
+            backup_keep: crate::backup::DEFAULT_KEEP,
         }
     }
 }
@@ -55,6 +62,17 @@ impl Settings {
     /// Where settings live when nothing overrides it.
     pub fn default_path() -> Option<PathBuf> {
         directories::ProjectDirs::from("org", "Countersign", "countersign").map(|dirs| dirs.config_dir().join("settings.json"))
+    }
+
+    /// The backup policy for the vault at `vault`, or `None` when backups are off.
+    pub fn backup_policy(&self, vault: &Path) -> Option<crate::backup::Policy> {
+        let dir = self.backup_dir.clone().unwrap_or_else(|| crate::backup::default_dir(vault));
+        (self.backup_keep > 0).then_some(crate::backup::Policy { dir, keep: self.backup_keep })
+    }
+
+    /// Where settings are read from: `COUNTERSIGN_SETTINGS`, else [`Settings::default_path`].
+    pub fn path_from_env() -> Option<PathBuf> {
+        std::env::var_os("COUNTERSIGN_SETTINGS").map(PathBuf::from).or_else(Settings::default_path)
     }
 
     /// Reads settings; a missing or unreadable file gives the defaults.

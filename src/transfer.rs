@@ -441,6 +441,8 @@ impl fmt::Debug for Exported {
 #[derive(Debug)]
 pub struct Export {
     pub files: Vec<Exported>,
+    /// Saved as a folder of `files` (image exports), even when there is one.
+    pub folder: bool,
     /// Titles of the accounts left out, with why.
     pub left_out: Vec<(String, &'static str)>,
 }
@@ -464,7 +466,7 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
         return Err(ExportError::Empty);
     }
     let password = || password.filter(|p| !p.is_empty()).ok_or(ExportError::PasswordNeeded(format));
-    let one = |name: &str, bytes: Vec<u8>| Export { files: vec![Exported { name: name.into(), bytes: Zeroizing::new(bytes) }], left_out: Vec::new() };
+    let one = |name: &str, bytes: Vec<u8>| Export { files: vec![Exported { name: name.into(), bytes: Zeroizing::new(bytes) }], folder: false, left_out: Vec::new() };
     match format {
         ExportFormat::Countersign => {
             let bytes = vault::export_copy(entries, password()?, &vault::Kdf::default()).map_err(|e| ExportError::Failed(e.to_string()))?;
@@ -480,12 +482,11 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
     }
 }
 
-/// A QR code of `text` as a grey image: 8 pixels a module, a 4-module quiet zone.
-pub fn qr_image(text: &str) -> Result<image::GrayImage, ExportError> {
+/// A QR code of `text` as a grey image: `scale` pixels a module, a 4-module quiet zone.
+pub fn qr_image(text: &str, scale: u32) -> Result<image::GrayImage, ExportError> {
     let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| ExportError::Failed(format!("too much for one QR code: {e}")))?;
     let width = code.width() as u32;
     let colors = code.to_colors();
-    let scale = 8;
     let side = (width + 8) * scale;
     Ok(image::GrayImage::from_fn(side, side, |x, y| {
         let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
@@ -494,20 +495,19 @@ pub fn qr_image(text: &str) -> Result<image::GrayImage, ExportError> {
     }))
 }
 
-/// [`qr_image`] encoded as PNG.
+/// [`qr_image`] at 8 pixels a module, encoded as PNG.
 pub fn qr_png(text: &str) -> Result<Vec<u8>, ExportError> {
-    let image = qr_image(text)?;
+    let image = qr_image(text, 8)?;
     let mut png = std::io::Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png).map_err(|e| ExportError::Failed(e.to_string()))?;
     Ok(png.into_inner())
 }
 
-/// Writes an export's files: one file at `path`, or, for several, `path`
-/// as a folder of them. Files are created readable by the user only and
+/// Writes an export's files: one file at `path`, or a folder of them. Files are created readable by the user only and
 /// written through a temp file, so a failure leaves no half-written export.
 pub fn save(export: &Export, path: &Path) -> Result<Vec<PathBuf>, Error> {
     let at = |e: std::io::Error, path: &Path| Error { path: path.to_owned(), problem: Problem::Io(e.to_string()) };
-    let targets: Vec<PathBuf> = if export.files.len() == 1 {
+    let targets: Vec<PathBuf> = if !export.folder {
         vec![path.to_owned()]
     } else {
         std::fs::create_dir_all(path).map_err(|e| at(e, path))?;

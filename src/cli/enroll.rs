@@ -143,7 +143,8 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
                 println!("Added {title} [{id}]");
                 added += 1;
             }
-            Imported::AlreadyThere(id) => println!("Skipped {title}: already in the vault [{id}]"),
+            // Merging is never asked for here.
+            Imported::AlreadyThere(id) | Imported::Merged(id) => println!("Skipped {title}: already in the vault [{id}]"),
         }
     }
     match (added, offered) {

@@ -83,7 +83,7 @@ pub fn new_password(file: Option<&Path>) -> Result<Password> {
 }
 
 /// First line of a file; a trailing newline is not part of the password.
-fn read_password_file(file: &Path) -> Result<Password> {
+pub fn read_password_file(file: &Path) -> Result<Password> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
     let line = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
     if line.contains('\n') {
@@ -92,7 +92,7 @@ fn read_password_file(file: &Path) -> Result<Password> {
     Ok(Password::new(line.to_owned()))
 }
 
-fn prompt_password(prompt: &str) -> Result<Password> {
+pub fn prompt_password(prompt: &str) -> Result<Password> {
     rpassword::prompt_password(prompt).map(Password::new).map_err(|_| {
         anyhow::anyhow!("a password is needed and there is no terminal to ask on: pass --password-file FILE or set {PASSWORD_ENV}")
     })

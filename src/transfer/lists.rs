@@ -106,5 +106,5 @@ pub(super) fn write_google_qr(entries: &[Entry]) -> Result<Export, ExportError> 
         files.push(Exported { name: format!("google-authenticator-{}-of-{}.png", index + 1, chunks.len()), bytes: png.into() });
     }
     let left_out = left_out.into_iter().map(|account| (account.title(), "Google Authenticator holds only 30-second TOTP and HOTP accounts with 6 or 8 digits")).collect();
-    Ok(Export { files, left_out })
+    Ok(Export { files, folder: true, left_out })
 }

@@ -78,15 +78,5 @@ pub fn names(sandbox: &Sandbox) -> Vec<String> {
 
 /// Writes `text` as a QR code PNG: 4 pixels a module, a 4-module quiet zone.
 pub fn qr_png(text: &str, path: &Path) {
-    let code = qrcode::QrCode::new(text.as_bytes()).expect("fits in a QR code");
-    let width = code.width() as u32;
-    let colors = code.to_colors();
-    let scale = 4;
-    let side = (width + 8) * scale;
-    let image = image::GrayImage::from_fn(side, side, |x, y| {
-        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
-        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
-        image::Luma([if dark { 0 } else { 255 }])
-    });
-    image.save(path).expect("write the PNG");
+    countersign::transfer::qr_image(text, 4).expect("fits in a QR code").save(path).expect("write the PNG");
 }
