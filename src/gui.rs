@@ -7,6 +7,9 @@
 pub mod accounts;
 pub mod add;
 mod capture;
+pub mod codes;
+pub mod export;
+pub mod import;
 pub mod onboarding;
 pub mod preferences;
 mod style;
@@ -23,11 +26,15 @@ use zeroize::Zeroizing;
 
 pub use accounts::{Accounts, Card, Change};
 pub use add::{Add, Candidate};
+pub use codes::Codes;
+pub use export::Export;
+pub use import::Import;
 pub use preferences::{Preferences, Protection};
 pub use unlock::Unlock;
 
 use crate::account::Method;
-use crate::otp;
+use crate::transfer;
+use crate::{backup, otp, uri};
 use crate::settings::Settings;
 use crate::vault::{self, Id, Kdf, Keyring, Vault};
 
@@ -123,6 +130,10 @@ pub enum Page {
     Accounts,
     Add(Add),
     Settings(Preferences),
+    Import(Import),
+    Export(Export),
+    /// Secrets shown as QR codes (one account, or a Google export).
+    Codes(Codes),
 }
 
 /// A copied code to wipe from the clipboard at `at`, if it is still there.
@@ -143,6 +154,9 @@ pub enum Message {
     Accounts(accounts::Message),
     Add(add::Message),
     Settings(preferences::Message),
+    Import(import::Message),
+    Export(export::Message),
+    Codes(codes::Message),
     Saved(Result<String, vault::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
     Imported(Result<Vec<vault::Imported>, String>),
@@ -154,7 +168,7 @@ impl App {
     pub fn new(options: Options, now: u64) -> (Self, Task<Message>) {
         let settings = Settings::load(&options.settings);
         let (screen, task) = if options.vault.exists() {
-            let (unlock, task) = Unlock::new(options.vault.clone(), true);
+            let (unlock, task) = Unlock::new(options.vault.clone(), true, settings.backup_policy(&options.vault), backup_dir(&settings, &options.vault));
             (Screen::Unlock(unlock), task.map(Message::Unlock))
         } else {
             let (onboarding, task) = onboarding::Onboarding::new(options.vault.clone());
@@ -189,12 +203,16 @@ impl App {
             }
             Message::FileDropped(path) => {
                 let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
+                if let Page::Import(import) = &mut unlocked.page {
+                    let action = import.file(path);
+                    return self.import_action(action);
+                }
                 if !matches!(unlocked.page, Page::Add(_)) {
                     unlocked.page = Page::Add(Add::default());
                 }
                 match &mut unlocked.page {
                     Page::Add(add) => add.scan_file(path).map(Message::Add),
-                    Page::Accounts | Page::Settings(_) => Task::none(),
+                    Page::Accounts | Page::Settings(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) => Task::none(),
                 }
             }
             Message::Resized(size) => {
@@ -227,7 +245,11 @@ impl App {
                     accounts::Action::Change(change) => self.change(change),
                     accounts::Action::AddAccount => self.open_add(),
                     accounts::Action::OpenSettings => {
-                        unlocked.page = Page::Settings(Preferences::default());
+                        self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                        Task::none()
+                    }
+                    accounts::Action::ShowQr(id) => {
+                        self.show_account_qr(&id);
                         Task::none()
                     }
                     accounts::Action::Lock => self.lock(),
@@ -266,8 +288,24 @@ impl App {
                     preferences::Action::Settings(change) => {
                         change(&mut self.settings);
                         accounts.hide_codes = self.settings.hide_codes;
+                        if let Ok(mut vault) = vault.lock() {
+                            vault.set_backups(self.settings.backup_policy(&self.options.vault));
+                        }
                         self.settings_dirty = true;
                         self.save_settings();
+                        Task::none()
+                    }
+                    preferences::Action::Run(task) => task.map(Message::Settings),
+                    preferences::Action::VerifyBackup => {
+                        let vault = vault.clone();
+                        Task::perform(blocking(move || verify_backup(&vault)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
+                    }
+                    preferences::Action::Import => {
+                        self.show_page(Page::Import(Import::default()));
+                        Task::none()
+                    }
+                    preferences::Action::Export => {
+                        self.show_page(Page::Export(Export::default()));
                         Task::none()
                     }
                     preferences::Action::Protection(protection) => {
@@ -279,6 +317,38 @@ impl App {
                         Task::none()
                     }
                 }
+            }
+            Message::Import(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Import(import), .. }) = &mut self.screen else { return Task::none() };
+                let action = import.update(message);
+                self.import_action(action)
+            }
+            Message::Export(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Export(export), vault, .. }) = &mut self.screen else { return Task::none() };
+                match export.update(message) {
+                    export::Action::None => Task::none(),
+                    export::Action::Run(task) => task.map(Message::Export),
+                    export::Action::Save { format, password, path } => {
+                        let vault = vault.clone();
+                        Task::perform(blocking(move || save_export(&vault, format, password, &path)), |result| Message::Export(export::Message::Saved(result)))
+                    }
+                    export::Action::ShowGoogleCodes => {
+                        self.show_google_codes();
+                        Task::none()
+                    }
+                    export::Action::Back => {
+                        self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                        Task::none()
+                    }
+                }
+            }
+            Message::Codes(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Codes(codes), .. }) = &mut self.screen else { return Task::none() };
+                match codes.update(message) {
+                    codes::Action::None => {}
+                    codes::Action::Back => self.show_page(Page::Accounts),
+                }
+                Task::none()
             }
             Message::Saved(result) => {
                 match result {
@@ -316,6 +386,9 @@ impl App {
     }
 
     fn unlocked(&mut self, vault: SharedVault) -> Task<Message> {
+        if let Ok(mut vault) = vault.lock() {
+            vault.set_backups(self.settings.backup_policy(&self.options.vault));
+        }
         let mut accounts = Accounts::default();
         accounts.hide_codes = self.settings.hide_codes;
         self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts });
@@ -326,7 +399,7 @@ impl App {
 
     /// Drops the vault (and with it every decrypted secret) and shows the unlock screen.
     pub fn lock(&mut self) -> Task<Message> {
-        let (unlock, task) = Unlock::new(self.options.vault.clone(), false);
+        let (unlock, task) = Unlock::new(self.options.vault.clone(), false, self.settings.backup_policy(&self.options.vault), self.backup_dir());
         self.screen = Screen::Unlock(unlock);
         task.map(Message::Unlock)
     }
@@ -334,6 +407,80 @@ impl App {
     fn show_page(&mut self, page: Page) {
         if let Screen::Unlocked(unlocked) = &mut self.screen {
             unlocked.page = page;
+        }
+    }
+
+    fn backup_dir(&self) -> PathBuf {
+        backup_dir(&self.settings, &self.options.vault)
+    }
+
+    fn import_action(&mut self, action: import::Action) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
+        let vault = unlocked.vault.clone();
+        match action {
+            import::Action::None => Task::none(),
+            import::Action::Run(task) => task.map(Message::Import),
+            import::Action::Read { path, password } => Task::perform(
+                blocking(move || {
+                    let contents = transfer::open(&path, None, password.as_ref())?;
+                    let entries = vault.lock().map(|v| v.entries().to_vec()).unwrap_or_default();
+                    let plan = transfer::preview(&contents, &entries);
+                    Ok(Sensitive((contents, plan)))
+                }),
+                |result| Message::Import(import::Message::Read(result)),
+            ),
+            import::Action::Import { contents, duplicates } => {
+                let now = self.now;
+                Task::perform(
+                    blocking(move || {
+                        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                        transfer::import(&mut vault, &contents, duplicates, now).map_err(|e| e.to_string())
+                    }),
+                    |result| Message::Import(import::Message::Imported(result)),
+                )
+            }
+            import::Action::Back => {
+                self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                Task::none()
+            }
+        }
+    }
+
+    /// The per-account QR page; it asks before drawing the secret.
+    fn show_account_qr(&mut self, id: &Id) {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
+        let Ok(vault) = unlocked.vault.lock() else { return };
+        let Some(entry) = vault.entries().iter().find(|e| &e.id == id) else { return };
+        let title = entry.account.title();
+        let texts = vec![(format!("Scan with another authenticator to add {title}"), Zeroizing::new(uri::format(&entry.account)))];
+        let warning = format!("This shows the secret key of {title} as a QR code. Anyone who sees it, or a screenshot of it, can make this account's codes.");
+        let page = Codes::new(format!("QR code: {title}"), warning, texts, Vec::new());
+        drop(vault);
+        match page {
+            Ok(page) => unlocked.page = Page::Codes(page),
+            Err(error) => self.toast = Some((error.to_string(), self.now + 8)),
+        }
+    }
+
+    /// The Google Authenticator export codes, shown in the window.
+    fn show_google_codes(&mut self) {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
+        let Ok(vault) = unlocked.vault.lock() else { return };
+        let result = transfer::google_codes(vault.entries());
+        drop(vault);
+        let page = result.and_then(|(texts, left_out)| {
+            let count = texts.len();
+            let texts = texts.into_iter().enumerate().map(|(i, text)| (format!("In Google Authenticator: Transfer accounts → Import accounts, then scan code {} of {count}", i + 1), Zeroizing::new(text))).collect();
+            let notes = left_out.into_iter().map(|(title, why)| format!("Not included: {title} ({why}).")).collect();
+            Codes::new("Google Authenticator codes".into(), "These codes hold the secret keys of your accounts. Show them only to your own phone, with no one watching and no screen recording.".into(), texts, notes)
+        });
+        match page {
+            Ok(page) => unlocked.page = Page::Codes(page),
+            Err(error) => {
+                if let Page::Export(export) = &mut unlocked.page {
+                    export.error = Some(error.to_string());
+                }
+            }
         }
     }
 
@@ -430,7 +577,7 @@ impl App {
             (Key::Character("l"), _) if command => self.lock(),
             (Key::Character("n"), _) if command => self.open_add(),
             (Key::Character(","), page) if command => {
-                *page = Page::Settings(Preferences::default());
+                *page = Page::Settings(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
                 Task::none()
             }
             (Key::Character("f"), page) if command => {
@@ -452,8 +599,12 @@ impl App {
                 }
                 Task::none()
             }
-            (Key::Named(Named::Escape), Page::Settings(_)) => {
+            (Key::Named(Named::Escape), Page::Settings(_) | Page::Codes(_)) => {
                 unlocked.page = Page::Accounts;
+                Task::none()
+            }
+            (Key::Named(Named::Escape), Page::Import(_) | Page::Export(_)) => {
+                unlocked.page = Page::Settings(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
                 Task::none()
             }
             (Key::Named(Named::Escape), Page::Accounts) => {
@@ -520,12 +671,23 @@ impl App {
                 Page::Add(add) => add.view().map(Message::Add),
                 Page::Settings(preferences) => {
                     let vault = unlocked.vault.try_lock();
+                    let backup_dir = self.backup_dir();
                     let facts = match &vault {
-                        Ok(vault) => preferences::VaultFacts { path: &self.options.vault, has_password: vault.has_password(), has_keyring: vault.has_keyring(), accounts: vault.entries().len() },
-                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len() },
+                        Ok(vault) => preferences::VaultFacts {
+                            path: &self.options.vault,
+                            has_password: vault.has_password(),
+                            has_keyring: vault.has_keyring(),
+                            accounts: vault.entries().len(),
+                            backup_dir,
+                            backup_problem: vault.backup_problem().map(|p| format!("The last change was saved, but no backup was taken: {p}")),
+                        },
+                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len(), backup_dir, backup_problem: None },
                     };
                     preferences.view(&self.settings, facts).map(Message::Settings)
                 }
+                Page::Import(import) => import.view().map(Message::Import),
+                Page::Export(export) => export.view().map(Message::Export),
+                Page::Codes(codes) => codes.view().map(Message::Codes),
             },
         };
         match &self.toast {
@@ -569,6 +731,36 @@ fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
             })
             .map(|()| "Next code".to_owned()),
     }
+}
+
+/// The backup folder the settings name, or the default beside the vault.
+fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
+    settings.backup_dir.clone().unwrap_or_else(|| backup::default_dir(vault))
+}
+
+/// Verifies the newest backup and records it in the backup folder.
+fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
+    let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
+    let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let verified = backup::Verified { file, accounts, at: now_unix() as i64 };
+    if let Some(policy) = vault.backups() {
+        backup::record(&policy.dir, &verified).map_err(|e| e.to_string())?;
+    }
+    Ok(verified)
+}
+
+/// Writes an export chosen on the Export page.
+fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
+    let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let export = transfer::export(format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
+    let written = transfer::save(&export, path).map_err(|e| e.to_string())?;
+    let exported = vault.entries().len() - export.left_out.len();
+    let mut info = format!("Exported {exported} of {} accounts to {}.", vault.entries().len(), if written.len() == 1 { written[0].display().to_string() } else { format!("{} images in {}", written.len(), path.display()) });
+    for (title, why) in &export.left_out {
+        info.push_str(&format!(" Left out {title}: {why}."));
+    }
+    Ok(info)
 }
 
 /// A change of password or keyring slot, run off the UI thread (Argon2id).

@@ -482,6 +482,12 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
     }
 }
 
+/// Google Authenticator "Transfer accounts" codes for the accounts, as the
+/// texts to show as QR codes, and the accounts Google cannot hold (with why).
+pub fn google_codes(entries: &[Entry]) -> Result<(Vec<String>, Vec<(String, &'static str)>), ExportError> {
+    lists::google_codes(entries)
+}
+
 /// A QR code of `text` as a grey image: `scale` pixels a module, a 4-module quiet zone.
 pub fn qr_image(text: &str, scale: u32) -> Result<image::GrayImage, ExportError> {
     let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| ExportError::Failed(format!("too much for one QR code: {e}")))?;

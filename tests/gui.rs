@@ -5,151 +5,17 @@
 #![cfg(feature = "gui")]
 
 mod common;
-
-use std::path::PathBuf;
+mod harness;
 
 use common::qr_png;
 
 use countersign::account::Account;
 use countersign::gui::{self, App, Message, Options, Page, Screen, accounts, add, onboarding, unlock};
-use countersign::secret::{Password, Secret};
-use countersign::vault::{Kdf, Locked, Protection, Vault};
-use iced::Task;
-use iced::futures::StreamExt;
+use countersign::secret::Secret;
+use countersign::vault::Locked;
 use iced::keyboard::{Key, Modifiers, key::Named};
-use iced_runtime::Action;
 
-/// 2026-11-23T12:00:10Z: 20 s left in its 30 s window.
-const T: u64 = 1_795_435_210;
-const PASSWORD: &str = "gui test password";
-
-/// The app plus what its Tasks touch: a clipboard and a runtime for blocking work.
-struct Harness {
-    app: App,
-    clipboard: Option<String>,
-    runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-    vault_path: PathBuf,
-}
-
-impl Harness {
-    /// A vault with `accounts`, opened by password only (no keyring is touched).
-    fn with_vault(accounts: Vec<Account>) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let vault_path = dir.path().join("vault.cvault");
-        let mut vault = Vault::create(&vault_path, Protection { password: Some((Password::new(PASSWORD.into()), Kdf { memory_kib: 64, passes: 1, lanes: 1 })), keyring: None }).unwrap();
-        vault.add(accounts, T).unwrap();
-        Harness::start(dir, vault_path)
-    }
-
-    fn start(dir: tempfile::TempDir, vault_path: PathBuf) -> Harness {
-        let options = Options { vault: vault_path.clone(), settings: dir.path().join("settings.json") };
-        let (app, task) = App::new(options, T);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let mut harness = Harness { app, clipboard: None, runtime, _dir: dir, vault_path };
-        harness.run(task);
-        harness
-    }
-
-    /// A vault unlocked through the real unlock screen.
-    fn unlocked(accounts: Vec<Account>) -> Harness {
-        let mut harness = Harness::with_vault(accounts);
-        harness.submit(unlock::PASSWORD_ID, PASSWORD);
-        assert!(matches!(harness.app.screen, Screen::Unlocked(_)), "the password unlocks");
-        harness.send(Message::Tick(T));
-        harness
-    }
-
-    fn send(&mut self, message: Message) {
-        let task = self.app.update(message);
-        self.run(task);
-    }
-
-    /// Runs a Task to completion: outputs are fed back to `update`, clipboard
-    /// actions hit the fake clipboard, widget operations are ignored.
-    fn run(&mut self, task: Task<Message>) {
-        let Some(mut stream) = iced_runtime::task::into_stream(task) else { return };
-        let mut outputs = Vec::new();
-        let clipboard = &mut self.clipboard;
-        self.runtime.block_on(async {
-            while let Some(action) = stream.next().await {
-                match action {
-                    Action::Output(message) => outputs.push(message),
-                    Action::Clipboard(iced_runtime::clipboard::Action::Write { contents, .. }) => *clipboard = Some(contents),
-                    Action::Clipboard(iced_runtime::clipboard::Action::Read { channel, .. }) => {
-                        let _ = channel.send(clipboard.clone());
-                    }
-                    _ => {}
-                }
-            }
-        });
-        for message in outputs {
-            self.send(message);
-        }
-    }
-
-    /// Simulates the user on the current view, then feeds what it produced.
-    fn interact(&mut self, act: impl FnOnce(&mut iced_test::Simulator<'_, Message>)) {
-        let messages: Vec<Message> = {
-            let mut ui = iced_test::simulator(self.app.view());
-            act(&mut ui);
-            ui.into_messages().collect()
-        };
-        if std::env::var_os("GUI_DEBUG").is_some() {
-            eprintln!("messages: {messages:?}");
-        }
-        for message in messages {
-            self.send(message);
-        }
-    }
-
-    fn click(&mut self, label: &str) {
-        self.interact(|ui| {
-            ui.click(label).unwrap_or_else(|e| panic!("no {label:?} to click: {e:?}"));
-        });
-    }
-
-    fn type_into(&mut self, id: &'static str, text: &str) {
-        self.interact(|ui| {
-            ui.click(iced::widget::Id::new(id)).unwrap_or_else(|e| panic!("no field {id}: {e:?}"));
-            ui.typewrite(text);
-        });
-    }
-
-    /// Types into a field and presses Enter there (one simulator, so the
-    /// field keeps its focus).
-    fn submit(&mut self, id: &'static str, text: &str) {
-        self.interact(|ui| {
-            ui.click(iced::widget::Id::new(id)).unwrap_or_else(|e| panic!("no field {id}: {e:?}"));
-            ui.typewrite(text);
-            ui.tap_key(Named::Enter);
-        });
-    }
-
-    fn shows(&mut self, text: &str) -> bool {
-        iced_test::simulator(self.app.view()).find(text).is_ok()
-    }
-
-    fn accounts(&self) -> &accounts::Accounts {
-        match &self.app.screen {
-            Screen::Unlocked(unlocked) => &unlocked.accounts,
-            _ => panic!("not unlocked"),
-        }
-    }
-
-    fn vault_names(&self) -> Vec<String> {
-        let vault = Locked::read(&self.vault_path).unwrap().unlock_with_password(&Password::new(PASSWORD.into())).unwrap();
-        vault.entries().iter().map(|e| e.account.name.clone()).collect()
-    }
-}
-
-fn github() -> Account {
-    Account::totp("GitHub", "alice@example.com", Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap().0)
-}
-
-fn google() -> Account {
-    Account::totp("Google", "alice@gmail.com", Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap().0)
-}
+use harness::{Harness, PASSWORD, T, github, google};
 
 #[test]
 fn wrong_password_is_an_inline_error_then_the_right_one_unlocks() {
@@ -221,7 +87,7 @@ fn bad_manual_input_gets_an_inline_error_naming_the_problem() {
 #[test]
 fn a_dropped_qr_image_is_reviewed_then_saved() {
     let mut harness = Harness::unlocked(vec![]);
-    let path = harness._dir.path().join("qr.png");
+    let path = harness.dir.path().join("qr.png");
     let uri = "otpauth://totp/Acme:carol?secret=JBSWY3DPEHPK3PXP&issuer=Acme";
     qr_png(uri, &path);
     harness.send(Message::FileDropped(path));
@@ -231,14 +97,14 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
     assert_eq!(harness.vault_names(), ["carol"]);
 
     // An activation QR is explained, not added.
-    let path = harness._dir.path().join("activation.png");
+    let path = harness.dir.path().join("activation.png");
     qr_png("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa", &path);
     harness.send(Message::FileDropped(path));
     assert!(harness.shows("This is a work or school account activation: Code 123456789, URL https://example.test/a."));
     assert!(harness.shows("Nothing here can be added."));
 
     // A file that is no image is an inline error.
-    let path = harness._dir.path().join("notes.txt");
+    let path = harness.dir.path().join("notes.txt");
     std::fs::write(&path, "hello").unwrap();
     harness.send(Message::FileDropped(path));
     assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(&u.page, Page::Add(a) if a.error.as_deref().is_some_and(|e| e.contains("not an image")))));
@@ -248,7 +114,7 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
 fn a_google_export_in_two_codes_is_collected_then_reported_account_by_account() {
     use countersign::migration::{Batch, encode};
     let mut harness = Harness::unlocked(vec![github()]);
-    let dir = harness._dir.path().to_owned();
+    let dir = harness.dir.path().to_owned();
     let part = |index: u32, accounts: &[Account]| {
         let path = dir.join(format!("export-{index}.png"));
         qr_png(&encode(accounts, Batch { id: 7, index, size: 2 }).0, &path);
@@ -284,7 +150,7 @@ fn a_google_export_in_two_codes_is_collected_then_reported_account_by_account() 
 fn a_partial_export_is_added_only_when_confirmed_and_an_empty_import_says_so() {
     use countersign::migration::{Batch, encode};
     let mut harness = Harness::unlocked(vec![]);
-    let path = harness._dir.path().join("export-1-of-3.png");
+    let path = harness.dir.path().join("export-1-of-3.png");
     qr_png(&encode(&[google()], Batch { id: 9, index: 0, size: 3 }).0, &path);
     harness.send(Message::FileDropped(path.clone()));
     assert!(harness.shows("Google Authenticator export: 1 of 3 scanned"));
@@ -309,7 +175,7 @@ fn a_partial_export_is_added_only_when_confirmed_and_an_empty_import_says_so() {
 #[test]
 fn leaving_the_add_page_while_saving_still_shows_the_new_accounts() {
     let mut harness = Harness::unlocked(vec![]);
-    let path = harness._dir.path().join("two.png");
+    let path = harness.dir.path().join("two.png");
     qr_png(&countersign::migration::encode(&[github(), google()], countersign::migration::Batch { id: 1, index: 0, size: 1 }).0, &path);
     harness.send(Message::FileDropped(path));
     assert!(harness.shows("Save 2 accounts"));
@@ -442,7 +308,7 @@ fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
     // The probe task is not run: this test must not reach any real keyring.
     let (app, _probe) = App::new(options, T);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let mut harness = Harness { app, clipboard: None, runtime, _dir: dir, vault_path: path.clone() };
+    let mut harness = Harness { app, clipboard: None, runtime, dir, vault_path: path.clone() };
     assert!(matches!(harness.app.screen, Screen::Onboarding(_)));
     harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err("no session bus".into()))));
     assert!(harness.shows("No OS keyring answered on this desktop, so the vault needs a password."));
@@ -464,7 +330,7 @@ fn a_damaged_vault_says_so_and_offers_no_form() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     std::fs::write(&harness.vault_path, &bytes).unwrap();
-    let dir = harness._dir;
+    let dir = harness.dir;
     let path = harness.vault_path;
     let mut harness = Harness::start(dir, path);
     assert!(iced_test::simulator(harness.app.view()).find(iced::widget::Id::new(unlock::PASSWORD_ID)).is_err());

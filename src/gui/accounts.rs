@@ -67,6 +67,7 @@ pub enum Message {
     SaveEdit,
     CancelEdit,
     Delete(Id),
+    ShowQr(Id),
     ConfirmDelete,
     CancelDelete,
     MoveUp(Id),
@@ -94,6 +95,8 @@ pub enum Action {
     Change(Change),
     AddAccount,
     OpenSettings,
+    /// Show the account as a QR code (after a confirmation).
+    ShowQr(Id),
     Lock,
 }
 
@@ -242,6 +245,7 @@ impl Accounts {
                 self.confirm_delete = Some(id);
                 Action::None
             }
+            Message::ShowQr(id) => Action::ShowQr(id),
             Message::ConfirmDelete => match self.confirm_delete.take() {
                 Some(id) => Action::Change(Change::Remove(id)),
                 None => Action::None,
@@ -378,6 +382,7 @@ impl Accounts {
             tool("Move up", Message::MoveUp(card.id.clone())),
             tool("Move down", Message::MoveDown(card.id.clone())),
             tool("Edit", Message::Edit(card.id.clone())),
+            tool("QR code", Message::ShowQr(card.id.clone())),
             button(text("Delete").size(13)).on_press(Message::Delete(card.id.clone())).padding([5, 10]).style(button::danger),
         ]
         .spacing(4)

@@ -1,11 +1,13 @@
-//! Settings: theme, auto-lock, clipboard clearing, hidden codes, vault protection, about.
+//! Settings: theme, auto-lock, clipboard clearing, hidden codes, vault
+//! protection, backups, import and export, about.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use iced::widget::{Space, button, checkbox, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill};
 
 use super::{Sensitive, style};
+use crate::backup;
 use crate::settings::{Settings, ThemeChoice};
 
 /// A duration offered in a pick list.
@@ -26,6 +28,21 @@ impl std::fmt::Display for Seconds {
 const AUTO_LOCK: [Seconds; 6] = [Seconds(60), Seconds(300), Seconds(900), Seconds(1800), Seconds(3600), Seconds(0)];
 const CLIPBOARD: [Seconds; 5] = [Seconds(15), Seconds(30), Seconds(60), Seconds(120), Seconds(0)];
 
+/// How many backups to keep, offered in a pick list (0 is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep(pub usize);
+
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("Off"),
+            n => write!(f, "The last {n}"),
+        }
+    }
+}
+
+const KEEP: [Keep; 5] = [Keep(5), Keep(10), Keep(20), Keep(50), Keep(0)];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Theme(ThemeChoice);
 
@@ -45,6 +62,10 @@ pub struct VaultFacts<'a> {
     pub has_password: bool,
     pub has_keyring: bool,
     pub accounts: usize,
+    /// Where backups go (whether or not they are on).
+    pub backup_dir: PathBuf,
+    /// Why the backup after the last save failed.
+    pub backup_problem: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -54,10 +75,21 @@ pub struct Preferences {
     pub busy: bool,
     pub error: Option<String>,
     pub info: Option<String>,
+    /// The last verification recorded in the backup folder.
+    pub verified: Option<backup::Verified>,
+    pub verifying: bool,
+    pub backup_error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Message {
+    BackupKeepSelected(usize),
+    ChooseBackupFolder,
+    BackupFolderPicked(Option<PathBuf>),
+    VerifyBackup,
+    BackupVerified(Result<backup::Verified, String>),
+    Import,
+    Export,
     ThemeSelected(ThemeChoice),
     AutoLockSelected(u64),
     ClipboardSelected(u64),
@@ -83,12 +115,47 @@ pub enum Action {
     None,
     Settings(Box<dyn FnOnce(&mut Settings) + Send>),
     Protection(Protection),
+    Run(iced::Task<Message>),
+    /// Decrypt the newest backup and compare it with the vault.
+    VerifyBackup,
+    Import,
+    Export,
     Back,
 }
 
 impl Preferences {
+    /// The page, with the last backup verification read from `backup_dir`.
+    pub fn new(backup_dir: &Path) -> Self {
+        Preferences { verified: backup::last_verified(backup_dir), ..Preferences::default() }
+    }
+
     pub fn update(&mut self, message: Message) -> Action {
         match message {
+            Message::BackupKeepSelected(keep) => Action::Settings(Box::new(move |s| s.backup_keep = keep)),
+            Message::ChooseBackupFolder => {
+                let dialog = rfd::AsyncFileDialog::new().set_title("Folder for automatic backups");
+                Action::Run(iced::Task::perform(async move { dialog.pick_folder().await.map(|f| f.path().to_owned()) }, Message::BackupFolderPicked))
+            }
+            Message::BackupFolderPicked(None) => Action::None,
+            Message::BackupFolderPicked(Some(dir)) => Action::Settings(Box::new(move |s| s.backup_dir = Some(dir))),
+            Message::VerifyBackup => {
+                if self.verifying {
+                    return Action::None;
+                }
+                self.verifying = true;
+                self.backup_error = None;
+                Action::VerifyBackup
+            }
+            Message::BackupVerified(result) => {
+                self.verifying = false;
+                match result {
+                    Ok(verified) => self.verified = Some(verified),
+                    Err(error) => self.backup_error = Some(error),
+                }
+                Action::None
+            }
+            Message::Import => Action::Import,
+            Message::Export => Action::Export,
             Message::ThemeSelected(theme) => Action::Settings(Box::new(move |s| s.theme = theme)),
             Message::AutoLockSelected(seconds) => Action::Settings(Box::new(move |s| s.auto_lock_seconds = seconds)),
             Message::ClipboardSelected(seconds) => Action::Settings(Box::new(move |s| s.clipboard_clear_seconds = seconds)),
@@ -204,6 +271,39 @@ impl Preferences {
             protection = protection.push(container(text(error.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
         }
 
+        let backups_on = settings.backup_keep > 0;
+        let mut backups = column![
+            section("Backups"),
+            setting("Keep an encrypted copy after every change", pick_list(KEEP, Some(Keep(settings.backup_keep)), |k| Message::BackupKeepSelected(k.0)).padding(8).into()),
+            row![
+                text(format!("Folder: {}", vault.backup_dir.display())).size(13).style(text::secondary).width(Fill),
+                button(text("Change folder…").size(14)).on_press(Message::ChooseBackupFolder).padding([6, 12]).style(button::secondary),
+            ]
+            .spacing(10)
+            .align_y(Center),
+            text("A backup is a copy of the vault file: it opens with the same password or keyring.").size(13).style(text::secondary),
+        ]
+        .spacing(10);
+        backups = backups.push(text(match &self.verified {
+            Some(verified) => format!("Last verified restorable: {} ({}, {} accounts)", verified.when(), verified.file, verified.accounts),
+            None => "Never verified.".to_owned(),
+        }).size(14));
+        if backups_on && !self.verifying {
+            backups = backups.push(button(text("Verify backup")).on_press(Message::VerifyBackup).padding([8, 14]));
+        } else if self.verifying {
+            backups = backups.push(text("Verifying…").size(14));
+        }
+        for error in [&vault.backup_problem, &self.backup_error].into_iter().flatten() {
+            backups = backups.push(container(text(error.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        }
+
+        let transfer = column![
+            section("Import and export"),
+            text("Bring accounts from Aegis, 2FAS, andOTP, Bitwarden, FreeOTP+, Ente Auth, Google Authenticator or a backup; export them to a file or to a phone.").size(14),
+            row![button(text("Import…")).on_press(Message::Import).padding([8, 14]), button(text("Export…")).on_press(Message::Export).padding([8, 14]).style(button::secondary)].spacing(10),
+        ]
+        .spacing(10);
+
         let about = column![
             section("About"),
             text(format!("Countersign {}", env!("CARGO_PKG_VERSION"))).size(15),
@@ -212,7 +312,7 @@ impl Preferences {
         ]
         .spacing(6);
 
-        let page = column![header, appearance, rule::horizontal(1), security, rule::horizontal(1), protection, rule::horizontal(1), about, Space::new().height(10)].spacing(16).padding(16).max_width(720);
+        let page = column![header, appearance, rule::horizontal(1), security, rule::horizontal(1), transfer, rule::horizontal(1), backups, rule::horizontal(1), protection, rule::horizontal(1), about, Space::new().height(10)].spacing(16).padding(16).max_width(720);
         scrollable(container(page).center_x(Fill)).into()
     }
 }

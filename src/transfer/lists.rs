@@ -88,23 +88,35 @@ pub(super) fn write_uris(entries: &[Entry]) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// Google Authenticator export codes, [`GOOGLE_BATCH`] accounts each, as
-/// PNG files named `google-authenticator-K-of-N.png`.
-pub(super) fn write_google_qr(entries: &[Entry]) -> Result<Export, ExportError> {
-    let accounts: Vec<&Account> = entries.iter().map(|entry| &entry.account).collect();
-    let (fits, left_out): (Vec<&Account>, Vec<&Account>) = accounts.into_iter().partition(|account| migration::fits(account));
+/// The texts of Google Authenticator export codes, [`GOOGLE_BATCH`]
+/// accounts each, and the accounts it cannot hold (with why).
+pub(super) fn google_codes(entries: &[Entry]) -> Result<(Vec<String>, Vec<(String, &'static str)>), ExportError> {
+    let (fits, left_out): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|entry| migration::fits(&entry.account));
     if fits.is_empty() {
         return Err(ExportError::NothingFits(super::ExportFormat::GoogleQr));
     }
-    let chunks: Vec<&[&Account]> = fits.chunks(GOOGLE_BATCH).collect();
+    let chunks: Vec<&[&Entry]> = fits.chunks(GOOGLE_BATCH).collect();
     let id = i32::from_be_bytes(super::crypto::random::<4>().map_err(|e| ExportError::Failed(e.to_string()))?) & i32::MAX;
-    let mut files = Vec::new();
-    for (index, chunk) in chunks.iter().enumerate() {
-        let owned: Vec<Account> = chunk.iter().map(|account| (*account).clone()).collect();
-        let (text, _) = migration::encode(&owned, Batch { id, index: index as u32, size: chunks.len() as u32 });
-        let png = super::qr_png(&text)?;
-        files.push(Exported { name: format!("google-authenticator-{}-of-{}.png", index + 1, chunks.len()), bytes: png.into() });
-    }
-    let left_out = left_out.into_iter().map(|account| (account.title(), "Google Authenticator holds only 30-second TOTP and HOTP accounts with 6 or 8 digits")).collect();
+    let texts = chunks
+        .iter()
+        .enumerate()
+        .map(|(index, chunk)| {
+            let accounts: Vec<Account> = chunk.iter().map(|entry| entry.account.clone()).collect();
+            migration::encode(&accounts, Batch { id, index: index as u32, size: chunks.len() as u32 }).0
+        })
+        .collect();
+    let left_out = left_out.into_iter().map(|entry| (entry.account.title(), "Google Authenticator holds only 30-second TOTP and HOTP accounts with 6 or 8 digits")).collect();
+    Ok((texts, left_out))
+}
+
+/// [`google_codes`] as PNG files named `google-authenticator-K-of-N.png`.
+pub(super) fn write_google_qr(entries: &[Entry]) -> Result<Export, ExportError> {
+    let (texts, left_out) = google_codes(entries)?;
+    let count = texts.len();
+    let files = texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| Ok(Exported { name: format!("google-authenticator-{}-of-{count}.png", index + 1), bytes: super::qr_png(text)?.into() }))
+        .collect::<Result<_, ExportError>>()?;
     Ok(Export { files, folder: true, left_out })
 }
