@@ -439,6 +439,11 @@ impl App {
                     |result| Message::Import(import::Message::Imported(result)),
                 )
             }
+            import::Action::Done => {
+                self.show_page(Page::Accounts);
+                self.refresh();
+                Task::none()
+            }
             import::Action::Back => {
                 self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
                 Task::none()

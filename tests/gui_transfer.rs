@@ -55,6 +55,8 @@ fn an_encrypted_aegis_file_is_previewed_then_imported_with_a_report() {
     // The same file dropped again: everything is already there, and the
     // page says so instead of offering a button that would do nothing.
     harness.click("Done");
+    assert!(matches!(page(&harness), Page::Accounts));
+    open_settings(&mut harness);
     harness.click("Import…");
     harness.send(Message::FileDropped(fixture("aegis-plain.json")));
     assert!(harness.shows("0 new, 4 already in the vault, 0 cannot be imported"));
@@ -191,7 +193,8 @@ fn a_backup_is_opened_from_the_unlock_screen_and_restored() {
     harness.send(Message::Unlock(unlock::Message::BackupChosen(with_google.clone())));
     assert!(harness.shows(&format!("Opening the backup {}", with_google.display())));
     harness.submit(unlock::PASSWORD_ID, PASSWORD);
-    assert!(harness.shows(&format!("{} opened: it holds 2 accounts.", with_google.display())));
+    assert!(harness.shows("Restore this backup?"));
+    assert!(harness.shows(&format!("It holds 2 accounts. The vault it replaces is first copied to the backups folder, {}.", policy.dir.display())));
     assert!(matches!(harness.app.screen, Screen::Unlock(_)), "nothing is replaced before Restore");
     harness.click("Restore");
     assert!(matches!(harness.app.screen, Screen::Unlocked(_)));

@@ -80,7 +80,7 @@ impl Codes {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text(self.title.clone()).size(22)].spacing(14).align_y(Center);
+        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text(self.title.clone()).size(22)].spacing(14).align_y(Center).width(Fill);
         let mut page = column![header].spacing(16).padding(16).max_width(720).align_x(Center);
         if !self.revealed {
             page = page.push(container(text(self.warning.clone()).size(15)).padding(12).width(Fill).style(super::style::notice(true)));

@@ -45,6 +45,8 @@ pub enum Message {
     MergeToggled(bool),
     Import,
     Imported(Result<Vec<(String, Outcome)>, String>),
+    /// Leave the report for the accounts list.
+    Done,
     Back,
 }
 
@@ -54,6 +56,8 @@ pub enum Action {
     /// Read the file (with a password when it is encrypted) and preview it.
     Read { path: PathBuf, password: Option<Password> },
     Import { contents: Contents, duplicates: Duplicates },
+    /// Show the accounts list.
+    Done,
     Back,
 }
 
@@ -128,6 +132,7 @@ impl Import {
                 }
                 Action::None
             }
+            Message::Done => Action::Done,
             Message::Back => Action::Back,
         }
     }
@@ -164,7 +169,7 @@ impl Import {
                     list = list.push(row![text(title.clone()).size(14).width(Fill), text(outcome.to_string()).size(14).style(if failed { text::secondary } else { text::success })].spacing(10));
                 }
                 page = page.push(list);
-                page = page.push(button(text("Done")).on_press(Message::Back).padding([10, 18]));
+                page = page.push(button(text("Done")).on_press(Message::Done).padding([10, 18]));
             }
         }
         if let Some(busy) = self.busy {

@@ -241,9 +241,10 @@ impl Unlock {
             return super::centered(self.backup_list(form, backups));
         }
         if let Some((_, accounts)) = &self.restoring {
-            let source = self.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            form = form.push(text(format!("{source} opened: it holds {accounts} account{}.", if *accounts == 1 { "" } else { "s" })).size(15));
-            form = form.push(text(format!("Restore it as your vault? The vault it replaces is first copied to {}.", self.backup_dir.display())).size(14));
+            let file = self.source.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            form = form.push(text("Restore this backup?").size(18));
+            form = form.push(text(format!("It holds {accounts} account{}. The vault it replaces is first copied to the backups folder, {}.", if *accounts == 1 { "" } else { "s" }, self.backup_dir.display())).size(14).align_x(Center));
+            form = form.push(text(file).size(13).style(text::secondary));
             form = form.push(row![button(text("Restore")).on_press(Message::Restore).padding([10, 18]), button(text("Cancel")).on_press(Message::CancelBackup).padding([10, 18]).style(button::secondary)].spacing(10));
             if let Some(error) = &self.error {
                 form = form.push(text(error.clone()).size(14).style(text::danger));
