@@ -83,10 +83,23 @@ pub fn take(policy: &Policy, vault: &Path, now: SystemTime) -> Result<PathBuf, E
         let _ = std::fs::remove_file(&temp);
         return Err(error(e.to_string()));
     }
+    remove_stale_temps(&policy.dir, &temp);
     for old in list(&policy.dir)?.iter().skip(policy.keep.max(1)) {
         std::fs::remove_file(&old.path).map_err(|e| error(format!("could not remove {}: {e}", old.path.display())))?;
     }
     Ok(path)
+}
+
+/// Temp files of copies that a crash interrupted (never `keep` itself).
+fn remove_stale_temps(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!(".{PREFIX}")) && name.ends_with(".tmp") && entry.path() != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn name(ms: i64) -> String {
@@ -167,12 +180,17 @@ mod tests {
             taken.push(take(&policy, &vault, now).unwrap());
         }
         std::fs::write(policy.dir.join("notes.txt"), b"mine").unwrap();
+        // A copy interrupted by a crash leaves a temp file; the next copy removes it.
+        let stale = policy.dir.join(".vault-20200101T000000.000Z.cvault.tmp");
+        std::fs::write(&stale, b"half").unwrap();
+        take(&policy, &vault, start + Duration::from_secs(10)).unwrap();
+        assert!(!stale.exists());
         let kept = list(&policy.dir).unwrap();
-        assert_eq!(kept.iter().map(|b| b.path.clone()).collect::<Vec<_>>(), [taken[4].clone(), taken[3].clone(), taken[2].clone()]);
-        assert_eq!(std::fs::read(&kept[0].path).unwrap(), [4]);
-        assert_eq!(kept[1].taken_ms + 1, kept[0].taken_ms);
-        assert_eq!(kept[2].path.file_name().unwrap(), "vault-20251203T085502.000Z.cvault");
-        assert_eq!(kept[2].taken(), "2025-12-03 08:55:02 UTC");
+        assert_eq!(kept[1..].iter().map(|b| b.path.clone()).collect::<Vec<_>>(), [taken[4].clone(), taken[3].clone()]);
+        assert_eq!(std::fs::read(&kept[1].path).unwrap(), [4]);
+        assert_eq!(kept[2].taken_ms + 1, kept[1].taken_ms);
+        assert_eq!(kept[2].path.file_name().unwrap(), "vault-20251203T085503.000Z.cvault");
+        assert_eq!(kept[2].taken(), "2025-12-03 08:55:03 UTC");
         assert!(policy.dir.join("notes.txt").exists(), "files outside the scheme are never removed");
     }
 

@@ -115,6 +115,8 @@ pub enum Skip {
     Uri(uri::Error),
     #[error("{0}")]
     Google(migration::EntryError),
+    #[error("{0}")]
+    GoogleExport(migration::Error),
     #[error("it is {0}, not an OTP account")]
     NotAnAccount(&'static str),
     #[error("{0} is missing or not a number")]

@@ -53,7 +53,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<(Vec<Item>, Vec<String>), Problem> {
                     // Repeated codes are harmless: importing dedupes them.
                     let _ = batches.add(export);
                 }
-                Err(error) => items.push(Item { title: line_title, account: Err(Skip::Field(google_error(&error))) }),
+                Err(error) => items.push(Item { title: line_title, account: Err(Skip::GoogleExport(error)) }),
             },
             Ok(other) => items.push(Item { title: line_title, account: Err(Skip::NotAnAccount(other.describe())) }),
             Err(error) => items.push(Item { title: line_title, account: Err(Skip::Uri(error)) }),
@@ -68,14 +68,6 @@ pub(super) fn read(bytes: &[u8]) -> Result<(Vec<Item>, Vec<String>), Problem> {
         })
         .collect();
     Ok((items, notes))
-}
-
-fn google_error(error: &migration::Error) -> &'static str {
-    match error {
-        migration::Error::Base64 | migration::Error::Protobuf(_) => "the Google export's data",
-        migration::Error::Batch { .. } => "the Google export's code number",
-        migration::Error::Empty => "the Google export's accounts",
-    }
 }
 
 /// One `otpauth://` URI per line, secrets included.
