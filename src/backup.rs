@@ -4,9 +4,11 @@
 //! A backup is a byte-for-byte copy of the vault file taken right after
 //! each save ([`crate::vault::Vault::set_backups`]), so it is encrypted
 //! exactly like the vault and opens with the same password or keyring
-//! entry. Copies are named `vault-YYYYMMDDTHHMMSS.mmmZ.cvault` (UTC), so the
-//! name order is the time order, and are written through a temp file and a
-//! rename: a backup folder never holds a half-written copy. Only the newest
+//! entry. Copies are named after the vault file, `STEM-YYYYMMDDTHHMMSS.mmmZ.cvault`
+//! (UTC; `vault-...` for the default `vault.cvault`), so the name order is the
+//! time order and vaults sharing a folder never touch each other's copies.
+//! They are written through a temp file and a rename, readable by the user
+//! only: a backup folder never holds a half-written copy. Only the newest
 //! [`Policy::keep`] copies are kept; files that do not follow the naming
 //! scheme are never touched.
 
@@ -19,7 +21,6 @@ use serde::{Deserialize, Serialize};
 /// How many copies are kept when nothing says otherwise.
 pub const DEFAULT_KEEP: usize = 10;
 
-const PREFIX: &str = "vault-";
 const SUFFIX: &str = ".cvault";
 const VERIFIED: &str = "last-verified.json";
 
@@ -63,18 +64,24 @@ impl Backup {
 /// removes the oldest beyond `keep`. Returns the new copy.
 pub fn take(policy: &Policy, vault: &Path, now: SystemTime) -> Result<PathBuf, Error> {
     let error = |reason: String| Error { dir: policy.dir.clone(), reason };
-    std::fs::create_dir_all(&policy.dir).map_err(|e| error(e.to_string()))?;
+    private_dir(&policy.dir).map_err(|e| error(e.to_string()))?;
     let bytes = std::fs::read(vault).map_err(|e| error(format!("could not read {}: {e}", vault.display())))?;
+    let stem = stem(vault);
     let mut ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     // Two saves in one millisecond: the later one takes the next free name.
-    let newest = list(&policy.dir)?.first().map(|b| b.taken_ms);
+    let newest = list(&policy.dir, vault)?.first().map(|b| b.taken_ms);
     if newest.is_some_and(|newest| newest >= ms) {
         ms = newest.unwrap_or(ms) + 1;
     }
-    let path = policy.dir.join(name(ms));
-    let temp = policy.dir.join(format!(".{}.tmp", name(ms)));
+    let path = policy.dir.join(name(&stem, ms));
+    let temp = policy.dir.join(format!(".{}.tmp", name(&stem, ms)));
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let _ = std::fs::remove_file(&temp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, &path)
@@ -83,38 +90,55 @@ pub fn take(policy: &Policy, vault: &Path, now: SystemTime) -> Result<PathBuf, E
         let _ = std::fs::remove_file(&temp);
         return Err(error(e.to_string()));
     }
-    remove_stale_temps(&policy.dir, &temp);
-    for old in list(&policy.dir)?.iter().skip(policy.keep.max(1)) {
+    remove_stale_temps(&policy.dir, &stem, &temp);
+    for old in list(&policy.dir, vault)?.iter().skip(policy.keep.max(1)) {
         std::fs::remove_file(&old.path).map_err(|e| error(format!("could not remove {}: {e}", old.path.display())))?;
     }
     Ok(path)
 }
 
+/// Creates the folder readable by the user only (it holds encrypted vaults,
+/// open to offline password guessing if others can read them).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The vault file's name without its extension: what its copies are named after.
+fn stem(vault: &Path) -> String {
+    vault.file_stem().map_or_else(|| "vault".to_owned(), |stem| stem.to_string_lossy().into_owned())
+}
+
 /// Temp files of copies that a crash interrupted (never `keep` itself).
-fn remove_stale_temps(dir: &Path, keep: &Path) {
+fn remove_stale_temps(dir: &Path, stem: &str, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&format!(".{PREFIX}")) && name.ends_with(".tmp") && entry.path() != keep {
+        if name.starts_with(&format!(".{stem}-")) && name.ends_with(".tmp") && entry.path() != keep {
             let _ = std::fs::remove_file(entry.path());
         }
     }
 }
 
-fn name(ms: i64) -> String {
+fn name(stem: &str, ms: i64) -> String {
     let stamp = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    format!("{PREFIX}{}{SUFFIX}", stamp.strftime("%Y%m%dT%H%M%S.%3fZ"))
+    format!("{stem}-{}{SUFFIX}", stamp.strftime("%Y%m%dT%H%M%S.%3fZ"))
 }
 
-fn parse(name: &str) -> Option<i64> {
-    let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+fn parse(stem: &str, name: &str) -> Option<i64> {
+    let stamp = name.strip_prefix(stem)?.strip_prefix('-')?.strip_suffix(SUFFIX)?;
     let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%S.%fZ", stamp).ok()?;
     Some(time.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond())
 }
 
-/// The backups in `dir`, newest first. A missing folder holds none.
-pub fn list(dir: &Path) -> Result<Vec<Backup>, Error> {
+/// The backups of the vault file `vault` in `dir`, newest first. A missing
+/// folder holds none.
+pub fn list(dir: &Path, vault: &Path) -> Result<Vec<Backup>, Error> {
+    let stem = stem(vault);
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -122,7 +146,7 @@ pub fn list(dir: &Path) -> Result<Vec<Backup>, Error> {
     };
     let mut backups: Vec<Backup> = entries
         .filter_map(Result::ok)
-        .filter_map(|entry| Some(Backup { taken_ms: parse(entry.file_name().to_str()?)?, path: entry.path() }))
+        .filter_map(|entry| Some(Backup { taken_ms: parse(&stem, entry.file_name().to_str()?)?, path: entry.path() }))
         .collect();
     backups.sort_by(|a, b| b.taken_ms.cmp(&a.taken_ms));
     Ok(backups)
@@ -185,13 +209,25 @@ mod tests {
         std::fs::write(&stale, b"half").unwrap();
         take(&policy, &vault, start + Duration::from_secs(10)).unwrap();
         assert!(!stale.exists());
-        let kept = list(&policy.dir).unwrap();
+        // Another vault sharing the folder: its copies are its own.
+        let other = dir.path().join("work.cvault");
+        std::fs::write(&other, b"other").unwrap();
+        let others = take(&policy, &other, start).unwrap();
+        assert_eq!(others.file_name().unwrap(), "work-20251203T085500.000Z.cvault");
+        assert_eq!(list(&policy.dir, &other).unwrap().len(), 1);
+        let kept = list(&policy.dir, &vault).unwrap();
         assert_eq!(kept[1..].iter().map(|b| b.path.clone()).collect::<Vec<_>>(), [taken[4].clone(), taken[3].clone()]);
         assert_eq!(std::fs::read(&kept[1].path).unwrap(), [4]);
         assert_eq!(kept[2].taken_ms + 1, kept[1].taken_ms);
         assert_eq!(kept[2].path.file_name().unwrap(), "vault-20251203T085503.000Z.cvault");
         assert_eq!(kept[2].taken(), "2025-12-03 08:55:03 UTC");
         assert!(policy.dir.join("notes.txt").exists(), "files outside the scheme are never removed");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&policy.dir).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(std::fs::metadata(&kept[0].path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 
     #[test]

@@ -648,20 +648,23 @@ fn inspect(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Asks `question` on the terminal; refuses (an error) when there is none to ask on.
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} Refusing without --yes when not run interactively");
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
     let entry = find_one(vault, query)?.clone();
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("refusing to remove {} without --yes when not run interactively", entry.account.title());
-        }
-        print!("Remove {} [{}]? Its codes cannot be recovered. [y/N] ", entry.account.title(), entry.id);
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("Kept.");
-            return Ok(());
-        }
+    if !yes && !confirm(&format!("Remove {} [{}]? Its codes cannot be recovered.", entry.account.title(), entry.id))? {
+        println!("Kept.");
+        return Ok(());
     }
     vault.remove(&entry.id)?;
     println!("Removed {} [{}]", entry.account.title(), entry.id);

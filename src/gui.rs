@@ -344,8 +344,15 @@ impl App {
             }
             Message::Codes(message) => {
                 let Screen::Unlocked(Unlocked { page: Page::Codes(codes), .. }) = &mut self.screen else { return Task::none() };
+                let from_export = codes.from_export;
                 match codes.update(message) {
                     codes::Action::None => {}
+                    codes::Action::Back if from_export => {
+                        let mut export = Export::default();
+                        export.format = transfer::ExportFormat::GoogleQr;
+                        export.understood = true;
+                        self.show_page(Page::Export(export));
+                    }
                     codes::Action::Back => self.show_page(Page::Accounts),
                 }
                 Task::none()
@@ -478,6 +485,7 @@ impl App {
             let texts = texts.into_iter().enumerate().map(|(i, text)| (format!("In Google Authenticator: Transfer accounts → Import accounts, then scan code {} of {count}", i + 1), Zeroizing::new(text))).collect();
             let notes = left_out.into_iter().map(|(title, why)| format!("Not included: {title} ({why}).")).collect();
             Codes::new("Google Authenticator codes".into(), "These codes hold the secret keys of your accounts. Show them only to your own phone, with no one watching and no screen recording.".into(), texts, notes)
+                .map(|codes| Codes { from_export: true, ..codes })
         });
         match page {
             Ok(page) => unlocked.page = Page::Codes(page),
@@ -745,7 +753,7 @@ fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
 
 /// Verifies the newest backup and records it in the backup folder.
 fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
-    let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
     let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
     let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let verified = backup::Verified { file, accounts, at: now_unix() as i64 };

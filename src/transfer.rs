@@ -229,6 +229,9 @@ fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, Problem> {
 }
 
 fn countersign(bytes: &[u8], password: Option<&Password>) -> Result<Vec<Item>, Problem> {
+    if !vault::copy_has_password(bytes).map_err(|e| Problem::Vault(e.to_string()))? {
+        return Err(Problem::Unsupported("this vault has no password slot: only the OS keyring that made it can open it".into()));
+    }
     let password = password.ok_or(Problem::PasswordNeeded(Format::Countersign))?;
     let entries = vault::open_copy(bytes, password).map_err(|error| match error {
         vault::Error::WrongPassword => Problem::WrongPassword,
@@ -260,11 +263,16 @@ impl Fields<'_> {
     }
 
     fn account(self, issuer: String) -> Result<Account, Skip> {
+        // The type first: an unsupported one (mOTP has a hex secret) is
+        // reported as such, not as a bad secret.
+        let mut kind = self.kind.trim().to_ascii_lowercase();
+        if !matches!(kind.as_str(), "totp" | "" | "hotp" | "steam") {
+            return Err(Skip::Type(self.kind.trim().to_owned()));
+        }
         let mut account = Account::totp(&issuer, self.name, self.secret?);
         if account.secret.as_bytes().is_empty() {
             return Err(Skip::NoSecret);
         }
-        let mut kind = self.kind.trim().to_ascii_lowercase();
         // Apps without a Steam type (FreeOTP+) keep Steam Guard as a 5-digit
         // TOTP of the issuer Steam; the URI reader reads it the same way.
         if kind == "totp" && self.digits == Some(u64::from(STEAM_DIGITS)) && issuer.eq_ignore_ascii_case("steam") {

@@ -213,6 +213,8 @@ pub enum Error {
     BackupMismatch { path: PathBuf, reason: String },
     #[error("no backup in {dir} yet: one is taken after the next change")]
     NoBackup { dir: PathBuf },
+    #[error("automatic backups are off (backup_keep is 0 in the settings)")]
+    BackupsOff,
     #[error(transparent)]
     Backup(#[from] backup::Error),
 }
@@ -396,10 +398,13 @@ impl Vault {
             account.validate()?;
         }
         self.update(|entries| {
+            let before = entries.len();
             let mut outcome = Vec::new();
             for account in accounts {
-                if let Some(existing) = entries.iter_mut().find(|e| e.account.gives_same_codes(&account)) {
-                    let merged = duplicates == Duplicates::Merge && merge(&mut existing.account, &account);
+                if let Some((index, existing)) = entries.iter_mut().enumerate().find(|(_, e)| e.account.gives_same_codes(&account)) {
+                    // Only entries that were there before are merged into; a
+                    // repeat within the same import is skipped, as the preview says.
+                    let merged = duplicates == Duplicates::Merge && index < before && merge(&mut existing.account, &account);
                     outcome.push(if merged { Imported::Merged(existing.id.clone()) } else { Imported::AlreadyThere(existing.id.clone()) });
                     continue;
                 }
@@ -530,10 +535,13 @@ impl Vault {
     /// Checks that the newest backup would restore this vault: its key slots
     /// are this vault's (so the same password or keyring entry opens it),
     /// its accounts decrypt under this vault's master key, and they equal
-    /// the vault's accounts. Returns the backup and its account count.
-    pub fn verify_backup(&self) -> Result<(backup::Backup, usize), Error> {
-        let policy = self.backups.as_ref().ok_or_else(|| Error::NoBackup { dir: backup::default_dir(&self.path) })?;
-        let newest = backup::list(&policy.dir)?.into_iter().next().ok_or_else(|| Error::NoBackup { dir: policy.dir.clone() })?;
+    /// the vault's accounts as they are on disk now (re-read under the lock).
+    /// Returns the backup and its account count.
+    pub fn verify_backup(&mut self) -> Result<(backup::Backup, usize), Error> {
+        let policy = self.backups.clone().ok_or(Error::BackupsOff)?;
+        let _lock = file::Lock::acquire(&self.path)?;
+        self.reload_locked()?;
+        let newest = backup::list(&policy.dir, &self.path)?.into_iter().next().ok_or_else(|| Error::NoBackup { dir: policy.dir.clone() })?;
         let mismatch = |reason: String| Error::BackupMismatch { path: newest.path.clone(), reason };
         let bytes = file::read(&newest.path)?;
         let copy = format::File::decode(&bytes).map_err(|e| mismatch(e.reason()))?;
@@ -569,9 +577,27 @@ impl Vault {
 /// a password, for importing its accounts.
 pub fn open_copy(bytes: &[u8], password: &Password) -> Result<Vec<Entry>, Error> {
     let file = format::File::decode(bytes).map_err(|e| Error::Unreadable(e.reason()))?;
+    // A file from elsewhere may not ask for more than this vault's own
+    // ceiling would let a damaged header demand of a vault it trusts.
+    if let Some(kdf) = file.header.password_kdf()
+        && (kdf.memory_kib > COPY_MAX_MEMORY_KIB || kdf.passes > COPY_MAX_PASSES || kdf.lanes > 16)
+    {
+        return Err(Error::Unreadable(format!("its password slot asks for {} MiB and {} passes; at most {} MiB and {COPY_MAX_PASSES} passes are tried on a file from elsewhere", kdf.memory_kib / 1024, kdf.passes, COPY_MAX_MEMORY_KIB / 1024)));
+    }
     let master = file.header.unwrap_with_password(password)?;
     file.decrypt(&master).map_err(|e| Error::Unreadable(e.reason()))
 }
+
+/// Whether a vault file's bytes have a password slot (else only the keyring
+/// that made it opens it).
+pub fn copy_has_password(bytes: &[u8]) -> Result<bool, Error> {
+    let file = format::File::decode(bytes).map_err(|e| Error::Unreadable(e.reason()))?;
+    Ok(file.header.password_slot().is_some())
+}
+
+/// Argon2id ceilings for vault files from elsewhere (imports): 1 GiB, 16 passes.
+const COPY_MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const COPY_MAX_PASSES: u32 = 16;
 
 /// A new vault file holding `entries`, protected by a password slot only
 /// (no keyring slot: the copy is meant to leave this machine).
@@ -584,18 +610,21 @@ pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<
 
 /// Replaces the vault at `to` with `backup` (unlocked, which proves the
 /// user can open it), under the vault's lock and atomically. The vault it
-/// replaces is first copied into the backup folder of `policy`, so a restore
-/// never loses anything. Returns the vault now at `to`.
-pub fn restore(mut backup: Vault, to: &Path, policy: Option<&backup::Policy>) -> Result<Vault, Error> {
+/// replaces is first copied into `copies.dir` (whether or not automatic
+/// backups are on: a restore never loses anything), and the restored vault
+/// is copied there too, so it is the newest backup. Returns the vault now at
+/// `to`, taking automatic backups as `then` says.
+pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Option<backup::Policy>) -> Result<Vault, Error> {
     file::create_parent(to)?;
     let _lock = file::Lock::acquire(to)?;
-    if let Some(policy) = policy.filter(|_| to.is_file()) {
-        backup::take(policy, to, std::time::SystemTime::now())?;
+    if to.is_file() {
+        backup::take(copies, to, std::time::SystemTime::now())?;
     }
     write(to, &backup.header, &backup.master, &backup.entries)?;
     backup.path = to.to_owned();
-    backup.backups = policy.cloned();
-    backup.backup_problem = None;
+    backup.backups = Some(copies.clone());
+    backup.back_up();
+    backup.backups = then;
     Ok(backup)
 }
 

@@ -154,6 +154,9 @@ fn google_authenticator_codes_are_shown_page_by_page() {
     assert!(contents.notes.is_empty());
     let scanned: Vec<_> = contents.items.into_iter().map(|item| item.account.unwrap()).collect();
     assert_eq!(scanned, accounts);
+    // Back returns to the Export page it came from.
+    harness.click("← Back");
+    assert!(matches!(page(&harness), Page::Export(export) if export.format == ExportFormat::GoogleQr));
 }
 
 #[test]
@@ -162,7 +165,7 @@ fn every_change_is_backed_up_and_verify_says_when() {
     harness.send(Message::Accounts(accounts::Message::CardPressed(harness.accounts().cards[0].id.clone())));
     harness.click("Delete");
     harness.send(Message::Accounts(accounts::Message::ConfirmDelete));
-    let backups = countersign::backup::list(&harness.dir.path().join("backups")).unwrap();
+    let backups = countersign::backup::list(&harness.dir.path().join("backups"), &harness.vault_path).unwrap();
     assert_eq!(backups.len(), 1, "the deletion was backed up");
     open_settings(&mut harness);
     assert!(harness.shows("Never verified."));
@@ -183,7 +186,7 @@ fn a_backup_is_opened_from_the_unlock_screen_and_restored() {
     let mut vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&Password::new(PASSWORD.into())).unwrap();
     vault.set_backups(Some(policy.clone()));
     vault.add(vec![google()], harness::T).unwrap();
-    let with_google = countersign::backup::list(&policy.dir).unwrap()[0].path.clone();
+    let with_google = countersign::backup::list(&policy.dir, &harness.vault_path).unwrap()[0].path.clone();
     vault.remove(&vault.entries()[0].id.clone()).unwrap();
     drop(vault);
     assert_eq!(harness.vault_names(), ["alice@gmail.com"]);
@@ -199,5 +202,5 @@ fn a_backup_is_opened_from_the_unlock_screen_and_restored() {
     harness.click("Restore");
     assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
     assert_eq!(harness.vault_names(), ["alice@example.com", "alice@gmail.com"]);
-    assert_eq!(countersign::backup::list(&policy.dir).unwrap().len(), 3, "the replaced vault was backed up first");
+    assert_eq!(countersign::backup::list(&policy.dir, &harness.vault_path).unwrap().len(), 4, "the replaced vault was backed up first, then the restored one");
 }

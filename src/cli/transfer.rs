@@ -253,7 +253,7 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
     let dir = policy.as_ref().map(|p| p.dir.clone()).unwrap_or_else(|| backup::default_dir(vault_path));
     match command {
         BackupCommand::Verify => {
-            let vault = open()?;
+            let mut vault = open()?;
             let (newest, accounts) = vault.verify_backup()?;
             let verified = backup::Verified { file: file_name(&newest.path), accounts, at: jiff::Timestamp::now().as_second() };
             backup::record(&dir, &verified)?;
@@ -261,7 +261,7 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
             Ok(())
         }
         BackupCommand::List => {
-            let backups = backup::list(&dir)?;
+            let backups = backup::list(&dir, vault_path)?;
             if policy.is_none() {
                 println!("Automatic backups are off (backup_keep is 0 in the settings).");
             }
@@ -281,12 +281,15 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
             if !file.is_file() {
                 bail!("no backup at {}", file.display());
             }
-            let restored = credentials.open(&file)?;
-            if !yes {
-                bail!("this replaces the vault at {} with {} ({} accounts); the current vault is kept in {}. Add --yes to confirm", vault_path.display(), file.display(), restored.entries().len(), dir.display());
+            let question = format!("Replace the vault at {} with the backup {}? The current vault is first copied to {}.", vault_path.display(), file.display(), dir.display());
+            if !yes && !super::confirm(&question)? {
+                println!("Kept the current vault.");
+                return Ok(());
             }
+            let restored = credentials.open(&file)?;
             let accounts = restored.entries().len();
-            let vault = vault::restore(restored, vault_path, policy.as_ref())?;
+            let copies = policy.clone().unwrap_or(backup::Policy { dir: dir.clone(), keep: usize::MAX });
+            let vault = vault::restore(restored, vault_path, &copies, policy)?;
             println!("Restored {} accounts from {} into {}.", accounts, file.display(), vault.path().display());
             Ok(())
         }

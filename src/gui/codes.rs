@@ -37,6 +37,8 @@ pub struct Codes {
     pub notes: Vec<String>,
     pub index: usize,
     pub revealed: bool,
+    /// Opened from the Export page, so Back returns there.
+    pub from_export: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +68,7 @@ impl Codes {
                 Ok(Code { caption, rgba, side, handle })
             })
             .collect::<Result<_, transfer::ExportError>>()?;
-        Ok(Codes { title, warning, codes, notes, index: 0, revealed: false })
+        Ok(Codes { title, warning, codes, notes, index: 0, revealed: false, from_export: false })
     }
 
     pub fn update(&mut self, message: Message) -> Action {

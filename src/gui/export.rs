@@ -10,12 +10,13 @@ use iced::{Center, Element, Fill, Task};
 use super::{Sensitive, style};
 use crate::secret::Password;
 use crate::transfer::ExportFormat;
+use zeroize::Zeroizing;
 
 #[derive(Debug)]
 pub struct Export {
     pub format: ExportFormat,
-    password: String,
-    confirm: String,
+    password: Sensitive<Zeroizing<String>>,
+    confirm: Sensitive<Zeroizing<String>>,
     pub understood: bool,
     busy: bool,
     pub error: Option<String>,
@@ -24,7 +25,7 @@ pub struct Export {
 
 impl Default for Export {
     fn default() -> Self {
-        Export { format: ExportFormat::Countersign, password: String::new(), confirm: String::new(), understood: false, busy: false, error: None, info: None }
+        Export { format: ExportFormat::Countersign, password: Sensitive::default(), confirm: Sensitive::default(), understood: false, busy: false, error: None, info: None }
     }
 }
 
@@ -56,7 +57,7 @@ impl Export {
     /// formats in the clear, which need the confirmation instead.
     fn ready(&self) -> Result<Option<Password>, String> {
         if self.format.is_encrypted() {
-            return super::chosen_password(&self.password, &self.confirm).map(Some);
+            return super::chosen_password(&self.password.0, &self.confirm.0).map(Some);
         }
         if !self.understood {
             return Err("Confirm first that this file will hold your secret keys in the clear.".into());
@@ -74,12 +75,12 @@ impl Export {
                 Action::None
             }
             Message::PasswordChanged(Sensitive(password)) => {
-                self.password = password;
+                self.password = Sensitive(Zeroizing::new(password));
                 self.error = None;
                 Action::None
             }
             Message::ConfirmChanged(Sensitive(confirm)) => {
-                self.confirm = confirm;
+                self.confirm = Sensitive(Zeroizing::new(confirm));
                 self.error = None;
                 Action::None
             }
@@ -115,8 +116,8 @@ impl Export {
                 Ok(password) => {
                     self.busy = true;
                     self.error = None;
-                    self.password.clear();
-                    self.confirm.clear();
+                    self.password = Sensitive::default();
+                    self.confirm = Sensitive::default();
                     Action::Save { format: self.format, password, path }
                 }
                 Err(error) => {
@@ -156,8 +157,8 @@ impl Export {
         if self.format.is_encrypted() {
             page = page.push(
                 row![
-                    text_input("Password for the export", &self.password).secure(true).on_input(|p| Message::PasswordChanged(Sensitive(p))).padding(8),
-                    text_input("Repeat it", &self.confirm).secure(true).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::Save).padding(8),
+                    text_input("Password for the export", &self.password.0).secure(true).on_input(|p| Message::PasswordChanged(Sensitive(p))).padding(8),
+                    text_input("Repeat it", &self.confirm.0).secure(true).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::Save).padding(8),
                 ]
                 .spacing(8),
             );

@@ -18,7 +18,7 @@ pub const PASSWORD_ID: &str = "import-password";
 pub struct Import {
     pub path: Option<PathBuf>,
     pub stage: Stage,
-    password: String,
+    password: Sensitive<zeroize::Zeroizing<String>>,
     pub merge: bool,
     busy: Option<&'static str>,
     pub error: Option<String>,
@@ -64,6 +64,10 @@ pub enum Action {
 impl Import {
     /// Reads a file chosen in the dialog or dropped on the window.
     pub fn file(&mut self, path: PathBuf) -> Action {
+        // One file at a time: a second one's answer could be taken for the first's.
+        if self.busy.is_some() {
+            return Action::None;
+        }
         self.path = Some(path.clone());
         self.stage = Stage::Choose;
         self.error = None;
@@ -83,14 +87,14 @@ impl Import {
             }
             Message::Picked(Some(path)) => self.file(path),
             Message::PasswordChanged(Sensitive(password)) => {
-                self.password = password;
+                self.password = Sensitive(zeroize::Zeroizing::new(password));
                 self.error = None;
                 Action::None
             }
             Message::SubmitPassword => match (&self.path, self.busy) {
-                (Some(path), None) if !self.password.is_empty() => {
+                (Some(path), None) if !self.password.0.is_empty() => {
                     self.busy = Some("Decrypting…");
-                    Action::Read { path: path.clone(), password: Some(Password::new(std::mem::take(&mut self.password))) }
+                    Action::Read { path: path.clone(), password: Some(Password::new(std::mem::take(&mut *self.password.0))) }
                 }
                 _ => Action::None,
             },
@@ -150,12 +154,12 @@ impl Import {
             }
             Stage::Password(format) => {
                 page = page.push(text(format!("{file} is an encrypted {format} export. Enter the password it was exported with.")).size(15));
-                let mut field = text_input("Password of the file", &self.password).id(PASSWORD_ID).secure(true).padding(10);
+                let mut field = text_input("Password of the file", &self.password.0).id(PASSWORD_ID).secure(true).padding(10);
                 if self.busy.is_none() {
                     field = field.on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::SubmitPassword);
                 }
                 page = page.push(field);
-                if self.busy.is_none() && !self.password.is_empty() {
+                if self.busy.is_none() && !self.password.0.is_empty() {
                     page = page.push(button(text("Decrypt")).on_press(Message::SubmitPassword).padding([10, 18]));
                 }
             }

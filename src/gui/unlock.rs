@@ -158,7 +158,7 @@ impl Unlock {
                 Action::Unlocked(vault)
             }
             Message::OpenBackup => {
-                match backup::list(&self.backup_dir) {
+                match backup::list(&self.backup_dir, &self.path) {
                     Ok(backups) => self.backups = Some(backups),
                     Err(error) => {
                         self.backups = Some(Vec::new());
@@ -191,11 +191,12 @@ impl Unlock {
                 let Some((backup, _)) = self.restoring.take() else { return Action::None };
                 self.busy = true;
                 let (path, policy) = (self.path.clone(), self.policy.clone());
+                let copies = policy.clone().unwrap_or(backup::Policy { dir: self.backup_dir.clone(), keep: usize::MAX });
                 Action::Run(Task::perform(
                     blocking(move || {
                         let backup = Arc::try_unwrap(backup).map_err(|_| vault::Error::Encode("the backup is still in use".into()))?;
                         let backup = backup.into_inner().map_err(|_| vault::Error::Encode("the backup's lock was poisoned".into()))?;
-                        vault::restore(backup, &path, policy.as_ref()).map(share)
+                        vault::restore(backup, &path, &copies, policy).map(share)
                     }),
                     Message::Restored,
                 ))

@@ -76,6 +76,7 @@ struct Slot {
 }
 
 const PASSWORD_SLOT: u32 = 1;
+const MAX_PASSWORD_SLOTS: usize = 4;
 
 #[derive(Deserialize, Serialize)]
 struct Database {
@@ -137,7 +138,8 @@ pub(super) fn read(bytes: &[u8], password: Option<&Password>) -> Result<Vec<Item
             let plain = decrypt(&file.header, &ciphertext, password)?;
             json(&plain, FORMAT)?
         }
-        db => serde_json::from_value(db).map_err(|e| Problem::Damaged(format!("unexpected Aegis database layout at line {}", e.line())))?,
+        // serde's message can quote a value (a secret): say only what it is.
+        db => serde_json::from_value(db).map_err(|_| Problem::Damaged("unexpected Aegis database layout".into()))?,
     };
     if !(1..=3).contains(&database.version) {
         return Err(Problem::Unsupported(format!("Aegis database version {} is newer than this Countersign reads (3)", database.version)));
@@ -164,6 +166,10 @@ fn decrypt(header: &Header, ciphertext: &str, password: &Password) -> Result<Zer
     let slots: Vec<&Slot> = header.slots.iter().flatten().filter(|slot| slot.kind == PASSWORD_SLOT).collect();
     if slots.is_empty() {
         return Err(Problem::Unsupported("this Aegis vault has no password slot (only biometric unlock): export it from Aegis with a password".into()));
+    }
+    // Each slot costs a full scrypt; a file cannot make a wrong password cost more than a few.
+    if slots.len() > MAX_PASSWORD_SLOTS {
+        return Err(Problem::Damaged(format!("{} password slots; Aegis writes one, and at most {MAX_PASSWORD_SLOTS} are tried", slots.len())));
     }
     let mut master = None;
     for slot in slots {

@@ -24,13 +24,13 @@ pub(super) fn seal(key: &[u8; 32], nonce: &[u8; 12], plain: &[u8]) -> Result<Vec
 }
 
 /// Most memory an scrypt slot may ask for (Aegis uses 32 MiB).
-const SCRYPT_MAX_BYTES: u64 = 512 << 20;
+const SCRYPT_MAX_BYTES: u64 = 256 << 20;
 
 /// scrypt with a 32-byte output, refusing parameters that would take more
 /// than [`SCRYPT_MAX_BYTES`] or an absurd number of passes.
 pub(super) fn scrypt(password: &[u8], salt: &[u8], n: u64, r: u32, p: u32) -> Result<Key, Problem> {
     let unusable = || Problem::Damaged(format!("unusable scrypt parameters n={n} r={r} p={p}"));
-    if !n.is_power_of_two() || n < 2 || r == 0 || p == 0 || p > 16 || n.saturating_mul(u64::from(r)).saturating_mul(128) > SCRYPT_MAX_BYTES {
+    if !n.is_power_of_two() || n < 2 || r == 0 || p == 0 || p > 4 || n.saturating_mul(u64::from(r)).saturating_mul(128) > SCRYPT_MAX_BYTES {
         return Err(unusable());
     }
     let params = ::scrypt::Params::new(n.trailing_zeros() as u8, r, p).map_err(|_| unusable())?;

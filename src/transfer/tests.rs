@@ -198,10 +198,11 @@ fn bad_entries_are_reported_one_by_one_not_dropped() {
         {"type":"yandex","name":"y","issuer":"Yandex","info":{"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algo":"SHA256","digits":8,"period":30}},
         {"type":"totp","name":"md5","issuer":"Old","info":{"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algo":"MD5","digits":6,"period":30}},
         {"type":"totp","name":"nine","issuer":"Long","info":{"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algo":"SHA1","digits":9,"period":30}},
-        {"type":"totp","name":"empty","issuer":"None","info":{"secret":"","algo":"SHA1","digits":6,"period":30}}]}}"#;
+        {"type":"totp","name":"empty","issuer":"None","info":{"secret":"","algo":"SHA1","digits":6,"period":30}},
+        {"type":"motp","name":"m","issuer":"Old","info":{"secret":"0123456789abcdef","algo":"MD5","digits":6,"period":10}}]}}"#;
     let contents = read(aegis, None, None).unwrap();
     let reasons: Vec<String> = contents.items.iter().map(|item| item.account.clone().unwrap_err().to_string()).collect();
-    assert_eq!(reasons, ["it is a yandex account, which Countersign does not support", "it uses the hash MD5, which Countersign does not support", "digits must be 6, 7 or 8 (got 9)", "it has no secret"]);
+    assert_eq!(reasons, ["it is a yandex account, which Countersign does not support", "it uses the hash MD5, which Countersign does not support", "digits must be 6, 7 or 8 (got 9)", "it has no secret", "it is a motp account, which Countersign does not support"]);
 }
 
 #[test]
@@ -233,6 +234,11 @@ fn absurd_kdf_costs_are_refused_before_any_work() {
     let file = br#"{"version":1,"header":{"slots":[{"type":1,"uuid":"x","key":"00","key_params":{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"},"n":1073741824,"r":8,"p":1,"salt":"00"}],"params":{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"}},"db":"AAAA"}"#;
     let error = read(file, None, Some(&password())).unwrap_err();
     assert!(matches!(&error, Problem::Damaged(why) if why.contains("scrypt")), "{error}");
+    // Every slot costs a full scrypt: a file cannot list dozens.
+    let slot = r#"{"type":1,"uuid":"x","key":"00","key_params":{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"},"n":32768,"r":8,"p":1,"salt":"00"}"#;
+    let many = format!(r#"{{"version":1,"header":{{"slots":[{}],"params":{{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"}}}},"db":"AAAA"}}"#, vec![slot; 5].join(","));
+    let error = read(many.as_bytes(), None, Some(&password())).unwrap_err();
+    assert!(matches!(&error, Problem::Damaged(why) if why.contains("5 password slots")), "{error}");
     let mut andotp = 4_000_000_000u32.to_be_bytes().to_vec();
     andotp.extend([0; 60]);
     assert_eq!(read(&andotp, Some(Format::AndOtp), Some(&password())), Err(Problem::WrongPassword));

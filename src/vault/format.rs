@@ -189,6 +189,14 @@ impl Header {
         format!("vault-{}", self.vault_id)
     }
 
+    /// The Argon2id parameters of the password slot, if there is one.
+    pub(super) fn password_kdf(&self) -> Option<Kdf> {
+        match self.password_slot() {
+            Some(Slot::Password { kdf, .. }) => Some(kdf.params),
+            _ => None,
+        }
+    }
+
     pub(super) fn password_slot(&self) -> Option<&Slot> {
         self.slots.iter().find(|s| matches!(s, Slot::Password { .. }))
     }
@@ -331,7 +339,8 @@ impl File {
                 .decrypt(&XNonce::from(self.header.nonce), Payload { msg: &self.ciphertext, aad: &self.aad })
                 .map_err(|_| Error::Decrypt)?,
         );
-        let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(e.to_string()))?;
+        // serde's message can quote a value (a secret): keep the position only.
+        let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
         payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)
     }
 

@@ -250,6 +250,16 @@ fn merging_a_duplicate_takes_the_new_names_and_the_higher_counter() {
     assert_eq!(vault.entries()[0].account.issuer, "Acme Corp");
     // An empty imported name keeps the vault's; a lower counter never wins.
     assert_eq!(vault.entries()[1].account, hotp);
+
+    // A repeat inside one import is skipped, never merged into the entry
+    // the same import just added (the preview says "skipped").
+    let (mut first, mut again) = (account("dora"), account("dora"));
+    first.name = "dora (phone)".into();
+    again.name = "dora (tablet)".into();
+    let outcome = vault.import(vec![first, again], 3, Duplicates::Merge).unwrap();
+    let Imported::Added(dora) = &outcome[0] else { panic!("{outcome:?}") };
+    assert_eq!(outcome[1], Imported::AlreadyThere(dora.clone()));
+    assert_eq!(vault.entries()[2].account.name, "dora (phone)");
 }
 
 #[test]
@@ -271,14 +281,14 @@ fn every_save_leaves_a_backup_that_verifies() {
     let path = dir.path().join("v.cvault");
     let policy = backup::Policy { dir: dir.path().join("backups"), keep: 2 };
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
-    assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
+    assert!(matches!(vault.verify_backup(), Err(Error::BackupsOff)));
     vault.set_backups(Some(policy.clone()));
     assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
     for name in ["alice", "bob", "carol"] {
         vault.add(vec![account(name)], 1).unwrap();
     }
     assert_eq!(vault.backup_problem(), None);
-    let backups = backup::list(&policy.dir).unwrap();
+    let backups = backup::list(&policy.dir, &path).unwrap();
     assert_eq!(backups.len(), 2, "only `keep` copies stay");
     assert_eq!(std::fs::read(&backups[0].path).unwrap(), std::fs::read(&path).unwrap());
     let (newest, accounts) = vault.verify_backup().unwrap();
@@ -321,17 +331,21 @@ fn restoring_a_backup_keeps_the_replaced_vault() {
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     vault.set_backups(Some(policy.clone()));
     vault.add(vec![account("alice")], 1).unwrap();
-    let old = backup::list(&policy.dir).unwrap()[0].clone();
+    let old = backup::list(&policy.dir, &path).unwrap()[0].clone();
     vault.add(vec![account("bob")], 2).unwrap();
     let current = std::fs::read(&path).unwrap();
 
     let opened = Locked::read(&old.path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
-    let restored = restore(opened, &path, Some(&policy)).unwrap();
+    let restored = restore(opened, &path, &policy, Some(policy.clone())).unwrap();
     assert_eq!(restored.path(), path);
     assert_eq!(restored.entries().len(), 1);
     let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
     assert_eq!(reopened.entries()[0].account.name, "alice");
-    // The vault that was replaced is the newest backup now.
-    let newest = backup::list(&policy.dir).unwrap()[0].clone();
-    assert_eq!(std::fs::read(&newest.path).unwrap(), current);
+    // The vault that was replaced is backed up, and the restored one is the
+    // newest backup, so verifying right away passes.
+    let copies = backup::list(&policy.dir, &path).unwrap();
+    assert_eq!(std::fs::read(&copies[1].path).unwrap(), current);
+    assert_eq!(std::fs::read(&copies[0].path).unwrap(), std::fs::read(&path).unwrap());
+    let mut restored = restored;
+    assert_eq!(restored.verify_backup().unwrap().1, 1);
 }
