@@ -1,6 +1,7 @@
 //! The `countersign` command line: clap definitions and one function per subcommand.
 
 mod enroll;
+mod push;
 mod transfer;
 mod unlock;
 
@@ -91,6 +92,13 @@ enum Command {
     Keyring {
         #[arg(value_enum)]
         state: OnOff,
+    },
+    /// Activate a work or school account (push approvals) with the Code and URL, or the QR image
+    Activate(push::ActivateArgs),
+    /// Sign-in requests of work or school accounts: watch, approve, deny, report
+    Push {
+        #[command(subcommand)]
+        command: push::PushCommand,
     },
     /// Import accounts from another app's export or a Countersign backup
     Import(transfer::ImportArgs),
@@ -307,6 +315,20 @@ fn run(cli: Cli) -> Result<()> {
             println!("OS keyring unlock is {}", if vault.has_keyring() { "on" } else { "off" });
             Ok(())
         }
+        Command::Activate(args) => {
+            let target = push::activation_target(&args)?;
+            let now = now()?;
+            saving(&mut open()?, |vault| push::activate(vault, &args, target, now))
+        }
+        Command::Push { command } => {
+            let vault = open()?;
+            match command {
+                push::PushCommand::Watch { which, json, count, timeout } => push::watch(&vault, &which, json, count, timeout),
+                push::PushCommand::Approve(answer) => push::answer(&vault, &answer, countersign::push::Decision::Approve, || verify_password(&credentials, &vault)),
+                push::PushCommand::Deny(answer) => push::answer(&vault, &answer, countersign::push::Decision::Deny, || Ok(())),
+                push::PushCommand::Report(answer) => push::answer(&vault, &answer, countersign::push::Decision::Report, || Ok(())),
+            }
+        }
         Command::Import(args) => transfer::import(open, args, now()?),
         Command::Export(args) => transfer::export(&open()?, args),
         Command::Backup { command } => {
@@ -322,6 +344,16 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The organisation asks for the user's PIN: the vault password, checked
+/// against the vault file (Argon2id) even when the keyring opened it.
+fn verify_password(credentials: &Credentials, vault: &Vault) -> Result<()> {
+    if !vault.has_password() {
+        bail!("this organisation requires your PIN, and this vault has no password to check: set one with `countersign passwd`");
+    }
+    let password = credentials.password("Vault password (the organisation asks for it): ")?;
+    vault::Locked::read(vault.path())?.unlock_with_password(&password).map(|_| ()).map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs a command that may save, then says if the save's backup failed.

@@ -6,6 +6,7 @@ pub mod account;
 pub mod backup;
 pub mod migration;
 pub mod otp;
+pub mod push;
 pub mod scan;
 pub mod secret;
 pub mod settings;
@@ -15,3 +16,5 @@ pub mod vault;
 
 #[cfg(feature = "gui")]
 pub mod gui;
+#[cfg(feature = "server")]
+pub mod server;

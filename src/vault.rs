@@ -127,6 +127,8 @@ pub struct Entry {
     pub added: u64,
     /// The OTP account.
     pub account: Account,
+    /// For a work or school account: how it receives push approvals.
+    pub push: Option<crate::push::Link>,
 }
 
 /// What [`Vault::import`] did with one account.
@@ -382,7 +384,7 @@ impl Vault {
             let mut ids = Vec::new();
             for account in accounts {
                 let id = Id::random()?;
-                entries.push(Entry { id: id.clone(), added: now, account });
+                entries.push(Entry { id: id.clone(), added: now, account, push: None });
                 ids.push(id);
             }
             Ok(ids)
@@ -409,10 +411,20 @@ impl Vault {
                     continue;
                 }
                 let id = Id::random()?;
-                entries.push(Entry { id: id.clone(), added: now, account });
+                entries.push(Entry { id: id.clone(), added: now, account, push: None });
                 outcome.push(Imported::Added(id));
             }
             Ok(outcome)
+        })
+    }
+
+    /// Adds a work or school account with its push link.
+    pub fn add_push(&mut self, account: Account, link: crate::push::Link, now: u64) -> Result<Id, Error> {
+        account.validate()?;
+        self.update(|entries| {
+            let id = Id::random()?;
+            entries.push(Entry { id: id.clone(), added: now, account, push: Some(link) });
+            Ok(id)
         })
     }
 

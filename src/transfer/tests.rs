@@ -32,7 +32,7 @@ fn sample() -> Vec<Entry> {
     [Account::totp("Acme Corp", "alice@example.com", secret(b"12345678901234567890")), github, hotp, steam, sha512]
         .into_iter()
         .enumerate()
-        .map(|(index, account)| Entry { id: vault::Id::for_tests(index), added: 1, account })
+        .map(|(index, account)| Entry { id: vault::Id::for_tests(index), added: 1, account, push: None })
         .collect()
 }
 
@@ -86,7 +86,7 @@ fn google_codes_scan_back_to_the_accounts_google_can_hold() {
     for index in 0..9u8 {
         let mut account = Account::totp("Bulk", &format!("user{index}"), Secret::from_bytes(vec![index + 1; 20]));
         account.digits = 6;
-        entries.push(Entry { id: vault::Id::for_tests(100 + index as usize), added: 1, account });
+        entries.push(Entry { id: vault::Id::for_tests(100 + index as usize), added: 1, account, push: None });
     }
     let export = export(ExportFormat::GoogleQr, &entries, None).unwrap();
     // Steam, 60 s and 7 digits cannot go to Google Authenticator.
@@ -109,7 +109,7 @@ fn google_codes_scan_back_to_the_accounts_google_can_hold() {
 
 #[test]
 fn a_google_export_missing_a_code_says_which() {
-    let entries: Vec<Entry> = (0..12u8).map(|i| Entry { id: vault::Id::for_tests(i.into()), added: 1, account: Account::totp("Bulk", &format!("u{i}"), Secret::from_bytes(vec![i + 1; 20])) }).collect();
+    let entries: Vec<Entry> = (0..12u8).map(|i| Entry { id: vault::Id::for_tests(i.into()), added: 1, account: Account::totp("Bulk", &format!("u{i}"), Secret::from_bytes(vec![i + 1; 20])), push: None }).collect();
     let export = export(ExportFormat::GoogleQr, &entries, None).unwrap();
     let found = crate::scan::encoded(&export.files[1].bytes).unwrap();
     let contents = read(found[0].as_bytes(), None, None).unwrap();

@@ -391,6 +391,27 @@ struct StoredEntry {
     counter: Option<u64>,
     algorithm: Algorithm,
     digits: u8,
+    /// A work or school account's push link (format 1 readers that predate
+    /// it ignore the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    push: Option<StoredLink>,
+}
+
+/// [`crate::push::Link`] as stored: the device key's 32-byte seed in base64.
+#[derive(Serialize, Deserialize)]
+struct StoredLink {
+    organization: String,
+    user: String,
+    device_id: String,
+    device_key: String,
+    server_key: crate::push::PublicKey,
+    endpoint: String,
+}
+
+impl Drop for StoredLink {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.device_key);
+    }
 }
 
 impl StoredEntry {
@@ -413,6 +434,17 @@ impl StoredEntry {
             counter,
             algorithm: account.algorithm,
             digits: account.digits,
+            push: entry.push.as_ref().map(|link| {
+                use base64::Engine;
+                StoredLink {
+                    organization: link.organization.clone(),
+                    user: link.user.clone(),
+                    device_id: link.device_id.clone(),
+                    device_key: base64::engine::general_purpose::STANDARD.encode(*link.device_key.to_seed()),
+                    server_key: link.server_key,
+                    endpoint: link.endpoint.clone(),
+                }
+            }),
         }
     }
 
@@ -424,16 +456,25 @@ impl StoredEntry {
             (kind, _, _) => return Err(format!("account {} has an unknown or incomplete type {kind:?}", self.id)),
         };
         let account = Account {
-            issuer: self.issuer,
-            name: self.name,
-            label_issuer: self.label_issuer,
-            secret: self.secret,
+            issuer: self.issuer.clone(),
+            name: self.name.clone(),
+            label_issuer: self.label_issuer.clone(),
+            secret: self.secret.clone(),
             method,
             algorithm: self.algorithm,
             digits: self.digits,
         };
         account.validate().map_err(|e| format!("account {}: {e}", self.id))?;
-        Ok(Entry { id: self.id, added: self.added, account })
+        let push = match &self.push {
+            None => None,
+            Some(link) => {
+                use base64::Engine;
+                let seed = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&link.device_key).map_err(|_| format!("account {}: unreadable device key", self.id))?);
+                let device_key = crate::push::Keypair::from_seed(&seed).map_err(|_| format!("account {}: unreadable device key", self.id))?;
+                Some(crate::push::Link { organization: link.organization.clone(), user: link.user.clone(), device_id: link.device_id.clone(), device_key, server_key: link.server_key, endpoint: link.endpoint.clone() })
+            }
+        };
+        Ok(Entry { id: self.id.clone(), added: self.added, account, push })
     }
 }
 

@@ -264,7 +264,7 @@ fn merging_a_duplicate_takes_the_new_names_and_the_higher_counter() {
 
 #[test]
 fn an_exported_copy_opens_with_its_own_password_only() {
-    let entries = vec![Entry { id: Id("0123456789abcdef".into()), added: 5, account: account("alice") }];
+    let entries = vec![Entry { id: Id("0123456789abcdef".into()), added: 5, account: account("alice"), push: None }];
     let bytes = export_copy(&entries, &Password::new("copy pass".into()), &CHEAP).unwrap();
     assert!(bytes.starts_with(MAGIC));
     assert_eq!(open_copy(&bytes, &Password::new("copy pass".into())).unwrap(), entries);

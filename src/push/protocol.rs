@@ -1,0 +1,284 @@
+//! The messages of the push protocol (see [`crate::push`] for the flow) and
+//! their Ed25519 signatures. Field names are the wire names.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Signature contexts: a signature made for one kind of message never
+/// verifies as another.
+pub const CHALLENGE_CONTEXT: &[u8] = b"countersign-challenge-v1\n";
+pub const RESPONSE_CONTEXT: &[u8] = b"countersign-response-v1\n";
+pub const AUTH_CONTEXT: &[u8] = b"countersign-auth-v1\n";
+
+/// The protocol version in every signed payload.
+pub const VERSION: u32 = 1;
+
+/// Why a signed message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    #[error("unsupported protocol version {0}")]
+    Version(u32),
+    #[error("the operating system's random number generator failed")]
+    Random,
+}
+
+/// An Ed25519 key pair: a device's, or the server's. Wiped on drop; `Debug`
+/// shows only the public half.
+#[derive(Clone)]
+pub struct Keypair(SigningKey);
+
+impl std::fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keypair({})", self.public().to_base64())
+    }
+}
+
+impl PartialEq for Keypair {
+    fn eq(&self, other: &Self) -> bool {
+        *self.to_seed() == *other.to_seed()
+    }
+}
+
+impl Eq for Keypair {}
+
+impl Keypair {
+    /// A new random key from the operating system.
+    pub fn generate() -> Result<Self, Error> {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut seed[..]).map_err(|_| Error::Random)?;
+        Ok(Keypair(SigningKey::from_bytes(&seed)))
+    }
+
+    /// The 32-byte secret seed, for storage in the vault or the database.
+    pub fn to_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// From a stored 32-byte seed.
+    pub fn from_seed(seed: &[u8]) -> Result<Self, Error> {
+        let seed: [u8; 32] = seed.try_into().map_err(|_| Error::Malformed("key seed"))?;
+        Ok(Keypair(SigningKey::from_bytes(&seed)))
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// Signs `payload` under `context` (one of the `*_CONTEXT` constants).
+    pub fn sign(&self, context: &[u8], payload: &[u8]) -> [u8; 64] {
+        self.0.sign(&[context, payload].concat()).to_bytes()
+    }
+
+    /// Serialises and signs `message` as an [`Envelope`].
+    pub fn seal<T: Serialize>(&self, context: &[u8], message: &T) -> Envelope {
+        let payload = serde_json::to_vec(message).unwrap_or_default();
+        let signature = self.sign(context, &payload);
+        Envelope { payload: STANDARD.encode(&payload), signature: STANDARD.encode(signature) }
+    }
+}
+
+/// An Ed25519 public key, as base64 on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| Error::Malformed("public key"))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::Malformed("public key"))?;
+        VerifyingKey::from_bytes(&bytes).map(PublicKey).map_err(|_| Error::Malformed("public key"))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.to_bytes())
+    }
+
+    /// Checks a signature made by [`Keypair::sign`] under `context`.
+    pub fn verify(&self, context: &[u8], payload: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let signature = Signature::from_slice(signature).map_err(|_| Error::BadSignature)?;
+        self.0.verify_strict(&[context, payload].concat(), &signature).map_err(|_| Error::BadSignature)
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_base64())
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PublicKey::from_base64(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Signed bytes: the payload exactly as signed, and the signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Standard base64 of the JSON payload.
+    pub payload: String,
+    /// Standard base64 of the 64-byte Ed25519 signature.
+    pub signature: String,
+}
+
+impl Envelope {
+    /// Verifies the signature under `context` with `key`, then decodes the payload.
+    pub fn open<T: serde::de::DeserializeOwned>(&self, key: &PublicKey, context: &[u8]) -> Result<T, Error> {
+        let payload = STANDARD.decode(&self.payload).map_err(|_| Error::Malformed("payload"))?;
+        let signature = STANDARD.decode(&self.signature).map_err(|_| Error::BadSignature)?;
+        key.verify(context, &payload, &signature)?;
+        serde_json::from_slice(&payload).map_err(|_| Error::Malformed("payload"))
+    }
+}
+
+/// A sign-in waiting for the user's answer, as the server signs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub v: u32,
+    pub id: String,
+    /// The device it is addressed to.
+    pub device_id: String,
+    pub organization: String,
+    pub user: String,
+    /// The application asking ("Contoso VPN").
+    pub app: String,
+    pub ip: String,
+    /// "Zurich, Switzerland", or empty when unknown.
+    pub location: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The user must type the number the sign-in page shows.
+    pub number_matching: bool,
+    /// The organisation requires the user to prove presence (PIN or vault password).
+    pub pin_required: bool,
+}
+
+impl Challenge {
+    /// Seconds left at `now`, 0 once expired.
+    pub fn seconds_left(&self, now: i64) -> i64 {
+        (self.expires_at - now).max(0)
+    }
+}
+
+/// The user's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Authenticate.
+    Approve,
+    /// Deny.
+    Deny,
+    /// Deny, and "It wasn't me": blocks further pushes for a while.
+    Report,
+}
+
+/// A device's signed answer to one challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    pub challenge_id: String,
+    pub device_id: String,
+    pub decision: Decision,
+    /// The number typed, when matching is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
+    /// The app checked the user's PIN or vault password.
+    #[serde(default)]
+    pub user_verified: bool,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The body the app POSTs to the activation URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationRequest {
+    pub code: String,
+    pub device_public_key: PublicKey,
+    /// A name for the device ("alice's laptop"), shown to administrators.
+    #[serde(default)]
+    pub device_name: String,
+}
+
+/// What activation gives the app. `totp_secret` is Base32.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationResponse {
+    pub organization: String,
+    pub user: String,
+    pub device_id: String,
+    pub server_public_key: PublicKey,
+    pub totp_secret: String,
+    pub totp_digits: u8,
+    pub totp_period: u64,
+    /// `ws://` or `wss://` URL of the push WebSocket.
+    pub push_endpoint: String,
+}
+
+impl std::fmt::Debug for ActivationResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationResponse").field("organization", &self.organization).field("user", &self.user).field("device_id", &self.device_id).field("push_endpoint", &self.push_endpoint).finish_non_exhaustive()
+    }
+}
+
+/// Every 4xx/5xx body: a stable machine code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// `bad_request`, `invalid_code`, `expired`, `used`, `too_many_attempts`,
+    /// `rate_limited`, `unauthorized`, `not_found`, `blocked`, `internal`.
+    pub error: String,
+    pub message: String,
+}
+
+/// Server → app, on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Hello { nonce: String },
+    Ready,
+    Challenge { envelope: Envelope },
+    Result { challenge_id: String, accepted: bool, status: String, reason: String },
+    Error { error: String, message: String },
+}
+
+/// App → server, on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// `signature` is base64 of the device key's signature of the nonce's
+    /// bytes under [`AUTH_CONTEXT`].
+    Auth { device_id: String, signature: String },
+    Respond { envelope: Envelope },
+}
+
+/// The auth message for `nonce`.
+pub fn auth(key: &Keypair, device_id: &str, nonce: &str) -> ClientMessage {
+    ClientMessage::Auth { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(AUTH_CONTEXT, nonce.as_bytes())) }
+}
+
+/// Checks an auth message's signature for `nonce`.
+pub fn check_auth(key: &PublicKey, nonce: &str, signature: &str) -> Result<(), Error> {
+    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    key.verify(AUTH_CONTEXT, nonce.as_bytes(), &signature)
+}
+
+/// Opens a challenge from the server and checks it is for `device_id` and of
+/// a version this app speaks.
+pub fn open_challenge(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<Challenge, Error> {
+    let challenge: Challenge = envelope.open(server, CHALLENGE_CONTEXT)?;
+    if challenge.v != VERSION {
+        return Err(Error::Version(challenge.v));
+    }
+    if challenge.device_id != device_id {
+        return Err(Error::Malformed("challenge for another device"));
+    }
+    Ok(challenge)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! Golden JSON of every message (tests/fixtures/push/), made with fixed keys:
+//! Ed25519 signatures are deterministic, so the files never change unless
+//! the protocol does. `UPDATE_GOLDEN=1 cargo test --lib push` rewrites them.
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn server_key() -> Keypair {
+    Keypair::from_seed(&[7; 32]).unwrap()
+}
+
+fn device_key() -> Keypair {
+    Keypair::from_seed(&[9; 32]).unwrap()
+}
+
+fn challenge() -> Challenge {
+    Challenge {
+        v: VERSION,
+        id: "si_0123456789abcdef".into(),
+        device_id: "dev_fedcba9876543210".into(),
+        organization: "Contoso".into(),
+        user: "alice".into(),
+        app: "Contoso VPN".into(),
+        ip: "203.0.113.7".into(),
+        location: "Zurich, Switzerland".into(),
+        created_at: 1_796_290_000,
+        expires_at: 1_796_290_060,
+        number_matching: true,
+        pin_required: false,
+    }
+}
+
+fn response() -> Response {
+    Response { v: VERSION, challenge_id: "si_0123456789abcdef".into(), device_id: "dev_fedcba9876543210".into(), decision: Decision::Approve, number: Some(42), user_verified: false, at: 1_796_290_010 }
+}
+
+/// Every message of the protocol, by fixture name.
+fn messages() -> Vec<(&'static str, serde_json::Value)> {
+    let json = |value: &dyn erased::Json| value.to_json();
+    vec![
+        ("challenge.json", json(&challenge())),
+        ("response.json", json(&response())),
+        ("activation-request.json", json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into() })),
+        (
+            "activation-response.json",
+            json(&ActivationResponse {
+                organization: "Contoso".into(),
+                user: "alice".into(),
+                device_id: "dev_fedcba9876543210".into(),
+                server_public_key: server_key().public(),
+                totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+                totp_digits: 6,
+                totp_period: 30,
+                push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
+            }),
+        ),
+        ("api-error.json", json(&ApiError { error: "too_many_attempts".into(), message: "This activation code was tried 5 times and is no longer valid.".into() })),
+        ("server-hello.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into() })),
+        ("server-ready.json", json(&ServerMessage::Ready)),
+        ("server-challenge.json", json(&ServerMessage::Challenge { envelope: server_key().seal(CHALLENGE_CONTEXT, &challenge()) })),
+        ("server-result.json", json(&ServerMessage::Result { challenge_id: "si_0123456789abcdef".into(), accepted: true, status: "approved".into(), reason: String::new() })),
+        ("client-auth.json", json(&auth(&device_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U="))),
+        ("client-respond.json", json(&ClientMessage::Respond { envelope: device_key().seal(RESPONSE_CONTEXT, &response()) })),
+    ]
+}
+
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).expect("serialisable")
+        }
+    }
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/push")
+}
+
+#[test]
+fn every_message_matches_its_golden_json() {
+    for (name, value) in messages() {
+        let path = fixtures().join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
+        }
+        let golden: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"))).unwrap();
+        assert_eq!(value, golden, "{name} changed: the wire protocol is not what the fixture says");
+    }
+}
+
+#[test]
+fn golden_messages_parse_back_and_verify() {
+    let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    let ServerMessage::Challenge { envelope } = serde_json::from_slice(&read("server-challenge.json")).unwrap() else { panic!("not a challenge") };
+    assert_eq!(open_challenge(&envelope, &server_key().public(), "dev_fedcba9876543210").unwrap(), challenge());
+    let ClientMessage::Respond { envelope } = serde_json::from_slice(&read("client-respond.json")).unwrap() else { panic!("not a response") };
+    assert_eq!(envelope.open::<Response>(&device_key().public(), RESPONSE_CONTEXT).unwrap(), response());
+    let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth.json")).unwrap() else { panic!("not auth") };
+    assert_eq!(check_auth(&device_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &signature), Ok(()));
+}
+
+#[test]
+fn forged_or_misused_signatures_are_refused() {
+    let envelope = server_key().seal(CHALLENGE_CONTEXT, &challenge());
+    // Another key: forged.
+    assert_eq!(open_challenge(&envelope, &Keypair::from_seed(&[1; 32]).unwrap().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
+    // The right key, but signed as another kind of message.
+    let as_response = server_key().seal(RESPONSE_CONTEXT, &challenge());
+    assert_eq!(open_challenge(&as_response, &server_key().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
+    // A changed payload under the old signature.
+    let mut changed = challenge();
+    changed.app = "Evil".into();
+    let tampered = Envelope { payload: server_key().seal(CHALLENGE_CONTEXT, &changed).payload, signature: envelope.signature.clone() };
+    assert_eq!(open_challenge(&tampered, &server_key().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
+    // Addressed to another device.
+    assert!(matches!(open_challenge(&envelope, &server_key().public(), "dev_other"), Err(Error::Malformed(_))));
+    assert_eq!(check_auth(&device_key().public(), "another nonce", match auth(&device_key(), "d", "nonce") { ClientMessage::Auth { signature, .. } => signature, _ => unreachable!() }.as_str()), Err(Error::BadSignature));
+}
+
+#[test]
+fn debug_never_shows_secrets() {
+    let key = device_key();
+    let shown = format!("{key:?}");
+    assert!(shown.starts_with("Keypair(") && !shown.contains(&STANDARD.encode(*key.to_seed())), "{shown}");
+    let response = ActivationResponse {
+        organization: "Contoso".into(),
+        user: "alice".into(),
+        device_id: "d".into(),
+        server_public_key: server_key().public(),
+        totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+        totp_digits: 6,
+        totp_period: 30,
+        push_endpoint: "ws://x".into(),
+    };
+    assert!(!format!("{response:?}").contains("GEZDGNBV"));
+}

@@ -1,0 +1,205 @@
+//! `countersign-server` (feature `server`): activation, push delivery over
+//! WebSockets, the relying-party and admin APIs and the demo web pages, on
+//! axum + tokio with SQLite storage. The wire protocol is [`crate::push`];
+//! the server shares only those types with the app, never the vault.
+
+mod api;
+mod hub;
+mod pages;
+pub mod store;
+mod ws;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::push::{Keypair, PublicKey};
+pub use api::{Failure, check_totp, create_signin, new_activation, wait_for};
+pub use store::Store;
+
+/// Everything the server can be told, from a TOML file, flags or the
+/// environment (flags win, then the environment, then the file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The SQLite file.
+    pub database: PathBuf,
+    /// The URL apps and browsers reach this server at; default `http(s)://LISTEN`.
+    pub public_url: Option<String>,
+    /// The organisation shown in apps.
+    pub organization: String,
+    /// Bearer token of the admin API; generated and stored when unset.
+    pub admin_token: Option<String>,
+    /// Bearer token of the relying-party API; generated and stored when unset.
+    pub rp_token: Option<String>,
+    /// How long a push challenge waits for an answer.
+    pub challenge_seconds: i64,
+    /// How long "It wasn't me" blocks pushes for that user.
+    pub report_block_seconds: i64,
+    /// Sign-ins ask the user to type the number the page shows.
+    pub number_matching: bool,
+    /// Sign-ins ask the app to check the user's PIN or vault password.
+    pub pin_required: bool,
+    /// Serve the enrollment and demo sign-in pages (on by default only on loopback).
+    pub demo_pages: Option<bool>,
+    /// PEM certificate chain and private key: serve HTTPS/WSS through rustls.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Activation attempts allowed per client address per minute.
+    pub activation_rate_per_minute: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
+            database: default_database(),
+            public_url: None,
+            organization: "Countersign demo".into(),
+            admin_token: None,
+            rp_token: None,
+            challenge_seconds: 60,
+            report_block_seconds: 3600,
+            number_matching: true,
+            pin_required: false,
+            demo_pages: None,
+            tls_cert: None,
+            tls_key: None,
+            activation_rate_per_minute: 10,
+        }
+    }
+}
+
+/// `countersign-server.sqlite3` in the platform data directory.
+pub fn default_database() -> PathBuf {
+    directories::ProjectDirs::from("org", "Countersign", "countersign-server")
+        .map(|dirs| dirs.data_dir().join("countersign-server.sqlite3"))
+        .unwrap_or_else(|| PathBuf::from("countersign-server.sqlite3"))
+}
+
+impl Config {
+    /// The base URL in links and activation answers.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{}://{}", if self.tls_cert.is_some() { "https" } else { "http" }, self.listen),
+        }
+    }
+
+    /// The push WebSocket URL.
+    pub fn push_endpoint(&self) -> String {
+        let base = self.base_url();
+        let ws = base.strip_prefix("https://").map(|rest| format!("wss://{rest}")).or_else(|| base.strip_prefix("http://").map(|rest| format!("ws://{rest}"))).unwrap_or(base);
+        format!("{ws}/api/push")
+    }
+
+    pub fn demo_pages(&self) -> bool {
+        self.demo_pages.unwrap_or(self.listen.ip().is_loopback())
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub key: Keypair,
+    pub public: PublicKey,
+    pub admin_token: String,
+    pub rp_token: String,
+    pub hub: hub::Hub,
+    /// Activation attempts per client address: (minute, count).
+    limiter: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the database and loads (or creates) the server key and tokens.
+    pub async fn open(config: Config) -> Result<AppState, store::Error> {
+        let store = Store::open(&config.database).await?;
+        let key = store.server_key().await?;
+        let admin_token = match &config.admin_token {
+            Some(token) => token.clone(),
+            None => store.token("admin_token").await?,
+        };
+        let rp_token = match &config.rp_token {
+            Some(token) => token.clone(),
+            None => store.token("rp_token").await?,
+        };
+        let public = key.public();
+        Ok(AppState(Arc::new(Inner { config, store, key, public, admin_token, rp_token, hub: hub::Hub::default(), limiter: Mutex::new(HashMap::new()) })))
+    }
+
+    /// Counts an activation attempt from `ip`; false when over the limit.
+    fn allow_activation(&self, ip: IpAddr, now: i64) -> bool {
+        let Ok(mut limiter) = self.limiter.lock() else { return false };
+        let minute = now / 60;
+        limiter.retain(|_, (m, _)| *m == minute);
+        let entry = limiter.entry(ip).or_insert((minute, 0));
+        entry.1 += 1;
+        entry.1 <= self.config.activation_rate_per_minute
+    }
+}
+
+/// The whole HTTP surface; the unit tests drive it with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/api/activate/{id}", post(api::activate))
+        .route("/api/push", get(ws::push))
+        .route("/api/signins", post(api::signin_create))
+        .route("/api/signins/{id}", get(api::signin_status))
+        .route("/api/totp/verify", post(api::totp_verify))
+        .route("/api/admin/users", post(api::user_create))
+        .route("/api/admin/users/{name}/activations", post(api::activation_create))
+        .route("/healthz", get(|| async { "ok" }));
+    if state.config.demo_pages() {
+        router = router.merge(pages::router());
+    }
+    router.with_state(state)
+}
+
+/// Serves until Ctrl+C: plain HTTP, or HTTPS when a certificate and key are configured.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+            });
+            axum_server::bind_rustls(config.listen, tls).handle(handle).serve(router).await?;
+        }
+        (None, None) => {
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            axum::serve(listener, router).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+        }
+        _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! HTTP handlers: activation, the relying-party API (sign-ins, their status
+//! by long-polling, TOTP verification) and the admin API. `Failure` is the
+//! only place that picks status codes; bodies are [`crate::push::ApiError`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::store::{self, Activation, Signin};
+use super::{AppState, now};
+use crate::account::Account;
+use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
+use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage};
+use crate::secret::Secret;
+
+/// Every way a request fails, and its status.
+#[derive(Debug)]
+pub enum Failure {
+    BadRequest(String),
+    Unauthorized,
+    NotFound(String),
+    Conflict(String),
+    /// An activation failure: (code, message), always 400/403/410.
+    Activation(StatusCode, &'static str, String),
+    RateLimited,
+    Blocked(i64),
+    Internal(String),
+}
+
+impl From<store::Error> for Failure {
+    fn from(error: store::Error) -> Self {
+        Failure::Internal(error.to_string())
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(rejection: JsonRejection) -> Self {
+        Failure::BadRequest(rejection.body_text())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let (status, error, message) = match self {
+            Failure::BadRequest(why) => (StatusCode::BAD_REQUEST, "bad_request", why),
+            Failure::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into()),
+            Failure::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what),
+            Failure::Conflict(what) => (StatusCode::CONFLICT, "conflict", what),
+            Failure::Activation(status, code, message) => (status, code, message),
+            Failure::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many activation attempts from this address; wait a minute".into()),
+            Failure::Blocked(until) => (StatusCode::FORBIDDEN, "blocked", format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)")),
+            Failure::Internal(cause) => {
+                // The cause is logged; the body stays generic.
+                eprintln!("countersign-server: internal error: {cause}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; see its log".into())
+            }
+        };
+        (status, Json(ApiError { error: error.into(), message })).into_response()
+    }
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+fn bearer(headers: &HeaderMap, token: &str) -> Result<()> {
+    let given = headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
+    // Constant-time: a token must not leak through response timing.
+    let equal = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if equal { Ok(()) } else { Err(Failure::Unauthorized) }
+}
+
+/// `POST /api/activate/{id}`: the app's first contact.
+pub async fn activate(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
+    let now = now();
+    if !state.allow_activation(peer.ip(), now) {
+        return Err(Failure::RateLimited);
+    }
+    let Json(request) = body?;
+    let (user, organization, totp_secret) = match state.store.use_activation(&id, &request.code, now).await? {
+        Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
+        Activation::NotFound => return Err(Failure::Activation(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into())),
+        Activation::Expired => return Err(Failure::Activation(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into())),
+        Activation::Used => return Err(Failure::Activation(StatusCode::GONE, "used", "this activation code was already used".into())),
+        Activation::WrongCode { left } => return Err(Failure::Activation(StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated"))),
+        Activation::TooManyAttempts => return Err(Failure::Activation(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into())),
+    };
+    let device_id = state.store.add_device(&user, &request.device_public_key, &request.device_name, now).await?;
+    Ok(Json(ActivationResponse {
+        organization,
+        user,
+        device_id,
+        server_public_key: state.public,
+        totp_secret,
+        totp_digits: 6,
+        totp_period: 30,
+        push_endpoint: state.config.push_endpoint(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SigninRequest {
+    pub user: String,
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub location: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SigninCreated {
+    pub id: String,
+    /// The number the sign-in page shows, when matching is on.
+    pub number: Option<u32>,
+    pub expires_at: i64,
+    /// Devices the push reached at once (others get it when they connect).
+    pub delivered: usize,
+}
+
+/// Creates a sign-in and pushes it to the user's devices.
+pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<SigninCreated> {
+    let now = now();
+    let user = request.user.trim();
+    let Some((organization, _, blocked_until)) = state.store.user(user).await? else {
+        return Err(Failure::NotFound(format!("no user {user:?}")));
+    };
+    if blocked_until > now {
+        return Err(Failure::Blocked(blocked_until));
+    }
+    let number = if state.config.number_matching {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).map_err(|_| Failure::Internal("random".into()))?;
+        Some(10 + u32::from(byte[0]) % 90)
+    } else {
+        None
+    };
+    let signin = Signin {
+        id: format!("si_{}", store::random_hex::<8>()?),
+        user: user.to_owned(),
+        app: if request.app.trim().is_empty() { "Sign-in".into() } else { request.app.trim().into() },
+        ip: request.ip.trim().into(),
+        location: request.location.trim().into(),
+        number,
+        pin_required: state.config.pin_required,
+        created_at: now,
+        expires_at: now + state.config.challenge_seconds,
+        status: "pending".into(),
+    };
+    state.store.add_signin(&signin).await?;
+    let mut delivered = 0;
+    for device in state.store.devices_of(user).await? {
+        if state.hub.send(&device, &challenge_message(state, &signin, &organization, &device)) {
+            delivered += 1;
+        }
+    }
+    Ok(SigninCreated { id: signin.id, number, expires_at: signin.expires_at, delivered })
+}
+
+/// The signed challenge for one device.
+pub fn challenge_message(state: &AppState, signin: &Signin, organization: &str, device: &str) -> ServerMessage {
+    let challenge = Challenge {
+        v: VERSION,
+        id: signin.id.clone(),
+        device_id: device.to_owned(),
+        organization: organization.to_owned(),
+        user: signin.user.clone(),
+        app: signin.app.clone(),
+        ip: signin.ip.clone(),
+        location: signin.location.clone(),
+        created_at: signin.created_at,
+        expires_at: signin.expires_at,
+        number_matching: signin.number.is_some(),
+        pin_required: signin.pin_required,
+    };
+    ServerMessage::Challenge { envelope: state.key.seal(CHALLENGE_CONTEXT, &challenge) }
+}
+
+/// `POST /api/signins` (relying party).
+pub async fn signin_create(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<SigninRequest>, JsonRejection>) -> Result<(StatusCode, Json<SigninCreated>)> {
+    bearer(&headers, &state.rp_token)?;
+    let Json(request) = body?;
+    Ok((StatusCode::CREATED, Json(create_signin(&state, request).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Wait {
+    /// Seconds to wait for a decision (at most 60).
+    #[serde(default)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SigninStatus {
+    pub id: String,
+    /// `pending`, `approved`, `denied`, `reported` or `expired`.
+    pub status: String,
+    pub expires_at: i64,
+}
+
+/// Waits (long-polling) until the sign-in is decided, expires, or `wait` runs out.
+pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninStatus> {
+    let mut decided = state.hub.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(60));
+    loop {
+        let signin = state.store.signin(id).await?.ok_or_else(|| Failure::NotFound(format!("no sign-in {id}")))?;
+        let status = signin.status_at(now()).to_owned();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if status != "pending" || left.is_zero() {
+            return Ok(SigninStatus { id: signin.id, status, expires_at: signin.expires_at });
+        }
+        // Wake on any decision, at expiry, or at the deadline; then look again.
+        let until_expiry = Duration::from_secs(u64::try_from(signin.expires_at - now()).unwrap_or(0)).max(Duration::from_millis(50));
+        let _ = tokio::time::timeout(left.min(until_expiry), async {
+            while let Ok(decided_id) = decided.recv().await {
+                if decided_id == id {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// `GET /api/signins/{id}?wait=N` (relying party).
+pub async fn signin_status(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, Query(wait): Query<Wait>) -> Result<Json<SigninStatus>> {
+    bearer(&headers, &state.rp_token)?;
+    Ok(Json(wait_for(&state, &id, wait.wait).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TotpRequest {
+    pub user: String,
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TotpVerdict {
+    pub valid: bool,
+}
+
+/// Checks a 6-digit code for the user (±1 step), accepting each step once.
+pub async fn check_totp(state: &AppState, user: &str, code: &str) -> Result<bool> {
+    let Some((_, secret, _)) = state.store.user(user.trim()).await? else { return Ok(false) };
+    let secret = Secret::from_base32(&secret).map_err(|_| Failure::Internal(format!("user {user}'s TOTP secret")))?.0;
+    let account = Account::totp("", user, secret);
+    let now = now();
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    for offset in [-30, 0, 30] {
+        let at = now + offset;
+        let Ok(at) = u64::try_from(at) else { continue };
+        if crate::otp::code(&account, at).value == code {
+            return Ok(state.store.use_totp_step(user.trim(), at as i64 / 30).await?);
+        }
+    }
+    Ok(false)
+}
+
+/// `POST /api/totp/verify` (relying party).
+pub async fn totp_verify(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
+    bearer(&headers, &state.rp_token)?;
+    let Json(request) = body?;
+    Ok(Json(TotpVerdict { valid: check_totp(&state, &request.user, &request.code).await? }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    pub name: String,
+    #[serde(default)]
+    pub organization: Option<String>,
+}
+
+/// `POST /api/admin/users`.
+pub async fn user_create(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<NewUser>, JsonRejection>) -> Result<StatusCode> {
+    bearer(&headers, &state.admin_token)?;
+    let Json(user) = body?;
+    let name = user.name.trim();
+    if name.is_empty() || name.len() > 128 {
+        return Err(Failure::BadRequest("a user name of 1 to 128 characters is needed".into()));
+    }
+    let organization = user.organization.unwrap_or_else(|| state.config.organization.clone());
+    if state.store.add_user(name, &organization, now()).await? { Ok(StatusCode::CREATED) } else { Err(Failure::Conflict(format!("user {name:?} exists"))) }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewActivation {
+    pub user: String,
+    /// At least 9 digits (12).
+    pub code: String,
+    /// The activation URL the code goes with.
+    pub url: String,
+    /// `phonefactor://activate_account?code=...&url=...`: what the QR code holds.
+    pub uri: String,
+    /// The QR code as a PNG, standard base64.
+    pub qr_png_base64: String,
+    pub expires_at: i64,
+}
+
+/// Creates a one-time activation for a user (admin API, CLI and enrollment page).
+pub async fn new_activation(state: &AppState, user: &str) -> Result<NewActivation> {
+    if !state.store.user_exists(user).await? {
+        return Err(Failure::NotFound(format!("no user {user:?}")));
+    }
+    let now = now();
+    let (id, code) = state.store.create_activation(user, now).await?;
+    let url = format!("{}/api/activate/{id}", state.config.base_url());
+    let encode = |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let uri = format!("phonefactor://activate_account?code={code}&url={}", encode(&url));
+    let png = crate::transfer::qr_png(&uri).map_err(|e| Failure::Internal(e.to_string()))?;
+    use base64::Engine;
+    Ok(NewActivation { user: user.to_owned(), code, url, uri, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(png), expires_at: now + store::ACTIVATION_SECONDS })
+}
+
+/// `POST /api/admin/users/{name}/activations`.
+pub async fn activation_create(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<(StatusCode, Json<NewActivation>)> {
+    bearer(&headers, &state.admin_token)?;
+    Ok((StatusCode::CREATED, Json(new_activation(&state, &name).await?)))
+}

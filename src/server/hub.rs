@@ -1,0 +1,48 @@
+//! Who is connected: a queue per connected device for challenges, and a
+//! broadcast of decided sign-ins for long-polling status requests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::push::ServerMessage;
+
+pub struct Hub {
+    devices: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<ServerMessage>>>>,
+    decided: broadcast::Sender<String>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub { devices: Mutex::new(HashMap::new()), decided: broadcast::channel(1024).0 }
+    }
+}
+
+impl Hub {
+    /// Registers a connection of `device`; messages sent to the device arrive on the receiver.
+    pub fn connect(&self, device: &str) -> mpsc::UnboundedReceiver<ServerMessage> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        if let Ok(mut devices) = self.devices.lock() {
+            devices.entry(device.to_owned()).or_default().push(sender);
+        }
+        receiver
+    }
+
+    /// Sends to every live connection of `device`; false when none is connected.
+    pub fn send(&self, device: &str, message: &ServerMessage) -> bool {
+        let Ok(mut devices) = self.devices.lock() else { return false };
+        let Some(senders) = devices.get_mut(device) else { return false };
+        senders.retain(|sender| sender.send(message.clone()).is_ok());
+        !senders.is_empty()
+    }
+
+    /// Says that sign-in `id` was decided.
+    pub fn decided(&self, id: &str) {
+        let _ = self.decided.send(id.to_owned());
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.decided.subscribe()
+    }
+}

@@ -1,0 +1,285 @@
+//! The server's storage: users, one-time activations, devices, sign-ins and
+//! used TOTP steps, in SQLite through sqlx (portable SQL, so PostgreSQL can
+//! follow). Migrations live in `src/server/migrations/` and run at start-up.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::push::{Keypair, PublicKey};
+
+/// How long an activation code stays valid.
+pub const ACTIVATION_SECONDS: i64 = 10 * 60;
+/// Wrong codes after which an activation is invalidated.
+pub const MAX_FAILURES: i64 = 5;
+
+/// Anything the database can fail on; the API maps it to `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+    #[error("the operating system's random number generator failed")]
+    Random,
+}
+
+/// A sign-in row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signin {
+    pub id: String,
+    pub user: String,
+    pub app: String,
+    pub ip: String,
+    pub location: String,
+    pub number: Option<u32>,
+    pub pin_required: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `pending`, `approved`, `denied`, `reported` (stored) or `expired`
+    /// (derived: pending past its expiry).
+    pub status: String,
+}
+
+impl Signin {
+    /// The status as seen at `now`.
+    pub fn status_at(&self, now: i64) -> &str {
+        if self.status == "pending" && now >= self.expires_at { "expired" } else { &self.status }
+    }
+}
+
+/// What checking an activation code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// The code is right: the user it activates.
+    Valid { user: String, organization: String, totp_secret: String },
+    NotFound,
+    Expired,
+    Used,
+    /// Wrong code; `left` more tries before the activation is invalidated.
+    WrongCode { left: i64 },
+    TooManyAttempts,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// `N` random bytes as lower-case hex.
+pub fn random_hex<const N: usize>() -> Result<String, Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|_| Error::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hash(code: &str) -> String {
+    Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (creating) the SQLite file and runs the migrations.
+    pub async fn open(path: &Path) -> Result<Store, Error> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Damaged(format!("{}: {e}", parent.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("src/server/migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(sqlx::query("SELECT value FROM server_settings WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| row.get(0)))
+    }
+
+    /// A stored setting, or `make()` stored under `name` on first use.
+    async fn setting_or(&self, name: &str, make: impl FnOnce() -> Result<String, Error>) -> Result<String, Error> {
+        if let Some(value) = self.setting(name).await? {
+            return Ok(value);
+        }
+        let value = make()?;
+        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING").bind(name).bind(&value).execute(&self.pool).await?;
+        Ok(self.setting(name).await?.unwrap_or(value))
+    }
+
+    /// The server's signing key, generated on first start and kept.
+    pub async fn server_key(&self) -> Result<Keypair, Error> {
+        use base64::Engine;
+        let seed = self
+            .setting_or("server_key", || {
+                let key = Keypair::generate().map_err(|_| Error::Random)?;
+                Ok(base64::engine::general_purpose::STANDARD.encode(*key.to_seed()))
+            })
+            .await?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(seed).map_err(|_| Error::Damaged("server key".into()))?;
+        Keypair::from_seed(&bytes).map_err(|_| Error::Damaged("server key".into()))
+    }
+
+    /// A bearer token generated on first start and kept (`admin_token`, `rp_token`).
+    pub async fn token(&self, name: &str) -> Result<String, Error> {
+        self.setting_or(name, random_hex::<24>).await
+    }
+
+    /// Adds a user with a fresh TOTP secret; false when the name exists.
+    pub async fn add_user(&self, name: &str, organization: &str, now: i64) -> Result<bool, Error> {
+        let mut secret = [0u8; 20];
+        getrandom::fill(&mut secret).map_err(|_| Error::Random)?;
+        let secret = data_encoding::BASE32_NOPAD.encode(&secret);
+        let done = sqlx::query("INSERT INTO users (name, organization, totp_secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(organization)
+            .bind(secret)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn user_exists(&self, name: &str) -> Result<bool, Error> {
+        Ok(sqlx::query("SELECT 1 FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.is_some())
+    }
+
+    /// The user's organisation, TOTP secret (Base32) and blocked-until time.
+    pub async fn user(&self, name: &str) -> Result<Option<(String, String, i64)>, Error> {
+        Ok(sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| (row.get(0), row.get(1), row.get(2))))
+    }
+
+    /// Creates a one-time activation: its id and its 12-digit code.
+    pub async fn create_activation(&self, user: &str, now: i64) -> Result<(String, String), Error> {
+        let id = random_hex::<12>()?;
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|_| Error::Random)?;
+        let code = format!("{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000);
+        sqlx::query("INSERT INTO activations (id, user_name, code_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&id)
+            .bind(user)
+            .bind(hash(&code))
+            .bind(now + ACTIVATION_SECONDS)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok((id, code))
+    }
+
+    /// Checks a code against activation `id`, counting wrong tries; a right
+    /// code marks the activation used (once: a concurrent second use loses).
+    pub async fn use_activation(&self, id: &str, code: &str, now: i64) -> Result<Activation, Error> {
+        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures FROM activations WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(Activation::NotFound);
+        };
+        let (user, code_hash, expires_at, used_at, failures): (String, String, i64, Option<i64>, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        if used_at.is_some() {
+            return Ok(Activation::Used);
+        }
+        if failures >= MAX_FAILURES {
+            return Ok(Activation::TooManyAttempts);
+        }
+        if now >= expires_at {
+            return Ok(Activation::Expired);
+        }
+        if hash(code.trim()) != code_hash {
+            sqlx::query("UPDATE activations SET failures = failures + 1 WHERE id = ?").bind(id).execute(&self.pool).await?;
+            let left = MAX_FAILURES - failures - 1;
+            return Ok(if left <= 0 { Activation::TooManyAttempts } else { Activation::WrongCode { left } });
+        }
+        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL").bind(now).bind(id).execute(&self.pool).await?;
+        if done.rows_affected() != 1 {
+            return Ok(Activation::Used);
+        }
+        let (organization, totp_secret, _) = self.user(&user).await?.ok_or_else(|| Error::Damaged(format!("activation for a missing user {user}")))?;
+        Ok(Activation::Valid { user, organization, totp_secret })
+    }
+
+    pub async fn add_device(&self, user: &str, key: &PublicKey, name: &str, now: i64) -> Result<String, Error> {
+        let id = format!("dev_{}", random_hex::<8>()?);
+        sqlx::query("INSERT INTO devices (id, user_name, public_key, name, created_at) VALUES (?, ?, ?, ?, ?)").bind(&id).bind(user).bind(key.to_base64()).bind(name).bind(now).execute(&self.pool).await?;
+        Ok(id)
+    }
+
+    /// A device's user and public key.
+    pub async fn device(&self, id: &str) -> Result<Option<(String, PublicKey)>, Error> {
+        let Some(row) = sqlx::query("SELECT user_name, public_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let key: String = row.get(1);
+        Ok(Some((row.get(0), PublicKey::from_base64(&key).map_err(|_| Error::Damaged(format!("device {id}'s key")))?)))
+    }
+
+    pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
+        Ok(sqlx::query("SELECT id FROM devices WHERE user_name = ?").bind(user).fetch_all(&self.pool).await?.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    pub async fn block(&self, user: &str, until: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE users SET blocked_until = ? WHERE name = ?").bind(until).bind(user).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn add_signin(&self, signin: &Signin) -> Result<(), Error> {
+        sqlx::query("INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')")
+            .bind(&signin.id)
+            .bind(&signin.user)
+            .bind(&signin.app)
+            .bind(&signin.ip)
+            .bind(&signin.location)
+            .bind(signin.number.map(i64::from))
+            .bind(signin.pin_required)
+            .bind(signin.created_at)
+            .bind(signin.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn signin_from(row: &sqlx::sqlite::SqliteRow) -> Signin {
+        let number: Option<i64> = row.get(5);
+        Signin {
+            id: row.get(0),
+            user: row.get(1),
+            app: row.get(2),
+            ip: row.get(3),
+            location: row.get(4),
+            number: number.and_then(|n| u32::try_from(n).ok()),
+            pin_required: row.get(6),
+            created_at: row.get(7),
+            expires_at: row.get(8),
+            status: row.get(9),
+        }
+    }
+
+    const SIGNIN_COLUMNS: &'static str = "id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status";
+
+    pub async fn signin(&self, id: &str) -> Result<Option<Signin>, Error> {
+        let sql = format!("SELECT {} FROM signins WHERE id = ?", Self::SIGNIN_COLUMNS);
+        Ok(sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(Self::signin_from))
+    }
+
+    /// The user's sign-ins still waiting for an answer at `now`.
+    pub async fn pending(&self, user: &str, now: i64) -> Result<Vec<Signin>, Error> {
+        let sql = format!("SELECT {} FROM signins WHERE user_name = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at", Self::SIGNIN_COLUMNS);
+        Ok(sqlx::query(&sql).bind(user).bind(now).fetch_all(&self.pool).await?.iter().map(Self::signin_from).collect())
+    }
+
+    /// Records an outcome once: true when this call decided it, false when
+    /// it was already decided or had expired.
+    pub async fn decide(&self, id: &str, status: &str, device: &str, now: i64) -> Result<bool, Error> {
+        let done = sqlx::query("UPDATE signins SET status = ?, decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?")
+            .bind(status)
+            .bind(now)
+            .bind(device)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a TOTP step used for the user; false when it already was.
+    pub async fn use_totp_step(&self, user: &str, step: i64) -> Result<bool, Error> {
+        let done = sqlx::query("INSERT INTO totp_used (user_name, step) VALUES (?, ?) ON CONFLICT DO NOTHING").bind(user).bind(step).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,138 @@
+//! The push WebSocket: authenticate the device by a signed nonce, send it
+//! every pending challenge, forward new ones, and record its signed answers
+//! exactly once.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+
+use super::api::challenge_message;
+use super::{AppState, now, store};
+use crate::push::protocol::{self, RESPONSE_CONTEXT, VERSION};
+use crate::push::{ClientMessage, Decision, PublicKey, ServerMessage};
+
+/// `GET /api/push`.
+pub async fn push(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| session(state, socket))
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    let Ok(text) = serde_json::to_string(message) else { return false };
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn session(state: AppState, mut socket: WebSocket) {
+    let Ok(nonce) = store::random_hex::<16>() else { return };
+    if !send(&mut socket, &ServerMessage::Hello { nonce: nonce.clone() }).await {
+        return;
+    }
+    // The device has 10 s to prove it holds its key.
+    let auth = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = auth else { return };
+    let (device, user, key) = match serde_json::from_str::<ClientMessage>(&text) {
+        Ok(ClientMessage::Auth { device_id, signature }) => match state.store.device(&device_id).await {
+            Ok(Some((user, key))) if protocol::check_auth(&key, &nonce, &signature).is_ok() => (device_id, user, key),
+            _ => {
+                let _ = send(&mut socket, &ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() }).await;
+                return;
+            }
+        },
+        _ => {
+            let _ = send(&mut socket, &ServerMessage::Error { error: "bad_request".into(), message: "expected an auth message".into() }).await;
+            return;
+        }
+    };
+    let mut queue = state.hub.connect(&device);
+    if !send(&mut socket, &ServerMessage::Ready).await {
+        return;
+    }
+    // Pending, unexpired sign-ins reach a device that was offline.
+    if let (Ok(pending), Ok(Some((organization, _, _)))) = (state.store.pending(&user, now()).await, state.store.user(&user).await) {
+        for signin in pending {
+            if !send(&mut socket, &challenge_message(&state, &signin, &organization, &device)).await {
+                return;
+            }
+        }
+    }
+    loop {
+        tokio::select! {
+            queued = queue.recv() => match queued {
+                Some(message) => if !send(&mut socket, &message).await { return },
+                None => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(ClientMessage::Respond { envelope }) => respond(&state, &device, &user, &key, &envelope).await,
+                        Ok(ClientMessage::Auth { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
+                        Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
+                    };
+                    if !send(&mut socket, &reply).await { return }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+            },
+        }
+    }
+}
+
+fn result(challenge_id: &str, accepted: bool, status: &str, reason: &str) -> ServerMessage {
+    ServerMessage::Result { challenge_id: challenge_id.into(), accepted, status: status.into(), reason: reason.into() }
+}
+
+/// Verifies a signed answer and records it once.
+async fn respond(state: &AppState, device: &str, user: &str, key: &PublicKey, envelope: &crate::push::Envelope) -> ServerMessage {
+    let response: crate::push::Response = match envelope.open(key, RESPONSE_CONTEXT) {
+        Ok(response) => response,
+        Err(error) => {
+            eprintln!("countersign-server: refused a response from {device}: {error}");
+            return result("", false, "", &format!("refused: {error}"));
+        }
+    };
+    let id = response.challenge_id.as_str();
+    if response.v != VERSION || response.device_id != device {
+        return result(id, false, "", "the response is not from this device");
+    }
+    let now = now();
+    let signin = match state.store.signin(id).await {
+        Ok(Some(signin)) if signin.user == user => signin,
+        Ok(_) => return result(id, false, "", "no such sign-in for this user"),
+        Err(error) => {
+            eprintln!("countersign-server: {error}");
+            return result(id, false, "", "the server failed");
+        }
+    };
+    match signin.status_at(now) {
+        "pending" => {}
+        "expired" => return result(id, false, "expired", "the sign-in expired"),
+        decided => return result(id, false, decided, "the sign-in was already answered"),
+    }
+    let (status, reason) = match response.decision {
+        Decision::Approve if signin.pin_required && !response.user_verified => return result(id, false, "pending", "this organisation requires your PIN or vault password"),
+        Decision::Approve if signin.number.is_some() && response.number != signin.number => ("denied", "the number did not match: denied"),
+        Decision::Approve => ("approved", ""),
+        Decision::Deny => ("denied", ""),
+        Decision::Report => ("reported", "reported: further pushes are blocked for a while"),
+    };
+    match state.store.decide(id, status, device, now).await {
+        Ok(true) => {
+            if status == "reported" {
+                if let Err(error) = state.store.block(user, now + state.config.report_block_seconds).await {
+                    eprintln!("countersign-server: {error}");
+                }
+            }
+            state.hub.decided(id);
+            result(id, true, status, reason)
+        }
+        Ok(false) => {
+            let now_status = state.store.signin(id).await.ok().flatten().map(|s| s.status_at(now).to_owned()).unwrap_or_default();
+            result(id, false, &now_status, "the sign-in was already answered or expired")
+        }
+        Err(error) => {
+            eprintln!("countersign-server: {error}");
+            result(id, false, "", "the server failed")
+        }
+    }
+}
