@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Keypair, Link, Response, ServerMessage};
+use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Response, ServerMessage};
 use crate::account::{Account, Method};
 use crate::secret::Secret;
 
@@ -35,7 +35,8 @@ pub enum Error {
     Account(String),
 }
 
-fn install_crypto() {
+/// Makes ring the process's rustls provider (idempotent); every HTTP or WebSocket client needs one.
+pub fn install_crypto() {
     // ring is the one rustls provider built in; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -136,10 +137,16 @@ impl Session {
         }
     }
 
-    /// Sends a signed answer to `challenge_id`.
-    pub async fn respond(&mut self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Result<(), Error> {
+    /// Sends a signed answer to `challenge_id`; returns what was sent.
+    pub async fn respond(&mut self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Result<Envelope, Error> {
         let response = Response { v: VERSION, challenge_id: challenge_id.to_owned(), device_id: self.link.device_id.clone(), decision, number, user_verified, at: now };
         let envelope = self.link.device_key.seal(RESPONSE_CONTEXT, &response);
+        self.send_envelope(envelope.clone()).await?;
+        Ok(envelope)
+    }
+
+    /// Sends an already signed answer (tests replay one this way).
+    pub async fn send_envelope(&mut self, envelope: Envelope) -> Result<(), Error> {
         self.send(&ClientMessage::Respond { envelope }).await
     }
 

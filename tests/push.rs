@@ -1,0 +1,326 @@
+//! End to end: the real `countersign-server` binary on 127.0.0.1 with a
+//! fresh SQLite file, and the real client code (and the real `countersign`
+//! binary) as the phone.
+
+#![cfg(all(feature = "server", feature = "client"))]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use countersign::push::client::{self, Event, Session};
+use countersign::push::{Challenge, Decision, Keypair, Link};
+use serde_json::{Value, json};
+
+const RP: &str = "rp-token-for-tests";
+const ADMIN: &str = "admin-token-for-tests";
+
+/// The server binary on a free loopback port; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    database: PathBuf,
+    port: u16,
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_on(dir.join("server.sqlite3"), free_port(), extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn start_on(database: PathBuf, port: u16, extra: Vec<String>) -> Server {
+        client::install_crypto();
+        let child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+            .args(["--database", database.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
+            .args(&extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), database, port, extra };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the server did not start listening");
+    }
+
+    /// Stops it and starts it again on the same database and port.
+    fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (database, port, extra) = (self.database.clone(), self.port, self.extra.clone());
+        drop(self);
+        Server::start_on(database, port, extra)
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new().post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn raw_post(&self, path: &str, token: &str, body: &'static str) -> (u16, Value) {
+        let response = reqwest::Client::new().post(format!("{}{path}", self.base)).bearer_auth(token).header("content-type", "application/json").body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::Client::new().get(format!("{}{path}", self.base)).bearer_auth(RP).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A user and a fresh activation: (code, url).
+    async fn activation(&self, user: &str) -> (String, String) {
+        let (status, _) = self.post("/api/admin/users", ADMIN, json!({ "name": user, "organization": "Contoso" })).await;
+        assert!(status == 201 || status == 409, "user add: {status}");
+        let (status, activation) = self.post(&format!("/api/admin/users/{user}/activations"), ADMIN, json!({})).await;
+        assert_eq!(status, 201);
+        (activation["code"].as_str().unwrap().to_owned(), activation["url"].as_str().unwrap().to_owned())
+    }
+
+    /// An activated device for `user`.
+    async fn device(&self, user: &str) -> Link {
+        let (code, url) = self.activation(user).await;
+        let (account, link) = client::activate(&url, &code, "test device").await.unwrap();
+        assert_eq!((account.issuer.as_str(), account.name.as_str()), ("Contoso", user));
+        link
+    }
+
+    /// Creates a sign-in: (id, number).
+    async fn signin(&self, user: &str) -> (String, Option<u32>) {
+        let (status, body) = self.post("/api/signins", RP, json!({ "user": user, "app": "Contoso VPN", "ip": "203.0.113.7", "location": "Zurich" })).await;
+        assert_eq!(status, 201, "{body}");
+        (body["id"].as_str().unwrap().to_owned(), body["number"].as_u64().map(|n| n as u32))
+    }
+
+    async fn status(&self, id: &str, wait: u64) -> String {
+        self.get(&format!("/api/signins/{id}?wait={wait}")).await["status"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn next_challenge(session: &mut Session) -> Challenge {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), session.next()).await.expect("a challenge within 5 s").unwrap() {
+            Event::Challenge(challenge) => return challenge,
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+    }
+}
+
+fn now() -> i64 {
+    countersign::server::now()
+}
+
+#[tokio::test]
+async fn approve_with_the_right_number_then_a_wrong_number_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("alice").await;
+    let mut session = Session::connect(&link).await.unwrap();
+
+    let (id, number) = server.signin("alice").await;
+    let challenge = next_challenge(&mut session).await;
+    assert_eq!((challenge.id.as_str(), challenge.app.as_str(), challenge.ip.as_str(), challenge.location.as_str()), (id.as_str(), "Contoso VPN", "203.0.113.7", "Zurich"));
+    assert!(challenge.number_matching && (10..100).contains(&number.unwrap()));
+    assert!(challenge.seconds_left(now()) > 50);
+    session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap(), (true, "approved".into(), String::new()));
+    assert_eq!(server.status(&id, 0).await, "approved");
+
+    let (id, number) = server.signin("alice").await;
+    next_challenge(&mut session).await;
+    let wrong = number.map(|n| if n == 99 { 10 } else { n + 1 });
+    session.respond(&id, Decision::Approve, wrong, false, now()).await.unwrap();
+    let (accepted, status, reason) = session.verdict(&id).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (true, "denied"), "{reason}");
+    assert_eq!(server.status(&id, 0).await, "denied");
+}
+
+#[tokio::test]
+async fn deny_then_report_blocks_further_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("bob").await;
+    let mut session = Session::connect(&link).await.unwrap();
+    let (id, _) = server.signin("bob").await;
+    next_challenge(&mut session).await;
+    session.respond(&id, Decision::Deny, None, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "denied");
+    assert_eq!(server.status(&id, 0).await, "denied");
+
+    let (id, _) = server.signin("bob").await;
+    next_challenge(&mut session).await;
+    session.respond(&id, Decision::Report, None, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "reported");
+    let (status, body) = server.post("/api/signins", RP, json!({ "user": "bob", "app": "x" })).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("blocked")), "{body}");
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--challenge-seconds", "1"]);
+    let link = server.device("carol").await;
+    let mut session = Session::connect(&link).await.unwrap();
+    let (id, number) = server.signin("carol").await;
+    next_challenge(&mut session).await;
+    // Long-polling returns at expiry, not at the end of the wait.
+    assert_eq!(server.status(&id, 30).await, "expired");
+    session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap(), (false, "expired".into(), "the sign-in expired".into()));
+}
+
+#[tokio::test]
+async fn a_device_offline_at_push_time_gets_the_challenge_on_connect_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("dave").await;
+    let (id, number) = server.signin("dave").await;
+    // Restart with the sign-in pending: it is in the database, not in memory.
+    let server = server.restart();
+    let mut session = Session::connect(&link).await.unwrap();
+    let challenge = next_challenge(&mut session).await;
+    assert_eq!(challenge.id, id);
+    session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(server.status(&id, 0).await, "approved");
+}
+
+#[tokio::test]
+async fn a_challenge_signed_by_another_key_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut link = server.device("erin").await;
+    // The app pinned another server key: everything this server signs is a forgery to it.
+    link.server_key = Keypair::generate().unwrap().public();
+    let mut session = Session::connect(&link).await.unwrap();
+    server.signin("erin").await;
+    match tokio::time::timeout(Duration::from_secs(5), session.next()).await.unwrap().unwrap() {
+        Event::Dropped(reason) => assert!(reason.contains("does not verify"), "{reason}"),
+        other => panic!("a forged challenge must be dropped, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_or_replayed_response_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("frank").await;
+    let mut session = Session::connect(&link).await.unwrap();
+    let (id, number) = server.signin("frank").await;
+    next_challenge(&mut session).await;
+    let sent = session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    // The same signed bytes again, then a fresh "deny": the outcome stands.
+    session.send_envelope(sent).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap(), (false, "approved".into(), "the sign-in was already answered".into()));
+    session.respond(&id, Decision::Deny, None, false, now()).await.unwrap();
+    assert!(!session.verdict(&id).await.unwrap().0);
+    assert_eq!(server.status(&id, 0).await, "approved");
+}
+
+#[tokio::test]
+async fn five_wrong_codes_invalidate_an_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (code, url) = server.activation("gina").await;
+    let wrong = if code.starts_with('9') { code.replacen('9', "1", 1) } else { format!("9{}", &code[1..]) };
+    for left in (1..5).rev() {
+        let error = client::activate(&url, &wrong, "x").await.unwrap_err();
+        let client::Error::Server(error) = error else { panic!("{error}") };
+        assert_eq!(error.error, "invalid_code");
+        assert!(error.message.contains(&format!("{left} more tries")), "{}", error.message);
+    }
+    for code in [&wrong, &code] {
+        let client::Error::Server(error) = client::activate(&url, code, "x").await.unwrap_err() else { panic!() };
+        assert_eq!(error.error, "too_many_attempts");
+    }
+    // A used code cannot be used twice.
+    let (code, url) = server.activation("gina").await;
+    client::activate(&url, &code, "x").await.unwrap();
+    let client::Error::Server(error) = client::activate(&url, &code, "x").await.unwrap_err() else { panic!() };
+    assert_eq!(error.error, "used");
+}
+
+#[tokio::test]
+async fn malformed_json_gets_a_4xx_with_a_clear_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    for (path, token) in [("/api/activate/abc", ""), ("/api/signins", RP), ("/api/totp/verify", RP), ("/api/admin/users", ADMIN)] {
+        let (status, body) = server.raw_post(path, token, "{\"user\": ").await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert_eq!(body["error"], "bad_request", "{path}: {body}");
+    }
+    let (status, body) = server.post("/api/signins", "wrong", json!({ "user": "x" })).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+}
+
+#[tokio::test]
+async fn a_totp_code_from_the_activated_account_is_accepted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (code, url) = server.activation("hana").await;
+    let (account, _) = client::activate(&url, &code, "x").await.unwrap();
+    let totp = countersign::otp::code(&account, now() as u64).value;
+    let verify = |code: String| server.post("/api/totp/verify", RP, json!({ "user": "hana", "code": code }));
+    assert_eq!(verify(totp.clone()).await.1["valid"], true);
+    assert_eq!(verify(totp).await.1["valid"], false, "a code is accepted once");
+    assert_eq!(verify("000000".into()).await.1["valid"], false);
+}
+
+#[test]
+fn the_command_line_activates_from_the_qr_image_then_watches_and_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let admin = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+            .args(["--database", server.database.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", server.port)])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    admin(&["user", "add", "ivan"]);
+    let qr = dir.path().join("activation.png");
+    let printed = admin(&["activate", "ivan", "--qr", qr.to_str().unwrap()]);
+    assert!(printed.contains("Code: ") && printed.contains("/api/activate/"), "{printed}");
+
+    let sandbox = common::Sandbox::new();
+    sandbox.init();
+    let activated = sandbox.ok(&["activate", "--qr", qr.to_str().unwrap()]);
+    assert!(activated.starts_with("Activated Countersign demo (ivan)"), "{activated}");
+    // The account shows codes like any other.
+    let list: Value = serde_json::from_str(&sandbox.ok(&["list", "--json"])).unwrap();
+    assert_eq!(list[0]["account"], "ivan");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (id, number) = runtime.block_on(server.signin("ivan"));
+    let watched = sandbox.ok(&["push", "watch", "--json", "--count", "1", "--timeout", "10"]);
+    let challenge: Value = serde_json::from_str(watched.lines().next().unwrap()).unwrap();
+    assert_eq!((challenge["id"].as_str(), challenge["app"].as_str(), challenge["flagged"].as_bool()), (Some(id.as_str()), Some("Contoso VPN"), Some(false)));
+    let output = sandbox.run(&["push", "approve", &id]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("add --number N"));
+    let approved = sandbox.ok(&["push", "approve", &id, "--number", &number.unwrap().to_string()]);
+    assert_eq!(approved, format!("{id}: approved\n"));
+    assert_eq!(runtime.block_on(server.status(&id, 0)), "approved");
+}
