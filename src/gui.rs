@@ -12,9 +12,11 @@ pub mod export;
 pub mod import;
 pub mod onboarding;
 pub mod preferences;
+pub mod prompt;
 mod style;
 pub mod unlock;
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +35,8 @@ pub use preferences::{Preferences, Protection};
 pub use unlock::Unlock;
 
 use crate::account::Method;
+use crate::push::client::{self as push_client, Answer, Event, Update};
+use crate::push::{Link, Shield};
 use crate::transfer;
 use crate::{backup, otp, uri};
 use crate::settings::Settings;
@@ -110,6 +114,36 @@ pub struct App {
     pub toast: Option<(String, u64)>,
     pending_clear: Option<PendingClear>,
     settings_dirty: bool,
+    /// Sign-in requests waiting for an answer, oldest first.
+    pub prompts: VecDeque<prompt::Prompt>,
+    /// Recent sign-in requests and their outcomes, newest first.
+    pub activity: Vec<prompt::Activity>,
+    /// Each work or school account's connection.
+    connections: HashMap<Id, Connection>,
+    shields: HashMap<Id, Shield>,
+}
+
+/// A work or school account's link to its server, as the window knows it.
+#[derive(Debug, Clone)]
+pub enum Connection {
+    Connecting,
+    Connected(tokio::sync::mpsc::Sender<Answer>),
+    Offline { reason: String, retry_at: i64 },
+}
+
+/// What the push subscription of one account is keyed by.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    pub id: Id,
+    pub link: Link,
+}
+
+impl std::hash::Hash for PushTarget {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        self.link.device_id.hash(state);
+        self.link.endpoint.hash(state);
+    }
 }
 
 // One value per app, never moved in bulk: boxing the big variant buys nothing.
@@ -124,6 +158,8 @@ pub struct Unlocked {
     pub vault: SharedVault,
     pub accounts: Accounts,
     pub page: Page,
+    /// The work or school accounts to keep connected (cached at each refresh).
+    pub push_targets: Vec<PushTarget>,
 }
 
 pub enum Page {
@@ -134,6 +170,8 @@ pub enum Page {
     Export(Export),
     /// Secrets shown as QR codes (one account, or a Google export).
     Codes(Codes),
+    /// Recent sign-in requests.
+    Activity,
 }
 
 /// A copied code to wipe from the clipboard at `at`, if it is still there.
@@ -157,6 +195,12 @@ pub enum Message {
     Import(import::Message),
     Export(export::Message),
     Codes(codes::Message),
+    /// An update from one work or school account's connection.
+    Push(Id, Update),
+    Prompt(prompt::Message),
+    /// An answer went out (the verdict follows as a push event), or why not.
+    PromptSent(Result<(), String>),
+    Activity(prompt::ActivityMessage),
     Saved(Result<String, vault::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
     Imported(Result<Vec<vault::Imported>, String>),
@@ -174,7 +218,20 @@ impl App {
             let (onboarding, task) = onboarding::Onboarding::new(options.vault.clone());
             (Screen::Onboarding(onboarding), task.map(Message::Onboarding))
         };
-        let app = App { options, settings, screen, now, last_input: now, toast: None, pending_clear: None, settings_dirty: false };
+        let app = App {
+            options,
+            settings,
+            screen,
+            now,
+            last_input: now,
+            toast: None,
+            pending_clear: None,
+            settings_dirty: false,
+            prompts: VecDeque::new(),
+            activity: Vec::new(),
+            connections: HashMap::new(),
+            shields: HashMap::new(),
+        };
         (app, task)
     }
 
@@ -212,7 +269,7 @@ impl App {
                 }
                 match &mut unlocked.page {
                     Page::Add(add) => add.scan_file(path).map(Message::Add),
-                    Page::Accounts | Page::Settings(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) => Task::none(),
+                    Page::Accounts | Page::Settings(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => Task::none(),
                 }
             }
             Message::Resized(size) => {
@@ -252,6 +309,10 @@ impl App {
                         self.show_account_qr(&id);
                         Task::none()
                     }
+                    accounts::Action::OpenActivity => {
+                        self.show_page(Page::Activity);
+                        Task::none()
+                    }
                     accounts::Action::Lock => self.lock(),
                 }
             }
@@ -279,10 +340,14 @@ impl App {
                         self.show_page(Page::Accounts);
                         Task::none()
                     }
+                    add::Action::Activate { code, url } => {
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(activate(vault, code, url, now), |result| Message::Add(add::Message::Activated(result)))
+                    }
                 }
             }
             Message::Settings(message) => {
-                let Screen::Unlocked(Unlocked { page: Page::Settings(preferences), vault, accounts }) = &mut self.screen else { return Task::none() };
+                let Screen::Unlocked(Unlocked { page: Page::Settings(preferences), vault, accounts, .. }) = &mut self.screen else { return Task::none() };
                 match preferences.update(message) {
                     preferences::Action::None => Task::none(),
                     preferences::Action::Settings(change) => {
@@ -357,6 +422,48 @@ impl App {
                 }
                 Task::none()
             }
+            Message::Push(id, update) => self.push_update(id, update),
+            Message::Prompt(message) => {
+                let Some(prompt) = self.prompts.front_mut() else { return Task::none() };
+                match prompt.update(message) {
+                    prompt::Action::None => Task::none(),
+                    prompt::Action::Answer { decision, number, password } => {
+                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some() };
+                        let sender = match self.connections.get(&prompt.account) {
+                            Some(Connection::Connected(sender)) => sender.clone(),
+                            _ => {
+                                prompt.busy = false;
+                                prompt.error = Some("Not connected to your organisation's server right now; it is retrying. Try again in a moment.".into());
+                                return Task::none();
+                            }
+                        };
+                        let path = self.options.vault.clone();
+                        Task::perform(
+                            async move {
+                                if let Some(password) = password {
+                                    blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(|e| match e {
+                                        vault::Error::WrongPassword => "Wrong password.".to_owned(),
+                                        other => other.to_string(),
+                                    })?;
+                                }
+                                sender.send(answer).await.map_err(|_| "The connection closed; try again.".to_owned())
+                            },
+                            Message::PromptSent,
+                        )
+                    }
+                }
+            }
+            Message::PromptSent(result) => {
+                if let (Err(error), Some(prompt)) = (result, self.prompts.front_mut()) {
+                    prompt.busy = false;
+                    prompt.error = Some(error);
+                }
+                Task::none()
+            }
+            Message::Activity(prompt::ActivityMessage::Back) => {
+                self.show_page(Page::Accounts);
+                Task::none()
+            }
             Message::Saved(result) => {
                 match result {
                     Ok(text) => self.toast = Some((text, self.now + 3)),
@@ -398,7 +505,7 @@ impl App {
         }
         let mut accounts = Accounts::default();
         accounts.hide_codes = self.settings.hide_codes;
-        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts });
+        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts, push_targets: Vec::new() });
         self.last_input = self.now;
         self.refresh();
         Task::none()
@@ -406,6 +513,9 @@ impl App {
 
     /// Drops the vault (and with it every decrypted secret) and shows the unlock screen.
     pub fn lock(&mut self) -> Task<Message> {
+        // Requests cannot be answered while locked; they stay pending on the server.
+        self.prompts.clear();
+        self.connections.clear();
         let (unlock, task) = Unlock::new(self.options.vault.clone(), false, self.settings.backup_policy(&self.options.vault), self.backup_dir());
         self.screen = Screen::Unlock(unlock);
         task.map(Message::Unlock)
@@ -497,6 +607,72 @@ impl App {
         }
     }
 
+    /// One account's connection changed, or a request or verdict arrived.
+    fn push_update(&mut self, id: Id, update: Update) -> Task<Message> {
+        let status = match &update {
+            Update::Connecting => Some("Push: connecting…".to_owned()),
+            Update::Connected(_) => Some("Push: connected".to_owned()),
+            Update::Disconnected { reason, retry_in } => Some(format!("Push: offline, retrying in {retry_in} s ({reason})")),
+            Update::Event(_) => None,
+        };
+        if let (Some(status), Screen::Unlocked(unlocked)) = (status, &mut self.screen) {
+            unlocked.accounts.push_status.insert(id.clone(), status);
+        }
+        match update {
+            Update::Connecting => {
+                self.connections.insert(id, Connection::Connecting);
+            }
+            Update::Connected(sender) => {
+                self.connections.insert(id, Connection::Connected(sender));
+            }
+            Update::Disconnected { reason, retry_in } => {
+                self.connections.insert(id, Connection::Offline { reason, retry_at: self.now as i64 + retry_in as i64 });
+            }
+            Update::Event(Event::Challenge(challenge)) => {
+                let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.id == challenge.id && a.outcome != "Waiting");
+                if known || challenge.seconds_left(self.now as i64) == 0 {
+                    return Task::none();
+                }
+                let shield = self.shields.entry(id.clone()).or_default();
+                let flagged = shield.observe(challenge.created_at).then(|| shield.warning());
+                if !self.activity.iter().any(|a| a.id == challenge.id) {
+                    self.activity.insert(0, prompt::Activity { id: challenge.id.clone(), at: challenge.created_at, app: challenge.app.clone(), user: challenge.user.clone(), location: challenge.location.clone(), outcome: "Waiting".into() });
+                    self.activity.truncate(100);
+                }
+                let focus = if challenge.number_matching { Some(prompt::NUMBER_ID) } else if challenge.pin_required { Some(prompt::PIN_ID) } else { None };
+                self.prompts.push_back(prompt::Prompt::new(id, challenge, flagged));
+                if self.prompts.len() == 1
+                    && let Some(field) = focus
+                {
+                    return operation::focus(field);
+                }
+            }
+            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
+                let outcome = match (accepted, status.as_str()) {
+                    (true, "approved") => "Approved".to_owned(),
+                    (true, "denied") if !reason.is_empty() => format!("Denied: {reason}"),
+                    (true, "denied") => "Denied".to_owned(),
+                    (true, "reported") => "Reported: it wasn't me".to_owned(),
+                    (_, other) => format!("Not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") }),
+                };
+                self.toast = Some((outcome.clone(), self.now + 4));
+                self.prompts.retain(|p| p.challenge.id != challenge_id);
+                self.set_outcome(&challenge_id, &outcome);
+            }
+            Update::Event(Event::Dropped(reason)) => {
+                // A forged or misaddressed message: never shown, only logged.
+                eprintln!("countersign: {reason}");
+            }
+        }
+        Task::none()
+    }
+
+    fn set_outcome(&mut self, challenge_id: &str, outcome: &str) {
+        if let Some(item) = self.activity.iter_mut().find(|a| a.id == challenge_id) {
+            item.outcome = outcome.to_owned();
+        }
+    }
+
     fn open_add(&mut self) -> Task<Message> {
         let (add, task) = Add::new();
         self.show_page(Page::Add(add));
@@ -510,6 +686,7 @@ impl App {
         // rather than block the UI thread.
         if let Ok(vault) = unlocked.vault.try_lock() {
             unlocked.accounts.refresh(vault.entries(), self.now);
+            unlocked.push_targets = vault.entries().iter().filter_map(|e| e.push.clone().map(|link| PushTarget { id: e.id.clone(), link })).collect();
         }
     }
 
@@ -520,6 +697,13 @@ impl App {
         }
         if self.settings_dirty {
             self.save_settings();
+        }
+        // Requests that ran out of time leave the queue and say so in the activity list.
+        let now_signed = now as i64;
+        while let Some(index) = self.prompts.iter().position(|p| p.challenge.seconds_left(now_signed) == 0) {
+            if let Some(expired) = self.prompts.remove(index) {
+                self.set_outcome(&expired.challenge.id, "Expired");
+            }
         }
         let idle = now.saturating_sub(self.last_input);
         if matches!(self.screen, Screen::Unlocked(_)) && self.settings.auto_lock_seconds > 0 && idle >= self.settings.auto_lock_seconds {
@@ -672,7 +856,20 @@ impl App {
             }
         });
         let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
-        if needs_clock { Subscription::batch([events, Subscription::run(seconds)]) } else { events }
+        let mut subscriptions = vec![events];
+        if needs_clock {
+            subscriptions.push(Subscription::run(seconds));
+        }
+        // One connection per work or school account while unlocked.
+        if let Screen::Unlocked(unlocked) = &self.screen {
+            for target in &unlocked.push_targets {
+                subscriptions.push(Subscription::run_with(target.clone(), |target: &PushTarget| {
+                    let id = target.id.clone();
+                    iced::futures::StreamExt::map(push_client::watch(target.link.clone()), move |update| Message::Push(id.clone(), update))
+                }));
+            }
+        }
+        Subscription::batch(subscriptions)
     }
 
     pub fn view(&self) -> Element<'_, Message> {
@@ -701,7 +898,13 @@ impl App {
                 Page::Import(import) => import.view().map(Message::Import),
                 Page::Export(export) => export.view().map(Message::Export),
                 Page::Codes(codes) => codes.view().map(Message::Codes),
+                Page::Activity => prompt::activity_view(&self.activity).map(Message::Activity),
             },
+        };
+        // A sign-in request comes before any page.
+        let content = match (&self.screen, self.prompts.front()) {
+            (Screen::Unlocked(_), Some(prompt)) => prompt.view(self.now as i64, self.prompts.len() - 1).map(Message::Prompt),
+            _ => content,
         };
         match &self.toast {
             Some((message, _)) => {
@@ -749,6 +952,18 @@ fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
 /// The backup folder the settings name, or the default beside the vault.
 fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
     settings.backup_dir.clone().unwrap_or_else(|| backup::default_dir(vault))
+}
+
+/// Activates a work or school account and keeps it with its push link.
+async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<String, String> {
+    let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "Countersign desktop".into());
+    let (account, link) = push_client::activate(&url, &code, &device).await.map_err(|e| e.to_string())?;
+    blocking(move || {
+        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+        let title = account.title();
+        vault.add_push(account, link, now).map(|_| title).map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// Verifies the newest backup and records it in the backup folder.

@@ -34,6 +34,8 @@ pub struct Card {
     pub seconds_left: Option<u64>,
     period: u64,
     pub hotp: bool,
+    /// A work or school account that receives sign-in requests.
+    pub push: bool,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,8 @@ pub struct Accounts {
     editing: Option<Edit>,
     /// The list's scroll offset and height, from its last scroll event.
     viewport: (f32, f32),
+    /// Each work or school account's connection, as the root last heard it.
+    pub push_status: std::collections::HashMap<Id, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +79,7 @@ pub enum Message {
     Scrolled(iced::widget::scrollable::Viewport),
     AddAccount,
     OpenSettings,
+    OpenActivity,
     Lock,
 }
 
@@ -97,6 +102,7 @@ pub enum Action {
     OpenSettings,
     /// Show the account as a QR code (after a confirmation).
     ShowQr(Id),
+    OpenActivity,
     Lock,
 }
 
@@ -129,6 +135,7 @@ impl Accounts {
                         Method::Hotp { .. } => 0,
                     },
                     hotp: matches!(account.method, Method::Hotp { .. }),
+                    push: entry.push.is_some(),
                 }
             })
             .collect();
@@ -246,6 +253,7 @@ impl Accounts {
                 Action::None
             }
             Message::ShowQr(id) => Action::ShowQr(id),
+            Message::OpenActivity => Action::OpenActivity,
             Message::ConfirmDelete => match self.confirm_delete.take() {
                 Some(id) => Action::Change(Change::Remove(id)),
                 None => Action::None,
@@ -271,6 +279,12 @@ impl Accounts {
         ]
         .spacing(8)
         .align_y(Center);
+        // Sign-in activity, once there is a work or school account.
+        let header: Element<'_, Message> = if self.cards.iter().any(|c| c.push) {
+            column![header, row![Space::new().width(Fill), button(text("Sign-in activity").size(13)).on_press(Message::OpenActivity).padding([5, 10]).style(button::text)]].spacing(4).into()
+        } else {
+            header.into()
+        };
 
         let body: Element<'_, Message> = if self.cards.is_empty() {
             empty_state()
@@ -321,7 +335,11 @@ impl Accounts {
             .center_y(40)
             .style(style::avatar(card.color));
         let (title, subtitle) = if card.issuer.is_empty() { (card.name.clone(), String::new()) } else { (card.issuer.clone(), card.name.clone()) };
-        let names = column![text(title).size(16).font(Font { weight: font::Weight::Semibold, ..Font::with_name("Fira Sans") }), text(subtitle).size(13).style(text::secondary)].spacing(2);
+        let mut names = column![text(title).size(16).font(Font { weight: font::Weight::Semibold, ..Font::with_name("Fira Sans") }), text(subtitle).size(13).style(text::secondary)].spacing(2);
+        if card.push {
+            let status = self.push_status.get(&card.id).map_or("Push: starting", String::as_str);
+            names = names.push(text(status.to_owned()).size(12).style(if status.starts_with("Push: connected") { text::success } else { text::secondary }));
+        }
 
         let hidden = self.hide_codes && self.revealed.as_ref() != Some(&card.id);
         let shown_code = if hidden { card.code.chars().map(|c| if c == ' ' { ' ' } else { '•' }).collect() } else { card.code.clone() };

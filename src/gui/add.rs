@@ -24,6 +24,8 @@ pub const NAME_ID: &str = "add-name";
 pub const SECRET_ID: &str = "add-secret";
 pub const ISSUER_ID: &str = "add-issuer";
 pub const URI_ID: &str = "add-uri";
+pub const CODE_ID: &str = "add-code";
+pub const URL_ID: &str = "add-url";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
@@ -54,6 +56,8 @@ impl std::fmt::Display for OtpType {
 #[derive(Debug, Clone)]
 pub enum Candidate {
     Account { account: Account, warnings: Vec<String> },
+    /// A work or school activation: a Code and a URL, activated on "Activate".
+    Activation { code: String, url: String },
     /// A payload that is not a plain account; said plainly, never silently dropped.
     Unsupported { what: String, why: String },
     /// A QR code whose text is no enrollment payload.
@@ -73,6 +77,9 @@ pub struct Add {
     pub counter: String,
     pub advanced: bool,
     pub uri: String,
+    /// Work or school: the Code and URL typed in.
+    pub code: String,
+    pub url: String,
     pub busy: Option<&'static str>,
     pub error: Option<String>,
     /// `Some` once something was read: the review step.
@@ -132,6 +139,12 @@ pub enum Message {
     Imported(Result<Vec<Imported>, String>),
     BackToForm,
     Cancel,
+    CodeChanged(String),
+    UrlChanged(String),
+    /// Activate with this Code and URL.
+    Activate(String, String),
+    /// The activation's outcome: the account's title, or why it failed.
+    Activated(Result<String, String>),
 }
 
 pub enum Action {
@@ -142,6 +155,8 @@ pub enum Action {
     Save(Vec<Account>),
     /// Saved one account and nothing else to report: back to the list with this toast.
     Finished(String),
+    /// Activate a work or school account, then answer with `Activated`.
+    Activate { code: String, url: String },
     Cancel,
 }
 
@@ -285,6 +300,33 @@ impl Add {
                 Action::None
             }
             Message::Cancel => Action::Cancel,
+            Message::CodeChanged(code) => self.edited(|add| add.code = code),
+            Message::UrlChanged(url) => self.edited(|add| add.url = url),
+            Message::Activate(code, url) => {
+                let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+                let url = url.trim().to_owned();
+                if code.is_empty() || url.is_empty() {
+                    self.error = Some("Enter both the Code and the URL shown under the QR code.".into());
+                    return Action::None;
+                }
+                if self.busy.is_some() {
+                    return Action::None;
+                }
+                self.busy = Some("Activating…");
+                self.error = None;
+                Action::Activate { code, url }
+            }
+            Message::Activated(Ok(title)) => {
+                self.busy = None;
+                Action::Finished(format!("Activated {title}: it shows codes and receives sign-in requests"))
+            }
+            Message::Activated(Err(error)) => {
+                self.busy = None;
+                self.review = None;
+                self.kind = Kind::WorkOrSchool;
+                self.error = Some(format!("Not activated: {error}"));
+                Action::None
+            }
         }
     }
 
@@ -321,7 +363,7 @@ impl Add {
     fn to_save(&self) -> Vec<Account> {
         let candidates = self.review.iter().flatten().filter_map(|c| match c {
             Candidate::Account { account, .. } => Some(account.clone()),
-            Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
+            Candidate::Activation { .. } | Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
         });
         candidates.chain(self.batches.entries().filter_map(|e| e.account.as_ref().ok().cloned())).collect()
     }
@@ -384,17 +426,7 @@ impl Add {
         };
         let tabs = row![choice("Work or school account", Kind::WorkOrSchool), choice("Other account (Google, GitHub, …)", Kind::Other)].spacing(8);
         let body: Element<'_, Message> = match self.kind {
-            Kind::WorkOrSchool => container(
-                column![
-                    text("Work or school accounts").size(18),
-                    text("Your organisation's security page shows a QR code, or a Code and a URL, to activate sign-in approvals on this computer.").size(14),
-                    text("Activation and push approvals are not built yet: they arrive with Countersign's push support. If the page offers \"Use verification code\", choose Other account and scan that QR code instead.").size(14),
-                ]
-                .spacing(8),
-            )
-            .padding(14)
-            .style(style::notice(false))
-            .into(),
+            Kind::WorkOrSchool => self.work_view(),
             Kind::Other => self.other_view(),
         };
         let mut page = column![header, tabs, body].spacing(16).padding(16);
@@ -404,8 +436,32 @@ impl Add {
         scrollable(page).into()
     }
 
-    fn other_view(&self) -> Element<'_, Message> {
-        let scan = column![
+    /// Work or school: scan the activation QR code, or type its Code and URL.
+    fn work_view(&self) -> Element<'_, Message> {
+        let mut manual = column![
+            text("Or enter the Code and URL shown under the QR code").size(18),
+            text_input("Code (e.g. 123 456 789)", &self.code).id(CODE_ID).on_input(Message::CodeChanged).padding(9),
+            text_input("URL (e.g. https://mfa.example.com/…)", &self.url).id(URL_ID).on_input(Message::UrlChanged).on_submit(Message::Activate(self.code.clone(), self.url.clone())).padding(9),
+        ]
+        .spacing(8);
+        if self.busy.is_none() {
+            manual = manual.push(row![Space::new().width(Fill), button(text("Activate")).on_press(Message::Activate(self.code.clone(), self.url.clone())).padding([8, 16])]);
+        }
+        let mut content = column![
+            text("Your organisation's \"Configure mobile app\" page shows a QR code with a Code and a URL under it. Activating lets this computer show the account's codes and approve sign-ins.").size(14),
+            self.scan_row(),
+            rule::horizontal(1),
+            manual,
+        ]
+        .spacing(16);
+        if let Some(error) = &self.error {
+            content = content.push(container(text(error.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        }
+        content.into()
+    }
+
+    fn scan_row(&self) -> Element<'_, Message> {
+        column![
             text("Scan a QR code").size(18),
             row![
                 button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
@@ -415,7 +471,12 @@ impl Add {
             .spacing(8),
             text("Scan screen finds a QR code shown anywhere on your screen, such as the enrollment page in your browser. You can also drop an image file onto this window.").size(13).style(text::secondary),
         ]
-        .spacing(8);
+        .spacing(8)
+        .into()
+    }
+
+    fn other_view(&self) -> Element<'_, Message> {
+        let scan = self.scan_row();
 
         let mut manual = column![
             text("Enter a setup key").size(18),
@@ -551,10 +612,13 @@ fn report_view(report: &Report) -> Element<'_, Message> {
     scrollable(container(list).padding(14).width(Fill).style(style::card)).into()
 }
 
+fn field<'a>(label: &'static str, value: String) -> iced::widget::Row<'a, Message> {
+    row![text(label).size(13).width(90).style(text::secondary), text(value).size(14)].spacing(8)
+}
+
 fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
     match candidate {
         Candidate::Account { account, warnings } => {
-            let field = |label: &'static str, value: String| row![text(label).size(13).width(90).style(text::secondary), text(value).size(14)].spacing(8);
             let (kind, timing) = match account.method {
                 Method::Totp { period } => ("TOTP", format!("new code every {period} s")),
                 Method::Hotp { counter } => ("HOTP", format!("counter {counter}")),
@@ -572,6 +636,15 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
             }
             fields.into()
         }
+        Candidate::Activation { code, url } => column![
+            text("A work or school account activation").size(15),
+            field("Code", code.clone()),
+            field("URL", url.clone()),
+            text("Activating lets this computer show the account's codes and approve your organisation's sign-ins.").size(13).style(text::secondary),
+            button(text("Activate")).on_press(Message::Activate(code.clone(), url.clone())).padding([8, 16]),
+        ]
+        .spacing(4)
+        .into(),
         Candidate::Unsupported { what, why } => column![text(what.clone()).size(15), text(why.clone()).size(13).style(text::secondary)].spacing(4).into(),
         Candidate::Invalid { error } => column![text("A QR code that is not an account").size(15), text(error.clone()).size(13).style(text::danger)].spacing(4).into(),
     }
@@ -581,10 +654,7 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
 pub fn candidate(text: &str) -> Candidate {
     match uri::parse(text) {
         Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
-        Ok(Payload::WorkActivation { code, url }) => Candidate::Unsupported {
-            what: format!("This is a work or school account activation: Code {code}, URL {url}."),
-            why: "It would let this computer approve your organisation's sign-ins. Activation is not built yet: it arrives with push approvals. If the sign-in page offers \"Use verification code\", scan that QR code instead.".to_owned(),
-        },
+        Ok(Payload::WorkActivation { code, url }) => Candidate::Activation { code, url },
         Ok(other) => Candidate::Unsupported {
             what: format!("This is {}.", other.describe()),
             why: match other {

@@ -160,3 +160,72 @@ impl Session {
         }
     }
 }
+
+/// An answer the window sends through a live connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub challenge_id: String,
+    pub decision: Decision,
+    pub number: Option<u32>,
+    pub user_verified: bool,
+}
+
+/// What a long-lived connection reports to the window.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Connecting,
+    /// Connected; answers go through this sender.
+    Connected(tokio::sync::mpsc::Sender<Answer>),
+    /// The connection failed or dropped; the next try is in `retry_in` seconds.
+    Disconnected { reason: String, retry_in: u64 },
+    Event(Event),
+}
+
+/// Keeps a session to `link` open, reconnecting with exponential backoff
+/// (1 s doubling to 60 s), until the returned stream is dropped. Runs on
+/// the caller's tokio runtime.
+pub fn watch(link: Link) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
+    tokio::spawn(async move {
+        let mut backoff = 1;
+        loop {
+            if updates.send(Update::Connecting).await.is_err() {
+                return;
+            }
+            let reason = match Session::connect(&link).await {
+                Ok(mut session) => {
+                    backoff = 1;
+                    let (answers, mut answered) = tokio::sync::mpsc::channel::<Answer>(16);
+                    if updates.send(Update::Connected(answers)).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            event = session.next() => match event {
+                                Ok(event) => if updates.send(Update::Event(event)).await.is_err() { return },
+                                Err(error) => break error.to_string(),
+                            },
+                            answer = answered.recv() => if let Some(answer) = answer {
+                                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+                                if let Err(error) = session.respond(&answer.challenge_id, answer.decision, answer.number, answer.user_verified, now).await {
+                                    break error.to_string();
+                                }
+                            },
+                            () = updates.closed() => return,
+                        }
+                    }
+                }
+                Err(error) => error.to_string(),
+            };
+            if updates.send(Update::Disconnected { reason, retry_in: backoff }).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
+                () = updates.closed() => return,
+            }
+            backoff = (backoff * 2).min(60);
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
+}

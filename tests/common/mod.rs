@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(all(feature = "server", feature = "client"))]
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

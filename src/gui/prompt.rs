@@ -1,0 +1,180 @@
+//! A sign-in request: who, what, where, a live countdown, the number to
+//! type and the PIN when asked, and Authenticate / Deny / It wasn't me.
+//! Also the activity list of recent requests and their outcomes.
+
+use iced::widget::{Space, button, column, container, row, scrollable, text, text_input};
+use iced::{Center, Element, Fill};
+use zeroize::Zeroizing;
+
+use super::{Sensitive, style};
+use crate::push::{Challenge, Decision};
+use crate::secret::Password;
+use crate::vault::Id;
+
+pub const NUMBER_ID: &str = "prompt-number";
+pub const PIN_ID: &str = "prompt-pin";
+
+#[derive(Debug)]
+pub struct Prompt {
+    /// The work or school account it came through.
+    pub account: Id,
+    pub challenge: Challenge,
+    /// The push-fatigue shield's warning, when this request is one too many.
+    pub flagged: Option<String>,
+    number: String,
+    password: Sensitive<Zeroizing<String>>,
+    pub busy: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    NumberChanged(String),
+    PasswordChanged(Sensitive<String>),
+    Answer(Decision),
+}
+
+pub enum Action {
+    None,
+    /// Send this answer; `password` is checked first when the organisation asks for the PIN.
+    Answer { decision: Decision, number: Option<u32>, password: Option<Password> },
+}
+
+impl Prompt {
+    pub fn new(account: Id, challenge: Challenge, flagged: Option<String>) -> Self {
+        Prompt { account, challenge, flagged, number: String::new(), password: Sensitive::default(), busy: false, error: None }
+    }
+
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::NumberChanged(number) => {
+                self.number = number.chars().filter(char::is_ascii_digit).take(3).collect();
+                self.error = None;
+                Action::None
+            }
+            Message::PasswordChanged(Sensitive(password)) => {
+                self.password = Sensitive(Zeroizing::new(password));
+                self.error = None;
+                Action::None
+            }
+            Message::Answer(decision) => {
+                if self.busy {
+                    return Action::None;
+                }
+                let approving = decision == Decision::Approve;
+                let number = if approving && self.challenge.number_matching {
+                    match self.number.parse() {
+                        Ok(number) => Some(number),
+                        Err(_) => {
+                            self.error = Some("Type the number the sign-in page shows.".into());
+                            return Action::None;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let password = if approving && self.challenge.pin_required {
+                    if self.password.0.is_empty() {
+                        self.error = Some("Your organisation asks for your PIN: enter your vault password.".into());
+                        return Action::None;
+                    }
+                    Some(Password::new(std::mem::take(&mut *self.password.0)))
+                } else {
+                    None
+                };
+                self.busy = true;
+                self.error = None;
+                Action::Answer { decision, number, password }
+            }
+        }
+    }
+
+    pub fn view(&self, now: i64, waiting: usize) -> Element<'_, Message> {
+        let challenge = &self.challenge;
+        let left = challenge.seconds_left(now);
+        let detail = |label: &'static str, value: String| row![text(label).size(13).width(110).style(text::secondary), text(value).size(15)].spacing(8);
+        let mut card = column![
+            text("Approve sign-in?").size(24),
+            text(format!("{} · {}", challenge.organization, challenge.user)).size(15).style(text::secondary),
+            Space::new().height(4),
+            detail("Application", challenge.app.clone()),
+            detail("Location", if challenge.location.is_empty() { "Unknown".into() } else { challenge.location.clone() }),
+            detail("IP address", if challenge.ip.is_empty() { "Unknown".into() } else { challenge.ip.clone() }),
+            detail("Time", jiff::Timestamp::from_second(challenge.created_at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()),
+            text(format!("Expires in {left} s")).size(15).style(if left <= 10 { text::danger } else { text::default }),
+        ]
+        .spacing(8)
+        .max_width(460);
+        if let Some(warning) = &self.flagged {
+            card = card.push(container(text(warning.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        }
+        if challenge.number_matching {
+            card = card.push(text("Enter the number shown on the sign-in page").size(15));
+            card = card.push(text_input("Number", &self.number).id(NUMBER_ID).on_input(Message::NumberChanged).on_submit(Message::Answer(Decision::Approve)).padding(10).size(22).width(140));
+        }
+        if challenge.pin_required {
+            card = card.push(text("Your organisation asks for your PIN: your vault password").size(15));
+            card = card.push(text_input("Vault password", &self.password.0).id(PIN_ID).secure(true).on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::Answer(Decision::Approve)).padding(10));
+        }
+        if let Some(error) = &self.error {
+            card = card.push(text(error.clone()).size(14).style(text::danger));
+        }
+        if self.busy {
+            card = card.push(text("Sending…").size(14));
+        } else {
+            card = card.push(
+                row![
+                    button(text("Authenticate")).on_press(Message::Answer(Decision::Approve)).padding([10, 18]),
+                    button(text("Deny")).on_press(Message::Answer(Decision::Deny)).padding([10, 18]).style(button::secondary),
+                    button(text("It wasn't me")).on_press(Message::Answer(Decision::Report)).padding([10, 18]).style(button::danger),
+                ]
+                .spacing(10),
+            );
+        }
+        if waiting > 0 {
+            card = card.push(text(format!("{waiting} more request{} waiting", if waiting == 1 { "" } else { "s" })).size(13).style(text::secondary));
+        }
+        container(container(card).padding(24).style(style::card)).center(Fill).padding(16).into()
+    }
+}
+
+/// One line of the activity list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub id: String,
+    pub at: i64,
+    pub app: String,
+    pub user: String,
+    pub location: String,
+    /// "Waiting", "Approved", "Denied", "Reported", "Expired", or why it failed.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum ActivityMessage {
+    Back,
+}
+
+/// The recent sign-in requests, newest first.
+pub fn activity_view(items: &[Activity]) -> Element<'_, ActivityMessage> {
+    let header = row![button(text("← Back")).on_press(ActivityMessage::Back).padding([8, 12]).style(button::secondary), text("Sign-in activity").size(22)].spacing(14).align_y(Center);
+    let mut list = column![header].spacing(10).padding(16).max_width(720);
+    if items.is_empty() {
+        list = list.push(text("No sign-in requests since the vault was unlocked.").size(15).style(text::secondary));
+    }
+    for item in items {
+        let when = jiff::Timestamp::from_second(item.at).map(|t| t.strftime("%H:%M:%S").to_string()).unwrap_or_default();
+        list = list.push(
+            container(
+                row![
+                    column![text(item.app.clone()).size(15), text(format!("{} · {} · {when}", item.user, if item.location.is_empty() { "unknown place" } else { &item.location })).size(13).style(text::secondary)].spacing(2).width(Fill),
+                    text(item.outcome.clone()).size(14),
+                ]
+                .align_y(Center),
+            )
+            .padding(12)
+            .style(style::card),
+        );
+    }
+    scrollable(container(list).center_x(Fill)).into()
+}

@@ -1,0 +1,113 @@
+//! The real `countersign-server` binary on a free loopback port, with a
+//! fresh SQLite file, for the push tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use countersign::push::Link;
+use countersign::push::client;
+use serde_json::{Value, json};
+
+pub const RP: &str = "rp-token-for-tests";
+pub const ADMIN: &str = "admin-token-for-tests";
+
+/// The server binary on a free loopback port; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub database: PathBuf,
+    pub port: u16,
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_on(dir.join("server.sqlite3"), free_port(), extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    pub fn start_on(database: PathBuf, port: u16, extra: Vec<String>) -> Server {
+        client::install_crypto();
+        let child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+            .args(["--database", database.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
+            .args(&extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), database, port, extra };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the server did not start listening");
+    }
+
+    /// Stops it and starts it again on the same database and port.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (database, port, extra) = (self.database.clone(), self.port, self.extra.clone());
+        drop(self);
+        Server::start_on(database, port, extra)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new().post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn raw_post(&self, path: &str, token: &str, body: &'static str) -> (u16, Value) {
+        let response = reqwest::Client::new().post(format!("{}{path}", self.base)).bearer_auth(token).header("content-type", "application/json").body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        reqwest::Client::new().get(format!("{}{path}", self.base)).bearer_auth(RP).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A user and a fresh activation: (code, url).
+    pub async fn activation(&self, user: &str) -> (String, String) {
+        let (status, _) = self.post("/api/admin/users", ADMIN, json!({ "name": user, "organization": "Contoso" })).await;
+        assert!(status == 201 || status == 409, "user add: {status}");
+        let (status, activation) = self.post(&format!("/api/admin/users/{user}/activations"), ADMIN, json!({})).await;
+        assert_eq!(status, 201);
+        (activation["code"].as_str().unwrap().to_owned(), activation["url"].as_str().unwrap().to_owned())
+    }
+
+    /// An activated device for `user`.
+    pub async fn device(&self, user: &str) -> Link {
+        let (code, url) = self.activation(user).await;
+        let (account, link) = client::activate(&url, &code, "test device").await.unwrap();
+        assert_eq!((account.issuer.as_str(), account.name.as_str()), ("Contoso", user));
+        link
+    }
+
+    /// Creates a sign-in: (id, number).
+    pub async fn signin(&self, user: &str) -> (String, Option<u32>) {
+        let (status, body) = self.post("/api/signins", RP, json!({ "user": user, "app": "Contoso VPN", "ip": "203.0.113.7", "location": "Zurich" })).await;
+        assert_eq!(status, 201, "{body}");
+        (body["id"].as_str().unwrap().to_owned(), body["number"].as_u64().map(|n| n as u32))
+    }
+
+    pub async fn status(&self, id: &str, wait: u64) -> String {
+        self.get(&format!("/api/signins/{id}?wait={wait}")).await["status"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
