@@ -96,12 +96,15 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
     harness.click("Save account");
     assert_eq!(harness.vault_names(), ["carol"]);
 
-    // An activation QR is explained, not added.
+    // An activation QR is shown with its Code and URL, for "Activate".
     let path = harness.dir.path().join("activation.png");
     qr_png("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa", &path);
     harness.send(Message::FileDropped(path));
-    assert!(harness.shows("This is a work or school account activation: Code 123456789, URL https://example.test/a."));
-    assert!(harness.shows("Nothing here can be added."));
+    assert!(harness.shows("A work or school account activation"));
+    assert!(harness.shows("Check the activation before using it:"));
+    assert!(harness.shows("123456789"));
+    assert!(harness.shows("https://example.test/a"));
+    assert!(harness.shows("Activate"));
 
     // A file that is no image is an inline error.
     let path = harness.dir.path().join("notes.txt");

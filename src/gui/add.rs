@@ -529,7 +529,9 @@ impl Add {
 
     fn review_view<'a>(&'a self, review: &'a [Candidate]) -> Element<'a, Message> {
         let count = self.to_save().len();
+        let activation = review.iter().any(|c| matches!(c, Candidate::Activation { .. }));
         let mut list = column![text(match count {
+            0 if activation => "Check the activation before using it:".to_owned(),
             0 => "Nothing here can be added.".to_owned(),
             1 => "Check the account before adding it:".to_owned(),
             n => format!("{n} accounts found. Check them before adding:"),
