@@ -434,6 +434,9 @@ fn account_from_uri(text: &str) -> Result<Account> {
 }
 
 fn not_supported_yet(payload: &Payload) -> anyhow::Error {
+    if let Payload::WorkActivation { code, url } = payload {
+        return anyhow!("this is a work or school account activation; activate it with `countersign activate --code {code} --url {url}`");
+    }
     let when = match payload {
         Payload::WorkActivation { .. } => "work or school activation arrives with push approvals",
         Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens arrive with privacyIDEA support",

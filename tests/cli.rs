@@ -274,7 +274,7 @@ fn add_qr_explains_activation_codes_and_other_payloads_without_secrets() {
     let output = sandbox.command().args(["add", "--qr"]).arg(&activation).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("work or school account activation (Code 123456789, URL https://mfa.example.test/a)") && stdout.contains("push approvals"), "{stdout}");
+    assert!(stdout.contains("work or school account activation (Code 123456789, URL https://mfa.example.test/a)") && stdout.contains("countersign activate --qr"), "{stdout}");
 
     // A broken otpauth URI: the report names the problem, never the secret.
     let broken = dir.join("broken.png");

@@ -93,7 +93,7 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
             }
             Ok(Payload::WorkActivation { code, url }) => {
                 println!(
-                    "Skipped {source}: a work or school account activation (Code {code}, URL {url}); activating it needs push approvals, which Countersign does not have yet"
+                    "Skipped {source}: a work or school account activation (Code {code}, URL {url}); activate it with `countersign activate --qr {source}`"
                 );
                 skipped += 1;
             }
