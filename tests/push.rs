@@ -222,3 +222,34 @@ fn the_command_line_activates_from_the_qr_image_then_watches_and_approves() {
     assert_eq!(approved, format!("{id}: approved\n"));
     assert_eq!(runtime.block_on(server.status(&id, 0)), "approved");
 }
+
+#[tokio::test]
+async fn the_server_speaks_tls_when_given_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let https = reqwest::Client::builder().tls_danger_accept_invalid_certs(true).build().unwrap();
+    let base = server.base.replace("http://", "https://");
+    assert_eq!(https.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
+    // Plain HTTP is not served on the TLS port.
+    assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err() || reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status().as_u16() >= 400);
+}
+
+#[tokio::test]
+async fn a_pin_requirement_needs_the_user_verified_before_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--pin-required", "--no-number-matching"]);
+    let link = server.device("judy").await;
+    let mut session = Session::connect(&link).await.unwrap();
+    let (id, number) = server.signin("judy").await;
+    assert_eq!(number, None, "number matching is off");
+    let challenge = next_challenge(&mut session).await;
+    assert!(challenge.pin_required && !challenge.number_matching);
+    session.respond(&id, Decision::Approve, None, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap(), (false, "pending".into(), "this organisation requires your PIN or vault password".into()));
+    session.respond(&id, Decision::Approve, None, true, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+}

@@ -44,6 +44,9 @@ struct Cli {
     /// Do not ask users to type the number the sign-in page shows
     #[arg(long, env = "COUNTERSIGN_SERVER_NO_NUMBER_MATCHING")]
     no_number_matching: bool,
+    /// Activation attempts allowed per client address per minute [default: 10]
+    #[arg(long, env = "COUNTERSIGN_SERVER_ACTIVATION_RATE", value_name = "N")]
+    activation_rate_per_minute: Option<u32>,
     /// PEM certificate chain: serve HTTPS/WSS (with --tls-key)
     #[arg(long, env = "COUNTERSIGN_SERVER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -116,6 +119,9 @@ fn config(cli: &Cli) -> Result<Config> {
     }
     if let Some(seconds) = cli.report_block_seconds {
         config.report_block_seconds = seconds;
+    }
+    if let Some(rate) = cli.activation_rate_per_minute {
+        config.activation_rate_per_minute = rate;
     }
     config.pin_required |= cli.pin_required;
     config.number_matching &= !cli.no_number_matching;

@@ -1,0 +1,197 @@
+//! Push delivery benchmark: the release `countersign-server` on loopback
+//! with a fresh SQLite file, N activated devices (one user each) holding a
+//! WebSocket through the real client code, sign-ins created at a steady rate
+//! through the relying-party API, each approved by its device.
+//!
+//! Prints p50/p99 delivery (sign-in created → device has the verified
+//! challenge), p50/p99 approval round trip (answer sent → the server's
+//! verdict back), sign-ins per second, and the server's RSS. It measures;
+//! it asserts nothing. Run `tests/bench/push [DEVICES] [SECONDS] [RATE]`.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use countersign::push::Decision;
+use countersign::push::client::{self, Event, Session};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const RP: &str = "bench-rp";
+const ADMIN: &str = "bench-admin";
+
+fn raise_fd_limit(wanted: u64) -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        limit.rlim_cur = limit.rlim_max.min(wanted);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        limit.rlim_cur
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    http.post(url).bearer_auth(token).json(&body).send().await.expect("the server answers").json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let devices: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let rate: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let fds = raise_fd_limit(4 * devices as u64 + 1024);
+    client::install_crypto();
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let binary = std::env::var("COUNTERSIGN_SERVER_BIN").unwrap_or_else(|_| "target/release/countersign-server".into());
+    let child = Command::new(&binary)
+        .args(["--database", dir.path().join("bench.sqlite3").to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN, "--activation-rate-per-minute", "1000000", "--challenge-seconds", "120"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let pid = child.id();
+    let _server = Server(child);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let rss_idle = rss_mb(pid);
+
+    // Users, activations and devices, 32 at a time.
+    let started = Instant::now();
+    let mut links = Vec::with_capacity(devices);
+    for chunk in (0..devices).collect::<Vec<_>>().chunks(32) {
+        let batch = chunk.iter().map(|&i| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                let user = format!("user{i}");
+                post(&http, format!("{base}/api/admin/users"), ADMIN, json!({ "name": user })).await;
+                let activation = post(&http, format!("{base}/api/admin/users/{user}/activations"), ADMIN, json!({})).await;
+                let (_, link) = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "bench").await.expect("activation");
+                (user, link)
+            }
+        });
+        links.extend(futures_util::future::join_all(batch).await);
+    }
+    let enrolled = started.elapsed();
+
+    // Every device connects and answers what it receives.
+    let delivered: Arc<Mutex<Vec<(String, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+    let round_trips: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut sessions = Vec::new();
+    for chunk in links.chunks(64) {
+        let connected = futures_util::future::join_all(chunk.iter().map(|(_, link)| Session::connect(link))).await;
+        sessions.extend(connected.into_iter().map(|s| s.expect("connect")));
+    }
+    let connect_time = started.elapsed();
+    let rss_connected = rss_mb(pid);
+    let mut tasks = Vec::new();
+    for mut session in sessions {
+        let (delivered, round_trips) = (delivered.clone(), round_trips.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Ok(event) = session.next().await {
+                if let Event::Challenge(challenge) = event {
+                    delivered.lock().await.push((challenge.id.clone(), Instant::now()));
+                    let sent = Instant::now();
+                    // The bench approves without the number: wrong numbers are
+                    // recorded as denied, which costs the server the same.
+                    if session.respond(&challenge.id, Decision::Approve, None, false, countersign::server::now()).await.is_err() {
+                        return;
+                    }
+                    if session.verdict(&challenge.id).await.is_ok() {
+                        round_trips.lock().await.push(sent.elapsed());
+                    }
+                }
+            }
+        }));
+    }
+
+    // Sign-ins at a steady rate for `seconds`, to random users.
+    let total = (rate * seconds) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let created: Arc<Mutex<Vec<(String, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    let mut creators = Vec::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..total {
+        ticker.tick().await;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let user = links[(seed % devices as u64) as usize].0.clone();
+        let (http, base, created) = (http.clone(), base.clone(), created.clone());
+        creators.push(tokio::spawn(async move {
+            let at = Instant::now();
+            let body = post(&http, format!("{base}/api/signins"), RP, json!({ "user": user, "app": "bench" })).await;
+            if let Some(id) = body["id"].as_str() {
+                created.lock().await.push((id.to_owned(), at));
+            }
+        }));
+    }
+    futures_util::future::join_all(creators).await;
+    let creating = started.elapsed();
+    // Let the last answers land (bounded).
+    for _ in 0..100 {
+        if round_trips.lock().await.len() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_end = rss_mb(pid);
+    for task in tasks {
+        task.abort();
+    }
+
+    let created = created.lock().await.clone();
+    let delivered = delivered.lock().await.clone();
+    let mut delivery: Vec<Duration> = created.iter().filter_map(|(id, at)| delivered.iter().find(|(d, _)| d == id).map(|(_, got)| got.saturating_duration_since(*at))).collect();
+    delivery.sort();
+    let mut round: Vec<Duration> = round_trips.lock().await.clone();
+    round.sort();
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    println!("| what | figure |");
+    println!("|---|---|");
+    println!("| devices connected over WebSocket | {devices} (fd limit {fds}) |");
+    println!("| enroll (user + activation + activate), all devices | {:.1} s |", enrolled.as_secs_f64());
+    println!("| connect + authenticate, all devices | {:.2} s |", connect_time.as_secs_f64());
+    println!("| sign-ins created / delivered / answered | {} / {} / {} |", created.len(), delivery.len(), round.len());
+    println!("| sign-ins per second (target rate {rate}) | {:.1} |", created.len() as f64 / creating.as_secs_f64());
+    println!("| delivery p50 / p99 (created → device has the verified challenge) | {} / {} |", ms(percentile(&delivery, 0.5)), ms(percentile(&delivery, 0.99)));
+    println!("| approval round trip p50 / p99 (answer sent → verdict back) | {} / {} |", ms(percentile(&round, 0.5)), ms(percentile(&round, 0.99)));
+    println!("| server RSS idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |");
+}

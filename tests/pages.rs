@@ -1,0 +1,140 @@
+//! The server's web pages in a real browser: headless Chromium through
+//! chromedriver (Debian's `chromium` and `chromium-driver`, installed by
+//! tests/run), against the real server binary, with the real client code
+//! playing the app.
+
+#![cfg(all(feature = "server", feature = "client"))]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::server::Server;
+use countersign::push::Decision;
+use countersign::push::client::{self, Event, Session};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// chromedriver on a free loopback port; killed on drop.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is missing: tests/run installs Debian's chromium and chromium-driver");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Driver(child, port);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("chromedriver did not start");
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,900"] }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(capabilities).connect(&format!("http://127.0.0.1:{}", driver.1)).await.expect("a headless Chromium session")
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+}
+
+/// Saves what the browser shows when COUNTERSIGN_PAGE_SHOTS names a folder
+/// (for people to look at; the test asserts on the page's content).
+async fn shot(browser: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("COUNTERSIGN_PAGE_SHOTS") {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// Fills the user name and presses the button `button` (a CSS selector).
+async fn submit_user(browser: &Client, page: &str, user: &str, button: &str) {
+    browser.goto(page).await.unwrap();
+    browser.find(Locator::Css("#user")).await.unwrap().send_keys(user).await.unwrap();
+    browser.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
+}
+
+/// The page's status once the sign-in is decided (polled, bounded).
+async fn outcome(browser: &Client) -> String {
+    for _ in 0..100 {
+        let status = browser.find(Locator::Css("#status")).await.unwrap();
+        if let Some(decided) = status.attr("data-status").await.unwrap() {
+            return decided;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never showed an outcome");
+}
+
+#[tokio::test]
+async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let driver = driver();
+    let browser = browser(&driver).await;
+
+    // "Configure mobile app": the QR code with the Code and URL under it.
+    submit_user(&browser, &format!("{}/enroll", server.base), "alice", "#setup").await;
+    assert_eq!(browser.title().await.unwrap(), "Configure mobile app — Countersign");
+    shot(&browser, "page-configure-mobile-app").await;
+    let code = text_of(&browser, "#code").await;
+    let url = text_of(&browser, "#url").await;
+    assert!(code.len() >= 9 && code.chars().all(|c| c.is_ascii_digit()), "{code}");
+    let qr = browser.find(Locator::Css("#qr")).await.unwrap();
+    let loaded = browser.execute("return arguments[0].complete && arguments[0].naturalWidth > 0", vec![serde_json::to_value(&qr).unwrap()]).await.unwrap();
+    assert_eq!(loaded, serde_json::Value::Bool(true), "the QR image is drawn");
+    // The app, with the Code and URL read off the page.
+    let (account, link) = client::activate(&url, &code, "browser test").await.unwrap();
+    let mut session = Session::connect(&link).await.unwrap();
+
+    for (decision, expected) in [(Decision::Approve, "approved"), (Decision::Deny, "denied"), (Decision::Report, "reported")] {
+        submit_user(&browser, &format!("{}/demo", server.base), "alice", "#contact").await;
+        let shown: u32 = text_of(&browser, "#number").await.trim().parse().unwrap();
+        shot(&browser, &format!("page-contact-me-{expected}-waiting")).await;
+        let challenge = loop {
+            match tokio::time::timeout(Duration::from_secs(5), session.next()).await.unwrap().unwrap() {
+                Event::Challenge(challenge) => break challenge,
+                _ => continue,
+            }
+        };
+        assert_eq!(challenge.app, "Countersign demo sign-in");
+        session.respond(&challenge.id, decision, Some(shown), false, countersign::server::now()).await.unwrap();
+        assert_eq!(outcome(&browser).await, expected, "{decision:?}");
+        shot(&browser, &format!("page-contact-me-{expected}")).await;
+    }
+    // After "It wasn't me", the page says pushes are blocked.
+    submit_user(&browser, &format!("{}/demo", server.base), "alice", "#contact").await;
+    assert!(text_of(&browser, "#blocked").await.contains("blocked"));
+
+    // "Use verification code": the code from the app's account, once.
+    let totp = countersign::otp::code(&account, countersign::server::now() as u64).value;
+    submit_user(&browser, &format!("{}/demo", server.base), "alice", "#use-code").await;
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&totp).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "#result").await, "Verified. You are signed in.");
+    shot(&browser, "page-verification-code").await;
+    submit_user(&browser, &format!("{}/demo", server.base), "alice", "#use-code").await;
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&totp).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&browser, "#result").await.starts_with("That code is not right, or was already used."));
+
+    browser.close().await.unwrap();
+}
