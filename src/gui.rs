@@ -770,6 +770,17 @@ impl App {
     fn shortcut(&mut self, key: Key, modifiers: Modifiers, captured: bool) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
         let command = modifiers.command();
+        // A sign-in request covers the page: its keys (Enter in the number
+        // box) must not reach the list underneath, which would copy a code.
+        if !self.prompts.is_empty() {
+            return match key.as_ref() {
+                Key::Character("l") if command => self.lock(),
+                Key::Named(Named::Tab) if !captured => {
+                    if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
+                }
+                _ => Task::none(),
+            };
+        }
         match (key.as_ref(), &mut unlocked.page) {
             (Key::Character("l"), _) if command => self.lock(),
             (Key::Character("n"), _) if command => self.open_add(),

@@ -74,8 +74,10 @@ fn activate_then_approve_with_the_number_deny_a_wrong_number_and_see_the_activit
     // Authenticate without the number: an inline error, nothing sent.
     harness.click("Authenticate");
     assert!(harness.shows("Type the number the sign-in page shows."));
-    harness.type_into(prompt::NUMBER_ID, &number.unwrap().to_string());
-    harness.click("Authenticate");
+    // Enter in the number box answers; it never reaches the list underneath.
+    harness.submit(prompt::NUMBER_ID, &number.unwrap().to_string());
+    harness.send(Message::Key { key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Enter), modifiers: iced::keyboard::Modifiers::empty(), captured: true });
+    assert_eq!(harness.clipboard, None, "no code was copied");
     assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
     assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
     assert!(harness.app.prompts.is_empty());
