@@ -121,6 +121,9 @@ pub struct App {
     /// Each work or school account's connection.
     connections: HashMap<Id, Connection>,
     shields: HashMap<Id, Shield>,
+    /// Whether the window has the input focus (a request in the background
+    /// also raises a desktop notification).
+    pub focused: bool,
 }
 
 /// A work or school account's link to its server, as the window knows it.
@@ -187,6 +190,7 @@ pub enum Message {
     Key { key: Key, modifiers: Modifiers, captured: bool },
     FileDropped(PathBuf),
     Resized(Size),
+    Focused(bool),
     Onboarding(onboarding::Message),
     Unlock(unlock::Message),
     Accounts(accounts::Message),
@@ -231,6 +235,7 @@ impl App {
             activity: Vec::new(),
             connections: HashMap::new(),
             shields: HashMap::new(),
+            focused: true,
         };
         (app, task)
     }
@@ -271,6 +276,10 @@ impl App {
                     Page::Add(add) => add.scan_file(path).map(Message::Add),
                     Page::Accounts | Page::Settings(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => Task::none(),
                 }
+            }
+            Message::Focused(focused) => {
+                self.focused = focused;
+                Task::none()
             }
             Message::Resized(size) => {
                 self.settings.window_size = Some((size.width, size.height));
@@ -640,7 +649,11 @@ impl App {
                     self.activity.truncate(100);
                 }
                 let focus = if challenge.number_matching { Some(prompt::NUMBER_ID) } else if challenge.pin_required { Some(prompt::PIN_ID) } else { None };
+                let notify = (!self.focused).then(|| notify(&challenge));
                 self.prompts.push_back(prompt::Prompt::new(id, challenge, flagged));
+                if let Some(task) = notify {
+                    return task;
+                }
                 if self.prompts.len() == 1
                     && let Some(field) = focus
                 {
@@ -862,6 +875,8 @@ impl App {
                 iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) => Some(Message::Key { key, modifiers, captured }),
                 iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::FileDropped(path)),
                 iced::Event::Window(window::Event::Resized(size)) => Some(Message::Resized(size)),
+                iced::Event::Window(window::Event::Focused) => Some(Message::Focused(true)),
+                iced::Event::Window(window::Event::Unfocused) => Some(Message::Focused(false)),
                 iced::Event::Mouse(iced::mouse::Event::ButtonPressed(_) | iced::mouse::Event::WheelScrolled { .. }) => Some(Message::Input),
                 _ => None,
             }
@@ -963,6 +978,18 @@ fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
 /// The backup folder the settings name, or the default beside the vault.
 fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
     settings.backup_dir.clone().unwrap_or_else(|| backup::default_dir(vault))
+}
+
+/// A desktop notification for a request that arrived while the window was
+/// in the background. No notification service (a bare session, CI) is not
+/// an error: the prompt is in the window either way.
+fn notify(challenge: &crate::push::Challenge) -> Task<Message> {
+    let summary = format!("Approve sign-in to {}?", challenge.app);
+    let body = format!("{} · {}{}", challenge.organization, challenge.user, if challenge.location.is_empty() { String::new() } else { format!(" · {}", challenge.location) });
+    Task::future(blocking(move || {
+        let _ = notify_rust::Notification::new().appname("Countersign").summary(&summary).body(&body).icon(APP_ID).timeout(notify_rust::Timeout::Milliseconds(60_000)).show();
+    }))
+    .discard()
 }
 
 /// Activates a work or school account and keeps it with its push link.

@@ -253,3 +253,50 @@ async fn a_pin_requirement_needs_the_user_verified_before_approval() {
     session.respond(&id, Decision::Approve, None, true, now()).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
 }
+
+#[tokio::test]
+async fn the_window_connection_reconnects_after_the_server_comes_back() {
+    use countersign::push::client::Update;
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("kim").await;
+    let mut updates = Box::pin(client::watch(link));
+    let mut next = async || tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").expect("the stream goes on");
+    assert!(matches!(next().await, Update::Connecting));
+    assert!(matches!(next().await, Update::Connected(_)));
+    let server = server.restart();
+    let Update::Disconnected { retry_in, .. } = next().await else { panic!("expected a disconnect") };
+    assert_eq!(retry_in, 1, "the first retry is after 1 s");
+    // It comes back by itself, and requests made meanwhile arrive.
+    let (id, _) = server.signin("kim").await;
+    loop {
+        match next().await {
+            Update::Connected(_) => break,
+            Update::Connecting | Update::Disconnected { .. } => continue,
+            Update::Event(event) => panic!("{event:?} before connecting"),
+        }
+    }
+    let Update::Event(Event::Challenge(challenge)) = next().await else { panic!("the pending request") };
+    assert_eq!(challenge.id, id);
+}
+
+#[tokio::test]
+async fn settings_come_from_a_toml_file_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "organization = \"Fabrikam\"\nnumber_matching = false\n").unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let (status, _) = server.post("/api/admin/users", ADMIN, json!({ "name": "lee" })).await;
+    assert_eq!(status, 201);
+    let (status, activation) = server.post("/api/admin/users/lee/activations", ADMIN, json!({})).await;
+    assert_eq!(status, 201);
+    let (account, _) = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "x").await.unwrap();
+    assert_eq!(account.issuer, "Fabrikam");
+    assert_eq!(server.signin("lee").await.1, None, "number matching is off in the file");
+    // An unknown key is an error, not silently ignored.
+    std::fs::write(&config, "organisation = \"typo\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_countersign-server")).args(["--config", config.to_str().unwrap(), "tokens"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid configuration"), "{}", String::from_utf8_lossy(&output.stderr));
+}
