@@ -202,8 +202,8 @@ pub enum Message {
     /// An update from one work or school account's connection.
     Push(Id, Update),
     Prompt(prompt::Message),
-    /// An answer went out (the verdict follows as a push event), or why not.
-    PromptSent(Result<(), String>),
+    /// An answer to this request went out (the verdict follows as a push event), or why not.
+    PromptSent(String, Result<(), String>),
     Activity(prompt::ActivityMessage),
     Saved(Result<String, vault::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
@@ -447,6 +447,7 @@ impl App {
                             }
                         };
                         let path = self.options.vault.clone();
+                        let challenge_id = prompt.challenge.id.clone();
                         Task::perform(
                             async move {
                                 if let Some(password) = password {
@@ -457,13 +458,13 @@ impl App {
                                 }
                                 sender.send(answer).await.map_err(|_| "The connection closed; try again.".to_owned())
                             },
-                            Message::PromptSent,
+                            move |result| Message::PromptSent(challenge_id.clone(), result),
                         )
                     }
                 }
             }
-            Message::PromptSent(result) => {
-                if let (Err(error), Some(prompt)) = (result, self.prompts.front_mut()) {
+            Message::PromptSent(id, result) => {
+                if let (Err(error), Some(prompt)) = (result, self.prompts.iter_mut().find(|p| p.challenge.id == id)) {
                     prompt.busy = false;
                     prompt.error = Some(error);
                 }
@@ -618,6 +619,11 @@ impl App {
 
     /// One account's connection changed, or a request or verdict arrived.
     fn push_update(&mut self, id: Id, update: Update) -> Task<Message> {
+        // A connection closing as the vault locks may still speak: nothing
+        // is shown or notified while locked.
+        if !matches!(self.screen, Screen::Unlocked(_)) {
+            return Task::none();
+        }
         let status = match &update {
             Update::Connecting => Some("Push: connecting…".to_owned()),
             Update::Connected(_) => Some("Push: connected".to_owned()),
@@ -635,6 +641,11 @@ impl App {
                 self.connections.insert(id, Connection::Connected(sender));
             }
             Update::Disconnected { reason, retry_in } => {
+                // An answer in flight may be lost with the connection: let the user answer again.
+                for prompt in self.prompts.iter_mut().filter(|p| p.account == id && p.busy) {
+                    prompt.busy = false;
+                    prompt.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
+                }
                 self.connections.insert(id, Connection::Offline { reason, retry_at: self.now as i64 + retry_in as i64 });
             }
             Update::Event(Event::Challenge(challenge)) => {
@@ -649,16 +660,13 @@ impl App {
                     self.activity.truncate(100);
                 }
                 let focus = if challenge.number_matching { Some(prompt::NUMBER_ID) } else if challenge.pin_required { Some(prompt::PIN_ID) } else { None };
-                let notify = (!self.focused).then(|| notify(&challenge));
+                let notify = if self.focused { Task::none() } else { notify(&challenge) };
                 self.prompts.push_back(prompt::Prompt::new(id, challenge, flagged));
-                if let Some(task) = notify {
-                    return task;
-                }
-                if self.prompts.len() == 1
-                    && let Some(field) = focus
-                {
-                    return operation::focus(field);
-                }
+                let focus = match focus {
+                    Some(field) if self.prompts.len() == 1 => operation::focus(field),
+                    _ => Task::none(),
+                };
+                return Task::batch([notify, focus]);
             }
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
                 let outcome = match (accepted, status.as_str()) {
@@ -668,10 +676,32 @@ impl App {
                     (true, "reported") => "Reported: it wasn't me".to_owned(),
                     (_, other) => format!("Not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") }),
                 };
+                // A refusal while the request is still open (a PIN was
+                // missing, the server failed) leaves the prompt to answer again.
+                if !accepted && matches!(status.as_str(), "pending" | "") {
+                    if let Some(prompt) = self.prompts.iter_mut().find(|p| p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy) {
+                        prompt.busy = false;
+                        prompt.error = Some(format!("Not recorded: {reason}"));
+                    }
+                    return Task::none();
+                }
                 self.toast = Some((outcome.clone(), self.now + 4));
+                let next = self.prompts.iter().position(|p| p.challenge.id == challenge_id);
                 self.prompts.retain(|p| p.challenge.id != challenge_id);
                 self.set_outcome(&challenge_id, &outcome);
+                // The next request in the queue gets the keyboard.
+                if next == Some(0)
+                    && let Some(prompt) = self.prompts.front()
+                {
+                    if prompt.challenge.number_matching {
+                        return operation::focus(prompt::NUMBER_ID);
+                    }
+                    if prompt.challenge.pin_required {
+                        return operation::focus(prompt::PIN_ID);
+                    }
+                }
             }
+            Update::Event(Event::Alive) => {}
             Update::Event(Event::Dropped(reason)) => {
                 // A forged or misaddressed message: never shown, only logged.
                 eprintln!("countersign: {reason}");
@@ -820,7 +850,7 @@ impl App {
                 }
                 Task::none()
             }
-            (Key::Named(Named::Escape), Page::Settings(_) | Page::Codes(_)) => {
+            (Key::Named(Named::Escape), Page::Settings(_) | Page::Codes(_) | Page::Activity) => {
                 unlocked.page = Page::Accounts;
                 Task::none()
             }

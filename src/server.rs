@@ -25,7 +25,7 @@ pub use store::Store;
 
 /// Everything the server can be told, from a TOML file, flags or the
 /// environment (flags win, then the environment, then the file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -85,6 +85,24 @@ pub fn default_database() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("countersign-server.sqlite3"))
 }
 
+/// Everything but the tokens.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("public_url", &self.public_url)
+            .field("organization", &self.organization)
+            .field("challenge_seconds", &self.challenge_seconds)
+            .field("report_block_seconds", &self.report_block_seconds)
+            .field("number_matching", &self.number_matching)
+            .field("pin_required", &self.pin_required)
+            .field("demo_pages", &self.demo_pages())
+            .field("tls", &self.tls_cert.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Config {
     /// The base URL in links and activation answers.
     pub fn base_url(&self) -> String {
@@ -101,8 +119,11 @@ impl Config {
         format!("{ws}/api/push")
     }
 
+    /// The demo pages create users and activations without a login: on by
+    /// default only for a loopback server with no public URL (a reverse
+    /// proxy would publish them).
     pub fn demo_pages(&self) -> bool {
-        self.demo_pages.unwrap_or(self.listen.ip().is_loopback())
+        self.demo_pages.unwrap_or(self.listen.ip().is_loopback() && self.public_url.is_none())
     }
 }
 
@@ -125,6 +146,8 @@ pub struct Inner {
     pub hub: hub::Hub,
     /// Activation attempts per client address: (minute, count).
     limiter: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    /// Wrong TOTP codes per user: (minute, count).
+    totp_failures: Mutex<HashMap<String, (i64, u32)>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -147,8 +170,29 @@ impl AppState {
             Some(token) => token.clone(),
             None => store.token("rp_token").await?,
         };
+        for (name, token) in [("admin_token", &admin_token), ("rp_token", &rp_token)] {
+            if token.len() < 16 {
+                return Err(store::Error::Damaged(format!("{name} must be at least 16 characters")));
+            }
+        }
         let public = key.public();
-        Ok(AppState(Arc::new(Inner { config, store, key, public, admin_token, rp_token, hub: hub::Hub::default(), limiter: Mutex::new(HashMap::new()) })))
+        Ok(AppState(Arc::new(Inner { config, store, key, public, admin_token, rp_token, hub: hub::Hub::default(), limiter: Mutex::new(HashMap::new()), totp_failures: Mutex::new(HashMap::new()) })))
+    }
+
+    /// Whether `user` may try another TOTP code this minute (at most 5 wrong
+    /// ones a minute: guessing one of the 3 valid codes in a million would
+    /// otherwise take minutes).
+    fn totp_allowed(&self, user: &str, now: i64) -> bool {
+        let Ok(mut failures) = self.totp_failures.lock() else { return false };
+        let minute = now / 60;
+        failures.retain(|_, (m, _)| *m == minute);
+        failures.get(user).is_none_or(|(_, count)| *count < 5)
+    }
+
+    fn totp_failed(&self, user: &str, now: i64) {
+        if let Ok(mut failures) = self.totp_failures.lock() {
+            failures.entry(user.to_owned()).or_insert((now / 60, 0)).1 += 1;
+        }
     }
 
     /// Counts an activation attempt from `ip`; false when over the limit.

@@ -127,6 +127,13 @@ fn requests_queue_up_the_fourth_is_flagged_and_it_wasnt_me_blocks_the_rest() {
     pump(&mut harness, &mut stream, &id);
     assert_eq!(harness.app.toast.clone().unwrap().0, "Reported: it wasn't me");
     assert_eq!(harness.runtime.block_on(server.status(&ids[1], 0)), "reported");
+    // The report also denies the requests still waiting, and their prompts close.
+    pump(&mut harness, &mut stream, &id);
+    pump(&mut harness, &mut stream, &id);
+    assert!(harness.app.prompts.is_empty(), "{:?}", harness.app.prompts.iter().map(|p| &p.challenge.id).collect::<Vec<_>>());
+    for other in &ids[2..] {
+        assert_eq!(harness.runtime.block_on(server.status(other, 0)), "denied");
+    }
     let (status, body) = harness.runtime.block_on(server.post("/api/signins", common::server::RP, serde_json::json!({ "user": "bob" })));
     assert_eq!((status, body["error"].as_str()), (403, Some("blocked")));
 }

@@ -93,9 +93,9 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
 
     // "Configure mobile app": the QR code with the Code and URL under it.
     submit_user(&browser, &format!("{}/enroll", server.base), "alice", "#setup").await;
+    let code = text_of(&browser, "#code").await;
     assert_eq!(browser.title().await.unwrap(), "Configure mobile app — Countersign");
     shot(&browser, "page-configure-mobile-app").await;
-    let code = text_of(&browser, "#code").await;
     let url = text_of(&browser, "#url").await;
     assert!(code.len() >= 9 && code.chars().all(|c| c.is_ascii_digit()), "{code}");
     let qr = browser.find(Locator::Css("#qr")).await.unwrap();
@@ -104,6 +104,9 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
     // The app, with the Code and URL read off the page.
     let (account, link) = client::activate(&url, &code, "browser test").await.unwrap();
     let mut session = Session::connect(&link).await.unwrap();
+    // Once alice has a device, the open page will not enroll another for her.
+    submit_user(&browser, &format!("{}/enroll", server.base), "alice", "#setup").await;
+    assert!(text_of(&browser, "#enrolled").await.starts_with("alice already has a device."));
 
     for (decision, expected) in [(Decision::Approve, "approved"), (Decision::Deny, "denied"), (Decision::Report, "reported")] {
         submit_user(&browser, &format!("{}/demo", server.base), "alice", "#contact").await;

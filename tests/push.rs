@@ -18,6 +18,7 @@ async fn next_challenge(session: &mut Session) -> Challenge {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), session.next()).await.expect("a challenge within 5 s").unwrap() {
             Event::Challenge(challenge) => return challenge,
+            Event::Alive => continue,
             other => panic!("expected a challenge, got {other:?}"),
         }
     }
@@ -66,8 +67,11 @@ async fn deny_then_report_blocks_further_pushes() {
 
     let (id, _) = server.signin("bob").await;
     next_challenge(&mut session).await;
+    let (waiting, _) = server.signin("bob").await;
+    next_challenge(&mut session).await;
     session.respond(&id, Decision::Report, None, false, now()).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap().1, "reported");
+    assert_eq!(server.status(&waiting, 0).await, "denied", "a report also denies what is still waiting");
     let (status, body) = server.post("/api/signins", RP, json!({ "user": "bob", "app": "x" })).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("blocked")), "{body}");
 }
@@ -182,6 +186,12 @@ async fn a_totp_code_from_the_activated_account_is_accepted_once() {
     assert_eq!(verify(totp.clone()).await.1["valid"], true);
     assert_eq!(verify(totp).await.1["valid"], false, "a code is accepted once");
     assert_eq!(verify("000000".into()).await.1["valid"], false);
+    // Five wrong codes in a minute: even the next right one is refused for now.
+    for _ in 0..4 {
+        assert_eq!(verify("000000".into()).await.1["valid"], false);
+    }
+    let next = countersign::otp::code(&account, now() as u64 + 30).value;
+    assert_eq!(verify(next).await.1["valid"], false, "guessing is throttled");
 }
 
 #[test]

@@ -160,7 +160,7 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
                         }
                     }
                     Event::Dropped(reason) => eprintln!("countersign: {reason}"),
-                    Event::Result { .. } => {}
+                    Event::Result { .. } | Event::Alive => {}
                 }
             }
         };

@@ -46,7 +46,7 @@ pub fn install_crypto() {
 pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<(Account, Link), Error> {
     install_crypto();
     let device_key = Keypair::generate().map_err(|e| Error::Account(e.to_string()))?;
-    let request = ActivationRequest { code: code.trim().to_owned(), device_public_key: device_key.public(), device_name: device_name.to_owned() };
+    let request = ActivationRequest { code: code.chars().filter(|c| !c.is_whitespace()).collect(), device_public_key: device_key.public(), device_name: device_name.to_owned() };
     let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| Error::Network(e.to_string()))?;
     let answer = client.post(url.trim()).json(&request).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let status = answer.status();
@@ -76,6 +76,8 @@ pub enum Event {
     Result { challenge_id: String, accepted: bool, status: String, reason: String },
     /// Something that did not verify, dropped (the reason, for the log).
     Dropped(String),
+    /// The server pinged: the connection is alive.
+    Alive,
 }
 
 /// An authenticated WebSocket session.
@@ -121,6 +123,7 @@ impl Session {
         loop {
             let message = match self.socket.next().await {
                 Some(Ok(Message::Text(text))) => serde_json::from_str::<ServerMessage>(&text).map_err(|_| Error::Protocol("malformed message".into()))?,
+                Some(Ok(Message::Ping(_))) => return Ok(Event::Alive),
                 Some(Ok(Message::Close(_))) | None => return Err(Error::Closed),
                 Some(Ok(_)) => continue,
                 Some(Err(error)) => return Err(Error::Network(error.to_string())),
@@ -201,11 +204,15 @@ pub fn watch(link: Link) -> impl futures_util::Stream<Item = Update> + Send + 's
                     }
                     loop {
                         tokio::select! {
-                            event = session.next() => match event {
-                                Ok(event) => if updates.send(Update::Event(event)).await.is_err() { return },
-                                Err(error) => break error.to_string(),
+                            // The server pings every 30 s: 75 s of silence is a dead link
+                            // (a laptop that slept, a NAT that forgot us).
+                            event = tokio::time::timeout(Duration::from_secs(75), session.next()) => match event {
+                                Ok(Ok(Event::Alive)) => {}
+                                Ok(Ok(event)) => if updates.send(Update::Event(event)).await.is_err() { return },
+                                Ok(Err(error)) => break error.to_string(),
+                                Err(_) => break "no word from the server for 75 s".to_owned(),
                             },
-                            answer = answered.recv() => if let Some(answer) = answer {
+                            Some(answer) = answered.recv() => {
                                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
                                 if let Err(error) = session.respond(&answer.challenge_id, answer.decision, answer.number, answer.user_verified, now).await {
                                     break error.to_string();

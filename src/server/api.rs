@@ -70,7 +70,7 @@ type Result<T> = std::result::Result<T, Failure>;
 fn bearer(headers: &HeaderMap, token: &str) -> Result<()> {
     let given = headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
     // Constant-time: a token must not leak through response timing.
-    let equal = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let equal = !given.is_empty() && given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if equal { Ok(()) } else { Err(Failure::Unauthorized) }
 }
 
@@ -246,10 +246,13 @@ pub struct TotpVerdict {
 
 /// Checks a 6-digit code for the user (±1 step), accepting each step once.
 pub async fn check_totp(state: &AppState, user: &str, code: &str) -> Result<bool> {
+    let now = now();
+    if !state.totp_allowed(user.trim(), now) {
+        return Ok(false);
+    }
     let Some((_, secret, _)) = state.store.user(user.trim()).await? else { return Ok(false) };
     let secret = Secret::from_base32(&secret).map_err(|_| Failure::Internal(format!("user {user}'s TOTP secret")))?.0;
     let account = Account::totp("", user, secret);
-    let now = now();
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     for offset in [-30, 0, 30] {
         let at = now + offset;
@@ -258,6 +261,7 @@ pub async fn check_totp(state: &AppState, user: &str, code: &str) -> Result<bool
             return Ok(state.store.use_totp_step(user.trim(), at as i64 / 30).await?);
         }
     }
+    state.totp_failed(user.trim(), now);
     Ok(false)
 }
 

@@ -37,6 +37,18 @@ impl Hub {
         !senders.is_empty()
     }
 
+    /// Forgets the closed connections of `device` (called when one ends).
+    pub fn prune(&self, device: &str) {
+        if let Ok(mut devices) = self.devices.lock() {
+            if let Some(senders) = devices.get_mut(device) {
+                senders.retain(|sender| !sender.is_closed());
+                if senders.is_empty() {
+                    devices.remove(device);
+                }
+            }
+        }
+    }
+
     /// Says that sign-in `id` was decided.
     pub fn decided(&self, id: &str) {
         let _ = self.decided.send(id.to_owned());

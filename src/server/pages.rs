@@ -79,6 +79,16 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
     if user.is_empty() || user.len() > 128 {
         return page("Additional security verification", r#"<p class="error">Enter a user name.</p><p><a href="/enroll">Back</a></p>"#).into_response();
     }
+    // Anyone reaching the page could otherwise enroll a device for an
+    // existing user and receive their requests: only users with no device
+    // yet are enrolled here; others need an administrator.
+    let enrolled = match state.store.devices_of(&user).await {
+        Ok(devices) => !devices.is_empty(),
+        Err(error) => return Failure::from(error).into_response(),
+    };
+    if enrolled {
+        return page("Additional security verification", &format!(r#"<p class="error" id="enrolled">{} already has a device. To add another, ask an administrator (<code>countersign-server activate NAME</code>).</p>"#, escape(&user))).into_response();
+    }
     let created = async {
         if !state.store.user_exists(&user).await? {
             state.store.add_user(&user, &state.config.organization, now()).await?;

@@ -183,9 +183,16 @@ impl Store {
         if now >= expires_at {
             return Ok(Activation::Expired);
         }
-        if hash(code.trim()) != code_hash {
-            sqlx::query("UPDATE activations SET failures = failures + 1 WHERE id = ?").bind(id).execute(&self.pool).await?;
-            let left = MAX_FAILURES - failures - 1;
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        if hash(&code) != code_hash {
+            // Counted atomically: parallel guesses cannot all see the same count.
+            let counted: Option<i64> = sqlx::query("UPDATE activations SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL RETURNING failures")
+                .bind(id)
+                .bind(MAX_FAILURES)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.get(0));
+            let left = counted.map_or(0, |failures| MAX_FAILURES - failures);
             return Ok(if left <= 0 { Activation::TooManyAttempts } else { Activation::WrongCode { left } });
         }
         let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL").bind(now).bind(id).execute(&self.pool).await?;
@@ -213,9 +220,33 @@ impl Store {
         Ok(sqlx::query("SELECT id FROM devices WHERE user_name = ?").bind(user).fetch_all(&self.pool).await?.into_iter().map(|row| row.get(0)).collect())
     }
 
-    pub async fn block(&self, user: &str, until: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE users SET blocked_until = ? WHERE name = ?").bind(until).bind(user).execute(&self.pool).await?;
-        Ok(())
+    /// "It wasn't me": records the report, denies the user's other pending
+    /// sign-ins and blocks new ones until `until`, all at once. Returns the
+    /// ids it denied, or `None` when the sign-in was already decided.
+    pub async fn report(&self, id: &str, user: &str, device: &str, until: i64, now: i64) -> Result<Option<Vec<String>>, Error> {
+        let mut transaction = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE signins SET status = 'reported', decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?")
+            .bind(now)
+            .bind(device)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let others: Vec<String> = sqlx::query("UPDATE signins SET status = 'denied', decided_at = ? WHERE user_name = ? AND status = 'pending' AND expires_at > ? RETURNING id")
+            .bind(now)
+            .bind(user)
+            .bind(now)
+            .fetch_all(&mut *transaction)
+            .await?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect();
+        sqlx::query("UPDATE users SET blocked_until = ? WHERE name = ?").bind(until).bind(user).execute(&mut *transaction).await?;
+        transaction.commit().await?;
+        Ok(Some(others))
     }
 
     pub async fn add_signin(&self, signin: &Signin) -> Result<(), Error> {

@@ -51,33 +51,58 @@ async fn session(state: AppState, mut socket: WebSocket) {
         return;
     }
     // Pending, unexpired sign-ins reach a device that was offline.
-    if let (Ok(pending), Ok(Some((organization, _, _)))) = (state.store.pending(&user, now()).await, state.store.user(&user).await) {
-        for signin in pending {
+    if let (Ok(pending), Ok(Some((organization, _, blocked_until)))) = (state.store.pending(&user, now()).await, state.store.user(&user).await) {
+        for signin in pending.into_iter().filter(|_| blocked_until <= now()) {
             if !send(&mut socket, &challenge_message(&state, &signin, &organization, &device)).await {
                 return;
             }
         }
     }
-    loop {
+    // Pings every 30 s; a socket silent for 90 s (no pong, nothing) is dead.
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), Duration::from_secs(30));
+    let mut last_heard = tokio::time::Instant::now();
+    let outcome = loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if last_heard.elapsed() > Duration::from_secs(90) || socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
             queued = queue.recv() => match queued {
-                Some(message) => if !send(&mut socket, &message).await { return },
-                None => return,
+                Some(message) => if !send(&mut socket, &message).await { break },
+                None => break,
             },
-            incoming = socket.recv() => match incoming {
+            incoming = socket.recv() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Respond { envelope }) => respond(&state, &device, &user, &key, &envelope).await,
                         Ok(ClientMessage::Auth { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };
-                    if !send(&mut socket, &reply).await { return }
+                    if !send(&mut socket, &reply).await { break }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => {}
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-            },
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            }},
         }
-    }
+    };
+    drop(queue);
+    state.hub.prune(&device);
+    outcome
+}
+
+/// Tells the user's other devices that a request was decided, so their
+/// prompts close instead of waiting for expiry.
+fn tell_devices(state: &AppState, user: &str, except: &str, id: &str, status: &str, reason: &str) {
+    let state = state.clone();
+    let (user, except, id, status, reason) = (user.to_owned(), except.to_owned(), id.to_owned(), status.to_owned(), reason.to_owned());
+    tokio::spawn(async move {
+        if let Ok(devices) = state.store.devices_of(&user).await {
+            for device in devices.iter().filter(|d| **d != except) {
+                state.hub.send(device, &result(&id, true, &status, &reason));
+            }
+        }
+    });
 }
 
 fn result(challenge_id: &str, accepted: bool, status: &str, reason: &str) -> ServerMessage {
@@ -118,14 +143,23 @@ async fn respond(state: &AppState, device: &str, user: &str, key: &PublicKey, en
         Decision::Deny => ("denied", ""),
         Decision::Report => ("reported", "reported: further pushes are blocked for a while"),
     };
-    match state.store.decide(id, status, device, now).await {
-        Ok(true) => {
-            if status == "reported" {
-                if let Err(error) = state.store.block(user, now + state.config.report_block_seconds).await {
-                    eprintln!("countersign-server: {error}");
+    let recorded = if status == "reported" {
+        state.store.report(id, user, device, now + state.config.report_block_seconds, now).await.map(|denied| {
+            denied.map(|others| {
+                for other in &others {
+                    state.hub.decided(other);
+                    // Every device, the reporting one too: its prompts for these close.
+                    tell_devices(state, user, "", other, "denied", "another request was reported as not you");
                 }
-            }
+            })
+        })
+    } else {
+        state.store.decide(id, status, device, now).await.map(|done| done.then_some(()))
+    };
+    match recorded.map(|done| done.is_some()) {
+        Ok(true) => {
             state.hub.decided(id);
+            tell_devices(state, user, device, id, status, "answered on another device");
             result(id, true, status, reason)
         }
         Ok(false) => {

@@ -17,8 +17,8 @@ use countersign::push::client::{self, Event, Session};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-const RP: &str = "bench-rp";
-const ADMIN: &str = "bench-admin";
+const RP: &str = "benchmark-rp-token";
+const ADMIN: &str = "benchmark-admin-token";
 
 fn raise_fd_limit(wanted: u64) -> u64 {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
