@@ -121,33 +121,26 @@ pub fn avatar_color(seed: &str) -> Color {
     COLORS[(hash % COLORS.len() as u64) as usize]
 }
 
-/// The app icon, drawn in code: a blue rounded square with a white check ring.
-pub fn icon_rgba(size: u32) -> Vec<u8> {
-    let mut pixels = Vec::with_capacity((size * size * 4) as usize);
-    let s = size as f32;
-    for y in 0..size {
-        for x in 0..size {
-            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-            let radius = s * 0.22;
-            // Rounded-square mask.
-            let dx = (fx - s / 2.0).abs() - (s / 2.0 - radius);
-            let dy = (fy - s / 2.0).abs() - (s / 2.0 - radius);
-            let outside = (dx.max(0.0).powi(2) + dy.max(0.0).powi(2)).sqrt() - radius;
-            let alpha = (0.5 - outside).clamp(0.0, 1.0);
-            // A white ring with a check mark inside.
-            let (cx, cy) = (fx - s / 2.0, fy - s / 2.0);
-            let distance = (cx * cx + cy * cy).sqrt();
-            let ring = (distance - s * 0.30).abs() < s * 0.045;
-            let on_segment = |(ax, ay): (f32, f32), (bx, by): (f32, f32)| {
-                let (vx, vy) = (bx - ax, by - ay);
-                let t = (((cx - ax) * vx + (cy - ay) * vy) / (vx * vx + vy * vy)).clamp(0.0, 1.0);
-                let (px, py) = (ax + t * vx - cx, ay + t * vy - cy);
-                (px * px + py * py).sqrt() < s * 0.045
-            };
-            let check = on_segment((-0.14 * s, 0.0), (-0.04 * s, 0.11 * s)) || on_segment((-0.04 * s, 0.11 * s), (0.15 * s, -0.10 * s));
-            let (r, g, b) = if ring || check { (255, 255, 255) } else { (38, 99, 235) };
-            pixels.extend_from_slice(&[r, g, b, (alpha * 255.0) as u8]);
-        }
+/// The window icon: the packaged 64 px PNG, rendered from
+/// resources/org.countersign.Countersign.svg by packaging/linux/make-icons.
+const ICON_PNG: &[u8] = include_bytes!("../../packaging/linux/icons/hicolor/64x64/apps/org.countersign.Countersign.png");
+
+pub fn window_icon() -> Option<iced::window::Icon> {
+    let pixels = image::load_from_memory_with_format(ICON_PNG, image::ImageFormat::Png).ok()?.into_rgba8();
+    let (width, height) = pixels.dimensions();
+    iced::window::icon::from_rgba(pixels.into_raw(), width, height).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_window_icon_is_the_packaged_one() {
+        let icon = super::window_icon().expect("the embedded PNG decodes");
+        let (pixels, size) = icon.into_raw();
+        assert_eq!((size.width, size.height), (64, 64));
+        // The middle of the ring is the app's blue, a corner is transparent.
+        let at = |x: usize, y: usize| &pixels[(y * 64 + x) * 4..][..4];
+        assert_eq!(at(0, 0)[3], 0);
+        assert_eq!(at(32, 20), [0x26, 0x63, 0xeb, 255]);
     }
-    pixels
 }
