@@ -11,9 +11,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-#[cfg(not(feature = "gui"))]
-use clap::CommandFactory;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use countersign::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
 use countersign::otp;
 use countersign::secret::Secret;
@@ -247,6 +245,9 @@ enum AlgorithmArg {
 
 /// Runs the command line; errors become one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
+    if let Some(result) = countersign::manual::requested(Cli::command()) {
+        return result;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -368,7 +369,26 @@ fn saving<T>(vault: &mut Vault, command: impl FnOnce(&mut Vault) -> Result<T>) -
 fn window(vault: PathBuf) -> Result<()> {
     let settings = countersign::settings::Settings::path_from_env()
         .ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))?;
-    countersign::gui::run(countersign::gui::Options { vault, settings }).map_err(|e| anyhow!("the window could not open: {e}"))
+    // One window per vault: starting again brings the open one forward.
+    #[cfg(unix)]
+    let instance = {
+        use countersign::instance::{self, Claim};
+        match instance::claim(&vault) {
+            Ok(Claim::First(listener)) => Some(listener),
+            Ok(Claim::Raised) => {
+                eprintln!("countersign: a window on {} is already open; it was brought forward", vault.display());
+                return Ok(());
+            }
+            Ok(Claim::Unresponsive) => bail!("a window on {} is already open but does not answer; close it (or end its process) and start again", vault.display()),
+            Err(error) => {
+                eprintln!("countersign: warning: cannot tell whether a window is already open on this vault ({error})");
+                None
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let instance = None;
+    countersign::gui::run(countersign::gui::Options { vault, settings }, instance).map_err(|e| anyhow!("the window could not open: {e}"))
 }
 
 /// Built without the `gui` feature: show the commands instead.

@@ -84,12 +84,32 @@ pub struct Options {
     pub settings: PathBuf,
 }
 
-/// Opens the window; returns when it closes.
-pub fn run(options: Options) -> iced::Result {
+/// This process's claim to be the one window on its vault (see
+/// `crate::instance`); not built on other platforms yet.
+#[cfg(unix)]
+pub type Instance = crate::instance::Listener;
+#[cfg(not(unix))]
+pub type Instance = std::convert::Infallible;
+
+/// Opens the window; returns when it closes. While it is open, `instance`
+/// (when given) brings it forward for every later start on the same vault.
+pub fn run(options: Options, instance: Option<Instance>) -> iced::Result {
     let settings = Settings::load(&options.settings);
     let size = settings.window_size.map(|(w, h)| Size::new(w, h)).unwrap_or(Size::new(600.0, 720.0));
-    let icon = window::icon::from_rgba(style::icon_rgba(64), 64, 64).ok();
-    iced::application(move || App::new(options.clone(), now_unix()), App::update, App::view)
+    let icon = style::window_icon();
+    #[cfg(unix)]
+    let raise = instance.as_ref().and_then(|listener| listener.waiter().ok()).map(|waiter| RaiseOn(Arc::new(waiter)));
+    #[cfg(not(unix))]
+    let raise: Option<RaiseOn> = None;
+    iced::application(
+        move || {
+            let (mut app, task) = App::new(options.clone(), now_unix());
+            app.raise_on = raise.clone();
+            (app, task)
+        },
+        App::update,
+        App::view,
+    )
         .title(App::title)
         .subscription(App::subscription)
         .theme(App::theme)
@@ -102,7 +122,41 @@ pub fn run(options: Options) -> iced::Result {
             platform_specific: window::settings::PlatformSpecific { application_id: APP_ID.into(), ..Default::default() },
             ..window::Settings::default()
         })
-        .run()
+        .run()?;
+    // The socket goes only once the window has closed.
+    drop(instance);
+    Ok(())
+}
+
+/// Where later starts on the same vault ask this window to come forward.
+#[derive(Clone)]
+pub struct RaiseOn(#[cfg(unix)] Arc<crate::instance::Waiter>);
+
+/// One waiter per app: the subscription never restarts.
+impl std::hash::Hash for RaiseOn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "raise".hash(state);
+    }
+}
+
+/// `Message::Raise` each time `countersign` is started again on this vault.
+/// The socket is blocking, so a thread waits on it.
+fn raise_requests(raise: &RaiseOn) -> impl iced::futures::Stream<Item = Message> + use<> {
+    let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
+    #[cfg(unix)]
+    {
+        let waiter = raise.0.clone();
+        std::thread::spawn(move || {
+            while waiter.wait().is_ok() {
+                if sender.unbounded_send(Message::Raise).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (raise, sender);
+    receiver
 }
 
 pub struct App {
@@ -124,6 +178,10 @@ pub struct App {
     /// Whether the window has the input focus (a request in the background
     /// also raises a desktop notification).
     pub focused: bool,
+    /// Set when this window is the one window on its vault.
+    raise_on: Option<RaiseOn>,
+    /// The desktop notification shown for each request still in the queue.
+    notifications: HashMap<String, u32>,
 }
 
 /// A work or school account's link to its server, as the window knows it.
@@ -191,6 +249,11 @@ pub enum Message {
     FileDropped(PathBuf),
     Resized(Size),
     Focused(bool),
+    /// Come to the front: `countersign` was started again on this vault, or
+    /// a sign-in request's notification was clicked.
+    Raise,
+    /// The desktop notification (its id) shown for this request.
+    Notified(String, u32),
     Onboarding(onboarding::Message),
     Unlock(unlock::Message),
     Accounts(accounts::Message),
@@ -236,6 +299,8 @@ impl App {
             connections: HashMap::new(),
             shields: HashMap::new(),
             focused: true,
+            raise_on: None,
+            notifications: HashMap::new(),
         };
         (app, task)
     }
@@ -253,6 +318,15 @@ impl App {
     }
 
     pub fn update(&mut self, message: Message) -> Task<Message> {
+        let task = self.handle(message);
+        // A request that left the queue (answered here or elsewhere, expired,
+        // the vault locked) takes its notification off the screen.
+        let gone: Vec<String> = self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
+        let closes = gone.into_iter().filter_map(|id| self.notifications.remove(&id)).map(|notification| Task::future(close_notification(notification)).discard());
+        Task::batch(std::iter::once(task).chain(closes))
+    }
+
+    fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::Tick(now) => self.tick(now),
             Message::Input => {
@@ -280,6 +354,15 @@ impl App {
             Message::Focused(focused) => {
                 self.focused = focused;
                 Task::none()
+            }
+            Message::Notified(challenge, notification) => {
+                self.notifications.insert(challenge, notification);
+                Task::none()
+            }
+            Message::Raise => {
+                let field = self.prompts.front().and_then(|prompt| prompt_field(&prompt.challenge)).map_or_else(Task::none, operation::focus);
+                let front = window::latest().and_then(|id| Task::batch([window::minimize(id, false), window::gain_focus(id)]));
+                Task::batch([front, field])
             }
             Message::Resized(size) => {
                 self.settings.window_size = Some((size.width, size.height));
@@ -659,7 +742,7 @@ impl App {
                     self.activity.insert(0, prompt::Activity { id: challenge.id.clone(), at: challenge.created_at, app: challenge.app.clone(), user: challenge.user.clone(), location: challenge.location.clone(), outcome: "Waiting".into() });
                     self.activity.truncate(100);
                 }
-                let focus = if challenge.number_matching { Some(prompt::NUMBER_ID) } else if challenge.pin_required { Some(prompt::PIN_ID) } else { None };
+                let focus = prompt_field(&challenge);
                 let notify = if self.focused { Task::none() } else { notify(&challenge) };
                 self.prompts.push_back(prompt::Prompt::new(id, challenge, flagged));
                 let focus = match focus {
@@ -913,6 +996,9 @@ impl App {
         });
         let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
         let mut subscriptions = vec![events];
+        if let Some(raise) = &self.raise_on {
+            subscriptions.push(Subscription::run_with(raise.clone(), raise_requests));
+        }
         if needs_clock {
             subscriptions.push(Subscription::run(seconds));
         }
@@ -1010,16 +1096,66 @@ fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
     settings.backup_dir.clone().unwrap_or_else(|| backup::default_dir(vault))
 }
 
+/// The prompt's field that takes the keyboard: the number to match, else the PIN.
+fn prompt_field(challenge: &crate::push::Challenge) -> Option<&'static str> {
+    if challenge.number_matching {
+        Some(prompt::NUMBER_ID)
+    } else if challenge.pin_required {
+        Some(prompt::PIN_ID)
+    } else {
+        None
+    }
+}
+
 /// A desktop notification for a request that arrived while the window was
-/// in the background. No notification service (a bare session, CI) is not
-/// an error: the prompt is in the window either way.
+/// in the background; clicking it brings the window, and the prompt in it,
+/// forward. No notification service (a bare session, CI) is not an error:
+/// the prompt is in the window either way.
 fn notify(challenge: &crate::push::Challenge) -> Task<Message> {
     let summary = format!("Approve sign-in to {}?", challenge.app);
     let body = format!("{} · {}{}", challenge.organization, challenge.user, if challenge.location.is_empty() { String::new() } else { format!(" · {}", challenge.location) });
-    Task::future(blocking(move || {
-        let _ = notify_rust::Notification::new().appname("Countersign").summary(&summary).body(&body).icon(APP_ID).timeout(notify_rust::Timeout::Milliseconds(60_000)).show();
+    let seconds = challenge.seconds_left(now_unix() as i64).clamp(1, 600) as u32;
+    let challenge_id = challenge.id.clone();
+    // The waiting thread reports the notification's id, then the click.
+    let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
+    let show = Task::future(blocking(move || {
+        // notify-rust unwraps D-Bus errors while waiting: a broken session
+        // bus must not take the window down with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| show_notification(&summary, &body, seconds, &challenge_id, &sender)));
     }))
-    .discard()
+    .discard();
+    Task::batch([show, Task::run(receiver, |message| message)])
+}
+
+/// Shows one request's notification, reports its id, and waits for a click.
+fn show_notification(summary: &str, body: &str, seconds: u32, challenge_id: &str, sender: &iced::futures::channel::mpsc::UnboundedSender<Message>) {
+    let shown = notify_rust::Notification::new()
+        .appname("Countersign")
+        .summary(summary)
+        .body(body)
+        .icon(APP_ID)
+        .hint(notify_rust::Hint::DesktopEntry(APP_ID.into()))
+        // "default" is the click on the notification itself.
+        .action("default", "Show")
+        .timeout(notify_rust::Timeout::Milliseconds(seconds * 1000))
+        .show();
+    let Ok(handle) = shown else { return };
+    let _ = sender.unbounded_send(Message::Notified(challenge_id.to_owned(), handle.id()));
+    // Waits until it is clicked or closed: it expires with the request, and
+    // is closed when the request leaves the queue.
+    handle.wait_for_action(|action| {
+        if action == "default" {
+            let _ = sender.unbounded_send(Message::Raise);
+        }
+    });
+}
+
+/// Takes a request's notification off the screen (its waiting thread then ends).
+async fn close_notification(id: u32) {
+    let Ok(connection) = zbus::Connection::session().await else { return };
+    let _ = connection
+        .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
+        .await;
 }
 
 /// Activates a work or school account and keeps it with its push link.

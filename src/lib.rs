@@ -4,6 +4,9 @@
 
 pub mod account;
 pub mod backup;
+#[cfg(unix)]
+pub mod instance;
+pub mod manual;
 pub mod migration;
 pub mod otp;
 pub mod push;
