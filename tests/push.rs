@@ -310,3 +310,16 @@ async fn settings_come_from_a_toml_file_too() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid configuration"), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[tokio::test]
+async fn the_database_is_readable_by_the_server_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/server.sqlite3");
+    let store = countersign::server::Store::open(&path).await.unwrap();
+    assert!(store.add_user("ann", "Contoso", now()).await.unwrap());
+    for file in ["server.sqlite3", "server.sqlite3-wal"] {
+        let mode = std::fs::metadata(dir.path().join("state").join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+}

@@ -88,6 +88,17 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::Damaged(format!("{}: {e}", parent.display())))?;
         }
+        // It holds TOTP secrets and API tokens: readable by the server's user
+        // only. SQLite gives its -wal and -shm files the same mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(Error::Damaged(format!("{}: {error}", path.display()))),
+            }
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("src/server/migrations").run(&pool).await?;
