@@ -361,7 +361,12 @@ impl App {
             }
             Message::Raise => {
                 let field = self.prompts.front().and_then(|prompt| prompt_field(&prompt.challenge)).map_or_else(Task::none, operation::focus);
-                let front = window::latest().and_then(|id| Task::batch([window::minimize(id, false), window::gain_focus(id)]));
+                // Restored before it is focused: X11 does not focus an iconic
+                // window. Where the desktop refuses focus (Wayland without an
+                // activation token), the attention hint still flags it.
+                let front = window::latest().and_then(|id| {
+                    window::minimize(id, false).chain(window::gain_focus(id)).chain(window::request_user_attention(id, Some(window::UserAttention::Informational)))
+                });
                 Task::batch([front, field])
             }
             Message::Resized(size) => {
@@ -520,7 +525,7 @@ impl App {
                 match prompt.update(message) {
                     prompt::Action::None => Task::none(),
                     prompt::Action::Answer { decision, number, password } => {
-                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some() };
+                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some(), presence: None };
                         let sender = match self.connections.get(&prompt.account) {
                             Some(Connection::Connected(sender)) => sender.clone(),
                             _ => {
@@ -1116,18 +1121,23 @@ fn notify(challenge: &crate::push::Challenge) -> Task<Message> {
     let body = format!("{} · {}{}", challenge.organization, challenge.user, if challenge.location.is_empty() { String::new() } else { format!(" · {}", challenge.location) });
     let seconds = challenge.seconds_left(now_unix() as i64).clamp(1, 600) as u32;
     let challenge_id = challenge.id.clone();
-    // The waiting thread reports the notification's id, then the click.
+    // The waiting thread reports the notification's id, then the click. It
+    // is detached, not a runtime's blocking task: a notification still on
+    // screen must not keep the process alive after the window closes.
     let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
-    let show = Task::future(blocking(move || {
+    let spawned = std::thread::Builder::new().name("notification".into()).spawn(move || {
         // notify-rust unwraps D-Bus errors while waiting: a broken session
         // bus must not take the window down with it.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| show_notification(&summary, &body, seconds, &challenge_id, &sender)));
-    }))
-    .discard();
-    Task::batch([show, Task::run(receiver, |message| message)])
+    });
+    match spawned {
+        Ok(_) => Task::run(receiver, |message| message),
+        Err(_) => Task::none(),
+    }
 }
 
 /// Shows one request's notification, reports its id, and waits for a click.
+#[cfg(all(unix, not(target_os = "macos")))]
 fn show_notification(summary: &str, body: &str, seconds: u32, challenge_id: &str, sender: &iced::futures::channel::mpsc::UnboundedSender<Message>) {
     let shown = notify_rust::Notification::new()
         .appname("Countersign")
@@ -1150,13 +1160,23 @@ fn show_notification(summary: &str, body: &str, seconds: u32, challenge_id: &str
     });
 }
 
+/// Elsewhere notify-rust can only show it: no id, no click.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn show_notification(summary: &str, body: &str, _seconds: u32, _challenge_id: &str, _sender: &iced::futures::channel::mpsc::UnboundedSender<Message>) {
+    let _ = notify_rust::Notification::new().appname("Countersign").summary(summary).body(body).show();
+}
+
 /// Takes a request's notification off the screen (its waiting thread then ends).
+#[cfg(all(unix, not(target_os = "macos")))]
 async fn close_notification(id: u32) {
     let Ok(connection) = zbus::Connection::session().await else { return };
     let _ = connection
         .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
         .await;
 }
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+async fn close_notification(_id: u32) {}
 
 /// Activates a work or school account and keeps it with its push link.
 async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<String, String> {

@@ -6,15 +6,19 @@
 //!
 //! Where: `$XDG_RUNTIME_DIR/countersign/` (or `$TMPDIR/countersign-UID/`),
 //! a folder that must be ours and closed to others (0700), holding
-//! `window-HASH.sock`, HASH being the first 16 hex digits of the SHA-256 of
-//! the vault's absolute path.
+//! `window-HASH.lock` and `window-HASH.sock`, HASH being the first 16 hex
+//! digits of the SHA-256 of the vault's canonical path.
+//!
+//! Who is first: the process holding an exclusive lock on the `.lock` file
+//! (flock, released by the kernel when the process ends, even by a crash).
+//! Only the holder removes a stale socket, binds a new one and unlinks it, so
+//! two starts at the same moment never both open a window.
 //!
 //! Protocol: the newcomer writes `raise\n`; the running window answers
-//! `ok\n` and comes forward. Anything else is ignored. A socket file nobody
-//! listens on (the window crashed) is removed and taken over.
+//! `ok\n` and comes forward. Anything else is ignored.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,26 +51,33 @@ pub fn claim(vault: &Path) -> io::Result<Claim> {
 /// [`claim`] with the socket folder given (tests use a temporary one).
 pub fn claim_in(dir: &Path, vault: &Path) -> io::Result<Claim> {
     private_dir(dir)?;
-    let path = dir.join(format!("window-{}.sock", vault_hash(vault)));
-    // Two starts racing for a stale socket: one binds, the other connects.
-    for _ in 0..3 {
-        match UnixStream::connect(&path) {
-            Ok(stream) => return Ok(if raise(stream).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
-            Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {}
-            Err(error) => return Err(error),
+    let hash = vault_hash(vault);
+    let path = dir.join(format!("window-{hash}.sock"));
+    let lock = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("window-{hash}.lock")))?;
+    match lock.try_lock() {
+        Ok(()) => {
+            // First: whatever socket file is there belongs to a window that ended.
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+            let socket = UnixListener::bind(&path)?;
+            Ok(Claim::First(Listener { socket, path, _lock: lock }))
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            // The holder may still be binding its socket: try for a while.
+            for _ in 0..30 {
+                match UnixStream::connect(&path) {
+                    Ok(stream) => return Ok(if raise(stream).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
+                    Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => std::thread::sleep(Duration::from_millis(100)),
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(Claim::Unresponsive)
         }
-        match UnixListener::bind(&path) {
-            Ok(socket) => return Ok(Claim::First(Listener { socket, path })),
-            Err(error) if error.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(error) => return Err(error),
-        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
     }
-    Err(io::Error::other(format!("{} keeps changing hands", path.display())))
 }
 
 /// Asks the window behind `stream` to come forward and waits for its answer.
@@ -83,11 +94,13 @@ fn raise(mut stream: UnixStream) -> io::Result<()> {
     }
 }
 
-/// The running window's end: its socket exists while this lives.
+/// The running window's end: its socket exists, and its lock is held, while
+/// this lives.
 #[derive(Debug)]
 pub struct Listener {
     socket: UnixListener,
     path: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl Listener {
@@ -148,13 +161,24 @@ trait TakeLimited: io::Read + Sized {
 
 impl TakeLimited for UnixStream {}
 
-/// The first 16 hex digits of the SHA-256 of the vault's absolute path (the
-/// file may not exist yet: its folder is resolved instead).
+/// The first 16 hex digits of the SHA-256 of the vault's canonical path
+/// (symlinks resolved). A file that does not exist yet resolves through its
+/// nearest existing folder.
 fn vault_hash(vault: &Path) -> String {
     let absolute = std::path::absolute(vault).unwrap_or_else(|_| vault.to_path_buf());
-    let resolved = match (absolute.parent(), absolute.file_name()) {
-        (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)).unwrap_or(absolute),
-        _ => absolute,
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    let resolved = loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            break rest.iter().rev().fold(canonical, |path, name| path.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break absolute.clone(),
+        }
     };
     let digest = Sha256::digest(resolved.as_os_str().as_encoded_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -225,11 +249,45 @@ mod tests {
     }
 
     #[test]
+    fn starts_at_the_same_moment_open_one_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let sockets = dir.path().join("run");
+        let vault = dir.path().join("vault.cvault");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let (sockets, vault, barrier) = (sockets.clone(), vault.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    claim_in(&sockets, &vault).unwrap()
+                })
+            })
+            .collect();
+        // The newcomers find no one answering (this test never waits on the
+        // socket), but none of them may open a second window.
+        let claims: Vec<Claim> = starts.into_iter().map(|start| start.join().unwrap()).collect();
+        assert_eq!(claims.iter().filter(|claim| matches!(claim, Claim::First(_))).count(), 1, "{claims:?}");
+    }
+
+    #[test]
+    fn a_symlinked_vault_is_the_same_window() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vault.cvault"), b"").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("vault.cvault"), dir.path().join("link.cvault")).unwrap();
+        assert_eq!(vault_hash(&dir.path().join("link.cvault")), vault_hash(&dir.path().join("vault.cvault")));
+        // Not created yet, in a folder not created yet under a symlinked one.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("home")).unwrap();
+        assert_eq!(vault_hash(&dir.path().join("home/data/v.cvault")), vault_hash(&dir.path().join("data/v.cvault")));
+        assert_ne!(vault_hash(&dir.path().join("data/v.cvault")), vault_hash(&dir.path().join("data/w.cvault")));
+    }
+
+    #[test]
     fn a_crashed_window_leaves_a_socket_that_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let sockets = dir.path().join("run");
         let vault = dir.path().join("vault.cvault");
-        // A crash: the socket file stays, nobody listens on it.
+        // A crash: the socket file stays, nobody listens on it (and the
+        // kernel released the lock).
         private_dir(&sockets).unwrap();
         let path = sockets.join(format!("window-{}.sock", vault_hash(&vault)));
         drop(UnixListener::bind(&path).unwrap());

@@ -322,4 +322,11 @@ async fn the_database_is_readable_by_the_server_user_only() {
         let mode = std::fs::metadata(dir.path().join("state").join(file)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
+    // One an earlier version left readable by everyone is closed on opening.
+    drop(store);
+    let old = dir.path().join("old.sqlite3");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    countersign::server::Store::open(&old).await.unwrap();
+    assert_eq!(std::fs::metadata(&old).unwrap().permissions().mode() & 0o777, 0o600);
 }

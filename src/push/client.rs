@@ -171,6 +171,8 @@ pub struct Answer {
     pub decision: Decision,
     pub number: Option<u32>,
     pub user_verified: bool,
+    /// privacyIDEA presence mode: the option picked.
+    pub presence: Option<String>,
 }
 
 /// What a long-lived connection reports to the window.

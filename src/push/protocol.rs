@@ -158,6 +158,13 @@ pub struct Challenge {
     pub number_matching: bool,
     /// The organisation requires the user to prove presence (PIN or vault password).
     pub pin_required: bool,
+    /// The server's question, when it asks one (privacyIDEA). Left out of
+    /// the JSON when empty, so Countersign's signed messages are unchanged.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub question: String,
+    /// privacyIDEA presence mode: the user picks the option the sign-in page shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presence_options: Vec<String>,
 }
 
 impl Challenge {

@@ -177,6 +177,8 @@ pub fn challenge_message(state: &AppState, signin: &Signin, organization: &str, 
         expires_at: signin.expires_at,
         number_matching: signin.number.is_some(),
         pin_required: signin.pin_required,
+        question: String::new(),
+        presence_options: Vec::new(),
     };
     ServerMessage::Challenge { envelope: state.key.seal(CHALLENGE_CONTEXT, &challenge) }
 }

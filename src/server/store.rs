@@ -93,10 +93,24 @@ impl Store {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
+            use std::os::unix::fs::PermissionsExt;
             match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(error) => return Err(Error::Damaged(format!("{}: {error}", path.display()))),
+            }
+            // A database an earlier version created with the umask (0644).
+            let sibling = |suffix: &str| {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                std::path::PathBuf::from(name)
+            };
+            for file in [path.to_path_buf(), sibling("-wal"), sibling("-shm")] {
+                if let Ok(metadata) = std::fs::metadata(&file)
+                    && metadata.permissions().mode() & 0o077 != 0
+                {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::Damaged(format!("{}: {e}", file.display())))?;
+                }
             }
         }
         let options = SqliteConnectOptions::from_str("sqlite://")?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);

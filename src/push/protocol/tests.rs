@@ -28,6 +28,8 @@ fn challenge() -> Challenge {
         expires_at: 1_796_290_060,
         number_matching: true,
         pin_required: false,
+        question: String::new(),
+        presence_options: Vec::new(),
     }
 }
 
