@@ -291,6 +291,10 @@ fn run(cli: Cli) -> Result<()> {
                         return saving(&mut open()?, |vault| add(vault, account));
                     }
                     Payload::GoogleExport { .. } => vec![enroll::Found { source: "--uri".into(), text: text.clone() }],
+                    Payload::PrivacyIdeaPush { label, parameters } => {
+                        let read_at = jiff::Timestamp::now().as_second();
+                        return saving(&mut open()?, |vault| push::enroll_privacyidea(vault, &label, &parameters, read_at));
+                    }
                     other => return Err(not_supported_yet(&other)),
                 },
                 (None, false) => enroll::from_images(&args.qr)?,
@@ -323,11 +327,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Push { command } => {
             let vault = open()?;
+            let interval = settings.poll_interval();
             match command {
-                push::PushCommand::Watch { which, json, count, timeout } => push::watch(&vault, &which, json, count, timeout),
-                push::PushCommand::Approve(answer) => push::answer(&vault, &answer, countersign::push::Decision::Approve, || verify_password(&credentials, &vault)),
-                push::PushCommand::Deny(answer) => push::answer(&vault, &answer, countersign::push::Decision::Deny, || Ok(())),
-                push::PushCommand::Report(answer) => push::answer(&vault, &answer, countersign::push::Decision::Report, || Ok(())),
+                push::PushCommand::Watch { which, json, count, timeout } => push::watch(&vault, &which, json, count, timeout, interval),
+                push::PushCommand::Approve(answer) => push::answer(&vault, &answer, countersign::push::Decision::Approve, interval, || verify_password(&credentials, &vault)),
+                push::PushCommand::Deny(answer) => push::answer(&vault, &answer, countersign::push::Decision::Deny, interval, || Ok(())),
+                push::PushCommand::Report(answer) => push::answer(&vault, &answer, countersign::push::Decision::Report, interval, || Ok(())),
             }
         }
         Command::Import(args) => transfer::import(open, args, now()?),
@@ -459,7 +464,7 @@ fn not_supported_yet(payload: &Payload) -> anyhow::Error {
     }
     let when = match payload {
         Payload::WorkActivation { .. } => "work or school activation arrives with push approvals",
-        Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens arrive with privacyIDEA support",
+        Payload::PrivacyIdeaPush { .. } => "add it with `countersign add --uri`",
         Payload::Account { .. } | Payload::GoogleExport { .. } => "",
     };
     anyhow!("this is {}, which Countersign cannot add yet: {when}", payload.describe())
@@ -538,20 +543,47 @@ impl<'a> From<&'a Entry> for ListedAccount<'a> {
 
 fn list(vault: &Vault, json: bool) -> Result<()> {
     let rows: Vec<ListedAccount> = vault.entries().iter().map(ListedAccount::from).collect();
+    let tokens: Vec<ListedToken> = vault.push_tokens().iter().map(ListedToken::from).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        // The accounts stay a plain array (scripts read it); tokens follow
+        // in their own array only when there are any.
+        if tokens.is_empty() {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "accounts": rows, "push_tokens": tokens }))?);
+        }
         return Ok(());
     }
-    if rows.is_empty() {
+    if rows.is_empty() && tokens.is_empty() {
         println!("No accounts yet. Add one with `countersign add --uri otpauth://...`.");
         return Ok(());
     }
-    let issuer_width = rows.iter().map(|r| r.issuer.chars().count()).max().unwrap_or(0).max("ISSUER".len());
+    let issuer_width = rows.iter().map(|r| r.issuer.chars().count()).chain(tokens.iter().map(|t| t.issuer.chars().count())).max().unwrap_or(0).max("ISSUER".len());
     println!("{:<16}  {:<5}  {:<issuer_width$}  ACCOUNT", "ID", "TYPE", "ISSUER");
     for row in rows {
         println!("{:<16}  {:<5}  {:<issuer_width$}  {}", row.id, row.kind, row.issuer, row.account);
     }
+    for token in tokens {
+        println!("{:<16}  {:<5}  {:<issuer_width$}  {} (privacyIDEA {}, sign-in requests only)", token.id, "push", token.issuer, token.label, token.serial);
+    }
     Ok(())
+}
+
+/// A privacyIDEA PUSH token as `list` shows it (no key).
+#[derive(Serialize)]
+struct ListedToken<'a> {
+    id: &'a str,
+    serial: &'a str,
+    label: &'a str,
+    issuer: &'a str,
+    url: &'a str,
+    added: u64,
+}
+
+impl<'a> From<&'a countersign::vault::PushToken> for ListedToken<'a> {
+    fn from(stored: &'a countersign::vault::PushToken) -> Self {
+        ListedToken { id: stored.id.as_str(), serial: &stored.token.serial, label: &stored.token.label, issuer: &stored.token.issuer, url: &stored.token.url, added: stored.added }
+    }
 }
 
 #[derive(Serialize)]
@@ -716,6 +748,17 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
+    // A privacyIDEA token by its id or serial.
+    if let Some(stored) = vault.push_tokens().iter().find(|t| t.id.as_str() == query || t.token.serial.eq_ignore_ascii_case(query)).cloned() {
+        let title = stored.token.title();
+        if !yes && !confirm(&format!("Remove {title} [{}]? Its key is deleted; privacyIDEA must enroll a new token.", stored.id))? {
+            println!("Kept.");
+            return Ok(());
+        }
+        vault.remove_push_token(&stored.id)?;
+        println!("Removed {title} [{}]", stored.id);
+        return Ok(());
+    }
     let entry = find_one(vault, query)?.clone();
     if !yes && !confirm(&format!("Remove {} [{}]? Its codes cannot be recovered.", entry.account.title(), entry.id))? {
         println!("Kept.");

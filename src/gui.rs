@@ -182,6 +182,8 @@ pub struct App {
     raise_on: Option<RaiseOn>,
     /// The desktop notification shown for each request still in the queue.
     notifications: HashMap<String, u32>,
+    /// The privacyIDEA token the activity page asks about removing.
+    confirm_remove_token: Option<Id>,
 }
 
 /// A work or school account's link to its server, as the window knows it.
@@ -192,18 +194,36 @@ pub enum Connection {
     Offline { reason: String, retry_at: i64 },
 }
 
-/// What the push subscription of one account is keyed by.
+/// What the push subscription of one account or token is keyed by.
 #[derive(Debug, Clone)]
 pub struct PushTarget {
     pub id: Id,
-    pub link: Link,
+    pub channel: Channel,
+}
+
+/// Where a push subscription gets its requests.
+#[derive(Debug, Clone)]
+pub enum Channel {
+    /// A work or school account: a WebSocket to Countersign's server.
+    Countersign(Link),
+    /// A privacyIDEA PUSH token, polled every interval.
+    PrivacyIdea(crate::privacyidea::Token, Duration),
 }
 
 impl std::hash::Hash for PushTarget {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.id.hash(state);
-        self.link.device_id.hash(state);
-        self.link.endpoint.hash(state);
+        match &self.channel {
+            Channel::Countersign(link) => {
+                link.device_id.hash(state);
+                link.endpoint.hash(state);
+            }
+            Channel::PrivacyIdea(token, interval) => {
+                token.serial.hash(state);
+                token.url.hash(state);
+                interval.hash(state);
+            }
+        }
     }
 }
 
@@ -221,6 +241,8 @@ pub struct Unlocked {
     pub page: Page,
     /// The work or school accounts to keep connected (cached at each refresh).
     pub push_targets: Vec<PushTarget>,
+    /// The privacyIDEA tokens (id, title), for the activity page.
+    pub tokens: Vec<(Id, String)>,
 }
 
 pub enum Page {
@@ -301,6 +323,7 @@ impl App {
             focused: true,
             raise_on: None,
             notifications: HashMap::new(),
+            confirm_remove_token: None,
         };
         (app, task)
     }
@@ -441,6 +464,10 @@ impl App {
                         let (vault, now) = (vault.clone(), self.now);
                         Task::perform(activate(vault, code, url, now), |result| Message::Add(add::Message::Activated(result)))
                     }
+                    add::Action::Enroll { enrollment, read_at } => {
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(enroll_token(vault, enrollment, read_at, now), |result| Message::Add(add::Message::Enrolled(result)))
+                    }
                 }
             }
             Message::Settings(message) => {
@@ -524,8 +551,8 @@ impl App {
                 let Some(prompt) = self.prompts.front_mut() else { return Task::none() };
                 match prompt.update(message) {
                     prompt::Action::None => Task::none(),
-                    prompt::Action::Answer { decision, number, password } => {
-                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some(), presence: None };
+                    prompt::Action::Answer { decision, number, password, presence } => {
+                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some(), presence };
                         let sender = match self.connections.get(&prompt.account) {
                             Some(Connection::Connected(sender)) => sender.clone(),
                             _ => {
@@ -559,8 +586,28 @@ impl App {
                 Task::none()
             }
             Message::Activity(prompt::ActivityMessage::Back) => {
+                self.confirm_remove_token = None;
                 self.show_page(Page::Accounts);
                 Task::none()
+            }
+            Message::Activity(prompt::ActivityMessage::RemoveToken(id)) => {
+                self.confirm_remove_token = Some(id);
+                Task::none()
+            }
+            Message::Activity(prompt::ActivityMessage::CancelRemove) => {
+                self.confirm_remove_token = None;
+                Task::none()
+            }
+            Message::Activity(prompt::ActivityMessage::ConfirmRemove) => {
+                let (Some(id), Screen::Unlocked(unlocked)) = (self.confirm_remove_token.take(), &self.screen) else { return Task::none() };
+                let vault = unlocked.vault.clone();
+                Task::perform(
+                    blocking(move || {
+                        let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
+                        vault.remove_push_token(&id).map(|removed| format!("Removed {}", removed.token.title()))
+                    }),
+                    Message::Saved,
+                )
             }
             Message::Saved(result) => {
                 match result {
@@ -603,7 +650,7 @@ impl App {
         }
         let mut accounts = Accounts::default();
         accounts.hide_codes = self.settings.hide_codes;
-        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts, push_targets: Vec::new() });
+        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts, push_targets: Vec::new(), tokens: Vec::new() });
         self.last_input = self.now;
         self.refresh();
         Task::none()
@@ -762,6 +809,7 @@ impl App {
                     (true, "denied") if !reason.is_empty() => format!("Denied: {reason}"),
                     (true, "denied") => "Denied".to_owned(),
                     (true, "reported") => "Reported: it wasn't me".to_owned(),
+                    (true, "closed") => "Closed: no longer open on the server".to_owned(),
                     (_, other) => format!("Not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") }),
                 };
                 // A refusal while the request is still open (a PIN was
@@ -817,7 +865,15 @@ impl App {
         // rather than block the UI thread.
         if let Ok(vault) = unlocked.vault.try_lock() {
             unlocked.accounts.refresh(vault.entries(), self.now);
-            unlocked.push_targets = vault.entries().iter().filter_map(|e| e.push.clone().map(|link| PushTarget { id: e.id.clone(), link })).collect();
+            let interval = self.settings.poll_interval();
+            unlocked.push_targets = vault
+                .entries()
+                .iter()
+                .filter_map(|e| e.push.clone().map(|link| PushTarget { id: e.id.clone(), channel: Channel::Countersign(link) }))
+                .chain(vault.push_tokens().iter().map(|t| PushTarget { id: t.id.clone(), channel: Channel::PrivacyIdea(t.token.clone(), interval) }))
+                .collect();
+            unlocked.tokens = vault.push_tokens().iter().map(|t| (t.id.clone(), t.token.title())).collect();
+            unlocked.accounts.push_tokens = unlocked.tokens.len();
         }
     }
 
@@ -1012,7 +1068,11 @@ impl App {
             for target in &unlocked.push_targets {
                 subscriptions.push(Subscription::run_with(target.clone(), |target: &PushTarget| {
                     let id = target.id.clone();
-                    iced::futures::StreamExt::map(push_client::watch(target.link.clone()), move |update| Message::Push(id.clone(), update))
+                    let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
+                        Channel::Countersign(link) => Box::pin(push_client::watch(link.clone())),
+                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval)),
+                    };
+                    iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
                 }));
             }
         }
@@ -1045,7 +1105,22 @@ impl App {
                 Page::Import(import) => import.view().map(Message::Import),
                 Page::Export(export) => export.view().map(Message::Export),
                 Page::Codes(codes) => codes.view().map(Message::Codes),
-                Page::Activity => prompt::activity_view(&self.activity).map(Message::Activity),
+                Page::Activity => {
+                    let tokens: Vec<prompt::TokenRow> = unlocked
+                        .tokens
+                        .iter()
+                        .map(|(id, title)| prompt::TokenRow {
+                            id: id.clone(),
+                            title: title.clone(),
+                            state: match self.connections.get(id) {
+                                Some(Connection::Connected(_)) => "Connected".into(),
+                                Some(Connection::Offline { reason, retry_at }) => format!("Offline: {reason} (retrying in {} s)", (*retry_at - self.now as i64).max(0)),
+                                Some(Connection::Connecting) | None => "Connecting…".into(),
+                            },
+                        })
+                        .collect();
+                    prompt::activity_view(&self.activity, &tokens, self.confirm_remove_token.as_ref()).map(Message::Activity)
+                }
             },
         };
         // A sign-in request comes before any page.
@@ -1177,6 +1252,18 @@ async fn close_notification(id: u32) {
 
 #[cfg(not(all(unix, not(target_os = "macos"))))]
 async fn close_notification(_id: u32) {}
+
+/// Finishes a privacyIDEA enrollment (an RSA-4096 key, sent to the server)
+/// and keeps the token.
+async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::Enrollment, read_at: i64, now: u64) -> Result<String, String> {
+    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64).await.map_err(|e| e.to_string())?;
+    blocking(move || {
+        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+        let title = token.title();
+        vault.add_push_token(token, now).map(|_| title).map_err(|e| e.to_string())
+    })
+    .await
+}
 
 /// Activates a work or school account and keeps it with its push link.
 async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<String, String> {

@@ -9,6 +9,7 @@ pub mod instance;
 pub mod manual;
 pub mod migration;
 pub mod otp;
+pub mod privacyidea;
 pub mod push;
 pub mod scan;
 pub mod secret;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub backup_dir: Option<PathBuf>,
     /// How many copies are kept; 0 turns automatic backups off.
     pub backup_keep: usize,
+    /// Seconds between two polls of a privacyIDEA server (at least 1).
+    pub privacyidea_poll_seconds: u64,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             window_size: None,
             backup_dir: None,
             backup_keep: crate::backup::DEFAULT_KEEP,
+            privacyidea_poll_seconds: crate::privacyidea::DEFAULT_POLL_SECONDS,
         }
     }
 }
@@ -59,6 +62,11 @@ pub struct Error {
 }
 
 impl Settings {
+    /// How often privacyIDEA servers are polled.
+    pub fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.privacyidea_poll_seconds.clamp(1, 3600))
+    }
+
     /// Where settings live when nothing overrides it.
     pub fn default_path() -> Option<PathBuf> {
         directories::ProjectDirs::from("org", "Countersign", "countersign").map(|dirs| dirs.config_dir().join("settings.json"))

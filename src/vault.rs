@@ -44,7 +44,12 @@
 //!   "damaged, restore the backup" rather than "wrong password".
 //! * **Payload** JSON: `{ "entries": [ { "id", "added", "issuer", "name",
 //!   "label_issuer", "secret" (Base32), "type" ("totp" | "hotp" | "steam"),
-//!   "period" | "counter", "algorithm", "digits" } ] }`. Unknown fields are ignored.
+//!   "period" | "counter", "algorithm", "digits", "push" (a work or school
+//!   account's link) } ], "push_tokens": [ { "id", "added", "serial", "label",
+//!   "issuer", "url", "sslverify", "pin", "key" (PKCS#8 DER, base64),
+//!   "server_key" (PKCS#1 DER, base64) } ] }`: `push_tokens` are privacyIDEA
+//!   PUSH tokens (no codes), left out when there are none. Unknown fields are
+//!   ignored.
 //! * **Compatibility.** Readers refuse versions they do not know and never
 //!   write over such a file. `tests/fixtures/vault-v1.cvault` is kept forever
 //!   and must keep opening.
@@ -131,6 +136,15 @@ pub struct Entry {
     pub push: Option<crate::push::Link>,
 }
 
+/// A privacyIDEA PUSH token in the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushToken {
+    pub id: Id,
+    /// Unix seconds when it was enrolled.
+    pub added: u64,
+    pub token: crate::privacyidea::Token,
+}
+
 /// What [`Vault::import`] did with one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Imported {
@@ -203,6 +217,8 @@ pub enum Error {
     Kdf(String),
     #[error("no account with id {0}")]
     NoSuchAccount(Id),
+    #[error("the privacyIDEA token {0} is already in the vault")]
+    DuplicateToken(String),
     #[error(transparent)]
     Account(#[from] account::Error),
     #[error("the operating system's random number generator failed")]
@@ -282,8 +298,8 @@ impl Locked {
     }
 
     fn to_vault(&self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
-        let entries = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
-        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, backups: None, backup_problem: None })
+        let (entries, tokens) = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
+        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, tokens, backups: None, backup_problem: None })
     }
 }
 
@@ -295,6 +311,8 @@ pub struct Vault {
     /// The keyring slot key, when known, so that re-keying can rewrap it.
     keyring_key: Option<format::Key>,
     entries: Vec<Entry>,
+    /// privacyIDEA PUSH tokens: they receive sign-in requests, show no codes.
+    tokens: Vec<PushToken>,
     /// Where a copy goes after each save, if anywhere.
     backups: Option<backup::Policy>,
     /// Why the copy after the last save failed (the save itself succeeded).
@@ -331,13 +349,13 @@ impl Vault {
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
-        if let Err(error) = write(path, &header, &master, &[]) {
+        if let Err(error) = write(path, &header, &master, &[], &[]) {
             if let Some(keyring) = protection.keyring {
                 let _ = keyring.delete(keyring::SERVICE, &header.keyring_user());
             }
             return Err(error);
         }
-        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), backups: None, backup_problem: None })
+        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), tokens: Vec::new(), backups: None, backup_problem: None })
     }
 
     /// The file this vault lives in.
@@ -348,6 +366,31 @@ impl Vault {
     /// The accounts, in the user's order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The privacyIDEA PUSH tokens, oldest first.
+    pub fn push_tokens(&self) -> &[PushToken] {
+        &self.tokens
+    }
+
+    /// Keeps a newly enrolled privacyIDEA PUSH token.
+    pub fn add_push_token(&mut self, token: crate::privacyidea::Token, now: u64) -> Result<Id, Error> {
+        self.update_all(|_, tokens| {
+            if tokens.iter().any(|t| t.token.serial == token.serial && t.token.url == token.url) {
+                return Err(Error::DuplicateToken(token.serial.clone()));
+            }
+            let id = Id::random()?;
+            tokens.push(PushToken { id: id.clone(), added: now, token });
+            Ok(id)
+        })
+    }
+
+    /// Removes a privacyIDEA PUSH token (its key is gone with it).
+    pub fn remove_push_token(&mut self, id: &Id) -> Result<PushToken, Error> {
+        self.update_all(|_, tokens| {
+            let index = tokens.iter().position(|t| &t.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
+            Ok(tokens.remove(index))
+        })
     }
 
     /// Whether a password can open it.
@@ -364,13 +407,19 @@ impl Vault {
     /// change made meanwhile by another process is kept, then saves atomically.
     /// Nothing is written when `change` fails.
     pub fn update<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, Error>) -> Result<T, Error> {
+        self.update_all(|entries, _| change(entries))
+    }
+
+    /// [`Vault::update`] of the accounts and the PUSH tokens together.
+    fn update_all<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>) -> Result<T, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         // Work on a copy so that a failed change or write leaves memory as on disk.
-        let mut entries = self.entries.clone();
-        let result = change(&mut entries)?;
-        write(&self.path, &self.header, &self.master, &entries)?;
+        let (mut entries, mut tokens) = (self.entries.clone(), self.tokens.clone());
+        let result = change(&mut entries, &mut tokens)?;
+        write(&self.path, &self.header, &self.master, &entries, &tokens)?;
         self.entries = entries;
+        self.tokens = tokens;
         self.back_up();
         Ok(result)
     }
@@ -474,7 +523,7 @@ impl Vault {
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
-        write(&self.path, &header, &master, &self.entries)?;
+        write(&self.path, &header, &master, &self.entries, &self.tokens)?;
         self.header = header;
         self.master = master;
         self.back_up();
@@ -493,7 +542,7 @@ impl Vault {
                 let user = header.keyring_user();
                 header.add_keyring_slot(keyring::SERVICE, &user, &key, &self.master)?;
                 keyring.set(keyring::SERVICE, &user, &key)?;
-                if let Err(error) = write(&self.path, &header, &self.master, &self.entries) {
+                if let Err(error) = write(&self.path, &header, &self.master, &self.entries, &self.tokens) {
                     let _ = keyring.delete(keyring::SERVICE, &user);
                     return Err(error);
                 }
@@ -508,7 +557,7 @@ impl Vault {
                 }
                 let mut header = self.header.clone();
                 header.remove_keyring_slot();
-                write(&self.path, &header, &self.master, &self.entries)?;
+                write(&self.path, &header, &self.master, &self.entries, &self.tokens)?;
                 self.header = header;
                 self.keyring_key = None;
                 self.back_up();
@@ -561,8 +610,8 @@ impl Vault {
         if copy.header.vault_id != self.header.vault_id || slots(&copy.header) != slots(&self.header) {
             return Err(mismatch("it was made before the password or keyring setting last changed; the next change takes a new one".into()));
         }
-        let entries = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
-        if entries != self.entries {
+        let (entries, tokens) = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
+        if entries != self.entries || tokens != self.tokens {
             return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
         }
         Ok((newest, entries.len()))
@@ -575,7 +624,7 @@ impl Vault {
         if file.header.vault_id != self.header.vault_id {
             return Err(Error::ChangedElsewhere { path: self.path.clone() });
         }
-        self.entries = file.decrypt(&self.master).map_err(|e| match e {
+        (self.entries, self.tokens) = file.decrypt(&self.master).map_err(|e| match e {
             format::Error::Decrypt => Error::ChangedElsewhere { path: self.path.clone() },
             other => other.at(&self.path),
         })?;
@@ -597,7 +646,8 @@ pub fn open_copy(bytes: &[u8], password: &Password) -> Result<Vec<Entry>, Error>
         return Err(Error::Unreadable(format!("its password slot asks for {} MiB and {} passes; at most {} MiB and {COPY_MAX_PASSES} passes are tried on a file from elsewhere", kdf.memory_kib / 1024, kdf.passes, COPY_MAX_MEMORY_KIB / 1024)));
     }
     let master = file.header.unwrap_with_password(password)?;
-    file.decrypt(&master).map_err(|e| Error::Unreadable(e.reason()))
+    // PUSH tokens are bound to the vault they were enrolled in: not imported.
+    file.decrypt(&master).map(|(entries, _)| entries).map_err(|e| Error::Unreadable(e.reason()))
 }
 
 /// Whether a vault file's bytes have a password slot (else only the keyring
@@ -617,7 +667,9 @@ pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<
     let master = format::Key::random()?;
     let mut header = format::Header::new()?;
     header.add_password_slot(password, kdf, &master)?;
-    format::File::encrypt(&header, &master, entries)
+    // PUSH tokens stay behind: a copy that answers sign-ins elsewhere would
+    // be a second phone the organisation never enrolled.
+    format::File::encrypt(&header, &master, entries, &[])
 }
 
 /// Replaces the vault at `to` with `backup` (unlocked, which proves the
@@ -632,7 +684,7 @@ pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Opti
     if to.is_file() {
         backup::take(copies, to, std::time::SystemTime::now())?;
     }
-    write(to, &backup.header, &backup.master, &backup.entries)?;
+    write(to, &backup.header, &backup.master, &backup.entries, &backup.tokens)?;
     backup.path = to.to_owned();
     backup.backups = Some(copies.clone());
     backup.back_up();
@@ -641,8 +693,8 @@ pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Opti
 }
 
 /// Encrypts and saves; the caller holds the lock.
-fn write(path: &Path, header: &format::Header, master: &format::Key, entries: &[Entry]) -> Result<(), Error> {
-    let bytes = format::File::encrypt(header, master, entries)?;
+fn write(path: &Path, header: &format::Header, master: &format::Key, entries: &[Entry], tokens: &[PushToken]) -> Result<(), Error> {
+    let bytes = format::File::encrypt(header, master, entries, tokens)?;
     file::write_atomic(path, &bytes)
 }
 

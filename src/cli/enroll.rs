@@ -78,6 +78,8 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
     let mut titles: Vec<String> = Vec::new();
     let mut skipped = 0usize;
     let mut batches = Batches::default();
+    let mut pipush = Vec::new();
+    let read_at = jiff::Timestamp::now().as_second();
     for Found { source, text } in &found {
         match uri::parse(text) {
             Ok(Payload::Account { account, warnings }) => {
@@ -97,10 +99,7 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
                 );
                 skipped += 1;
             }
-            Ok(other @ Payload::PrivacyIdeaPush { .. }) => {
-                println!("Skipped {source}: {} is not supported yet", other.describe());
-                skipped += 1;
-            }
+            Ok(Payload::PrivacyIdeaPush { label, parameters }) => pipush.push((source.clone(), label, parameters)),
             Err(error) => {
                 // Only the scheme: a broken otpauth URI still holds a secret.
                 println!("Skipped {source}: not an enrollment code: {error} (a {} payload)", scheme(text));
@@ -134,9 +133,16 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
             }
         }
     }
-    let offered = accounts.len() + skipped;
+    let offered = accounts.len() + skipped + pipush.len();
     let outcome = if accounts.is_empty() { Vec::new() } else { vault.import(accounts, now, countersign::vault::Duplicates::Skip)? };
     let mut added = 0;
+    // privacyIDEA PUSH tokens: each enrollment is finished with its server.
+    for (source, label, parameters) in &pipush {
+        match super::push::enroll_privacyidea(vault, label, parameters, read_at) {
+            Ok(()) => added += 1,
+            Err(error) => println!("Skipped {source}: {error:#}"),
+        }
+    }
     for (title, imported) in titles.iter().zip(&outcome) {
         match imported {
             Imported::Added(id) => {

@@ -1,15 +1,18 @@
-//! `countersign activate` and `countersign push watch|approve|deny|report`:
-//! the phone's side of a push sign-in, for testers and scripts.
+//! `countersign activate`, privacyIDEA enrollment, and `countersign push
+//! watch|approve|deny|report`: the phone's side of a push sign-in, for
+//! testers and scripts, against Countersign's server or privacyIDEA.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
+use countersign::privacyidea::{self, client::Poller};
 use countersign::push::client::{self, Event, Session};
 use countersign::push::{Challenge, Decision, Link, Shield};
 use countersign::uri::{self, Payload};
-use countersign::vault::{Entry, Vault};
+use countersign::vault::Vault;
 
 #[derive(Args)]
 pub struct ActivateArgs {
@@ -53,7 +56,8 @@ pub enum PushCommand {
 
 #[derive(Args)]
 pub struct Which {
-    /// The work or school account (text matching its organisation or user), when there are several
+    /// The work or school account or privacyIDEA token (text matching its
+    /// organisation, user, issuer or serial), when there are several
     #[arg(long)]
     account: Option<String>,
 }
@@ -65,6 +69,9 @@ pub struct Answer {
     /// The number the sign-in page shows, when the request asks for it
     #[arg(long)]
     number: Option<u32>,
+    /// The option the sign-in page shows, when a privacyIDEA request asks to pick one
+    #[arg(long, value_name = "OPTION")]
+    answer: Option<String>,
     #[command(flatten)]
     which: Which,
     /// Seconds to wait for the request to arrive
@@ -103,13 +110,84 @@ pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String)
     Ok(())
 }
 
-fn link<'a>(vault: &'a Vault, which: &Which) -> Result<&'a Entry> {
-    let linked: Vec<&Entry> = vault.entries().iter().filter(|e| e.push.is_some()).filter(|e| which.account.as_deref().is_none_or(|q| e.account.matches(q))).collect();
-    match linked.as_slice() {
-        [one] => Ok(one),
-        [] => bail!("no work or school account{}; activate one with `countersign activate`", if which.account.is_some() { " matches" } else { "" }),
-        _ => bail!("{} work or school accounts match; choose one with --account", linked.len()),
+/// Where sign-in requests come from: a work or school account's link, or a
+/// privacyIDEA PUSH token.
+enum Target {
+    Countersign(Link),
+    PrivacyIdea(privacyidea::Token),
+}
+
+fn target(vault: &Vault, which: &Which) -> Result<Target> {
+    let query = which.account.as_deref();
+    let mut found: Vec<(String, Target)> = vault
+        .entries()
+        .iter()
+        .filter_map(|e| e.push.clone().map(|link| (e, link)))
+        .filter(|(e, link)| query.is_none_or(|q| e.account.matches(q) || link.organization.to_lowercase().contains(&q.to_lowercase())))
+        .map(|(e, link)| (e.account.title(), Target::Countersign(link)))
+        .collect();
+    found.extend(vault.push_tokens().iter().filter(|t| query.is_none_or(|q| t.token.matches(q))).map(|t| (t.token.title(), Target::PrivacyIdea(t.token.clone()))));
+    match found.len() {
+        1 => Ok(found.remove(0).1),
+        0 => bail!("no work or school account or privacyIDEA token{}; activate one with `countersign activate`, or add a privacyIDEA token with `countersign add --uri otpauth://pipush/...`", if query.is_some() { " matches" } else { "" }),
+        n => bail!("{n} accounts receive sign-in requests ({}); choose one with --account", found.iter().map(|(title, _)| title.as_str()).collect::<Vec<_>>().join(", ")),
     }
+}
+
+/// A live source of sign-in requests.
+enum Channel {
+    Countersign(Session),
+    PrivacyIdea(Poller),
+}
+
+impl Channel {
+    async fn open(target: Target, interval: Duration) -> Result<Channel> {
+        Ok(match target {
+            Target::Countersign(link) => {
+                let session = Session::connect(&link).await?;
+                eprintln!("countersign: connected to {}; waiting for sign-in requests", link.endpoint);
+                Channel::Countersign(session)
+            }
+            Target::PrivacyIdea(token) => {
+                eprintln!("countersign: polling {} every {} s for token {}", token.url, interval.as_secs(), token.serial);
+                Channel::PrivacyIdea(Poller::new(token, interval)?)
+            }
+        })
+    }
+
+    async fn next(&mut self) -> Result<Event> {
+        Ok(match self {
+            Channel::Countersign(session) => session.next().await?,
+            Channel::PrivacyIdea(poller) => poller.next().await?,
+        })
+    }
+
+    async fn respond(&mut self, challenge: &Challenge, decision: Decision, args: &Answer, user_verified: bool) -> Result<(bool, String, String)> {
+        match self {
+            Channel::Countersign(session) => {
+                session.respond(&challenge.id, decision, args.number, user_verified, now()).await?;
+                Ok(session.verdict(&challenge.id).await?)
+            }
+            Channel::PrivacyIdea(poller) => {
+                let presence = if decision == Decision::Approve { args.answer.as_deref() } else { None };
+                poller.respond(&challenge.id, decision, presence).await?;
+                poller.verdict(&challenge.id).ok_or_else(|| anyhow!("no verdict"))
+            }
+        }
+    }
+}
+
+/// `add --uri/--qr` with a privacyIDEA enrollment link: step 2 of the
+/// enrollment (an RSA-4096 key, sent to the server), then the token is kept.
+pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<String, String>, read_at: i64) -> Result<()> {
+    let enrollment = privacyidea::Enrollment::from_link(label, parameters)?;
+    let serial = enrollment.serial.clone();
+    eprintln!("countersign: making an RSA-4096 key for privacyIDEA token {serial} (a few seconds)");
+    let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
+    let title = token.title();
+    let id = vault.add_push_token(token, now() as u64)?;
+    println!("Enrolled {title} [{id}]: it receives privacyIDEA sign-in requests (countersign push watch).");
+    Ok(())
 }
 
 fn now() -> i64 {
@@ -121,9 +199,15 @@ fn describe(challenge: &Challenge, now: i64) -> String {
     if !challenge.location.is_empty() || !challenge.ip.is_empty() {
         text.push_str(&format!(" from {} {}", challenge.location, if challenge.ip.is_empty() { String::new() } else { format!("[{}]", challenge.ip) }));
     }
+    if !challenge.question.is_empty() {
+        text.push_str(&format!(": {}", challenge.question));
+    }
     text.push_str(&format!("; {} s left", challenge.seconds_left(now)));
     if challenge.number_matching {
         text.push_str("; type the number the sign-in page shows (--number N)");
+    }
+    if !challenge.presence_options.is_empty() {
+        text.push_str(&format!("; pick the option the sign-in page shows: {} (--answer X)", challenge.presence_options.join(", ")));
     }
     if challenge.pin_required {
         text.push_str("; your vault password is asked");
@@ -132,16 +216,15 @@ fn describe(challenge: &Challenge, now: i64) -> String {
 }
 
 /// `push watch`.
-pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, timeout: Option<u64>) -> Result<()> {
-    let link: Link = link(vault, which)?.push.clone().ok_or_else(|| anyhow!("no push link"))?;
+pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, timeout: Option<u64>, interval: Duration) -> Result<()> {
+    let target = target(vault, which)?;
     runtime()?.block_on(async {
         let watching = async {
-            let mut session = Session::connect(&link).await?;
-            eprintln!("countersign: connected to {}; waiting for sign-in requests", link.endpoint);
+            let mut channel = Channel::open(target, interval).await?;
             let mut shield = Shield::default();
             let mut seen = 0;
             loop {
-                match session.next().await? {
+                match channel.next().await? {
                     Event::Challenge(challenge) => {
                         let flagged = shield.observe(challenge.created_at);
                         if json {
@@ -173,16 +256,16 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
 
 /// `push approve|deny|report ID`. `verify_user` checks the vault password
 /// when the organisation requires it.
-pub fn answer(vault: &Vault, args: &Answer, decision: Decision, verify_user: impl FnOnce() -> Result<()>) -> Result<()> {
-    let link: Link = link(vault, &args.which)?.push.clone().ok_or_else(|| anyhow!("no push link"))?;
+pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Duration, verify_user: impl FnOnce() -> Result<()>) -> Result<()> {
+    let target = target(vault, &args.which)?;
     let runtime = runtime()?;
-    let mut session = runtime.block_on(Session::connect(&link))?;
+    let mut channel = runtime.block_on(Channel::open(target, interval))?;
     // Pending requests arrive first: wait for this one.
     let challenge = runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(args.timeout), async {
             loop {
-                match session.next().await? {
-                    Event::Challenge(challenge) if challenge.id == args.id => return Ok::<Challenge, client::Error>(challenge),
+                match channel.next().await? {
+                    Event::Challenge(challenge) if challenge.id == args.id => return Ok::<Challenge, anyhow::Error>(challenge),
                     Event::Dropped(reason) => eprintln!("countersign: {reason}"),
                     _ => {}
                 }
@@ -197,14 +280,18 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, verify_user: imp
     if decision == Decision::Approve && challenge.number_matching && args.number.is_none() {
         bail!("this request asks for the number the sign-in page shows: add --number N");
     }
+    if decision == Decision::Approve && !challenge.presence_options.is_empty() {
+        match &args.answer {
+            None => bail!("this request asks you to pick the option the sign-in page shows ({}): add --answer X", challenge.presence_options.join(", ")),
+            Some(answer) if !challenge.presence_options.contains(answer) => bail!("{answer:?} is not one of the options {}", challenge.presence_options.join(", ")),
+            Some(_) => {}
+        }
+    }
     let user_verified = decision == Decision::Approve && challenge.pin_required;
     if user_verified {
         verify_user()?;
     }
-    let (accepted, status, reason) = runtime.block_on(async {
-        session.respond(&challenge.id, decision, args.number, user_verified, now()).await?;
-        session.verdict(&challenge.id).await
-    })?;
+    let (accepted, status, reason) = runtime.block_on(channel.respond(&challenge, decision, args, user_verified))?;
     if !accepted {
         bail!("the server refused the answer: {reason}{}", if status.is_empty() { String::new() } else { format!(" (status: {status})") });
     }

@@ -51,6 +51,8 @@ pub struct Accounts {
     viewport: (f32, f32),
     /// Each work or school account's connection, as the root last heard it.
     pub push_status: std::collections::HashMap<Id, String>,
+    /// How many privacyIDEA tokens the vault holds (listed on the activity page).
+    pub push_tokens: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -279,9 +281,14 @@ impl Accounts {
         ]
         .spacing(8)
         .align_y(Center);
-        // Sign-in activity, once there is a work or school account.
-        let header: Element<'_, Message> = if self.cards.iter().any(|c| c.push) {
-            column![header, row![Space::new().width(Fill), button(text("Sign-in activity").size(13)).on_press(Message::OpenActivity).padding([5, 10]).style(button::text)]].spacing(4).into()
+        // Sign-in activity, once there is a work or school account or a privacyIDEA token.
+        let header: Element<'_, Message> = if self.cards.iter().any(|c| c.push) || self.push_tokens > 0 {
+            let label = match self.push_tokens {
+                0 => "Sign-in activity".to_owned(),
+                1 => "Sign-in activity · 1 privacyIDEA token".to_owned(),
+                n => format!("Sign-in activity · {n} privacyIDEA tokens"),
+            };
+            column![header, row![Space::new().width(Fill), button(text(label).size(13)).on_press(Message::OpenActivity).padding([5, 10]).style(button::text)]].spacing(4).into()
         } else {
             header.into()
         };

@@ -58,6 +58,8 @@ pub enum Candidate {
     Account { account: Account, warnings: Vec<String> },
     /// A work or school activation: a Code and a URL, activated on "Activate".
     Activation { code: String, url: String },
+    /// A privacyIDEA PUSH token, enrolled on "Enroll"; `read_at` starts its TTL.
+    PrivacyIdea { enrollment: crate::privacyidea::Enrollment, read_at: i64 },
     /// A payload that is not a plain account; said plainly, never silently dropped.
     Unsupported { what: String, why: String },
     /// A QR code whose text is no enrollment payload.
@@ -145,6 +147,10 @@ pub enum Message {
     Activate(String, String),
     /// The activation's outcome: the account's title, or why it failed.
     Activated(Result<String, String>),
+    /// Enroll the privacyIDEA token with this serial from the review.
+    Enroll(String),
+    /// The enrollment's outcome: the token's title, or why it failed.
+    Enrolled(Result<String, String>),
 }
 
 pub enum Action {
@@ -157,6 +163,8 @@ pub enum Action {
     Finished(String),
     /// Activate a work or school account, then answer with `Activated`.
     Activate { code: String, url: String },
+    /// Enroll a privacyIDEA token, then answer with `Enrolled`.
+    Enroll { enrollment: crate::privacyidea::Enrollment, read_at: i64 },
     Cancel,
 }
 
@@ -327,6 +335,29 @@ impl Add {
                 self.error = Some(format!("Not activated: {error}"));
                 Action::None
             }
+            Message::Enroll(serial) => {
+                let found = self.review.iter().flatten().find_map(|candidate| match candidate {
+                    Candidate::PrivacyIdea { enrollment, read_at } if enrollment.serial == serial => Some((enrollment.clone(), *read_at)),
+                    _ => None,
+                });
+                match found {
+                    Some((enrollment, read_at)) if self.busy.is_none() => {
+                        self.busy = Some("Making a key and enrolling… (a few seconds)");
+                        self.error = None;
+                        Action::Enroll { enrollment, read_at }
+                    }
+                    _ => Action::None,
+                }
+            }
+            Message::Enrolled(Ok(title)) => {
+                self.busy = None;
+                Action::Finished(format!("Enrolled {title}: it receives sign-in requests"))
+            }
+            Message::Enrolled(Err(error)) => {
+                self.busy = None;
+                self.error = Some(format!("Not enrolled: {error}"));
+                Action::None
+            }
         }
     }
 
@@ -363,7 +394,7 @@ impl Add {
     fn to_save(&self) -> Vec<Account> {
         let candidates = self.review.iter().flatten().filter_map(|c| match c {
             Candidate::Account { account, .. } => Some(account.clone()),
-            Candidate::Activation { .. } | Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
+            Candidate::Activation { .. } | Candidate::PrivacyIdea { .. } | Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
         });
         candidates.chain(self.batches.entries().filter_map(|e| e.account.as_ref().ok().cloned())).collect()
     }
@@ -530,8 +561,10 @@ impl Add {
     fn review_view<'a>(&'a self, review: &'a [Candidate]) -> Element<'a, Message> {
         let count = self.to_save().len();
         let activation = review.iter().any(|c| matches!(c, Candidate::Activation { .. }));
+        let token = review.iter().any(|c| matches!(c, Candidate::PrivacyIdea { .. }));
         let mut list = column![text(match count {
             0 if activation => "Check the activation before using it:".to_owned(),
+            0 if token => "Check the token before enrolling it:".to_owned(),
             0 => "Nothing here can be added.".to_owned(),
             1 => "Check the account before adding it:".to_owned(),
             n => format!("{n} accounts found. Check them before adding:"),
@@ -647,6 +680,22 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
         ]
         .spacing(4)
         .into(),
+        Candidate::PrivacyIdea { enrollment, .. } => column![
+            text("A privacyIDEA push token").size(15),
+            field("Issuer", enrollment.issuer.clone()),
+            field("Serial", enrollment.serial.clone()),
+            field("Server", enrollment.url.clone()),
+            text(format!(
+                "Enrolling makes a key on this computer, which then approves this token's sign-ins{}. The link works for {} minutes.",
+                if enrollment.pin { " after your vault password" } else { "" },
+                enrollment.ttl_minutes
+            ))
+            .size(13)
+            .style(text::secondary),
+            button(text("Enroll")).on_press(Message::Enroll(enrollment.serial.clone())).padding([8, 16]),
+        ]
+        .spacing(4)
+        .into(),
         Candidate::Unsupported { what, why } => column![text(what.clone()).size(15), text(why.clone()).size(13).style(text::secondary)].spacing(4).into(),
         Candidate::Invalid { error } => column![text("A QR code that is not an account").size(15), text(error.clone()).size(13).style(text::danger)].spacing(4).into(),
     }
@@ -657,14 +706,11 @@ pub fn candidate(text: &str) -> Candidate {
     match uri::parse(text) {
         Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
         Ok(Payload::WorkActivation { code, url }) => Candidate::Activation { code, url },
-        Ok(other) => Candidate::Unsupported {
-            what: format!("This is {}.", other.describe()),
-            why: match other {
-                Payload::PrivacyIdeaPush { .. } => "privacyIDEA push tokens are not supported yet.",
-                Payload::GoogleExport { .. } | Payload::Account { .. } | Payload::WorkActivation { .. } => "",
-            }
-            .to_owned(),
+        Ok(Payload::PrivacyIdeaPush { label, parameters }) => match crate::privacyidea::Enrollment::from_link(&label, &parameters) {
+            Ok(enrollment) => Candidate::PrivacyIdea { enrollment, read_at: jiff::Timestamp::now().as_second() },
+            Err(error) => Candidate::Unsupported { what: "This is a privacyIDEA push token enrollment.".into(), why: error.to_string() },
         },
+        Ok(other) => Candidate::Unsupported { what: format!("This is {}.", other.describe()), why: String::new() },
         Err(error) => Candidate::Invalid { error: error.to_string() },
     }
 }

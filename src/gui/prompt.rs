@@ -1,6 +1,8 @@
 //! A sign-in request: who, what, where, a live countdown, the number to
-//! type and the PIN when asked, and Authenticate / Deny / It wasn't me.
-//! Also the activity list of recent requests and their outcomes.
+//! type and the PIN when asked, and Authenticate / Deny / It wasn't me (or,
+//! for a privacyIDEA presence check, one button per option). Also the
+//! activity list of recent requests and their outcomes, and the privacyIDEA
+//! tokens they can come from.
 
 use iced::widget::{Space, button, column, container, row, scrollable, text, text_input};
 use iced::{Center, Element, Fill};
@@ -32,12 +34,14 @@ pub enum Message {
     NumberChanged(String),
     PasswordChanged(Sensitive<String>),
     Answer(Decision),
+    /// privacyIDEA presence mode: the option the user picked.
+    Pick(String),
 }
 
 pub enum Action {
     None,
     /// Send this answer; `password` is checked first when the organisation asks for the PIN.
-    Answer { decision: Decision, number: Option<u32>, password: Option<Password> },
+    Answer { decision: Decision, number: Option<u32>, password: Option<Password>, presence: Option<String> },
 }
 
 impl Prompt {
@@ -57,36 +61,43 @@ impl Prompt {
                 self.error = None;
                 Action::None
             }
-            Message::Answer(decision) => {
-                if self.busy {
+            Message::Pick(option) => self.answer(Decision::Approve, Some(option)),
+            Message::Answer(Decision::Approve) if !self.challenge.presence_options.is_empty() => {
+                self.error = Some("Pick the option the sign-in page shows.".into());
+                Action::None
+            }
+            Message::Answer(decision) => self.answer(decision, None),
+        }
+    }
+
+    fn answer(&mut self, decision: Decision, presence: Option<String>) -> Action {
+        if self.busy {
+            return Action::None;
+        }
+        let approving = decision == Decision::Approve;
+        let number = if approving && self.challenge.number_matching {
+            match self.number.parse() {
+                Ok(number) => Some(number),
+                Err(_) => {
+                    self.error = Some("Type the number the sign-in page shows.".into());
                     return Action::None;
                 }
-                let approving = decision == Decision::Approve;
-                let number = if approving && self.challenge.number_matching {
-                    match self.number.parse() {
-                        Ok(number) => Some(number),
-                        Err(_) => {
-                            self.error = Some("Type the number the sign-in page shows.".into());
-                            return Action::None;
-                        }
-                    }
-                } else {
-                    None
-                };
-                let password = if approving && self.challenge.pin_required {
-                    if self.password.0.is_empty() {
-                        self.error = Some("Your organisation asks for your PIN: enter your vault password.".into());
-                        return Action::None;
-                    }
-                    Some(Password::new(std::mem::take(&mut *self.password.0)))
-                } else {
-                    None
-                };
-                self.busy = true;
-                self.error = None;
-                Action::Answer { decision, number, password }
             }
-        }
+        } else {
+            None
+        };
+        let password = if approving && self.challenge.pin_required {
+            if self.password.0.is_empty() {
+                self.error = Some("Your organisation asks for your PIN: enter your vault password.".into());
+                return Action::None;
+            }
+            Some(Password::new(std::mem::take(&mut *self.password.0)))
+        } else {
+            None
+        };
+        self.busy = true;
+        self.error = None;
+        Action::Answer { decision, number, password, presence }
     }
 
     pub fn view(&self, now: i64, waiting: usize) -> Element<'_, Message> {
@@ -108,6 +119,9 @@ impl Prompt {
         if let Some(warning) = &self.flagged {
             card = card.push(container(text(warning.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
         }
+        if !challenge.question.is_empty() {
+            card = card.push(text(challenge.question.clone()).size(15));
+        }
         if challenge.number_matching {
             card = card.push(text("Enter the number shown on the sign-in page").size(15));
             card = card.push(text_input("Number", &self.number).id(NUMBER_ID).on_input(Message::NumberChanged).on_submit(Message::Answer(Decision::Approve)).padding(10).size(22).width(140));
@@ -121,6 +135,16 @@ impl Prompt {
         }
         if self.busy {
             card = card.push(text("Sending…").size(14));
+        } else if !challenge.presence_options.is_empty() {
+            card = card.push(text("Tap the option the sign-in page shows").size(15));
+            card = card.push(row(challenge.presence_options.iter().map(|option| button(text(option.clone()).size(20)).on_press(Message::Pick(option.clone())).padding([10, 22]).into())).spacing(10));
+            card = card.push(
+                row![
+                    button(text("Deny")).on_press(Message::Answer(Decision::Deny)).padding([10, 18]).style(button::secondary),
+                    button(text("It wasn't me")).on_press(Message::Answer(Decision::Report)).padding([10, 18]).style(button::danger),
+                ]
+                .spacing(10),
+            );
         } else {
             card = card.push(
                 row![
@@ -153,12 +177,51 @@ pub struct Activity {
 #[derive(Debug, Clone)]
 pub enum ActivityMessage {
     Back,
+    /// Remove this privacyIDEA token (asks first).
+    RemoveToken(Id),
+    ConfirmRemove,
+    CancelRemove,
 }
 
-/// The recent sign-in requests, newest first.
-pub fn activity_view(items: &[Activity]) -> Element<'_, ActivityMessage> {
+/// A privacyIDEA token as the activity page lists it.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: Id,
+    pub title: String,
+    /// "Connected", "Connecting…", or why it is offline.
+    pub state: String,
+}
+
+/// The privacyIDEA tokens (with their connection and a Remove button), then
+/// the recent sign-in requests, newest first.
+pub fn activity_view<'a>(items: &'a [Activity], tokens: &[TokenRow], confirm_remove: Option<&Id>) -> Element<'a, ActivityMessage> {
     let header = row![button(text("← Back")).on_press(ActivityMessage::Back).padding([8, 12]).style(button::secondary), text("Sign-in activity").size(22)].spacing(14).align_y(Center);
     let mut list = column![header].spacing(10).padding(16).max_width(720);
+    if !tokens.is_empty() {
+        list = list.push(text("privacyIDEA tokens").size(16));
+    }
+    for token in tokens {
+        let action: Element<'_, ActivityMessage> = if confirm_remove == Some(&token.id) {
+            row![
+                text("Its key is deleted; privacyIDEA must enroll a new token.").size(13),
+                button(text("Remove")).on_press(ActivityMessage::ConfirmRemove).padding([6, 12]).style(button::danger),
+                button(text("Keep")).on_press(ActivityMessage::CancelRemove).padding([6, 12]).style(button::secondary),
+            ]
+            .spacing(8)
+            .align_y(Center)
+            .into()
+        } else {
+            button(text("Remove…")).on_press(ActivityMessage::RemoveToken(token.id.clone())).padding([6, 12]).style(button::secondary).into()
+        };
+        list = list.push(
+            container(row![column![text(token.title.clone()).size(15), text(token.state.clone()).size(13).style(text::secondary)].spacing(2).width(Fill), action].spacing(10).align_y(Center))
+                .padding(12)
+                .style(style::card),
+        );
+    }
+    if !tokens.is_empty() {
+        list = list.push(text("Requests").size(16));
+    }
     if items.is_empty() {
         list = list.push(text("No sign-in requests since the vault was unlocked.").size(15).style(text::secondary));
     }

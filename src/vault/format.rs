@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Entry, Id};
+use super::{Entry, Id, PushToken};
 use crate::account::{Account, Algorithm, Method};
 use crate::secret::{Password, Secret};
 
@@ -332,7 +332,7 @@ impl File {
         Ok(File { header, aad: aad.to_vec(), ciphertext: ciphertext.to_vec() })
     }
 
-    pub(super) fn decrypt(&self, master: &Key) -> Result<Vec<Entry>, Error> {
+    pub(super) fn decrypt(&self, master: &Key) -> Result<(Vec<Entry>, Vec<PushToken>), Error> {
         let plain = Zeroizing::new(
             master
                 .cipher()
@@ -341,14 +341,16 @@ impl File {
         );
         // serde's message can quote a value (a secret): keep the position only.
         let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
-        payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)
+        let entries = payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)?;
+        let tokens = payload.push_tokens.iter().map(StoredToken::to_token).collect::<Result<_, _>>().map_err(Error::Payload)?;
+        Ok((entries, tokens))
     }
 
     /// Encodes a whole file with a fresh payload nonce.
-    pub(super) fn encrypt(header: &Header, master: &Key, entries: &[Entry]) -> Result<Vec<u8>, super::Error> {
+    pub(super) fn encrypt(header: &Header, master: &Key, entries: &[Entry], tokens: &[PushToken]) -> Result<Vec<u8>, super::Error> {
         let header = Header { nonce: random::<24>()?, ..header.clone() };
         let header_json = serde_json::to_vec(&header).map_err(|e| super::Error::Encode(e.to_string()))?;
-        let payload = StoredPayload { entries: entries.iter().map(StoredEntry::from_entry).collect() };
+        let payload = StoredPayload { entries: entries.iter().map(StoredEntry::from_entry).collect(), push_tokens: tokens.iter().map(StoredToken::from_token).collect() };
         let mut plain = Zeroizing::new(Vec::with_capacity(256 * entries.len() + 64));
         serde_json::to_writer(&mut *plain, &payload).map_err(|e| super::Error::Encode(e.to_string()))?;
 
@@ -371,6 +373,61 @@ impl File {
 #[derive(Serialize, Deserialize)]
 struct StoredPayload {
     entries: Vec<StoredEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    push_tokens: Vec<StoredToken>,
+}
+
+/// [`PushToken`] as stored: the keys' DER in base64.
+#[derive(Serialize, Deserialize)]
+struct StoredToken {
+    id: Id,
+    added: u64,
+    serial: String,
+    label: String,
+    issuer: String,
+    url: String,
+    sslverify: bool,
+    pin: bool,
+    key: String,
+    server_key: String,
+}
+
+impl Drop for StoredToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+impl StoredToken {
+    fn from_token(stored: &PushToken) -> Self {
+        use base64::Engine;
+        let token = &stored.token;
+        StoredToken {
+            id: stored.id.clone(),
+            added: stored.added,
+            serial: token.serial.clone(),
+            label: token.label.clone(),
+            issuer: token.issuer.clone(),
+            url: token.url.clone(),
+            sslverify: token.sslverify,
+            pin: token.pin,
+            key: base64::engine::general_purpose::STANDARD.encode(token.key.pkcs8()),
+            server_key: base64::engine::general_purpose::STANDARD.encode(&token.server_key),
+        }
+    }
+
+    fn to_token(&self) -> Result<PushToken, String> {
+        use base64::Engine;
+        let unreadable = |what: &str| format!("privacyIDEA token {}: unreadable {what}", self.id);
+        let der = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&self.key).map_err(|_| unreadable("key"))?);
+        let key = crate::privacyidea::DeviceKey::from_pkcs8(&der).map_err(|_| unreadable("key"))?;
+        let server_key = base64::engine::general_purpose::STANDARD.decode(&self.server_key).map_err(|_| unreadable("server key"))?;
+        Ok(PushToken {
+            id: self.id.clone(),
+            added: self.added,
+            token: crate::privacyidea::Token { serial: self.serial.clone(), label: self.label.clone(), issuer: self.issuer.clone(), url: self.url.clone(), sslverify: self.sslverify, pin: self.pin, key, server_key },
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -349,3 +349,33 @@ fn restoring_a_backup_keeps_the_replaced_vault() {
     let mut restored = restored;
     assert_eq!(restored.verify_backup().unwrap().1, 1);
 }
+
+#[test]
+fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+    let key = crate::privacyidea::DeviceKey::generate_bits(2048).unwrap();
+    let token = crate::privacyidea::Token { serial: "PIPU0001".into(), label: "alice".into(), issuer: "privacyIDEA".into(), url: "https://pi.example/ttype/push".into(), sslverify: true, pin: true, key, server_key: vec![1, 2, 3] };
+    let id = vault.add_push_token(token.clone(), 7).unwrap();
+    assert!(matches!(vault.add_push_token(token.clone(), 8), Err(Error::DuplicateToken(serial)) if serial == "PIPU0001"));
+
+    let open = || Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    let reopened = open();
+    assert_eq!(reopened.push_tokens(), [PushToken { id: id.clone(), added: 7, token: token.clone() }]);
+    assert_eq!(reopened.entries().len(), 1, "a token is not an account");
+    // A change to the accounts keeps the tokens.
+    let mut other = open();
+    other.add(vec![account("bob")], 2).unwrap();
+    assert_eq!(open().push_tokens().len(), 1);
+    // An export made for elsewhere leaves the token (and its key) behind.
+    let copy = export_copy(vault.entries(), &Password::new("p".into()), &CHEAP).unwrap();
+    std::fs::write(dir.path().join("copy.cvault"), copy).unwrap();
+    let exported = Locked::read(&dir.path().join("copy.cvault")).unwrap().unlock_with_password(&Password::new("p".into())).unwrap();
+    assert!(exported.push_tokens().is_empty());
+
+    vault.remove_push_token(&id).unwrap();
+    assert!(open().push_tokens().is_empty());
+    assert_eq!(open().entries().len(), 2);
+}

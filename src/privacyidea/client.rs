@@ -1,0 +1,294 @@
+//! The app's side of privacyIDEA PUSH over HTTP(S) (feature `client`):
+//! finishing an enrollment, polling for challenges, answering them. [`watch`]
+//! turns polling into the same [`Update`] stream as Countersign's own
+//! server, so the window and `countersign push` treat both alike.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
+use crate::push::client::{Answer, Event, Update, install_crypto};
+use crate::push::{self, Decision};
+
+/// How long the server may take to answer anything.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why talking to privacyIDEA failed. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach privacyIDEA: {0}")]
+    Network(String),
+    #[error("privacyIDEA refused (HTTP {status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("privacyIDEA answered something unexpected: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Token(#[from] super::Error),
+}
+
+/// privacyIDEA's JSON envelope: `result.status`, `result.value` or
+/// `result.error.message`, and `detail`.
+#[derive(Deserialize)]
+struct Reply<T> {
+    result: ReplyResult<T>,
+    #[serde(default)]
+    detail: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ReplyResult<T> {
+    #[serde(default)]
+    status: bool,
+    value: Option<T>,
+    #[serde(default)]
+    error: Option<ReplyError>,
+}
+
+#[derive(Deserialize)]
+struct ReplyError {
+    #[serde(default)]
+    message: String,
+}
+
+fn http(sslverify: bool) -> Result<reqwest::Client, Error> {
+    install_crypto();
+    // sslverify=0 is the administrator's choice for a self-signed server, as
+    // privacyIDEA's own app honours it; challenges stay signed either way.
+    reqwest::Client::builder().timeout(TIMEOUT).danger_accept_invalid_certs(!sslverify).build().map_err(|e| Error::Network(e.to_string()))
+}
+
+/// Reads a reply: the value on success, else the server's message.
+async fn read<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Result<(T, Option<serde_json::Value>), Error> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let reply: Reply<T> = serde_json::from_slice(&body).map_err(|_| if status.is_success() { Error::Protocol("not a privacyIDEA reply".into()) } else { Error::Server { status: status.as_u16(), message: String::new() } })?;
+    match (status.is_success() && reply.result.status, reply.result.value) {
+        (true, Some(value)) => Ok((value, reply.detail)),
+        _ => Err(Error::Server { status: status.as_u16(), message: reply.result.error.map(|e| e.message).unwrap_or_else(|| "no reason given".into()) }),
+    }
+}
+
+/// Step 2 of the enrollment: a new RSA-4096 key, sent to the server, which
+/// answers with its own. `read_at` is when the link was read (its TTL counts
+/// from then).
+pub async fn enroll(enrollment: Enrollment, read_at: i64, now: i64) -> Result<Token, Error> {
+    enrollment.check_ttl(read_at, now)?;
+    let key = tokio::task::spawn_blocking(DeviceKey::generate).await.map_err(|e| Error::Protocol(e.to_string()))??;
+    enroll_with(enrollment, key).await
+}
+
+/// [`enroll`] with a key made beforehand (tests use smaller ones).
+pub async fn enroll_with(enrollment: Enrollment, key: DeviceKey) -> Result<Token, Error> {
+    let client = http(enrollment.sslverify)?;
+    let form = enrollment.form(&key)?;
+    let response = client.post(&enrollment.url).form(&form).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let (_, detail): (bool, _) = read(response).await?;
+    let public_key = detail.as_ref().and_then(|detail| detail.get("public_key")).and_then(serde_json::Value::as_str).ok_or_else(|| Error::Protocol("no public_key in the enrollment answer".into()))?;
+    Ok(enrollment.finish(key, public_key)?)
+}
+
+/// A poll's challenges: verified ones, and why the others were dropped.
+#[derive(Debug, Default)]
+pub struct Polled {
+    pub challenges: Vec<Challenge>,
+    pub dropped: Vec<String>,
+}
+
+/// Asks for the open challenges once.
+pub async fn poll(client: &reqwest::Client, token: &Token) -> Result<Polled, Error> {
+    let timestamp = jiff::Timestamp::now().to_string();
+    let query = token.poll_query(&timestamp)?;
+    let response = client.get(&token.url).query(&query).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let (raw, _): (Vec<serde_json::Value>, _) = read(response).await?;
+    let mut polled = Polled::default();
+    for value in raw {
+        match serde_json::from_value::<RawChallenge>(value).map_err(|_| super::Error::Signature).and_then(|raw| token.verify(&raw)) {
+            Ok(challenge) => polled.challenges.push(challenge),
+            Err(error) => polled.dropped.push(format!("dropped a challenge for {}: {error}", token.serial)),
+        }
+    }
+    Ok(polled)
+}
+
+/// Answers one challenge; `Ok(false)` when privacyIDEA did not take it (a
+/// wrong presence option, already answered or expired).
+pub async fn answer(client: &reqwest::Client, token: &Token, challenge: &Challenge, decision: Decision, presence: Option<&str>) -> Result<bool, Error> {
+    let form = token.answer_form(challenge, decision, presence)?;
+    let response = client.post(&challenge.url).form(&form).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let (accepted, _): (bool, _) = read(response).await?;
+    Ok(accepted)
+}
+
+/// A verified challenge as the prompt and `countersign push` show it.
+pub fn to_push_challenge(token: &Token, challenge: &Challenge, first_seen: i64) -> push::Challenge {
+    push::Challenge {
+        v: 1,
+        id: challenge.nonce.clone(),
+        device_id: token.serial.clone(),
+        organization: token.issuer.clone(),
+        user: token.label.clone(),
+        app: challenge.title.clone(),
+        ip: String::new(),
+        location: String::new(),
+        created_at: first_seen,
+        expires_at: first_seen + super::CHALLENGE_SECONDS,
+        number_matching: false,
+        pin_required: token.pin,
+        question: challenge.question.clone(),
+        presence_options: challenge.presence_options.clone(),
+    }
+}
+
+/// What the server's verdict on an answer is called in [`Event::Result`].
+fn outcome(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Approve => "approved",
+        Decision::Deny => "denied",
+        Decision::Report => "reported",
+    }
+}
+
+/// Polls one token and answers through it, as a session of Countersign's
+/// own server does: challenges come once each, answers give a verdict.
+pub struct Poller {
+    token: Token,
+    client: reqwest::Client,
+    interval: Duration,
+    /// Open challenges and when each was first seen.
+    open: HashMap<String, (Challenge, i64)>,
+    events: std::collections::VecDeque<Event>,
+    verdicts: BTreeMap<String, (bool, String, String)>,
+    polled_once: bool,
+}
+
+impl Poller {
+    pub fn new(token: Token, interval: Duration) -> Result<Self, Error> {
+        let client = http(token.sslverify)?;
+        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false })
+    }
+
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// One poll: new challenges become events; challenges no longer listed
+    /// (answered elsewhere, expired, cancelled) end as a "closed" result.
+    pub async fn poll_once(&mut self) -> Result<(), Error> {
+        let polled = poll(&self.client, &self.token).await?;
+        let now = jiff::Timestamp::now().as_second();
+        self.events.extend(polled.dropped.into_iter().map(Event::Dropped));
+        let listed: Vec<String> = polled.challenges.iter().map(|c| c.nonce.clone()).collect();
+        for challenge in polled.challenges {
+            if !self.open.contains_key(&challenge.nonce) {
+                self.events.push_back(Event::Challenge(to_push_challenge(&self.token, &challenge, now)));
+                self.open.insert(challenge.nonce.clone(), (challenge, now));
+            }
+        }
+        let gone: Vec<String> = self.open.keys().filter(|nonce| !listed.contains(nonce)).cloned().collect();
+        for nonce in gone {
+            self.open.remove(&nonce);
+            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() });
+        }
+        self.polled_once = true;
+        Ok(())
+    }
+
+    /// The next event, polling every interval until there is one.
+    pub async fn next(&mut self) -> Result<Event, Error> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(event);
+            }
+            if self.polled_once {
+                tokio::time::sleep(self.interval).await;
+            }
+            self.poll_once().await?;
+        }
+    }
+
+    /// Answers an open challenge; the verdict is then [`Poller::verdict`]
+    /// and an [`Event::Result`].
+    pub async fn respond(&mut self, id: &str, decision: Decision, presence: Option<&str>) -> Result<(), Error> {
+        let Some((challenge, _)) = self.open.get(id).cloned() else {
+            let verdict = (false, String::new(), "the request is not open (answered, expired, or never seen)".to_owned());
+            self.verdicts.insert(id.to_owned(), verdict.clone());
+            self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
+            return Ok(());
+        };
+        let taken = answer(&self.client, &self.token, &challenge, decision, presence).await?;
+        let verdict = if taken {
+            self.open.remove(id);
+            (true, outcome(decision).to_owned(), String::new())
+        } else {
+            // Still open: a wrong option can be corrected.
+            (false, "pending".to_owned(), if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
+        };
+        self.verdicts.insert(id.to_owned(), verdict.clone());
+        self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
+        Ok(())
+    }
+
+    /// The verdict on an answer given with [`Poller::respond`].
+    pub fn verdict(&self, id: &str) -> Option<(bool, String, String)> {
+        self.verdicts.get(id).cloned()
+    }
+}
+
+/// Polls `token` every `interval` until the stream is dropped, with backoff
+/// on errors (1 s doubling to 60 s), reporting the connection state like
+/// [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
+pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
+    tokio::spawn(async move {
+        let mut backoff = 1;
+        let mut poller = match Poller::new(token, interval) {
+            Ok(poller) => poller,
+            Err(error) => {
+                let _ = updates.send(Update::Disconnected { reason: error.to_string(), retry_in: 0 }).await;
+                return;
+            }
+        };
+        loop {
+            if updates.send(Update::Connecting).await.is_err() {
+                return;
+            }
+            // Connected once a poll went through.
+            let reason = match poller.poll_once().await {
+                Ok(()) => {
+                    backoff = 1;
+                    let (answers, mut answered) = tokio::sync::mpsc::channel::<Answer>(16);
+                    if updates.send(Update::Connected(answers)).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        while let Some(event) = poller.events.pop_front() {
+                            if updates.send(Update::Event(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(poller.interval) => if let Err(error) = poller.poll_once().await { break error.to_string() },
+                            Some(answer) = answered.recv() => if let Err(error) = poller.respond(&answer.challenge_id, answer.decision, answer.presence.as_deref()).await {
+                                // The answer may not have arrived: let the user answer again.
+                                let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id.clone(), accepted: false, status: "pending".into(), reason: error.to_string() })).await;
+                            },
+                            () = updates.closed() => return,
+                        }
+                    }
+                }
+                Err(error) => error.to_string(),
+            };
+            if updates.send(Update::Disconnected { reason, retry_in: backoff }).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
+                () = updates.closed() => return,
+            }
+            backoff = (backoff * 2).min(60);
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
+}
