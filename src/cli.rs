@@ -459,15 +459,11 @@ fn account_from_uri(text: &str) -> Result<Account> {
 }
 
 fn not_supported_yet(payload: &Payload) -> anyhow::Error {
-    if let Payload::WorkActivation { code, url } = payload {
-        return anyhow!("this is a work or school account activation; activate it with `countersign activate --code {code} --url {url}`");
+    match payload {
+        Payload::WorkActivation { code, url } => anyhow!("this is a work or school account activation; activate it with `countersign activate --code {code} --url {url}`"),
+        Payload::PrivacyIdeaPush { .. } => anyhow!("this is a privacyIDEA push token enrollment, which has no codes; enroll it with `countersign add --uri`"),
+        Payload::Account { .. } | Payload::GoogleExport { .. } => anyhow!("this is {}, which Countersign cannot use here", payload.describe()),
     }
-    let when = match payload {
-        Payload::WorkActivation { .. } => "work or school activation arrives with push approvals",
-        Payload::PrivacyIdeaPush { .. } => "add it with `countersign add --uri`",
-        Payload::Account { .. } | Payload::GoogleExport { .. } => "",
-    };
-    anyhow!("this is {}, which Countersign cannot add yet: {when}", payload.describe())
 }
 
 fn account_from_fields(args: &AddArgs) -> Result<Account> {
@@ -545,13 +541,13 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
     let rows: Vec<ListedAccount> = vault.entries().iter().map(ListedAccount::from).collect();
     let tokens: Vec<ListedToken> = vault.push_tokens().iter().map(ListedToken::from).collect();
     if json {
-        // The accounts stay a plain array (scripts read it); tokens follow
-        // in their own array only when there are any.
-        if tokens.is_empty() {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-        } else {
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "accounts": rows, "push_tokens": tokens }))?);
+        // One array, as scripts read it: privacyIDEA tokens follow the
+        // accounts with "type": "push" and no code fields.
+        let mut all = serde_json::to_value(&rows)?;
+        if let Some(array) = all.as_array_mut() {
+            array.extend(tokens.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?);
         }
+        println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     if rows.is_empty() && tokens.is_empty() {
@@ -564,7 +560,7 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
         println!("{:<16}  {:<5}  {:<issuer_width$}  {}", row.id, row.kind, row.issuer, row.account);
     }
     for token in tokens {
-        println!("{:<16}  {:<5}  {:<issuer_width$}  {} (privacyIDEA {}, sign-in requests only)", token.id, "push", token.issuer, token.label, token.serial);
+        println!("{:<16}  {:<5}  {:<issuer_width$}  {} (privacyIDEA {}, sign-in requests only)", token.id, token.kind, token.issuer, token.account, token.serial);
     }
     Ok(())
 }
@@ -573,16 +569,19 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
 #[derive(Serialize)]
 struct ListedToken<'a> {
     id: &'a str,
-    serial: &'a str,
-    label: &'a str,
     issuer: &'a str,
+    /// The token's label, in the field accounts use for their name.
+    account: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    serial: &'a str,
     url: &'a str,
     added: u64,
 }
 
 impl<'a> From<&'a countersign::vault::PushToken> for ListedToken<'a> {
     fn from(stored: &'a countersign::vault::PushToken) -> Self {
-        ListedToken { id: stored.id.as_str(), serial: &stored.token.serial, label: &stored.token.label, issuer: &stored.token.issuer, url: &stored.token.url, added: stored.added }
+        ListedToken { id: stored.id.as_str(), issuer: &stored.token.issuer, account: &stored.token.label, kind: "push", serial: &stored.token.serial, url: &stored.token.url, added: stored.added }
     }
 }
 
@@ -729,7 +728,7 @@ fn inspect(text: &str) -> Result<()> {
                 }
                 Payload::Account { .. } => {}
             }
-            println!("not supported yet: {}", not_supported_yet(&other));
+            println!("next: {}", not_supported_yet(&other));
         }
     }
     Ok(())

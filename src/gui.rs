@@ -437,6 +437,19 @@ impl App {
                 }
             }
             Message::Add(message) => {
+                // An activation or enrollment that ends after the user left
+                // the Add page still says how it went.
+                if let Screen::Unlocked(unlocked) = &self.screen
+                    && !matches!(unlocked.page, Page::Add(_))
+                    && let add::Message::Activated(result) | add::Message::Enrolled(result) = &message
+                {
+                    self.toast = Some((match result {
+                        Ok(title) => format!("Added {title}"),
+                        Err(error) => format!("Not added: {error}"),
+                    }, self.now + 8));
+                    self.refresh();
+                    return Task::none();
+                }
                 let Screen::Unlocked(Unlocked { page: Page::Add(add), vault, .. }) = &mut self.screen else { return Task::none() };
                 match add.update(message) {
                     add::Action::None => Task::none(),
@@ -667,6 +680,7 @@ impl App {
     }
 
     fn show_page(&mut self, page: Page) {
+        self.confirm_remove_token = None;
         if let Screen::Unlocked(unlocked) = &mut self.screen {
             unlocked.page = page;
         }
@@ -805,6 +819,7 @@ impl App {
             }
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
                 let outcome = match (accepted, status.as_str()) {
+                    (true, "approved") if !reason.is_empty() => format!("Approved: {reason}"),
                     (true, "approved") => "Approved".to_owned(),
                     (true, "denied") if !reason.is_empty() => format!("Denied: {reason}"),
                     (true, "denied") => "Denied".to_owned(),
@@ -874,6 +889,18 @@ impl App {
                 .collect();
             unlocked.tokens = vault.push_tokens().iter().map(|t| (t.id.clone(), t.token.title())).collect();
             unlocked.accounts.push_tokens = unlocked.tokens.len();
+            // An account or token that was removed takes its requests, its
+            // connection and its notifications with it.
+            let targets: Vec<Id> = unlocked.push_targets.iter().map(|t| t.id.clone()).collect();
+            let gone: Vec<String> = self.prompts.iter().filter(|p| !targets.contains(&p.account)).map(|p| p.challenge.id.clone()).collect();
+            for id in &gone {
+                if let Some(activity) = self.activity.iter_mut().find(|a| &a.id == id && a.outcome == "Waiting") {
+                    activity.outcome = "Removed with its account".into();
+                }
+            }
+            self.prompts.retain(|p| targets.contains(&p.account));
+            self.connections.retain(|id, _| targets.contains(id));
+            unlocked.accounts.push_status.retain(|id, _| targets.contains(id));
         }
     }
 

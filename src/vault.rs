@@ -1,11 +1,13 @@
 //! The encrypted vault: one file holding every account, opened by key slots.
 //!
-//! # File format, version 1
+//! # File format, versions 1 and 2
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic  "CSVAULT\n"
-//! 8       2     format version, big-endian u16 (= 1)
+//! 8       2     format version, big-endian u16: 1, or 2 when the payload
+//!               holds privacyIDEA tokens (so that version 1 readers, which
+//!               ignore unknown fields, refuse it instead of dropping them)
 //! 10      4     header length N, big-endian u32 (at most 1 MiB)
 //! 14      N     header: UTF-8 JSON (below)
 //! 14+N    ...   payload ciphertext: XChaCha20-Poly1305(master key, header.nonce,
@@ -217,8 +219,6 @@ pub enum Error {
     Kdf(String),
     #[error("no account with id {0}")]
     NoSuchAccount(Id),
-    #[error("the privacyIDEA token {0} is already in the vault")]
-    DuplicateToken(String),
     #[error(transparent)]
     Account(#[from] account::Error),
     #[error("the operating system's random number generator failed")]
@@ -373,11 +373,15 @@ impl Vault {
         &self.tokens
     }
 
-    /// Keeps a newly enrolled privacyIDEA PUSH token.
+    /// Keeps a newly enrolled privacyIDEA PUSH token. The same token
+    /// enrolled again (same serial and server: privacyIDEA rolled it out
+    /// anew, so the old key no longer works) replaces the old one, id kept.
     pub fn add_push_token(&mut self, token: crate::privacyidea::Token, now: u64) -> Result<Id, Error> {
         self.update_all(|_, tokens| {
-            if tokens.iter().any(|t| t.token.serial == token.serial && t.token.url == token.url) {
-                return Err(Error::DuplicateToken(token.serial.clone()));
+            if let Some(existing) = tokens.iter_mut().find(|t| t.token.serial == token.serial && t.token.url == token.url) {
+                existing.token = token;
+                existing.added = now;
+                return Ok(existing.id.clone());
             }
             let id = Id::random()?;
             tokens.push(PushToken { id: id.clone(), added: now, token });

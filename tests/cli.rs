@@ -134,7 +134,7 @@ fn inspect_prints_fields_and_warnings() {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     let out = sandbox.ok(&["inspect", "phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa"]);
-    assert!(out.contains("code: 123456789") && out.contains("url: https://example.test/a") && out.contains("not supported yet"), "{out}");
+    assert!(out.contains("code: 123456789") && out.contains("url: https://example.test/a") && out.contains("next: this is a work or school account activation; activate it with `countersign activate"), "{out}");
 }
 
 /// An independent TOTP: RustCrypto HMAC and the RFC 4226 truncation written

@@ -182,6 +182,11 @@ impl Channel {
 pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<String, String>, read_at: i64) -> Result<()> {
     let enrollment = privacyidea::Enrollment::from_link(label, parameters)?;
     let serial = enrollment.serial.clone();
+    if enrollment.url.starts_with("http://") {
+        eprintln!("countersign: warning: {} is reached without encryption (http://); someone on the network could take over this token", enrollment.url);
+    } else if !enrollment.sslverify {
+        eprintln!("countersign: warning: the link turns off certificate checks (sslverify=0); someone on the network could take over this token");
+    }
     eprintln!("countersign: making an RSA-4096 key for privacyIDEA token {serial} (a few seconds)");
     let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
     let title = token.title();
@@ -279,6 +284,9 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
     };
     if decision == Decision::Approve && challenge.number_matching && args.number.is_none() {
         bail!("this request asks for the number the sign-in page shows: add --number N");
+    }
+    if args.answer.is_some() && challenge.presence_options.is_empty() {
+        bail!("this request does not ask to pick an option; leave out --answer");
     }
     if decision == Decision::Approve && !challenge.presence_options.is_empty() {
         match &args.answer {

@@ -692,6 +692,15 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
             ))
             .size(13)
             .style(text::secondary),
+            text(if enrollment.url.starts_with("http://") {
+                "Warning: this server is reached without encryption (http://). Someone on the network could take over this token. Enroll only on a network you trust."
+            } else if !enrollment.sslverify {
+                "Warning: the link turns off certificate checks (sslverify=0). Someone on the network could take over this token. Enroll only on a network you trust."
+            } else {
+                ""
+            })
+            .size(13)
+            .style(text::warning),
             button(text("Enroll")).on_press(Message::Enroll(enrollment.serial.clone())).padding([8, 16]),
         ]
         .spacing(4)

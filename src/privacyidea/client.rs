@@ -76,6 +76,8 @@ async fn read<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Resu
 pub async fn enroll(enrollment: Enrollment, read_at: i64, now: i64) -> Result<Token, Error> {
     enrollment.check_ttl(read_at, now)?;
     let key = tokio::task::spawn_blocking(DeviceKey::generate).await.map_err(|e| Error::Protocol(e.to_string()))??;
+    // Making the key takes seconds: the link must still be valid when it goes out.
+    enrollment.check_ttl(read_at, jiff::Timestamp::now().as_second().max(now))?;
     enroll_with(enrollment, key).await
 }
 
@@ -104,21 +106,27 @@ pub async fn poll(client: &reqwest::Client, token: &Token) -> Result<Polled, Err
     let (raw, _): (Vec<serde_json::Value>, _) = read(response).await?;
     let mut polled = Polled::default();
     for value in raw {
-        match serde_json::from_value::<RawChallenge>(value).map_err(|_| super::Error::Signature).and_then(|raw| token.verify(&raw)) {
-            Ok(challenge) => polled.challenges.push(challenge),
-            Err(error) => polled.dropped.push(format!("dropped a challenge for {}: {error}", token.serial)),
+        let nonce = value.get("nonce").and_then(serde_json::Value::as_str).unwrap_or("?").chars().take(64).collect::<String>();
+        match serde_json::from_value::<RawChallenge>(value) {
+            Ok(raw) => match token.verify(&raw) {
+                Ok(challenge) => polled.challenges.push(challenge),
+                Err(error) => polled.dropped.push(format!("dropped privacyIDEA challenge {nonce} for {}: {error}", token.serial)),
+            },
+            Err(_) => polled.dropped.push(format!("dropped privacyIDEA challenge {nonce} for {}: it is not a challenge", token.serial)),
         }
     }
     Ok(polled)
 }
 
-/// Answers one challenge; `Ok(false)` when privacyIDEA did not take it (a
-/// wrong presence option, already answered or expired).
-pub async fn answer(client: &reqwest::Client, token: &Token, challenge: &Challenge, decision: Decision, presence: Option<&str>) -> Result<bool, Error> {
+/// Answers one challenge: whether privacyIDEA took it (`false`: a wrong
+/// presence option, already answered or expired), and the code to type on
+/// the sign-in page when the server runs "code to phone".
+pub async fn answer(client: &reqwest::Client, token: &Token, challenge: &Challenge, decision: Decision, presence: Option<&str>) -> Result<(bool, Option<String>), Error> {
     let form = token.answer_form(challenge, decision, presence)?;
     let response = client.post(&challenge.url).form(&form).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
-    let (accepted, _): (bool, _) = read(response).await?;
-    Ok(accepted)
+    let (accepted, detail): (bool, _) = read(response).await?;
+    let display_code = detail.as_ref().and_then(|d| d.get("display_code")).and_then(|c| c.as_str().map(str::to_owned).or_else(|| c.as_u64().map(|n| n.to_string())));
+    Ok((accepted, display_code))
 }
 
 /// A verified challenge as the prompt and `countersign push` show it.
@@ -161,12 +169,14 @@ pub struct Poller {
     events: std::collections::VecDeque<Event>,
     verdicts: BTreeMap<String, (bool, String, String)>,
     polled_once: bool,
+    /// Drop reasons already reported (each once, not on every poll).
+    reported: std::collections::HashSet<String>,
 }
 
 impl Poller {
     pub fn new(token: Token, interval: Duration) -> Result<Self, Error> {
         let client = http(token.sslverify)?;
-        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false })
+        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default() })
     }
 
     pub fn token(&self) -> &Token {
@@ -178,7 +188,11 @@ impl Poller {
     pub async fn poll_once(&mut self) -> Result<(), Error> {
         let polled = poll(&self.client, &self.token).await?;
         let now = jiff::Timestamp::now().as_second();
-        self.events.extend(polled.dropped.into_iter().map(Event::Dropped));
+        for reason in polled.dropped {
+            if self.reported.insert(reason.clone()) {
+                self.events.push_back(Event::Dropped(reason));
+            }
+        }
         let listed: Vec<String> = polled.challenges.iter().map(|c| c.nonce.clone()).collect();
         for challenge in polled.challenges {
             if !self.open.contains_key(&challenge.nonce) {
@@ -195,8 +209,11 @@ impl Poller {
         Ok(())
     }
 
-    /// The next event, polling every interval until there is one.
+    /// The next event, polling every interval until there is one. A failed
+    /// poll is retried with backoff (the interval, doubling to 60 s), said on
+    /// standard error; callers bound the wait.
     pub async fn next(&mut self) -> Result<Event, Error> {
+        let mut backoff = self.interval;
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
@@ -204,7 +221,14 @@ impl Poller {
             if self.polled_once {
                 tokio::time::sleep(self.interval).await;
             }
-            self.poll_once().await?;
+            match self.poll_once().await {
+                Ok(()) => backoff = self.interval,
+                Err(error) => {
+                    eprintln!("countersign: {error}; retrying in {} s", backoff.as_secs());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
         }
     }
 
@@ -217,10 +241,10 @@ impl Poller {
             self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
             return Ok(());
         };
-        let taken = answer(&self.client, &self.token, &challenge, decision, presence).await?;
+        let (taken, display_code) = answer(&self.client, &self.token, &challenge, decision, presence).await?;
         let verdict = if taken {
             self.open.remove(id);
-            (true, outcome(decision).to_owned(), String::new())
+            (true, outcome(decision).to_owned(), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
         } else {
             // Still open: a wrong option can be corrected.
             (false, "pending".to_owned(), if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
@@ -242,12 +266,22 @@ impl Poller {
 pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
     tokio::spawn(async move {
-        let mut backoff = 1;
-        let mut poller = match Poller::new(token, interval) {
-            Ok(poller) => poller,
-            Err(error) => {
-                let _ = updates.send(Update::Disconnected { reason: error.to_string(), retry_in: 0 }).await;
-                return;
+        // Errors never make it poll faster than it normally does.
+        let first = interval.as_secs().max(1);
+        let mut backoff = first;
+        let mut poller = loop {
+            match Poller::new(token.clone(), interval) {
+                Ok(poller) => break poller,
+                Err(error) => {
+                    if updates.send(Update::Disconnected { reason: error.to_string(), retry_in: backoff }).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
+                        () = updates.closed() => return,
+                    }
+                    backoff = (backoff * 2).min(60);
+                }
             }
         };
         loop {
@@ -257,7 +291,7 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
             // Connected once a poll went through.
             let reason = match poller.poll_once().await {
                 Ok(()) => {
-                    backoff = 1;
+                    backoff = first;
                     let (answers, mut answered) = tokio::sync::mpsc::channel::<Answer>(16);
                     if updates.send(Update::Connected(answers)).await.is_err() {
                         return;

@@ -15,6 +15,10 @@ use crate::secret::{Password, Secret};
 
 pub(super) const MAGIC: &[u8; 8] = b"CSVAULT\n";
 pub(super) const VERSION: u16 = 1;
+/// Written when the vault holds privacyIDEA tokens: version 1 readers ignore
+/// unknown fields and would drop the tokens (and their keys) on their next
+/// save, so they must refuse the file instead.
+pub(super) const VERSION_TOKENS: u16 = 2;
 const PREFIX: usize = 8 + 2 + 4;
 const MAX_HEADER: usize = 1 << 20;
 const TAG: usize = 16;
@@ -312,7 +316,7 @@ impl File {
             return Err(Error::Truncated);
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_TOKENS {
             return Err(Error::Version(version));
         }
         if bytes.len() < PREFIX + TAG + CHECKSUM {
@@ -351,12 +355,15 @@ impl File {
         let header = Header { nonce: random::<24>()?, ..header.clone() };
         let header_json = serde_json::to_vec(&header).map_err(|e| super::Error::Encode(e.to_string()))?;
         let payload = StoredPayload { entries: entries.iter().map(StoredEntry::from_entry).collect(), push_tokens: tokens.iter().map(StoredToken::from_token).collect() };
-        let mut plain = Zeroizing::new(Vec::with_capacity(256 * entries.len() + 64));
+        // Large enough for the whole payload, so no reallocation leaves an
+        // unwiped copy of a secret or a key behind (a token's PKCS#8 key is
+        // about 3.2 KiB of base64).
+        let mut plain = Zeroizing::new(Vec::with_capacity(256 * entries.len() + 6144 * tokens.len() + 64));
         serde_json::to_writer(&mut *plain, &payload).map_err(|e| super::Error::Encode(e.to_string()))?;
 
         let mut bytes = Vec::with_capacity(PREFIX + header_json.len() + plain.len() + TAG + CHECKSUM);
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&VERSION.to_be_bytes());
+        bytes.extend_from_slice(&(if tokens.is_empty() { VERSION } else { VERSION_TOKENS }).to_be_bytes());
         bytes.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&header_json);
         let ciphertext = master

@@ -119,11 +119,11 @@ fn unknown_version_is_refused_by_name() {
     let path = dir.path().join("v.cvault");
     Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[9] = 2;
+    bytes[9] = 3;
     std::fs::write(&path, &bytes).unwrap();
     let error = Locked::read(&path).unwrap_err();
-    assert!(matches!(error, Error::UnsupportedVersion { version: 2, .. }), "{error}");
-    assert!(error.to_string().contains("version 2"));
+    assert!(matches!(error, Error::UnsupportedVersion { version: 3, .. }), "{error}");
+    assert!(error.to_string().contains("version 3"));
 }
 
 #[test]
@@ -358,12 +358,19 @@ fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
     vault.add(vec![account("alice")], 1).unwrap();
     let key = crate::privacyidea::DeviceKey::generate_bits(2048).unwrap();
     let token = crate::privacyidea::Token { serial: "PIPU0001".into(), label: "alice".into(), issuer: "privacyIDEA".into(), url: "https://pi.example/ttype/push".into(), sslverify: true, pin: true, key, server_key: vec![1, 2, 3] };
+    assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 1], "format 1 while there are no tokens");
     let id = vault.add_push_token(token.clone(), 7).unwrap();
-    assert!(matches!(vault.add_push_token(token.clone(), 8), Err(Error::DuplicateToken(serial)) if serial == "PIPU0001"));
+    assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 2], "format 2 once there is one: format 1 readers refuse it rather than drop it");
+    // Enrolled again (privacyIDEA rolled the token out anew): the new key replaces the old.
+    let mut again = token.clone();
+    again.key = crate::privacyidea::DeviceKey::generate_bits(2048).unwrap();
+    assert_eq!(vault.add_push_token(again.clone(), 8).unwrap(), id);
+    assert_eq!(vault.push_tokens()[0].token.key, again.key);
+    let token = again;
 
     let open = || Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
     let reopened = open();
-    assert_eq!(reopened.push_tokens(), [PushToken { id: id.clone(), added: 7, token: token.clone() }]);
+    assert_eq!(reopened.push_tokens(), [PushToken { id: id.clone(), added: 8, token: token.clone() }]);
     assert_eq!(reopened.entries().len(), 1, "a token is not an account");
     // A change to the accounts keeps the tokens.
     let mut other = open();
@@ -378,4 +385,5 @@ fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
     vault.remove_push_token(&id).unwrap();
     assert!(open().push_tokens().is_empty());
     assert_eq!(open().entries().len(), 2);
+    assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 1], "back to format 1");
 }

@@ -1,5 +1,5 @@
 //! Core benchmarks, printed as a table: code generation, vault open through
-//! the keyring slot, password unlock and save. Run `tests/bench/run`, which
+//! the keyring slot, password unlock and save, privacyIDEA key and signature. Run `tests/bench/run`, which
 //! builds in release and provides a private Secret Service.
 //!
 //! This measures; it asserts nothing about speed. The targets are
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use countersign::account::{Account, Algorithm, Method};
 use countersign::otp;
+use countersign::privacyidea::DeviceKey;
 use countersign::secret::{Password, Secret};
 use countersign::vault::{Kdf, Keyring, Locked, Protection, Vault};
 
@@ -101,6 +102,15 @@ fn main() {
     ));
     rows.push(measure("save a 1,000-account vault (lock, re-read, fsync, rename)", runs, "", || {
         vault.update(|_| Ok(())).expect("save");
+    }));
+
+    // privacyIDEA PUSH: the enrollment's key, and the work of one poll.
+    rows.push(measure("privacyIDEA: make an RSA-4096 key (enrollment)", if quick { 2 } else { 10 }, "reported", || {
+        black_box(DeviceKey::generate().expect("RSA key"));
+    }));
+    let key = DeviceKey::generate().expect("RSA key");
+    rows.push(measure("privacyIDEA: sign a poll (RSA-4096, ring)", runs, "reported", || {
+        black_box(key.sign(black_box("PIPU0001|2026-12-03T12:00:00Z")).expect("sign"));
     }));
 
     println!("Countersign core benchmark ({} build)", if cfg!(debug_assertions) { "DEBUG" } else { "release" });
