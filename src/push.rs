@@ -21,10 +21,24 @@
 //! code", the device id and the push endpoint (a WebSocket URL). Errors are
 //! [`ApiError`] bodies with a 4xx status.
 //!
+//! Since receive-only sessions, the app also sends a second public key, its
+//! *listener key* (`listener_public_key`), and the server says it kept it
+//! (`listener: true`).
+//!
 //! **Delivery.** The app opens the WebSocket. The server's first message is
-//! [`ServerMessage::Hello`] with a random nonce; the app answers
-//! [`ClientMessage::Auth`] with its device id and a signature of the nonce
-//! (`countersign-auth-v1\n` context); the server answers `Ready` or closes.
+//! [`ServerMessage::Hello`] with a random nonce and the server's clock
+//! (`time`, Unix seconds; the app measures its own clock's offset with it);
+//! the app answers either
+//! * [`ClientMessage::Auth`] with its device id and a signature of the nonce
+//!   by the device key (`countersign-auth-v1\n` context), or
+//! * [`ClientMessage::Listen`], a *receive-only* session: the listener key
+//!   signs `nonce || "\n" || server key (base64)` (`countersign-listen-v1\n`
+//!   context). The listener key is kept outside the vault (see
+//!   `crate::listeners`), so a locked app stays reachable; it can open a session
+//!   but can sign nothing the server acts on: every answer is still an
+//!   envelope signed by the device key, which only the unlocked vault holds.
+//!
+//! The server answers `Ready` or closes.
 //! Then the server sends [`ServerMessage::Challenge`] for every pending,
 //! unexpired sign-in of the user (at once on connect, and as they are
 //! created). Each carries an envelope of a [`Challenge`] signed by the server
@@ -39,6 +53,13 @@
 //! "It wasn't me" (`report`) denies and blocks pushes for that user for a
 //! configurable time.
 //!
+//! **Listener keys.** A device activated before listener keys existed (or
+//! whose listener key was lost) registers a new one in any session with
+//! [`ClientMessage::RegisterListener`]: an envelope of a
+//! [`protocol::ListenerRegistration`] signed by the device key
+//! (`countersign-listener-v1\n` context). The server replaces the device's
+//! listener key and answers [`ServerMessage::ListenerRegistered`].
+//!
 //! Golden JSON of every message is kept in `tests/fixtures/push/`; both the
 //! client and the server test against it.
 
@@ -47,7 +68,7 @@ pub mod client;
 pub mod protocol;
 pub mod shield;
 
-pub use protocol::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, PublicKey, Response, ServerMessage};
+pub use protocol::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration, PublicKey, Response, ServerMessage};
 pub use shield::Shield;
 
 /// A work or school account's link to its server, kept in the vault beside
@@ -62,4 +83,43 @@ pub struct Link {
     pub server_key: PublicKey,
     /// The push WebSocket URL.
     pub endpoint: String,
+}
+
+/// A device's receive-only credential: enough to open a session with the
+/// server and verify its challenges, nothing that answers them. It is kept
+/// outside the vault (`crate::listeners`) so that a locked app still
+/// receives sign-in requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub organization: String,
+    pub user: String,
+    pub device_id: String,
+    /// The push WebSocket URL.
+    pub endpoint: String,
+    /// The server key pinned at activation: challenges are verified with it.
+    pub server_key: PublicKey,
+    /// The listener key: it opens receive-only sessions (`Debug` shows only
+    /// its public half).
+    pub key: Keypair,
+}
+
+impl Link {
+    /// The receive-only credential of this device with listener key `key`.
+    pub fn listener(&self, key: Keypair) -> Listener {
+        Listener { organization: self.organization.clone(), user: self.user.clone(), device_id: self.device_id.clone(), endpoint: self.endpoint.clone(), server_key: self.server_key, key }
+    }
+
+    /// This device's answer to `challenge_id`, signed with the device key:
+    /// what the app sends through any session, receive-only ones included.
+    pub fn sign_response(&self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Envelope {
+        let response = Response { v: protocol::VERSION, challenge_id: challenge_id.to_owned(), device_id: self.device_id.clone(), decision, number, user_verified, at: now };
+        self.device_key.seal(protocol::RESPONSE_CONTEXT, &response)
+    }
+
+    /// The device key's registration of `listener` as this device's
+    /// receive-only key.
+    pub fn sign_listener(&self, listener: &PublicKey, now: i64) -> Envelope {
+        let registration = ListenerRegistration { v: protocol::VERSION, device_id: self.device_id.clone(), listener_key: *listener, at: now };
+        self.device_key.seal(protocol::LISTENER_CONTEXT, &registration)
+    }
 }

@@ -102,7 +102,7 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
     let loaded = browser.execute("return arguments[0].complete && arguments[0].naturalWidth > 0", vec![serde_json::to_value(&qr).unwrap()]).await.unwrap();
     assert_eq!(loaded, serde_json::Value::Bool(true), "the QR image is drawn");
     // The app, with the Code and URL read off the page.
-    let (account, link) = client::activate(&url, &code, "browser test").await.unwrap();
+    let client::Activated { account, link, .. } = client::activate(&url, &code, "browser test").await.unwrap();
     let mut session = Session::connect(&link).await.unwrap();
     // Once alice has a device, the open page will not enroll another for her.
     submit_user(&browser, &format!("{}/enroll", server.base), "alice", "#setup").await;

@@ -54,6 +54,72 @@ async fn approve_with_the_right_number_then_a_wrong_number_is_denied() {
 }
 
 #[tokio::test]
+async fn a_receive_only_session_sees_requests_and_carries_only_answers_the_device_key_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (link, listener) = server.device_with_listener("nora").await;
+    let mut session = Session::listen(&listener).await.unwrap();
+    let (id, number) = server.signin("nora").await;
+    assert_eq!(next_challenge(&mut session).await.id, id);
+    // The session holds no device key: it cannot sign an answer.
+    assert!(session.respond(&id, Decision::Approve, number, false, now()).await.is_err());
+    // An answer the listener key signed is refused by the server.
+    let forged = listener.key.seal(countersign::push::protocol::RESPONSE_CONTEXT, &countersign::push::Response { v: 1, challenge_id: id.clone(), device_id: link.device_id.clone(), decision: Decision::Approve, number, user_verified: false, at: now() });
+    session.send_envelope(forged).await.unwrap();
+    let (accepted, _, reason) = session.verdict("").await.unwrap();
+    assert!(!accepted && reason.contains("signature"), "{reason}");
+    assert_eq!(server.status(&id, 0).await, "pending");
+    // The device key's answer, carried by the receive-only session, is taken.
+    session.send_envelope(link.sign_response(&id, Decision::Approve, number, false, now())).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap(), (true, "approved".into(), String::new()));
+    assert_eq!(server.status(&id, 0).await, "approved");
+}
+
+#[tokio::test]
+async fn listener_keys_open_no_session_they_were_not_made_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (_, listener) = server.device_with_listener("olga").await;
+    let (_, other) = server.device_with_listener("piet").await;
+    // Another device's listener key.
+    let stolen = countersign::push::Listener { key: other.key.clone(), ..listener.clone() };
+    assert!(matches!(Session::listen(&stolen).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    // A signature made for another server's key.
+    let elsewhere = countersign::push::Listener { server_key: Keypair::generate().unwrap().public(), ..listener.clone() };
+    assert!(Session::listen(&elsewhere).await.is_err());
+    // A device activated by an app from before listener keys has none.
+    let old = server.device_without_listener("quinn").await;
+    let guess = old.listener(Keypair::generate().unwrap());
+    assert!(matches!(Session::listen(&guess).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(Session::listen(&listener).await.is_ok(), "the right key still opens");
+}
+
+#[tokio::test]
+async fn a_device_from_before_listener_keys_registers_one_and_a_new_one_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device_without_listener("rita").await;
+    let first = Keypair::generate().unwrap();
+    client::register_listener(&link, &first.public()).await.unwrap();
+    let mut session = Session::listen(&link.listener(first.clone())).await.unwrap();
+    let (id, _) = server.signin("rita").await;
+    assert_eq!(next_challenge(&mut session).await.id, id);
+    // A new registration replaces the old key.
+    let second = Keypair::generate().unwrap();
+    client::register_listener(&link, &second.public()).await.unwrap();
+    assert!(Session::listen(&link.listener(first)).await.is_err(), "the replaced key no longer opens");
+    assert!(Session::listen(&link.listener(second.clone())).await.is_ok());
+    // Only the device key can register one: a receive-only session that
+    // sends a registration its listener key signed is refused.
+    let mut session = Session::listen(&link.listener(second.clone())).await.unwrap();
+    let takeover = Keypair::generate().unwrap();
+    let forged = countersign::push::Link { device_key: second.clone(), ..link.clone() }.sign_listener(&takeover.public(), now());
+    assert!(matches!(session.register_listener(forged).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(Session::listen(&link.listener(takeover)).await.is_err(), "the forged key was not kept");
+    assert!(Session::listen(&link.listener(second)).await.is_ok(), "the registered key is unchanged");
+}
+
+#[tokio::test]
 async fn deny_then_report_blocks_further_pushes() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
@@ -180,7 +246,7 @@ async fn a_totp_code_from_the_activated_account_is_accepted_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let (code, url) = server.activation("hana").await;
-    let (account, _) = client::activate(&url, &code, "x").await.unwrap();
+    let client::Activated { account, .. } = client::activate(&url, &code, "x").await.unwrap();
     let totp = countersign::otp::code(&account, now() as u64).value;
     let verify = |code: String| server.post("/api/totp/verify", RP, json!({ "user": "hana", "code": code }));
     assert_eq!(verify(totp.clone()).await.1["valid"], true);
@@ -271,10 +337,12 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let link = server.device("kim").await;
-    let mut updates = Box::pin(client::watch(link));
+    let mut updates = Box::pin(client::watch(client::Credential::Device(link)));
     let mut next = async || tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").expect("the stream goes on");
     assert!(matches!(next().await, Update::Connecting));
     assert!(matches!(next().await, Update::Connected(_)));
+    // The server's hello says its time: one machine, one clock.
+    assert!(matches!(next().await, Update::ClockOffset(offset) if offset.abs() <= 1));
     let server = server.restart();
     let Update::Disconnected { retry_in, .. } = next().await else { panic!("expected a disconnect") };
     assert_eq!(retry_in, 1, "the first retry is after 1 s");
@@ -284,9 +352,10 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
         match next().await {
             Update::Connected(_) => break,
             Update::Connecting | Update::Disconnected { .. } => continue,
-            Update::Event(event) => panic!("{event:?} before connecting"),
+            update @ (Update::Event(_) | Update::ClockOffset(_)) => panic!("{update:?} before connecting"),
         }
     }
+    assert!(matches!(next().await, Update::ClockOffset(_)));
     let Update::Event(Event::Challenge(challenge)) = next().await else { panic!("the pending request") };
     assert_eq!(challenge.id, id);
 }
@@ -301,7 +370,7 @@ async fn settings_come_from_a_toml_file_too() {
     assert_eq!(status, 201);
     let (status, activation) = server.post("/api/admin/users/lee/activations", ADMIN, json!({})).await;
     assert_eq!(status, 201);
-    let (account, _) = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "x").await.unwrap();
+    let client::Activated { account, .. } = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "x").await.unwrap();
     assert_eq!(account.issuer, "Fabrikam");
     assert_eq!(server.signin("lee").await.1, None, "number matching is off in the file");
     // An unknown key is an error, not silently ignored.

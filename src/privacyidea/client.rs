@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
-use crate::push::client::{Answer, Event, Update, install_crypto};
+use crate::push::client::{Answer, Backoff, Event, Update, install_crypto, into_stream};
 use crate::push::{self, Decision};
 
 /// How long the server may take to answer anything.
@@ -96,6 +96,15 @@ pub async fn enroll_with(enrollment: Enrollment, key: DeviceKey) -> Result<Token
 pub struct Polled {
     pub challenges: Vec<Challenge>,
     pub dropped: Vec<String>,
+    /// The server's clock minus ours, from its `Date` header.
+    pub clock_offset: Option<i64>,
+}
+
+/// The server's clock minus ours, from an HTTP `Date` header (1 s resolution).
+fn clock_offset(response: &reqwest::Response) -> Option<i64> {
+    let date = response.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+    let server = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(date).ok()?;
+    Some(server.as_second() - jiff::Timestamp::now().as_second())
 }
 
 /// Asks for the open challenges once.
@@ -103,8 +112,9 @@ pub async fn poll(client: &reqwest::Client, token: &Token) -> Result<Polled, Err
     let timestamp = jiff::Timestamp::now().to_string();
     let query = token.poll_query(&timestamp)?;
     let response = client.get(&token.url).query(&query).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let clock_offset = clock_offset(&response);
     let (raw, _): (Vec<serde_json::Value>, _) = read(response).await?;
-    let mut polled = Polled::default();
+    let mut polled = Polled { clock_offset, ..Polled::default() };
     for value in raw {
         let nonce = value.get("nonce").and_then(serde_json::Value::as_str).unwrap_or("?").chars().take(64).collect::<String>();
         match serde_json::from_value::<RawChallenge>(value) {
@@ -171,12 +181,14 @@ pub struct Poller {
     polled_once: bool,
     /// Drop reasons already reported (each once, not on every poll).
     reported: std::collections::HashSet<String>,
+    /// The server's clock minus ours, from the last poll's `Date` header.
+    clock_offset: Option<i64>,
 }
 
 impl Poller {
     pub fn new(token: Token, interval: Duration) -> Result<Self, Error> {
         let client = http(token.sslverify)?;
-        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default() })
+        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None })
     }
 
     pub fn token(&self) -> &Token {
@@ -187,6 +199,7 @@ impl Poller {
     /// (answered elsewhere, expired, cancelled) end as a "closed" result.
     pub async fn poll_once(&mut self) -> Result<(), Error> {
         let polled = poll(&self.client, &self.token).await?;
+        self.clock_offset = polled.clock_offset.or(self.clock_offset);
         let now = jiff::Timestamp::now().as_second();
         for reason in polled.dropped {
             if self.reported.insert(reason.clone()) {
@@ -261,29 +274,24 @@ impl Poller {
 }
 
 /// Polls `token` every `interval` until the stream is dropped, with backoff
-/// on errors (1 s doubling to 60 s), reporting the connection state like
-/// [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
+/// on errors (from the interval, doubling to 60 s), reporting the connection
+/// state like [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
 pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
     tokio::spawn(async move {
         // Errors never make it poll faster than it normally does.
-        let first = interval.as_secs().max(1);
-        let mut backoff = first;
+        let mut backoff = Backoff::new(interval.as_secs());
         let mut poller = loop {
             match Poller::new(token.clone(), interval) {
                 Ok(poller) => break poller,
                 Err(error) => {
-                    if updates.send(Update::Disconnected { reason: error.to_string(), retry_in: backoff }).await.is_err() {
+                    if !backoff.wait(&updates, error.to_string()).await {
                         return;
                     }
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
-                        () = updates.closed() => return,
-                    }
-                    backoff = (backoff * 2).min(60);
                 }
             }
         };
+        let mut told_offset = None;
         loop {
             if updates.send(Update::Connecting).await.is_err() {
                 return;
@@ -291,12 +299,20 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
             // Connected once a poll went through.
             let reason = match poller.poll_once().await {
                 Ok(()) => {
-                    backoff = first;
+                    backoff.reset();
                     let (answers, mut answered) = tokio::sync::mpsc::channel::<Answer>(16);
                     if updates.send(Update::Connected(answers)).await.is_err() {
                         return;
                     }
                     loop {
+                        if poller.clock_offset != told_offset
+                            && let Some(offset) = poller.clock_offset
+                        {
+                            told_offset = Some(offset);
+                            if updates.send(Update::ClockOffset(offset)).await.is_err() {
+                                return;
+                            }
+                        }
                         while let Some(event) = poller.events.pop_front() {
                             if updates.send(Update::Event(event)).await.is_err() {
                                 return;
@@ -304,9 +320,15 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                         }
                         tokio::select! {
                             () = tokio::time::sleep(poller.interval) => if let Err(error) = poller.poll_once().await { break error.to_string() },
-                            Some(answer) = answered.recv() => if let Err(error) = poller.respond(&answer.challenge_id, answer.decision, answer.presence.as_deref()).await {
+                            Some(answer) = answered.recv() => {
+                                let refused = match &answer {
+                                    Answer::Token { challenge_id, decision, presence } => poller.respond(challenge_id, *decision, presence.as_deref()).await.err().map(|error| error.to_string()),
+                                    Answer::Signed { .. } => Some("privacyIDEA takes no Countersign answer".to_owned()),
+                                };
                                 // The answer may not have arrived: let the user answer again.
-                                let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id.clone(), accepted: false, status: "pending".into(), reason: error.to_string() })).await;
+                                if let Some(reason) = refused {
+                                    let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id().to_owned(), accepted: false, status: "pending".into(), reason })).await;
+                                }
                             },
                             () = updates.closed() => return,
                         }
@@ -314,15 +336,10 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                 }
                 Err(error) => error.to_string(),
             };
-            if updates.send(Update::Disconnected { reason, retry_in: backoff }).await.is_err() {
+            if !backoff.wait(&updates, reason).await {
                 return;
             }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
-                () = updates.closed() => return,
-            }
-            backoff = (backoff * 2).min(60);
         }
     });
-    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
+    into_stream(receiver)
 }

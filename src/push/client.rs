@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Response, ServerMessage};
+use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage};
 use crate::account::{Account, Method};
 use crate::secret::Secret;
 
@@ -41,12 +41,27 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Activates this device at `url` with the one-time `code`: returns the
-/// account (its TOTP codes) and the push link to keep in the vault.
-pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<(Account, Link), Error> {
+/// What an activation gives: the account (its TOTP codes), the push link
+/// to keep in the vault, and the receive-only credential to keep outside it
+/// (none when the server predates listener keys).
+#[derive(Debug)]
+pub struct Activated {
+    pub account: Account,
+    pub link: Link,
+    pub listener: Option<Listener>,
+}
+
+/// Activates this device at `url` with the one-time `code`.
+pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<Activated, Error> {
     install_crypto();
     let device_key = Keypair::generate().map_err(|e| Error::Account(e.to_string()))?;
-    let request = ActivationRequest { code: code.chars().filter(|c| !c.is_whitespace()).collect(), device_public_key: device_key.public(), device_name: device_name.to_owned() };
+    let listener_key = Keypair::generate().map_err(|e| Error::Account(e.to_string()))?;
+    let request = ActivationRequest {
+        code: code.chars().filter(|c| !c.is_whitespace()).collect(),
+        device_public_key: device_key.public(),
+        device_name: device_name.to_owned(),
+        listener_public_key: Some(listener_key.public()),
+    };
     let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| Error::Network(e.to_string()))?;
     let answer = client.post(url.trim()).json(&request).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let status = answer.status();
@@ -64,7 +79,8 @@ pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<(Accou
     account.method = Method::Totp { period: response.totp_period };
     account.validate().map_err(|e| Error::Account(e.to_string()))?;
     let link = Link { organization: response.organization, user: response.user, device_id: response.device_id, device_key, server_key: response.server_public_key, endpoint: response.push_endpoint };
-    Ok((account, link))
+    let listener = response.listener.then(|| link.listener(listener_key));
+    Ok(Activated { account, link, listener })
 }
 
 /// What a session yields.
@@ -78,27 +94,52 @@ pub enum Event {
     Dropped(String),
     /// The server pinged: the connection is alive.
     Alive,
+    /// The server kept this device's new listener key.
+    ListenerRegistered(String),
 }
 
-/// An authenticated WebSocket session.
+/// An authenticated WebSocket session: opened with the device key (it can
+/// answer), or with the listener key (receive-only: answers need envelopes
+/// the device key signed elsewhere).
 pub struct Session {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    link: Link,
+    device_id: String,
+    server_key: PublicKey,
+    device_key: Option<Keypair>,
+    /// The server's clock minus ours, in seconds, from its hello.
+    clock_offset: Option<i64>,
 }
 
 impl Session {
     /// Connects and authenticates with the device key.
     pub async fn connect(link: &Link) -> Result<Session, Error> {
+        let key = link.device_key.clone();
+        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), move |nonce, _| protocol::auth(&key, &link.device_id, nonce)).await
+    }
+
+    /// Connects and authenticates with the listener key: a receive-only session.
+    pub async fn listen(listener: &Listener) -> Result<Session, Error> {
+        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, |nonce, server| protocol::listen(&listener.key, &listener.device_id, nonce, server)).await
+    }
+
+    async fn open(endpoint: &str, device_id: &str, server_key: PublicKey, device_key: Option<Keypair>, auth: impl FnOnce(&str, &PublicKey) -> ClientMessage) -> Result<Session, Error> {
         install_crypto();
-        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(link.endpoint.as_str())).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
-        let mut session = Session { socket, link: link.clone() };
-        let ServerMessage::Hello { nonce } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
-        session.send(&protocol::auth(&session.link.device_key, &session.link.device_id, &nonce)).await?;
+        // Requests and answers are a few hundred bytes: no Nagle delay.
+        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true)).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
+        let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
+        let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
+        session.clock_offset = time.map(|server| server - now());
+        session.send(&auth(&nonce, &server_key)).await?;
         match session.receive().await? {
             ServerMessage::Ready => Ok(session),
             ServerMessage::Error { error, message } => Err(Error::Server(ApiError { error, message })),
             _ => Err(Error::Protocol("expected ready".into())),
         }
+    }
+
+    /// The server's clock minus this computer's, in seconds, when the server said it.
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock_offset
     }
 
     async fn send(&mut self, message: &ClientMessage) -> Result<(), Error> {
@@ -129,26 +170,29 @@ impl Session {
                 Some(Err(error)) => return Err(Error::Network(error.to_string())),
             };
             return Ok(match message {
-                ServerMessage::Challenge { envelope } => match protocol::open_challenge(&envelope, &self.link.server_key, &self.link.device_id) {
+                ServerMessage::Challenge { envelope } => match protocol::open_challenge(&envelope, &self.server_key, &self.device_id) {
                     Ok(challenge) => Event::Challenge(challenge),
                     Err(error) => Event::Dropped(format!("a challenge was dropped: {error}")),
                 },
                 ServerMessage::Result { challenge_id, accepted, status, reason } => Event::Result { challenge_id, accepted, status, reason },
                 ServerMessage::Error { error, message } => return Err(Error::Server(ApiError { error, message })),
+                ServerMessage::ListenerRegistered { device_id } => Event::ListenerRegistered(device_id),
                 ServerMessage::Hello { .. } | ServerMessage::Ready => continue,
             });
         }
     }
 
-    /// Sends a signed answer to `challenge_id`; returns what was sent.
+    /// Sends a signed answer to `challenge_id`; returns what was sent. Only a
+    /// session opened with the device key can sign.
     pub async fn respond(&mut self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Result<Envelope, Error> {
-        let response = Response { v: VERSION, challenge_id: challenge_id.to_owned(), device_id: self.link.device_id.clone(), decision, number, user_verified, at: now };
-        let envelope = self.link.device_key.seal(RESPONSE_CONTEXT, &response);
+        let key = self.device_key.as_ref().ok_or_else(|| Error::Protocol("a receive-only session cannot sign answers".into()))?;
+        let response = Response { v: VERSION, challenge_id: challenge_id.to_owned(), device_id: self.device_id.clone(), decision, number, user_verified, at: now };
+        let envelope = key.seal(RESPONSE_CONTEXT, &response);
         self.send_envelope(envelope.clone()).await?;
         Ok(envelope)
     }
 
-    /// Sends an already signed answer (tests replay one this way).
+    /// Sends an already signed answer (see [`Link::sign_response`]).
     pub async fn send_envelope(&mut self, envelope: Envelope) -> Result<(), Error> {
         self.send(&ClientMessage::Respond { envelope }).await
     }
@@ -164,15 +208,47 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Sends a listener key's registration (an envelope the device key
+    /// signed: [`Link::sign_listener`]) and waits until the server kept it.
+    pub async fn register_listener(&mut self, envelope: Envelope) -> Result<(), Error> {
+        self.send(&ClientMessage::RegisterListener { envelope }).await?;
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
+                Event::ListenerRegistered(device) if device == self.device_id => return Ok(()),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Registers `listener` as the receive-only key of the device behind `link`
+/// (the device key vouches for it), in a session of its own.
+pub async fn register_listener(link: &Link, listener: &PublicKey) -> Result<(), Error> {
+    let mut session = Session::connect(link).await?;
+    session.register_listener(link.sign_listener(listener, now())).await
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 /// An answer the window sends through a live connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub challenge_id: String,
-    pub decision: Decision,
-    pub number: Option<u32>,
-    pub user_verified: bool,
-    /// privacyIDEA presence mode: the option picked.
-    pub presence: Option<String>,
+pub enum Answer {
+    /// To Countersign's server: an answer the device key signed (see
+    /// [`Link::sign_response`]); the connection only carries it.
+    Signed { challenge_id: String, envelope: Envelope },
+    /// To privacyIDEA: the poller signs it with the token's key.
+    Token { challenge_id: String, decision: Decision, presence: Option<String> },
+}
+
+impl Answer {
+    pub fn challenge_id(&self) -> &str {
+        match self {
+            Answer::Signed { challenge_id, .. } | Answer::Token { challenge_id, .. } => challenge_id,
+        }
+    }
 }
 
 /// What a long-lived connection reports to the window.
@@ -181,27 +257,103 @@ pub enum Update {
     Connecting,
     /// Connected; answers go through this sender.
     Connected(tokio::sync::mpsc::Sender<Answer>),
+    /// The server's clock minus this computer's, in seconds, as the server
+    /// last said it (its hello, or an HTTP `Date`).
+    ClockOffset(i64),
     /// The connection failed or dropped; the next try is in `retry_in` seconds.
     Disconnected { reason: String, retry_in: u64 },
     Event(Event),
 }
 
-/// Keeps a session to `link` open, reconnecting with exponential backoff
-/// (1 s doubling to 60 s), until the returned stream is dropped. Runs on
-/// the caller's tokio runtime.
-pub fn watch(link: Link) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+/// How a long-lived connection authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// With the device key: only while the vault is unlocked (a device that
+    /// has no listener key yet).
+    Device(Link),
+    /// With the listener key: whatever the vault's state.
+    Listener(Listener),
+}
+
+impl Credential {
+    pub fn device_id(&self) -> &str {
+        match self {
+            Credential::Device(link) => &link.device_id,
+            Credential::Listener(listener) => &listener.device_id,
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Credential::Device(link) => &link.endpoint,
+            Credential::Listener(listener) => &listener.endpoint,
+        }
+    }
+}
+
+/// Backoff between tries of a long-lived connection: from `first` seconds,
+/// doubling to 60 s, back to `first` after a success. One copy for every
+/// connection (Countersign's WebSocket, privacyIDEA's polling).
+pub(crate) struct Backoff {
+    first: u64,
+    next: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(first: u64) -> Self {
+        let first = first.clamp(1, 60);
+        Backoff { first, next: first }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = self.first;
+    }
+
+    /// Says why the connection is down and when it is tried again, then
+    /// waits that long; false when no one listens any more (stop then).
+    pub(crate) async fn wait(&mut self, updates: &tokio::sync::mpsc::Sender<Update>, reason: String) -> bool {
+        let wait = self.next;
+        self.next = (self.next * 2).min(60);
+        if updates.send(Update::Disconnected { reason, retry_in: wait }).await.is_err() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(wait)) => true,
+            () = updates.closed() => false,
+        }
+    }
+}
+
+/// The updates a connection task sends, as a stream that ends with it.
+pub(crate) fn into_stream(receiver: tokio::sync::mpsc::Receiver<Update>) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
+}
+
+/// Keeps a session open with `credential`, reconnecting with backoff (1 s
+/// doubling to 60 s), until the returned stream is dropped. Runs on the
+/// caller's tokio runtime.
+pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
     tokio::spawn(async move {
-        let mut backoff = 1;
+        let mut backoff = Backoff::new(1);
         loop {
             if updates.send(Update::Connecting).await.is_err() {
                 return;
             }
-            let reason = match Session::connect(&link).await {
+            let opened = match &credential {
+                Credential::Device(link) => Session::connect(link).await,
+                Credential::Listener(listener) => Session::listen(listener).await,
+            };
+            let reason = match opened {
                 Ok(mut session) => {
-                    backoff = 1;
+                    backoff.reset();
                     let (answers, mut answered) = tokio::sync::mpsc::channel::<Answer>(16);
                     if updates.send(Update::Connected(answers)).await.is_err() {
+                        return;
+                    }
+                    if let Some(offset) = session.clock_offset()
+                        && updates.send(Update::ClockOffset(offset)).await.is_err()
+                    {
                         return;
                     }
                     loop {
@@ -214,10 +366,11 @@ pub fn watch(link: Link) -> impl futures_util::Stream<Item = Update> + Send + 's
                                 Ok(Err(error)) => break error.to_string(),
                                 Err(_) => break "no word from the server for 75 s".to_owned(),
                             },
-                            Some(answer) = answered.recv() => {
-                                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-                                if let Err(error) = session.respond(&answer.challenge_id, answer.decision, answer.number, answer.user_verified, now).await {
-                                    break error.to_string();
+                            Some(answer) = answered.recv() => match answer {
+                                Answer::Signed { envelope, .. } => if let Err(error) = session.send_envelope(envelope).await { break error.to_string() },
+                                Answer::Token { challenge_id, .. } => {
+                                    let refused = Event::Result { challenge_id, accepted: false, status: "pending".into(), reason: "this answer is not signed".into() };
+                                    if updates.send(Update::Event(refused)).await.is_err() { return }
                                 }
                             },
                             () = updates.closed() => return,
@@ -226,15 +379,10 @@ pub fn watch(link: Link) -> impl futures_util::Stream<Item = Update> + Send + 's
                 }
                 Err(error) => error.to_string(),
             };
-            if updates.send(Update::Disconnected { reason, retry_in: backoff }).await.is_err() {
+            if !backoff.wait(&updates, reason).await {
                 return;
             }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(backoff)) => {}
-                () = updates.closed() => return,
-            }
-            backoff = (backoff * 2).min(60);
         }
     });
-    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
+    into_stream(receiver)
 }

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub const CHALLENGE_CONTEXT: &[u8] = b"countersign-challenge-v1\n";
 pub const RESPONSE_CONTEXT: &[u8] = b"countersign-response-v1\n";
 pub const AUTH_CONTEXT: &[u8] = b"countersign-auth-v1\n";
+/// A receive-only session's proof: the listener key signs
+/// `nonce || "\n" || server public key (base64)`, so a signature made for
+/// one server can never open a session on another.
+pub const LISTEN_CONTEXT: &[u8] = b"countersign-listen-v1\n";
+/// The device key vouching for a new listener key ([`ListenerRegistration`]).
+pub const LISTENER_CONTEXT: &[u8] = b"countersign-listener-v1\n";
 
 /// The protocol version in every signed payload.
 pub const VERSION: u32 = 1;
@@ -172,6 +178,21 @@ impl Challenge {
     pub fn seconds_left(&self, now: i64) -> i64 {
         (self.expires_at - now).max(0)
     }
+
+    /// When it expires by this computer's clock, for a challenge that
+    /// `arrived` (local Unix seconds). `clock_offset` is the server's clock
+    /// minus ours, when the server said it: the time left is then measured on
+    /// the server's clock, so a wrong local clock neither ends a request early
+    /// nor keeps one that the server already closed. Without it the request's
+    /// lifetime counts from its arrival. Never more than its lifetime.
+    pub fn deadline(&self, arrived: i64, clock_offset: Option<i64>) -> i64 {
+        let lifetime = (self.expires_at - self.created_at).max(0);
+        let left = match clock_offset {
+            Some(offset) => (self.expires_at - arrived.saturating_add(offset)).clamp(0, lifetime),
+            None => lifetime,
+        };
+        arrived.saturating_add(left)
+    }
 }
 
 /// The user's answer.
@@ -211,6 +232,21 @@ pub struct ActivationRequest {
     /// A name for the device ("alice's laptop"), shown to administrators.
     #[serde(default)]
     pub device_name: String,
+    /// The device's receive-only key (see [`ClientMessage::Listen`]), when
+    /// the app has one. Servers that predate it ignore the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_public_key: Option<PublicKey>,
+}
+
+/// The device key's word that `listener_key` may open receive-only sessions
+/// for `device_id` from now on (it replaces any earlier listener key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerRegistration {
+    pub v: u32,
+    pub device_id: String,
+    pub listener_key: PublicKey,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// What activation gives the app. `totp_secret` is Base32.
@@ -225,6 +261,10 @@ pub struct ActivationResponse {
     pub totp_period: u64,
     /// `ws://` or `wss://` URL of the push WebSocket.
     pub push_endpoint: String,
+    /// The server kept the request's `listener_public_key`: the device can
+    /// receive while its vault is locked. Absent (false) from older servers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listener: bool,
 }
 
 impl std::fmt::Debug for ActivationResponse {
@@ -246,11 +286,19 @@ pub struct ApiError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    Hello { nonce: String },
+    /// `time`: the server's clock (Unix seconds) as it says hello, so the
+    /// app can tell how far its own clock is off. Absent from older servers.
+    Hello {
+        nonce: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<i64>,
+    },
     Ready,
     Challenge { envelope: Envelope },
     Result { challenge_id: String, accepted: bool, status: String, reason: String },
     Error { error: String, message: String },
+    /// The listener key of a [`ClientMessage::RegisterListener`] was kept.
+    ListenerRegistered { device_id: String },
 }
 
 /// App → server, on the WebSocket.
@@ -260,7 +308,15 @@ pub enum ClientMessage {
     /// `signature` is base64 of the device key's signature of the nonce's
     /// bytes under [`AUTH_CONTEXT`].
     Auth { device_id: String, signature: String },
+    /// A receive-only session: `signature` is base64 of the device's
+    /// listener key's signature under [`LISTEN_CONTEXT`] (see there). Such a
+    /// session receives challenges; answers sent through it still need the
+    /// device key's signature, which never leaves the vault.
+    Listen { device_id: String, signature: String },
     Respond { envelope: Envelope },
+    /// An envelope of a [`ListenerRegistration`] signed by the device key
+    /// under [`LISTENER_CONTEXT`].
+    RegisterListener { envelope: Envelope },
 }
 
 /// The auth message for `nonce`.
@@ -272,6 +328,22 @@ pub fn auth(key: &Keypair, device_id: &str, nonce: &str) -> ClientMessage {
 pub fn check_auth(key: &PublicKey, nonce: &str, signature: &str) -> Result<(), Error> {
     let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
     key.verify(AUTH_CONTEXT, nonce.as_bytes(), &signature)
+}
+
+/// The bytes a listener key signs to open a receive-only session.
+fn listen_payload(nonce: &str, server: &PublicKey) -> Vec<u8> {
+    [nonce.as_bytes(), b"\n", server.to_base64().as_bytes()].concat()
+}
+
+/// The listen message for `nonce` from the server whose pinned key is `server`.
+pub fn listen(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey) -> ClientMessage {
+    ClientMessage::Listen { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(LISTEN_CONTEXT, &listen_payload(nonce, server))) }
+}
+
+/// Checks a listen message's signature for `nonce`, made for this server (`server`).
+pub fn check_listen(key: &PublicKey, nonce: &str, server: &PublicKey, signature: &str) -> Result<(), Error> {
+    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    key.verify(LISTEN_CONTEXT, &listen_payload(nonce, server), &signature)
 }
 
 /// Opens a challenge from the server and checks it is for `device_id` and of

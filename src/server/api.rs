@@ -89,7 +89,7 @@ pub async fn activate(State(state): State<AppState>, ConnectInfo(peer): ConnectI
         Activation::WrongCode { left } => return Err(Failure::Activation(StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated"))),
         Activation::TooManyAttempts => return Err(Failure::Activation(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into())),
     };
-    let device_id = state.store.add_device(&user, &request.device_public_key, &request.device_name, now).await?;
+    let device_id = state.store.add_device(&user, &request.device_public_key, request.listener_public_key.as_ref(), &request.device_name, now).await?;
     Ok(Json(ActivationResponse {
         organization,
         user,
@@ -99,6 +99,7 @@ pub async fn activate(State(state): State<AppState>, ConnectInfo(peer): ConnectI
         totp_digits: 6,
         totp_period: 30,
         push_endpoint: state.config.push_endpoint(),
+        listener: request.listener_public_key.is_some(),
     }))
 }
 

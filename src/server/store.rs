@@ -53,6 +53,16 @@ impl Signin {
     }
 }
 
+/// A device row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub user: String,
+    /// Verifies its auth and its answers.
+    pub key: PublicKey,
+    /// Opens receive-only sessions, when registered.
+    pub listener: Option<PublicKey>,
+}
+
 /// What checking an activation code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activation {
@@ -228,17 +238,38 @@ impl Store {
         Ok(Activation::Valid { user, organization, totp_secret })
     }
 
-    pub async fn add_device(&self, user: &str, key: &PublicKey, name: &str, now: i64) -> Result<String, Error> {
+    /// Adds a device with its key and, when the app sent one, its listener key.
+    pub async fn add_device(&self, user: &str, key: &PublicKey, listener: Option<&PublicKey>, name: &str, now: i64) -> Result<String, Error> {
         let id = format!("dev_{}", random_hex::<8>()?);
-        sqlx::query("INSERT INTO devices (id, user_name, public_key, name, created_at) VALUES (?, ?, ?, ?, ?)").bind(&id).bind(user).bind(key.to_base64()).bind(name).bind(now).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&id)
+            .bind(user)
+            .bind(key.to_base64())
+            .bind(listener.map(PublicKey::to_base64))
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(id)
     }
 
-    /// A device's user and public key.
-    pub async fn device(&self, id: &str) -> Result<Option<(String, PublicKey)>, Error> {
-        let Some(row) = sqlx::query("SELECT user_name, public_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else { return Ok(None) };
+    /// A device: its user, its key, and its listener key if it has one.
+    pub async fn device(&self, id: &str) -> Result<Option<Device>, Error> {
+        let Some(row) = sqlx::query("SELECT user_name, public_key, listener_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let damaged = |what: &str| Error::Damaged(format!("device {id}'s {what}"));
         let key: String = row.get(1);
-        Ok(Some((row.get(0), PublicKey::from_base64(&key).map_err(|_| Error::Damaged(format!("device {id}'s key")))?)))
+        let listener: Option<String> = row.get(2);
+        Ok(Some(Device {
+            user: row.get(0),
+            key: PublicKey::from_base64(&key).map_err(|_| damaged("key"))?,
+            listener: listener.map(|key| PublicKey::from_base64(&key).map_err(|_| damaged("listener key"))).transpose()?,
+        }))
+    }
+
+    /// Replaces a device's listener key (the device key vouched for it).
+    pub async fn set_listener_key(&self, id: &str, listener: &PublicKey) -> Result<bool, Error> {
+        let done = sqlx::query("UPDATE devices SET listener_key = ? WHERE id = ?").bind(listener.to_base64()).bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {

@@ -1,6 +1,7 @@
-//! The push WebSocket: authenticate the device by a signed nonce, send it
-//! every pending challenge, forward new ones, and record its signed answers
-//! exactly once.
+//! The push WebSocket: authenticate the device by a signed nonce (its device
+//! key, or its listener key for a receive-only session), send it every
+//! pending challenge, forward new ones, record its signed answers exactly
+//! once, and take new listener keys the device key vouches for.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use axum::response::Response;
 
 use super::api::challenge_message;
 use super::{AppState, now, store};
-use crate::push::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use crate::push::{ClientMessage, Decision, PublicKey, ServerMessage};
+use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
+use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage};
 
 /// `GET /api/push`.
 pub async fn push(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
@@ -27,17 +28,27 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
 
 async fn session(state: AppState, mut socket: WebSocket) {
     let Ok(nonce) = store::random_hex::<16>() else { return };
-    if !send(&mut socket, &ServerMessage::Hello { nonce: nonce.clone() }).await {
+    // The server's clock goes with the nonce: the app warns when its own is off.
+    if !send(&mut socket, &ServerMessage::Hello { nonce: nonce.clone(), time: Some(now()) }).await {
         return;
     }
-    // The device has 10 s to prove it holds its key.
+    // The device has 10 s to prove it holds its device key or its listener key.
     let auth = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = auth else { return };
+    let refused = ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() };
     let (device, user, key) = match serde_json::from_str::<ClientMessage>(&text) {
         Ok(ClientMessage::Auth { device_id, signature }) => match state.store.device(&device_id).await {
-            Ok(Some((user, key))) if protocol::check_auth(&key, &nonce, &signature).is_ok() => (device_id, user, key),
+            Ok(Some(found)) if protocol::check_auth(&found.key, &nonce, &signature).is_ok() => (device_id, found.user, found.key),
             _ => {
-                let _ = send(&mut socket, &ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() }).await;
+                let _ = send(&mut socket, &refused).await;
+                return;
+            }
+        },
+        // Receive-only: answers through this session still need the device key.
+        Ok(ClientMessage::Listen { device_id, signature }) => match state.store.device(&device_id).await {
+            Ok(Some(found)) if found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &signature).is_ok()) => (device_id, found.user, found.key),
+            _ => {
+                let _ = send(&mut socket, &refused).await;
                 return;
             }
         },
@@ -76,7 +87,8 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Respond { envelope }) => respond(&state, &device, &user, &key, &envelope).await,
-                        Ok(ClientMessage::Auth { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
+                        Ok(ClientMessage::RegisterListener { envelope }) => register_listener(&state, &device, &key, &envelope).await,
+                        Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };
                     if !send(&mut socket, &reply).await { break }
@@ -89,6 +101,29 @@ async fn session(state: AppState, mut socket: WebSocket) {
     drop(queue);
     state.hub.prune(&device);
     outcome
+}
+
+/// Keeps a new listener key for `device`, if its device key signed it.
+async fn register_listener(state: &AppState, device: &str, key: &PublicKey, envelope: &Envelope) -> ServerMessage {
+    let refused = |why: &str| ServerMessage::Error { error: "unauthorized".into(), message: format!("listener key refused: {why}") };
+    let registration: ListenerRegistration = match envelope.open(key, LISTENER_CONTEXT) {
+        Ok(registration) => registration,
+        Err(error) => {
+            eprintln!("countersign-server: refused a listener key from {device}: {error}");
+            return refused(&error.to_string());
+        }
+    };
+    if registration.v != VERSION || registration.device_id != device {
+        return refused("it is not for this device");
+    }
+    match state.store.set_listener_key(device, &registration.listener_key).await {
+        Ok(true) => ServerMessage::ListenerRegistered { device_id: device.to_owned() },
+        Ok(false) => refused("no such device"),
+        Err(error) => {
+            eprintln!("countersign-server: {error}");
+            ServerMessage::Error { error: "internal".into(), message: "the server failed".into() }
+        }
+    }
 }
 
 /// Tells the user's other devices that a request was decided, so their

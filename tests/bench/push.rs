@@ -100,7 +100,7 @@ async fn main() {
                 let user = format!("user{i}");
                 post(&http, format!("{base}/api/admin/users"), ADMIN, json!({ "name": user })).await;
                 let activation = post(&http, format!("{base}/api/admin/users/{user}/activations"), ADMIN, json!({})).await;
-                let (_, link) = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "bench").await.expect("activation");
+                let client::Activated { link, .. } = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "bench").await.expect("activation");
                 (user, link)
             }
         });

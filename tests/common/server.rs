@@ -87,9 +87,27 @@ impl Server {
     /// An activated device for `user`.
     pub async fn device(&self, user: &str) -> Link {
         let (code, url) = self.activation(user).await;
-        let (account, link) = client::activate(&url, &code, "test device").await.unwrap();
+        let client::Activated { account, link, .. } = client::activate(&url, &code, "test device").await.unwrap();
         assert_eq!((account.issuer.as_str(), account.name.as_str()), ("Contoso", user));
         link
+    }
+
+    /// An activated device for `user`, with its receive-only credential.
+    pub async fn device_with_listener(&self, user: &str) -> (Link, countersign::push::Listener) {
+        let (code, url) = self.activation(user).await;
+        let client::Activated { link, listener, .. } = client::activate(&url, &code, "test device").await.unwrap();
+        (link, listener.expect("this server keeps listener keys"))
+    }
+
+    /// A device activated the way apps did before listener keys: no
+    /// listener key in the request.
+    pub async fn device_without_listener(&self, user: &str) -> Link {
+        let (code, url) = self.activation(user).await;
+        let key = countersign::push::Keypair::generate().unwrap();
+        let request = json!({ "code": code, "device_public_key": key.public().to_base64(), "device_name": "old app" });
+        let answer: countersign::push::ActivationResponse = reqwest::Client::new().post(&url).json(&request).send().await.unwrap().json().await.unwrap();
+        assert!(!answer.listener, "no listener key was sent, so none was kept");
+        Link { organization: answer.organization, user: answer.user, device_id: answer.device_id, device_key: key, server_key: answer.server_public_key, endpoint: answer.push_endpoint }
     }
 
     /// Creates a sign-in: (id, number).

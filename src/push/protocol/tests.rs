@@ -14,6 +14,15 @@ fn device_key() -> Keypair {
     Keypair::from_seed(&[9; 32]).unwrap()
 }
 
+/// The device's receive-only key.
+fn listener_key() -> Keypair {
+    Keypair::from_seed(&[11; 32]).unwrap()
+}
+
+fn registration() -> ListenerRegistration {
+    ListenerRegistration { v: VERSION, device_id: "dev_fedcba9876543210".into(), listener_key: listener_key().public(), at: 1_796_290_010 }
+}
+
 fn challenge() -> Challenge {
     Challenge {
         v: VERSION,
@@ -43,7 +52,11 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         ("challenge.json", json(&challenge())),
         ("response.json", json(&response())),
-        ("activation-request.json", json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into() })),
+        ("activation-request.json", json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into(), listener_public_key: None })),
+        (
+            "activation-request-listener.json",
+            json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into(), listener_public_key: Some(listener_key().public()) }),
+        ),
         (
             "activation-response.json",
             json(&ActivationResponse {
@@ -55,10 +68,29 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
                 totp_digits: 6,
                 totp_period: 30,
                 push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
+                listener: false,
+            }),
+        ),
+        (
+            "activation-response-listener.json",
+            json(&ActivationResponse {
+                organization: "Contoso".into(),
+                user: "alice".into(),
+                device_id: "dev_fedcba9876543210".into(),
+                server_public_key: server_key().public(),
+                totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+                totp_digits: 6,
+                totp_period: 30,
+                push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
+                listener: true,
             }),
         ),
         ("api-error.json", json(&ApiError { error: "too_many_attempts".into(), message: "This activation code was tried 5 times and is no longer valid.".into() })),
-        ("server-hello.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into() })),
+        ("server-hello.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None })),
+        ("server-hello-time.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: Some(1_796_290_000) })),
+        ("server-listener-registered.json", json(&ServerMessage::ListenerRegistered { device_id: "dev_fedcba9876543210".into() })),
+        ("client-listen.json", json(&listen(&listener_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public()))),
+        ("client-register-listener.json", json(&ClientMessage::RegisterListener { envelope: device_key().seal(LISTENER_CONTEXT, &registration()) })),
         ("server-ready.json", json(&ServerMessage::Ready)),
         ("server-challenge.json", json(&ServerMessage::Challenge { envelope: server_key().seal(CHALLENGE_CONTEXT, &challenge()) })),
         ("server-result.json", json(&ServerMessage::Result { challenge_id: "si_0123456789abcdef".into(), accepted: true, status: "approved".into(), reason: String::new() })),
@@ -103,6 +135,39 @@ fn golden_messages_parse_back_and_verify() {
     assert_eq!(envelope.open::<Response>(&device_key().public(), RESPONSE_CONTEXT).unwrap(), response());
     let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth.json")).unwrap() else { panic!("not auth") };
     assert_eq!(check_auth(&device_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &signature), Ok(()));
+    let ClientMessage::Listen { signature, .. } = serde_json::from_slice(&read("client-listen.json")).unwrap() else { panic!("not listen") };
+    assert_eq!(check_listen(&listener_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public(), &signature), Ok(()));
+    let ClientMessage::RegisterListener { envelope } = serde_json::from_slice(&read("client-register-listener.json")).unwrap() else { panic!("not a registration") };
+    assert_eq!(envelope.open::<ListenerRegistration>(&device_key().public(), LISTENER_CONTEXT).unwrap(), registration());
+}
+
+#[test]
+fn messages_of_older_versions_still_parse() {
+    // A server from before receive-only sessions says hello without its time,
+    // and an app from before them activates without a listener key.
+    let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    assert_eq!(serde_json::from_slice::<ServerMessage>(&read("server-hello.json")).unwrap(), ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None });
+    let request: ActivationRequest = serde_json::from_slice(&read("activation-request.json")).unwrap();
+    assert_eq!(request.listener_public_key, None);
+    let response: ActivationResponse = serde_json::from_slice(&read("activation-response.json")).unwrap();
+    assert!(!response.listener);
+}
+
+#[test]
+fn a_listener_signature_opens_no_other_door() {
+    let nonce = "bm9uY2Utbm9uY2Utbm9uY2U=";
+    let ClientMessage::Listen { signature, .. } = listen(&listener_key(), "d", nonce, &server_key().public()) else { unreachable!() };
+    // Made for another server: refused, so a server cannot relay it to another.
+    let other_server = Keypair::from_seed(&[1; 32]).unwrap().public();
+    assert_eq!(check_listen(&listener_key().public(), nonce, &other_server, &signature), Err(Error::BadSignature));
+    // Never a device-key proof, even if a server mixed up its keys.
+    assert_eq!(check_auth(&listener_key().public(), nonce, &signature), Err(Error::BadSignature));
+    // The listener key cannot sign an answer the server would take.
+    let answer = listener_key().seal(RESPONSE_CONTEXT, &response());
+    assert_eq!(answer.open::<Response>(&device_key().public(), RESPONSE_CONTEXT), Err(Error::BadSignature));
+    // A registration signed by anything but the device key is refused.
+    let forged = listener_key().seal(LISTENER_CONTEXT, &registration());
+    assert_eq!(forged.open::<ListenerRegistration>(&device_key().public(), LISTENER_CONTEXT), Err(Error::BadSignature));
 }
 
 #[test]
@@ -137,6 +202,24 @@ fn debug_never_shows_secrets() {
         totp_digits: 6,
         totp_period: 30,
         push_endpoint: "ws://x".into(),
+        listener: true,
     };
     assert!(!format!("{response:?}").contains("GEZDGNBV"));
+}
+
+#[test]
+fn a_deadline_counts_on_the_servers_clock_or_from_arrival() {
+    let challenge = challenge(); // created at 1_796_290_000, 60 s to live
+    // Our clock 5 minutes behind the server's, arriving 10 s after creation:
+    // 50 s left, counted from arrival on our clock.
+    let ours = 1_796_290_010 - 300;
+    assert_eq!(challenge.deadline(ours, Some(300)), ours + 50);
+    // The same with our clock 5 minutes ahead.
+    let ours = 1_796_290_010 + 300;
+    assert_eq!(challenge.deadline(ours, Some(-300)), ours + 50);
+    // A server that did not say its time: the whole lifetime from arrival.
+    assert_eq!(challenge.deadline(ours, None), ours + 60);
+    // Already over on the server: no time left; never more than its lifetime.
+    assert_eq!(challenge.deadline(1_796_290_100, Some(0)), 1_796_290_100);
+    assert_eq!(challenge.deadline(1_796_289_000, Some(0)), 1_796_289_060);
 }
