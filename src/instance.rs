@@ -1,8 +1,9 @@
-//! One window per vault. The first `countersign` window on a vault listens on
-//! a Unix socket named after the vault's path; starting `countersign` again
-//! on the same vault connects to it, asks the running window to come forward
-//! and exits instead of opening a second window that would save over the
-//! first one's changes. Another vault gets its own window.
+//! One process per vault. The first `countersign` on a vault (its window, or
+//! its background part) listens on a Unix socket named after the vault's
+//! path; starting `countersign` again on the same vault connects to it, asks
+//! the running one to show its window and exits instead of opening a second
+//! window that would save over the first one's changes. Another vault gets
+//! its own process.
 //!
 //! Where: `$XDG_RUNTIME_DIR/countersign/` (or `$TMPDIR/countersign-UID/`),
 //! a folder that must be ours and closed to others (0700), holding
@@ -14,8 +15,10 @@
 //! Only the holder removes a stale socket, binds a new one and unlinks it, so
 //! two starts at the same moment never both open a window.
 //!
-//! Protocol: the newcomer writes `raise\n`; the running window answers
-//! `ok\n` and comes forward. Anything else is ignored.
+//! Protocol: the newcomer writes one line, `raise\n` (show the window),
+//! `ping\n` (is anyone there? `countersign --background` asks this) or
+//! `quit\n` (`countersign quit`); the running process answers `ok\n`, then
+//! does it. Anything else is ignored.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -25,8 +28,32 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-const REQUEST: &str = "raise";
 const REPLY: &str = "ok";
+
+/// What a newcomer asks of the running process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Show the window (open it if it is closed) and bring it forward.
+    Raise,
+    /// Nothing: only whether someone runs (a second background start).
+    Ping,
+    /// End the process, connections and all.
+    Quit,
+}
+
+impl Request {
+    fn line(self) -> &'static str {
+        match self {
+            Request::Raise => "raise",
+            Request::Ping => "ping",
+            Request::Quit => "quit",
+        }
+    }
+
+    fn parse(line: &str) -> Option<Request> {
+        [Request::Raise, Request::Ping, Request::Quit].into_iter().find(|request| request.line() == line)
+    }
+}
 /// How long either side waits for the other's line.
 const PATIENCE: Duration = Duration::from_secs(3);
 
@@ -36,20 +63,42 @@ pub enum Claim {
     /// No window is open on this vault: this process opens it, and keeps the
     /// listener until the window closes.
     First(Listener),
-    /// A window on this vault was open and has been asked to come forward.
+    /// Countersign runs on this vault and took the request.
     Raised,
-    /// A window on this vault is open but did not answer within 3 s (it is
+    /// Countersign runs on this vault but did not answer within 3 s (it is
     /// busy or hung). A second window could save over its changes.
     Unresponsive,
 }
 
-/// Tries to become the one window on `vault`.
-pub fn claim(vault: &Path) -> io::Result<Claim> {
-    claim_in(&runtime_dir()?, vault)
+/// Tries to become the one process on `vault`; when one runs, asks it `request`.
+pub fn claim(vault: &Path, request: Request) -> io::Result<Claim> {
+    claim_in(&runtime_dir()?, vault, request)
+}
+
+/// Asks the process running on `vault`, if any, for `request`, never
+/// becoming it: false when none runs.
+pub fn ask(vault: &Path, request: Request) -> io::Result<bool> {
+    ask_in(&runtime_dir()?, vault, request)
+}
+
+/// [`ask`] with the socket folder given (tests use a temporary one).
+pub fn ask_in(dir: &Path, vault: &Path, request: Request) -> io::Result<bool> {
+    private_dir(dir)?;
+    let hash = vault_hash(vault);
+    let lock = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("window-{hash}.lock")))?;
+    match lock.try_lock() {
+        // Nobody holds it: nothing runs (the lock goes with the file handle).
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let stream = UnixStream::connect(dir.join(format!("window-{hash}.sock")))?;
+            send(stream, request).map(|()| true)
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
 }
 
 /// [`claim`] with the socket folder given (tests use a temporary one).
-pub fn claim_in(dir: &Path, vault: &Path) -> io::Result<Claim> {
+pub fn claim_in(dir: &Path, vault: &Path, request: Request) -> io::Result<Claim> {
     private_dir(dir)?;
     let hash = vault_hash(vault);
     let path = dir.join(format!("window-{hash}.sock"));
@@ -69,7 +118,7 @@ pub fn claim_in(dir: &Path, vault: &Path) -> io::Result<Claim> {
             // The holder may still be binding its socket: try for a while.
             for _ in 0..30 {
                 match UnixStream::connect(&path) {
-                    Ok(stream) => return Ok(if raise(stream).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
+                    Ok(stream) => return Ok(if send(stream, request).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
                     Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => std::thread::sleep(Duration::from_millis(100)),
                     Err(error) => return Err(error),
                 }
@@ -80,17 +129,17 @@ pub fn claim_in(dir: &Path, vault: &Path) -> io::Result<Claim> {
     }
 }
 
-/// Asks the window behind `stream` to come forward and waits for its answer.
-fn raise(mut stream: UnixStream) -> io::Result<()> {
+/// Sends `request` to the process behind `stream` and waits for its answer.
+fn send(mut stream: UnixStream, request: Request) -> io::Result<()> {
     stream.set_read_timeout(Some(PATIENCE))?;
     stream.set_write_timeout(Some(PATIENCE))?;
-    writeln!(stream, "{REQUEST}")?;
+    writeln!(stream, "{}", request.line())?;
     let mut answer = String::new();
     BufReader::new(stream.take_limited()).read_line(&mut answer)?;
     if answer.trim_end() == REPLY {
         Ok(())
     } else {
-        Err(io::Error::other("the Countersign window already open on this vault did not answer"))
+        Err(io::Error::other("the Countersign already running on this vault did not answer"))
     }
 }
 
@@ -128,28 +177,28 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    /// Blocks until a newcomer asks the window to come forward, answers it,
-    /// and returns. Connections that say something else are dropped.
-    pub fn wait(&self) -> io::Result<()> {
+    /// Blocks until a newcomer asks to raise or quit, answers it, and
+    /// returns what it asked. Pings are answered here; connections that say
+    /// something else are dropped.
+    pub fn wait(&self) -> io::Result<Request> {
         loop {
             let (stream, _) = self.socket.accept()?;
-            if answer(stream).unwrap_or(false) {
-                return Ok(());
+            match answer(stream) {
+                Ok(Some(Request::Ping)) | Ok(None) | Err(_) => continue,
+                Ok(Some(request)) => return Ok(request),
             }
         }
     }
 }
 
-fn answer(mut stream: UnixStream) -> io::Result<bool> {
+fn answer(mut stream: UnixStream) -> io::Result<Option<Request>> {
     stream.set_read_timeout(Some(PATIENCE))?;
     stream.set_write_timeout(Some(PATIENCE))?;
-    let mut request = String::new();
-    BufReader::new(stream.try_clone()?.take_limited()).read_line(&mut request)?;
-    if request.trim_end() != REQUEST {
-        return Ok(false);
-    }
+    let mut line = String::new();
+    BufReader::new(stream.try_clone()?.take_limited()).read_line(&mut line)?;
+    let Some(request) = Request::parse(line.trim_end()) else { return Ok(None) };
     writeln!(stream, "{REPLY}")?;
-    Ok(true)
+    Ok(Some(request))
 }
 
 /// At most a short line is read from the other side.
@@ -228,20 +277,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sockets = dir.path().join("run");
         let vault = dir.path().join("vault.cvault");
-        let listener = first(claim_in(&sockets, &vault).unwrap());
+        let listener = first(claim_in(&sockets, &vault, Request::Raise).unwrap());
         let waiter = listener.waiter().unwrap();
         let window = std::thread::spawn(move || waiter.wait());
-        assert!(matches!(claim_in(&sockets, &vault).unwrap(), Claim::Raised));
-        window.join().unwrap().unwrap();
+        assert!(matches!(claim_in(&sockets, &vault, Request::Raise).unwrap(), Claim::Raised));
+        assert_eq!(window.join().unwrap().unwrap(), Request::Raise);
         assert_eq!(std::fs::metadata(&sockets).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_ping_is_answered_without_waking_the_process_and_quit_reaches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sockets = dir.path().join("run");
+        let vault = dir.path().join("vault.cvault");
+        let listener = first(claim_in(&sockets, &vault, Request::Raise).unwrap());
+        let waiter = listener.waiter().unwrap();
+        let process = std::thread::spawn(move || waiter.wait());
+        assert!(matches!(claim_in(&sockets, &vault, Request::Ping).unwrap(), Claim::Raised));
+        assert!(!process.is_finished(), "a ping asks nothing of the process");
+        assert!(ask_in(&sockets, &vault, Request::Quit).unwrap());
+        assert_eq!(process.join().unwrap().unwrap(), Request::Quit);
+        drop(listener);
+        // Nothing runs: asking starts nothing and says so.
+        assert!(!ask_in(&sockets, &vault, Request::Quit).unwrap());
+        assert!(matches!(claim_in(&sockets, &vault, Request::Raise).unwrap(), Claim::First(_)), "asking left the lock free");
     }
 
     #[test]
     fn another_vault_gets_its_own_window() {
         let dir = tempfile::tempdir().unwrap();
         let sockets = dir.path().join("run");
-        let one = first(claim_in(&sockets, &dir.path().join("one.cvault")).unwrap());
-        let two = first(claim_in(&sockets, &dir.path().join("two.cvault")).unwrap());
+        let one = first(claim_in(&sockets, &dir.path().join("one.cvault"), Request::Raise).unwrap());
+        let two = first(claim_in(&sockets, &dir.path().join("two.cvault"), Request::Raise).unwrap());
         assert_ne!(one.path(), two.path());
         // The same vault named another way is the same window.
         std::fs::create_dir(dir.path().join("sub")).unwrap();
@@ -259,7 +326,7 @@ mod tests {
                 let (sockets, vault, barrier) = (sockets.clone(), vault.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    claim_in(&sockets, &vault).unwrap()
+                    claim_in(&sockets, &vault, Request::Raise).unwrap()
                 })
             })
             .collect();
@@ -292,7 +359,7 @@ mod tests {
         let path = sockets.join(format!("window-{}.sock", vault_hash(&vault)));
         drop(UnixListener::bind(&path).unwrap());
         assert!(path.exists());
-        let again = first(claim_in(&sockets, &vault).unwrap());
+        let again = first(claim_in(&sockets, &vault, Request::Raise).unwrap());
         assert_eq!(again.path(), path);
         drop(again);
         assert!(!path.exists(), "closing the window removes its socket");
@@ -303,7 +370,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sockets = dir.path().join("run");
         let vault = dir.path().join("vault.cvault");
-        let listener = first(claim_in(&sockets, &vault).unwrap());
+        let listener = first(claim_in(&sockets, &vault, Request::Raise).unwrap());
         let waiter = listener.waiter().unwrap();
         let window = std::thread::spawn(move || waiter.wait());
         let mut stranger = UnixStream::connect(listener.path()).unwrap();
@@ -312,7 +379,7 @@ mod tests {
         BufReader::new(stranger).read_line(&mut reply).unwrap();
         assert_eq!(reply, "", "no answer to a stranger");
         assert!(!window.is_finished());
-        assert!(matches!(claim_in(&sockets, &vault).unwrap(), Claim::Raised));
+        assert!(matches!(claim_in(&sockets, &vault, Request::Raise).unwrap(), Claim::Raised));
         window.join().unwrap().unwrap();
     }
 
@@ -322,8 +389,8 @@ mod tests {
         let sockets = dir.path().join("run");
         let vault = dir.path().join("vault.cvault");
         // Bound but never accepting: the connection queues and no one answers.
-        let _hung = first(claim_in(&sockets, &vault).unwrap());
-        assert!(matches!(claim_in(&sockets, &vault).unwrap(), Claim::Unresponsive));
+        let _hung = first(claim_in(&sockets, &vault, Request::Raise).unwrap());
+        assert!(matches!(claim_in(&sockets, &vault, Request::Raise).unwrap(), Claim::Unresponsive));
     }
 
     #[test]
@@ -332,7 +399,7 @@ mod tests {
         let sockets = dir.path().join("run");
         std::fs::create_dir(&sockets).unwrap();
         std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let error = claim_in(&sockets, &dir.path().join("vault.cvault")).unwrap_err();
+        let error = claim_in(&sockets, &dir.path().join("vault.cvault"), Request::Raise).unwrap_err();
         assert!(error.to_string().contains("not a private folder"), "{error}");
     }
 }

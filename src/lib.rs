@@ -3,15 +3,23 @@
 //! It imports no GUI or server framework; the front ends sit on top of it.
 
 pub mod account;
+pub mod autostart;
 pub mod backup;
+pub mod clock;
 #[cfg(unix)]
 pub mod instance;
+pub mod journal;
+pub mod listeners;
 pub mod manual;
 pub mod migration;
 pub mod otp;
 pub mod privacyidea;
 pub mod push;
+#[cfg(feature = "client")]
+pub mod reach;
 pub mod scan;
+#[cfg(feature = "gui")]
+pub mod screen;
 pub mod secret;
 pub mod settings;
 pub mod transfer;

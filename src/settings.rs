@@ -36,6 +36,12 @@ pub struct Settings {
     pub backup_keep: usize,
     /// Seconds between two polls of a privacyIDEA server (at least 1).
     pub privacyidea_poll_seconds: u64,
+    /// Closing the window leaves Countersign running in the background,
+    /// receiving sign-in requests, until Quit.
+    pub run_in_background: bool,
+    /// Start the background part at login; `None` until the user chooses:
+    /// then it is on once a work or school account exists.
+    pub start_at_login: Option<bool>,
 }
 
 impl Default for Settings {
@@ -49,6 +55,8 @@ impl Default for Settings {
             backup_dir: None,
             backup_keep: crate::backup::DEFAULT_KEEP,
             privacyidea_poll_seconds: crate::privacyidea::DEFAULT_POLL_SECONDS,
+            run_in_background: true,
+            start_at_login: None,
         }
     }
 }

@@ -235,6 +235,8 @@ pub enum Error {
     BackupsOff,
     #[error(transparent)]
     Backup(#[from] backup::Error),
+    #[error("the sign-in journal: {0}")]
+    Journal(String),
 }
 
 fn restore_hint(path: &Path, backup: &Option<PathBuf>) -> String {
@@ -298,8 +300,8 @@ impl Locked {
     }
 
     fn to_vault(&self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
-        let (entries, tokens) = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
-        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, tokens, backups: None, backup_problem: None })
+        let format::Contents { entries, tokens, journal } = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
+        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, tokens, journal, backups: None, backup_problem: None })
     }
 }
 
@@ -313,6 +315,8 @@ pub struct Vault {
     entries: Vec<Entry>,
     /// privacyIDEA PUSH tokens: they receive sign-in requests, show no codes.
     tokens: Vec<PushToken>,
+    /// The sign-in journal's secret key, once there is a journal.
+    journal: Option<crate::journal::SecretKey>,
     /// Where a copy goes after each save, if anywhere.
     backups: Option<backup::Policy>,
     /// Why the copy after the last save failed (the save itself succeeded).
@@ -349,13 +353,13 @@ impl Vault {
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
-        if let Err(error) = write(path, &header, &master, &[], &[]) {
+        if let Err(error) = write(path, &header, &master, &format::Contents::default()) {
             if let Some(keyring) = protection.keyring {
                 let _ = keyring.delete(keyring::SERVICE, &header.keyring_user());
             }
             return Err(error);
         }
-        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), tokens: Vec::new(), backups: None, backup_problem: None })
+        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), tokens: Vec::new(), journal: None, backups: None, backup_problem: None })
     }
 
     /// The file this vault lives in.
@@ -421,9 +425,10 @@ impl Vault {
         // Work on a copy so that a failed change or write leaves memory as on disk.
         let (mut entries, mut tokens) = (self.entries.clone(), self.tokens.clone());
         let result = change(&mut entries, &mut tokens)?;
-        write(&self.path, &self.header, &self.master, &entries, &tokens)?;
-        self.entries = entries;
-        self.tokens = tokens;
+        let contents = format::Contents { entries, tokens, journal: self.journal.clone() };
+        write(&self.path, &self.header, &self.master, &contents)?;
+        self.entries = contents.entries;
+        self.tokens = contents.tokens;
         self.back_up();
         Ok(result)
     }
@@ -527,7 +532,7 @@ impl Vault {
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
-        write(&self.path, &header, &master, &self.entries, &self.tokens)?;
+        write(&self.path, &header, &master, &self.contents())?;
         self.header = header;
         self.master = master;
         self.back_up();
@@ -546,7 +551,7 @@ impl Vault {
                 let user = header.keyring_user();
                 header.add_keyring_slot(keyring::SERVICE, &user, &key, &self.master)?;
                 keyring.set(keyring::SERVICE, &user, &key)?;
-                if let Err(error) = write(&self.path, &header, &self.master, &self.entries, &self.tokens) {
+                if let Err(error) = write(&self.path, &header, &self.master, &self.contents()) {
                     let _ = keyring.delete(keyring::SERVICE, &user);
                     return Err(error);
                 }
@@ -561,7 +566,7 @@ impl Vault {
                 }
                 let mut header = self.header.clone();
                 header.remove_keyring_slot();
-                write(&self.path, &header, &self.master, &self.entries, &self.tokens)?;
+                write(&self.path, &header, &self.master, &self.contents())?;
                 self.header = header;
                 self.keyring_key = None;
                 self.back_up();
@@ -614,11 +619,48 @@ impl Vault {
         if copy.header.vault_id != self.header.vault_id || slots(&copy.header) != slots(&self.header) {
             return Err(mismatch("it was made before the password or keyring setting last changed; the next change takes a new one".into()));
         }
-        let (entries, tokens) = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
+        let format::Contents { entries, tokens, .. } = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
         if entries != self.entries || tokens != self.tokens {
             return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
         }
         Ok((newest, entries.len()))
+    }
+
+    /// What is saved: copies of the accounts, tokens and journal key.
+    fn contents(&self) -> format::Contents {
+        format::Contents { entries: self.entries.clone(), tokens: self.tokens.clone(), journal: self.journal.clone() }
+    }
+
+    /// The sign-in journal's secret key, when the vault has one.
+    pub fn journal_key(&self) -> Option<&crate::journal::SecretKey> {
+        self.journal.as_ref()
+    }
+
+    /// The sign-in journal's public key, making (and saving) the key pair on
+    /// first use, and the journal file beside the vault sealed to it. From
+    /// then on the file is format version 3.
+    pub fn ensure_journal(&mut self) -> Result<crate::journal::PublicKey, Error> {
+        let key = match &self.journal {
+            Some(key) => key.clone(),
+            None => {
+                let _lock = file::Lock::acquire(&self.path)?;
+                // Another process may have made it meanwhile: theirs is kept.
+                self.reload_locked()?;
+                match &self.journal {
+                    Some(key) => key.clone(),
+                    None => {
+                        let key = crate::journal::SecretKey::generate().map_err(|_| Error::Random)?;
+                        write(&self.path, &self.header, &self.master, &format::Contents { journal: Some(key.clone()), ..self.contents() })?;
+                        self.journal = Some(key.clone());
+                        self.back_up();
+                        key
+                    }
+                }
+            }
+        };
+        let public = key.public();
+        crate::journal::create(&self.path, &public).map_err(|e| Error::Journal(e.to_string()))?;
+        Ok(public)
     }
 
     /// Re-reads the file under the lock. The master key must still open it.
@@ -628,7 +670,7 @@ impl Vault {
         if file.header.vault_id != self.header.vault_id {
             return Err(Error::ChangedElsewhere { path: self.path.clone() });
         }
-        (self.entries, self.tokens) = file.decrypt(&self.master).map_err(|e| match e {
+        format::Contents { entries: self.entries, tokens: self.tokens, journal: self.journal } = file.decrypt(&self.master).map_err(|e| match e {
             format::Error::Decrypt => Error::ChangedElsewhere { path: self.path.clone() },
             other => other.at(&self.path),
         })?;
@@ -651,7 +693,7 @@ pub fn open_copy(bytes: &[u8], password: &Password) -> Result<Vec<Entry>, Error>
     }
     let master = file.header.unwrap_with_password(password)?;
     // PUSH tokens are bound to the vault they were enrolled in: not imported.
-    file.decrypt(&master).map(|(entries, _)| entries).map_err(|e| Error::Unreadable(e.reason()))
+    file.decrypt(&master).map(|contents| contents.entries).map_err(|e| Error::Unreadable(e.reason()))
 }
 
 /// Whether a vault file's bytes have a password slot (else only the keyring
@@ -673,7 +715,8 @@ pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<
     header.add_password_slot(password, kdf, &master)?;
     // PUSH tokens stay behind: a copy that answers sign-ins elsewhere would
     // be a second phone the organisation never enrolled.
-    format::File::encrypt(&header, &master, entries, &[])
+    // So does the journal's key: the history stays with the vault it records.
+    format::File::encrypt(&header, &master, &format::Contents { entries: entries.to_vec(), ..Default::default() })
 }
 
 /// Replaces the vault at `to` with `backup` (unlocked, which proves the
@@ -688,7 +731,7 @@ pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Opti
     if to.is_file() {
         backup::take(copies, to, std::time::SystemTime::now())?;
     }
-    write(to, &backup.header, &backup.master, &backup.entries, &backup.tokens)?;
+    write(to, &backup.header, &backup.master, &backup.contents())?;
     backup.path = to.to_owned();
     backup.backups = Some(copies.clone());
     backup.back_up();
@@ -697,8 +740,8 @@ pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Opti
 }
 
 /// Encrypts and saves; the caller holds the lock.
-fn write(path: &Path, header: &format::Header, master: &format::Key, entries: &[Entry], tokens: &[PushToken]) -> Result<(), Error> {
-    let bytes = format::File::encrypt(header, master, entries, tokens)?;
+fn write(path: &Path, header: &format::Header, master: &format::Key, contents: &format::Contents) -> Result<(), Error> {
+    let bytes = format::File::encrypt(header, master, contents)?;
     file::write_atomic(path, &bytes)
 }
 

@@ -19,6 +19,10 @@ pub(super) const VERSION: u16 = 1;
 /// unknown fields and would drop the tokens (and their keys) on their next
 /// save, so they must refuse the file instead.
 pub(super) const VERSION_TOKENS: u16 = 2;
+/// Written when the vault holds the sign-in journal's key, for the same
+/// reason: a version 1 or 2 reader would drop the key on its next save, and
+/// the journal could never be read again.
+pub(super) const VERSION_JOURNAL: u16 = 3;
 const PREFIX: usize = 8 + 2 + 4;
 const MAX_HEADER: usize = 1 << 20;
 const TAG: usize = 16;
@@ -316,7 +320,7 @@ impl File {
             return Err(Error::Truncated);
         }
         let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-        if version != VERSION && version != VERSION_TOKENS {
+        if !matches!(version, VERSION | VERSION_TOKENS | VERSION_JOURNAL) {
             return Err(Error::Version(version));
         }
         if bytes.len() < PREFIX + TAG + CHECKSUM {
@@ -336,7 +340,7 @@ impl File {
         Ok(File { header, aad: aad.to_vec(), ciphertext: ciphertext.to_vec() })
     }
 
-    pub(super) fn decrypt(&self, master: &Key) -> Result<(Vec<Entry>, Vec<PushToken>), Error> {
+    pub(super) fn decrypt(&self, master: &Key) -> Result<Contents, Error> {
         let plain = Zeroizing::new(
             master
                 .cipher()
@@ -347,14 +351,20 @@ impl File {
         let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
         let entries = payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)?;
         let tokens = payload.push_tokens.iter().map(StoredToken::to_token).collect::<Result<_, _>>().map_err(Error::Payload)?;
-        Ok((entries, tokens))
+        let journal = payload.journal_key.as_ref().map(|key| key.to_key()).transpose().map_err(Error::Payload)?;
+        Ok(Contents { entries, tokens, journal })
     }
 
     /// Encodes a whole file with a fresh payload nonce.
-    pub(super) fn encrypt(header: &Header, master: &Key, entries: &[Entry], tokens: &[PushToken]) -> Result<Vec<u8>, super::Error> {
+    pub(super) fn encrypt(header: &Header, master: &Key, contents: &Contents) -> Result<Vec<u8>, super::Error> {
+        let Contents { entries, tokens, journal } = contents;
         let header = Header { nonce: random::<24>()?, ..header.clone() };
         let header_json = serde_json::to_vec(&header).map_err(|e| super::Error::Encode(e.to_string()))?;
-        let payload = StoredPayload { entries: entries.iter().map(StoredEntry::from_entry).collect(), push_tokens: tokens.iter().map(StoredToken::from_token).collect() };
+        let payload = StoredPayload {
+            entries: entries.iter().map(StoredEntry::from_entry).collect(),
+            push_tokens: tokens.iter().map(StoredToken::from_token).collect(),
+            journal_key: journal.as_ref().map(StoredJournalKey::from_key),
+        };
         // Large enough for the whole payload, so no reallocation leaves an
         // unwiped copy of a secret or a key behind (a token's PKCS#8 key is
         // about 3.2 KiB of base64).
@@ -363,7 +373,12 @@ impl File {
 
         let mut bytes = Vec::with_capacity(PREFIX + header_json.len() + plain.len() + TAG + CHECKSUM);
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&(if tokens.is_empty() { VERSION } else { VERSION_TOKENS }).to_be_bytes());
+        let version = match (journal, tokens.is_empty()) {
+            (Some(_), _) => VERSION_JOURNAL,
+            (None, false) => VERSION_TOKENS,
+            (None, true) => VERSION,
+        };
+        bytes.extend_from_slice(&version.to_be_bytes());
         bytes.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&header_json);
         let ciphertext = master
@@ -377,11 +392,47 @@ impl File {
     }
 }
 
+/// What the payload holds, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Contents {
+    pub(super) entries: Vec<Entry>,
+    pub(super) tokens: Vec<PushToken>,
+    /// The sign-in journal's secret key (see [`crate::journal`]).
+    pub(super) journal: Option<crate::journal::SecretKey>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredPayload {
     entries: Vec<StoredEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     push_tokens: Vec<StoredToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal_key: Option<StoredJournalKey>,
+}
+
+/// The journal's 32-byte secret key in base64, wiped when dropped.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredJournalKey(String);
+
+impl Drop for StoredJournalKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl StoredJournalKey {
+    fn from_key(key: &crate::journal::SecretKey) -> Self {
+        use base64::Engine;
+        StoredJournalKey(base64::engine::general_purpose::STANDARD.encode(*key.to_bytes()))
+    }
+
+    fn to_key(&self) -> Result<crate::journal::SecretKey, String> {
+        use base64::Engine;
+        let bytes = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&self.0).map_err(|_| "unreadable journal key".to_owned())?);
+        let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| "unreadable journal key".to_owned())?;
+        Ok(crate::journal::SecretKey::from_bytes(bytes))
+    }
 }
 
 /// [`PushToken`] as stored: the keys' DER in base64.

@@ -57,30 +57,37 @@ impl Keyring {
     }
 
     pub(super) fn get(&self, service: &str, user: &str) -> Result<Key, Error> {
+        let bytes = self.get_secret(service, user)?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Unavailable(format!("the entry {service}/{user} does not hold a 32-byte key")))?;
+        Ok(Key::from_bytes(key))
+    }
+
+    /// The bytes stored under `service`/`user` (the listener keys use this too).
+    pub(crate) fn get_secret(&self, service: &str, user: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         let (service, user) = (service.to_owned(), user.to_owned());
         with_deadline(move || {
             let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;
-            let bytes = Zeroizing::new(entry.get_secret().map_err(|e| match e {
+            entry.get_secret().map(Zeroizing::new).map_err(|e| match e {
                 keyring_core::Error::NoEntry => Error::Missing(format!("{service}/{user}")),
                 other => describe(other),
-            })?);
-            let key: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::Unavailable(format!("the entry {service}/{user} does not hold a 32-byte key")))?;
-            Ok(Key::from_bytes(key))
+            })
         })
     }
 
     pub(super) fn set(&self, service: &str, user: &str, key: &Key) -> Result<(), Error> {
-        let (service, user, key) = (service.to_owned(), user.to_owned(), key.clone());
+        self.set_secret(service, user, key.as_bytes())
+    }
+
+    /// Stores `secret` under `service`/`user`, replacing what was there.
+    pub(crate) fn set_secret(&self, service: &str, user: &str, secret: &[u8]) -> Result<(), Error> {
+        let (service, user, secret) = (service.to_owned(), user.to_owned(), Zeroizing::new(secret.to_vec()));
         with_deadline(move || {
             let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;
-            entry.set_secret(key.as_bytes()).map_err(describe)
+            entry.set_secret(&secret).map_err(describe)
         })
     }
 
-    pub(super) fn delete(&self, service: &str, user: &str) -> Result<(), Error> {
+    pub(crate) fn delete(&self, service: &str, user: &str) -> Result<(), Error> {
         let (service, user) = (service.to_owned(), user.to_owned());
         with_deadline(move || {
             let entry = keyring_core::Entry::new(&service, &user).map_err(describe)?;

@@ -119,11 +119,11 @@ fn unknown_version_is_refused_by_name() {
     let path = dir.path().join("v.cvault");
     Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[9] = 3;
+    bytes[9] = 4;
     std::fs::write(&path, &bytes).unwrap();
     let error = Locked::read(&path).unwrap_err();
-    assert!(matches!(error, Error::UnsupportedVersion { version: 3, .. }), "{error}");
-    assert!(error.to_string().contains("version 3"));
+    assert!(matches!(error, Error::UnsupportedVersion { version: 4, .. }), "{error}");
+    assert!(error.to_string().contains("version 4"));
 }
 
 #[test]
@@ -386,4 +386,27 @@ fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
     assert!(open().push_tokens().is_empty());
     assert_eq!(open().entries().len(), 2);
     assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 1], "back to format 1");
+}
+
+#[test]
+fn the_journal_key_is_made_once_kept_through_changes_and_left_out_of_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    assert!(vault.journal_key().is_none());
+    assert_eq!(std::fs::read(&path).unwrap()[9], 1, "no journal: still format version 1");
+    let public = vault.ensure_journal().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap()[9], 3, "a vault with a journal key is format version 3, which older readers refuse");
+    assert!(crate::journal::exists(&path));
+    // A second handle, and later changes, keep the same key.
+    let mut other = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
+    assert_eq!(other.ensure_journal().unwrap(), public);
+    other.add(vec![account("carol")], 5).unwrap();
+    other.set_password(Some((Password::new("new horse".into()), CHEAP)), None).unwrap();
+    let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("new horse".into())).unwrap();
+    assert_eq!(reopened.journal_key().map(crate::journal::SecretKey::public), Some(public));
+    // An export is a new vault: the history stays with this one.
+    let copy = export_copy(reopened.entries(), &Password::new("x".into()), &CHEAP).unwrap();
+    assert_eq!(copy[9], 1);
+    assert!(!format!("{reopened:?}").contains(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, *reopened.journal_key().unwrap().to_bytes())));
 }
