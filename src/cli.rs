@@ -39,6 +39,11 @@ struct Cli {
     /// Do not use the OS keyring, not even to unlock
     #[arg(long, global = true)]
     no_keyring: bool,
+    /// With no command: start in the background, with no window (as at
+    /// login), receiving sign-in requests until Quit; nothing happens when
+    /// Countersign already runs on this vault
+    #[arg(long)]
+    background: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,8 +57,11 @@ enum Command {
     /// Print every QR code payload found in images, one per line
     Scan {
         /// PNG, JPEG, WebP, BMP or GIF files
-        #[arg(required = true, value_name = "IMAGE")]
+        #[arg(required_unless_present = "screen", value_name = "IMAGE")]
         images: Vec<PathBuf>,
+        /// Scan the screen instead (X11, or the desktop portal's screenshot on Wayland)
+        #[arg(long, conflicts_with = "images")]
+        screen: bool,
         /// Print JSON: each file with its payloads
         #[arg(long)]
         json: bool,
@@ -107,6 +115,14 @@ enum Command {
         #[command(subcommand)]
         command: transfer::BackupCommand,
     },
+    /// End the Countersign running on this vault (its window and its background part)
+    Quit,
+    /// Whether Countersign starts in the background at login: on, off, or
+    /// default (on once a work or school account exists); prints the state
+    Autostart {
+        #[arg(value_enum)]
+        state: Option<AutostartState>,
+    },
     /// Print an account's otpauth URI, secret included
     Uri {
         /// Account id, or text matching exactly one issuer or account name
@@ -115,6 +131,13 @@ enum Command {
         #[arg(long)]
         reveal: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AutostartState {
+    On,
+    Off,
+    Default,
 }
 
 #[derive(Args)]
@@ -264,8 +287,11 @@ fn run(cli: Cli) -> Result<()> {
         cli.vault.clone().or_else(vault::default_path).ok_or_else(|| anyhow!("no data directory is known for this user; pass --vault PATH"))
     };
     let Some(command) = cli.command else {
-        return window(vault_path()?);
+        return window(vault_path()?, cli.background, cli.vault.is_some());
     };
+    if cli.background {
+        bail!("--background starts Countersign with no window; it takes no command");
+    }
     let settings = countersign::settings::Settings::path_from_env().map(|path| countersign::settings::Settings::load(&path)).unwrap_or_default();
     // Every opened vault keeps its automatic backups, whatever the command.
     let open = || -> Result<Vault> {
@@ -302,7 +328,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             saving(&mut open()?, |vault| enroll::add(vault, imports, args.partial, now()?))
         }
-        Command::Scan { images, json } => enroll::scan(&images, json),
+        Command::Scan { images, screen: false, json } => enroll::scan(&images, json),
+        Command::Scan { screen: true, json, .. } => enroll::scan_screen(json),
         Command::List(JsonFlag { json }) => list(&open()?, json),
         Command::Code(args) => match &args.uri {
             Some(text) => code_from_uri(text, &args),
@@ -323,7 +350,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Activate(args) => {
             let target = push::activation_target(&args)?;
             let now = now()?;
-            saving(&mut open()?, |vault| push::activate(vault, &args, target, now))
+            saving(&mut open()?, |vault| push::activate(vault, &args, target, now, !credentials.no_keyring))
         }
         Command::Push { command } => {
             let vault = open()?;
@@ -333,8 +360,11 @@ fn run(cli: Cli) -> Result<()> {
                 push::PushCommand::Approve(answer) => push::answer(&vault, &answer, countersign::push::Decision::Approve, interval, || verify_password(&credentials, &vault)),
                 push::PushCommand::Deny(answer) => push::answer(&vault, &answer, countersign::push::Decision::Deny, interval, || Ok(())),
                 push::PushCommand::Report(answer) => push::answer(&vault, &answer, countersign::push::Decision::Report, interval, || Ok(())),
+                push::PushCommand::History { json } => push::history(&vault, json),
             }
         }
+        Command::Quit => quit(&vault_path()?),
+        Command::Autostart { state } => autostart(vault_path()?, cli.vault.is_some(), state, &settings_path()?),
         Command::Import(args) => transfer::import(open, args, now()?),
         Command::Export(args) => transfer::export(&open()?, args),
         Command::Backup { command } => {
@@ -369,37 +399,98 @@ fn saving<T>(vault: &mut Vault, command: impl FnOnce(&mut Vault) -> Result<T>) -
     result
 }
 
-/// With no subcommand: the window.
+fn settings_path() -> Result<PathBuf> {
+    countersign::settings::Settings::path_from_env().ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))
+}
+
+/// With no command: the window, or (`--background`) the app without one.
 #[cfg(feature = "gui")]
-fn window(vault: PathBuf) -> Result<()> {
-    let settings = countersign::settings::Settings::path_from_env()
-        .ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))?;
-    // One window per vault: starting again brings the open one forward.
+fn window(vault: PathBuf, background: bool, named: bool) -> Result<()> {
+    use countersign::gui::Start;
+    let settings = settings_path()?;
+    let start = if background { Start::Background } else { Start::Window };
+    if background && !vault.exists() {
+        eprintln!("countersign: no vault at {} yet; nothing to receive in the background", vault.display());
+        return Ok(());
+    }
+    // One process per vault: starting again shows the running one's window
+    // (a background start only checks that one runs).
     #[cfg(unix)]
     let instance = {
-        use countersign::instance::{self, Claim};
-        match instance::claim(&vault) {
+        use countersign::instance::{self, Claim, Request};
+        match instance::claim(&vault, if background { Request::Ping } else { Request::Raise }) {
             Ok(Claim::First(listener)) => Some(listener),
+            Ok(Claim::Raised) if background => return Ok(()),
             Ok(Claim::Raised) => {
-                eprintln!("countersign: a window on {} is already open; it was brought forward", vault.display());
+                eprintln!("countersign: Countersign already runs on {}; its window was brought forward", vault.display());
                 return Ok(());
             }
-            Ok(Claim::Unresponsive) => bail!("a window on {} is already open but does not answer; close it (or end its process) and start again", vault.display()),
+            Ok(Claim::Unresponsive) => bail!("Countersign already runs on {} but does not answer; end its process and start again", vault.display()),
             Err(error) => {
-                eprintln!("countersign: warning: cannot tell whether a window is already open on this vault ({error})");
+                eprintln!("countersign: warning: cannot tell whether Countersign already runs on this vault ({error})");
                 None
             }
         }
     };
     #[cfg(not(unix))]
     let instance = None;
-    countersign::gui::run(countersign::gui::Options { vault, settings }, instance).map_err(|e| anyhow!("the window could not open: {e}"))
+    let autostart = countersign::autostart::Launch::current(named.then_some(vault.as_path()));
+    countersign::gui::run(countersign::gui::Options { vault, settings, autostart }, instance, start).map_err(|e| anyhow!("Countersign could not start: {e}"))
 }
 
 /// Built without the `gui` feature: show the commands instead.
 #[cfg(not(feature = "gui"))]
-fn window(_vault: PathBuf) -> Result<()> {
+fn window(_vault: PathBuf, _background: bool, _named: bool) -> Result<()> {
     Cli::command().print_help()?;
+    Ok(())
+}
+
+/// `quit`: ends the process running on the vault, if one does.
+fn quit(vault: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        if countersign::instance::ask(vault, countersign::instance::Request::Quit)? {
+            println!("Countersign on {} was asked to quit.", vault.display());
+        } else {
+            println!("Countersign is not running on {}.", vault.display());
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = vault;
+        bail!("quit is not available on this platform yet")
+    }
+}
+
+/// `autostart [on|off|default]`: records the choice, writes or removes the
+/// login entry accordingly, and prints the state.
+fn autostart(vault: PathBuf, named: bool, state: Option<AutostartState>, settings_path: &std::path::Path) -> Result<()> {
+    use countersign::autostart::{self, Launch};
+    let mut settings = countersign::settings::Settings::load(settings_path);
+    if let Some(state) = state {
+        settings.start_at_login = match state {
+            AutostartState::On => Some(true),
+            AutostartState::Off => Some(false),
+            AutostartState::Default => None,
+        };
+        settings.save(settings_path)?;
+    }
+    let launch = Launch::current(named.then_some(vault.as_path())).ok_or_else(|| anyhow!("cannot tell where this program is"))?;
+    // Whether a work or school account exists, without opening the vault: its listeners.
+    let has_push = countersign::listeners::load(&vault, None).map(|stored| !stored.is_empty()).unwrap_or(false);
+    let wanted = autostart::wanted(settings.start_at_login, has_push);
+    if state.is_some() {
+        autostart::set(&launch, wanted)?;
+    }
+    let path = autostart::path(&launch).ok_or_else(|| anyhow!("no config folder is known for this user"))?;
+    let on = autostart::is_on(&launch);
+    let choice = match settings.start_at_login {
+        Some(true) => "chosen: on",
+        Some(false) => "chosen: off",
+        None => "default: on once a work or school account exists",
+    };
+    println!("Start at login: {} ({choice}); entry: {}{}", if on { "yes" } else { "no" }, path.display(), if on { "" } else { " (absent)" });
     Ok(())
 }
 

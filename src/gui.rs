@@ -1,29 +1,38 @@
-//! The window: screens, the second-aligned clock, shortcuts, clipboard and auto-lock.
+//! The app's root: one process per vault that lives from start (or login)
+//! until Quit, with at most one window. It routes messages to the screens
+//! and the sign-in inbox, owns the clock, the window's opening and closing,
+//! shortcuts, the clipboard, auto-lock and the tray.
 //!
 //! Screens follow the screen/Action pattern: each owns its state, `update`
 //! returns an `Action`, and this root matches every variant. Time reaches the
-//! screens only through `Message::Tick`, so tests drive the clock.
+//! screens only through `Message::Tick`, so tests drive the clock. Sign-in
+//! requests live in [`inbox`], which outlives the unlocked vault and the
+//! window: the process keeps receiving them with the window closed or the
+//! vault locked (see `crate::listeners`).
 
 pub mod accounts;
 pub mod add;
-mod capture;
 pub mod codes;
+mod desktop;
 pub mod export;
 pub mod import;
+pub mod inbox;
+mod jobs;
 pub mod onboarding;
 pub mod preferences;
 pub mod prompt;
 mod style;
+pub mod tray;
 pub mod unlock;
+mod window;
 
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iced::keyboard::{self, Key, Modifiers, key::Named};
-use iced::widget::{container, operation, stack, text};
-use iced::{Element, Fill, Font, Size, Subscription, Task, Theme, event, window};
+use iced::widget::{Space, column, container, operation, stack, text};
+use iced::{Element, Fill, Font, Size, Subscription, Task, Theme, event};
 use zeroize::Zeroizing;
 
 pub use accounts::{Accounts, Card, Change};
@@ -31,16 +40,14 @@ pub use add::{Add, Candidate};
 pub use codes::Codes;
 pub use export::Export;
 pub use import::Import;
+pub use inbox::Inbox;
 pub use preferences::{Preferences, Protection};
 pub use unlock::Unlock;
+pub use window::{Instance, RaiseOn};
 
-use crate::account::Method;
-use crate::push::client::{self as push_client, Answer, Event, Update};
-use crate::push::{Link, Shield};
-use crate::transfer;
-use crate::{backup, otp, uri};
 use crate::settings::Settings;
-use crate::vault::{self, Id, Kdf, Keyring, Vault};
+use crate::vault::{self, Id, Vault};
+use crate::{autostart, backup, otp, transfer, uri};
 
 /// The window's app id; packaging's desktop file uses it as StartupWMClass.
 pub const APP_ID: &str = "org.countersign.Countersign";
@@ -77,86 +84,47 @@ fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Where the window keeps its files.
+/// Where the app keeps its files, and what it may touch outside them.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub vault: PathBuf,
     pub settings: PathBuf,
+    /// Keep the login autostart entry in step with the settings (the real
+    /// app; tests leave the user's autostart folder alone).
+    pub autostart: Option<autostart::Launch>,
 }
 
-/// This process's claim to be the one window on its vault (see
-/// `crate::instance`); not built on other platforms yet.
-#[cfg(unix)]
-pub type Instance = crate::instance::Listener;
-#[cfg(not(unix))]
-pub type Instance = std::convert::Infallible;
+/// How the process starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With its window (`countersign`).
+    Window,
+    /// In the background, no window (`countersign --background`, at login).
+    Background,
+}
 
-/// Opens the window; returns when it closes. While it is open, `instance`
-/// (when given) brings it forward for every later start on the same vault.
-pub fn run(options: Options, instance: Option<Instance>) -> iced::Result {
-    let settings = Settings::load(&options.settings);
-    let size = settings.window_size.map(|(w, h)| Size::new(w, h)).unwrap_or(Size::new(600.0, 720.0));
-    let icon = style::window_icon();
-    #[cfg(unix)]
-    let raise = instance.as_ref().and_then(|listener| listener.waiter().ok()).map(|waiter| RaiseOn(Arc::new(waiter)));
-    #[cfg(not(unix))]
-    let raise: Option<RaiseOn> = None;
-    iced::application(
+/// Runs the app until Quit (or until its window closes, when it is not to
+/// stay in the background). While it runs, `instance` (when given) takes
+/// every later start on the same vault.
+pub fn run(options: Options, instance: Option<Instance>, start: Start) -> iced::Result {
+    let raise = window::raise_on(instance.as_ref());
+    iced::daemon(
         move || {
-            let (mut app, task) = App::new(options.clone(), now_unix());
+            let (mut app, task) = App::new(options.clone(), now_unix(), start);
             app.raise_on = raise.clone();
             (app, task)
         },
         App::update,
-        App::view,
+        App::window_view,
     )
-        .title(App::title)
-        .subscription(App::subscription)
-        .theme(App::theme)
-        .default_font(Font::with_name("Fira Sans"))
-        .window(window::Settings {
-            size,
-            min_size: Some(Size::new(440.0, 480.0)),
-            icon,
-            #[cfg(target_os = "linux")]
-            platform_specific: window::settings::PlatformSpecific { application_id: APP_ID.into(), ..Default::default() },
-            ..window::Settings::default()
-        })
-        .run()?;
-    // The socket goes only once the window has closed.
+    .title(App::window_title)
+    .subscription(App::subscription)
+    .theme(App::window_theme)
+    .default_font(Font::with_name("Fira Sans"))
+    .run()?;
+    // The socket goes only once the process ends.
     drop(instance);
     Ok(())
-}
-
-/// Where later starts on the same vault ask this window to come forward.
-#[derive(Clone)]
-pub struct RaiseOn(#[cfg(unix)] Arc<crate::instance::Waiter>);
-
-/// One waiter per app: the subscription never restarts.
-impl std::hash::Hash for RaiseOn {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "raise".hash(state);
-    }
-}
-
-/// `Message::Raise` each time `countersign` is started again on this vault.
-/// The socket is blocking, so a thread waits on it.
-fn raise_requests(raise: &RaiseOn) -> impl iced::futures::Stream<Item = Message> + use<> {
-    let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
-    #[cfg(unix)]
-    {
-        let waiter = raise.0.clone();
-        std::thread::spawn(move || {
-            while waiter.wait().is_ok() {
-                if sender.unbounded_send(Message::Raise).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = (raise, sender);
-    receiver
 }
 
 pub struct App {
@@ -168,63 +136,20 @@ pub struct App {
     pub toast: Option<(String, u64)>,
     pending_clear: Option<PendingClear>,
     settings_dirty: bool,
-    /// Sign-in requests waiting for an answer, oldest first.
-    pub prompts: VecDeque<prompt::Prompt>,
-    /// Recent sign-in requests and their outcomes, newest first.
-    pub activity: Vec<prompt::Activity>,
-    /// Each work or school account's connection.
-    connections: HashMap<Id, Connection>,
-    shields: HashMap<Id, Shield>,
-    /// Whether the window has the input focus (a request in the background
-    /// also raises a desktop notification).
+    /// Sign-in requests: connections, prompts, notifications, history.
+    pub inbox: Inbox,
+    /// The window, while one is open.
+    pub window: Option<iced::window::Id>,
+    /// Whether the window has the input focus.
     pub focused: bool,
-    /// Set when this window is the one window on its vault.
+    /// Set when this process is the one on its vault.
     raise_on: Option<RaiseOn>,
-    /// The desktop notification shown for each request still in the queue.
-    notifications: HashMap<String, u32>,
-    /// The privacyIDEA token the activity page asks about removing.
-    confirm_remove_token: Option<Id>,
-}
-
-/// A work or school account's link to its server, as the window knows it.
-#[derive(Debug, Clone)]
-pub enum Connection {
-    Connecting,
-    Connected(tokio::sync::mpsc::Sender<Answer>),
-    Offline { reason: String, retry_at: i64 },
-}
-
-/// What the push subscription of one account or token is keyed by.
-#[derive(Debug, Clone)]
-pub struct PushTarget {
-    pub id: Id,
-    pub channel: Channel,
-}
-
-/// Where a push subscription gets its requests.
-#[derive(Debug, Clone)]
-pub enum Channel {
-    /// A work or school account: a WebSocket to Countersign's server.
-    Countersign(Link),
-    /// A privacyIDEA PUSH token, polled every interval.
-    PrivacyIdea(crate::privacyidea::Token, Duration),
-}
-
-impl std::hash::Hash for PushTarget {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-        match &self.channel {
-            Channel::Countersign(link) => {
-                link.device_id.hash(state);
-                link.endpoint.hash(state);
-            }
-            Channel::PrivacyIdea(token, interval) => {
-                token.serial.hash(state);
-                token.url.hash(state);
-                interval.hash(state);
-            }
-        }
-    }
+    tray: tray::Tray,
+    /// Whether the vault was unlocked in this session (after that, the
+    /// keyring is never tried without the user asking).
+    unlocked_once: bool,
+    /// What the autostart entry was last set to.
+    autostart_set: Option<bool>,
 }
 
 // One value per app, never moved in bulk: boxing the big variant buys nothing.
@@ -239,10 +164,6 @@ pub struct Unlocked {
     pub vault: SharedVault,
     pub accounts: Accounts,
     pub page: Page,
-    /// The work or school accounts to keep connected (cached at each refresh).
-    pub push_targets: Vec<PushTarget>,
-    /// The privacyIDEA tokens (id, title), for the activity page.
-    pub tokens: Vec<(Id, String)>,
 }
 
 pub enum Page {
@@ -253,7 +174,7 @@ pub enum Page {
     Export(Export),
     /// Secrets shown as QR codes (one account, or a Google export).
     Codes(Codes),
-    /// Recent sign-in requests.
+    /// Sign-in requests and where they come from.
     Activity,
 }
 
@@ -271,11 +192,13 @@ pub enum Message {
     FileDropped(PathBuf),
     Resized(Size),
     Focused(bool),
-    /// Come to the front: `countersign` was started again on this vault, or
-    /// a sign-in request's notification was clicked.
+    /// Show the window (open it when closed) and bring it forward:
+    /// `countersign` was started again on this vault, or the tray's Open.
     Raise,
-    /// The desktop notification (its id) shown for this request.
-    Notified(String, u32),
+    /// Another start asked this process to end (`countersign quit`).
+    Quit,
+    WindowOpened(iced::window::Id),
+    WindowClosed(iced::window::Id),
     Onboarding(onboarding::Message),
     Unlock(unlock::Message),
     Accounts(accounts::Message),
@@ -284,30 +207,34 @@ pub enum Message {
     Import(import::Message),
     Export(export::Message),
     Codes(codes::Message),
-    /// An update from one work or school account's connection.
-    Push(Id, Update),
-    Prompt(prompt::Message),
-    /// An answer to this request went out (the verdict follows as a push event), or why not.
-    PromptSent(String, Result<(), String>),
-    Activity(prompt::ActivityMessage),
+    Inbox(inbox::Message),
+    Tray(tray::Event),
+    /// The vault opened through the keyring slot at a background start, for
+    /// the inbox only (privacyIDEA tokens, listener keys); the app stays locked.
+    KeyringOpened(Sensitive<Result<SharedVault, vault::Error>>),
     Saved(Result<String, vault::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
     Imported(Result<Vec<vault::Imported>, String>),
     ClipboardChecked(bool),
+    AutostartSet(bool, Result<bool, autostart::Error>),
 }
 
 impl App {
-    /// The app at Unix time `now`: onboarding with no vault, else unlock.
-    pub fn new(options: Options, now: u64) -> (Self, Task<Message>) {
+    /// The app at Unix time `now`: onboarding with no vault, else locked.
+    /// With a window it opens one (and tries the keyring slot at once); in
+    /// the background it opens a keyring vault only for the inbox.
+    pub fn new(options: Options, now: u64, start: Start) -> (Self, Task<Message>) {
         let settings = Settings::load(&options.settings);
+        // The keyring slot is tried when the window first shows (open_window).
         let (screen, task) = if options.vault.exists() {
-            let (unlock, task) = Unlock::new(options.vault.clone(), true, settings.backup_policy(&options.vault), backup_dir(&settings, &options.vault));
+            let (unlock, task) = Unlock::new(options.vault.clone(), false, settings.backup_policy(&options.vault), backup_dir(&settings, &options.vault));
             (Screen::Unlock(unlock), task.map(Message::Unlock))
         } else {
             let (onboarding, task) = onboarding::Onboarding::new(options.vault.clone());
             (Screen::Onboarding(onboarding), task.map(Message::Onboarding))
         };
-        let app = App {
+        let (inbox, inbox_task) = Inbox::new(options.vault.clone(), settings.poll_interval());
+        let mut app = App {
             options,
             settings,
             screen,
@@ -316,16 +243,32 @@ impl App {
             toast: None,
             pending_clear: None,
             settings_dirty: false,
-            prompts: VecDeque::new(),
-            activity: Vec::new(),
-            connections: HashMap::new(),
-            shields: HashMap::new(),
-            focused: true,
+            inbox,
+            window: None,
+            focused: false,
             raise_on: None,
-            notifications: HashMap::new(),
-            confirm_remove_token: None,
+            tray: tray::Tray::default(),
+            unlocked_once: false,
+            autostart_set: None,
         };
-        (app, task)
+        let opening = match start {
+            Start::Window => app.open_window(),
+            Start::Background => app.peek_with_keyring(),
+        };
+        (app, Task::batch([task, inbox_task.map(Message::Inbox), opening]))
+    }
+
+    /// The daemon asks per window; there is only ever one.
+    fn window_view(&self, _window: iced::window::Id) -> Element<'_, Message> {
+        self.view()
+    }
+
+    fn window_title(&self, _window: iced::window::Id) -> String {
+        self.title()
+    }
+
+    fn window_theme(&self, _window: iced::window::Id) -> Option<Theme> {
+        self.theme()
     }
 
     pub fn title(&self) -> String {
@@ -340,13 +283,43 @@ impl App {
         style::theme(self.settings.theme)
     }
 
+    /// Opens a keyring vault at a background start, so that privacyIDEA
+    /// tokens poll and listener keys are set up before the first unlock.
+    fn peek_with_keyring(&self) -> Task<Message> {
+        let path = self.options.vault.clone();
+        let has_keyring = vault::Locked::read(&path).is_ok_and(|locked| locked.has_keyring());
+        if !has_keyring {
+            return Task::none();
+        }
+        Task::perform(
+            blocking(move || {
+                let keyring = vault::Keyring::system()?;
+                vault::Locked::read(&path)?.unlock_with_keyring(&keyring).map(share)
+            }),
+            |result| Message::KeyringOpened(Sensitive(result)),
+        )
+    }
+
     pub fn update(&mut self, message: Message) -> Task<Message> {
         let task = self.handle(message);
         // A request that left the queue (answered here or elsewhere, expired,
-        // the vault locked) takes its notification off the screen.
-        let gone: Vec<String> = self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
-        let closes = gone.into_iter().filter_map(|id| self.notifications.remove(&id)).map(|notification| Task::future(close_notification(notification)).discard());
-        Task::batch(std::iter::once(task).chain(closes))
+        // removed) takes its notification off the screen; the tray and the
+        // login entry follow the app's state.
+        let sweep = self.inbox.sweep().map(Message::Inbox);
+        let shown = tray::Shown { waiting: self.inbox.waiting(), locked: !matches!(self.screen, Screen::Unlocked(_)), warning: self.inbox.clock.warning() };
+        let tray = self.tray.show(shown).map(Message::Tray);
+        Task::batch([task, sweep, tray, self.keep_autostart()])
+    }
+
+    /// Writes or removes the login entry when what is wanted changed.
+    fn keep_autostart(&mut self) -> Task<Message> {
+        let Some(launch) = self.options.autostart.clone() else { return Task::none() };
+        let wanted = autostart::wanted(self.settings.start_at_login, self.inbox.has_accounts());
+        if self.autostart_set == Some(wanted) {
+            return Task::none();
+        }
+        self.autostart_set = Some(wanted);
+        Task::perform(blocking(move || autostart::set(&launch, wanted)), move |result| Message::AutostartSet(wanted, result))
     }
 
     fn handle(&mut self, message: Message) -> Task<Message> {
@@ -378,19 +351,31 @@ impl App {
                 self.focused = focused;
                 Task::none()
             }
-            Message::Notified(challenge, notification) => {
-                self.notifications.insert(challenge, notification);
-                Task::none()
+            Message::Raise => self.show(),
+            Message::Quit => iced::exit(),
+            Message::WindowOpened(id) => {
+                self.focused = true;
+                // Widget operations reach only open windows: the field that
+                // takes the keyboard is chosen now.
+                let field = match &self.screen {
+                    Screen::Unlock(_) => operation::focus(unlock::PASSWORD_ID),
+                    Screen::Unlocked(_) => self.focus_prompt(),
+                    Screen::Onboarding(_) => Task::none(),
+                };
+                Task::batch([iced::window::gain_focus(id), field])
             }
-            Message::Raise => {
-                let field = self.prompts.front().and_then(|prompt| prompt_field(&prompt.challenge)).map_or_else(Task::none, operation::focus);
-                // Restored before it is focused: X11 does not focus an iconic
-                // window. Where the desktop refuses focus (Wayland without an
-                // activation token), the attention hint still flags it.
-                let front = window::latest().and_then(|id| {
-                    window::minimize(id, false).chain(window::gain_focus(id)).chain(window::request_user_attention(id, Some(window::UserAttention::Informational)))
-                });
-                Task::batch([front, field])
+            Message::WindowClosed(id) => {
+                if self.window != Some(id) {
+                    return Task::none();
+                }
+                self.window = None;
+                self.focused = false;
+                // Staying is for receiving requests: with nothing to receive,
+                // or when the user turned it off, closing the window quits.
+                if !self.settings.run_in_background || !self.inbox.has_accounts() {
+                    return iced::exit();
+                }
+                Task::none()
             }
             Message::Resized(size) => {
                 self.settings.window_size = Some((size.width, size.height));
@@ -447,8 +432,7 @@ impl App {
                         Ok(title) => format!("Added {title}"),
                         Err(error) => format!("Not added: {error}"),
                     }, self.now + 8));
-                    self.refresh();
-                    return Task::none();
+                    return self.refresh();
                 }
                 let Screen::Unlocked(Unlocked { page: Page::Add(add), vault, .. }) = &mut self.screen else { return Task::none() };
                 match add.update(message) {
@@ -475,11 +459,11 @@ impl App {
                     }
                     add::Action::Activate { code, url } => {
                         let (vault, now) = (vault.clone(), self.now);
-                        Task::perform(activate(vault, code, url, now), |result| Message::Add(add::Message::Activated(result)))
+                        Task::perform(jobs::activate(vault, code, url, now), |result| Message::Add(add::Message::Activated(result)))
                     }
                     add::Action::Enroll { enrollment, read_at } => {
                         let (vault, now) = (vault.clone(), self.now);
-                        Task::perform(enroll_token(vault, enrollment, read_at, now), |result| Message::Add(add::Message::Enrolled(result)))
+                        Task::perform(jobs::enroll_token(vault, enrollment, read_at, now), |result| Message::Add(add::Message::Enrolled(result)))
                     }
                 }
             }
@@ -500,7 +484,7 @@ impl App {
                     preferences::Action::Run(task) => task.map(Message::Settings),
                     preferences::Action::VerifyBackup => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || verify_backup(&vault)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
+                        Task::perform(blocking(move || jobs::verify_backup(&vault)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
                     }
                     preferences::Action::Import => {
                         self.show_page(Page::Import(Import::default()));
@@ -512,7 +496,7 @@ impl App {
                     }
                     preferences::Action::Protection(protection) => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || protect(&vault, protection)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
+                        Task::perform(blocking(move || jobs::protect(&vault, protection)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
                     }
                     preferences::Action::Back => {
                         self.show_page(Page::Accounts);
@@ -532,7 +516,7 @@ impl App {
                     export::Action::Run(task) => task.map(Message::Export),
                     export::Action::Save { format, password, path } => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || save_export(&vault, format, password, &path)), |result| Message::Export(export::Message::Saved(result)))
+                        Task::perform(blocking(move || jobs::save_export(&vault, format, password, &path)), |result| Message::Export(export::Message::Saved(result)))
                     }
                     export::Action::ShowGoogleCodes => {
                         self.show_google_codes();
@@ -559,82 +543,58 @@ impl App {
                 }
                 Task::none()
             }
-            Message::Push(id, update) => self.push_update(id, update),
-            Message::Prompt(message) => {
-                let Some(prompt) = self.prompts.front_mut() else { return Task::none() };
-                match prompt.update(message) {
-                    prompt::Action::None => Task::none(),
-                    prompt::Action::Answer { decision, number, password, presence } => {
-                        let answer = Answer { challenge_id: prompt.challenge.id.clone(), decision, number, user_verified: password.is_some(), presence };
-                        let sender = match self.connections.get(&prompt.account) {
-                            Some(Connection::Connected(sender)) => sender.clone(),
-                            _ => {
-                                prompt.busy = false;
-                                prompt.error = Some("Not connected to your organisation's server right now; it is retrying. Try again in a moment.".into());
-                                return Task::none();
-                            }
-                        };
-                        let path = self.options.vault.clone();
-                        let challenge_id = prompt.challenge.id.clone();
-                        Task::perform(
-                            async move {
-                                if let Some(password) = password {
-                                    blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(|e| match e {
-                                        vault::Error::WrongPassword => "Wrong password.".to_owned(),
-                                        other => other.to_string(),
-                                    })?;
-                                }
-                                sender.send(answer).await.map_err(|_| "The connection closed; try again.".to_owned())
-                            },
-                            move |result| Message::PromptSent(challenge_id.clone(), result),
-                        )
+            Message::Inbox(message) => {
+                let vault = match &self.screen {
+                    Screen::Unlocked(unlocked) => Some(unlocked.vault.clone()),
+                    _ => None,
+                };
+                let context = inbox::Context { now: self.now, vault: vault.as_ref(), window: self.window.is_some() };
+                let action = self.inbox.update(message, context);
+                self.show_push_status();
+                match action {
+                    inbox::Action::None => Task::none(),
+                    inbox::Action::Run(task) => task.map(Message::Inbox),
+                    inbox::Action::Show(_) => self.show(),
+                    inbox::Action::Toast(text, task) => {
+                        self.toast = Some((text, self.now + 4));
+                        Task::batch([task.map(Message::Inbox), self.refresh()])
+                    }
+                    inbox::Action::Back => {
+                        self.show_page(Page::Accounts);
+                        Task::none()
                     }
                 }
             }
-            Message::PromptSent(id, result) => {
-                if let (Err(error), Some(prompt)) = (result, self.prompts.iter_mut().find(|p| p.challenge.id == id)) {
-                    prompt.busy = false;
-                    prompt.error = Some(error);
+            Message::Tray(event) => match event {
+                tray::Event::Ready(handle) => self.tray.ready(handle).map(Message::Tray),
+                tray::Event::Unavailable(why) => {
+                    eprintln!("countersign: no tray icon ({why}); sign-in requests still show as notifications");
+                    Task::none()
                 }
-                Task::none()
-            }
-            Message::Activity(prompt::ActivityMessage::Back) => {
-                self.confirm_remove_token = None;
-                self.show_page(Page::Accounts);
-                Task::none()
-            }
-            Message::Activity(prompt::ActivityMessage::RemoveToken(id)) => {
-                self.confirm_remove_token = Some(id);
-                Task::none()
-            }
-            Message::Activity(prompt::ActivityMessage::CancelRemove) => {
-                self.confirm_remove_token = None;
-                Task::none()
-            }
-            Message::Activity(prompt::ActivityMessage::ConfirmRemove) => {
-                let (Some(id), Screen::Unlocked(unlocked)) = (self.confirm_remove_token.take(), &self.screen) else { return Task::none() };
-                let vault = unlocked.vault.clone();
-                Task::perform(
-                    blocking(move || {
-                        let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
-                        vault.remove_push_token(&id).map(|removed| format!("Removed {}", removed.token.title()))
-                    }),
-                    Message::Saved,
-                )
-            }
+                tray::Event::Open => self.show(),
+                tray::Event::Lock => self.lock(),
+                tray::Event::Quit => iced::exit(),
+            },
+            Message::KeyringOpened(Sensitive(result)) => match result {
+                // Only the inbox sees it; the vault is dropped right after.
+                Ok(vault) => self.inbox.opened(&vault, false).map(Message::Inbox),
+                Err(error) => {
+                    eprintln!("countersign: the OS keyring did not open the vault at start ({error}); privacyIDEA tokens wait for the first unlock");
+                    Task::none()
+                }
+            },
             Message::Saved(result) => {
                 match result {
                     Ok(text) => self.toast = Some((text, self.now + 3)),
                     Err(error) => self.toast = Some((format!("Not saved: {error}"), self.now + 8)),
                 }
-                self.refresh();
-                Task::none()
+                self.refresh()
             }
             Message::Imported(result) => {
                 // The list is reloaded whatever the page: the user may have
                 // left the Add page while the save ran.
-                self.refresh();
-                match &mut self.screen {
+                let refresh = self.refresh();
+                let task = match &mut self.screen {
                     Screen::Unlocked(Unlocked { page: Page::Add(_), .. }) => self.update(Message::Add(add::Message::Imported(result))),
                     _ => {
                         self.toast = Some(match result {
@@ -646,7 +606,8 @@ impl App {
                         });
                         Task::none()
                     }
-                }
+                };
+                Task::batch([refresh, task])
             }
             Message::ClipboardChecked(still_ours) => {
                 if still_ours {
@@ -654,6 +615,53 @@ impl App {
                 }
                 Task::none()
             }
+            Message::AutostartSet(wanted, result) => {
+                if let Err(error) = result {
+                    eprintln!("countersign: the login entry could not be {}: {error}", if wanted { "written" } else { "removed" });
+                }
+                Task::none()
+            }
+        }
+    }
+
+    /// Shows the window, opening it when it is closed, at the first request.
+    fn show(&mut self) -> Task<Message> {
+        match self.window {
+            Some(id) => Task::batch([window::bring_forward(id), self.focus_prompt()]),
+            None => self.open_window(),
+        }
+    }
+
+    fn open_window(&mut self) -> Task<Message> {
+        // A vault never unlocked in this session tries its keyring slot
+        // when the window first shows (a lock the user chose is kept).
+        if let Screen::Unlock(_) = &self.screen
+            && !self.unlocked_once
+            && self.window.is_none()
+        {
+            let (unlock, task) = Unlock::new(self.options.vault.clone(), true, self.settings.backup_policy(&self.options.vault), self.backup_dir());
+            self.screen = Screen::Unlock(unlock);
+            let (id, opened) = window::open(&self.settings);
+            self.window = Some(id);
+            return Task::batch([opened.map(Message::WindowOpened), task.map(Message::Unlock)]);
+        }
+        let (id, opened) = window::open(&self.settings);
+        self.window = Some(id);
+        opened.map(Message::WindowOpened)
+    }
+
+    fn close_window(&mut self) -> Task<Message> {
+        match self.window {
+            Some(id) => iced::window::close(id),
+            None => Task::none(),
+        }
+    }
+
+    /// The first request's field takes the keyboard, when it is on screen.
+    fn focus_prompt(&self) -> Task<Message> {
+        match self.screen {
+            Screen::Unlocked(_) => self.inbox.focus().map(Message::Inbox),
+            _ => Task::none(),
         }
     }
 
@@ -663,24 +671,24 @@ impl App {
         }
         let mut accounts = Accounts::default();
         accounts.hide_codes = self.settings.hide_codes;
-        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts, push_targets: Vec::new(), tokens: Vec::new() });
+        let inbox = self.inbox.opened(&vault, true).map(Message::Inbox);
+        self.screen = Screen::Unlocked(Unlocked { vault, accounts, page: Page::Accounts });
+        self.unlocked_once = true;
         self.last_input = self.now;
-        self.refresh();
-        Task::none()
+        // A request waiting since before the unlock comes first.
+        Task::batch([self.refresh(), inbox, self.focus_prompt()])
     }
 
-    /// Drops the vault (and with it every decrypted secret) and shows the unlock screen.
+    /// Drops the vault (and with it every decrypted secret) and shows the
+    /// unlock screen. Requests keep arriving, to be answered after unlocking.
     pub fn lock(&mut self) -> Task<Message> {
-        // Requests cannot be answered while locked; they stay pending on the server.
-        self.prompts.clear();
-        self.connections.clear();
+        self.inbox.locked();
         let (unlock, task) = Unlock::new(self.options.vault.clone(), false, self.settings.backup_policy(&self.options.vault), self.backup_dir());
         self.screen = Screen::Unlock(unlock);
         task.map(Message::Unlock)
     }
 
     fn show_page(&mut self, page: Page) {
-        self.confirm_remove_token = None;
         if let Screen::Unlocked(unlocked) = &mut self.screen {
             unlocked.page = page;
         }
@@ -717,8 +725,7 @@ impl App {
             }
             import::Action::Done => {
                 self.show_page(Page::Accounts);
-                self.refresh();
-                Task::none()
+                self.refresh()
             }
             import::Action::Back => {
                 self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
@@ -766,141 +773,37 @@ impl App {
         }
     }
 
-    /// One account's connection changed, or a request or verdict arrived.
-    fn push_update(&mut self, id: Id, update: Update) -> Task<Message> {
-        // A connection closing as the vault locks may still speak: nothing
-        // is shown or notified while locked.
-        if !matches!(self.screen, Screen::Unlocked(_)) {
-            return Task::none();
-        }
-        let status = match &update {
-            Update::Connecting => Some("Push: connecting…".to_owned()),
-            Update::Connected(_) => Some("Push: connected".to_owned()),
-            Update::Disconnected { reason, retry_in } => Some(format!("Push: offline, retrying in {retry_in} s ({reason})")),
-            Update::Event(_) => None,
-        };
-        if let (Some(status), Screen::Unlocked(unlocked)) = (status, &mut self.screen) {
-            unlocked.accounts.push_status.insert(id.clone(), status);
-        }
-        match update {
-            Update::Connecting => {
-                self.connections.insert(id, Connection::Connecting);
-            }
-            Update::Connected(sender) => {
-                self.connections.insert(id, Connection::Connected(sender));
-            }
-            Update::Disconnected { reason, retry_in } => {
-                // An answer in flight may be lost with the connection: let the user answer again.
-                for prompt in self.prompts.iter_mut().filter(|p| p.account == id && p.busy) {
-                    prompt.busy = false;
-                    prompt.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
-                }
-                self.connections.insert(id, Connection::Offline { reason, retry_at: self.now as i64 + retry_in as i64 });
-            }
-            Update::Event(Event::Challenge(challenge)) => {
-                let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.id == challenge.id && a.outcome != "Waiting");
-                if known || challenge.seconds_left(self.now as i64) == 0 {
-                    return Task::none();
-                }
-                let shield = self.shields.entry(id.clone()).or_default();
-                let flagged = shield.observe(challenge.created_at).then(|| shield.warning());
-                if !self.activity.iter().any(|a| a.id == challenge.id) {
-                    self.activity.insert(0, prompt::Activity { id: challenge.id.clone(), at: challenge.created_at, app: challenge.app.clone(), user: challenge.user.clone(), location: challenge.location.clone(), outcome: "Waiting".into() });
-                    self.activity.truncate(100);
-                }
-                let focus = prompt_field(&challenge);
-                let notify = if self.focused { Task::none() } else { notify(&challenge) };
-                self.prompts.push_back(prompt::Prompt::new(id, challenge, flagged));
-                let focus = match focus {
-                    Some(field) if self.prompts.len() == 1 => operation::focus(field),
-                    _ => Task::none(),
-                };
-                return Task::batch([notify, focus]);
-            }
-            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
-                let outcome = match (accepted, status.as_str()) {
-                    (true, "approved") if !reason.is_empty() => format!("Approved: {reason}"),
-                    (true, "approved") => "Approved".to_owned(),
-                    (true, "denied") if !reason.is_empty() => format!("Denied: {reason}"),
-                    (true, "denied") => "Denied".to_owned(),
-                    (true, "reported") => "Reported: it wasn't me".to_owned(),
-                    (true, "closed") => "Closed: no longer open on the server".to_owned(),
-                    (_, other) => format!("Not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") }),
-                };
-                // A refusal while the request is still open (a PIN was
-                // missing, the server failed) leaves the prompt to answer again.
-                if !accepted && matches!(status.as_str(), "pending" | "") {
-                    if let Some(prompt) = self.prompts.iter_mut().find(|p| p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy) {
-                        prompt.busy = false;
-                        prompt.error = Some(format!("Not recorded: {reason}"));
-                    }
-                    return Task::none();
-                }
-                self.toast = Some((outcome.clone(), self.now + 4));
-                let next = self.prompts.iter().position(|p| p.challenge.id == challenge_id);
-                self.prompts.retain(|p| p.challenge.id != challenge_id);
-                self.set_outcome(&challenge_id, &outcome);
-                // The next request in the queue gets the keyboard.
-                if next == Some(0)
-                    && let Some(prompt) = self.prompts.front()
-                {
-                    if prompt.challenge.number_matching {
-                        return operation::focus(prompt::NUMBER_ID);
-                    }
-                    if prompt.challenge.pin_required {
-                        return operation::focus(prompt::PIN_ID);
-                    }
-                }
-            }
-            Update::Event(Event::Alive) => {}
-            Update::Event(Event::Dropped(reason)) => {
-                // A forged or misaddressed message: never shown, only logged.
-                eprintln!("countersign: {reason}");
-            }
-        }
-        Task::none()
-    }
-
-    fn set_outcome(&mut self, challenge_id: &str, outcome: &str) {
-        if let Some(item) = self.activity.iter_mut().find(|a| a.id == challenge_id) {
-            item.outcome = outcome.to_owned();
-        }
-    }
-
     fn open_add(&mut self) -> Task<Message> {
         let (add, task) = Add::new();
         self.show_page(Page::Add(add));
         task.map(Message::Add)
     }
 
-    /// Recomputes the cards for the current second.
-    fn refresh(&mut self) {
-        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
+    /// Recomputes the cards for the current second, and lets the inbox
+    /// follow the vault's work or school accounts and tokens.
+    fn refresh(&mut self) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
         // A save in progress holds the lock for milliseconds; skip this tick
         // rather than block the UI thread.
         if let Ok(vault) = unlocked.vault.try_lock() {
             unlocked.accounts.refresh(vault.entries(), self.now);
-            let interval = self.settings.poll_interval();
-            unlocked.push_targets = vault
-                .entries()
-                .iter()
-                .filter_map(|e| e.push.clone().map(|link| PushTarget { id: e.id.clone(), channel: Channel::Countersign(link) }))
-                .chain(vault.push_tokens().iter().map(|t| PushTarget { id: t.id.clone(), channel: Channel::PrivacyIdea(t.token.clone(), interval) }))
-                .collect();
-            unlocked.tokens = vault.push_tokens().iter().map(|t| (t.id.clone(), t.token.title())).collect();
-            unlocked.accounts.push_tokens = unlocked.tokens.len();
-            // An account or token that was removed takes its requests, its
-            // connection and its notifications with it.
-            let targets: Vec<Id> = unlocked.push_targets.iter().map(|t| t.id.clone()).collect();
-            let gone: Vec<String> = self.prompts.iter().filter(|p| !targets.contains(&p.account)).map(|p| p.challenge.id.clone()).collect();
-            for id in &gone {
-                if let Some(activity) = self.activity.iter_mut().find(|a| &a.id == id && a.outcome == "Waiting") {
-                    activity.outcome = "Removed with its account".into();
-                }
+            unlocked.accounts.push_tokens = vault.push_tokens().len();
+        }
+        let vault = unlocked.vault.clone();
+        self.show_push_status();
+        self.inbox.vault_changed(&vault, true).map(Message::Inbox)
+    }
+
+    /// Each work or school card says how its connection is.
+    fn show_push_status(&mut self) {
+        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
+        let accounts = &mut unlocked.accounts;
+        let push: Vec<Id> = accounts.cards.iter().filter(|card| card.push).map(|card| card.id.clone()).collect();
+        accounts.push_status.clear();
+        for id in push {
+            if let Some(status) = self.inbox.status(&id) {
+                accounts.push_status.insert(id, status);
             }
-            self.prompts.retain(|p| targets.contains(&p.account));
-            self.connections.retain(|id, _| targets.contains(id));
-            unlocked.accounts.push_status.retain(|id, _| targets.contains(id));
         }
     }
 
@@ -912,20 +815,13 @@ impl App {
         if self.settings_dirty {
             self.save_settings();
         }
-        // Requests that ran out of time leave the queue and say so in the activity list.
-        let now_signed = now as i64;
-        while let Some(index) = self.prompts.iter().position(|p| p.challenge.seconds_left(now_signed) == 0) {
-            if let Some(expired) = self.prompts.remove(index) {
-                self.set_outcome(&expired.challenge.id, "Expired");
-            }
-        }
+        let expired = self.inbox.tick(now).map(Message::Inbox);
         let idle = now.saturating_sub(self.last_input);
         if matches!(self.screen, Screen::Unlocked(_)) && self.settings.auto_lock_seconds > 0 && idle >= self.settings.auto_lock_seconds {
             let lock = self.lock();
-            return Task::batch([lock, self.clear_clipboard_if_due(now)]);
+            return Task::batch([expired, lock, self.clear_clipboard_if_due(now)]);
         }
-        self.refresh();
-        self.clear_clipboard_if_due(now)
+        Task::batch([expired, self.refresh(), self.clear_clipboard_if_due(now)])
     }
 
     fn clear_clipboard_if_due(&mut self, now: u64) -> Task<Message> {
@@ -975,20 +871,31 @@ impl App {
         Task::perform(
             blocking(move || {
                 let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
-                apply(&mut vault, change)
+                jobs::apply(&mut vault, change)
             }),
             Message::Saved,
         )
     }
 
     fn shortcut(&mut self, key: Key, modifiers: Modifiers, captured: bool) -> Task<Message> {
-        let Screen::Unlocked(unlocked) = &mut self.screen else { return Task::none() };
         let command = modifiers.command();
+        let Screen::Unlocked(unlocked) = &mut self.screen else {
+            // Locked: Ctrl+Q and Ctrl+W still work.
+            return match key.as_ref() {
+                Key::Character("q") if command => iced::exit(),
+                Key::Character("w") if command => self.close_window(),
+                _ => Task::none(),
+            };
+        };
         // A sign-in request covers the page: its keys (Enter in the number
         // box) must not reach the list underneath, which would copy a code.
-        if !self.prompts.is_empty() {
+        if !self.inbox.prompts.is_empty() {
             return match key.as_ref() {
                 Key::Character("l") if command => self.lock(),
+                Key::Character("q") if command => iced::exit(),
+                Key::Character("w") if command => self.close_window(),
+                // Deny from the keyboard (the number box takes Enter to approve).
+                Key::Character("d") if command => self.update(Message::Inbox(inbox::Message::Prompt(prompt::Message::Answer(crate::push::Decision::Deny)))),
                 Key::Named(Named::Tab) if !captured => {
                     if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
                 }
@@ -997,6 +904,8 @@ impl App {
         }
         match (key.as_ref(), &mut unlocked.page) {
             (Key::Character("l"), _) if command => self.lock(),
+            (Key::Character("q"), _) if command => iced::exit(),
+            (Key::Character("w"), _) if command => self.close_window(),
             (Key::Character("n"), _) if command => self.open_add(),
             (Key::Character(","), page) if command => {
                 *page = Page::Settings(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
@@ -1074,34 +983,25 @@ impl App {
             let captured = status == event::Status::Captured;
             match event {
                 iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) => Some(Message::Key { key, modifiers, captured }),
-                iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::FileDropped(path)),
-                iced::Event::Window(window::Event::Resized(size)) => Some(Message::Resized(size)),
-                iced::Event::Window(window::Event::Focused) => Some(Message::Focused(true)),
-                iced::Event::Window(window::Event::Unfocused) => Some(Message::Focused(false)),
+                iced::Event::Window(iced::window::Event::FileDropped(path)) => Some(Message::FileDropped(path)),
+                iced::Event::Window(iced::window::Event::Resized(size)) => Some(Message::Resized(size)),
+                iced::Event::Window(iced::window::Event::Focused) => Some(Message::Focused(true)),
+                iced::Event::Window(iced::window::Event::Unfocused) => Some(Message::Focused(false)),
                 iced::Event::Mouse(iced::mouse::Event::ButtonPressed(_) | iced::mouse::Event::WheelScrolled { .. }) => Some(Message::Input),
                 _ => None,
             }
         });
-        let needs_clock = matches!(self.screen, Screen::Unlocked(_)) || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
-        let mut subscriptions = vec![events];
+        // The clock runs while there is something to count: codes on
+        // screen, a countdown, an auto-lock, a clipboard to clear. Closed
+        // and idle, the process wakes for nothing.
+        let unlocked = matches!(self.screen, Screen::Unlocked(_));
+        let needs_clock = unlocked || !self.inbox.prompts.is_empty() || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
+        let mut subscriptions = vec![events, iced::window::close_events().map(Message::WindowClosed), self.inbox.subscription().map(Message::Inbox), tray::Tray::subscription().map(Message::Tray)];
         if let Some(raise) = &self.raise_on {
-            subscriptions.push(Subscription::run_with(raise.clone(), raise_requests));
+            subscriptions.push(Subscription::run_with(raise.clone(), window::requests));
         }
         if needs_clock {
             subscriptions.push(Subscription::run(seconds));
-        }
-        // One connection per work or school account while unlocked.
-        if let Screen::Unlocked(unlocked) = &self.screen {
-            for target in &unlocked.push_targets {
-                subscriptions.push(Subscription::run_with(target.clone(), |target: &PushTarget| {
-                    let id = target.id.clone();
-                    let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
-                        Channel::Countersign(link) => Box::pin(push_client::watch(link.clone())),
-                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval)),
-                    };
-                    iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
-                }));
-            }
         }
         Subscription::batch(subscriptions)
     }
@@ -1116,6 +1016,8 @@ impl App {
                 Page::Settings(preferences) => {
                     let vault = unlocked.vault.try_lock();
                     let backup_dir = self.backup_dir();
+                    let starts_at_login = autostart::wanted(self.settings.start_at_login, self.inbox.has_accounts());
+                    let clock = self.inbox.clock.summary();
                     let facts = match &vault {
                         Ok(vault) => preferences::VaultFacts {
                             path: &self.options.vault,
@@ -1124,231 +1026,50 @@ impl App {
                             accounts: vault.entries().len(),
                             backup_dir,
                             backup_problem: vault.backup_problem().map(|p| format!("The last change was saved, but no backup was taken: {p}")),
+                            starts_at_login,
+                            clock,
                         },
-                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len(), backup_dir, backup_problem: None },
+                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len(), backup_dir, backup_problem: None, starts_at_login, clock },
                     };
                     preferences.view(&self.settings, facts).map(Message::Settings)
                 }
                 Page::Import(import) => import.view().map(Message::Import),
                 Page::Export(export) => export.view().map(Message::Export),
                 Page::Codes(codes) => codes.view().map(Message::Codes),
-                Page::Activity => {
-                    let tokens: Vec<prompt::TokenRow> = unlocked
-                        .tokens
-                        .iter()
-                        .map(|(id, title)| prompt::TokenRow {
-                            id: id.clone(),
-                            title: title.clone(),
-                            state: match self.connections.get(id) {
-                                Some(Connection::Connected(_)) => "Connected".into(),
-                                Some(Connection::Offline { reason, retry_at }) => format!("Offline: {reason} (retrying in {} s)", (*retry_at - self.now as i64).max(0)),
-                                Some(Connection::Connecting) | None => "Connecting…".into(),
-                            },
-                        })
-                        .collect();
-                    prompt::activity_view(&self.activity, &tokens, self.confirm_remove_token.as_ref()).map(Message::Activity)
-                }
+                Page::Activity => self.inbox.view_activity(self.now).map(Message::Inbox),
             },
         };
-        // A sign-in request comes before any page.
-        let content = match (&self.screen, self.prompts.front()) {
-            (Screen::Unlocked(_), Some(prompt)) => prompt.view(self.now as i64, self.prompts.len() - 1).map(Message::Prompt),
-            _ => content,
-        };
-        match &self.toast {
-            Some((message, _)) => {
-                let toast = container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast);
-                // The page fills the window so the toast sits at its bottom edge,
-                // whatever the page's own height.
-                stack![container(content).width(Fill).height(Fill), container(toast).align_bottom(Fill).center_x(Fill).padding(20)].into()
+        // A sign-in request comes before any page; locked, the unlock
+        // screen says how many wait. The banners' places stay in the tree
+        // whether or not they show, so a focused field keeps its focus.
+        let (content, waiting) = match (&self.screen, self.inbox.view_prompt(self.now)) {
+            (Screen::Unlocked(_), Some(prompt)) => (prompt.map(Message::Inbox), None),
+            (Screen::Unlock(_), Some(_)) => {
+                let waiting = self.inbox.waiting();
+                (content, Some(format!("{waiting} sign-in request{} waiting: unlock to answer", if waiting == 1 { " is" } else { "s are" })))
             }
-            None => content,
-        }
-    }
-}
-
-/// A vault change from the accounts list, applied under the vault's file lock.
-fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
-    match change {
-        Change::Rename { id, issuer, name } => vault
-            .modify(&id, |account| {
-                account.issuer = issuer.trim().to_owned();
-                account.label_issuer = None;
-                account.name = name.trim().to_owned();
-            })
-            .map(|()| "Account renamed".to_owned()),
-        Change::Remove(id) => vault.remove(&id).map(|entry| format!("Deleted {}", entry.account.title())),
-        Change::Move { id, up } => vault
-            .update(|entries| {
-                let index = entries.iter().position(|e| e.id == id).ok_or_else(|| vault::Error::NoSuchAccount(id.clone()))?;
-                let target = if up { index.checked_sub(1) } else { Some(index + 1).filter(|t| *t < entries.len()) };
-                if let Some(target) = target {
-                    entries.swap(index, target);
-                }
-                Ok(())
-            })
-            .map(|()| "Order saved".to_owned()),
-        Change::NextHotp(id) => vault
-            .modify(&id, |account| {
-                if let Method::Hotp { counter } = &mut account.method {
-                    *counter = counter.wrapping_add(1);
-                }
-            })
-            .map(|()| "Next code".to_owned()),
+            _ => (content, None),
+        };
+        let banner = |text_: Option<String>, danger: bool| -> Element<'_, Message> {
+            match text_ {
+                Some(line) => container(text(line).size(14)).padding([10, 16]).width(Fill).style(style::notice(danger)).into(),
+                None => Space::new().into(),
+            }
+        };
+        let content: Element<'_, Message> = column![banner(self.inbox.clock.warning(), true), banner(waiting, false), content].into();
+        // The toast floats over the page's bottom edge; its layer is there
+        // even when empty, so the page keeps its state (and focus).
+        let toast: Element<'_, Message> = match &self.toast {
+            Some((message, _)) => container(container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast)).align_bottom(Fill).center_x(Fill).padding(20).into(),
+            None => Space::new().into(),
+        };
+        stack![container(content).width(Fill).height(Fill), toast].into()
     }
 }
 
 /// The backup folder the settings name, or the default beside the vault.
 fn backup_dir(settings: &Settings, vault: &std::path::Path) -> PathBuf {
     settings.backup_dir.clone().unwrap_or_else(|| backup::default_dir(vault))
-}
-
-/// The prompt's field that takes the keyboard: the number to match, else the PIN.
-fn prompt_field(challenge: &crate::push::Challenge) -> Option<&'static str> {
-    if challenge.number_matching {
-        Some(prompt::NUMBER_ID)
-    } else if challenge.pin_required {
-        Some(prompt::PIN_ID)
-    } else {
-        None
-    }
-}
-
-/// A desktop notification for a request that arrived while the window was
-/// in the background; clicking it brings the window, and the prompt in it,
-/// forward. No notification service (a bare session, CI) is not an error:
-/// the prompt is in the window either way.
-fn notify(challenge: &crate::push::Challenge) -> Task<Message> {
-    let summary = format!("Approve sign-in to {}?", challenge.app);
-    let body = format!("{} · {}{}", challenge.organization, challenge.user, if challenge.location.is_empty() { String::new() } else { format!(" · {}", challenge.location) });
-    let seconds = challenge.seconds_left(now_unix() as i64).clamp(1, 600) as u32;
-    let challenge_id = challenge.id.clone();
-    // The waiting thread reports the notification's id, then the click. It
-    // is detached, not a runtime's blocking task: a notification still on
-    // screen must not keep the process alive after the window closes.
-    let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
-    let spawned = std::thread::Builder::new().name("notification".into()).spawn(move || {
-        // notify-rust unwraps D-Bus errors while waiting: a broken session
-        // bus must not take the window down with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| show_notification(&summary, &body, seconds, &challenge_id, &sender)));
-    });
-    match spawned {
-        Ok(_) => Task::run(receiver, |message| message),
-        Err(_) => Task::none(),
-    }
-}
-
-/// Shows one request's notification, reports its id, and waits for a click.
-#[cfg(all(unix, not(target_os = "macos")))]
-fn show_notification(summary: &str, body: &str, seconds: u32, challenge_id: &str, sender: &iced::futures::channel::mpsc::UnboundedSender<Message>) {
-    let shown = notify_rust::Notification::new()
-        .appname("Countersign")
-        .summary(summary)
-        .body(body)
-        .icon(APP_ID)
-        .hint(notify_rust::Hint::DesktopEntry(APP_ID.into()))
-        // "default" is the click on the notification itself.
-        .action("default", "Show")
-        .timeout(notify_rust::Timeout::Milliseconds(seconds * 1000))
-        .show();
-    let Ok(handle) = shown else { return };
-    let _ = sender.unbounded_send(Message::Notified(challenge_id.to_owned(), handle.id()));
-    // Waits until it is clicked or closed: it expires with the request, and
-    // is closed when the request leaves the queue.
-    handle.wait_for_action(|action| {
-        if action == "default" {
-            let _ = sender.unbounded_send(Message::Raise);
-        }
-    });
-}
-
-/// Elsewhere notify-rust can only show it: no id, no click.
-#[cfg(not(all(unix, not(target_os = "macos"))))]
-fn show_notification(summary: &str, body: &str, _seconds: u32, _challenge_id: &str, _sender: &iced::futures::channel::mpsc::UnboundedSender<Message>) {
-    let _ = notify_rust::Notification::new().appname("Countersign").summary(summary).body(body).show();
-}
-
-/// Takes a request's notification off the screen (its waiting thread then ends).
-#[cfg(all(unix, not(target_os = "macos")))]
-async fn close_notification(id: u32) {
-    let Ok(connection) = zbus::Connection::session().await else { return };
-    let _ = connection
-        .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
-        .await;
-}
-
-#[cfg(not(all(unix, not(target_os = "macos"))))]
-async fn close_notification(_id: u32) {}
-
-/// Finishes a privacyIDEA enrollment (an RSA-4096 key, sent to the server)
-/// and keeps the token.
-async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::Enrollment, read_at: i64, now: u64) -> Result<String, String> {
-    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64).await.map_err(|e| e.to_string())?;
-    blocking(move || {
-        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-        let title = token.title();
-        vault.add_push_token(token, now).map(|_| title).map_err(|e| e.to_string())
-    })
-    .await
-}
-
-/// Activates a work or school account and keeps it with its push link.
-async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<String, String> {
-    let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "Countersign desktop".into());
-    let (account, link) = push_client::activate(&url, &code, &device).await.map_err(|e| e.to_string())?;
-    blocking(move || {
-        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-        let title = account.title();
-        vault.add_push(account, link, now).map(|_| title).map_err(|e| e.to_string())
-    })
-    .await
-}
-
-/// Verifies the newest backup and records it in the backup folder.
-fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
-    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
-    let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let verified = backup::Verified { file, accounts, at: now_unix() as i64 };
-    if let Some(policy) = vault.backups() {
-        backup::record(&policy.dir, &verified).map_err(|e| e.to_string())?;
-    }
-    Ok(verified)
-}
-
-/// Writes an export chosen on the Export page.
-fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
-    let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let export = transfer::export(format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
-    let written = transfer::save(&export, path).map_err(|e| e.to_string())?;
-    let exported = vault.entries().len() - export.left_out.len();
-    let mut info = format!("Exported {exported} of {} accounts to {}.", vault.entries().len(), if written.len() == 1 { written[0].display().to_string() } else { format!("{} images in {}", written.len(), path.display()) });
-    for (title, why) in &export.left_out {
-        info.push_str(&format!(" Left out {title}: {why}."));
-    }
-    Ok(info)
-}
-
-/// A change of password or keyring slot, run off the UI thread (Argon2id).
-fn protect(vault: &SharedVault, protection: Protection) -> Result<String, String> {
-    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let keyring = || Keyring::system().map_err(|e| e.to_string());
-    match protection {
-        Protection::SetPassword(password) => {
-            let keyring = if vault.has_keyring() { keyring().ok() } else { None };
-            vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok("Password saved. The vault's master key was replaced.".into())
-        }
-        Protection::RemovePassword => {
-            let keyring = keyring().ok();
-            vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok("Password removed: the OS keyring now opens the vault.".into())
-        }
-        Protection::Keyring(on) => {
-            vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
-            Ok(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }.into())
-        }
-    }
 }
 
 /// Unix seconds, delivered just after each second boundary so codes turn over on time.

@@ -307,9 +307,9 @@ fn hide_codes_until_clicked() {
 fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.cvault");
-    let options = Options { vault: path.clone(), settings: dir.path().join("settings.json") };
+    let options = Options { vault: path.clone(), settings: dir.path().join("settings.json"), autostart: None };
     // The probe task is not run: this test must not reach any real keyring.
-    let (app, _probe) = App::new(options, T);
+    let (app, _probe) = App::new(options, T, gui::Start::Window);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut harness = Harness { app, clipboard: None, runtime, dir, vault_path: path.clone() };
     assert!(matches!(harness.app.screen, Screen::Onboarding(_)));

@@ -92,22 +92,22 @@ fn a_presence_request_is_answered_with_the_option_tapped() {
     assert!(harness.shows("Sign-in activity · 1 privacyIDEA token"));
 
     let (sender, mut answers) = tokio::sync::mpsc::channel::<Answer>(4);
-    harness.send(Message::Push(id.clone(), Update::Connected(sender)));
-    harness.send(Message::Push(id.clone(), Update::Event(Event::Challenge(challenge("NONCE1", &["R", "Y", "U"])))));
+    harness.push(&id, Update::Connected(sender));
+    harness.push(&id, Update::Event(Event::Challenge(challenge("NONCE1", &["R", "Y", "U"]))));
     assert!(harness.shows("Approve sign-in?"));
     assert!(harness.shows("Do you want to confirm the login?"));
     assert!(harness.shows("Tap the option the sign-in page shows"));
     assert!(!harness.shows("Authenticate"), "no plain Authenticate: an option must be picked");
     harness.click("Y");
     let answer = answers.try_recv().expect("the answer went to the connection");
-    assert_eq!((answer.challenge_id.as_str(), answer.decision, answer.presence.as_deref()), ("NONCE1", Decision::Approve, Some("Y")));
-    harness.send(Message::Push(id.clone(), Update::Event(Event::Result { challenge_id: "NONCE1".into(), accepted: true, status: "approved".into(), reason: String::new() })));
+    assert_eq!(answer, Answer::Token { challenge_id: "NONCE1".into(), decision: Decision::Approve, presence: Some("Y".into()) });
+    harness.push(&id, Update::Event(Event::Result { challenge_id: "NONCE1".into(), accepted: true, status: "approved".into(), reason: String::new() }));
     assert!(!harness.shows("Approve sign-in?"), "the prompt left");
 
     // A request answered elsewhere (or expired there) leaves the queue too.
-    harness.send(Message::Push(id.clone(), Update::Event(Event::Challenge(challenge("NONCE2", &[])))));
+    harness.push(&id, Update::Event(Event::Challenge(challenge("NONCE2", &[]))));
     assert!(harness.shows("Authenticate"));
-    harness.send(Message::Push(id.clone(), Update::Event(Event::Result { challenge_id: "NONCE2".into(), accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() })));
+    harness.push(&id, Update::Event(Event::Result { challenge_id: "NONCE2".into(), accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() }));
     assert!(!harness.shows("Approve sign-in?"));
 
     // The activity page: both outcomes, the token, connected, and removing it.

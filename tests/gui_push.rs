@@ -39,20 +39,23 @@ fn connection(harness: &Harness, id: &Id) -> std::pin::Pin<Box<dyn Stream<Item =
     let vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
     let link = vault.entries().iter().find(|e| &e.id == id).and_then(|e| e.push.clone()).expect("the push link is in the vault");
     let _guard = harness.runtime.enter();
-    Box::pin(client::watch(link))
+    Box::pin(client::watch(client::Credential::Device(link)))
 }
 
 /// Feeds the stream's next update to the window.
 fn pump(harness: &mut Harness, stream: &mut (impl Stream<Item = Update> + Unpin), id: &Id) -> Update {
     let update = harness.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("an update within 5 s").expect("the stream goes on") });
-    harness.send(Message::Push(id.clone(), update.clone()));
+    harness.push(id, update.clone());
     update
 }
 
 fn connect(harness: &mut Harness, stream: &mut (impl Stream<Item = Update> + Unpin), id: &Id) {
     assert!(matches!(pump(harness, stream, id), Update::Connecting));
     assert!(matches!(pump(harness, stream, id), Update::Connected(_)));
-    assert_eq!(harness.accounts().push_status.get(id).map(String::as_str), Some("Push: connected"));
+    assert!(matches!(pump(harness, stream, id), Update::ClockOffset(_)));
+    if matches!(harness.app.screen, Screen::Unlocked(_)) {
+        assert_eq!(harness.accounts().push_status.get(id).map(String::as_str), Some("Push: connected"));
+    }
 }
 
 #[test]
@@ -80,7 +83,7 @@ fn activate_then_approve_with_the_number_deny_a_wrong_number_and_see_the_activit
     assert_eq!(harness.clipboard, None, "no code was copied");
     assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
     assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
-    assert!(harness.app.prompts.is_empty());
+    assert!(harness.app.inbox.prompts.is_empty());
     assert_eq!(harness.runtime.block_on(server.status(&signin, 0)), "approved");
 
     let (signin, number) = harness.runtime.block_on(server.signin("alice"));
@@ -96,7 +99,7 @@ fn activate_then_approve_with_the_number_deny_a_wrong_number_and_see_the_activit
     assert!(harness.shows("Sign-in activity"));
     assert!(harness.shows("Approved"));
     assert!(harness.shows("Denied: the number did not match: denied"));
-    assert_eq!(harness.app.activity.len(), 2);
+    assert_eq!(harness.app.inbox.activity.len(), 2);
 }
 
 #[test]
@@ -115,14 +118,14 @@ fn requests_queue_up_the_fourth_is_flagged_and_it_wasnt_me_blocks_the_rest() {
         ids.push(harness.runtime.block_on(server.signin("bob")).0);
         pump(&mut harness, &mut stream, &id);
     }
-    assert_eq!(harness.app.prompts.len(), 4);
+    assert_eq!(harness.app.inbox.prompts.len(), 4);
     assert!(harness.shows("3 more requests waiting"));
-    assert!(harness.app.prompts[3].flagged.as_deref().is_some_and(|w| w.starts_with("4 sign-in requests in the last 5 minutes")), "the fourth is flagged");
-    assert!(harness.app.prompts[0].flagged.is_none());
+    assert!(harness.app.inbox.prompts[3].flagged.as_deref().is_some_and(|w| w.starts_with("4 sign-in requests in the last 5 minutes")), "the fourth is flagged");
+    assert!(harness.app.inbox.prompts[0].flagged.is_none());
     harness.click("Deny");
     pump(&mut harness, &mut stream, &id);
     assert_eq!(harness.app.toast.clone().unwrap().0, "Denied");
-    assert_eq!(harness.app.prompts.len(), 3);
+    assert_eq!(harness.app.inbox.prompts.len(), 3);
     harness.click("It wasn't me");
     pump(&mut harness, &mut stream, &id);
     assert_eq!(harness.app.toast.clone().unwrap().0, "Reported: it wasn't me");
@@ -130,7 +133,7 @@ fn requests_queue_up_the_fourth_is_flagged_and_it_wasnt_me_blocks_the_rest() {
     // The report also denies the requests still waiting, and their prompts close.
     pump(&mut harness, &mut stream, &id);
     pump(&mut harness, &mut stream, &id);
-    assert!(harness.app.prompts.is_empty(), "{:?}", harness.app.prompts.iter().map(|p| &p.challenge.id).collect::<Vec<_>>());
+    assert!(harness.app.inbox.prompts.is_empty(), "{:?}", harness.app.inbox.prompts.iter().map(|p| &p.challenge.id).collect::<Vec<_>>());
     for other in &ids[2..] {
         assert_eq!(harness.runtime.block_on(server.status(other, 0)), "denied");
     }
@@ -154,4 +157,95 @@ fn a_wrong_activation_code_is_an_inline_error() {
     let Page::Add(add) = &unlocked.page else { panic!("still on the Add page") };
     assert_eq!(add.error.as_deref(), Some("Not activated: the server refused: wrong activation code; 4 more tries before it is invalidated (invalid_code)"));
     assert_eq!(harness.vault_names(), Vec::<String>::new());
+}
+
+/// The connection the inbox keeps for `id` now, as its subscription runs it.
+fn kept_connection(harness: &Harness, id: &Id) -> (client::Credential, std::pin::Pin<Box<dyn Stream<Item = Update> + Send>>) {
+    let targets = harness.app.inbox.targets();
+    let target = targets.iter().find(|t| &t.id == id).expect("the inbox keeps a connection for the account");
+    let countersign::gui::inbox::Channel::Countersign(credential) = &target.channel else { panic!("a Countersign connection") };
+    let _guard = harness.runtime.enter();
+    (credential.clone(), Box::pin(client::watch(credential.clone())))
+}
+
+fn journal(harness: &Harness) -> countersign::journal::History {
+    let vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
+    countersign::journal::read(&harness.vault_path, vault.journal_key().expect("a journal key")).unwrap()
+}
+
+#[test]
+fn locked_the_request_still_arrives_and_unlocking_puts_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut harness = Harness::unlocked(vec![]);
+    let id = activate(&mut harness, &server, "alice");
+    // Activation kept a listener key outside the vault (a password vault: the private file).
+    let stored = countersign::listeners::load(&harness.vault_path, None).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].listener.is_ok());
+    harness.send(Message::Accounts(accounts::Message::Lock));
+    assert!(matches!(harness.app.screen, Screen::Unlock(_)));
+    // Locked, the account is still connected, with its listener key.
+    let (credential, mut stream) = kept_connection(&harness, &id);
+    assert!(matches!(credential, client::Credential::Listener(_)), "receive-only while locked");
+    connect(&mut harness, &mut stream, &id);
+
+    let (signin, number) = harness.runtime.block_on(server.signin("alice"));
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Challenge(_))));
+    assert_eq!(harness.app.inbox.waiting(), 1);
+    assert!(harness.shows("1 sign-in request is waiting: unlock to answer"));
+    assert!(!harness.shows("Approve sign-in?"), "no prompt over the unlock screen");
+    // Unlocking shows the request before anything else, and it answers.
+    harness.submit(countersign::gui::unlock::PASSWORD_ID, PASSWORD);
+    assert!(harness.shows("Approve sign-in?"));
+    assert!(harness.shows("Contoso VPN"));
+    harness.submit(prompt::NUMBER_ID, &number.unwrap().to_string());
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
+    assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
+    assert_eq!(harness.runtime.block_on(server.status(&signin, 0)), "approved");
+    // The journal kept both.
+    let history = journal(&harness);
+    assert_eq!(history.broken, None);
+    let events: Vec<_> = history.records.iter().filter(|r| r.request == signin).map(|r| r.event).collect();
+    assert_eq!(events, [countersign::journal::Event::Received, countersign::journal::Event::Approved]);
+    assert_eq!(history.records[0].account, "Contoso (alice)");
+}
+
+#[test]
+fn a_request_expires_by_its_lifetime_from_arrival_and_the_history_lasts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut harness = Harness::unlocked(vec![]);
+    let id = activate(&mut harness, &server, "bob");
+    let (_, mut stream) = kept_connection(&harness, &id);
+    connect(&mut harness, &mut stream, &id);
+    let (signin, _) = harness.runtime.block_on(server.signin("bob"));
+    pump(&mut harness, &mut stream, &id);
+    // The harness's clock is days before the server's: the request still
+    // gets its 60 s, counted from its arrival on this computer's clock.
+    let deadline = harness.app.inbox.prompts[0].deadline;
+    assert_eq!(deadline, harness::T as i64 + 1 + 60);
+    harness.send(Message::Tick(deadline as u64 - 1));
+    assert_eq!(harness.app.inbox.waiting(), 1);
+    harness.send(Message::Tick(deadline as u64));
+    assert_eq!(harness.app.inbox.waiting(), 0, "expired");
+    let history = journal(&harness);
+    assert_eq!(history.records.iter().filter(|r| r.request == signin).map(|r| r.event).last(), Some(countersign::journal::Event::Expired));
+
+    // A new app (a restart) reads the history back; an edited byte is reported.
+    let mut again = Harness::start(tempfile::tempdir().unwrap(), harness.vault_path.clone());
+    again.submit(countersign::gui::unlock::PASSWORD_ID, PASSWORD);
+    again.send(Message::Accounts(accounts::Message::OpenActivity));
+    assert!(again.shows("Expired"));
+    assert!(again.shows("Contoso VPN"));
+    let path = countersign::journal::path(&harness.vault_path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last_line = bytes[..bytes.len() - 1].iter().rposition(|b| *b == b'\n').unwrap();
+    bytes[last_line + 30] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let mut third = Harness::start(tempfile::tempdir().unwrap(), harness.vault_path.clone());
+    third.submit(countersign::gui::unlock::PASSWORD_ID, PASSWORD);
+    third.send(Message::Accounts(accounts::Message::OpenActivity));
+    assert!(third.app.inbox.broken.is_some());
+    assert!(third.shows(&format!("Warning: {}. The history below may be incomplete or altered.", third.app.inbox.broken.clone().unwrap())));
 }

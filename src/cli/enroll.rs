@@ -25,6 +25,26 @@ struct Scanned<'a> {
 
 /// Prints every payload in every image, one per line (or JSON). Images with
 /// no code are not an error; unreadable ones are, after the others are done.
+/// `scan --screen`: every QR payload on the screen, like a list of images.
+#[cfg(feature = "gui")]
+pub fn scan_screen(json: bool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let payloads = runtime.block_on(countersign::screen::scan())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&[Scanned { file: "screen".into(), payloads: &payloads }])?);
+    } else if payloads.is_empty() {
+        eprintln!("countersign: no QR code found on the screen");
+    } else {
+        payloads.iter().for_each(|p| println!("{p}"));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "gui"))]
+pub fn scan_screen(_json: bool) -> Result<()> {
+    anyhow::bail!("this build has no desktop support (feature gui): it cannot read the screen")
+}
+
 pub fn scan(images: &[PathBuf], json: bool) -> Result<()> {
     let mut failed = 0;
     let mut report = Vec::new();

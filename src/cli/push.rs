@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use countersign::privacyidea::{self, client::Poller};
+use countersign::journal;
 use countersign::push::client::{self, Event, Session};
+use countersign::reach;
 use countersign::push::{Challenge, Decision, Link, Shield};
 use countersign::uri::{self, Payload};
 use countersign::vault::Vault;
@@ -52,6 +54,12 @@ pub enum PushCommand {
     Deny(Answer),
     /// "It wasn't me": deny and report, which blocks further requests for a while
     Report(Answer),
+    /// Every sign-in request and its outcome, from the journal (its chain is checked)
+    History {
+        /// Print JSON: every record, oldest first
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -99,15 +107,66 @@ pub fn activation_target(args: &ActivateArgs) -> Result<(String, String)> {
         .ok_or_else(|| anyhow!("{} holds no work or school activation QR code", path.display()))
 }
 
-/// Activates and stores the account with its push link.
-pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String), now: u64) -> Result<()> {
+/// Activates and stores the account with its push link, and its listener
+/// key outside the vault (the keyring when the vault uses one and
+/// `use_keyring`, else the private file).
+pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String), now: u64, use_keyring: bool) -> Result<()> {
     let (code, url) = target;
     let name = args.device_name.clone().unwrap_or_else(|| std::env::var("HOSTNAME").unwrap_or_else(|_| "Countersign".into()));
-    let (account, link) = runtime()?.block_on(client::activate(&url, &code, &name))?;
-    let title = account.title();
-    let id = vault.add_push(account, link, now)?;
-    println!("Activated {title} [{id}]: it shows codes and receives sign-in requests.");
+    let activated = runtime()?.block_on(client::activate(&url, &code, &name))?;
+    let keyring = if use_keyring { reach::keyring_for(vault) } else { None };
+    let kept = reach::keep_activation(vault, activated, keyring.as_ref(), now)?;
+    let reach = match kept.placement {
+        Some(_) => "receives sign-in requests, also while the vault is locked",
+        None => "receives sign-in requests while unlocked (this server cannot deliver to a locked vault)",
+    };
+    println!("Activated {} [{}]: it shows codes and {reach}.", kept.title, kept.id);
     Ok(())
+}
+
+/// `push history`: every request and its outcome from the journal, the
+/// chain checked; fails (after printing) when it is broken.
+pub fn history(vault: &Vault, json: bool) -> Result<()> {
+    let Some(key) = vault.journal_key() else {
+        if json {
+            println!("[]");
+        } else {
+            eprintln!("countersign: no sign-in history yet");
+        }
+        return Ok(());
+    };
+    let history = journal::read(vault.path(), key)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&history.records)?);
+    } else {
+        for record in &history.records {
+            let when = jiff::Timestamp::from_second(record.at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
+            let place = if record.location.is_empty() { String::new() } else { format!(" from {}", terminal_safe(&record.location)) };
+            let detail = if record.detail.is_empty() { String::new() } else { format!(" ({})", terminal_safe(&record.detail)) };
+            println!("{when}  {}  {}: {} for {}{place}: {}{detail}", terminal_safe(&record.request), terminal_safe(&record.account), terminal_safe(&record.app), terminal_safe(&record.user), record.event.label());
+        }
+    }
+    match history.broken {
+        Some(broken) => bail!("{broken}"),
+        None => Ok(()),
+    }
+}
+
+/// Relying-party text for a terminal: control characters (escape
+/// sequences, carriage returns) shown as `\u{..}`, never sent raw.
+fn terminal_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
+/// Records an answer given here in the sign-in journal (when the vault has one).
+fn record(vault: &Vault, target: &str, challenge: &Challenge, event: journal::Event, detail: &str) {
+    if vault.journal_key().is_none() {
+        return;
+    }
+    let record = journal::Record { at: now(), request: challenge.id.clone(), account: target.to_owned(), app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event, detail: detail.to_owned() };
+    if let Err(error) = journal::append(vault.path(), &record) {
+        eprintln!("countersign: warning: not recorded in the sign-in history: {error}");
+    }
 }
 
 /// Where sign-in requests come from: a work or school account's link, or a
@@ -117,7 +176,7 @@ enum Target {
     PrivacyIdea(privacyidea::Token),
 }
 
-fn target(vault: &Vault, which: &Which) -> Result<Target> {
+fn target(vault: &Vault, which: &Which) -> Result<(String, Target)> {
     let query = which.account.as_deref();
     let mut found: Vec<(String, Target)> = vault
         .entries()
@@ -128,7 +187,7 @@ fn target(vault: &Vault, which: &Which) -> Result<Target> {
         .collect();
     found.extend(vault.push_tokens().iter().filter(|t| query.is_none_or(|q| t.token.matches(q))).map(|t| (t.token.title(), Target::PrivacyIdea(t.token.clone()))));
     match found.len() {
-        1 => Ok(found.remove(0).1),
+        1 => Ok(found.remove(0)),
         0 => bail!("no work or school account or privacyIDEA token{}; activate one with `countersign activate`, or add a privacyIDEA token with `countersign add --uri otpauth://pipush/...`", if query.is_some() { " matches" } else { "" }),
         n => bail!("{n} accounts receive sign-in requests ({}); choose one with --account", found.iter().map(|(title, _)| title.as_str()).collect::<Vec<_>>().join(", ")),
     }
@@ -153,6 +212,14 @@ impl Channel {
                 Channel::PrivacyIdea(Poller::new(token, interval)?)
             }
         })
+    }
+
+    /// The server's clock minus ours, when it said it (a Countersign server).
+    fn clock_offset(&self) -> Option<i64> {
+        match self {
+            Channel::Countersign(session) => session.clock_offset(),
+            Channel::PrivacyIdea(_) => None,
+        }
     }
 
     async fn next(&mut self) -> Result<Event> {
@@ -191,6 +258,7 @@ pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<
     let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
     let title = token.title();
     let id = vault.add_push_token(token, now() as u64)?;
+    vault.ensure_journal()?;
     println!("Enrolled {title} [{id}]: it receives privacyIDEA sign-in requests (countersign push watch).");
     Ok(())
 }
@@ -199,20 +267,22 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn describe(challenge: &Challenge, now: i64) -> String {
-    let mut text = format!("{}  {} wants {} ({}) to sign in", challenge.id, challenge.app, challenge.user, challenge.organization);
+/// One line for people. Relying-party text never reaches the terminal raw.
+fn describe(challenge: &Challenge, seconds_left: i64) -> String {
+    let safe = terminal_safe;
+    let mut text = format!("{}  {} wants {} ({}) to sign in", safe(&challenge.id), safe(&challenge.app), safe(&challenge.user), safe(&challenge.organization));
     if !challenge.location.is_empty() || !challenge.ip.is_empty() {
-        text.push_str(&format!(" from {} {}", challenge.location, if challenge.ip.is_empty() { String::new() } else { format!("[{}]", challenge.ip) }));
+        text.push_str(&format!(" from {} {}", safe(&challenge.location), if challenge.ip.is_empty() { String::new() } else { format!("[{}]", safe(&challenge.ip)) }));
     }
     if !challenge.question.is_empty() {
-        text.push_str(&format!(": {}", challenge.question));
+        text.push_str(&format!(": {}", safe(&challenge.question)));
     }
-    text.push_str(&format!("; {} s left", challenge.seconds_left(now)));
+    text.push_str(&format!("; {seconds_left} s left"));
     if challenge.number_matching {
         text.push_str("; type the number the sign-in page shows (--number N)");
     }
     if !challenge.presence_options.is_empty() {
-        text.push_str(&format!("; pick the option the sign-in page shows: {} (--answer X)", challenge.presence_options.join(", ")));
+        text.push_str(&format!("; pick the option the sign-in page shows: {} (--answer X)", safe(&challenge.presence_options.join(", "))));
     }
     if challenge.pin_required {
         text.push_str("; your vault password is asked");
@@ -222,7 +292,7 @@ fn describe(challenge: &Challenge, now: i64) -> String {
 
 /// `push watch`.
 pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, timeout: Option<u64>, interval: Duration) -> Result<()> {
-    let target = target(vault, which)?;
+    let (_, target) = target(vault, which)?;
     runtime()?.block_on(async {
         let watching = async {
             let mut channel = Channel::open(target, interval).await?;
@@ -237,7 +307,8 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
                             value["flagged"] = serde_json::Value::Bool(flagged);
                             println!("{value}");
                         } else {
-                            println!("{}", describe(&challenge, now()));
+                            let arrived = now();
+                            println!("{}", describe(&challenge, challenge.deadline(arrived, channel.clock_offset()) - arrived));
                             if flagged {
                                 println!("  warning: {}", shield.warning());
                             }
@@ -248,7 +319,7 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
                         }
                     }
                     Event::Dropped(reason) => eprintln!("countersign: {reason}"),
-                    Event::Result { .. } | Event::Alive => {}
+                    Event::Result { .. } | Event::Alive | Event::ListenerRegistered(_) => {}
                 }
             }
         };
@@ -262,7 +333,7 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
 /// `push approve|deny|report ID`. `verify_user` checks the vault password
 /// when the organisation requires it.
 pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Duration, verify_user: impl FnOnce() -> Result<()>) -> Result<()> {
-    let target = target(vault, &args.which)?;
+    let (title, target) = target(vault, &args.which)?;
     let runtime = runtime()?;
     let mut channel = runtime.block_on(Channel::open(target, interval))?;
     // Pending requests arrive first: wait for this one.
@@ -300,6 +371,16 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
         verify_user()?;
     }
     let (accepted, status, reason) = runtime.block_on(channel.respond(&challenge, decision, args, user_verified))?;
+    let outcome = match (accepted, status.as_str()) {
+        (true, "approved") => Some(journal::Event::Approved),
+        (true, "denied") => Some(journal::Event::Denied),
+        (true, "reported") => Some(journal::Event::Reported),
+        (false, "expired") => Some(journal::Event::Expired),
+        _ => None,
+    };
+    if let Some(outcome) = outcome {
+        record(vault, &title, &challenge, outcome, &format!("answered from the command line{}", if reason.is_empty() { String::new() } else { format!("; {reason}") }));
+    }
     if !accepted {
         bail!("the server refused the answer: {reason}{}", if status.is_empty() { String::new() } else { format!(" (status: {status})") });
     }

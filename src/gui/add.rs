@@ -211,13 +211,7 @@ impl Add {
             Message::ScanScreen => {
                 self.busy = Some("Looking for QR codes on the screen…");
                 self.error = None;
-                Action::Run(Task::perform(
-                    blocking(|| {
-                        let (width, height, pixels) = super::capture::screen()?;
-                        scan::rgba(width, height, pixels).map(Sensitive).map_err(|e| e.to_string())
-                    }),
-                    Message::Scanned,
-                ))
+                Action::Run(Task::perform(async { crate::screen::scan().await.map(Sensitive).map_err(|e| e.to_string()) }, Message::Scanned))
             }
             Message::Scanned(result) => {
                 self.busy = None;

@@ -66,6 +66,10 @@ pub struct VaultFacts<'a> {
     pub backup_dir: PathBuf,
     /// Why the backup after the last save failed.
     pub backup_problem: Option<String>,
+    /// Whether Countersign starts at login now (the choice, or its default).
+    pub starts_at_login: bool,
+    /// What is known about the clock.
+    pub clock: String,
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +98,8 @@ pub enum Message {
     AutoLockSelected(u64),
     ClipboardSelected(u64),
     HideCodesToggled(bool),
+    BackgroundToggled(bool),
+    StartAtLoginToggled(bool),
     NewPasswordChanged(Sensitive<String>),
     ConfirmChanged(Sensitive<String>),
     SetPassword,
@@ -160,6 +166,8 @@ impl Preferences {
             Message::AutoLockSelected(seconds) => Action::Settings(Box::new(move |s| s.auto_lock_seconds = seconds)),
             Message::ClipboardSelected(seconds) => Action::Settings(Box::new(move |s| s.clipboard_clear_seconds = seconds)),
             Message::HideCodesToggled(hide) => Action::Settings(Box::new(move |s| s.hide_codes = hide)),
+            Message::BackgroundToggled(on) => Action::Settings(Box::new(move |s| s.run_in_background = on)),
+            Message::StartAtLoginToggled(on) => Action::Settings(Box::new(move |s| s.start_at_login = Some(on))),
             Message::NewPasswordChanged(Sensitive(password)) => {
                 self.new_password = password;
                 self.error = None;
@@ -228,6 +236,15 @@ impl Preferences {
             section("Security"),
             setting("Lock when idle for", pick_list(AUTO_LOCK, Some(Seconds(settings.auto_lock_seconds)), |s| Message::AutoLockSelected(s.0)).padding(8).into()),
             setting("Clear copied codes after", pick_list(CLIPBOARD, Some(Seconds(settings.clipboard_clear_seconds)), |s| Message::ClipboardSelected(s.0)).padding(8).into()),
+        ]
+        .spacing(10);
+
+        let requests = column![
+            section("Sign-in requests"),
+            checkbox(settings.run_in_background).label("Keep receiving them when the window is closed (until Quit)").on_toggle(Message::BackgroundToggled),
+            checkbox(vault.starts_at_login).label("Start Countersign in the background at login").on_toggle(Message::StartAtLoginToggled),
+            text("Requests arrive while the vault is locked too; answering one asks you to unlock it.").size(13).style(text::secondary),
+            text(vault.clock.clone()).size(13).style(text::secondary),
         ]
         .spacing(10);
 
@@ -312,7 +329,7 @@ impl Preferences {
         ]
         .spacing(6);
 
-        let page = column![header, appearance, rule::horizontal(1), security, rule::horizontal(1), transfer, rule::horizontal(1), backups, rule::horizontal(1), protection, rule::horizontal(1), about, Space::new().height(10)].spacing(16).padding(16).max_width(720);
+        let page = column![header, appearance, rule::horizontal(1), security, rule::horizontal(1), transfer, rule::horizontal(1), backups, rule::horizontal(1), requests, rule::horizontal(1), protection, rule::horizontal(1), about, Space::new().height(10)].spacing(16).padding(16).max_width(720);
         scrollable(container(page).center_x(Fill)).into()
     }
 }

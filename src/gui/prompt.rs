@@ -9,6 +9,7 @@ use iced::{Center, Element, Fill};
 use zeroize::Zeroizing;
 
 use super::{Sensitive, style};
+use crate::journal::{self, Event, Record};
 use crate::push::{Challenge, Decision};
 use crate::secret::Password;
 use crate::vault::Id;
@@ -21,6 +22,8 @@ pub struct Prompt {
     /// The work or school account it came through.
     pub account: Id,
     pub challenge: Challenge,
+    /// When it expires by this computer's clock (see [`Challenge::deadline`]).
+    pub deadline: i64,
     /// The push-fatigue shield's warning, when this request is one too many.
     pub flagged: Option<String>,
     number: String,
@@ -45,8 +48,13 @@ pub enum Action {
 }
 
 impl Prompt {
-    pub fn new(account: Id, challenge: Challenge, flagged: Option<String>) -> Self {
-        Prompt { account, challenge, flagged, number: String::new(), password: Sensitive::default(), busy: false, error: None }
+    pub fn new(account: Id, challenge: Challenge, deadline: i64, flagged: Option<String>) -> Self {
+        Prompt { account, challenge, deadline, flagged, number: String::new(), password: Sensitive::default(), busy: false, error: None }
+    }
+
+    /// Seconds left at `now` (this computer's clock), 0 once expired.
+    pub fn seconds_left(&self, now: i64) -> i64 {
+        (self.deadline - now).max(0)
     }
 
     pub fn update(&mut self, message: Message) -> Action {
@@ -102,7 +110,7 @@ impl Prompt {
 
     pub fn view(&self, now: i64, waiting: usize) -> Element<'_, Message> {
         let challenge = &self.challenge;
-        let left = challenge.seconds_left(now);
+        let left = self.seconds_left(now);
         let detail = |label: &'static str, value: String| row![text(label).size(13).width(110).style(text::secondary), text(value).size(15)].spacing(8);
         let mut card = column![
             text("Approve sign-in?").size(24),
@@ -162,16 +170,59 @@ impl Prompt {
     }
 }
 
-/// One line of the activity list.
+/// One request in the activity list, as its newest journal record left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
     pub id: String,
     pub at: i64,
+    /// The account it came through.
+    pub account: String,
     pub app: String,
     pub user: String,
+    pub ip: String,
     pub location: String,
-    /// "Waiting", "Approved", "Denied", "Reported", "Expired", or why it failed.
-    pub outcome: String,
+    pub event: Event,
+    pub detail: String,
+}
+
+impl Activity {
+    /// "Approved", "Denied: the number did not match", "Expired"…
+    pub fn outcome(&self) -> String {
+        if self.detail.is_empty() { self.event.label().to_owned() } else { format!("{}: {}", self.event.label(), self.detail) }
+    }
+
+    /// The journal record of `event` for this request at `at`.
+    pub fn record(&self, event: Event, detail: &str, at: i64) -> Record {
+        Record { at, request: self.id.clone(), account: self.account.clone(), app: self.app.clone(), user: self.user.clone(), ip: self.ip.clone(), location: self.location.clone(), event, detail: detail.to_owned() }
+    }
+}
+
+/// The activity list from journal records, newest request first.
+pub fn fold(records: &[Record]) -> Vec<Activity> {
+    let mut items: Vec<Activity> = Vec::new();
+    for record in records {
+        match items.iter_mut().find(|item| item.id == record.request) {
+            // A request delivered again after a restart stays where it was.
+            Some(_) if record.event == Event::Received => {}
+            Some(item) => {
+                item.event = record.event;
+                item.detail = record.detail.clone();
+            }
+            None => items.push(Activity {
+                id: record.request.clone(),
+                at: record.at,
+                account: record.account.clone(),
+                app: record.app.clone(),
+                user: record.user.clone(),
+                ip: record.ip.clone(),
+                location: record.location.clone(),
+                event: record.event,
+                detail: record.detail.clone(),
+            }),
+        }
+    }
+    items.reverse();
+    items
 }
 
 #[derive(Debug, Clone)]
@@ -183,25 +234,35 @@ pub enum ActivityMessage {
     CancelRemove,
 }
 
-/// A privacyIDEA token as the activity page lists it.
+/// A work or school account or privacyIDEA token as the activity page lists it.
 #[derive(Debug, Clone)]
-pub struct TokenRow {
+pub struct SourceRow {
     pub id: Id,
     pub title: String,
-    /// "Connected", "Connecting…", or why it is offline.
+    /// "Connected", "Connecting…", why it is offline, or why it waits.
     pub state: String,
+    /// How it receives: while locked, only while unlocked, polling…
+    pub reach: String,
+    /// A privacyIDEA token: it can be removed here.
+    pub token: bool,
 }
 
-/// The privacyIDEA tokens (with their connection and a Remove button), then
-/// the recent sign-in requests, newest first.
-pub fn activity_view<'a>(items: &'a [Activity], tokens: &[TokenRow], confirm_remove: Option<&Id>) -> Element<'a, ActivityMessage> {
+/// Where requests come from (each with its connection; tokens with a
+/// Remove button), then the recent sign-in requests, newest first, with the
+/// journal's break when it has one.
+pub fn activity_view<'a>(items: &'a [Activity], sources: &[SourceRow], confirm_remove: Option<&Id>, broken: Option<&journal::Break>) -> Element<'a, ActivityMessage> {
     let header = row![button(text("← Back")).on_press(ActivityMessage::Back).padding([8, 12]).style(button::secondary), text("Sign-in activity").size(22)].spacing(14).align_y(Center);
     let mut list = column![header].spacing(10).padding(16).max_width(720);
-    if !tokens.is_empty() {
-        list = list.push(text("privacyIDEA tokens").size(16));
+    if let Some(broken) = broken {
+        list = list.push(container(text(format!("Warning: {broken}. The history below may be incomplete or altered.")).size(14)).padding(10).width(Fill).style(style::notice(true)));
     }
-    for token in tokens {
-        let action: Element<'_, ActivityMessage> = if confirm_remove == Some(&token.id) {
+    if !sources.is_empty() {
+        list = list.push(text("Receiving from").size(16));
+    }
+    for source in sources {
+        let action: Element<'_, ActivityMessage> = if !source.token {
+            Space::new().into()
+        } else if confirm_remove == Some(&source.id) {
             row![
                 text("Its key is deleted; privacyIDEA must enroll a new token.").size(13),
                 button(text("Remove")).on_press(ActivityMessage::ConfirmRemove).padding([6, 12]).style(button::danger),
@@ -211,27 +272,35 @@ pub fn activity_view<'a>(items: &'a [Activity], tokens: &[TokenRow], confirm_rem
             .align_y(Center)
             .into()
         } else {
-            button(text("Remove…")).on_press(ActivityMessage::RemoveToken(token.id.clone())).padding([6, 12]).style(button::secondary).into()
+            button(text("Remove…")).on_press(ActivityMessage::RemoveToken(source.id.clone())).padding([6, 12]).style(button::secondary).into()
         };
         list = list.push(
-            container(row![column![text(token.title.clone()).size(15), text(token.state.clone()).size(13).style(text::secondary)].spacing(2).width(Fill), action].spacing(10).align_y(Center))
+            container(
+                row![
+                    column![text(source.title.clone()).size(15), text(source.state.clone()).size(13), text(source.reach.clone()).size(13).style(text::secondary)].spacing(2).width(Fill),
+                    action
+                ]
+                .spacing(10)
+                .align_y(Center),
+            )
                 .padding(12)
                 .style(style::card),
         );
     }
-    if !tokens.is_empty() {
+    if !sources.is_empty() {
         list = list.push(text("Requests").size(16));
     }
     if items.is_empty() {
-        list = list.push(text("No sign-in requests since the vault was unlocked.").size(15).style(text::secondary));
+        list = list.push(text("No sign-in requests yet.").size(15).style(text::secondary));
     }
     for item in items {
-        let when = jiff::Timestamp::from_second(item.at).map(|t| t.strftime("%H:%M:%S").to_string()).unwrap_or_default();
+        let when = jiff::Timestamp::from_second(item.at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+        let place = if item.location.is_empty() { "unknown place" } else { &item.location };
         list = list.push(
             container(
                 row![
-                    column![text(item.app.clone()).size(15), text(format!("{} · {} · {when}", item.user, if item.location.is_empty() { "unknown place" } else { &item.location })).size(13).style(text::secondary)].spacing(2).width(Fill),
-                    text(item.outcome.clone()).size(14),
+                    column![text(item.app.clone()).size(15), text(format!("{} · {} · {place} · {when}", item.account, item.user)).size(13).style(text::secondary)].spacing(2).width(Fill),
+                    text(item.outcome()).size(14),
                 ]
                 .align_y(Center),
             )

@@ -123,7 +123,7 @@ pub fn avatar_color(seed: &str) -> Color {
 
 /// The window icon: the packaged 64 px PNG, rendered from
 /// resources/org.countersign.Countersign.svg by packaging/linux/make-icons.
-const ICON_PNG: &[u8] = include_bytes!("../../packaging/linux/icons/hicolor/64x64/apps/org.countersign.Countersign.png");
+pub(super) const ICON_PNG: &[u8] = include_bytes!("../../packaging/linux/icons/hicolor/64x64/apps/org.countersign.Countersign.png");
 
 pub fn window_icon() -> Option<iced::window::Icon> {
     let pixels = image::load_from_memory_with_format(ICON_PNG, image::ImageFormat::Png).ok()?.into_rgba8();

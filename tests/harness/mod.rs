@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use countersign::account::Account;
-use countersign::gui::{App, Message, Options, Screen, accounts, unlock};
+use countersign::gui::{App, Message, Options, Screen, Start, accounts, inbox, unlock};
+use countersign::push::client::Update;
+use countersign::vault::Id;
 use countersign::secret::{Password, Secret};
 use countersign::vault::{Kdf, Locked, Protection, Vault};
 use iced::Task;
@@ -38,8 +40,10 @@ impl Harness {
     }
 
     pub fn start(dir: tempfile::TempDir, vault_path: PathBuf) -> Harness {
-        let options = Options { vault: vault_path.clone(), settings: dir.path().join("settings.json") };
-        let (app, task) = App::new(options, T);
+        // The window is open (the harness ignores the task that opens it);
+        // the user's autostart folder is left alone.
+        let options = Options { vault: vault_path.clone(), settings: dir.path().join("settings.json"), autostart: None };
+        let (app, task) = App::new(options, T, Start::Window);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let mut harness = Harness { app, clipboard: None, runtime, dir, vault_path };
         harness.run(task);
@@ -53,6 +57,11 @@ impl Harness {
         assert!(matches!(harness.app.screen, Screen::Unlocked(_)), "the password unlocks");
         harness.send(Message::Tick(T));
         harness
+    }
+
+    /// An update of one account's connection, as its subscription gives it.
+    pub fn push(&mut self, id: &Id, update: Update) {
+        self.send(Message::Inbox(inbox::Message::Push(id.clone(), update)));
     }
 
     pub fn send(&mut self, message: Message) {

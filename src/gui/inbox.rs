@@ -1,0 +1,696 @@
+//! Sign-in requests, whatever the window's state: the connections of every
+//! work or school account and privacyIDEA token, the queue of prompts, their
+//! notifications, the activity list and its journal, and the clock check.
+//!
+//! It lives as long as the process, not the unlocked vault. Work or school
+//! accounts connect with their listener keys (`crate::listeners`), so
+//! requests arrive while the vault is locked or before it was ever
+//! unlocked; an account without one connects with its device key while the
+//! vault is unlocked and registers a listener key then. privacyIDEA tokens
+//! sign every poll with their own key, which lives in the vault: they poll
+//! from the first time the vault is open in this session (unlocked, or
+//! opened through the keyring slot at start) until Quit, their keys kept in
+//! memory for that. Answering always needs the vault unlocked.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use iced::widget::operation;
+use iced::{Element, Subscription, Task};
+
+use super::desktop::{self, Notice};
+use super::prompt::{self, Activity, Prompt, SourceRow};
+use super::{Sensitive, SharedVault, blocking};
+use crate::clock::Clock;
+use crate::journal::{self, Event as Outcome};
+use crate::listeners::{self, Placement};
+use crate::push::client::{self as push_client, Answer, Credential, Event, Update};
+use crate::push::{Link, Shield};
+use crate::vault::{self, Id, Keyring, PushToken};
+
+/// How often listeners whose key the keyring would not give are tried again.
+const LISTENER_RETRY: Duration = Duration::from_secs(30);
+
+/// The work or school accounts (with their devices) and tokens of a vault.
+fn push_fingerprint(vault: &vault::Vault) -> Vec<String> {
+    let accounts = vault.entries().iter().filter_map(|e| e.push.as_ref().map(|link| format!("{} {}", e.id, link.device_id)));
+    accounts.chain(vault.push_tokens().iter().map(|t| t.id.to_string())).collect()
+}
+
+/// What the root tells the inbox about the app's state.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub now: u64,
+    /// The vault, while it is unlocked.
+    pub vault: Option<&'a SharedVault>,
+    /// Whether a window is open.
+    pub window: bool,
+}
+
+/// A connection, as the inbox knows it.
+#[derive(Debug, Clone)]
+pub enum Connection {
+    Connecting,
+    Connected(tokio::sync::mpsc::Sender<Answer>),
+    Offline { reason: String, retry_at: i64 },
+}
+
+/// Setting up reception while locked, for an account without a listener key.
+#[derive(Debug, Clone)]
+enum Registration {
+    Running,
+    Failed(String),
+}
+
+/// One connection to keep: what the subscription is keyed by.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: Id,
+    pub channel: Channel,
+}
+
+/// Where a connection gets its requests.
+#[derive(Debug, Clone)]
+pub enum Channel {
+    /// A work or school account: a WebSocket to Countersign's server.
+    Countersign(Credential),
+    /// A privacyIDEA PUSH token, polled every interval.
+    PrivacyIdea(crate::privacyidea::Token, Duration),
+}
+
+impl std::hash::Hash for Target {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        match &self.channel {
+            Channel::Countersign(credential) => {
+                credential.device_id().hash(state);
+                credential.endpoint().hash(state);
+                // A new listener key, or the switch from the device key to
+                // it, is a new connection: the old one (and the device key
+                // it holds) goes.
+                match credential {
+                    Credential::Device(_) => "device".hash(state),
+                    Credential::Listener(listener) => listener.key.public().to_base64().hash(state),
+                }
+            }
+            Channel::PrivacyIdea(token, interval) => {
+                token.serial.hash(state);
+                token.url.hash(state);
+                interval.hash(state);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// An update from one account's or token's connection.
+    Push(Id, Update),
+    Prompt(prompt::Message),
+    /// An answer to this request went out (the verdict follows), or why not.
+    Sent(String, Result<(), String>),
+    Notice(Notice),
+    Activity(prompt::ActivityMessage),
+    ListenersRead(Sensitive<Result<Vec<listeners::Stored>, listeners::Error>>),
+    RetryListeners,
+    /// A listener key was registered and kept for this account, or why not.
+    Registered(Id, Result<Placement, String>),
+    /// The journal, read with the vault's key.
+    HistoryRead(Sensitive<Result<journal::History, String>>),
+    Recorded(Result<(), String>),
+    ClockSynchronized(Option<bool>),
+    TokenRemoved(Result<String, String>),
+}
+
+/// What the root does next.
+pub enum Action {
+    None,
+    Run(Task<Message>),
+    /// Bring the window forward (opening it), at this request's prompt when given.
+    Show(Option<String>),
+    /// Say this, and run that.
+    Toast(String, Task<Message>),
+    /// Leave the activity page.
+    Back,
+}
+
+pub struct Inbox {
+    vault: PathBuf,
+    poll: Duration,
+    /// The receive-only credentials, or why each cannot be used now.
+    listeners: Vec<listeners::Stored>,
+    /// While unlocked: accounts with no usable listener, connected with the device key.
+    devices: Vec<(Id, Link)>,
+    /// privacyIDEA tokens, from the first time the vault was open.
+    tokens: Vec<PushToken>,
+    /// What each account and token is called.
+    titles: HashMap<Id, String>,
+    connections: HashMap<Id, Connection>,
+    registrations: HashMap<Id, Registration>,
+    /// Requests waiting for an answer, the one to answer first in front.
+    pub prompts: VecDeque<Prompt>,
+    /// The notification shown for each request still in the queue.
+    notifications: HashMap<String, u32>,
+    shields: HashMap<Id, Shield>,
+    /// Each server's clock minus ours.
+    offsets: HashMap<Id, i64>,
+    pub clock: Clock,
+    /// Requests and their outcomes, newest first.
+    pub activity: Vec<Activity>,
+    /// Where the journal's chain broke, when it did.
+    pub broken: Option<journal::Break>,
+    confirm_remove: Option<Id>,
+    /// The push accounts and tokens the vault held when last seen.
+    seen: Vec<String>,
+}
+
+impl Inbox {
+    /// Reads the listeners file and asks whether the clock is synchronised.
+    pub fn new(vault: PathBuf, poll: Duration) -> (Self, Task<Message>) {
+        let inbox = Inbox {
+            vault,
+            poll,
+            listeners: Vec::new(),
+            devices: Vec::new(),
+            tokens: Vec::new(),
+            titles: HashMap::new(),
+            connections: HashMap::new(),
+            registrations: HashMap::new(),
+            prompts: VecDeque::new(),
+            notifications: HashMap::new(),
+            shields: HashMap::new(),
+            offsets: HashMap::new(),
+            clock: Clock::default(),
+            activity: Vec::new(),
+            broken: None,
+            confirm_remove: None,
+            seen: Vec::new(),
+        };
+        let task = Task::batch([inbox.read_listeners(), Task::perform(desktop::clock_synchronized(), Message::ClockSynchronized)]);
+        (inbox, task)
+    }
+
+    fn read_listeners(&self) -> Task<Message> {
+        let path = self.vault.clone();
+        Task::perform(
+            blocking(move || {
+                // Listener keys of a keyring vault are in the keyring.
+                let keyring = Keyring::system().ok();
+                Sensitive(listeners::load(&path, keyring.as_ref()))
+            }),
+            Message::ListenersRead,
+        )
+    }
+
+    /// The vault is open: unlocked (`unlocked`), or opened through the
+    /// keyring slot at start only to learn the tokens and set up listeners.
+    /// Tokens start polling, accounts without a listener key get one, and
+    /// the journal is read.
+    pub fn opened(&mut self, vault: &SharedVault, unlocked: bool) -> Task<Message> {
+        let Ok(guard) = vault.lock() else { return Task::none() };
+        self.seen = push_fingerprint(&guard);
+        self.tokens = guard.push_tokens().to_vec();
+        for entry in guard.entries().iter().filter(|e| e.push.is_some()) {
+            self.titles.insert(entry.id.clone(), entry.account.title());
+        }
+        for token in &self.tokens {
+            self.titles.insert(token.id.clone(), token.token.title());
+        }
+        let missing = crate::reach::missing_listeners(&guard, &self.listeners);
+        let has_push = guard.entries().iter().any(|e| e.push.is_some()) || !guard.push_tokens().is_empty();
+        let keyring = crate::reach::keyring_for(&guard);
+        drop(guard);
+        let mut tasks = Vec::new();
+        for (id, link) in &missing {
+            if matches!(self.registrations.get(id), Some(Registration::Running)) {
+                continue;
+            }
+            self.registrations.insert(id.clone(), Registration::Running);
+            let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
+            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
+        }
+        self.devices = if unlocked { missing } else { Vec::new() };
+        if has_push {
+            let vault = vault.clone();
+            tasks.push(Task::perform(
+                blocking(move || {
+                    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                    let path = vault.path().to_owned();
+                    vault.ensure_journal().map_err(|e| e.to_string())?;
+                    let key = vault.journal_key().cloned().ok_or("the vault has no journal key")?;
+                    drop(vault);
+                    journal::read(&path, &key).map_err(|e| e.to_string())
+                }),
+                |result| Message::HistoryRead(Sensitive(result)),
+            ));
+        }
+        Task::batch(tasks)
+    }
+
+    /// The vault locked: connections that hold the device key close; the
+    /// requests stay, to be answered after unlocking.
+    pub fn locked(&mut self) {
+        let gone: Vec<Id> = self.devices.drain(..).map(|(id, _)| id).collect();
+        self.connections.retain(|id, _| !gone.contains(id) || self.listeners.iter().any(|s| &s.account == id && s.listener.is_ok()));
+        for prompt in &mut self.prompts {
+            prompt.busy = false;
+        }
+    }
+
+    /// The vault was saved: when a work or school account or a token came or
+    /// went, connections, listeners and prompts follow.
+    pub fn vault_changed(&mut self, vault: &SharedVault, unlocked: bool) -> Task<Message> {
+        let Ok(guard) = vault.try_lock() else { return Task::none() };
+        if push_fingerprint(&guard) == self.seen {
+            return Task::none();
+        }
+        let accounts: Vec<Id> = guard.entries().iter().filter(|e| e.push.is_some()).map(|e| e.id.clone()).chain(guard.push_tokens().iter().map(|t| t.id.clone())).collect();
+        let keyring = crate::reach::keyring_for(&guard);
+        let pruned = crate::reach::prune(&guard, keyring.as_ref());
+        drop(guard);
+        if let Err(error) = pruned {
+            eprintln!("countersign: {error}");
+        }
+        // An account or token that was removed takes its requests, its
+        // connection and its notifications with it.
+        self.listeners.retain(|s| accounts.contains(&s.account));
+        self.prompts.retain(|p| accounts.contains(&p.account));
+        self.connections.retain(|id, _| accounts.contains(id));
+        for removed in self.titles.keys().filter(|id| !accounts.contains(id)).cloned().collect::<Vec<_>>() {
+            if let Some(title) = self.titles.remove(&removed) {
+                self.clock.forget(&title);
+            }
+        }
+        Task::batch([self.opened(vault, unlocked), self.read_listeners()])
+    }
+
+    /// What to keep connected now.
+    pub fn targets(&self) -> Vec<Target> {
+        let listening = self.listeners.iter().filter_map(|s| s.listener.as_ref().ok().map(|listener| (s.account.clone(), listener.clone())));
+        let mut targets: Vec<Target> = listening.map(|(id, listener)| Target { id, channel: Channel::Countersign(Credential::Listener(listener)) }).collect();
+        for (id, link) in &self.devices {
+            if !targets.iter().any(|t| &t.id == id) {
+                targets.push(Target { id: id.clone(), channel: Channel::Countersign(Credential::Device(link.clone())) });
+            }
+        }
+        targets.extend(self.tokens.iter().map(|t| Target { id: t.id.clone(), channel: Channel::PrivacyIdea(t.token.clone(), self.poll) }));
+        targets
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subscriptions: Vec<Subscription<Message>> = self
+            .targets()
+            .into_iter()
+            .map(|target| {
+                Subscription::run_with(target, |target: &Target| {
+                    let id = target.id.clone();
+                    let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
+                        Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone())),
+                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval)),
+                    };
+                    iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
+                })
+            })
+            .collect();
+        if self.listeners.iter().any(|s| s.listener.is_err()) {
+            subscriptions.push(iced::time::every(LISTENER_RETRY).map(|_| Message::RetryListeners));
+        }
+        Subscription::batch(subscriptions)
+    }
+
+    /// Whether any work or school account or token exists (known so far).
+    pub fn has_accounts(&self) -> bool {
+        !self.listeners.is_empty() || !self.titles.is_empty()
+    }
+
+    /// Requests waiting for an answer.
+    pub fn waiting(&self) -> usize {
+        self.prompts.len()
+    }
+
+    /// Puts request `id` first in the queue (its notification was clicked).
+    pub fn bring_forward(&mut self, id: &str) {
+        if let Some(index) = self.prompts.iter().position(|p| p.challenge.id == id) {
+            if let Some(prompt) = self.prompts.remove(index) {
+                self.prompts.push_front(prompt);
+            }
+        }
+    }
+
+    /// The keyboard goes to the first prompt's number box, else its PIN field.
+    pub fn focus(&self) -> Task<Message> {
+        match self.prompts.front().map(|p| &p.challenge) {
+            Some(challenge) if challenge.number_matching => operation::focus(prompt::NUMBER_ID),
+            Some(challenge) if challenge.pin_required => operation::focus(prompt::PIN_ID),
+            _ => Task::none(),
+        }
+    }
+
+    /// An account's connection, for its card.
+    pub fn status(&self, id: &Id) -> Option<String> {
+        if let Some(Registration::Running) = self.registrations.get(id)
+            && !self.connections.contains_key(id)
+        {
+            return Some("Push: setting up reception while locked…".into());
+        }
+        Some(match self.connections.get(id)? {
+            Connection::Connecting => "Push: connecting…".to_owned(),
+            Connection::Connected(_) => "Push: connected".to_owned(),
+            Connection::Offline { reason, retry_at: _ } => format!("Push: offline ({reason})"),
+        })
+    }
+
+    /// Every account and token with where its requests stand.
+    fn sources(&self, now: u64) -> Vec<SourceRow> {
+        let mut rows: Vec<SourceRow> = Vec::new();
+        let mut ids: Vec<&Id> = self.listeners.iter().map(|s| &s.account).chain(self.titles.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let token = self.tokens.iter().any(|t| &t.id == id);
+            let stored = self.listeners.iter().find(|s| &s.account == id);
+            let title = self.titles.get(id).cloned().or_else(|| stored.map(|s| format!("{} ({})", s.organization, s.user))).unwrap_or_default();
+            let connection = match self.connections.get(id) {
+                Some(Connection::Connected(_)) => Some("Connected".to_owned()),
+                Some(Connection::Offline { reason, retry_at }) => Some(format!("Offline: {reason} (retrying in {} s)", (*retry_at - now as i64).max(0))),
+                Some(Connection::Connecting) => Some("Connecting…".to_owned()),
+                None => None,
+            };
+            let reach = if token {
+                "polls with the token's key, kept in memory since the vault was opened"
+            } else {
+                match (stored.map(|s| &s.listener), self.registrations.get(id)) {
+                    (Some(Ok(_)), _) => "receives requests while locked",
+                    (_, Some(Registration::Running)) => "setting up reception while locked…",
+                    (Some(Err(_)), _) => "its listener key is in the OS keyring, which does not answer: retrying",
+                    (None, _) => "receives requests only while unlocked",
+                }
+            };
+            let state = connection.unwrap_or_else(|| "Not connected".to_owned());
+            let reach = match self.registrations.get(id) {
+                Some(Registration::Failed(why)) => format!("{reach} (no listener key: {why})"),
+                _ => reach.to_owned(),
+            };
+            rows.push(SourceRow { id: id.clone(), title, state, reach, token });
+        }
+        rows
+    }
+
+    pub fn update(&mut self, message: Message, context: Context<'_>) -> Action {
+        match message {
+            Message::Push(id, update) => self.push(id, update, context),
+            Message::Prompt(message) => self.answer(message, context),
+            Message::Sent(id, result) => {
+                if let (Err(error), Some(prompt)) = (result, self.prompts.iter_mut().find(|p| p.challenge.id == id)) {
+                    prompt.busy = false;
+                    prompt.error = Some(error);
+                }
+                Action::None
+            }
+            Message::Notice(Notice::Shown(request, notification)) => {
+                self.notifications.insert(request, notification);
+                Action::None
+            }
+            Message::Notice(Notice::Clicked(request)) => {
+                self.bring_forward(&request);
+                Action::Show(Some(request))
+            }
+            Message::Activity(prompt::ActivityMessage::Back) => {
+                self.confirm_remove = None;
+                Action::Back
+            }
+            Message::Activity(prompt::ActivityMessage::RemoveToken(id)) => {
+                self.confirm_remove = Some(id);
+                Action::None
+            }
+            Message::Activity(prompt::ActivityMessage::CancelRemove) => {
+                self.confirm_remove = None;
+                Action::None
+            }
+            Message::Activity(prompt::ActivityMessage::ConfirmRemove) => {
+                let (Some(id), Some(vault)) = (self.confirm_remove.take(), context.vault) else { return Action::None };
+                let vault = vault.clone();
+                Action::Run(Task::perform(
+                    blocking(move || {
+                        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                        vault.remove_push_token(&id).map(|removed| format!("Removed {}", removed.token.title())).map_err(|e| e.to_string())
+                    }),
+                    Message::TokenRemoved,
+                ))
+            }
+            Message::TokenRemoved(result) => {
+                let text = match result {
+                    Ok(text) => text,
+                    Err(error) => format!("Not removed: {error}"),
+                };
+                let task = match context.vault {
+                    Some(vault) => self.vault_changed(vault, true),
+                    None => Task::none(),
+                };
+                Action::Toast(text, task)
+            }
+            Message::ListenersRead(Sensitive(result)) => {
+                match result {
+                    Ok(stored) => {
+                        for s in &stored {
+                            self.titles.entry(s.account.clone()).or_insert_with(|| format!("{} ({})", s.organization, s.user));
+                            if s.listener.is_ok() {
+                                self.registrations.remove(&s.account);
+                            }
+                        }
+                        self.listeners = stored;
+                    }
+                    Err(error) => eprintln!("countersign: {error}"),
+                }
+                // A device connection whose account now has a listener gives way to it.
+                let listening: Vec<Id> = self.listeners.iter().filter(|s| s.listener.is_ok()).map(|s| s.account.clone()).collect();
+                self.devices.retain(|(id, _)| !listening.contains(id));
+                Action::None
+            }
+            Message::RetryListeners => Action::Run(self.read_listeners()),
+            Message::Registered(id, result) => match result {
+                Ok(_) => Action::Run(self.read_listeners()),
+                Err(error) => {
+                    eprintln!("countersign: no listener key for {}: {error}", self.titles.get(&id).map_or("an account", String::as_str));
+                    self.registrations.insert(id, Registration::Failed(error));
+                    Action::None
+                }
+            },
+            Message::HistoryRead(Sensitive(result)) => {
+                match result {
+                    Ok(history) => {
+                        let mut activity = prompt::fold(&history.records);
+                        // What arrived before the journal could be read stays.
+                        for item in &self.activity {
+                            if !activity.iter().any(|a| a.id == item.id) {
+                                activity.insert(0, item.clone());
+                            }
+                        }
+                        self.activity = activity;
+                        self.broken = history.broken;
+                        if let Some(broken) = &self.broken {
+                            eprintln!("countersign: {broken}");
+                            return Action::Toast(format!("Warning: {broken}. See Sign-in activity."), Task::none());
+                        }
+                    }
+                    Err(error) => eprintln!("countersign: the sign-in history could not be read: {error}"),
+                }
+                Action::None
+            }
+            Message::Recorded(result) => {
+                if let Err(error) = result {
+                    eprintln!("countersign: not recorded in the sign-in history: {error}");
+                }
+                Action::None
+            }
+            Message::ClockSynchronized(synchronized) => {
+                self.clock.synchronized = synchronized;
+                Action::None
+            }
+        }
+    }
+
+    /// Appends to the journal off the UI thread.
+    fn record(&self, record: journal::Record) -> Task<Message> {
+        let path = self.vault.clone();
+        Task::perform(
+            blocking(move || match journal::append(&path, &record) {
+                // No journal yet (the vault was never open since the account
+                // came): the activity list still has it for this session.
+                Err(journal::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other.map_err(|e| e.to_string()),
+            }),
+            Message::Recorded,
+        )
+    }
+
+    /// Sets a request's outcome in the activity list and the journal.
+    fn conclude(&mut self, request: &str, outcome: Outcome, detail: &str, now: u64) -> Task<Message> {
+        let Some(item) = self.activity.iter_mut().find(|a| a.id == request) else { return Task::none() };
+        item.event = outcome;
+        item.detail = detail.to_owned();
+        let record = item.record(outcome, detail, now as i64);
+        self.record(record)
+    }
+
+    /// One connection changed, or a request or verdict arrived.
+    fn push(&mut self, id: Id, update: Update, context: Context<'_>) -> Action {
+        match update {
+            Update::Connecting => {
+                self.connections.insert(id, Connection::Connecting);
+            }
+            Update::Connected(sender) => {
+                self.connections.insert(id, Connection::Connected(sender));
+            }
+            Update::ClockOffset(offset) => {
+                if let Some(title) = self.titles.get(&id) {
+                    self.clock.observe(title, offset);
+                }
+                self.offsets.insert(id, offset);
+            }
+            Update::Disconnected { reason, retry_in } => {
+                // An answer in flight may be lost with the connection: let the user answer again.
+                for prompt in self.prompts.iter_mut().filter(|p| p.account == id && p.busy) {
+                    prompt.busy = false;
+                    prompt.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
+                }
+                self.connections.insert(id, Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
+            }
+            Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
+            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => return self.decided(challenge_id, accepted, &status, &reason, context),
+            Update::Event(Event::Alive | Event::ListenerRegistered(_)) => {}
+            Update::Event(Event::Dropped(reason)) => {
+                // A forged or misaddressed message: never shown, only logged.
+                eprintln!("countersign: {reason}");
+            }
+        }
+        Action::None
+    }
+
+    fn arrived(&mut self, id: Id, challenge: crate::push::Challenge, context: Context<'_>) -> Action {
+        let now = context.now as i64;
+        let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.id == challenge.id && a.event != Outcome::Received);
+        // privacyIDEA's times are already this computer's (when first seen).
+        let offset = if self.tokens.iter().any(|t| t.id == id) { None } else { self.offsets.get(&id).copied() };
+        let deadline = challenge.deadline(now, offset);
+        if known || deadline <= now {
+            return Action::None;
+        }
+        let shield = self.shields.entry(id.clone()).or_default();
+        let flagged = shield.observe(challenge.created_at).then(|| shield.warning());
+        let account = self.titles.get(&id).cloned().unwrap_or_else(|| challenge.organization.clone());
+        let mut record = Task::none();
+        if !self.activity.iter().any(|a| a.id == challenge.id) {
+            let item = Activity { id: challenge.id.clone(), at: now, account, app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event: Outcome::Received, detail: String::new() };
+            record = self.record(item.record(Outcome::Received, "", now));
+            self.activity.insert(0, item);
+        }
+        let seconds = (deadline - now).clamp(1, 600) as u32;
+        let notify = desktop::notify(&challenge, seconds, context.vault.is_none()).map(Message::Notice);
+        self.prompts.push_back(Prompt::new(id, challenge, deadline, flagged));
+        let focus = if self.prompts.len() == 1 && context.window && context.vault.is_some() { self.focus() } else { Task::none() };
+        Action::Run(Task::batch([record, notify, focus]))
+    }
+
+    fn decided(&mut self, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
+        // A refusal while the request is still open (a PIN was missing, the
+        // server failed) leaves the prompt to answer again.
+        if !accepted && matches!(status, "pending" | "") {
+            if let Some(prompt) = self.prompts.iter_mut().find(|p| p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy) {
+                prompt.busy = false;
+                prompt.error = Some(format!("Not recorded: {reason}"));
+            }
+            return Action::None;
+        }
+        let (outcome, detail) = match (accepted, status) {
+            (true, "approved") => (Outcome::Approved, reason.to_owned()),
+            (true, "denied") => (Outcome::Denied, reason.to_owned()),
+            (true, "reported") => (Outcome::Reported, String::new()),
+            (true, "closed") => (Outcome::Closed, "no longer open on the server".to_owned()),
+            (_, "expired") => (Outcome::Expired, String::new()),
+            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") })),
+        };
+        let was_first = self.prompts.front().is_some_and(|p| p.challenge.id == challenge_id);
+        self.prompts.retain(|p| p.challenge.id != challenge_id);
+        let record = self.conclude(&challenge_id, outcome, &detail, context.now);
+        let text = if detail.is_empty() { outcome.label().to_owned() } else { format!("{}: {detail}", outcome.label()) };
+        // The next request in the queue gets the keyboard.
+        let focus = if was_first && context.window { self.focus() } else { Task::none() };
+        Action::Toast(text, Task::batch([record, focus]))
+    }
+
+    fn answer(&mut self, message: prompt::Message, context: Context<'_>) -> Action {
+        let Some(prompt) = self.prompts.front_mut() else { return Action::None };
+        let prompt::Action::Answer { decision, number, password, presence } = prompt.update(message) else { return Action::None };
+        let Some(vault) = context.vault.cloned() else {
+            prompt.busy = false;
+            prompt.error = Some("Unlock Countersign to answer.".into());
+            return Action::None;
+        };
+        let sender = match self.connections.get(&prompt.account) {
+            Some(Connection::Connected(sender)) => sender.clone(),
+            _ => {
+                prompt.busy = false;
+                prompt.error = Some("Not connected to your organisation's server right now; it is retrying. Try again in a moment.".into());
+                return Action::None;
+            }
+        };
+        let (path, account, challenge_id, now) = (self.vault.clone(), prompt.account.clone(), prompt.challenge.id.clone(), context.now as i64);
+        let token = self.tokens.iter().any(|t| t.id == account);
+        let user_verified = password.is_some();
+        let sent = challenge_id.clone();
+        Action::Run(Task::perform(
+            async move {
+                if let Some(password) = password {
+                    blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(|e| match e {
+                        vault::Error::WrongPassword => "Wrong password.".to_owned(),
+                        other => other.to_string(),
+                    })?;
+                }
+                let answer = if token {
+                    Answer::Token { challenge_id, decision, presence }
+                } else {
+                    // Signed with the device key, which only the unlocked vault holds.
+                    blocking(move || {
+                        let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                        let link = vault.entries().iter().find(|e| e.id == account).and_then(|e| e.push.as_ref()).ok_or("the account is no longer in the vault")?;
+                        Ok::<_, String>(Answer::Signed { envelope: link.sign_response(&challenge_id, decision, number, user_verified, now), challenge_id })
+                    })
+                    .await?
+                };
+                sender.send(answer).await.map_err(|_| "The connection closed; try again.".to_owned())
+            },
+            move |result| Message::Sent(sent.clone(), result),
+        ))
+    }
+
+    /// Requests that ran out of time leave the queue and say so.
+    pub fn tick(&mut self, now: u64) -> Task<Message> {
+        let mut tasks = Vec::new();
+        while let Some(index) = self.prompts.iter().position(|p| p.seconds_left(now as i64) == 0) {
+            if let Some(expired) = self.prompts.remove(index) {
+                tasks.push(self.conclude(&expired.challenge.id, Outcome::Expired, "", now));
+            }
+        }
+        Task::batch(tasks)
+    }
+
+    /// Takes away the notifications of requests that left the queue
+    /// (answered here or elsewhere, expired, removed).
+    pub fn sweep(&mut self) -> Task<Message> {
+        let gone: Vec<String> = self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
+        Task::batch(gone.into_iter().filter_map(|id| self.notifications.remove(&id)).map(|notification| Task::future(desktop::close(notification)).discard()))
+    }
+
+    /// The first request's prompt, with the number of others waiting.
+    pub fn view_prompt(&self, now: u64) -> Option<Element<'_, Message>> {
+        self.prompts.front().map(|prompt| prompt.view(now as i64, self.prompts.len() - 1).map(Message::Prompt))
+    }
+
+    /// The activity page.
+    pub fn view_activity(&self, now: u64) -> Element<'_, Message> {
+        let sources = self.sources(now);
+        prompt::activity_view(&self.activity, &sources, self.confirm_remove.as_ref(), self.broken.as_ref()).map(Message::Activity)
+    }
+}
