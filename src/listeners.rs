@@ -90,6 +90,12 @@ pub fn load(vault: &Path, keyring: Option<&Keyring>) -> Result<Vec<Stored>, Erro
     Ok(read(&file)?.into_iter().map(|record| record.into_stored(&file, keyring)).collect())
 }
 
+/// Whether any listener key of the vault at `vault` is in the OS keyring
+/// (so a caller connects to the keyring only when it must).
+pub fn in_keyring(vault: &Path) -> bool {
+    read(&path(vault)).is_ok_and(|records| records.iter().any(|r| matches!(r.key, KeyPlace::Keyring(_))))
+}
+
 /// Keeps `listener` as the listener of `account` (replacing an earlier one).
 pub fn add(vault: &Path, account: &Id, listener: &Listener, keyring: Option<&Keyring>) -> Result<Placement, Error> {
     let file = path(vault);
@@ -346,6 +352,7 @@ mod tests {
         assert!(retain(&vault, std::slice::from_ref(&two), None).unwrap());
         assert!(!retain(&vault, std::slice::from_ref(&two), None).unwrap(), "nothing more to remove");
         assert_eq!(load(&vault, None).unwrap().len(), 1);
+        assert!(!in_keyring(&vault));
         assert!(!sibling(&path(&vault), "tmp").exists(), "no temp file is left");
     }
 
@@ -360,6 +367,7 @@ mod tests {
         assert!(text.contains("\"keyring\": \"listener-dev_k\""), "{text}");
         assert!(!text.contains(&STANDARD.encode([5u8; 32])), "the seed is not in the file");
         assert_eq!(load(&vault, Some(&keyring)).unwrap()[0].listener.as_ref().unwrap(), &listener("dev_k", 5));
+        assert!(in_keyring(&vault));
         // Without the keyring, it says why instead of failing the whole file.
         let stored = load(&vault, None).unwrap();
         assert!(matches!(&stored[0].listener, Err(keyring::Error::Unavailable(_))));

@@ -5,9 +5,10 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic  "CSVAULT\n"
-//! 8       2     format version, big-endian u16: 1, or 2 when the payload
-//!               holds privacyIDEA tokens (so that version 1 readers, which
-//!               ignore unknown fields, refuse it instead of dropping them)
+//! 8       2     format version, big-endian u16: 1; 2 when the payload
+//!               holds privacyIDEA tokens; 3 when it holds the sign-in
+//!               journal's key (so that older readers, which ignore unknown
+//!               fields, refuse the file instead of dropping them on save)
 //! 10      4     header length N, big-endian u32 (at most 1 MiB)
 //! 14      N     header: UTF-8 JSON (below)
 //! 14+N    ...   payload ciphertext: XChaCha20-Poly1305(master key, header.nonce,
@@ -49,9 +50,16 @@
 //!   "period" | "counter", "algorithm", "digits", "push" (a work or school
 //!   account's link) } ], "push_tokens": [ { "id", "added", "serial", "label",
 //!   "issuer", "url", "sslverify", "pin", "key" (PKCS#8 DER, base64),
-//!   "server_key" (PKCS#1 DER, base64) } ] }`: `push_tokens` are privacyIDEA
-//!   PUSH tokens (no codes), left out when there are none. Unknown fields are
-//!   ignored.
+//!   "server_key" (PKCS#1 DER, base64) } ], "journal_key": "<base64, 32
+//!   bytes>" }`: `push_tokens` are privacyIDEA PUSH tokens (no codes), left
+//!   out when there are none; `journal_key` is the X25519 secret key that
+//!   opens the sign-in journal beside the vault (`crate::journal`), made the
+//!   first time the vault has a work or school account or token, left out of
+//!   exports. Unknown fields are ignored.
+//! * **Outside the vault**, on purpose: the listener keys of work or school
+//!   accounts (`crate::listeners`), which only receive sign-in requests, so
+//!   that a locked vault still gets them; and the journal, sealed to the
+//!   public half of `journal_key`, so records can be appended while locked.
 //! * **Compatibility.** Readers refuse versions they do not know and never
 //!   write over such a file. `tests/fixtures/vault-v1.cvault` is kept forever
 //!   and must keep opening.

@@ -230,7 +230,7 @@ fn a_request_expires_by_its_lifetime_from_arrival_and_the_history_lasts() {
     harness.send(Message::Tick(deadline as u64));
     assert_eq!(harness.app.inbox.waiting(), 0, "expired");
     let history = journal(&harness);
-    assert_eq!(history.records.iter().filter(|r| r.request == signin).map(|r| r.event).last(), Some(countersign::journal::Event::Expired));
+    assert_eq!(history.records.iter().filter(|r| r.request == signin).map(|r| r.event).next_back(), Some(countersign::journal::Event::Expired));
 
     // A new app (a restart) reads the history back; an edited byte is reported.
     let mut again = Harness::start(tempfile::tempdir().unwrap(), harness.vault_path.clone());
@@ -248,4 +248,21 @@ fn a_request_expires_by_its_lifetime_from_arrival_and_the_history_lasts() {
     third.send(Message::Accounts(accounts::Message::OpenActivity));
     assert!(third.app.inbox.broken.is_some());
     assert!(third.shows(&format!("Warning: {}. The history below may be incomplete or altered.", third.app.inbox.broken.clone().unwrap())));
+}
+
+#[test]
+fn a_clock_off_by_more_than_ten_seconds_is_said_on_every_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut harness = Harness::unlocked(vec![]);
+    let id = activate(&mut harness, &server, "carl");
+    let warning = "This computer's clock is 42 s ahead of Contoso (carl)'s. Codes may be refused and requests may seem to expire early or late. Turn on automatic time (your desktop's Date & Time settings, or `timedatectl set-ntp true`).";
+    harness.push(&id, Update::ClockOffset(9));
+    assert!(!harness.shows(warning) && harness.app.inbox.clock.warning().is_none(), "9 s is within tolerance");
+    harness.push(&id, Update::ClockOffset(-42));
+    assert!(harness.shows(warning));
+    harness.send(Message::Accounts(accounts::Message::Lock));
+    assert!(harness.shows(warning), "the unlock screen says it too");
+    harness.push(&id, Update::ClockOffset(0));
+    assert!(!harness.shows(warning), "a clock put right clears it");
 }

@@ -297,6 +297,34 @@ fn the_command_line_activates_from_the_qr_image_then_watches_and_approves() {
     let approved = sandbox.ok(&["push", "approve", &id, "--number", &number.unwrap().to_string()]);
     assert_eq!(approved, format!("{id}: approved\n"));
     assert_eq!(runtime.block_on(server.status(&id, 0)), "approved");
+    // The answer is in the sign-in history, its chain whole.
+    let history: Value = serde_json::from_str(&sandbox.ok(&["push", "history", "--json"])).unwrap();
+    let record = &history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!((record["request"].as_str(), record["event"].as_str(), record["account"].as_str()), (Some(id.as_str()), Some("approved"), Some("Countersign demo (ivan)")));
+    assert_eq!(record["detail"], "answered from the command line");
+}
+
+/// libfaketime, which Debian's faketime package installs (tests/run does).
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[test]
+fn a_server_whose_clock_differs_is_said_with_how_much_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server's clock 3 minutes ahead of this computer's.
+    let server = Server::start_with(dir.path().join("server.sqlite3"), common::server::free_port(), Vec::new(), &[("LD_PRELOAD", FAKETIME), ("FAKETIME", "+3m"), ("DONT_FAKE_MONOTONIC", "1")]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (code, url) = runtime.block_on(server.activation("uma"));
+    let sandbox = common::Sandbox::new();
+    sandbox.init();
+    sandbox.ok(&["activate", "--code", &code, "--url", &url]);
+    let output = sandbox.run(&["push", "watch", "--timeout", "3"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("warning: This computer's clock is 3 min 0 s behind Contoso (uma)'s.") || said.contains("warning: This computer's clock is 2 min 59 s behind Contoso (uma)'s."), "{said}");
+    assert!(said.contains("timedatectl set-ntp true"), "{said}");
+    // The request still gets its whole time, counted on the server's clock.
+    let (id, _) = runtime.block_on(server.signin("uma"));
+    let watched = sandbox.ok(&["push", "watch", "--count", "1", "--timeout", "10"]);
+    assert!(watched.starts_with(&id) && (watched.contains("; 60 s left") || watched.contains("; 59 s left")), "{watched}");
 }
 
 #[tokio::test]

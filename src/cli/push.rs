@@ -292,10 +292,17 @@ fn describe(challenge: &Challenge, seconds_left: i64) -> String {
 
 /// `push watch`.
 pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, timeout: Option<u64>, interval: Duration) -> Result<()> {
-    let (_, target) = target(vault, which)?;
+    let (title, target) = target(vault, which)?;
     runtime()?.block_on(async {
         let watching = async {
             let mut channel = Channel::open(target, interval).await?;
+            if let Some(offset) = channel.clock_offset() {
+                let mut clock = countersign::clock::Clock::default();
+                clock.observe(&title, offset);
+                if let Some(warning) = clock.warning() {
+                    eprintln!("countersign: warning: {warning}");
+                }
+            }
             let mut shield = Shield::default();
             let mut seen = 0;
             loop {

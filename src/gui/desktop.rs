@@ -1,7 +1,8 @@
 //! What the desktop offers over D-Bus: notifications for sign-in requests
-//! (shown, clicked, taken away) and whether the system clock is
-//! synchronised (systemd-timedated). No service (a bare session, CI) is not
-//! an error: the request is in the window and the tray either way.
+//! (shown, clicked, taken away; the Desktop Notifications Specification over
+//! one zbus connection) and whether the system clock is synchronised
+//! (systemd-timedated). No service (a bare session, CI) is not an error: the
+//! request is in the window and the tray either way.
 
 use iced::Task;
 
@@ -15,8 +16,8 @@ use super::APP_ID;
 pub enum Notice {
     /// The notification for this request is on screen with this id.
     Shown(String, u32),
-    /// The user clicked it.
-    Clicked(String),
+    /// The user clicked the notification with this id.
+    Clicked(u32),
 }
 
 /// Text from a relying party, made safe for a notification: no control
@@ -26,6 +27,17 @@ pub fn plain(text: &str) -> String {
     let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(120).collect();
     flat.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
+
+/// The session bus, connected once: every notification, its click and its
+/// closing go through this one connection (no thread per notification).
+#[cfg(all(unix, not(target_os = "macos")))]
+async fn bus() -> Option<zbus::Connection> {
+    static BUS: tokio::sync::OnceCell<Option<zbus::Connection>> = tokio::sync::OnceCell::const_new();
+    BUS.get_or_init(|| async { zbus::Connection::session().await.ok() }).await.clone()
+}
+
+const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
+const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
 
 /// A request's notification: app, user, place, and what answering needs.
 /// It stays until the request is answered or expires (`seconds`).
@@ -46,59 +58,59 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
         body.push_str("\nUnlock Countersign to answer.");
     }
     let id = challenge.id.clone();
-    // The waiting thread reports the notification's id, then the click. It
-    // is detached, not a runtime's blocking task: a notification still on
-    // screen must not keep the process alive after Quit.
-    let (sender, receiver) = iced::futures::channel::mpsc::unbounded();
-    let spawned = std::thread::Builder::new().name("notification".into()).spawn(move || {
-        // notify-rust unwraps D-Bus errors while waiting: a broken session
-        // bus must not take the app down with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| show(&summary, &body, seconds, &id, &sender)));
-    });
-    match spawned {
-        Ok(_) => Task::run(receiver, |notice| notice),
-        Err(_) => Task::none(),
-    }
+    Task::perform(show(summary, body, seconds), move |shown| shown.map(|notification| Notice::Shown(id.clone(), notification))).then(|shown| match shown {
+        Some(notice) => Task::done(notice),
+        None => Task::none(),
+    })
 }
 
-/// Shows one request's notification, reports its id, and waits for a click.
+/// Notify (the Desktop Notifications Specification): its id, or `None`
+/// when no notification service answers.
 #[cfg(all(unix, not(target_os = "macos")))]
-fn show(summary: &str, body: &str, seconds: u32, id: &str, sender: &iced::futures::channel::mpsc::UnboundedSender<Notice>) {
-    let shown = notify_rust::Notification::new()
-        .appname("Countersign")
-        .summary(summary)
-        .body(body)
-        .icon(APP_ID)
-        .hint(notify_rust::Hint::DesktopEntry(APP_ID.into()))
-        .hint(notify_rust::Hint::Category("x-countersign.signin".into()))
-        // "default" is the click on the notification itself.
-        .action("default", "Show")
-        .timeout(notify_rust::Timeout::Milliseconds(seconds.saturating_mul(1000)))
-        .show();
-    let Ok(handle) = shown else { return };
-    let _ = sender.unbounded_send(Notice::Shown(id.to_owned(), handle.id()));
-    // Waits until it is clicked or closed: it expires with the request, and
-    // is closed when the request leaves the queue.
-    handle.wait_for_action(|action| {
-        if action == "default" {
-            let _ = sender.unbounded_send(Notice::Clicked(id.to_owned()));
-        }
-    });
+async fn show(summary: String, body: String, seconds: u32) -> Option<u32> {
+    use std::collections::HashMap;
+    let bus = bus().await?;
+    let hints: HashMap<&str, zbus::Variant<'_>> = HashMap::from([("desktop-entry", zbus::Variant::from(APP_ID)), ("category", zbus::Variant::from("x-countersign.signin"))]);
+    // "default" is the click on the notification itself.
+    let actions = ["default", "Show"];
+    let timeout = i32::try_from(seconds.saturating_mul(1000)).unwrap_or(i32::MAX);
+    let reply = bus.call_method(Some(NOTIFICATIONS), NOTIFICATIONS_PATH, Some(NOTIFICATIONS), "Notify", &("Countersign", 0u32, APP_ID, summary.as_str(), body.as_str(), &actions[..], hints, timeout)).await.ok()?;
+    reply.body().deserialize::<u32>().ok()
 }
 
-/// Elsewhere notify-rust can only show it: no id, no click.
 #[cfg(not(all(unix, not(target_os = "macos"))))]
-fn show(summary: &str, body: &str, _seconds: u32, _id: &str, _sender: &iced::futures::channel::mpsc::UnboundedSender<Notice>) {
-    let _ = notify_rust::Notification::new().appname("Countersign").summary(summary).body(body).show();
+async fn show(_summary: String, _body: String, _seconds: u32) -> Option<u32> {
+    None
 }
 
-/// Takes a request's notification off the screen (its waiting thread then ends).
+/// The clicks on Countersign's notifications, for as long as the app runs.
+pub fn clicks() -> impl iced::futures::Stream<Item = Notice> {
+    iced::stream::channel(16, async |mut output: iced::futures::channel::mpsc::Sender<Notice>| {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        {
+            use iced::futures::{SinkExt, StreamExt};
+            let Some(bus) = bus().await else { return };
+            let Ok(rule) = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(NOTIFICATIONS).member("ActionInvoked").path(NOTIFICATIONS_PATH).build() else { return };
+            let Ok(mut signals) = zbus::MessageStream::for_match_rule(rule, &bus, None).await else { return };
+            while let Some(Ok(message)) = signals.next().await {
+                if let Ok((notification, action)) = message.body().deserialize::<(u32, String)>()
+                    && action == "default"
+                    && output.send(Notice::Clicked(notification)).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+        #[cfg(not(all(unix, not(target_os = "macos"))))]
+        let _ = &mut output;
+    })
+}
+
+/// Takes a request's notification off the screen.
 #[cfg(all(unix, not(target_os = "macos")))]
 pub async fn close(id: u32) {
-    let Ok(connection) = zbus::Connection::session().await else { return };
-    let _ = connection
-        .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
-        .await;
+    let Some(bus) = bus().await else { return };
+    let _ = bus.call_method(Some(NOTIFICATIONS), NOTIFICATIONS_PATH, Some(NOTIFICATIONS), "CloseNotification", &(id,)).await;
 }
 
 #[cfg(not(all(unix, not(target_os = "macos"))))]

@@ -71,6 +71,8 @@ pub struct Target {
 }
 
 /// Where a connection gets its requests.
+// A few per app, each built once per subscription: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Channel {
     /// A work or school account: a WebSocket to Countersign's server.
@@ -103,6 +105,8 @@ impl std::hash::Hash for Target {
     }
 }
 
+// A challenge travels by value from the connection to the prompt once.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Message {
     /// An update from one account's or token's connection.
@@ -195,8 +199,9 @@ impl Inbox {
         let path = self.vault.clone();
         Task::perform(
             blocking(move || {
-                // Listener keys of a keyring vault are in the keyring.
-                let keyring = Keyring::system().ok();
+                // Listener keys of a keyring vault are in the keyring; a
+                // password-only vault's never touch it.
+                let keyring = if listeners::in_keyring(&path) { Keyring::system().ok() } else { None };
                 Sensitive(listeners::load(&path, keyring.as_ref()))
             }),
             Message::ListenersRead,
@@ -313,6 +318,7 @@ impl Inbox {
                 })
             })
             .collect();
+        subscriptions.push(Subscription::run(desktop::clicks).map(Message::Notice));
         if self.listeners.iter().any(|s| s.listener.is_err()) {
             subscriptions.push(iced::time::every(LISTENER_RETRY).map(|_| Message::RetryListeners));
         }
@@ -331,10 +337,10 @@ impl Inbox {
 
     /// Puts request `id` first in the queue (its notification was clicked).
     pub fn bring_forward(&mut self, id: &str) {
-        if let Some(index) = self.prompts.iter().position(|p| p.challenge.id == id) {
-            if let Some(prompt) = self.prompts.remove(index) {
-                self.prompts.push_front(prompt);
-            }
+        if let Some(index) = self.prompts.iter().position(|p| p.challenge.id == id)
+            && let Some(prompt) = self.prompts.remove(index)
+        {
+            self.prompts.push_front(prompt);
         }
     }
 
@@ -412,7 +418,8 @@ impl Inbox {
                 self.notifications.insert(request, notification);
                 Action::None
             }
-            Message::Notice(Notice::Clicked(request)) => {
+            Message::Notice(Notice::Clicked(notification)) => {
+                let Some(request) = self.notifications.iter().find(|(_, shown)| **shown == notification).map(|(request, _)| request.clone()) else { return Action::None };
                 self.bring_forward(&request);
                 Action::Show(Some(request))
             }

@@ -1,4 +1,4 @@
-//! Byte layout and cryptography of vault format version 1 (documented in [`super`]).
+//! Byte layout and cryptography of vault format versions 1 to 3 (documented in [`super`]).
 
 use std::path::Path;
 

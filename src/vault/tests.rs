@@ -410,3 +410,17 @@ fn the_journal_key_is_made_once_kept_through_changes_and_left_out_of_exports() {
     assert_eq!(copy[9], 1);
     assert!(!format!("{reopened:?}").contains(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, *reopened.journal_key().unwrap().to_bytes())));
 }
+
+/// `tests/fixtures/vault-v3.cvault` and its journal were made by
+/// `tests/fixtures/make-vault-v3.sh` when format version 3 was released.
+#[test]
+fn released_v3_fixture_and_its_journal_still_open() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v3.cvault");
+    let vault = Locked::read(&path).unwrap().unlock_with_password(&Password::new("fixture-password".into())).unwrap();
+    assert_eq!(vault.entries().len(), 1);
+    assert!(vault.entries()[0].push.is_some(), "a work account with its push link");
+    let history = crate::journal::read(&path, vault.journal_key().expect("a journal key")).unwrap();
+    assert_eq!(history.broken, None);
+    assert_eq!(history.records.iter().map(|r| r.event).collect::<Vec<_>>(), [crate::journal::Event::Approved]);
+    assert_eq!((history.records[0].app.as_str(), history.records[0].location.as_str()), ("Contoso VPN", "Zurich, Switzerland"));
+}

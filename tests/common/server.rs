@@ -22,7 +22,7 @@ pub struct Server {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -32,10 +32,16 @@ impl Server {
     }
 
     pub fn start_on(database: PathBuf, port: u16, extra: Vec<String>) -> Server {
+        Server::start_with(database, port, extra, &[])
+    }
+
+    /// With environment variables (libfaketime's, to give it another clock).
+    pub fn start_with(database: PathBuf, port: u16, extra: Vec<String>, env: &[(&str, &str)]) -> Server {
         client::install_crypto();
         let child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
             .args(["--database", database.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
             .args(&extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
