@@ -57,10 +57,12 @@ impl Clock {
         let sync = match self.synchronized {
             Some(true) => "synchronised with a time server",
             Some(false) => "not synchronised with a time server",
-            None => "synchronisation unknown",
+            None => "synchronisation not known (no time service answered)",
         };
         match self.worst() {
-            Some((server, offset)) => format!("Clock: {sync}; {} off {server}'s", span(offset.unsigned_abs())),
+            // Offsets are whole seconds on both sides: 1 s is measuring error.
+            Some((server, offset)) if offset.abs() <= 1 => format!("Clock: {sync}; within 1 s of {server}'s"),
+            Some((server, offset)) => format!("Clock: {sync}; {} {} {server}'s", span(offset.unsigned_abs()), if offset > 0 { "behind" } else { "ahead of" }),
             None => format!("Clock: {sync}"),
         }
     }
@@ -86,7 +88,11 @@ mod tests {
         clock.observe("Contoso", 10);
         clock.observe("Fabrikam", -9);
         assert_eq!(clock.warning(), None);
-        assert_eq!(clock.summary(), "Clock: synchronisation unknown; 10 s off Contoso's");
+        assert_eq!(clock.summary(), "Clock: synchronisation not known (no time service answered); 10 s behind Contoso's");
+        clock.forget("Contoso");
+        clock.observe("Fabrikam", 1);
+        clock.synchronized = Some(true);
+        assert_eq!(clock.summary(), "Clock: synchronised with a time server; within 1 s of Fabrikam's");
     }
 
     #[test]
