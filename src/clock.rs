@@ -39,7 +39,7 @@ impl Clock {
 
     /// The warning to show, when the clock is off by more than [`TOLERANCE`].
     pub fn warning(&self) -> Option<String> {
-        let (server, offset) = self.worst().filter(|(_, offset)| offset.abs() > TOLERANCE)?;
+        let (server, offset) = self.worst().filter(|(_, offset)| offset.unsigned_abs() > TOLERANCE.unsigned_abs())?;
         // The server's clock is ahead of ours: ours is behind.
         let direction = if offset > 0 { "behind" } else { "ahead of" };
         let sync = match self.synchronized {
@@ -61,7 +61,7 @@ impl Clock {
         };
         match self.worst() {
             // Offsets are whole seconds on both sides: 1 s is measuring error.
-            Some((server, offset)) if offset.abs() <= 1 => format!("Clock: {sync}; within 1 s of {server}'s"),
+            Some((server, offset)) if offset.unsigned_abs() <= 1 => format!("Clock: {sync}; within 1 s of {server}'s"),
             Some((server, offset)) => format!("Clock: {sync}; {} {} {server}'s", span(offset.unsigned_abs()), if offset > 0 { "behind" } else { "ahead of" }),
             None => format!("Clock: {sync}"),
         }

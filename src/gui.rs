@@ -314,7 +314,14 @@ impl App {
     /// Writes or removes the login entry when what is wanted changed.
     fn keep_autostart(&mut self) -> Task<Message> {
         let Some(launch) = self.options.autostart.clone() else { return Task::none() };
-        let wanted = autostart::wanted(self.settings.start_at_login, self.inbox.has_accounts());
+        // The default follows work or school accounts, and a locked vault
+        // hides its tokens: the entry goes only once none is known to exist.
+        let wanted = match (self.settings.start_at_login, self.inbox.has_accounts(), self.inbox.has_none()) {
+            (Some(choice), _, _) => choice,
+            (None, true, _) => true,
+            (None, false, true) => false,
+            (None, false, false) => return Task::none(),
+        };
         if self.autostart_set == Some(wanted) {
             return Task::none();
         }
@@ -576,6 +583,9 @@ impl App {
                 tray::Event::Quit => iced::exit(),
             },
             Message::KeyringOpened(Sensitive(result)) => match result {
+                // An unlock that came first already told the inbox (and
+                // keeps its device connections).
+                Ok(_) if matches!(self.screen, Screen::Unlocked(_)) => Task::none(),
                 // Only the inbox sees it; the vault is dropped right after.
                 Ok(vault) => self.inbox.opened(&vault, false).map(Message::Inbox),
                 Err(error) => {
@@ -895,7 +905,10 @@ impl App {
                 Key::Character("q") if command => iced::exit(),
                 Key::Character("w") if command => self.close_window(),
                 // Deny from the keyboard (the number box takes Enter to approve).
-                Key::Character("d") if command => self.update(Message::Inbox(inbox::Message::Prompt(prompt::Message::Answer(crate::push::Decision::Deny)))),
+                Key::Character("d") if command => match self.inbox.deny_first() {
+                    Some(deny) => self.update(Message::Inbox(deny)),
+                    None => Task::none(),
+                },
                 Key::Named(Named::Tab) if !captured => {
                     if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
                 }

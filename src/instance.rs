@@ -60,8 +60,8 @@ const PATIENCE: Duration = Duration::from_secs(3);
 /// The outcome of starting a window on a vault.
 #[derive(Debug)]
 pub enum Claim {
-    /// No window is open on this vault: this process opens it, and keeps the
-    /// listener until the window closes.
+    /// Nothing runs on this vault: this process is the one, and keeps the
+    /// listener until it ends.
     First(Listener),
     /// Countersign runs on this vault and took the request.
     Raised,
@@ -143,8 +143,8 @@ fn send(mut stream: UnixStream, request: Request) -> io::Result<()> {
     }
 }
 
-/// The running window's end: its socket exists, and its lock is held, while
-/// this lives.
+/// The running process's end: its socket exists, and its lock is held,
+/// while this lives.
 #[derive(Debug)]
 pub struct Listener {
     socket: UnixListener,
@@ -154,7 +154,7 @@ pub struct Listener {
 
 impl Listener {
     /// A second handle on the socket for a thread that waits for newcomers,
-    /// while this one keeps the socket file until the window closes.
+    /// while this one keeps the socket file until the process ends.
     pub fn waiter(&self) -> io::Result<Waiter> {
         Ok(Waiter { socket: self.socket.try_clone()? })
     }

@@ -1,6 +1,6 @@
 //! The sign-in journal: every push request and its outcome, kept for good in
 //! an append-only file beside the vault, readable only with the vault
-//! unlocked, and hash-chained so that an edit or a deletion shows.
+//! unlocked, and chained so that an edit or a deletion shows.
 //!
 //! # File format, version 1
 //!
@@ -11,20 +11,26 @@
 //! line n   {"n":n,"prev":"<hex SHA-256 of line n-1, without its \n>","sealed":"<base64>"}
 //! ```
 //!
-//! * **Sealing.** `sealed` is a libsodium sealed box (crypto_box: an
-//!   ephemeral X25519 key per record, XSalsa20-Poly1305) of one [`Record`] as
-//!   JSON, to the header's public key. Anyone holding the file can append,
-//!   which is what lets the background part record requests while the vault
-//!   is locked; only the journal's secret key, kept inside the vault (format
-//!   version 3), opens them. So the history is as private as the vault.
-//! * **Chain.** Line n names the SHA-256 of line n-1's exact bytes and its own
-//!   number. Changing any byte of a line breaks the link from the next line
-//!   (or, in the newest line, fails its seal); removing, inserting or
-//!   reordering lines breaks the numbers or the links; replacing the header
-//!   breaks line 1. A reader reports the first line where the chain breaks and
-//!   every record it could still open. What the chain cannot show is the
-//!   newest lines removed together: that looks like a journal that ends
-//!   earlier.
+//! * **Records.** `sealed` is a libsodium sealed box (crypto_box: an
+//!   ephemeral X25519 key per record, XSalsa20-Poly1305) of
+//!   `{"n":n,"prev":"…","record":{…}}`, a [`Record`] with its own number
+//!   and link, to the header's public key. Anyone holding the file can
+//!   append, which lets the background part record requests while the
+//!   vault is locked; only the journal's secret key, kept inside the vault
+//!   (format version 3), opens them, so the history is as private as the
+//!   vault.
+//! * **Chain.** Line n names the SHA-256 of line n-1's exact bytes and its
+//!   own number, outside the box for every reader and inside it, where no
+//!   one changes them without opening the box. A changed byte breaks the
+//!   link from the next line or fails the box; a removed, inserted or
+//!   reordered line breaks the numbers or links, and renumbering the lines
+//!   after it would take the contents of their boxes, which only the vault
+//!   opens. What a chain cannot show: someone who can write the user's
+//!   files throwing away the records from some point on (the newest ones
+//!   among them) and appending records of their own making, since anyone
+//!   can seal to the public key. It guards against damage and against
+//!   edits, removals and reordering of the records that stay; not against
+//!   an attacker who owns the account (who could replace the app as well).
 //! * **Appending.** Writers take an exclusive lock on the journal itself
 //!   (it is never replaced, only appended to), read its last line, and write
 //!   the new line in one `write` in append mode, then fsync. Text fields are
@@ -215,12 +221,21 @@ struct Header {
     public_key: String,
 }
 
+/// One line after the header.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
     n: u64,
     prev: String,
     sealed: String,
+}
+
+/// What a sealed box holds: the record, with its place in the chain.
+#[derive(Serialize, Deserialize)]
+struct Inner {
+    n: u64,
+    prev: String,
+    record: Record,
 }
 
 /// `vault.cvault` → `vault.cvault.journal`.
@@ -242,21 +257,46 @@ fn digest(line: &[u8]) -> String {
 /// existing one is sealed to it.
 pub fn create(vault: &Path, key: &PublicKey) -> Result<(), Error> {
     let path = path(vault);
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            let header = serde_json::to_string(&Header { journal: VERSION, public_key: key.to_base64() }).map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?;
-            file.lock().map_err(io_error(&path))?;
-            file.write_all(format!("{header}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(io_error(&path))
-        }
+    if path.exists() {
+        return if read_key(&path)? == *key { Ok(()) } else { Err(Error::OtherKey { path }) };
+    }
+    // The header is written whole into a new file first, then linked into
+    // place: the journal appears complete or not at all, and of two
+    // processes creating it at once, one wins and the other checks its key.
+    let mut temp = path.clone().into_os_string();
+    temp.push(format!(".{}.tmp", std::process::id()));
+    let temp = PathBuf::from(temp);
+    let header = serde_json::to_string(&Header { journal: VERSION, public_key: key.to_base64() }).map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?;
+    let written = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp)?;
+        file.write_all(format!("{header}\n").as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&temp, &path)
+    })();
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
             if read_key(&path)? == *key { Ok(()) } else { Err(Error::OtherKey { path }) }
         }
         Err(error) => Err(io_error(&path)(error)),
     }
+}
+
+/// Moves a journal this vault cannot use (another key: a restored backup
+/// made before it; or unreadable) aside, as `<vault>.journal.<unix time>.old`,
+/// so a new one can start; returns where it went. Nothing is deleted.
+pub fn set_aside(vault: &Path, now: u64) -> Result<PathBuf, Error> {
+    let path = path(vault);
+    let mut aside = path.clone().into_os_string();
+    aside.push(format!(".{now}.old"));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(&path, &aside).map_err(io_error(&path))?;
+    Ok(aside)
 }
 
 /// Whether the vault at `vault` has a journal yet.
@@ -285,9 +325,11 @@ pub fn append(vault: &Path, record: &Record) -> Result<(), Error> {
     let mut file = OpenOptions::new().read(true).append(true).open(&path).map_err(io_error(&path))?;
     file.lock().map_err(io_error(&path))?;
     let (n, last) = last_line(&mut file, &path)?;
-    let plain = Zeroizing::new(serde_json::to_vec(&record.bounded()).map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?);
-    let sealed = key.0.seal(&mut crypto_box::aead::OsRng, &plain).map_err(|_| Error::Random)?;
-    let line = serde_json::to_string(&Line { n, prev: digest(&last), sealed: STANDARD.encode(sealed) }).map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?;
+    let prev = digest(&last);
+    let failed = |reason: String| Error::Unreadable { path: path.clone(), reason };
+    let inner = Zeroizing::new(serde_json::to_vec(&Inner { n, prev: prev.clone(), record: record.bounded() }).map_err(|e| failed(e.to_string()))?);
+    let sealed = key.0.seal(&mut crypto_box::aead::OsRng, &inner).map_err(|_| Error::Random)?;
+    let line = serde_json::to_string(&Line { n, prev, sealed: STANDARD.encode(sealed) }).map_err(|e| failed(e.to_string()))?;
     // One write of the whole line: appends of two writers never interleave.
     file.write_all(format!("{line}\n").as_bytes()).and_then(|()| file.sync_data()).map_err(io_error(&path))?;
     let _ = file.unlock();
@@ -371,15 +413,21 @@ pub fn read(vault: &Path, key: &SecretKey) -> Result<History, Error> {
             match serde_json::from_slice::<Line>(&bytes) {
                 Err(_) => broke(&mut history, number, "it is not a journal record"),
                 Ok(line) => {
+                    let prev = previous.as_deref().map(digest).unwrap_or_default();
                     if line.n != number as u64 {
                         broke(&mut history, number, &format!("it says it is record {}: records were removed, added or reordered", line.n));
                     }
-                    if previous.as_deref().map(digest).as_deref() != Some(line.prev.as_str()) {
+                    if line.prev != prev {
                         broke(&mut history, number, "it does not follow the record before it: that one was changed or removed");
                     }
                     let opened = STANDARD.decode(&line.sealed).ok().and_then(|sealed| key.0.unseal(&sealed).ok()).map(Zeroizing::new);
-                    match opened.and_then(|plain| serde_json::from_slice::<Record>(&plain).ok()) {
-                        Some(record) => history.records.push(record),
+                    match opened.and_then(|plain| serde_json::from_slice::<Inner>(&plain).ok()) {
+                        Some(inner) => {
+                            if inner.n != line.n || inner.prev != line.prev {
+                                broke(&mut history, number, "its number or link was changed: records were removed, added or reordered");
+                            }
+                            history.records.push(inner.record);
+                        }
                         None => broke(&mut history, number, "its contents were changed"),
                     }
                 }

@@ -18,7 +18,7 @@
 //!   "listeners": [ { "account": "<vault entry id>", "organization": "Contoso",
 //!     "user": "alice", "device_id": "dev_…", "endpoint": "wss://…/api/push",
 //!     "server_key": "<base64 Ed25519 public key, pinned at activation>",
-//!     "key": { "keyring": "listener-dev_…" } } ] }
+//!     "key": { "keyring": "listener-<account>-dev_…" } } ] }
 //! ```
 //!
 //! `key` says where the 32-byte listener key seed is: `{"keyring": NAME}`,
@@ -90,6 +90,26 @@ pub fn load(vault: &Path, keyring: Option<&Keyring>) -> Result<Vec<Stored>, Erro
     Ok(read(&file)?.into_iter().map(|record| record.into_stored(&file, keyring)).collect())
 }
 
+/// The accounts with a listener kept, and each one's device, read from the
+/// file alone (no key is fetched); none when it is missing or damaged.
+pub fn kept(vault: &Path) -> Vec<(Id, String)> {
+    read(&path(vault)).map(|records| records.into_iter().map(|r| (r.account.clone(), r.device_id.clone())).collect()).unwrap_or_default()
+}
+
+/// Forgets the listener of `account` (the server refused it).
+pub fn remove(vault: &Path, account: &Id) -> Result<(), Error> {
+    let file = path(vault);
+    let _lock = lock(&file)?;
+    let mut records = read(&file)?;
+    let removed: Vec<Record> = records.extract_if(.., |r| r.account == *account).collect();
+    if !removed.is_empty() {
+        write(&file, &records)?;
+        // Its keyring entry, when there is one, is left: without the file
+        // nothing names it, and a keyring that is asked for it may be locked.
+    }
+    Ok(())
+}
+
 /// Whether any listener key of the vault at `vault` is in the OS keyring
 /// (so a caller connects to the keyring only when it must).
 pub fn in_keyring(vault: &Path) -> bool {
@@ -102,7 +122,7 @@ pub fn add(vault: &Path, account: &Id, listener: &Listener, keyring: Option<&Key
     let _lock = lock(&file)?;
     let mut records = read(&file)?;
     let seed = listener.key.to_seed();
-    let name = entry_name(&listener.device_id);
+    let name = entry_name(account, &listener.device_id);
     let (key, placement) = match keyring.map(|keyring| keyring.set_secret(keyring::SERVICE, &name, &seed[..])) {
         Some(Ok(())) => (KeyPlace::Keyring(name), Placement::Keyring),
         // No keyring, or it refused: the file, private to the user.
@@ -141,9 +161,10 @@ pub fn retain(vault: &Path, accounts: &[Id], keyring: Option<&Keyring>) -> Resul
     Ok(true)
 }
 
-/// The keyring entry of a device's listener key.
-fn entry_name(device_id: &str) -> String {
-    format!("listener-{device_id}")
+/// The keyring entry of an account's listener key: the vault's own account
+/// id with the server's device id, so two vaults or servers never share one.
+fn entry_name(account: &Id, device_id: &str) -> String {
+    format!("listener-{account}-{device_id}")
 }
 
 /// Deletes the keyring entries of records that are gone (best effort: an
@@ -364,7 +385,7 @@ mod tests {
         let id = Id::for_tests(1);
         assert_eq!(add(&vault, &id, &listener("dev_k", 5), Some(&keyring)).unwrap(), Placement::Keyring);
         let text = fs::read_to_string(path(&vault)).unwrap();
-        assert!(text.contains("\"keyring\": \"listener-dev_k\""), "{text}");
+        assert!(text.contains(&format!("\"keyring\": \"listener-{id}-dev_k\"")), "{text}");
         assert!(!text.contains(&STANDARD.encode([5u8; 32])), "the seed is not in the file");
         assert_eq!(load(&vault, Some(&keyring)).unwrap()[0].listener.as_ref().unwrap(), &listener("dev_k", 5));
         assert!(in_keyring(&vault));

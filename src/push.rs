@@ -85,6 +85,20 @@ pub struct Link {
     pub endpoint: String,
 }
 
+/// Whether `c` must not reach people as it is in text a relying party
+/// wrote: control characters (terminal escapes, forged line breaks), line
+/// and paragraph separators, bidirectional overrides and isolates (they
+/// reorder what is shown after them: "moc.elgoog"), zero-width characters.
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Relying-party text as shown to people: each deceptive character (see
+/// [`is_deceptive`]) becomes a space.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if is_deceptive(c) { ' ' } else { c }).collect()
+}
+
 /// A device's receive-only credential: enough to open a session with the
 /// server and verify its challenges, nothing that answers them. It is kept
 /// outside the vault (`crate::listeners`) so that a locked app still

@@ -27,8 +27,12 @@ pub struct Kept {
     pub id: Id,
     pub title: String,
     /// Where the listener key went; `None` when the server has no listener
-    /// keys (the account then receives requests only while unlocked).
+    /// keys, or it could not be kept (the account then receives requests
+    /// only while unlocked, and the next unlock registers a new one).
     pub placement: Option<Placement>,
+    /// What could not be done after the account was kept (its activation
+    /// code is spent by then, so these are not failures of the activation).
+    pub warnings: Vec<String>,
 }
 
 /// The keyring for listener keys: the OS keyring when the vault itself uses
@@ -45,23 +49,31 @@ pub fn keep_activation(vault: &mut Vault, activated: Activated, keyring: Option<
     let Activated { account, link, listener } = activated;
     let title = account.title();
     let id = vault.add_push(account, link, now)?;
-    let placement = match listener {
-        Some(listener) => Some(listeners::add(vault.path(), &id, &listener, keyring)?),
+    let mut warnings = Vec::new();
+    let placement = match listener.map(|listener| listeners::add(vault.path(), &id, &listener, keyring)) {
+        Some(Ok(placement)) => Some(placement),
+        Some(Err(error)) => {
+            warnings.push(format!("the listener key was not kept ({error}); requests arrive only while unlocked until the next unlock registers a new one"));
+            None
+        }
         None => None,
     };
-    vault.ensure_journal()?;
-    Ok(Kept { id, title, placement })
+    if let Err(error) = vault.ensure_journal() {
+        warnings.push(format!("the sign-in history is not kept: {error}"));
+    }
+    Ok(Kept { id, title, placement, warnings })
 }
 
-/// The work or school accounts whose listener is missing, damaged or for
-/// another device (the account was activated again), or whose key cannot
-/// be had (a keyring that no longer holds it): each needs a new listener key.
-pub fn missing_listeners(vault: &Vault, stored: &[listeners::Stored]) -> Vec<(Id, Link)> {
+/// The work or school accounts with no listener kept (`kept`: account and
+/// device, from [`listeners::kept`]), or one for another device (the
+/// account was activated again): each needs a new listener key. A key kept
+/// in a keyring that does not answer right now is not missing.
+pub fn missing_listeners(vault: &Vault, kept: &[(Id, String)]) -> Vec<(Id, Link)> {
     vault
         .entries()
         .iter()
         .filter_map(|entry| entry.push.clone().map(|link| (entry.id.clone(), link)))
-        .filter(|(id, link)| !stored.iter().any(|s| &s.account == id && matches!(&s.listener, Ok(listener) if listener.device_id == link.device_id)))
+        .filter(|(id, link)| !kept.iter().any(|(account, device)| account == id && *device == link.device_id))
         .collect()
 }
 

@@ -667,7 +667,17 @@ impl Vault {
             }
         };
         let public = key.public();
-        crate::journal::create(&self.path, &public).map_err(|e| Error::Journal(e.to_string()))?;
+        match crate::journal::create(&self.path, &public) {
+            Ok(()) => {}
+            // Another vault's journal (this one was restored from a copy made
+            // before it had one), or a damaged one: kept aside, a new one starts.
+            Err(crate::journal::Error::OtherKey { .. } | crate::journal::Error::Unreadable { .. }) => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                crate::journal::set_aside(&self.path, now).map_err(|e| Error::Journal(e.to_string()))?;
+                crate::journal::create(&self.path, &public).map_err(|e| Error::Journal(e.to_string()))?;
+            }
+            Err(error) => return Err(Error::Journal(error.to_string())),
+        }
         Ok(public)
     }
 

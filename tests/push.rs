@@ -109,13 +109,19 @@ async fn a_device_from_before_listener_keys_registers_one_and_a_new_one_replaces
     client::register_listener(&link, &second.public()).await.unwrap();
     assert!(Session::listen(&link.listener(first)).await.is_err(), "the replaced key no longer opens");
     assert!(Session::listen(&link.listener(second.clone())).await.is_ok());
-    // Only the device key can register one: a receive-only session that
-    // sends a registration its listener key signed is refused.
-    let mut session = Session::listen(&link.listener(second.clone())).await.unwrap();
+    // Only the device key registers one: a registration another key signed
+    // is refused, even in the device's own session...
     let takeover = Keypair::generate().unwrap();
+    let mut session = Session::connect(&link).await.unwrap();
     let forged = countersign::push::Link { device_key: second.clone(), ..link.clone() }.sign_listener(&takeover.public(), now());
     assert!(matches!(session.register_listener(forged).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
-    assert!(Session::listen(&link.listener(takeover)).await.is_err(), "the forged key was not kept");
+    // ...a receive-only session cannot register one, even signed...
+    let mut listening = Session::listen(&link.listener(second.clone())).await.unwrap();
+    assert!(matches!(listening.register_listener(link.sign_listener(&takeover.public(), now())).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    // ...and an old registration (replayed to bring back a replaced key) is refused.
+    let mut session = Session::connect(&link).await.unwrap();
+    assert!(matches!(session.register_listener(link.sign_listener(&takeover.public(), now() - 3600)).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(Session::listen(&link.listener(takeover)).await.is_err(), "no forged key was kept");
     assert!(Session::listen(&link.listener(second)).await.is_ok(), "the registered key is unchanged");
 }
 
@@ -379,7 +385,7 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
     loop {
         match next().await {
             Update::Connected(_) => break,
-            Update::Connecting | Update::Disconnected { .. } => continue,
+            Update::Connecting | Update::Disconnected { .. } | Update::Refused { .. } => continue,
             update @ (Update::Event(_) | Update::ClockOffset(_)) => panic!("{update:?} before connecting"),
         }
     }

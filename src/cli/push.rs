@@ -116,6 +116,9 @@ pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String)
     let activated = runtime()?.block_on(client::activate(&url, &code, &name))?;
     let keyring = if use_keyring { reach::keyring_for(vault) } else { None };
     let kept = reach::keep_activation(vault, activated, keyring.as_ref(), now)?;
+    for warning in &kept.warnings {
+        eprintln!("countersign: warning: {warning}");
+    }
     let reach = match kept.placement {
         Some(_) => "receives sign-in requests, also while the vault is locked",
         None => "receives sign-in requests while unlocked (this server cannot deliver to a locked vault)",
@@ -152,10 +155,11 @@ pub fn history(vault: &Vault, json: bool) -> Result<()> {
     }
 }
 
-/// Relying-party text for a terminal: control characters (escape
-/// sequences, carriage returns) shown as `\u{..}`, never sent raw.
+/// Relying-party text for a terminal: deceptive characters (escape
+/// sequences, carriage returns, bidirectional overrides) shown as
+/// `\u{..}`, never sent raw.
 fn terminal_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+    text.chars().map(|c| if countersign::push::is_deceptive(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// Records an answer given here in the sign-in journal (when the vault has one).

@@ -20,11 +20,12 @@ pub enum Notice {
     Clicked(u32),
 }
 
-/// Text from a relying party, made safe for a notification: no control
-/// characters (they could forge lines), no markup (servers may render
-/// `<b>`), and not longer than a notification shows.
-pub fn plain(text: &str) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(120).collect();
+/// Text from a relying party, made safe for a notification (or a tray
+/// tooltip): nothing deceptive (`crate::push::printable`: no forged lines,
+/// no reordering), no markup (servers may render `<b>`), and at most `max`
+/// characters.
+pub fn plain(text: &str, max: usize) -> String {
+    let flat: String = crate::push::printable(text).chars().take(max).collect();
     flat.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -42,10 +43,10 @@ const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
 /// A request's notification: app, user, place, and what answering needs.
 /// It stays until the request is answered or expires (`seconds`).
 pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice> {
-    let summary = format!("Sign-in request: {}", plain(&challenge.app));
-    let mut parts = vec![plain(&challenge.user)];
+    let summary = format!("Sign-in request: {}", plain(&challenge.app, 120));
+    let mut parts = vec![plain(&challenge.user, 120)];
     if !challenge.location.is_empty() {
-        parts.push(plain(&challenge.location));
+        parts.push(plain(&challenge.location, 120));
     }
     if challenge.number_matching {
         parts.push("a number is needed".into());
@@ -139,8 +140,9 @@ mod tests {
 
     #[test]
     fn relying_party_text_cannot_forge_lines_or_markup() {
-        assert_eq!(plain("VPN\r\nApproved: yes"), "VPN  Approved: yes");
-        assert_eq!(plain("\u{1b}]0;PWNED\u{7}<b>x</b> & y"), " ]0;PWNED &lt;b&gt;x&lt;/b&gt; &amp; y");
-        assert_eq!(plain(&"a".repeat(500)).len(), 120);
+        assert_eq!(plain("VPN\r\nApproved: yes", 120), "VPN  Approved: yes");
+        assert_eq!(plain("\u{1b}]0;PWNED\u{7}<b>x</b> & y", 120), " ]0;PWNED &lt;b&gt;x&lt;/b&gt; &amp; y");
+        assert_eq!(plain("Contoso\u{2028}Approved \u{202E}moc.elgoog", 120), "Contoso Approved  moc.elgoog");
+        assert_eq!(plain(&"a".repeat(500), 120).len(), 120);
     }
 }

@@ -111,7 +111,9 @@ impl std::hash::Hash for Target {
 pub enum Message {
     /// An update from one account's or token's connection.
     Push(Id, Update),
-    Prompt(prompt::Message),
+    /// A prompt's message, with the request it was shown for: an answer
+    /// that arrives after the queue changed never lands on another request.
+    Prompt(String, prompt::Message),
     /// An answer to this request went out (the verdict follows), or why not.
     Sent(String, Result<(), String>),
     Notice(Notice),
@@ -167,6 +169,8 @@ pub struct Inbox {
     confirm_remove: Option<Id>,
     /// The push accounts and tokens the vault held when last seen.
     seen: Vec<String>,
+    /// Whether the vault was open at least once (its tokens are known).
+    known: bool,
 }
 
 impl Inbox {
@@ -190,6 +194,7 @@ impl Inbox {
             broken: None,
             confirm_remove: None,
             seen: Vec::new(),
+            known: false,
         };
         let task = Task::batch([inbox.read_listeners(), Task::perform(desktop::clock_synchronized(), Message::ClockSynchronized)]);
         (inbox, task)
@@ -215,6 +220,7 @@ impl Inbox {
     pub fn opened(&mut self, vault: &SharedVault, unlocked: bool) -> Task<Message> {
         let Ok(guard) = vault.lock() else { return Task::none() };
         self.seen = push_fingerprint(&guard);
+        self.known = true;
         self.tokens = guard.push_tokens().to_vec();
         for entry in guard.entries().iter().filter(|e| e.push.is_some()) {
             self.titles.insert(entry.id.clone(), entry.account.title());
@@ -222,7 +228,9 @@ impl Inbox {
         for token in &self.tokens {
             self.titles.insert(token.id.clone(), token.token.title());
         }
-        let missing = crate::reach::missing_listeners(&guard, &self.listeners);
+        // What is missing is decided from the file itself, not from a read
+        // of it still under way, or every start would replace every key.
+        let missing = crate::reach::missing_listeners(&guard, &listeners::kept(guard.path()));
         let has_push = guard.entries().iter().any(|e| e.push.is_some()) || !guard.push_tokens().is_empty();
         let keyring = crate::reach::keyring_for(&guard);
         drop(guard);
@@ -236,7 +244,8 @@ impl Inbox {
             tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
         }
         self.devices = if unlocked { missing } else { Vec::new() };
-        if has_push {
+        // The history is read only for a real unlock.
+        if has_push && unlocked {
             let vault = vault.clone();
             tasks.push(Task::perform(
                 blocking(move || {
@@ -260,7 +269,12 @@ impl Inbox {
         self.connections.retain(|id, _| !gone.contains(id) || self.listeners.iter().any(|s| &s.account == id && s.listener.is_ok()));
         for prompt in &mut self.prompts {
             prompt.busy = false;
+            prompt.forget_password();
         }
+        // The history is the vault's to read: it goes with the lock and is
+        // read again at the next unlock. What arrives meanwhile is listed.
+        self.activity.retain(|item| self.prompts.iter().any(|p| p.challenge.id == item.id));
+        self.broken = None;
     }
 
     /// The vault was saved: when a work or school account or a token came or
@@ -325,9 +339,21 @@ impl Inbox {
         Subscription::batch(subscriptions)
     }
 
+    /// The work or school accounts the vault held when last seen.
+    fn seen_accounts(&self) -> Vec<Id> {
+        let known: Vec<&str> = self.seen.iter().filter_map(|seen| seen.split_once(' ').map(|(id, _)| id)).collect();
+        self.titles.keys().filter(|id| known.contains(&id.as_str())).cloned().collect()
+    }
+
     /// Whether any work or school account or token exists (known so far).
     pub fn has_accounts(&self) -> bool {
         !self.listeners.is_empty() || !self.titles.is_empty()
+    }
+
+    /// Whether there is no work or school account or token for sure: the
+    /// vault was open (a token, say, shows only then) and none is there.
+    pub fn has_none(&self) -> bool {
+        self.known && !self.has_accounts()
     }
 
     /// Requests waiting for an answer.
@@ -406,7 +432,7 @@ impl Inbox {
     pub fn update(&mut self, message: Message, context: Context<'_>) -> Action {
         match message {
             Message::Push(id, update) => self.push(id, update, context),
-            Message::Prompt(message) => self.answer(message, context),
+            Message::Prompt(request, message) => self.answer(&request, message, context),
             Message::Sent(id, result) => {
                 if let (Err(error), Some(prompt)) = (result, self.prompts.iter_mut().find(|p| p.challenge.id == id)) {
                     prompt.busy = false;
@@ -477,6 +503,12 @@ impl Inbox {
             }
             Message::RetryListeners => Action::Run(self.read_listeners()),
             Message::Registered(id, result) => match result {
+                // Removed meanwhile: its new listener goes too.
+                Ok(_) if !self.seen.iter().any(|seen| seen.starts_with(&format!("{id} "))) => {
+                    let (path, keep) = (self.vault.clone(), self.seen_accounts());
+                    let read = self.read_listeners();
+                    Action::Run(Task::perform(blocking(move || listeners::retain(&path, &keep, Keyring::system().ok().as_ref()).map(|_| ()).map_err(|e| e.to_string())), Message::Recorded).chain(read))
+                }
                 Ok(_) => Action::Run(self.read_listeners()),
                 Err(error) => {
                     eprintln!("countersign: no listener key for {}: {error}", self.titles.get(&id).map_or("an account", String::as_str));
@@ -556,7 +588,20 @@ impl Inbox {
                 }
                 self.offsets.insert(id, offset);
             }
-            Update::Disconnected { reason, retry_in } => {
+            Update::Refused { reason, retry_in } if self.listeners.iter().any(|s| s.account == id && s.listener.is_ok()) => {
+                // The server no longer takes this listener key (replaced
+                // elsewhere, its database restored): it is dropped, and the
+                // next unlock registers a new one.
+                eprintln!("countersign: the server refused {}'s listener key: {reason}", self.titles.get(&id).map_or("an account", String::as_str));
+                self.listeners.retain(|s| s.account != id);
+                self.registrations.insert(id.clone(), Registration::Failed(format!("the server refused its listener key ({reason})")));
+                self.connections.insert(id.clone(), Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
+                let path = self.vault.clone();
+                let dropped = Task::perform(blocking(move || listeners::remove(&path, &id).map_err(|e| e.to_string())), Message::Recorded);
+                let register = context.vault.map_or_else(Task::none, |vault| self.opened(vault, true));
+                return Action::Run(Task::batch([dropped, register]));
+            }
+            Update::Refused { reason, retry_in } | Update::Disconnected { reason, retry_in } => {
                 // An answer in flight may be lost with the connection: let the user answer again.
                 for prompt in self.prompts.iter_mut().filter(|p| p.account == id && p.busy) {
                     prompt.busy = false;
@@ -565,7 +610,7 @@ impl Inbox {
                 self.connections.insert(id, Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
             }
             Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
-            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => return self.decided(challenge_id, accepted, &status, &reason, context),
+            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => return self.decided(&id, challenge_id, accepted, &status, &reason, context),
             Update::Event(Event::Alive | Event::ListenerRegistered(_)) => {}
             Update::Event(Event::Dropped(reason)) => {
                 // A forged or misaddressed message: never shown, only logged.
@@ -600,11 +645,15 @@ impl Inbox {
         Action::Run(Task::batch([record, notify, focus]))
     }
 
-    fn decided(&mut self, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
+    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
+        // A connection speaks only for its own account's requests.
+        if !challenge_id.is_empty() && !self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) && !self.activity.iter().any(|a| a.id == challenge_id) {
+            return Action::None;
+        }
         // A refusal while the request is still open (a PIN was missing, the
         // server failed) leaves the prompt to answer again.
         if !accepted && matches!(status, "pending" | "") {
-            if let Some(prompt) = self.prompts.iter_mut().find(|p| p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy) {
+            if let Some(prompt) = self.prompts.iter_mut().find(|p| &p.account == account && (p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy)) {
                 prompt.busy = false;
                 prompt.error = Some(format!("Not recorded: {reason}"));
             }
@@ -619,7 +668,7 @@ impl Inbox {
             (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") })),
         };
         let was_first = self.prompts.front().is_some_and(|p| p.challenge.id == challenge_id);
-        self.prompts.retain(|p| p.challenge.id != challenge_id);
+        self.prompts.retain(|p| !(&p.account == account && p.challenge.id == challenge_id));
         let record = self.conclude(&challenge_id, outcome, &detail, context.now);
         let text = if detail.is_empty() { outcome.label().to_owned() } else { format!("{}: {detail}", outcome.label()) };
         // The next request in the queue gets the keyboard.
@@ -627,8 +676,9 @@ impl Inbox {
         Action::Toast(text, Task::batch([record, focus]))
     }
 
-    fn answer(&mut self, message: prompt::Message, context: Context<'_>) -> Action {
-        let Some(prompt) = self.prompts.front_mut() else { return Action::None };
+    fn answer(&mut self, request: &str, message: prompt::Message, context: Context<'_>) -> Action {
+        // Only the request on screen (the first) takes input.
+        let Some(prompt) = self.prompts.front_mut().filter(|p| p.challenge.id == request) else { return Action::None };
         let prompt::Action::Answer { decision, number, password, presence } = prompt.update(message) else { return Action::None };
         let Some(vault) = context.vault.cloned() else {
             prompt.busy = false;
@@ -692,7 +742,15 @@ impl Inbox {
 
     /// The first request's prompt, with the number of others waiting.
     pub fn view_prompt(&self, now: u64) -> Option<Element<'_, Message>> {
-        self.prompts.front().map(|prompt| prompt.view(now as i64, self.prompts.len() - 1).map(Message::Prompt))
+        self.prompts.front().map(|prompt| {
+            let request = prompt.challenge.id.clone();
+            prompt.view(now as i64, self.prompts.len() - 1).map(move |message| Message::Prompt(request.clone(), message))
+        })
+    }
+
+    /// Denies the request on screen (Ctrl+D).
+    pub fn deny_first(&self) -> Option<Message> {
+        self.prompts.front().map(|prompt| Message::Prompt(prompt.challenge.id.clone(), prompt::Message::Answer(crate::push::Decision::Deny)))
     }
 
     /// The activity page.

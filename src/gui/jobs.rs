@@ -59,7 +59,12 @@ pub async fn activate(vault: SharedVault, code: String, url: String, now: u64) -
     blocking(move || {
         let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
         let keyring = crate::reach::keyring_for(&vault);
-        crate::reach::keep_activation(&mut vault, activated, keyring.as_ref(), now).map(|kept| kept.title).map_err(|e| e.to_string())
+        let kept = crate::reach::keep_activation(&mut vault, activated, keyring.as_ref(), now).map_err(|e| e.to_string())?;
+        // The account is kept: what went wrong after that is said, not failed.
+        Ok(match kept.warnings.first() {
+            Some(warning) => format!("{} (but {warning})", kept.title),
+            None => kept.title,
+        })
     })
     .await
 }

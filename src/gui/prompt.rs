@@ -52,6 +52,11 @@ impl Prompt {
         Prompt { account, challenge, deadline, flagged, number: String::new(), password: Sensitive::default(), busy: false, error: None }
     }
 
+    /// Forgets a PIN typed but not sent (the vault locked).
+    pub fn forget_password(&mut self) {
+        self.password = Sensitive::default();
+    }
+
     /// Seconds left at `now` (this computer's clock), 0 once expired.
     pub fn seconds_left(&self, now: i64) -> i64 {
         (self.deadline - now).max(0)
@@ -110,15 +115,17 @@ impl Prompt {
 
     pub fn view(&self, now: i64, waiting: usize) -> Element<'_, Message> {
         let challenge = &self.challenge;
+        // Relying-party words, never able to reorder or break what is shown.
+        let shown = crate::push::printable;
         let left = self.seconds_left(now);
         let detail = |label: &'static str, value: String| row![text(label).size(13).width(110).style(text::secondary), text(value).size(15)].spacing(8);
         let mut card = column![
             text("Approve sign-in?").size(24),
-            text(format!("{} · {}", challenge.organization, challenge.user)).size(15).style(text::secondary),
+            text(format!("{} · {}", shown(&challenge.organization), shown(&challenge.user))).size(15).style(text::secondary),
             Space::new().height(4),
-            detail("Application", challenge.app.clone()),
-            detail("Location", if challenge.location.is_empty() { "Unknown".into() } else { challenge.location.clone() }),
-            detail("IP address", if challenge.ip.is_empty() { "Unknown".into() } else { challenge.ip.clone() }),
+            detail("Application", shown(&challenge.app)),
+            detail("Location", if challenge.location.is_empty() { "Unknown".into() } else { shown(&challenge.location) }),
+            detail("IP address", if challenge.ip.is_empty() { "Unknown".into() } else { shown(&challenge.ip) }),
             detail("Time", jiff::Timestamp::from_second(challenge.created_at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()),
             text(format!("Expires in {left} s")).size(15).style(if left <= 10 { text::danger } else { text::default }),
         ]
@@ -128,7 +135,7 @@ impl Prompt {
             card = card.push(container(text(warning.clone()).size(14)).padding(10).width(Fill).style(style::notice(true)));
         }
         if !challenge.question.is_empty() {
-            card = card.push(text(challenge.question.clone()).size(15));
+            card = card.push(text(shown(&challenge.question)).size(15));
         }
         if challenge.number_matching {
             card = card.push(text("Enter the number shown on the sign-in page").size(15));
@@ -200,25 +207,29 @@ impl Activity {
 /// The activity list from journal records, newest request first.
 pub fn fold(records: &[Record]) -> Vec<Activity> {
     let mut items: Vec<Activity> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for record in records {
-        match items.iter_mut().find(|item| item.id == record.request) {
+        match index.get(record.request.as_str()) {
             // A request delivered again after a restart stays where it was.
             Some(_) if record.event == Event::Received => {}
-            Some(item) => {
-                item.event = record.event;
-                item.detail = record.detail.clone();
+            Some(&at) => {
+                items[at].event = record.event;
+                items[at].detail = record.detail.clone();
             }
-            None => items.push(Activity {
-                id: record.request.clone(),
-                at: record.at,
-                account: record.account.clone(),
-                app: record.app.clone(),
-                user: record.user.clone(),
-                ip: record.ip.clone(),
-                location: record.location.clone(),
-                event: record.event,
-                detail: record.detail.clone(),
-            }),
+            None => {
+                index.insert(&record.request, items.len());
+                items.push(Activity {
+                    id: record.request.clone(),
+                    at: record.at,
+                    account: record.account.clone(),
+                    app: record.app.clone(),
+                    user: record.user.clone(),
+                    ip: record.ip.clone(),
+                    location: record.location.clone(),
+                    event: record.event,
+                    detail: record.detail.clone(),
+                });
+            }
         }
     }
     items.reverse();
@@ -299,7 +310,12 @@ pub fn activity_view<'a>(items: &'a [Activity], sources: &[SourceRow], confirm_r
         list = list.push(
             container(
                 row![
-                    column![text(item.app.clone()).size(15), text(format!("{} · {} · {place} · {when}", item.account, item.user)).size(13).style(text::secondary)].spacing(2).width(Fill),
+                    column![
+                        text(crate::push::printable(&item.app)).size(15),
+                        text(crate::push::printable(&format!("{} · {} · {place} · {when}", item.account, item.user))).size(13).style(text::secondary)
+                    ]
+                    .spacing(2)
+                    .width(Fill),
                     text(item.outcome()).size(14),
                 ]
                 .align_y(Center),

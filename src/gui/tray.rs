@@ -150,7 +150,8 @@ impl ksni::Tray for Item {
             description.push_str(" · locked");
         }
         if let Some(warning) = &self.shown.warning {
-            description.push_str(&format!("\n{warning}"));
+            // The warning names a server by its organisation's own words.
+            description.push_str(&format!("\n{}", super::desktop::plain(warning, 400)));
         }
         ksni::ToolTip { title: "Countersign".into(), description, icon_name: APP_ID.into(), icon_pixmap: Vec::new() }
     }
@@ -177,7 +178,7 @@ impl ksni::Tray for Item {
         };
         let mut menu = vec![item(self.status_line(), None)];
         if let Some(warning) = &self.shown.warning {
-            menu.push(item(warning.chars().take(80).collect(), None));
+            menu.push(item(crate::push::printable(warning).chars().take(80).collect(), None));
         }
         menu.push(ksni::MenuItem::Separator);
         menu.push(item("Open Countersign".into(), Some(Event::Open)));

@@ -140,3 +140,23 @@ fn debug_never_shows_the_secret_key() {
     let shown = format!("{key:?}");
     assert!(!shown.contains(&STANDARD.encode([3u8; 32])), "{shown}");
 }
+
+#[test]
+fn renumbering_the_records_after_a_removed_one_is_reported() {
+    let (_dir, vault, key) = journal_with(4);
+    let text = std::fs::read_to_string(path(&vault)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Record 2 goes; the lines after it get the numbers and links a reader
+    // expects, as someone who cannot open the boxes would rewrite them.
+    lines.remove(2);
+    for at in 2..lines.len() {
+        let mut line: Line = serde_json::from_str(&lines[at]).unwrap();
+        line.n = at as u64;
+        line.prev = digest(lines[at - 1].as_bytes());
+        lines[at] = serde_json::to_string(&line).unwrap();
+    }
+    std::fs::write(path(&vault), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let history = read(&vault, &key).unwrap();
+    assert_eq!(history.broken.as_ref().map(|b| (b.line, b.reason.as_str())), Some((2, "its number or link was changed: records were removed, added or reordered")));
+    assert_eq!(history.records.len(), 3, "the records that stay are still shown");
+}

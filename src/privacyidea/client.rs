@@ -285,7 +285,8 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
             match Poller::new(token.clone(), interval) {
                 Ok(poller) => break poller,
                 Err(error) => {
-                    if !backoff.wait(&updates, error.to_string()).await {
+                    let reason = error.to_string();
+                    if !backoff.wait(&updates, |retry_in| Update::Disconnected { reason, retry_in }).await {
                         return;
                     }
                 }
@@ -336,7 +337,7 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                 }
                 Err(error) => error.to_string(),
             };
-            if !backoff.wait(&updates, reason).await {
+            if !backoff.wait(&updates, |retry_in| Update::Disconnected { reason, retry_in }).await {
                 return;
             }
         }

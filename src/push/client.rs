@@ -128,7 +128,8 @@ impl Session {
         let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true)).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
         let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
-        session.clock_offset = time.map(|server| server - now());
+        // Unsigned and before authentication: a wild value is ignored.
+        session.clock_offset = time.map(|server| server.saturating_sub(now())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
         session.send(&auth(&nonce, &server_key)).await?;
         match session.receive().await? {
             ServerMessage::Ready => Ok(session),
@@ -262,6 +263,9 @@ pub enum Update {
     ClockOffset(i64),
     /// The connection failed or dropped; the next try is in `retry_in` seconds.
     Disconnected { reason: String, retry_in: u64 },
+    /// The server refused the listener key (it was replaced, or the server
+    /// forgot the device); tried again in `retry_in` seconds all the same.
+    Refused { reason: String, retry_in: u64 },
     Event(Event),
 }
 
@@ -309,12 +313,13 @@ impl Backoff {
         self.next = self.first;
     }
 
-    /// Says why the connection is down and when it is tried again, then
-    /// waits that long; false when no one listens any more (stop then).
-    pub(crate) async fn wait(&mut self, updates: &tokio::sync::mpsc::Sender<Update>, reason: String) -> bool {
+    /// Says why the connection is down and when it is tried again (the
+    /// update `down` makes of the wait), then waits that long; false when no
+    /// one listens any more (stop then).
+    pub(crate) async fn wait(&mut self, updates: &tokio::sync::mpsc::Sender<Update>, down: impl FnOnce(u64) -> Update) -> bool {
         let wait = self.next;
         self.next = (self.next * 2).min(60);
-        if updates.send(Update::Disconnected { reason, retry_in: wait }).await.is_err() {
+        if updates.send(down(wait)).await.is_err() {
             return false;
         }
         tokio::select! {
@@ -344,6 +349,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                 Credential::Device(link) => Session::connect(link).await,
                 Credential::Listener(listener) => Session::listen(listener).await,
             };
+            let mut refused = false;
             let reason = match opened {
                 Ok(mut session) => {
                     backoff.reset();
@@ -377,9 +383,14 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                         }
                     }
                 }
+                Err(Error::Server(error)) if error.error == "unauthorized" && matches!(credential, Credential::Listener(_)) => {
+                    refused = true;
+                    Error::Server(error).to_string()
+                }
                 Err(error) => error.to_string(),
             };
-            if !backoff.wait(&updates, reason).await {
+            let down = move |retry_in| if refused { Update::Refused { reason, retry_in } } else { Update::Disconnected { reason, retry_in } };
+            if !backoff.wait(&updates, down).await {
                 return;
             }
         }

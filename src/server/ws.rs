@@ -36,9 +36,9 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let auth = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = auth else { return };
     let refused = ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() };
-    let (device, user, key) = match serde_json::from_str::<ClientMessage>(&text) {
+    let (device, user, key, receive_only) = match serde_json::from_str::<ClientMessage>(&text) {
         Ok(ClientMessage::Auth { device_id, signature }) => match state.store.device(&device_id).await {
-            Ok(Some(found)) if protocol::check_auth(&found.key, &nonce, &signature).is_ok() => (device_id, found.user, found.key),
+            Ok(Some(found)) if protocol::check_auth(&found.key, &nonce, &signature).is_ok() => (device_id, found.user, found.key, false),
             _ => {
                 let _ = send(&mut socket, &refused).await;
                 return;
@@ -46,7 +46,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         },
         // Receive-only: answers through this session still need the device key.
         Ok(ClientMessage::Listen { device_id, signature }) => match state.store.device(&device_id).await {
-            Ok(Some(found)) if found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &signature).is_ok()) => (device_id, found.user, found.key),
+            Ok(Some(found)) if found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &signature).is_ok()) => (device_id, found.user, found.key, true),
             _ => {
                 let _ = send(&mut socket, &refused).await;
                 return;
@@ -87,6 +87,9 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Respond { envelope }) => respond(&state, &device, &user, &key, &envelope).await,
+                        // A new listener key comes only through a session the
+                        // device key opened, never through a listener's.
+                        Ok(ClientMessage::RegisterListener { .. }) if receive_only => ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot register listener keys".into() },
                         Ok(ClientMessage::RegisterListener { envelope }) => register_listener(&state, &device, &key, &envelope).await,
                         Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
@@ -115,6 +118,11 @@ async fn register_listener(state: &AppState, device: &str, key: &PublicKey, enve
     };
     if registration.v != VERSION || registration.device_id != device {
         return refused("it is not for this device");
+    }
+    // A registration is made for the session it is sent in: an old one
+    // (replayed to bring back a replaced key) is refused.
+    if (registration.at - now()).abs() > 300 {
+        return refused("it was not made just now (check this device's clock)");
     }
     match state.store.set_listener_key(device, &registration.listener_key).await {
         Ok(true) => ServerMessage::ListenerRegistered { device_id: device.to_owned() },

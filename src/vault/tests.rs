@@ -424,3 +424,21 @@ fn released_v3_fixture_and_its_journal_still_open() {
     assert_eq!(history.records.iter().map(|r| r.event).collect::<Vec<_>>(), [crate::journal::Event::Approved]);
     assert_eq!((history.records[0].app.as_str(), history.records[0].location.as_str()), ("Contoso VPN", "Zurich, Switzerland"));
 }
+
+#[test]
+fn a_journal_of_another_key_is_set_aside_and_a_new_one_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    // A journal this vault cannot read: made by another key (a restored copy
+    // from before), then one left empty by a crash.
+    crate::journal::create(&path, &crate::journal::SecretKey::from_bytes([9; 32]).public()).unwrap();
+    let public = vault.ensure_journal().unwrap();
+    let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|name| name.starts_with("v.cvault.journal.") && name.ends_with(".old")).collect();
+    assert_eq!(aside.len(), 1, "the other journal is kept aside");
+    assert_eq!(crate::journal::read(&path, vault.journal_key().unwrap()).unwrap(), crate::journal::History::default());
+    std::fs::write(crate::journal::path(&path), b"").unwrap();
+    std::fs::remove_file(dir.path().join(&aside[0])).unwrap();
+    assert_eq!(vault.ensure_journal().unwrap(), public, "an empty journal is set aside too");
+    assert!(crate::journal::read(&path, vault.journal_key().unwrap()).is_ok());
+}
