@@ -199,3 +199,52 @@ fn icon() -> Vec<ksni::Icon> {
     let data = rgba.pixels().flat_map(|p| [p[3], p[0], p[1], p[2]]).collect();
     vec![ksni::Icon { width: width as i32, height: height as i32, data }]
 }
+
+#[cfg(test)]
+mod tests {
+    use ksni::Tray as _;
+
+    use super::*;
+
+    fn item(shown: Shown) -> (Item, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (clicks, clicked) = tokio::sync::mpsc::unbounded_channel();
+        (Item { shown, clicks, icon: icon() }, clicked)
+    }
+
+    fn labels(item: &Item) -> Vec<String> {
+        item.menu()
+            .into_iter()
+            .filter_map(|entry| match entry {
+                ksni::MenuItem::Standard(standard) => Some(standard.label),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_menu_counts_requests_and_offers_lock_only_when_unlocked() {
+        let (locked, _) = item(Shown { waiting: 2, locked: true, warning: None });
+        assert_eq!(labels(&locked), ["2 sign-in requests waiting", "Open Countersign", "Quit"]);
+        assert_eq!(locked.status(), ksni::Status::NeedsAttention);
+        let (unlocked, _) = item(Shown { waiting: 0, locked: false, warning: None });
+        assert_eq!(labels(&unlocked), ["No sign-in requests waiting", "Open Countersign", "Lock", "Quit"]);
+        assert_eq!(unlocked.status(), ksni::Status::Active);
+        assert!(!locked.icon_pixmap().is_empty(), "the icon's pixels are there for hosts without the theme");
+    }
+
+    #[test]
+    fn the_clock_warning_shows_without_markup_and_clicks_reach_the_app() {
+        let warning = "This computer's clock is 42 s ahead of <b>Contoso</b>'s.".to_owned();
+        let (mut item, mut clicked) = item(Shown { waiting: 1, locked: false, warning: Some(warning) });
+        assert!(item.tool_tip().description.ends_with("This computer's clock is 42 s ahead of &lt;b&gt;Contoso&lt;/b&gt;'s."), "{}", item.tool_tip().description);
+        assert!(labels(&item).iter().any(|label| label.starts_with("This computer's clock is 42 s")));
+        item.activate(0, 0);
+        assert!(matches!(clicked.try_recv(), Ok(Event::Open)));
+        let quit = item.menu().into_iter().find_map(|entry| match entry {
+            ksni::MenuItem::Standard(standard) if standard.label == "Quit" => Some(standard.activate),
+            _ => None,
+        });
+        (quit.expect("a Quit item"))(&mut item);
+        assert!(matches!(clicked.try_recv(), Ok(Event::Quit)));
+    }
+}
