@@ -231,6 +231,11 @@ impl Inbox {
         // What is missing is decided from the file itself, not from a read
         // of it still under way, or every start would replace every key.
         let missing = crate::reach::missing_listeners(&guard, &listeners::kept(guard.path()));
+        // Unlocked, every account whose listener is not connectable right
+        // now (missing, still being read, its keyring locked) connects with
+        // the device key meanwhile; a listener that is read takes over.
+        let listening: Vec<&Id> = self.listeners.iter().filter(|s| s.listener.is_ok()).map(|s| &s.account).collect();
+        let devices: Vec<(Id, Link)> = guard.entries().iter().filter(|e| !listening.contains(&&e.id)).filter_map(|e| e.push.clone().map(|link| (e.id.clone(), link))).collect();
         let has_push = guard.entries().iter().any(|e| e.push.is_some()) || !guard.push_tokens().is_empty();
         let keyring = crate::reach::keyring_for(&guard);
         drop(guard);
@@ -243,7 +248,7 @@ impl Inbox {
             let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
             tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
         }
-        self.devices = if unlocked { missing } else { Vec::new() };
+        self.devices = if unlocked { devices } else { Vec::new() };
         // The history is read only for a real unlock.
         if has_push && unlocked {
             let vault = vault.clone();
