@@ -138,19 +138,20 @@ pub fn wanted(choice: Option<bool>, has_push_accounts: bool) -> bool {
 
 impl Launch {
     /// This process's binary, for `vault` (`None`: the default vault).
-    /// An AppImage names its image (`APPIMAGE`), not its passing mount; a
-    /// binary replaced by an upgrade while running is named by its path,
-    /// without Linux's " (deleted)".
+    /// A binary replaced by an upgrade while running is named by its path,
+    /// without Linux's " (deleted)"; one run from an AppImage's passing
+    /// mount (`APPDIR`) by the image (`APPIMAGE`), and only then: both are
+    /// inherited by whatever that image starts.
     pub fn current(vault: Option<&Path>) -> Option<Launch> {
-        let exe = match std::env::var_os("APPIMAGE").map(PathBuf::from).filter(|image| image.is_absolute()) {
-            Some(image) => image,
-            None => {
-                let exe = std::env::current_exe().ok()?;
-                match exe.to_str().and_then(|text| text.strip_suffix(" (deleted)")) {
-                    Some(original) => PathBuf::from(original),
-                    None => exe,
-                }
-            }
+        let exe = std::env::current_exe().ok()?;
+        let exe = match exe.to_str().and_then(|text| text.strip_suffix(" (deleted)")) {
+            Some(original) => PathBuf::from(original),
+            None => exe,
+        };
+        let image = std::env::var_os("APPIMAGE").map(PathBuf::from).filter(|image| image.is_absolute());
+        let exe = match (image, std::env::var_os("APPDIR").map(PathBuf::from)) {
+            (Some(image), Some(mount)) if exe.starts_with(&mount) => image,
+            _ => exe,
         };
         Some(Launch { exe, vault: vault.map(Path::to_path_buf), settings: std::env::var_os("COUNTERSIGN_SETTINGS").map(PathBuf::from) })
     }

@@ -292,11 +292,21 @@ pub fn create(vault: &Path, key: &PublicKey) -> Result<(), Error> {
 /// so a new one can start; returns where it went. Nothing is deleted.
 pub fn set_aside(vault: &Path, now: u64) -> Result<PathBuf, Error> {
     let path = path(vault);
-    let mut aside = path.clone().into_os_string();
-    aside.push(format!(".{now}.old"));
-    let aside = PathBuf::from(aside);
-    std::fs::rename(&path, &aside).map_err(io_error(&path))?;
-    Ok(aside)
+    // Linked to a name no file has yet (never over an earlier one), then unlinked.
+    for attempt in 0..100 {
+        let mut aside = path.clone().into_os_string();
+        aside.push(if attempt == 0 { format!(".{now}.old") } else { format!(".{now}-{attempt}.old") });
+        let aside = PathBuf::from(aside);
+        match std::fs::hard_link(&path, &aside) {
+            Ok(()) => {
+                std::fs::remove_file(&path).map_err(io_error(&path))?;
+                return Ok(aside);
+            }
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(io_error(&path)(error)),
+        }
+    }
+    Err(Error::Unreadable { path, reason: "too many journals set aside in one second".into() })
 }
 
 /// Whether the vault at `vault` has a journal yet.

@@ -67,14 +67,26 @@ pub enum Placement {
     File,
 }
 
-/// One account's listener as read back: the credential, or why its key
-/// cannot be had right now (a keyring that is locked or gone).
+/// Why a stored listener cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unusable {
+    /// Its key is in a keyring that does not answer now (locked, gone from
+    /// the bus): it is tried again.
+    #[error("the OS keyring does not give its key now: {0}")]
+    Waiting(keyring::Error),
+    /// Its key is gone (the keyring entry deleted) or damaged: a new one is
+    /// registered at the next unlock.
+    #[error("its key is lost: {0}")]
+    Lost(String),
+}
+
+/// One account's listener as read back: the credential, or why not.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub account: Id,
     pub organization: String,
     pub user: String,
-    pub listener: Result<Listener, keyring::Error>,
+    pub listener: Result<Listener, Unusable>,
 }
 
 /// `vault.cvault` → `vault.cvault.listeners`.
@@ -87,7 +99,7 @@ pub fn path(vault: &Path) -> PathBuf {
 /// listener reports the keyring as unavailable).
 pub fn load(vault: &Path, keyring: Option<&Keyring>) -> Result<Vec<Stored>, Error> {
     let file = path(vault);
-    Ok(read(&file)?.into_iter().map(|record| record.into_stored(&file, keyring)).collect())
+    Ok(read(&file)?.iter().map(|record| record.to_stored(&file, keyring)).collect())
 }
 
 /// The accounts with a listener kept, and each one's device, read from the
@@ -96,18 +108,20 @@ pub fn kept(vault: &Path) -> Vec<(Id, String)> {
     read(&path(vault)).map(|records| records.into_iter().map(|r| (r.account.clone(), r.device_id.clone())).collect()).unwrap_or_default()
 }
 
-/// Forgets the listener of `account` (the server refused it).
-pub fn remove(vault: &Path, account: &Id) -> Result<(), Error> {
+/// Forgets the listener of `account` whose key is `refused` (the server
+/// refused it); a newer key kept meanwhile for the account stays.
+pub fn remove(vault: &Path, account: &Id, refused: &PublicKey, keyring: Option<&Keyring>) -> Result<bool, Error> {
     let file = path(vault);
     let _lock = lock(&file)?;
     let mut records = read(&file)?;
-    let removed: Vec<Record> = records.extract_if(.., |r| r.account == *account).collect();
-    if !removed.is_empty() {
-        write(&file, &records)?;
-        // Its keyring entry, when there is one, is left: without the file
-        // nothing names it, and a keyring that is asked for it may be locked.
+    let is_refused = |record: &Record| record.account == *account && matches!(record.to_stored(&file, keyring).listener, Ok(listener) if listener.key.public() == *refused);
+    let removed: Vec<Record> = records.extract_if(.., |r| is_refused(r)).collect();
+    if removed.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    write(&file, &records)?;
+    forget_keys(removed.iter(), keyring);
+    Ok(true)
 }
 
 /// Whether any listener key of the vault at `vault` is in the OS keyring
@@ -214,21 +228,25 @@ impl Drop for Seed {
 }
 
 impl Record {
-    fn into_stored(self, file: &Path, keyring: Option<&Keyring>) -> Stored {
-        let damaged = |what: &str| keyring::Error::Unavailable(format!("{}: {what}", file.display()));
+    fn to_stored(&self, file: &Path, keyring: Option<&Keyring>) -> Stored {
+        let damaged = |what: &str| Unusable::Lost(format!("{}: {what}", file.display()));
         let listener = (|| {
             let server_key = PublicKey::from_base64(&self.server_key).map_err(|_| damaged("a server key is damaged"))?;
             let seed = match &self.key {
                 KeyPlace::File(Seed(seed)) => Zeroizing::new(STANDARD.decode(seed.as_bytes()).map_err(|_| damaged("a listener key is damaged"))?),
                 KeyPlace::Keyring(name) => {
-                    let keyring = keyring.ok_or_else(|| keyring::Error::Unavailable("it is not connected".into()))?;
-                    Zeroizing::new(keyring.get_secret(keyring::SERVICE, name)?.to_vec())
+                    let keyring = keyring.ok_or_else(|| Unusable::Waiting(keyring::Error::Unavailable("it is not connected".into())))?;
+                    match keyring.get_secret(keyring::SERVICE, name) {
+                        Ok(secret) => Zeroizing::new(secret.to_vec()),
+                        Err(missing @ keyring::Error::Missing(_)) => return Err(Unusable::Lost(missing.to_string())),
+                        Err(waiting) => return Err(Unusable::Waiting(waiting)),
+                    }
                 }
             };
             let key = Keypair::from_seed(&seed).map_err(|_| damaged("a listener key is damaged"))?;
             Ok(Listener { organization: self.organization.clone(), user: self.user.clone(), device_id: self.device_id.clone(), endpoint: self.endpoint.clone(), server_key, key })
         })();
-        Stored { account: self.account, organization: self.organization, user: self.user, listener }
+        Stored { account: self.account.clone(), organization: self.organization.clone(), user: self.user.clone(), listener }
     }
 }
 
@@ -391,7 +409,7 @@ mod tests {
         assert!(in_keyring(&vault));
         // Without the keyring, it says why instead of failing the whole file.
         let stored = load(&vault, None).unwrap();
-        assert!(matches!(&stored[0].listener, Err(keyring::Error::Unavailable(_))));
+        assert!(matches!(&stored[0].listener, Err(Unusable::Waiting(_))));
         assert_eq!((stored[0].organization.as_str(), stored[0].user.as_str()), ("Contoso", "alice"));
     }
 
@@ -414,6 +432,20 @@ mod tests {
         fs::write(path(&vault), text).unwrap();
         let loaded = load(&vault, None).unwrap();
         assert!(loaded[0].listener.is_err() && loaded[1].listener.is_ok());
+    }
+
+    #[test]
+    fn a_refused_key_goes_but_a_newer_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("vault.cvault");
+        let id = Id::for_tests(1);
+        add(&vault, &id, &listener("dev_1", 1), None).unwrap();
+        // A new key was kept before the old connection's refusal arrived.
+        add(&vault, &id, &listener("dev_1", 2), None).unwrap();
+        assert!(!remove(&vault, &id, &listener("dev_1", 1).key.public(), None).unwrap());
+        assert_eq!(load(&vault, None).unwrap().len(), 1, "the newer key stays");
+        assert!(remove(&vault, &id, &listener("dev_1", 2).key.public(), None).unwrap());
+        assert!(load(&vault, None).unwrap().is_empty());
     }
 
     #[test]

@@ -433,3 +433,18 @@ async fn the_database_is_readable_by_the_server_user_only() {
     countersign::server::Store::open(&old).await.unwrap();
     assert_eq!(std::fs::metadata(&old).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn a_refused_listener_key_is_said_as_such_with_the_key() {
+    use countersign::push::client::Update;
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (link, listener) = server.device_with_listener("vera").await;
+    // Another key registered since (elsewhere): this one is refused.
+    client::register_listener(&link, &Keypair::generate().unwrap().public()).await.unwrap();
+    let mut updates = Box::pin(client::watch(client::Credential::Listener(listener.clone())));
+    assert!(matches!(updates.next().await, Some(Update::Connecting)));
+    let refused = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.unwrap().unwrap();
+    assert!(matches!(&refused, Update::Refused { key, retry_in: 1, .. } if *key == listener.key.public()), "{refused:?}");
+}

@@ -122,6 +122,8 @@ pub enum Message {
     RetryListeners,
     /// A listener key was registered and kept for this account, or why not.
     Registered(Id, Result<Placement, String>),
+    /// The refused listener key of this account is out of the file.
+    ListenerDropped(Result<Id, String>),
     /// The journal, read with the vault's key.
     HistoryRead(Sensitive<Result<journal::History, String>>),
     Recorded(Result<(), String>),
@@ -230,7 +232,11 @@ impl Inbox {
         }
         // What is missing is decided from the file itself, not from a read
         // of it still under way, or every start would replace every key.
-        let missing = crate::reach::missing_listeners(&guard, &listeners::kept(guard.path()));
+        // A key that is lost (its keyring entry gone, damaged) is missing
+        // too; one in a keyring that does not answer now is not.
+        let lost: Vec<&Id> = self.listeners.iter().filter(|s| matches!(s.listener, Err(listeners::Unusable::Lost(_)))).map(|s| &s.account).collect();
+        let kept: Vec<(Id, String)> = listeners::kept(guard.path()).into_iter().filter(|(account, _)| !lost.contains(&account)).collect();
+        let missing = crate::reach::missing_listeners(&guard, &kept);
         // Unlocked, every account whose listener is not connectable right
         // now (missing, still being read, its keyring locked) connects with
         // the device key meanwhile; a listener that is read takes over.
@@ -420,7 +426,8 @@ impl Inbox {
                 match (stored.map(|s| &s.listener), self.registrations.get(id)) {
                     (Some(Ok(_)), _) => "receives requests while locked",
                     (_, Some(Registration::Running)) => "setting up reception while locked…",
-                    (Some(Err(_)), _) => "its listener key is in the OS keyring, which does not answer: retrying",
+                    (Some(Err(listeners::Unusable::Waiting(_))), _) => "its listener key is in the OS keyring, which does not answer: retrying",
+                    (Some(Err(listeners::Unusable::Lost(_))), _) => "its listener key is lost: a new one is registered at the next unlock",
                     (None, _) => "receives requests only while unlocked",
                 }
             };
@@ -507,6 +514,15 @@ impl Inbox {
                 Action::None
             }
             Message::RetryListeners => Action::Run(self.read_listeners()),
+            Message::ListenerDropped(result) => match (result, context.vault) {
+                // Unlocked: a new key at once, the device key meanwhile.
+                (Ok(_), Some(vault)) => Action::Run(self.opened(vault, true)),
+                (Ok(_), None) => Action::None,
+                (Err(error), _) => {
+                    eprintln!("countersign: {error}");
+                    Action::None
+                }
+            },
             Message::Registered(id, result) => match result {
                 // Removed meanwhile: its new listener goes too.
                 Ok(_) if !self.seen.iter().any(|seen| seen.starts_with(&format!("{id} "))) => {
@@ -521,6 +537,8 @@ impl Inbox {
                     Action::None
                 }
             },
+            // Read for an unlock that a lock has undone since: not kept.
+            Message::HistoryRead(_) if context.vault.is_none() => Action::None,
             Message::HistoryRead(Sensitive(result)) => {
                 match result {
                     Ok(history) => {
@@ -593,20 +611,25 @@ impl Inbox {
                 }
                 self.offsets.insert(id, offset);
             }
-            Update::Refused { reason, retry_in } if self.listeners.iter().any(|s| s.account == id && s.listener.is_ok()) => {
+            Update::Refused { reason, retry_in, key } if self.listeners.iter().any(|s| s.account == id && s.listener.as_ref().is_ok_and(|l| l.key.public() == key)) => {
                 // The server no longer takes this listener key (replaced
-                // elsewhere, its database restored): it is dropped, and the
-                // next unlock registers a new one.
+                // elsewhere, its database restored): it is dropped, and a new
+                // one is registered now if the vault is unlocked, else at the
+                // next unlock.
                 eprintln!("countersign: the server refused {}'s listener key: {reason}", self.titles.get(&id).map_or("an account", String::as_str));
                 self.listeners.retain(|s| s.account != id);
                 self.registrations.insert(id.clone(), Registration::Failed(format!("the server refused its listener key ({reason})")));
                 self.connections.insert(id.clone(), Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
                 let path = self.vault.clone();
-                let dropped = Task::perform(blocking(move || listeners::remove(&path, &id).map_err(|e| e.to_string())), Message::Recorded);
-                let register = context.vault.map_or_else(Task::none, |vault| self.opened(vault, true));
-                return Action::Run(Task::batch([dropped, register]));
+                return Action::Run(Task::perform(
+                    blocking(move || {
+                        let keyring = if listeners::in_keyring(&path) { Keyring::system().ok() } else { None };
+                        listeners::remove(&path, &id, &key, keyring.as_ref()).map(|_| id).map_err(|e| e.to_string())
+                    }),
+                    Message::ListenerDropped,
+                ));
             }
-            Update::Refused { reason, retry_in } | Update::Disconnected { reason, retry_in } => {
+            Update::Refused { reason, retry_in, .. } | Update::Disconnected { reason, retry_in } => {
                 // An answer in flight may be lost with the connection: let the user answer again.
                 for prompt in self.prompts.iter_mut().filter(|p| p.account == id && p.busy) {
                     prompt.busy = false;
@@ -651,8 +674,12 @@ impl Inbox {
     }
 
     fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
-        // A connection speaks only for its own account's requests.
-        if !challenge_id.is_empty() && !self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) && !self.activity.iter().any(|a| a.id == challenge_id) {
+        // A connection speaks only for its own account's requests: waiting
+        // ones, or ones the activity list has under its name.
+        let title = self.titles.get(account);
+        let ours = self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) || self.activity.iter().any(|a| a.id == challenge_id && Some(&a.account) == title);
+        let theirs = self.prompts.iter().any(|p| &p.account != account && p.challenge.id == challenge_id);
+        if !challenge_id.is_empty() && (theirs || !ours) {
             return Action::None;
         }
         // A refusal while the request is still open (a PIN was missing, the

@@ -227,7 +227,9 @@ impl Session {
 /// (the device key vouches for it), in a session of its own.
 pub async fn register_listener(link: &Link, listener: &PublicKey) -> Result<(), Error> {
     let mut session = Session::connect(link).await?;
-    session.register_listener(link.sign_listener(listener, now())).await
+    // Dated by the server's clock: it takes only a registration made just now.
+    let at = now().saturating_add(session.clock_offset().unwrap_or(0));
+    session.register_listener(link.sign_listener(listener, at)).await
 }
 
 fn now() -> i64 {
@@ -263,9 +265,9 @@ pub enum Update {
     ClockOffset(i64),
     /// The connection failed or dropped; the next try is in `retry_in` seconds.
     Disconnected { reason: String, retry_in: u64 },
-    /// The server refused the listener key (it was replaced, or the server
-    /// forgot the device); tried again in `retry_in` seconds all the same.
-    Refused { reason: String, retry_in: u64 },
+    /// The server refused the listener key `key` (it was replaced, or the
+    /// server forgot the device); tried again in `retry_in` seconds all the same.
+    Refused { reason: String, retry_in: u64, key: PublicKey },
     Event(Event),
 }
 
@@ -349,7 +351,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                 Credential::Device(link) => Session::connect(link).await,
                 Credential::Listener(listener) => Session::listen(listener).await,
             };
-            let mut refused = false;
+            let mut refused = None;
             let reason = match opened {
                 Ok(mut session) => {
                     backoff.reset();
@@ -383,13 +385,16 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                         }
                     }
                 }
-                Err(Error::Server(error)) if error.error == "unauthorized" && matches!(credential, Credential::Listener(_)) => {
-                    refused = true;
+                Err(Error::Server(error)) if error.error == "unauthorized" && let Credential::Listener(listener) = &credential => {
+                    refused = Some(listener.key.public());
                     Error::Server(error).to_string()
                 }
                 Err(error) => error.to_string(),
             };
-            let down = move |retry_in| if refused { Update::Refused { reason, retry_in } } else { Update::Disconnected { reason, retry_in } };
+            let down = move |retry_in| match refused {
+                Some(key) => Update::Refused { reason, retry_in, key },
+                None => Update::Disconnected { reason, retry_in },
+            };
             if !backoff.wait(&updates, down).await {
                 return;
             }

@@ -36,19 +36,32 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let auth = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = auth else { return };
     let refused = ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() };
+    // A database that fails is not a refusal: apps drop a refused listener key.
+    let failed = |error: store::Error| {
+        eprintln!("countersign-server: {error}");
+        ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
+    };
     let (device, user, key, receive_only) = match serde_json::from_str::<ClientMessage>(&text) {
         Ok(ClientMessage::Auth { device_id, signature }) => match state.store.device(&device_id).await {
             Ok(Some(found)) if protocol::check_auth(&found.key, &nonce, &signature).is_ok() => (device_id, found.user, found.key, false),
-            _ => {
+            Ok(_) => {
                 let _ = send(&mut socket, &refused).await;
+                return;
+            }
+            Err(error) => {
+                let _ = send(&mut socket, &failed(error)).await;
                 return;
             }
         },
         // Receive-only: answers through this session still need the device key.
         Ok(ClientMessage::Listen { device_id, signature }) => match state.store.device(&device_id).await {
             Ok(Some(found)) if found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &signature).is_ok()) => (device_id, found.user, found.key, true),
-            _ => {
+            Ok(_) => {
                 let _ = send(&mut socket, &refused).await;
+                return;
+            }
+            Err(error) => {
+                let _ = send(&mut socket, &failed(error)).await;
                 return;
             }
         },
@@ -121,7 +134,7 @@ async fn register_listener(state: &AppState, device: &str, key: &PublicKey, enve
     }
     // A registration is made for the session it is sent in: an old one
     // (replayed to bring back a replaced key) is refused.
-    if (registration.at - now()).abs() > 300 {
+    if registration.at.abs_diff(now()) > 300 {
         return refused("it was not made just now (check this device's clock)");
     }
     match state.store.set_listener_key(device, &registration.listener_key).await {
