@@ -176,6 +176,16 @@ pub struct Record {
 }
 
 impl Record {
+    /// "Approved", "Denied: the number did not match", "Expired"…
+    pub fn outcome(&self) -> String {
+        if self.detail.is_empty() { self.event.label().to_owned() } else { format!("{}: {}", self.event.label(), self.detail) }
+    }
+
+    /// The same request's record of `event` at `at`.
+    pub fn then(&self, event: Event, detail: &str, at: i64) -> Record {
+        Record { at, event, detail: detail.to_owned(), ..self.clone() }
+    }
+
     /// The record with every text field cut to [`FIELD_LIMIT`] characters.
     fn bounded(&self) -> Record {
         let cut = |text: &str| text.chars().take(FIELD_LIMIT).collect::<String>();

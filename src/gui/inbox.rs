@@ -284,7 +284,7 @@ impl Inbox {
         }
         // The history is the vault's to read: it goes with the lock and is
         // read again at the next unlock. What arrives meanwhile is listed.
-        self.activity.retain(|item| self.prompts.iter().any(|p| p.challenge.id == item.id));
+        self.activity.retain(|item| self.prompts.iter().any(|p| p.challenge.id == item.request));
         self.broken = None;
     }
 
@@ -545,7 +545,7 @@ impl Inbox {
                         let mut activity = prompt::fold(&history.records);
                         // What arrived before the journal could be read stays.
                         for item in &self.activity {
-                            if !activity.iter().any(|a| a.id == item.id) {
+                            if !activity.iter().any(|a| a.request == item.request) {
                                 activity.insert(0, item.clone());
                             }
                         }
@@ -589,10 +589,10 @@ impl Inbox {
 
     /// Sets a request's outcome in the activity list and the journal.
     fn conclude(&mut self, request: &str, outcome: Outcome, detail: &str, now: u64) -> Task<Message> {
-        let Some(item) = self.activity.iter_mut().find(|a| a.id == request) else { return Task::none() };
+        let Some(item) = self.activity.iter_mut().find(|a| a.request == request) else { return Task::none() };
+        let record = item.then(outcome, detail, now as i64);
         item.event = outcome;
         item.detail = detail.to_owned();
-        let record = item.record(outcome, detail, now as i64);
         self.record(record)
     }
 
@@ -650,7 +650,7 @@ impl Inbox {
 
     fn arrived(&mut self, id: Id, challenge: crate::push::Challenge, context: Context<'_>) -> Action {
         let now = context.now as i64;
-        let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.id == challenge.id && a.event != Outcome::Received);
+        let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.request == challenge.id && a.event != Outcome::Received);
         // privacyIDEA's times are already this computer's (when first seen).
         let offset = if self.tokens.iter().any(|t| t.id == id) { None } else { self.offsets.get(&id).copied() };
         let deadline = challenge.deadline(now, offset);
@@ -661,9 +661,9 @@ impl Inbox {
         let flagged = shield.observe(challenge.created_at).then(|| shield.warning());
         let account = self.titles.get(&id).cloned().unwrap_or_else(|| challenge.organization.clone());
         let mut record = Task::none();
-        if !self.activity.iter().any(|a| a.id == challenge.id) {
-            let item = Activity { id: challenge.id.clone(), at: now, account, app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event: Outcome::Received, detail: String::new() };
-            record = self.record(item.record(Outcome::Received, "", now));
+        if !self.activity.iter().any(|a| a.request == challenge.id) {
+            let item = Activity { request: challenge.id.clone(), at: now, account, app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event: Outcome::Received, detail: String::new() };
+            record = self.record(item.clone());
             self.activity.insert(0, item);
         }
         let seconds = (deadline - now).clamp(1, 600) as u32;
@@ -677,7 +677,7 @@ impl Inbox {
         // A connection speaks only for its own account's requests: waiting
         // ones, or ones the activity list has under its name.
         let title = self.titles.get(account);
-        let ours = self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) || self.activity.iter().any(|a| a.id == challenge_id && Some(&a.account) == title);
+        let ours = self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) || self.activity.iter().any(|a| a.request == challenge_id && Some(&a.account) == title);
         let theirs = self.prompts.iter().any(|p| &p.account != account && p.challenge.id == challenge_id);
         if !challenge_id.is_empty() && (theirs || !ours) {
             return Action::None;

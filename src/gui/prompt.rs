@@ -177,32 +177,9 @@ impl Prompt {
     }
 }
 
-/// One request in the activity list, as its newest journal record left it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Activity {
-    pub id: String,
-    pub at: i64,
-    /// The account it came through.
-    pub account: String,
-    pub app: String,
-    pub user: String,
-    pub ip: String,
-    pub location: String,
-    pub event: Event,
-    pub detail: String,
-}
-
-impl Activity {
-    /// "Approved", "Denied: the number did not match", "Expired"…
-    pub fn outcome(&self) -> String {
-        if self.detail.is_empty() { self.event.label().to_owned() } else { format!("{}: {}", self.event.label(), self.detail) }
-    }
-
-    /// The journal record of `event` for this request at `at`.
-    pub fn record(&self, event: Event, detail: &str, at: i64) -> Record {
-        Record { at, request: self.id.clone(), account: self.account.clone(), app: self.app.clone(), user: self.user.clone(), ip: self.ip.clone(), location: self.location.clone(), event, detail: detail.to_owned() }
-    }
-}
+/// One request in the activity list: its first record (when it arrived)
+/// with its newest outcome.
+pub type Activity = Record;
 
 /// The activity list from journal records, newest request first.
 pub fn fold(records: &[Record]) -> Vec<Activity> {
@@ -218,17 +195,7 @@ pub fn fold(records: &[Record]) -> Vec<Activity> {
             }
             None => {
                 index.insert(&record.request, items.len());
-                items.push(Activity {
-                    id: record.request.clone(),
-                    at: record.at,
-                    account: record.account.clone(),
-                    app: record.app.clone(),
-                    user: record.user.clone(),
-                    ip: record.ip.clone(),
-                    location: record.location.clone(),
-                    event: record.event,
-                    detail: record.detail.clone(),
-                });
+                items.push(record.clone());
             }
         }
     }

@@ -41,35 +41,37 @@ async fn session(state: AppState, mut socket: WebSocket) {
         eprintln!("countersign-server: {error}");
         ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
     };
-    let (device, user, key, receive_only) = match serde_json::from_str::<ClientMessage>(&text) {
-        Ok(ClientMessage::Auth { device_id, signature }) => match state.store.device(&device_id).await {
-            Ok(Some(found)) if protocol::check_auth(&found.key, &nonce, &signature).is_ok() => (device_id, found.user, found.key, false),
-            Ok(_) => {
-                let _ = send(&mut socket, &refused).await;
-                return;
-            }
-            Err(error) => {
-                let _ = send(&mut socket, &failed(error)).await;
-                return;
-            }
-        },
-        // Receive-only: answers through this session still need the device key.
-        Ok(ClientMessage::Listen { device_id, signature }) => match state.store.device(&device_id).await {
-            Ok(Some(found)) if found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &signature).is_ok()) => (device_id, found.user, found.key, true),
-            Ok(_) => {
-                let _ = send(&mut socket, &refused).await;
-                return;
-            }
-            Err(error) => {
-                let _ = send(&mut socket, &failed(error)).await;
-                return;
-            }
-        },
+    // The device key proves a full session; the listener key a receive-only
+    // one, whose answers still need the device key's signature.
+    let (device, proof, receive_only) = match serde_json::from_str::<ClientMessage>(&text) {
+        Ok(ClientMessage::Auth { device_id, signature }) => (device_id, signature, false),
+        Ok(ClientMessage::Listen { device_id, signature }) => (device_id, signature, true),
         _ => {
             let _ = send(&mut socket, &ServerMessage::Error { error: "bad_request".into(), message: "expected an auth message".into() }).await;
             return;
         }
     };
+    let found = match state.store.device(&device).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let _ = send(&mut socket, &refused).await;
+            return;
+        }
+        Err(error) => {
+            let _ = send(&mut socket, &failed(error)).await;
+            return;
+        }
+    };
+    let proven = if receive_only {
+        found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &proof).is_ok())
+    } else {
+        protocol::check_auth(&found.key, &nonce, &proof).is_ok()
+    };
+    if !proven {
+        let _ = send(&mut socket, &refused).await;
+        return;
+    }
+    let (user, key) = (found.user, found.key);
     let mut queue = state.hub.connect(&device);
     if !send(&mut socket, &ServerMessage::Ready).await {
         return;

@@ -42,6 +42,20 @@ fn challenge() -> Challenge {
     }
 }
 
+fn activation_response(listener: bool) -> ActivationResponse {
+    ActivationResponse {
+        organization: "Contoso".into(),
+        user: "alice".into(),
+        device_id: "dev_fedcba9876543210".into(),
+        server_public_key: server_key().public(),
+        totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
+        totp_digits: 6,
+        totp_period: 30,
+        push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
+        listener,
+    }
+}
+
 fn response() -> Response {
     Response { v: VERSION, challenge_id: "si_0123456789abcdef".into(), device_id: "dev_fedcba9876543210".into(), decision: Decision::Approve, number: Some(42), user_verified: false, at: 1_796_290_010 }
 }
@@ -57,34 +71,8 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
             "activation-request-listener.json",
             json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into(), listener_public_key: Some(listener_key().public()) }),
         ),
-        (
-            "activation-response.json",
-            json(&ActivationResponse {
-                organization: "Contoso".into(),
-                user: "alice".into(),
-                device_id: "dev_fedcba9876543210".into(),
-                server_public_key: server_key().public(),
-                totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
-                totp_digits: 6,
-                totp_period: 30,
-                push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
-                listener: false,
-            }),
-        ),
-        (
-            "activation-response-listener.json",
-            json(&ActivationResponse {
-                organization: "Contoso".into(),
-                user: "alice".into(),
-                device_id: "dev_fedcba9876543210".into(),
-                server_public_key: server_key().public(),
-                totp_secret: "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into(),
-                totp_digits: 6,
-                totp_period: 30,
-                push_endpoint: "ws://127.0.0.1:8750/api/push".into(),
-                listener: true,
-            }),
-        ),
+        ("activation-response.json", json(&activation_response(false))),
+        ("activation-response-listener.json", json(&activation_response(true))),
         ("api-error.json", json(&ApiError { error: "too_many_attempts".into(), message: "This activation code was tried 5 times and is no longer valid.".into() })),
         ("server-hello.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None })),
         ("server-hello-time.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: Some(1_796_290_000) })),
