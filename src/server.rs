@@ -4,9 +4,13 @@
 //! the server shares only those types with the app, never the vault.
 
 mod api;
+mod guard;
 mod hub;
+mod net;
 mod pages;
 pub mod store;
+#[cfg(test)]
+mod tests;
 mod ws;
 
 use std::collections::HashMap;
@@ -16,11 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
 pub use api::{Failure, check_totp, create_signin, new_activation, wait_for};
+pub use net::{GRACE, serve, serve_on, shutdown_signal};
 pub use store::Store;
 
 /// Everything the server can be told, from a TOML file, flags or the
@@ -55,6 +62,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Activation attempts allowed per client address per minute.
     pub activation_rate_per_minute: u32,
+    /// Open connections at most, WebSocket sessions included.
+    pub max_connections: usize,
+    /// Seconds a client gets to send a request's headers (also the idle
+    /// limit of a kept-alive connection), its body, or the TLS handshake.
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -74,6 +86,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             activation_rate_per_minute: 10,
+            max_connections: 4096,
+            request_timeout_seconds: 10,
         }
     }
 }
@@ -99,11 +113,35 @@ impl std::fmt::Debug for Config {
             .field("pin_required", &self.pin_required)
             .field("demo_pages", &self.demo_pages())
             .field("tls", &self.tls_cert.is_some())
+            .field("activation_rate_per_minute", &self.activation_rate_per_minute)
+            .field("max_connections", &self.max_connections)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
             .finish_non_exhaustive()
     }
 }
 
 impl Config {
+    /// Every setting in its range, checked at start: a negative block or an
+    /// overflowing one is refused rather than misbehaving later.
+    pub fn check(&self) -> Result<(), String> {
+        let within = |name: &str, value: i128, low: i128, high: i128| {
+            if (low..=high).contains(&value) { Ok(()) } else { Err(format!("{name} must be from {low} to {high}, not {value}")) }
+        };
+        within("challenge_seconds", self.challenge_seconds.into(), 1, 3600)?;
+        within("report_block_seconds", self.report_block_seconds.into(), 0, 366 * 86_400)?;
+        within("activation_rate_per_minute", self.activation_rate_per_minute.into(), 1, 10_000)?;
+        within("max_connections", self.max_connections as i128, 16, 1_000_000)?;
+        within("request_timeout_seconds", self.request_timeout_seconds.into(), 1, 60)?;
+        if self.organization.trim().is_empty() || self.organization.len() > 128 {
+            return Err("organization must be 1 to 128 characters".into());
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_seconds)
+    }
+
     /// The base URL in links and activation answers.
     pub fn base_url(&self) -> String {
         match &self.public_url {
@@ -206,44 +244,36 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface; the unit tests drive it with `oneshot`.
+/// The whole HTTP surface; the unit tests drive it with `oneshot`. Each
+/// group checks its credentials before [`guard::small_body`] reads a byte.
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/api/activate/{id}", post(api::activate))
-        .route("/api/push", get(ws::push))
+    let body = || from_fn_with_state(state.clone(), guard::small_body);
+    let relying_party = Router::new()
         .route("/api/signins", post(api::signin_create))
         .route("/api/signins/{id}", get(api::signin_status))
         .route("/api/totp/verify", post(api::totp_verify))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), guard::relying_party));
+    let admin = Router::new()
         .route("/api/admin/users", post(api::user_create))
-        .route("/api/admin/users/{name}/activations", post(api::activation_create))
+        .route("/api/admin/users/{name}/activations", get(api::activation_list).post(api::activation_create))
+        .route("/api/admin/users/{name}/devices", get(api::device_list))
+        .route("/api/admin/devices/{id}", delete(api::device_revoke))
+        .route("/api/admin/activations/{id}", delete(api::activation_revoke))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), guard::admin));
+    let activation = Router::new()
+        .route("/api/activate/{id}", post(api::activate))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), guard::activation_rate));
+    let mut router = Router::new()
+        .merge(relying_party)
+        .merge(admin)
+        .merge(activation)
+        .route("/api/push", get(ws::push))
         .route("/healthz", get(|| async { "ok" }));
     if state.config.demo_pages() {
-        router = router.merge(pages::router());
+        router = router.merge(pages::router().route_layer(body()));
     }
-    router.with_state(state)
-}
-
-/// Serves until Ctrl+C: plain HTTP, or HTTPS when a certificate and key are configured.
-pub async fn serve(state: AppState) -> anyhow::Result<()> {
-    let config = state.config.clone();
-    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            let handle = axum_server::Handle::new();
-            let shutdown = handle.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
-            });
-            axum_server::bind_rustls(config.listen, tls).handle(handle).serve(router).await?;
-        }
-        (None, None) => {
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            axum::serve(listener, router).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
-        }
-        _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
-    }
-    Ok(())
+    router.fallback(guard::not_found).method_not_allowed_fallback(guard::method_not_allowed).layer(DefaultBodyLimit::max(guard::BODY_LIMIT)).with_state(state)
 }

@@ -12,7 +12,7 @@ use countersign::server::{AppState, Config};
 /// The companion server of Countersign: push sign-in approvals, activation
 /// of the app by QR code or Code + URL, and TOTP verification.
 #[derive(Parser)]
-#[command(name = "countersign-server", version, about)]
+#[command(name = "countersign-server", version, about = "The companion server of Countersign: push sign-in approvals, activation of the app by QR code or Code + URL, and TOTP verification", long_about = None)]
 struct Cli {
     /// A TOML file with any of the settings below (flags and environment win)
     #[arg(long, env = "COUNTERSIGN_SERVER_CONFIG", value_name = "FILE")]
@@ -33,10 +33,10 @@ struct Cli {
     #[arg(long, env = "COUNTERSIGN_SERVER_RP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     rp_token: Option<String>,
     /// Seconds a push challenge waits for an answer [default: 60]
-    #[arg(long, env = "COUNTERSIGN_SERVER_CHALLENGE_SECONDS", value_name = "S")]
+    #[arg(long, env = "COUNTERSIGN_SERVER_CHALLENGE_SECONDS", value_name = "S", allow_negative_numbers = true)]
     challenge_seconds: Option<i64>,
     /// Seconds "It wasn't me" blocks pushes for that user [default: 3600]
-    #[arg(long, env = "COUNTERSIGN_SERVER_REPORT_BLOCK_SECONDS", value_name = "S")]
+    #[arg(long, env = "COUNTERSIGN_SERVER_REPORT_BLOCK_SECONDS", value_name = "S", allow_negative_numbers = true)]
     report_block_seconds: Option<i64>,
     /// Require the app to check the user's PIN or vault password
     #[arg(long, env = "COUNTERSIGN_SERVER_PIN_REQUIRED")]
@@ -47,6 +47,18 @@ struct Cli {
     /// Activation attempts allowed per client address per minute [default: 10]
     #[arg(long, env = "COUNTERSIGN_SERVER_ACTIVATION_RATE", value_name = "N")]
     activation_rate_per_minute: Option<u32>,
+    /// The organisation shown in apps [default: Countersign demo]
+    #[arg(long, env = "COUNTERSIGN_SERVER_ORGANIZATION", value_name = "NAME")]
+    organization: Option<String>,
+    /// Serve the enrollment and demo pages [default: only on loopback without a public URL]
+    #[arg(long, env = "COUNTERSIGN_SERVER_DEMO_PAGES", value_name = "BOOL")]
+    demo_pages: Option<bool>,
+    /// Open connections at most, WebSocket sessions included [default: 4096]
+    #[arg(long, env = "COUNTERSIGN_SERVER_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a client gets to send a request's headers or body (also the idle limit) [default: 10]
+    #[arg(long, env = "COUNTERSIGN_SERVER_REQUEST_TIMEOUT_SECONDS", value_name = "S")]
+    request_timeout_seconds: Option<u64>,
     /// PEM certificate chain: serve HTTPS/WSS (with --tls-key)
     #[arg(long, env = "COUNTERSIGN_SERVER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -66,7 +78,7 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Create a one-time activation for a user: prints the Code, the URL and the QR code's text
+    /// Create a one-time activation for a user (revoking any older unused one): prints the Code, the URL and the QR code's text
     Activate {
         user: String,
         /// Also write the QR code as a PNG
@@ -76,8 +88,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List a user's devices
+    Devices {
+        user: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's activations and their state (never their codes)
+    Activations {
+        user: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device or an unused activation
+    Revoke {
+        #[command(subcommand)]
+        what: RevokeCommand,
+    },
     /// Print the admin and relying-party API tokens
     Tokens,
+}
+
+#[derive(Subcommand)]
+enum RevokeCommand {
+    /// A lost device: it can no longer connect, answer or be pushed to (a running server closes its open session within 30 s; the admin API closes it at once)
+    Device { id: String },
+    /// An activation that was not used yet
+    Activation { id: String },
 }
 
 #[derive(Subcommand)]
@@ -123,15 +162,25 @@ fn config(cli: &Cli) -> Result<Config> {
     if let Some(rate) = cli.activation_rate_per_minute {
         config.activation_rate_per_minute = rate;
     }
+    if let Some(organization) = &cli.organization {
+        config.organization = organization.clone();
+    }
+    if cli.demo_pages.is_some() {
+        config.demo_pages = cli.demo_pages;
+    }
+    if let Some(max) = cli.max_connections {
+        config.max_connections = max;
+    }
+    if let Some(seconds) = cli.request_timeout_seconds {
+        config.request_timeout_seconds = seconds;
+    }
     config.pin_required |= cli.pin_required;
     config.number_matching &= !cli.no_number_matching;
     if cli.tls_cert.is_some() {
         config.tls_cert = cli.tls_cert.clone();
         config.tls_key = cli.tls_key.clone();
     }
-    if !(1..=3600).contains(&config.challenge_seconds) {
-        bail!("challenge_seconds must be from 1 to 3600");
-    }
+    config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
 
@@ -151,28 +200,89 @@ async fn run(cli: Cli) -> Result<()> {
             if !state.store.add_user(name.trim(), &organization, countersign::server::now()).await? {
                 bail!("user {name:?} already exists");
             }
-            println!("Added {name} ({organization}).");
-            Ok(())
+            print(&format!("Added {name} ({organization})."))
         }
         Command::Activate { user, qr, json } => {
             let activation = countersign::server::new_activation(&state, &user).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             if let Some(path) = qr {
                 use base64::Engine;
                 let png = base64::engine::general_purpose::STANDARD.decode(&activation.qr_png_base64)?;
-                std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+                write_private(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&activation)?);
+                print(&serde_json::to_string_pretty(&activation)?)
             } else {
-                println!("Code: {}\nURL:  {}\nQR:   {}\nValid for 10 minutes, once.", activation.code, activation.url, activation.uri);
+                print(&format!("Code: {}\nURL:  {}\nQR:   {}\nValid for 10 minutes, once.", activation.code, activation.url, activation.uri))
             }
-            Ok(())
         }
-        Command::Tokens => {
-            println!("admin: {}\nrelying party: {}", state.admin_token, state.rp_token);
-            Ok(())
+        Command::Devices { user, json } => {
+            if !state.store.user_exists(&user).await? {
+                bail!("no user {user:?}");
+            }
+            let devices = state.store.devices(&user).await?;
+            if json {
+                return print(&serde_json::to_string_pretty(&devices)?);
+            }
+            if devices.is_empty() {
+                return print(&format!("{user} has no devices."));
+            }
+            print(&devices.iter().map(|d| format!("{}  {}  added {}{}", d.id, countersign::push::printable(&d.name), d.created_at, if d.listener { "  (receives while locked)" } else { "" })).collect::<Vec<_>>().join("\n"))
         }
+        Command::Activations { user, json } => {
+            if !state.store.user_exists(&user).await? {
+                bail!("no user {user:?}");
+            }
+            let activations = state.store.activations(&user, countersign::server::now()).await?;
+            if json {
+                return print(&serde_json::to_string_pretty(&activations)?);
+            }
+            if activations.is_empty() {
+                return print(&format!("{user} has no activations."));
+            }
+            print(&activations.iter().map(|a| format!("{}  {}  created {}  expires {}", a.id, a.state, a.created_at, a.expires_at)).collect::<Vec<_>>().join("\n"))
+        }
+        Command::Revoke { what: RevokeCommand::Device { id } } => {
+            if !state.store.revoke_device(&id).await? {
+                bail!("no device {id:?}");
+            }
+            print(&format!("Revoked device {id}."))
+        }
+        Command::Revoke { what: RevokeCommand::Activation { id } } => {
+            if !state.store.revoke_activation(&id, countersign::server::now()).await? {
+                bail!("no unused activation {id:?}");
+            }
+            print(&format!("Revoked activation {id}."))
+        }
+        Command::Tokens => print(&format!("admin: {}\nrelying party: {}", state.admin_token, state.rp_token)),
     }
+}
+
+/// A line on standard output; a reader that went away (`| head`, `| true`)
+/// is not an error.
+fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// A file only its owner reads (an activation QR code holds a live code).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    options.open(path)?.write_all(bytes)
 }
 
 fn main() -> ExitCode {

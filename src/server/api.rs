@@ -2,17 +2,16 @@
 //! by long-polling, TOTP verification) and the admin API. `Failure` is the
 //! only place that picks status codes; bodies are [`crate::push::ApiError`].
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::store::{self, Activation, Signin};
+use super::store::{self, Activation, ActivationInfo, DeviceInfo, Signin};
 use super::{AppState, now};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -26,6 +25,11 @@ pub enum Failure {
     Unauthorized,
     NotFound(String),
     Conflict(String),
+    MethodNotAllowed(String),
+    /// A body over the limit (bytes).
+    TooLarge(usize),
+    /// The body did not arrive in time.
+    Timeout,
     /// An activation failure: (code, message), always 400/403/410.
     Activation(StatusCode, &'static str, String),
     RateLimited,
@@ -45,6 +49,12 @@ impl From<JsonRejection> for Failure {
     }
 }
 
+impl From<QueryRejection> for Failure {
+    fn from(rejection: QueryRejection) -> Self {
+        Failure::BadRequest(rejection.body_text())
+    }
+}
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let (status, error, message) = match self {
@@ -52,6 +62,9 @@ impl IntoResponse for Failure {
             Failure::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into()),
             Failure::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what),
             Failure::Conflict(what) => (StatusCode::CONFLICT, "conflict", what),
+            Failure::MethodNotAllowed(what) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", what),
+            Failure::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the request body is over {limit} bytes")),
+            Failure::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "the request body did not arrive in time".into()),
             Failure::Activation(status, code, message) => (status, code, message),
             Failure::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many activation attempts from this address; wait a minute".into()),
             Failure::Blocked(until) => (StatusCode::FORBIDDEN, "blocked", format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)")),
@@ -67,25 +80,17 @@ impl IntoResponse for Failure {
 
 type Result<T> = std::result::Result<T, Failure>;
 
-fn bearer(headers: &HeaderMap, token: &str) -> Result<()> {
-    let given = headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
-    // Constant-time: a token must not leak through response timing.
-    let equal = !given.is_empty() && given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if equal { Ok(()) } else { Err(Failure::Unauthorized) }
-}
-
 /// `POST /api/activate/{id}`: the app's first contact.
-pub async fn activate(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
+/// Its rate limit and body limit were applied by [`super::guard`].
+pub async fn activate(State(state): State<AppState>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
     let now = now();
-    if !state.allow_activation(peer.ip(), now) {
-        return Err(Failure::RateLimited);
-    }
     let Json(request) = body?;
     let (user, organization, totp_secret) = match state.store.use_activation(&id, &request.code, now).await? {
         Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
         Activation::NotFound => return Err(Failure::Activation(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into())),
         Activation::Expired => return Err(Failure::Activation(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into())),
         Activation::Used => return Err(Failure::Activation(StatusCode::GONE, "used", "this activation code was already used".into())),
+        Activation::Revoked => return Err(Failure::Activation(StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code".into())),
         Activation::WrongCode { left } => return Err(Failure::Activation(StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated"))),
         Activation::TooManyAttempts => return Err(Failure::Activation(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into())),
     };
@@ -124,6 +129,22 @@ pub struct SigninCreated {
     pub delivered: usize,
 }
 
+/// The most characters of `app`, `ip` or `location` a relying party may send:
+/// they are shown on one line of a prompt or a notification.
+pub const FIELD_LIMIT: usize = 200;
+
+/// A number from 10 to 99, each equally likely: bytes of 180 and over are
+/// drawn again, so none is favoured by the modulo.
+fn matching_number() -> Result<u32> {
+    loop {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).map_err(|_| Failure::Internal("random".into()))?;
+        if byte[0] < 180 {
+            return Ok(10 + u32::from(byte[0]) % 90);
+        }
+    }
+}
+
 /// Creates a sign-in and pushes it to the user's devices.
 pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<SigninCreated> {
     let now = now();
@@ -134,13 +155,12 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     if blocked_until > now {
         return Err(Failure::Blocked(blocked_until));
     }
-    let number = if state.config.number_matching {
-        let mut byte = [0u8; 1];
-        getrandom::fill(&mut byte).map_err(|_| Failure::Internal("random".into()))?;
-        Some(10 + u32::from(byte[0]) % 90)
-    } else {
-        None
-    };
+    for (name, value, most) in [("user", &request.user, 128), ("app", &request.app, FIELD_LIMIT), ("ip", &request.ip, FIELD_LIMIT), ("location", &request.location, FIELD_LIMIT)] {
+        if value.chars().count() > most {
+            return Err(Failure::BadRequest(format!("{name} is longer than {most} characters")));
+        }
+    }
+    let number = if state.config.number_matching { Some(matching_number()?) } else { None };
     let signin = Signin {
         id: format!("si_{}", store::random_hex::<8>()?),
         user: user.to_owned(),
@@ -156,7 +176,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     state.store.add_signin(&signin).await?;
     let mut delivered = 0;
     for device in state.store.devices_of(user).await? {
-        if state.hub.send(&device, &challenge_message(state, &signin, &organization, &device)) {
+        if state.hub.send(&device, Some(&signin.id), &challenge_message(state, &signin, &organization, &device)) {
             delivered += 1;
         }
     }
@@ -185,8 +205,7 @@ pub fn challenge_message(state: &AppState, signin: &Signin, organization: &str, 
 }
 
 /// `POST /api/signins` (relying party).
-pub async fn signin_create(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<SigninRequest>, JsonRejection>) -> Result<(StatusCode, Json<SigninCreated>)> {
-    bearer(&headers, &state.rp_token)?;
+pub async fn signin_create(State(state): State<AppState>, body: std::result::Result<Json<SigninRequest>, JsonRejection>) -> Result<(StatusCode, Json<SigninCreated>)> {
     let Json(request) = body?;
     Ok((StatusCode::CREATED, Json(create_signin(&state, request).await?)))
 }
@@ -231,8 +250,8 @@ pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninSta
 }
 
 /// `GET /api/signins/{id}?wait=N` (relying party).
-pub async fn signin_status(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, Query(wait): Query<Wait>) -> Result<Json<SigninStatus>> {
-    bearer(&headers, &state.rp_token)?;
+pub async fn signin_status(State(state): State<AppState>, Path(id): Path<String>, wait: std::result::Result<Query<Wait>, QueryRejection>) -> Result<Json<SigninStatus>> {
+    let Query(wait) = wait?;
     Ok(Json(wait_for(&state, &id, wait.wait).await?))
 }
 
@@ -269,8 +288,7 @@ pub async fn check_totp(state: &AppState, user: &str, code: &str) -> Result<bool
 }
 
 /// `POST /api/totp/verify` (relying party).
-pub async fn totp_verify(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
-    bearer(&headers, &state.rp_token)?;
+pub async fn totp_verify(State(state): State<AppState>, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
     let Json(request) = body?;
     Ok(Json(TotpVerdict { valid: check_totp(&state, &request.user, &request.code).await? }))
 }
@@ -283,8 +301,7 @@ pub struct NewUser {
 }
 
 /// `POST /api/admin/users`.
-pub async fn user_create(State(state): State<AppState>, headers: HeaderMap, body: std::result::Result<Json<NewUser>, JsonRejection>) -> Result<StatusCode> {
-    bearer(&headers, &state.admin_token)?;
+pub async fn user_create(State(state): State<AppState>, body: std::result::Result<Json<NewUser>, JsonRejection>) -> Result<StatusCode> {
     let Json(user) = body?;
     let name = user.name.trim();
     if name.is_empty() || name.len() > 128 {
@@ -324,7 +341,37 @@ pub async fn new_activation(state: &AppState, user: &str) -> Result<NewActivatio
 }
 
 /// `POST /api/admin/users/{name}/activations`.
-pub async fn activation_create(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<(StatusCode, Json<NewActivation>)> {
-    bearer(&headers, &state.admin_token)?;
+pub async fn activation_create(State(state): State<AppState>, Path(name): Path<String>) -> Result<(StatusCode, Json<NewActivation>)> {
     Ok((StatusCode::CREATED, Json(new_activation(&state, &name).await?)))
+}
+
+/// `GET /api/admin/users/{name}/devices`.
+pub async fn device_list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<DeviceInfo>>> {
+    if !state.store.user_exists(&name).await? {
+        return Err(Failure::NotFound(format!("no user {name:?}")));
+    }
+    Ok(Json(state.store.devices(&name).await?))
+}
+
+/// `DELETE /api/admin/devices/{id}`: a lost device stops at once; its open
+/// sessions are closed and it can neither reconnect nor answer.
+pub async fn device_revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    if !state.store.revoke_device(&id).await? {
+        return Err(Failure::NotFound(format!("no device {id:?}")));
+    }
+    state.hub.disconnect(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/admin/users/{name}/activations`.
+pub async fn activation_list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<ActivationInfo>>> {
+    if !state.store.user_exists(&name).await? {
+        return Err(Failure::NotFound(format!("no user {name:?}")));
+    }
+    Ok(Json(state.store.activations(&name, now()).await?))
+}
+
+/// `DELETE /api/admin/activations/{id}`.
+pub async fn activation_revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    if state.store.revoke_activation(&id, now()).await? { Ok(StatusCode::NO_CONTENT) } else { Err(Failure::NotFound(format!("no unused activation {id:?}"))) }
 }

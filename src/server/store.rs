@@ -71,14 +71,37 @@ pub enum Activation {
     NotFound,
     Expired,
     Used,
+    /// A newer code was issued, the user activated a device, or the admin
+    /// revoked it.
+    Revoked,
     /// Wrong code; `left` more tries before the activation is invalidated.
     WrongCode { left: i64 },
     TooManyAttempts,
 }
 
+/// A device as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    /// Whether it has a listener key (receives while locked).
+    pub listener: bool,
+}
+
+/// An activation as the admin sees it (never its code).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActivationInfo {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `outstanding`, `used`, `revoked`, `expired` or `too_many_attempts`.
+    pub state: String,
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 /// `N` random bytes as lower-case hex.
@@ -185,32 +208,40 @@ impl Store {
         Ok(sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| (row.get(0), row.get(1), row.get(2))))
     }
 
-    /// Creates a one-time activation: its id and its 12-digit code.
+    /// Creates a one-time activation: its id and its 12-digit code. Every
+    /// older outstanding activation of the user is revoked in the same
+    /// transaction: only the newest code activates.
     pub async fn create_activation(&self, user: &str, now: i64) -> Result<(String, String), Error> {
         let id = random_hex::<12>()?;
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|_| Error::Random)?;
         let code = format!("{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000);
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(user).execute(&mut *transaction).await?;
         sqlx::query("INSERT INTO activations (id, user_name, code_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&id)
             .bind(user)
             .bind(hash(&code))
             .bind(now + ACTIVATION_SECONDS)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok((id, code))
     }
 
     /// Checks a code against activation `id`, counting wrong tries; a right
     /// code marks the activation used (once: a concurrent second use loses).
     pub async fn use_activation(&self, id: &str, code: &str, now: i64) -> Result<Activation, Error> {
-        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures FROM activations WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else {
+        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures, revoked_at FROM activations WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else {
             return Ok(Activation::NotFound);
         };
-        let (user, code_hash, expires_at, used_at, failures): (String, String, i64, Option<i64>, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let (user, code_hash, expires_at, used_at, failures, revoked_at): (String, String, i64, Option<i64>, i64, Option<i64>) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
         if used_at.is_some() {
             return Ok(Activation::Used);
+        }
+        if revoked_at.is_some() {
+            return Ok(Activation::Revoked);
         }
         if failures >= MAX_FAILURES {
             return Ok(Activation::TooManyAttempts);
@@ -230,10 +261,15 @@ impl Store {
             let left = counted.map_or(0, |failures| MAX_FAILURES - failures);
             return Ok(if left <= 0 { Activation::TooManyAttempts } else { Activation::WrongCode { left } });
         }
-        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL").bind(now).bind(id).execute(&self.pool).await?;
+        // Used once, and with it every other outstanding code of the user is
+        // revoked: an older code cannot add a second device afterwards.
+        let mut transaction = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(id).execute(&mut *transaction).await?;
         if done.rows_affected() != 1 {
             return Ok(Activation::Used);
         }
+        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND id <> ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(&user).bind(id).execute(&mut *transaction).await?;
+        transaction.commit().await?;
         let (organization, totp_secret, _) = self.user(&user).await?.ok_or_else(|| Error::Damaged(format!("activation for a missing user {user}")))?;
         Ok(Activation::Valid { user, organization, totp_secret })
     }
@@ -270,6 +306,46 @@ impl Store {
     pub async fn set_listener_key(&self, id: &str, listener: &PublicKey) -> Result<bool, Error> {
         let done = sqlx::query("UPDATE devices SET listener_key = ? WHERE id = ?").bind(listener.to_base64()).bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The user's devices, oldest first.
+    pub async fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, Error> {
+        let rows = sqlx::query("SELECT id, name, created_at, listener_key IS NOT NULL FROM devices WHERE user_name = ? ORDER BY created_at, id").bind(user).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|row| DeviceInfo { id: row.get(0), name: row.get(1), created_at: row.get(2), listener: row.get(3) }).collect())
+    }
+
+    /// Removes a device: it can no longer connect, answer or be pushed to.
+    /// Returns whether it existed.
+    pub async fn revoke_device(&self, id: &str) -> Result<bool, Error> {
+        Ok(sqlx::query("DELETE FROM devices WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// The user's activations, newest first, with their state at `now`.
+    pub async fn activations(&self, user: &str, now: i64) -> Result<Vec<ActivationInfo>, Error> {
+        let rows = sqlx::query("SELECT id, created_at, expires_at, used_at, revoked_at, failures FROM activations WHERE user_name = ? ORDER BY created_at DESC, id").bind(user).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (used, revoked, failures, expires_at): (Option<i64>, Option<i64>, i64, i64) = (row.get(3), row.get(4), row.get(5), row.get(2));
+                let state = if used.is_some() {
+                    "used"
+                } else if revoked.is_some() {
+                    "revoked"
+                } else if failures >= MAX_FAILURES {
+                    "too_many_attempts"
+                } else if now >= expires_at {
+                    "expired"
+                } else {
+                    "outstanding"
+                };
+                ActivationInfo { id: row.get(0), created_at: row.get(1), expires_at, state: state.into() }
+            })
+            .collect())
+    }
+
+    /// Revokes an unused activation; whether there was one to revoke.
+    pub async fn revoke_activation(&self, id: &str, now: i64) -> Result<bool, Error> {
+        Ok(sqlx::query("UPDATE activations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(id).execute(&self.pool).await?.rows_affected() == 1)
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {

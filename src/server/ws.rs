@@ -5,20 +5,31 @@
 
 use std::time::Duration;
 
+use std::collections::HashSet;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
 use super::api::challenge_message;
+use super::net::Slot;
 use super::{AppState, now, store};
 use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
 use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage};
 
+/// The largest message a device may send (an answer is about 1 KiB).
+const MESSAGE_LIMIT: usize = 16 * 1024;
+
 /// `GET /api/push`.
-pub async fn push(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn push(State(state): State<AppState>, slot: Option<Extension<Slot>>, upgrade: WebSocketUpgrade) -> Response {
     // Messages are small (a challenge is ~700 bytes): 4 KiB buffers instead of
     // tungstenite's 128 KiB read buffer keep thousands of idle devices cheap.
-    upgrade.max_message_size(64 * 1024).read_buffer_size(4 * 1024).write_buffer_size(4 * 1024).on_upgrade(move |socket| session(state, socket))
+    // The session keeps the connection's slot: it counts against the limit.
+    upgrade.max_message_size(MESSAGE_LIMIT).max_frame_size(MESSAGE_LIMIT).read_buffer_size(4 * 1024).write_buffer_size(4 * 1024).on_upgrade(move |socket| async move {
+        let _slot = slot;
+        session(state, socket).await;
+    })
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
@@ -76,27 +87,39 @@ async fn session(state: AppState, mut socket: WebSocket) {
     if !send(&mut socket, &ServerMessage::Ready).await {
         return;
     }
-    // Pending, unexpired sign-ins reach a device that was offline.
+    // Pending, unexpired sign-ins reach a device that was offline. One
+    // created meanwhile is also in the queue (registered first, so none is
+    // missed): it is sent once, from here.
+    let mut sent = HashSet::new();
     if let (Ok(pending), Ok(Some((organization, _, blocked_until)))) = (state.store.pending(&user, now()).await, state.store.user(&user).await) {
         for signin in pending.into_iter().filter(|_| blocked_until <= now()) {
             if !send(&mut socket, &challenge_message(&state, &signin, &organization, &device)).await {
                 return;
             }
+            sent.insert(signin.id);
         }
     }
     // Pings every 30 s; a socket silent for 90 s (no pong, nothing) is dead.
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), Duration::from_secs(30));
     let mut last_heard = tokio::time::Instant::now();
-    let outcome = loop {
+    loop {
         tokio::select! {
             _ = ping.tick() => {
-                if last_heard.elapsed() > Duration::from_secs(90) || socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                // A device revoked from the command line (another process)
+                // is closed here; the admin API closes it at once.
+                let revoked = matches!(state.store.device(&device).await, Ok(None));
+                if revoked || last_heard.elapsed() > Duration::from_secs(90) || socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
             }
             queued = queue.recv() => match queued {
-                Some(message) => if !send(&mut socket, &message).await { break },
-                None => break,
+                Some(queued) if queued.signin.as_ref().is_some_and(|id| sent.remove(id)) => {}
+                Some(queued) => if !send(&mut socket, &queued.message).await { break },
+                // Revoked, or the server is stopping.
+                None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
             },
             incoming = socket.recv() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(Message::Text(text))) => {
@@ -115,10 +138,9 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             }},
         }
-    };
+    }
     drop(queue);
     state.hub.prune(&device);
-    outcome
 }
 
 /// Keeps a new listener key for `device`, if its device key signed it.
@@ -157,7 +179,7 @@ fn tell_devices(state: &AppState, user: &str, except: &str, id: &str, status: &s
     tokio::spawn(async move {
         if let Ok(devices) = state.store.devices_of(&user).await {
             for device in devices.iter().filter(|d| **d != except) {
-                state.hub.send(device, &result(&id, true, &status, &reason));
+                state.hub.send(device, None, &result(&id, true, &status, &reason));
             }
         }
     });
@@ -179,6 +201,10 @@ async fn respond(state: &AppState, device: &str, user: &str, key: &PublicKey, en
     let id = response.challenge_id.as_str();
     if response.v != VERSION || response.device_id != device {
         return result(id, false, "", "the response is not from this device");
+    }
+    // A device revoked during its session answers nothing more.
+    if matches!(state.store.device(device).await, Ok(None)) {
+        return result(id, false, "", "this device was revoked");
     }
     let now = now();
     let signin = match state.store.signin(id).await {

@@ -1,0 +1,84 @@
+//! What every request passes before a handler sees it, in this order:
+//! its credentials (a bearer token, or the activation rate limit), then its
+//! body, read only then, at most [`BODY_LIMIT`] bytes and within the request
+//! timeout. A request without a valid token is answered 401 before a byte
+//! of its body is read; a body declared or sent larger than the limit is
+//! answered 413 at once.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use subtle::ConstantTimeEq;
+
+use super::api::Failure;
+use super::{AppState, now};
+
+/// The largest request body any route takes: an activation request or a
+/// sign-in is a few hundred bytes.
+pub const BODY_LIMIT: usize = 4 * 1024;
+
+/// Whether the request carries `Authorization: Bearer <token>`, compared in
+/// constant time so the token does not leak through response timing.
+pub fn bearer(headers: &HeaderMap, token: &str) -> Result<(), Failure> {
+    let given = headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
+    if !given.is_empty() && bool::from(given.as_bytes().ct_eq(token.as_bytes())) { Ok(()) } else { Err(Failure::Unauthorized) }
+}
+
+/// The relying-party API: its token first.
+pub async fn relying_party(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match bearer(request.headers(), &state.rp_token) {
+        Ok(()) => next.run(request).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// The admin API: its token first.
+pub async fn admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match bearer(request.headers(), &state.admin_token) {
+        Ok(()) => next.run(request).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// The client's address: the connection's peer (none in `oneshot` tests).
+pub fn peer(request: &Request) -> IpAddr {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip())
+}
+
+/// Activation needs no token, so its rate limit comes first.
+pub async fn activation_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.allow_activation(peer(&request), now()) { next.run(request).await } else { Failure::RateLimited.into_response() }
+}
+
+/// Reads the body, at most [`BODY_LIMIT`] bytes within the request timeout,
+/// and hands the handler the bytes.
+pub async fn small_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let declared = parts.headers.get("content-length").and_then(|value| value.to_str().ok()).and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return Failure::TooLarge(BODY_LIMIT).into_response();
+    }
+    let read = tokio::time::timeout(state.config.request_timeout(), Limited::new(body, BODY_LIMIT).collect()).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => return Failure::TooLarge(BODY_LIMIT).into_response(),
+        Ok(Err(_)) => return Failure::BadRequest("the request body could not be read".into()).into_response(),
+        Err(_) => return Failure::Timeout.into_response(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Unknown paths: a JSON error like every other.
+pub async fn not_found(request: Request) -> Failure {
+    Failure::NotFound(format!("no route {}", request.uri().path()))
+}
+
+/// Known paths with another method: a JSON error like every other.
+pub async fn method_not_allowed(request: Request) -> Failure {
+    Failure::MethodNotAllowed(format!("{} is not allowed on {}", request.method(), request.uri().path()))
+}

@@ -1,0 +1,252 @@
+//! `app(state)` driven with `oneshot`: the order in which requests are
+//! checked, body limits, error shapes, settings and revocation. The real
+//! socket (timeouts, connection limit, signals) is `tests/server_attacks.rs`.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::push::{ActivationRequest, Keypair};
+
+const RP: &str = "rp-token-for-oneshot";
+const ADMIN: &str = "admin-token-for-oneshot";
+
+async fn state(dir: &tempfile::TempDir) -> AppState {
+    state_with(dir, Config::default()).await
+}
+
+async fn state_with(dir: &tempfile::TempDir, config: Config) -> AppState {
+    let config = Config { database: dir.path().join("server.sqlite3"), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..config };
+    AppState::open(config).await.unwrap()
+}
+
+/// A body that sends `first` bytes, then never anything more: a handler or
+/// middleware that waits for the rest never answers.
+fn held_body(first: usize) -> Body {
+    use futures_util::StreamExt;
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b'{'; first]))]).chain(futures_util::stream::pending());
+    Body::from_stream(stream)
+}
+
+
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    // The bound only turns a hang into a failure; answers come at once.
+    let response = tokio::time::timeout(Duration::from_secs(20), app(state.clone()).oneshot(request)).await.expect("an answer, not a hang").unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn post(path: &str, token: Option<&str>) -> axum::http::request::Builder {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request
+}
+
+fn json_body(value: Value) -> Body {
+    Body::from(serde_json::to_vec(&value).unwrap())
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    for (path, token) in [("/api/signins", None), ("/api/signins", Some("wrong-token-wrong-token")), ("/api/totp/verify", None), ("/api/admin/users", Some(RP)), ("/api/admin/users/carol/activations", None)] {
+        let request = post(path, token).header("content-length", "2000000").body(held_body(1_990_000)).unwrap();
+        let (status, body) = call(&state, request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error"], "unauthorized", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_whether_declared_or_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    // Declared: answered without reading a byte.
+    let request = post("/api/signins", Some(RP)).header("content-length", "2000000").body(held_body(10)).unwrap();
+    let (status, body) = call(&state, request).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
+    // Sent without a length (chunked): cut off at the limit.
+    let request = post("/api/admin/users", Some(ADMIN)).body(held_body(guard::BODY_LIMIT + 1)).unwrap();
+    assert_eq!(call(&state, request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // Activation has no token: the body limit holds there too.
+    let request = post("/api/activate/x", None).header("content-length", "2000000").body(held_body(10)).unwrap();
+    assert_eq!(call(&state, request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // Under the limit, the same routes work.
+    let request = post("/api/admin/users", Some(ADMIN)).body(json_body(json!({ "name": "carol" }))).unwrap();
+    assert_eq!(call(&state, request).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_408_after_the_request_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(&dir, Config { request_timeout_seconds: 1, ..Config::default() }).await;
+    let request = post("/api/signins", Some(RP)).body(held_body(100)).unwrap();
+    let (status, body) = call(&state, request).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("timeout")));
+}
+
+#[tokio::test]
+async fn activation_is_rate_limited_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    let limit = state.config.activation_rate_per_minute;
+    for _ in 0..limit {
+        let request = post("/api/activate/x", None).body(json_body(json!({}))).unwrap();
+        assert_ne!(call(&state, request).await.0, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let request = post("/api/activate/x", None).header("content-length", "3000").body(held_body(10)).unwrap();
+    let (status, body) = call(&state, request).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+}
+
+#[tokio::test]
+async fn every_error_is_json_with_the_right_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    let cases = [
+        (Request::get("/no/such/route").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND, "not_found"),
+        (Request::get("/api/signins").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Request::put("/api/admin/users").header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Request::get("/api/signins/si_1?wait=soon").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
+        (post("/api/signins", Some(RP)).body(Body::from("{not json")).unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
+        (post("/api/signins", Some(RP)).body(json_body(json!({ "user": "nobody" }))).unwrap(), StatusCode::NOT_FOUND, "not_found"),
+    ];
+    for (request, want, error) in cases {
+        let what = format!("{} {}", request.method(), request.uri());
+        let (status, body) = call(&state, request).await;
+        assert_eq!(status, want, "{what}");
+        assert_eq!(body["error"], error, "{what}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn relying_party_text_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    let long = "A".repeat(api::FIELD_LIMIT + 1);
+    for field in ["app", "ip", "location"] {
+        let request = post("/api/signins", Some(RP)).body(json_body(json!({ "user": "carol", field: long }))).unwrap();
+        let (status, body) = call(&state, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
+        assert!(body["message"].as_str().unwrap().contains(field), "{body}");
+    }
+    let fits = "A".repeat(api::FIELD_LIMIT);
+    let request = post("/api/signins", Some(RP)).body(json_body(json!({ "user": "carol", "app": fits }))).unwrap();
+    assert_eq!(call(&state, request).await.0, StatusCode::CREATED);
+}
+
+async fn activate(state: &AppState, url: &str, code: &str) -> (StatusCode, Value) {
+    let key = Keypair::generate().unwrap();
+    let request = ActivationRequest { code: code.into(), device_public_key: key.public(), device_name: "laptop".into(), listener_public_key: None };
+    let path = url.split_once("/api/").map(|(_, rest)| format!("/api/{rest}")).unwrap();
+    call(state, post(&path, None).body(json_body(serde_json::to_value(request).unwrap())).unwrap()).await
+}
+
+#[tokio::test]
+async fn only_the_newest_activation_code_activates_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    let first = new_activation(&state, "carol").await.unwrap();
+    let second = new_activation(&state, "carol").await.unwrap();
+    // The first was revoked when the second was issued.
+    let (status, body) = activate(&state, &first.url, &first.code).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::GONE, Some("revoked")), "{body}");
+    assert_eq!(activate(&state, &second.url, &second.code).await.0, StatusCode::OK);
+    // Neither activates again: no second device for carol.
+    assert_eq!(activate(&state, &first.url, &first.code).await.0, StatusCode::GONE);
+    assert_eq!(activate(&state, &second.url, &second.code).await.0, StatusCode::GONE);
+    assert_eq!(state.store.devices("carol").await.unwrap().len(), 1);
+    let mut states: Vec<String> = state.store.activations("carol", now()).await.unwrap().into_iter().map(|a| a.state).collect();
+    states.sort();
+    assert_eq!(states, ["revoked", "used"]);
+}
+
+#[tokio::test]
+async fn a_successful_activation_revokes_every_other_outstanding_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    // Two outstanding codes, as two servers issuing at once could leave.
+    let (first_id, first_code) = state.store.create_activation("carol", now()).await.unwrap();
+    let second = new_activation(&state, "carol").await.unwrap();
+    sqlx::query("UPDATE activations SET revoked_at = NULL WHERE id = ?").bind(&first_id).execute(&state.store.pool).await.unwrap();
+    assert_eq!(activate(&state, &second.url, &second.code).await.0, StatusCode::OK);
+    let (status, body) = activate(&state, &format!("/api/activate/{first_id}"), &first_code).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::GONE, Some("revoked")), "{body}");
+}
+
+#[tokio::test]
+async fn the_admin_lists_and_revokes_devices_and_activations() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    let admin = |request: axum::http::request::Builder| request.header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap();
+    let activation = new_activation(&state, "carol").await.unwrap();
+    let (_, listed) = call(&state, admin(Request::get("/api/admin/users/carol/activations"))).await;
+    assert_eq!(listed[0]["state"], "outstanding");
+    assert!(listed[0].get("code").is_none(), "never a code: {listed}");
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(call(&state, admin(Request::delete(format!("/api/admin/activations/{id}")))).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(activate(&state, &activation.url, &activation.code).await.0, StatusCode::GONE);
+    assert_eq!(call(&state, admin(Request::delete(format!("/api/admin/activations/{id}")))).await.0, StatusCode::NOT_FOUND);
+
+    let activation = new_activation(&state, "carol").await.unwrap();
+    let (_, answer) = activate(&state, &activation.url, &activation.code).await;
+    let device = answer["device_id"].as_str().unwrap().to_owned();
+    let mut session = state.hub.connect(&device);
+    let (_, devices) = call(&state, admin(Request::get("/api/admin/users/carol/devices"))).await;
+    assert_eq!(devices[0]["id"], device.as_str());
+    assert_eq!(devices[0]["name"], "laptop");
+    // Revoked: gone from the list, and its open session's queue ends.
+    assert_eq!(call(&state, admin(Request::delete(format!("/api/admin/devices/{device}")))).await.0, StatusCode::NO_CONTENT);
+    assert!(session.recv().await.is_none(), "the open session was ended");
+    let (_, devices) = call(&state, admin(Request::get("/api/admin/users/carol/devices"))).await;
+    assert_eq!(devices, json!([]));
+    assert!(state.store.devices_of("carol").await.unwrap().is_empty(), "no push reaches it");
+    // The relying-party token does not open the admin API.
+    let (status, _) = call(&state, Request::get("/api/admin/users/carol/devices").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn settings_out_of_range_are_refused_at_start() {
+    assert_eq!(Config::default().check(), Ok(()));
+    let refused = [
+        Config { report_block_seconds: -10, ..Config::default() },
+        Config { report_block_seconds: i64::MAX, ..Config::default() },
+        Config { challenge_seconds: 0, ..Config::default() },
+        Config { activation_rate_per_minute: 0, ..Config::default() },
+        Config { max_connections: 0, ..Config::default() },
+        Config { request_timeout_seconds: 0, ..Config::default() },
+        Config { request_timeout_seconds: 3600, ..Config::default() },
+        Config { organization: " ".into(), ..Config::default() },
+    ];
+    for config in refused {
+        let error = config.check().expect_err("refused");
+        assert!(error.contains("must be"), "{error}");
+    }
+}
+
+#[test]
+fn tokens_compare_whole() {
+    let headers = |value: &str| {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("authorization", value.parse().unwrap());
+        headers
+    };
+    assert!(guard::bearer(&headers("Bearer secret-token-1234"), "secret-token-1234").is_ok());
+    for wrong in ["Bearer secret-token-123", "Bearer secret-token-12345", "Bearer ", "secret-token-1234", "Basic secret-token-1234"] {
+        assert!(guard::bearer(&headers(wrong), "secret-token-1234").is_err(), "{wrong}");
+    }
+}
