@@ -82,6 +82,15 @@ pub const DEFAULT_PERIOD: u64 = 30;
 /// Steam codes are always this long.
 pub const STEAM_DIGITS: u8 = 5;
 
+/// An issuer as another app or a link spells it, made one the vault can
+/// hold: each `:` (which separates issuer and name in an otpauth label)
+/// becomes a space, and the ends are trimmed. Every importer uses this, so an
+/// account gets the same issuer from a link, an Aegis, 2FAS, andOTP,
+/// Bitwarden, FreeOTP+ or Google export: "ACME: Staging" is "ACME  Staging".
+pub fn storable_issuer(issuer: &str) -> String {
+    issuer.replace(':', " ").trim().to_owned()
+}
+
 /// One OTP account, as enrolled. Equality compares every field, secret included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

@@ -21,6 +21,10 @@
 //! A large export is split over several QR codes: `batch_size` codes sharing
 //! one `batch_id`, numbered by `batch_index` from 0. [`Batches`] collects
 //! them so a front end can say "2 of 3 scanned" and refuse a partial batch.
+//!
+//! `batch_size` is whatever the code claims: more than [`MAX_BATCH_SIZE`] is
+//! refused, and the codes still missing are reported as ranges ([`Missing`]),
+//! so nothing a code claims costs memory per claimed code.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +78,11 @@ impl Drop for OtpParameters {
     }
 }
 
+/// The most codes one export may claim to be split over. Google
+/// Authenticator puts about ten accounts in a code, so this is ten thousand
+/// accounts, far beyond any phone's list.
+pub const MAX_BATCH_SIZE: u32 = 1000;
+
 /// Which part of a multi-code export one QR code is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Batch {
@@ -81,7 +90,7 @@ pub struct Batch {
     pub id: i32,
     /// 0-based position in the export.
     pub index: u32,
-    /// How many codes the export has (at least 1).
+    /// How many codes the export has (1 to [`MAX_BATCH_SIZE`]).
     pub size: u32,
 }
 
@@ -111,6 +120,8 @@ pub enum Error {
     Protobuf(String),
     #[error("the export says it is code {index} of {size}, which cannot be")]
     Batch { index: i32, size: i32 },
+    #[error("the export says it is split over {0} codes; Google Authenticator never makes more than {MAX_BATCH_SIZE}")]
+    BatchTooLarge(i32),
     #[error("the export holds no accounts")]
     Empty,
 }
@@ -151,6 +162,11 @@ pub fn decode(data: &str) -> Result<Export, Error> {
     let decoded = MigrationPayload::decode(bytes.as_slice());
     bytes.zeroize();
     let payload = decoded.map_err(|e| Error::Protobuf(e.to_string()))?;
+    // A claimed size is only believed up to MAX_BATCH_SIZE: it sizes the
+    // progress and missing-code reports.
+    if payload.batch_size > MAX_BATCH_SIZE as i32 {
+        return Err(Error::BatchTooLarge(payload.batch_size));
+    }
     let size = payload.batch_size.max(1);
     if payload.batch_index < 0 || payload.batch_index >= size {
         return Err(Error::Batch { index: payload.batch_index, size: payload.batch_size });
@@ -170,7 +186,7 @@ fn entry(parameters: &OtpParameters) -> Entry {
         Some((prefix, name)) if issuer.is_empty() || prefix.trim() == issuer => (prefix.trim(), name.trim()),
         _ => (issuer, parameters.name.trim()),
     };
-    let mut account = Account::totp(&issuer.replace(':', " "), name, Secret::from_bytes(parameters.secret.clone()));
+    let mut account = Account::totp(&crate::account::storable_issuer(issuer), name, Secret::from_bytes(parameters.secret.clone()));
     let title = account.title();
     let result = (|| {
         if parameters.secret.is_empty() {
@@ -262,6 +278,44 @@ pub struct Batches {
     sizes: BTreeMap<i32, u32>,
 }
 
+/// The codes one export still lacks, as ranges of 1-based code numbers.
+/// Its `Display` reads "code 2", "codes 2 and 4" or "codes 1, 3 to 9 and 12".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The export's `batch_id`.
+    pub id: i32,
+    /// Inclusive ranges, in order, never touching each other.
+    pub ranges: Vec<(u32, u32)>,
+}
+
+impl Missing {
+    /// How many codes are missing.
+    pub fn count(&self) -> u64 {
+        self.ranges.iter().map(|&(first, last)| u64::from(last - first) + 1).sum()
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Two neighbours are listed one by one; longer runs as "A to B".
+        let items: Vec<String> = self
+            .ranges
+            .iter()
+            .flat_map(|&(first, last)| match last - first {
+                0 => vec![first.to_string()],
+                1 => vec![first.to_string(), last.to_string()],
+                _ => vec![format!("{first} to {last}")],
+            })
+            .collect();
+        f.write_str(if self.count() == 1 { "code " } else { "codes " })?;
+        match items.split_last() {
+            Some((last, [])) => f.write_str(last),
+            Some((last, rest)) => write!(f, "{} and {last}", rest.join(", ")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// How far one export has been scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -311,14 +365,23 @@ impl Batches {
         self.all_progress().iter().all(Progress::is_complete)
     }
 
-    /// The 1-based numbers of the codes still missing, per export id.
-    pub fn missing(&self) -> Vec<(i32, Vec<u32>)> {
+    /// The codes still missing, per export with any missing. Built from the
+    /// gaps between the codes scanned, so its size follows what was
+    /// scanned, never what a code claims.
+    pub fn missing(&self) -> Vec<Missing> {
         self.sizes
             .iter()
             .filter_map(|(&id, &size)| {
                 let parts = self.exports.get(&id)?;
-                let missing: Vec<u32> = (0..size).filter(|i| !parts.contains_key(i)).map(|i| i + 1).collect();
-                (!missing.is_empty()).then_some((id, missing))
+                let mut ranges = Vec::new();
+                let mut next = 0u32;
+                for &index in parts.keys().chain(std::iter::once(&size)) {
+                    if index > next {
+                        ranges.push((next + 1, index));
+                    }
+                    next = index.saturating_add(1);
+                }
+                (!ranges.is_empty()).then_some(Missing { id, ranges })
             })
             .collect()
     }

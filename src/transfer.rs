@@ -81,6 +81,21 @@ impl Format {
             Format::GoogleMigration => "Google Authenticator export",
         }
     }
+
+    /// What a sentence calls a file of this format, article included.
+    pub fn described(self) -> &'static str {
+        match self {
+            Format::Countersign => "a Countersign backup",
+            Format::Aegis => "an Aegis export",
+            Format::TwoFas => "a 2FAS backup",
+            Format::AndOtp => "an andOTP backup",
+            Format::Bitwarden => "a Bitwarden export",
+            Format::FreeOtpPlus => "a FreeOTP+ export",
+            Format::Ente => "an Ente Auth export",
+            Format::UriList => "an otpauth URI list",
+            Format::GoogleMigration => "a Google Authenticator export",
+        }
+    }
 }
 
 impl fmt::Display for Format {
@@ -142,8 +157,11 @@ pub struct Contents {
 pub enum Problem {
     #[error("not a format Countersign can import (Aegis, 2FAS, andOTP, Bitwarden, FreeOTP+, Ente Auth, otpauth URIs, Google Authenticator export or a Countersign backup)")]
     Unrecognised,
-    #[error("it is not a {0} export")]
+    #[error("it is not {}", .0.described())]
     NotFormat(Format),
+    /// Read as `expected` (the user named it), but shaped like `found`.
+    #[error("it is not {}: it looks like {}", .expected.described(), .found.described())]
+    OtherFormat { expected: Format, found: Format },
     #[error("it is an encrypted {0} export: its password is needed")]
     PasswordNeeded(Format),
     #[error("wrong password, or the encrypted part is damaged")]
@@ -190,10 +208,20 @@ pub fn detect(bytes: &[u8]) -> Option<(Format, bool)> {
 
 /// Reads a file's bytes as `format` (detected when `None`). An encrypted
 /// file needs `password`; without one the answer is [`Problem::PasswordNeeded`].
+///
+/// A format named by the caller is still checked for its outline (its
+/// top-level JSON fields, a vault's magic, URIs in a text list): a file of
+/// another shape is refused by name, rather than read as an export with
+/// nothing in it. Within that outline the caller's
+/// choice wins over detection.
 pub fn read(bytes: &[u8], format: Option<Format>, password: Option<&Password>) -> Result<Contents, Problem> {
-    let (format, encrypted) = match format {
-        Some(format) => (format, detect(bytes).filter(|(found, _)| *found == format).is_some_and(|(_, encrypted)| encrypted)),
-        None => detect(bytes).ok_or(Problem::Unrecognised)?,
+    let detected = detect(bytes);
+    let (format, encrypted) = match (format, detected) {
+        (None, detected) => detected.ok_or(Problem::Unrecognised)?,
+        (Some(format), Some((found, encrypted))) if found == format => (format, encrypted),
+        (Some(format), Some((found, _))) if !has_shape(bytes, format) => return Err(Problem::OtherFormat { expected: format, found }),
+        (Some(format), None) if !has_shape(bytes, format) => return Err(Problem::NotFormat(format)),
+        (Some(format), _) => (format, false),
     };
     let (items, notes) = match format {
         Format::Countersign => (countersign(bytes, password)?, Vec::new()),
@@ -208,6 +236,26 @@ pub fn read(bytes: &[u8], format: Option<Format>, password: Option<&Password>) -
         return Err(Problem::Empty);
     }
     Ok(Contents { format, encrypted, items, notes })
+}
+
+/// Whether `bytes` have the outline of `format`: the top-level JSON fields
+/// its detection looks for, a vault's magic, or for the text lists, text
+/// (not JSON) with a URI on some line. Encrypted andOTP backups have no
+/// outline (they are random bytes), so anything that is not JSON passes.
+fn has_shape(bytes: &[u8], format: Format) -> bool {
+    let json = || serde_json::from_slice::<serde_json::Value>(bytes).ok();
+    let json_is = |detect: fn(&serde_json::Value) -> Option<(Format, bool)>| json().as_ref().and_then(detect).is_some();
+    match format {
+        Format::Countersign => bytes.starts_with(vault::MAGIC),
+        Format::Aegis => json_is(aegis::detect),
+        Format::TwoFas => json_is(twofas::detect),
+        Format::Bitwarden => json_is(bitwarden::detect),
+        Format::FreeOtpPlus => json_is(freeotp::detect),
+        Format::AndOtp => json().is_none_or(|json| andotp::detect_plain(&json).is_some()),
+        Format::Ente | Format::UriList | Format::GoogleMigration => {
+            json().is_none() && std::str::from_utf8(bytes).is_ok_and(|text| text.lines().any(|line| line.contains("://")))
+        }
+    }
 }
 
 /// Reads and decodes a file; errors name it.
@@ -257,7 +305,7 @@ pub(crate) struct Fields<'a> {
 
 impl Fields<'_> {
     fn item(self) -> Item {
-        let issuer = self.issuer.trim().replace(':', " ");
+        let issuer = account::storable_issuer(self.issuer);
         let title = Account::totp(&issuer, self.name, Secret::from_bytes(Vec::new())).title();
         Item { title, account: self.account(issuer) }
     }

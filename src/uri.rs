@@ -57,6 +57,8 @@ pub enum Warning {
     AssumedSteam,
     /// The label names no account.
     NoAccountName,
+    /// The issuer had a ':', which the vault keeps as a space (as every importer does).
+    IssuerColon { original: String },
 }
 
 impl fmt::Display for Warning {
@@ -75,6 +77,7 @@ impl fmt::Display for Warning {
             ),
             Warning::AssumedSteam => f.write_str("issuer is Steam and no 6 to 8 digit length was given: read as a Steam Guard account"),
             Warning::NoAccountName => f.write_str("the label has no account name"),
+            Warning::IssuerColon { original } => write!(f, "the issuer {original:?} has a ':', which separates issuer and name in a link; it is kept with a space instead"),
         }
     }
 }
@@ -181,13 +184,16 @@ pub fn format(account: &Account) -> String {
 fn account_uri(kind: &str, label: &str, parameters: Vec<(String, String)>) -> Result<Payload, Error> {
     let mut warnings = Vec::new();
     let label = decode(label, "label")?;
-    let (label_issuer, name) = match label.split_once(':') {
+    let parameter_issuer = first(&parameters, "issuer").map(str::trim).filter(|i| !i.is_empty());
+    // An issuer with a ':' of its own ("ACME: Staging") may be written whole
+    // in the label too: then the label's separator is the ':' after it.
+    let whole = parameter_issuer.filter(|p| p.contains(':')).and_then(|p| Some((p, label.strip_prefix(p)?.strip_prefix(':')?)));
+    let (label_issuer, name) = match whole.or_else(|| label.split_once(':')) {
         Some((issuer, name)) => (issuer.trim(), name.trim_start()),
         None => ("", label.as_ref()),
     };
     let name = name.trim().to_owned();
-    let parameter_issuer = first(&parameters, "issuer").map(str::trim).filter(|i| !i.is_empty());
-    let (issuer, kept_label_issuer) = match parameter_issuer {
+    let (mut issuer, kept_label_issuer) = match parameter_issuer {
         Some(parameter) if !label_issuer.is_empty() && parameter != label_issuer => {
             warnings.push(Warning::IssuerMismatch { parameter: parameter.into(), label: label_issuer.into() });
             (parameter.to_owned(), Some(label_issuer.to_owned()))
@@ -195,8 +201,11 @@ fn account_uri(kind: &str, label: &str, parameters: Vec<(String, String)>) -> Re
         Some(parameter) => (parameter.to_owned(), None),
         None => (label_issuer.to_owned(), None),
     };
-    if issuer.contains(':') {
-        return Err(Error::IssuerColon);
+    // The vault's issuer has no ':'; it is replaced as every other importer
+    // replaces it, so the same account gets the same name from any source.
+    let stored = account::storable_issuer(&issuer);
+    if stored != issuer {
+        warnings.push(Warning::IssuerColon { original: std::mem::replace(&mut issuer, stored) });
     }
     if name.is_empty() {
         warnings.push(Warning::NoAccountName);

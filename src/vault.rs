@@ -428,11 +428,22 @@ impl Vault {
 
     /// [`Vault::update`] of the accounts and the PUSH tokens together.
     fn update_all<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>) -> Result<T, Error> {
+        self.update_if_changed(|entries, tokens| change(entries, tokens).map(|result| (result, true)))
+    }
+
+    /// [`Vault::update_all`] for a change that may turn out to change
+    /// nothing (it returns `false`): then the file is not rewritten and no
+    /// backup is taken, so repeated no-op imports cannot push the backup of
+    /// a real change out of the newest kept.
+    fn update_if_changed<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<(T, bool), Error>) -> Result<T, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         // Work on a copy so that a failed change or write leaves memory as on disk.
         let (mut entries, mut tokens) = (self.entries.clone(), self.tokens.clone());
-        let result = change(&mut entries, &mut tokens)?;
+        let (result, changed) = change(&mut entries, &mut tokens)?;
+        if !changed {
+            return Ok(result);
+        }
         let contents = format::Contents { entries, tokens, journal: self.journal.clone() };
         write(&self.path, &self.header, &self.master, &contents)?;
         self.entries = contents.entries;
@@ -461,11 +472,12 @@ impl Vault {
     /// An account is already there when an entry gives the same codes (see
     /// [`Account::gives_same_codes`]); `duplicates` says whether that entry
     /// is left alone or merged. Returns, per account in order, what was done.
+    /// When nothing is added or merged, nothing is saved (no write, no backup).
     pub fn import(&mut self, accounts: Vec<Account>, now: u64, duplicates: Duplicates) -> Result<Vec<Imported>, Error> {
         for account in &accounts {
             account.validate()?;
         }
-        self.update(|entries| {
+        self.update_if_changed(|entries, _| {
             let before = entries.len();
             let mut outcome = Vec::new();
             for account in accounts {
@@ -480,7 +492,8 @@ impl Vault {
                 entries.push(Entry { id: id.clone(), added: now, account, push: None });
                 outcome.push(Imported::Added(id));
             }
-            Ok(outcome)
+            let changed = outcome.iter().any(|done| !matches!(done, Imported::AlreadyThere(_)));
+            Ok((outcome, changed))
         })
     }
 

@@ -258,10 +258,51 @@ fn add_qr_takes_whole_google_exports_and_refuses_partial_ones_unless_asked() {
     let base32 = secret(1).to_base32();
     assert_eq!(codes[0]["code"], totp(&base32, "SHA256", 6, 30, 1_795_435_210));
 
-    // Scanning the same export again adds nothing, and says so with exit 1.
+    // Scanning the same export again adds nothing, saves nothing (no
+    // rewrite, no backup) and says so with exit 1.
+    let backups = |sandbox: &Sandbox| std::fs::read_dir(sandbox.dir.path().join("backups")).unwrap().count();
+    let (before, backups_before) = (std::fs::read(sandbox.path()).unwrap(), backups(&sandbox));
     let output = sandbox.run(&["add", "--qr", png1, png2]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "countersign: nothing was added\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "countersign: nothing was added; the vault was not changed\n");
+    assert_eq!((std::fs::read(sandbox.path()).unwrap() == before, backups(&sandbox)), (true, backups_before));
+}
+
+#[test]
+fn an_export_claiming_a_huge_batch_is_refused_and_missing_codes_are_ranges() {
+    use countersign::account::Account;
+    use countersign::migration::{Batch, encode};
+    use countersign::secret::Secret;
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let before = std::fs::read(sandbox.path()).unwrap();
+    let link = |size: u32| encode(&[Account::totp("GitHub", "alice", Secret::from_bytes(vec![7; 20]))], Batch { id: 1, index: 0, size }).0;
+    // Two billion codes claimed: a clear refusal, not memory until it runs out.
+    let output = sandbox.run(&["add", "--uri", &link(2_000_000_000)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "countersign: --uri: the export says it is split over 2000000000 codes; Google Authenticator never makes more than 1000\n");
+    // The largest batch believed: the missing codes are one range.
+    let output = sandbox.run(&["add", "--uri", &link(1000)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("incomplete (codes 2 to 1000 missing); nothing was added"), "{stderr}");
+    assert_eq!(std::fs::read(sandbox.path()).unwrap(), before);
+    let output = sandbox.run(&["add", "--uri", &link(1000), "--partial"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("adding a partial export; codes 2 to 1000 not scanned"));
+    assert_eq!(names(&sandbox), ["alice"]);
+}
+
+#[test]
+fn an_issuer_with_a_colon_is_added_with_a_space_as_other_importers_do() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let output = sandbox.run(&["add", "--uri", "otpauth://totp/ACME%3A%20Staging:alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3A%20Staging"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the issuer \"ACME: Staging\" has a ':'"), "{}", String::from_utf8_lossy(&output.stderr));
+    let list: serde_json::Value = serde_json::from_str(&sandbox.ok(&["list", "--json"])).unwrap();
+    assert_eq!((list[0]["issuer"].as_str(), list[0]["account"].as_str()), (Some("ACME  Staging"), Some("alice")));
 }
 
 #[test]

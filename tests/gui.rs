@@ -157,7 +157,7 @@ fn a_partial_export_is_added_only_when_confirmed_and_an_empty_import_says_so() {
     qr_png(&encode(&[google()], Batch { id: 9, index: 0, size: 3 }).0, &path);
     harness.send(Message::FileDropped(path.clone()));
     assert!(harness.shows("Google Authenticator export: 1 of 3 scanned"));
-    assert!(harness.shows("Still to scan: code 2, 3. Google Authenticator shows them one after another; scan each."));
+    assert!(harness.shows("Still to scan: codes 2 and 3. Google Authenticator shows them one after another; scan each."));
     harness.click("Save account");
     assert!(harness.vault_names().is_empty());
     harness.click("Add the accounts scanned so far without the missing codes");

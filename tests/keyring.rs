@@ -60,7 +60,7 @@ fn keyring_slot_against_a_real_secret_service() {
     assert!(run(&sandbox, &["keyring", "off"]).status.success());
     let refused = run(&sandbox, &["list"]);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("a password is needed"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("the vault password is needed"), "{}", stderr(&refused));
     assert_eq!(listed(&with_password(&sandbox, &["list", "--json"])), 1);
     assert!(with_password(&sandbox, &["keyring", "on"]).status.success());
     assert_eq!(listed(&run(&sandbox, &["list", "--json"])), 1);

@@ -82,10 +82,24 @@ fn wrong_passwords_and_damaged_files_name_the_file_and_leave_the_vault_alone() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stderr(&output), format!("countersign: {file}: wrong password, or the encrypted part is damaged\n"));
 
-    // No password and no terminal: a clear message, not a hang.
+    // No password and no terminal: a clear message naming the file's
+    // password options (not the vault's), not a hang.
     let output = sandbox.run(&["import", &file]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("there is no terminal to ask on"), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "countersign: the file's password is needed and there is no terminal to ask on: pass --file-password-file FILE or set COUNTERSIGN_FILE_PASSWORD\n"
+    );
+    let out = sandbox.dir.path().join("export.cvault");
+    let output = sandbox.run(&["export", "--format", "countersign", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("pass --file-password-file FILE or set COUNTERSIGN_FILE_PASSWORD"), "{}", stderr(&output));
+
+    // A format named on the command line that the file does not have.
+    let aegis = fixture("aegis-plain.json");
+    let output = sandbox.run(&["import", &aegis, "--format", "bitwarden"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), format!("countersign: {aegis}: it is not a Bitwarden export: it looks like an Aegis export\n"));
 
     let broken = sandbox.dir.path().join("broken.json");
     std::fs::write(&broken, &std::fs::read(fixture("aegis-plain.json")).unwrap()[..300]).unwrap();
@@ -200,4 +214,38 @@ fn every_change_is_backed_up_verified_and_restorable() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("warning: saved, but no backup was taken"), "{}", stderr(&output));
     assert_eq!(names(&sandbox), ["renamed"]);
+}
+
+#[test]
+fn imports_that_add_nothing_save_nothing_and_keep_the_backup_of_a_real_change() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let file = fixture("uris.txt");
+    sandbox.ok(&["import", &file]);
+    let backups_dir = sandbox.dir.path().join("backups");
+    let backups = || {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&backups_dir).unwrap().map(|e| e.unwrap().path()).collect();
+        found.sort();
+        found
+    };
+    let (vault, taken) = (std::fs::read(sandbox.path()).unwrap(), backups());
+    assert_eq!(taken.len(), 1);
+
+    // Every entry invalid, duplicates only, duplicates to merge with nothing
+    // new: twelve of them would have pushed the real change's backup out of
+    // the newest ten.
+    let invalid = sandbox.dir.path().join("invalid.txt");
+    std::fs::write(&invalid, "otpauth://totp/B:b?secret=not*base32\notpauth://yandex/C:c?secret=GEZDGNBVGY3TQOJQ\n").unwrap();
+    let invalid = invalid.to_str().unwrap();
+    for round in 0..12 {
+        for args in [&["import", &file][..], &["import", &file, "--merge"], &["import", invalid]] {
+            let output = sandbox.run(args);
+            assert_eq!(output.status.code(), Some(1), "{args:?}");
+            assert!(stdout(&output).contains("entries imported; the vault was not changed."), "{args:?}: {}", stdout(&output));
+            assert!(stderr(&output).ends_with("; the vault was not changed\n"), "{args:?}: {}", stderr(&output));
+            assert!(std::fs::read(sandbox.path()).unwrap() == vault, "round {round}, {args:?}: the vault was rewritten");
+        }
+    }
+    assert_eq!(backups(), taken);
+    assert!(sandbox.ok(&["backup", "verify"]).contains("decrypts and matches the vault: 4 accounts"));
 }

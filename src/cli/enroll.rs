@@ -131,15 +131,15 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
         println!("Google Authenticator export: {progress}");
     }
     if !batches.is_complete() {
-        let missing: Vec<String> = batches.missing().iter().flat_map(|(_, parts)| parts.iter().map(u32::to_string)).collect();
+        let missing: Vec<String> = batches.missing().iter().map(ToString::to_string).collect();
+        let missing = missing.join("; ");
         let readable = batches.entries().filter(|e| e.account.is_ok()).count();
         if !partial {
             bail!(
-                "the Google Authenticator export is incomplete (code {} missing); nothing was added. Give the images of every code in one command, or add --partial to add the {readable} accounts scanned so far",
-                missing.join(", ")
+                "the Google Authenticator export is incomplete ({missing} missing); nothing was added. Give the images of every code in one command, or add --partial to add the {readable} accounts scanned so far"
             );
         }
-        eprintln!("countersign: warning: adding a partial export; code {} not scanned", missing.join(", "));
+        eprintln!("countersign: warning: adding a partial export; {missing} not scanned");
     }
     for entry in batches.entries() {
         match &entry.account {
@@ -175,7 +175,7 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
     }
     match (added, offered) {
         (_, 0) => bail!("no account was found to add"),
-        (0, _) => bail!("nothing was added"),
+        (0, _) => bail!("nothing was added; the vault was not changed"),
         (added, offered) if offered > 1 => {
             println!("Added {added} of {offered} accounts.");
             Ok(())

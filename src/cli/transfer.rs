@@ -122,6 +122,9 @@ pub enum BackupCommand {
     },
 }
 
+/// Where scripts give an import or export file's password (not the vault's).
+const FILE_PASSWORD: unlock::Scripted = unlock::Scripted { flag: "--file-password-file", env: FILE_PASSWORD_ENV, what: "the file's password" };
+
 /// The password of an import or export file: a file, the environment, or a prompt.
 fn file_password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Password> {
     if let Some(file) = file {
@@ -130,8 +133,8 @@ fn file_password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Passw
     if let Ok(text) = std::env::var(FILE_PASSWORD_ENV) {
         return Ok(Password::new(text));
     }
-    let password = unlock::prompt_password(prompt)?;
-    if twice && unlock::prompt_password("Repeat it: ")?.as_bytes() != password.as_bytes() {
+    let password = unlock::prompt_password(prompt, FILE_PASSWORD)?;
+    if twice && unlock::prompt_password("Repeat it: ", FILE_PASSWORD)?.as_bytes() != password.as_bytes() {
         bail!("the two passwords differ; nothing was written");
     }
     Ok(password)
@@ -195,10 +198,12 @@ pub fn import(open: impl FnOnce() -> Result<Vault>, args: ImportArgs, now: u64) 
         })
         .collect();
     let imported = lines.iter().filter(|line| line.outcome != "skipped").count();
-    let summary = format!("{described}: {imported} of {} entries imported.", lines.len());
+    // Nothing added or merged: the vault was neither saved nor backed up.
+    let unchanged = if imported == 0 { "; the vault was not changed" } else { "" };
+    let summary = format!("{described}: {imported} of {} entries imported{unchanged}.", lines.len());
     print_report(&lines, args.json, &summary)?;
     if imported == 0 {
-        bail!("nothing was imported from {}", args.file.display());
+        bail!("nothing was imported from {}{unchanged}", args.file.display());
     }
     Ok(())
 }

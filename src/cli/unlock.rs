@@ -40,7 +40,7 @@ impl Credentials {
         if let Ok(text) = std::env::var(PASSWORD_ENV) {
             return Ok(Password::new(text));
         }
-        prompt_password(prompt)
+        prompt_password(prompt, VAULT)
     }
 
     /// Reads, checks and unlocks the vault: keyring first, then the password.
@@ -69,8 +69,8 @@ pub fn new_password(file: Option<&Path>) -> Result<Password> {
     } else if let Ok(text) = std::env::var(NEW_PASSWORD_ENV) {
         Password::new(text)
     } else {
-        let first = prompt_password("New password: ")?;
-        let second = prompt_password("Repeat it: ")?;
+        let first = prompt_password("New password: ", NEW)?;
+        let second = prompt_password("Repeat it: ", NEW)?;
         if first.as_bytes() != second.as_bytes() {
             bail!("the two passwords differ; nothing was changed");
         }
@@ -92,8 +92,28 @@ pub fn read_password_file(file: &Path) -> Result<Password> {
     Ok(Password::new(line.to_owned()))
 }
 
-pub fn prompt_password(prompt: &str) -> Result<Password> {
+/// Asks on the terminal; without one, the error names `scripted`: the
+/// flag and variable that give this password (the vault's, a new one, an
+/// import or export file's), so a script is told the right ones.
+pub fn prompt_password(prompt: &str, scripted: Scripted) -> Result<Password> {
     rpassword::prompt_password(prompt).map(Password::new).map_err(|_| {
-        anyhow::anyhow!("a password is needed and there is no terminal to ask on: pass --password-file FILE or set {PASSWORD_ENV}")
+        let Scripted { flag, env, what } = scripted;
+        anyhow::anyhow!("{what} is needed and there is no terminal to ask on: pass {flag} FILE or set {env}")
     })
 }
+
+/// Where a script gives one password instead of the prompt.
+#[derive(Clone, Copy)]
+pub struct Scripted {
+    /// The flag naming a file whose first line is the password.
+    pub flag: &'static str,
+    /// The environment variable holding the password itself.
+    pub env: &'static str,
+    /// Which password, for the message ("the vault password").
+    pub what: &'static str,
+}
+
+/// The vault's password.
+pub const VAULT: Scripted = Scripted { flag: "--password-file", env: PASSWORD_ENV, what: "the vault password" };
+/// A new vault password (`passwd`).
+pub const NEW: Scripted = Scripted { flag: "--new-password-file", env: NEW_PASSWORD_ENV, what: "the new password" };

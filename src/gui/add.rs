@@ -601,10 +601,9 @@ impl Add {
                 Err(why) => row![text(entry.title.clone()).size(14).width(Fill), text(format!("cannot be added: {why}")).size(13).style(text::danger)].spacing(8),
             });
         }
-        for (_, missing) in self.batches.missing() {
-            let numbers: Vec<String> = missing.iter().map(u32::to_string).collect();
+        for missing in self.batches.missing() {
             export = export
-                .push(text(format!("Still to scan: code {}. Google Authenticator shows them one after another; scan each.", numbers.join(", "))).size(14).style(text::warning))
+                .push(text(format!("Still to scan: {missing}. Google Authenticator shows them one after another; scan each.")).size(14).style(text::warning))
                 .push(
                     row![
                         button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),

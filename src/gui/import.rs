@@ -166,7 +166,7 @@ impl Import {
             Stage::Preview { contents, plan } => page = self.preview(page, &file, contents, plan),
             Stage::Report { lines } => {
                 let imported = lines.iter().filter(|(_, outcome)| matches!(outcome, Outcome::Added | Outcome::Merged)).count();
-                page = page.push(text(if imported == 0 { "Nothing was imported.".to_owned() } else { format!("Imported {imported} of {} entries.", lines.len()) }).size(18));
+                page = page.push(text(if imported == 0 { "Nothing was imported; the vault was not changed.".to_owned() } else { format!("Imported {imported} of {} entries.", lines.len()) }).size(18));
                 let mut list = column![].spacing(6);
                 for (title, outcome) in lines {
                     let failed = matches!(outcome, Outcome::Skipped(_) | Outcome::AlreadyThere);

@@ -96,7 +96,8 @@ fn batches_count_parts_once_and_name_the_missing_ones() {
     assert_eq!(batches.add(part(0)).unwrap().to_string(), "2 of 3 scanned");
     assert_eq!(batches.add(part(0)).unwrap().to_string(), "2 of 3 scanned");
     assert!(!batches.is_complete());
-    assert_eq!(batches.missing(), [(5, vec![2])]);
+    assert_eq!(batches.missing(), [Missing { id: 5, ranges: vec![(2, 2)] }]);
+    assert_eq!(batches.missing()[0].to_string(), "code 2");
     // A code claiming the same export with another size is refused.
     let odd = decode(&data(&encode(&[account(9)], Batch { id: 5, index: 1, size: 4 }).0)).unwrap();
     assert_eq!(batches.add(odd), Err(Error::Batch { index: 1, size: 4 }));
@@ -111,4 +112,36 @@ fn secrets_stay_out_of_debug_output() {
     let export = decode(&data(DOCUMENTED)).unwrap();
     let text = format!("{export:?}");
     assert!(!text.contains("JBSWY3DP") && !text.contains("72, 101, 108"), "{text}");
+}
+
+#[test]
+fn a_batch_claiming_too_many_codes_is_refused() {
+    let account = Account::totp("A", "b", Secret::from_bytes(vec![1; 20]));
+    let claim = |size: u32| decode(&data(&encode(std::slice::from_ref(&account), Batch { id: 1, index: 0, size }).0));
+    assert_eq!(claim(2_000_000_000), Err(Error::BatchTooLarge(2_000_000_000)));
+    assert_eq!(claim(MAX_BATCH_SIZE + 1), Err(Error::BatchTooLarge(MAX_BATCH_SIZE as i32 + 1)));
+    assert_eq!(claim(MAX_BATCH_SIZE).unwrap().batch.size, MAX_BATCH_SIZE);
+    let message = claim(2_000_000_000).unwrap_err().to_string();
+    assert_eq!(message, "the export says it is split over 2000000000 codes; Google Authenticator never makes more than 1000");
+}
+
+#[test]
+fn missing_codes_are_ranges_whatever_size_is_claimed() {
+    let export = |index: u32, size: u32| Export { batch: Batch { id: 3, index, size }, entries: Vec::new() };
+    // Built by hand: decode refuses such a size, and this must not cost
+    // memory per code either way.
+    let mut batches = Batches::default();
+    batches.add(export(2, 2_000_000_000)).unwrap();
+    let missing = batches.missing();
+    assert_eq!(missing, [Missing { id: 3, ranges: vec![(1, 2), (4, 2_000_000_000)] }]);
+    assert_eq!(missing[0].count(), 1_999_999_999);
+    assert_eq!(missing[0].to_string(), "codes 1, 2 and 4 to 2000000000");
+
+    let mut batches = Batches::default();
+    for index in [1, 5, 6, 9] {
+        batches.add(export(index, 12)).unwrap();
+    }
+    // Scanned: codes 2, 6, 7 and 10 of 12.
+    assert_eq!(batches.missing()[0].ranges, [(1, 1), (3, 5), (8, 9), (11, 12)]);
+    assert_eq!(batches.missing()[0].to_string(), "codes 1, 3 to 5, 8, 9, 11 and 12");
 }

@@ -88,7 +88,7 @@ fn entry(item_name: &str, username: &str, totp: &str) -> Item {
     match uri::parse(totp) {
         Ok(Payload::Account { mut account, .. }) => {
             if account.issuer.is_empty() {
-                account.issuer = item_name.replace(':', " ");
+                account.issuer = crate::account::storable_issuer(item_name);
             }
             if account.name.is_empty() {
                 account.name = username.to_owned();

@@ -62,9 +62,9 @@ pub(super) fn read(bytes: &[u8]) -> Result<(Vec<Item>, Vec<String>), Problem> {
     let notes = batches
         .missing()
         .into_iter()
-        .map(|(_, codes)| {
-            let codes: Vec<String> = codes.iter().map(u32::to_string).collect();
-            format!("a Google Authenticator export split over several codes is incomplete: code {} is missing, so its accounts are not here", codes.join(", "))
+        .map(|missing| {
+            let verb = if missing.count() == 1 { "is" } else { "are" };
+            format!("a Google Authenticator export split over several codes is incomplete: {missing} {verb} missing, so its accounts are not here")
         })
         .collect();
     Ok((items, notes))

@@ -187,6 +187,37 @@ fn formats_are_told_apart_by_content() {
 }
 
 #[test]
+fn an_issuer_with_a_colon_gets_the_same_name_from_every_format() {
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let aegis = format!(r#"{{"version":1,"header":{{"slots":null,"params":null}},"db":{{"version":3,"entries":[{{"type":"totp","name":"alice","issuer":"ACME: Staging","info":{{"secret":"{secret}","algo":"SHA1","digits":6,"period":30}}}}]}}}}"#);
+    let uris = format!("otpauth://totp/ACME%3A%20Staging:alice?secret={secret}&issuer=ACME%3A%20Staging\n");
+    let from_aegis = accounts(&read(aegis.as_bytes(), None, None).unwrap());
+    let from_uri = accounts(&read(uris.as_bytes(), None, None).unwrap());
+    assert_eq!(from_aegis[0].issuer, "ACME  Staging");
+    assert_eq!(from_uri, from_aegis);
+}
+
+#[test]
+fn a_named_format_refuses_a_file_of_another_shape_by_name() {
+    let fixture = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    let aegis = fixture("aegis-plain.json");
+    let error = read(&aegis, Some(Format::Bitwarden), None).unwrap_err();
+    assert_eq!(error, Problem::OtherFormat { expected: Format::Bitwarden, found: Format::Aegis });
+    assert_eq!(error.to_string(), "it is not a Bitwarden export: it looks like an Aegis export");
+    for expected in [Format::TwoFas, Format::AndOtp, Format::FreeOtpPlus, Format::UriList, Format::Ente, Format::GoogleMigration, Format::Countersign] {
+        assert_eq!(read(&aegis, Some(expected), Some(&password())), Err(Problem::OtherFormat { expected, found: Format::Aegis }));
+    }
+    assert_eq!(read(&fixture("bitwarden.json"), Some(Format::Aegis), None), Err(Problem::OtherFormat { expected: Format::Aegis, found: Format::Bitwarden }));
+    // Shaped like nothing known: the format expected is still named.
+    let error = read(b"{\"some\": \"json\"}", Some(Format::Bitwarden), None).unwrap_err();
+    assert_eq!((error.clone(), error.to_string()), (Problem::NotFormat(Format::Bitwarden), "it is not a Bitwarden export".to_owned()));
+    assert_eq!(read(b"hello\nworld", Some(Format::UriList), None), Err(Problem::NotFormat(Format::UriList)));
+    // Within a format's outline the caller's choice still wins over detection.
+    assert_eq!(read(&fixture("uris.txt"), Some(Format::Ente), None).unwrap().format, Format::Ente);
+    assert_eq!(read(&fixture("bitwarden.json"), Some(Format::Bitwarden), None).unwrap().items.len(), 3);
+}
+
+#[test]
 fn bad_entries_are_reported_one_by_one_not_dropped() {
     let text = "otpauth://totp/A:a?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n\notpauth://totp/B:b?secret=not*base32\notpauth://yandex/C:c?secret=GEZDGNBVGY3TQOJQ\nphonefactor://activate_account?code=123&url=https://x\n";
     let contents = read(text.as_bytes(), None, None).unwrap();

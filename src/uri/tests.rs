@@ -52,6 +52,23 @@ fn issuer_parameter_wins_and_mismatch_is_kept() {
 }
 
 #[test]
+fn an_issuer_with_a_colon_is_kept_as_every_importer_keeps_it() {
+    // Written whole in the label too: the separator is the ':' after it.
+    let (account, warnings) = account_of("otpauth://totp/ACME%3A%20Staging:alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3A%20Staging");
+    assert_eq!((account.issuer.as_str(), account.name.as_str(), account.label_issuer.as_deref()), ("ACME  Staging", "alice", None));
+    assert_eq!(account.issuer, account::storable_issuer("ACME: Staging"));
+    assert_eq!(warnings, [Warning::IssuerColon { original: "ACME: Staging".into() }]);
+    assert_eq!(account_of(&format(&account)).0, account);
+    // Only in the parameter, or with a label issuer of its own.
+    let (account, _) = account_of("otpauth://totp/alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3A%20Staging");
+    assert_eq!((account.issuer.as_str(), account.name.as_str()), ("ACME  Staging", "alice"));
+    let (account, warnings) = account_of("otpauth://totp/ACME:alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3AStaging%3A");
+    assert_eq!((account.issuer.as_str(), account.name.as_str(), account.label_issuer.as_deref()), ("ACME Staging", "alice", Some("ACME")));
+    assert!(warnings.contains(&Warning::IssuerColon { original: "ACME:Staging:".into() }), "{warnings:?}");
+    assert_eq!(account_of(&format(&account)).0, account);
+}
+
+#[test]
 fn secrets_in_any_case_spacing_and_padding() {
     let (account, warnings) = account_of("otpauth://totp/a?secret=jbsw%20y3dp-ehpk-3pxp%3D%3D");
     assert_eq!(account.secret.to_base32().as_str(), "JBSWY3DPEHPK3PXP");

@@ -263,6 +263,43 @@ fn merging_a_duplicate_takes_the_new_names_and_the_higher_counter() {
 }
 
 #[test]
+fn an_import_that_changes_nothing_saves_nothing_and_takes_no_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let policy = backup::Policy { dir: dir.path().join("backups"), keep: 10 };
+    vault.set_backups(Some(policy.clone()));
+    let mut hotp = account("carol");
+    hotp.method = Method::Hotp { counter: 7 };
+    vault.add(vec![account("alice"), hotp.clone()], 1).unwrap();
+    let (file, backups) = (std::fs::read(&path).unwrap(), backup::list(&policy.dir, &path).unwrap());
+    assert_eq!(backups.len(), 1);
+    let unchanged = || (std::fs::read(&path).unwrap() == file, backup::list(&policy.dir, &path).unwrap() == backups);
+    // Only duplicates, skipped or merged with nothing new; a lower counter;
+    // nothing at all (a file whose entries were all unusable).
+    let mut behind = hotp.clone();
+    behind.method = Method::Hotp { counter: 3 };
+    for (accounts, duplicates) in [
+        (vec![account("alice")], Duplicates::Skip),
+        (vec![account("alice"), hotp.clone()], Duplicates::Merge),
+        (vec![behind], Duplicates::Merge),
+        (Vec::new(), Duplicates::Skip),
+    ] {
+        for _ in 0..12 {
+            let outcome = vault.import(accounts.clone(), 2, duplicates).unwrap();
+            assert!(outcome.iter().all(|done| matches!(done, Imported::AlreadyThere(_))), "{outcome:?}");
+        }
+        assert_eq!(unchanged(), (true, true), "{duplicates:?}");
+    }
+    // A real change is still saved and backed up.
+    let mut renamed = account("alice");
+    renamed.issuer = "Acme Corp".into();
+    assert!(matches!(vault.import(vec![renamed], 3, Duplicates::Merge).unwrap()[..], [Imported::Merged(_)]));
+    assert_eq!(unchanged(), (false, false));
+    assert_eq!(backup::list(&policy.dir, &path).unwrap().len(), 2);
+}
+
+#[test]
 fn an_exported_copy_opens_with_its_own_password_only() {
     let entries = vec![Entry { id: Id("0123456789abcdef".into()), added: 5, account: account("alice"), push: None }];
     let bytes = export_copy(&entries, &Password::new("copy pass".into()), &CHEAP).unwrap();
