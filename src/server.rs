@@ -6,6 +6,7 @@
 mod api;
 mod guard;
 mod hub;
+mod limits;
 mod net;
 mod pages;
 pub mod store;
@@ -13,10 +14,9 @@ pub mod store;
 mod tests;
 mod ws;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -67,6 +67,9 @@ pub struct Config {
     /// Seconds a client gets to send a request's headers (also the idle
     /// limit of a kept-alive connection), its body, or the TLS handshake.
     pub request_timeout_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: behind them,
+    /// rate limits and logs use the client's address, not the proxy's.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             activation_rate_per_minute: 10,
             max_connections: 4096,
             request_timeout_seconds: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("activation_rate_per_minute", &self.activation_rate_per_minute)
             .field("max_connections", &self.max_connections)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -133,7 +138,11 @@ impl Config {
         within("max_connections", self.max_connections as i128, 16, 1_000_000)?;
         within("request_timeout_seconds", self.request_timeout_seconds.into(), 1, 60)?;
         if self.organization.trim().is_empty() || self.organization.len() > 128 {
-            return Err("organization must be 1 to 128 characters".into());
+            return Err("organization must be 1 to 128 characters, not empty".into());
+        }
+        // Activation links would point at http://0.0.0.0:…, which no app reaches.
+        if self.listen.ip().is_unspecified() && self.public_url.is_none() {
+            return Err(format!("listening on every address ({}) needs public_url: the URL apps and browsers reach this server at; it must be set", self.listen));
         }
         Ok(())
     }
@@ -182,10 +191,16 @@ pub struct Inner {
     pub admin_token: String,
     pub rp_token: String,
     pub hub: hub::Hub,
-    /// Activation attempts per client address: (minute, count).
-    limiter: Mutex<HashMap<IpAddr, (i64, u32)>>,
-    /// Wrong TOTP codes per user: (minute, count).
-    totp_failures: Mutex<HashMap<String, (i64, u32)>>,
+    /// Activation attempts per client address, in any 60 s.
+    activations: limits::Window<IpAddr>,
+    /// Demo-page pushes per user and per client address, in any 60 s.
+    demo_push_users: limits::Window<String>,
+    demo_push_peers: limits::Window<IpAddr>,
+    /// Wrong TOTP codes per (user, caller).
+    totp: limits::Backoff<(String, IpAddr)>,
+    pub audit: limits::Audit,
+    /// The demo pages' form token (a fresh one at each start).
+    form_token: String,
 }
 
 impl std::ops::Deref for AppState {
@@ -214,35 +229,54 @@ impl AppState {
             }
         }
         let public = key.public();
-        Ok(AppState(Arc::new(Inner { config, store, key, public, admin_token, rp_token, hub: hub::Hub::default(), limiter: Mutex::new(HashMap::new()), totp_failures: Mutex::new(HashMap::new()) })))
+        let minute = 60_000;
+        Ok(AppState(Arc::new(Inner {
+            activations: limits::Window::new(config.activation_rate_per_minute, minute),
+            demo_push_users: limits::Window::new(DEMO_PUSHES_PER_USER, minute),
+            demo_push_peers: limits::Window::new(DEMO_PUSHES_PER_ADDRESS, minute),
+            totp: limits::Backoff::default(),
+            audit: limits::Audit::default(),
+            form_token: store::random_hex::<16>()?,
+            config,
+            store,
+            key,
+            public,
+            admin_token,
+            rp_token,
+            hub: hub::Hub::default(),
+        })))
     }
 
-    /// Whether `user` may try another TOTP code this minute (at most 5 wrong
-    /// ones a minute: guessing one of the 3 valid codes in a million would
-    /// otherwise take minutes).
-    fn totp_allowed(&self, user: &str, now: i64) -> bool {
-        let Ok(mut failures) = self.totp_failures.lock() else { return false };
-        let minute = now / 60;
-        failures.retain(|_, (m, _)| *m == minute);
-        failures.get(user).is_none_or(|(_, count)| *count < 5)
+    /// Milliseconds `caller` must wait before its next TOTP code for `user` is checked.
+    fn totp_wait(&self, user: &str, caller: IpAddr) -> u64 {
+        self.totp.wait(&(user.to_owned(), caller), limits::millis())
     }
 
-    fn totp_failed(&self, user: &str, now: i64) {
-        if let Ok(mut failures) = self.totp_failures.lock() {
-            failures.entry(user.to_owned()).or_insert((now / 60, 0)).1 += 1;
+    fn totp_result(&self, user: &str, caller: IpAddr, valid: bool) {
+        let key = (user.to_owned(), caller);
+        if valid {
+            self.totp.succeeded(&key);
+        } else {
+            self.totp.failed(&key, limits::millis());
         }
     }
 
     /// Counts an activation attempt from `ip`; false when over the limit.
-    fn allow_activation(&self, ip: IpAddr, now: i64) -> bool {
-        let Ok(mut limiter) = self.limiter.lock() else { return false };
-        let minute = now / 60;
-        limiter.retain(|_, (m, _)| *m == minute);
-        let entry = limiter.entry(ip).or_insert((minute, 0));
-        entry.1 += 1;
-        entry.1 <= self.config.activation_rate_per_minute
+    fn allow_activation(&self, ip: IpAddr) -> bool {
+        self.activations.allow(&ip, limits::millis())
+    }
+
+    /// Counts a demo-page push for `user` from `ip`; false when either is over its limit.
+    fn allow_demo_push(&self, user: &str, ip: IpAddr) -> bool {
+        let now = limits::millis();
+        self.demo_push_peers.allow(&ip, now) && self.demo_push_users.allow(&user.to_owned(), now)
     }
 }
+
+/// The demo page's "Contact me" is not a push-bombing tool: 5 pushes per
+/// user and 10 per address in any minute.
+const DEMO_PUSHES_PER_USER: u32 = 5;
+const DEMO_PUSHES_PER_ADDRESS: u32 = 10;
 
 /// The whole HTTP surface; the unit tests drive it with `oneshot`. Each
 /// group checks its credentials before [`guard::small_body`] reads a byte.
@@ -273,7 +307,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/push", get(ws::push))
         .route("/healthz", get(|| async { "ok" }));
     if state.config.demo_pages() {
-        router = router.merge(pages::router().route_layer(body()));
+        router = router.merge(pages::router(&state).route_layer(body()));
     }
-    router.fallback(guard::not_found).method_not_allowed_fallback(guard::method_not_allowed).layer(DefaultBodyLimit::max(guard::BODY_LIMIT)).with_state(state)
+    router
+        .fallback(guard::not_found)
+        .method_not_allowed_fallback(guard::method_not_allowed)
+        .layer(DefaultBodyLimit::max(guard::BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), guard::identify))
+        .with_state(state)
 }

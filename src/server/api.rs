@@ -2,15 +2,19 @@
 //! by long-polling, TOTP verification) and the admin API. `Failure` is the
 //! only place that picks status codes; bodies are [`crate::push::ApiError`].
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::guard::Client;
+use super::limits::Refusal;
 use super::store::{self, Activation, ActivationInfo, DeviceInfo, Signin};
 use super::{AppState, now};
 use crate::account::Account;
@@ -26,6 +30,7 @@ pub enum Failure {
     NotFound(String),
     Conflict(String),
     MethodNotAllowed(String),
+    Forbidden(String),
     /// A body over the limit (bytes).
     TooLarge(usize),
     /// The body did not arrive in time.
@@ -62,6 +67,7 @@ impl IntoResponse for Failure {
             Failure::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into()),
             Failure::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what),
             Failure::Conflict(what) => (StatusCode::CONFLICT, "conflict", what),
+            Failure::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", why),
             Failure::MethodNotAllowed(what) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", what),
             Failure::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the request body is over {limit} bytes")),
             Failure::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "the request body did not arrive in time".into()),
@@ -82,10 +88,14 @@ type Result<T> = std::result::Result<T, Failure>;
 
 /// `POST /api/activate/{id}`: the app's first contact.
 /// Its rate limit and body limit were applied by [`super::guard`].
-pub async fn activate(State(state): State<AppState>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
+pub async fn activate(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
     let now = now();
     let Json(request) = body?;
-    let (user, organization, totp_secret) = match state.store.use_activation(&id, &request.code, now).await? {
+    let found = state.store.use_activation(&id, &request.code, now).await?;
+    if !matches!(found, Activation::Valid { .. }) {
+        state.audit.refused(Refusal::Activation, client, &format!("activation {}: {found:?}", crate::push::printable(&id).chars().take(40).collect::<String>()));
+    }
+    let (user, organization, totp_secret) = match found {
         Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
         Activation::NotFound => return Err(Failure::Activation(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into())),
         Activation::Expired => return Err(Failure::Activation(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into())),
@@ -259,38 +269,56 @@ pub async fn signin_status(State(state): State<AppState>, Path(id): Path<String>
 pub struct TotpRequest {
     pub user: String,
     pub code: String,
+    /// The address of the person signing in, when the relying party knows
+    /// it: wrong codes slow that caller down, not the user everywhere.
+    /// Without it the caller is the relying party's own address.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TotpVerdict {
     pub valid: bool,
+    /// Seconds this caller must wait before a code is checked again (after
+    /// 3 wrong ones in a row); the code sent was not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
-/// Checks a 6-digit code for the user (±1 step), accepting each step once.
-pub async fn check_totp(state: &AppState, user: &str, code: &str) -> Result<bool> {
+/// Checks a 6-digit code for the user (±1 step), accepting each step once
+/// and only after the last accepted one. Wrong codes slow down `caller`
+/// (see [`super::limits::Backoff`]); other callers are not affected.
+pub async fn check_totp(state: &AppState, user: &str, code: &str, caller: IpAddr) -> Result<TotpVerdict> {
     let now = now();
-    if !state.totp_allowed(user.trim(), now) {
-        return Ok(false);
+    let user = user.trim();
+    let wait = state.totp_wait(user, caller);
+    if wait > 0 {
+        state.audit.refused(Refusal::RateLimited, caller, "TOTP codes after wrong ones");
+        return Ok(TotpVerdict { valid: false, retry_after: Some(wait.div_ceil(1000)) });
     }
-    let Some((_, secret, _)) = state.store.user(user.trim()).await? else { return Ok(false) };
+    let Some((_, secret, _)) = state.store.user(user).await? else { return Ok(TotpVerdict { valid: false, retry_after: None }) };
     let secret = Secret::from_base32(&secret).map_err(|_| Failure::Internal(format!("user {user}'s TOTP secret")))?.0;
     let account = Account::totp("", user, secret);
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut valid = false;
     for offset in [-30, 0, 30] {
-        let at = now + offset;
-        let Ok(at) = u64::try_from(at) else { continue };
-        if crate::otp::code(&account, at).value == code {
-            return Ok(state.store.use_totp_step(user.trim(), at as i64 / 30).await?);
+        let Ok(at) = u64::try_from(now + offset) else { continue };
+        if bool::from(subtle::ConstantTimeEq::ct_eq(crate::otp::code(&account, at).value.as_bytes(), code.as_bytes())) {
+            valid = state.store.use_totp_step(user, at as i64 / 30).await?;
+            break;
         }
     }
-    state.totp_failed(user.trim(), now);
-    Ok(false)
+    state.totp_result(user, caller, valid);
+    if !valid {
+        state.audit.refused(Refusal::Totp, caller, &format!("a wrong or reused code for {}", crate::push::printable(user)));
+    }
+    Ok(TotpVerdict { valid, retry_after: None })
 }
 
 /// `POST /api/totp/verify` (relying party).
-pub async fn totp_verify(State(state): State<AppState>, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
+pub async fn totp_verify(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
     let Json(request) = body?;
-    Ok(Json(TotpVerdict { valid: check_totp(&state, &request.user, &request.code).await? }))
+    Ok(Json(check_totp(&state, &request.user, &request.code, request.ip.unwrap_or(client)).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,7 +16,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use subtle::ConstantTimeEq;
 
 use super::api::Failure;
-use super::{AppState, now};
+use super::AppState;
+use super::limits::Refusal;
 
 /// The largest request body any route takes: an activation request or a
 /// sign-in is a few hundred bytes.
@@ -31,28 +32,61 @@ pub fn bearer(headers: &HeaderMap, token: &str) -> Result<(), Failure> {
 
 /// The relying-party API: its token first.
 pub async fn relying_party(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match bearer(request.headers(), &state.rp_token) {
-        Ok(()) => next.run(request).await,
-        Err(failure) => failure.into_response(),
-    }
+    with_token(&state, &state.rp_token, request, next).await
 }
 
 /// The admin API: its token first.
 pub async fn admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match bearer(request.headers(), &state.admin_token) {
+    with_token(&state, &state.admin_token, request, next).await
+}
+
+async fn with_token(state: &AppState, token: &str, request: Request, next: Next) -> Response {
+    match bearer(request.headers(), token) {
         Ok(()) => next.run(request).await,
-        Err(failure) => failure.into_response(),
+        Err(failure) => {
+            state.audit.refused(Refusal::Unauthorized, client(state, &request), &format!("{} {}", request.method(), request.uri().path()));
+            failure.into_response()
+        }
     }
 }
 
-/// The client's address: the connection's peer (none in `oneshot` tests).
-pub fn peer(request: &Request) -> IpAddr {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip())
+/// The client's address, as every handler and limit sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
+
+/// Runs first: the connection's peer (unspecified in `oneshot` tests), or,
+/// when that peer is a trusted proxy, the last address in `X-Forwarded-For`
+/// that is not one.
+pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
+    let client = forwarded_client(peer, request.headers(), &state.config.trusted_proxies);
+    request.extensions_mut().insert(Client(client));
+    next.run(request).await
+}
+
+pub fn client(_state: &AppState, request: &Request) -> IpAddr {
+    request.extensions().get::<Client>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Client(ip)| *ip)
+}
+
+/// Each proxy appends the address it received from, so the chain is read
+/// from the right, and only through proxies we trust.
+pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).flat_map(|value| value.split(',')).map(|part| part.trim().parse::<IpAddr>().ok()).collect::<Option<Vec<_>>>().unwrap_or_default();
+    chain.into_iter().rev().find(|address| !trusted.contains(address)).unwrap_or(peer)
 }
 
 /// Activation needs no token, so its rate limit comes first.
 pub async fn activation_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.allow_activation(peer(&request), now()) { next.run(request).await } else { Failure::RateLimited.into_response() }
+    let client = client(&state, &request);
+    if state.allow_activation(client) {
+        next.run(request).await
+    } else {
+        state.audit.refused(Refusal::RateLimited, client, "activation attempts");
+        Failure::RateLimited.into_response()
+    }
 }
 
 /// Reads the body, at most [`BODY_LIMIT`] bytes within the request timeout,

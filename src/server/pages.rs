@@ -4,17 +4,28 @@
 //! type, then the outcome) or "Use verification code". Plain server-rendered
 //! HTML; the only script polls the sign-in's status. Served on loopback by
 //! default, or with `demo_pages = true`.
+//!
+//! The pages enroll users and send pushes without a login, so other sites
+//! must not drive them: every request must name this server in `Host`
+//! (a loopback name, or `public_url`'s host: DNS rebinding fails), every
+//! form post must come from this origin (`Origin`, else `Sec-Fetch-Site`)
+//! and carry the form's token, pages are never cached or framed, and
+//! "Contact me" sends at most 5 pushes per user and 10 per address a minute.
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state, map_response};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
-use super::api::{self, Failure, SigninRequest};
+use super::api::{self, Failure, SigninRequest, TotpVerdict};
+use super::guard::{self, Client};
+use super::limits::Refusal;
 use super::{AppState, now};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/enroll", get(enroll_form).post(enroll))
@@ -22,6 +33,71 @@ pub fn router() -> Router<AppState> {
         .route("/demo/push", post(demo_push))
         .route("/demo/status/{id}", get(demo_status))
         .route("/demo/code", post(demo_code))
+        .route_layer(from_fn_with_state(state.clone(), same_site))
+        .layer(map_response(never_cached_or_framed))
+}
+
+/// Host names the pages answer to: loopback, and the public URL's host.
+fn host_allowed(state: &AppState, host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }),
+    };
+    let public = state.config.public_url.as_deref().and_then(|url| url.split_once("://")).map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""));
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || public.is_some_and(|public| !public.is_empty() && name.eq_ignore_ascii_case(public))
+}
+
+/// Refuses requests for another host name, and posts from another origin.
+async fn same_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Owned copies: a borrow of the request (its body is not Sync) must not
+    // live across the await below.
+    let headers = request.headers().clone();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
+    let host = header("host");
+    if !host_allowed(&state, &host) {
+        return Failure::Forbidden("the demo pages answer only to this server's own name".into()).into_response();
+    }
+    if request.method() == Method::POST {
+        let origin = header("origin");
+        // Browsers send "null" for some same-site posts (privacy modes):
+        // then their Sec-Fetch-Site says where the form came from.
+        let same_origin = if origin.is_empty() || origin == "null" {
+            matches!(header("sec-fetch-site").as_str(), "" | "same-origin" | "none")
+        } else {
+            origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(&host))
+        };
+        if !same_origin {
+            let client = guard::client(&state, &request);
+            state.audit.refused(Refusal::Unauthorized, client, "a demo form posted from another site");
+            return Failure::Forbidden("this form was sent from another site".into()).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn never_cached_or_framed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// The hidden field every form carries: only this server's pages know it.
+fn token_field(state: &AppState) -> String {
+    format!(r#"<input type="hidden" name="csrf" value="{}">"#, state.form_token)
+}
+
+fn token_ok(state: &AppState, given: &str) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), state.form_token.as_bytes()))
+}
+
+fn expired_form(back: &str) -> Response {
+    let mut response = page("Additional security verification", &format!(r#"<p class="error" id="expired">This form has expired. <a href="{back}">Open it again</a>.</p>"#)).into_response();
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
 }
 
 /// Text for HTML element content and attribute values.
@@ -55,26 +131,34 @@ async fn index() -> Html<String> {
     page("Countersign server", r#"<p><a href="/enroll">Configure mobile app</a> (enroll the Countersign app)</p><p><a href="/demo">Demo sign-in</a></p>"#)
 }
 
-async fn enroll_form() -> Html<String> {
+async fn enroll_form(State(state): State<AppState>) -> Html<String> {
     page(
         "Additional security verification",
-        r#"<p>Secure your account by adding phone verification to your password.</p>
-<form method="post" action="/enroll" class="box">
+        &format!(
+            r#"<p>Secure your account by adding phone verification to your password.</p>
+<form method="post" action="/enroll" class="box">{token}
 <p><label>User name <input name="user" id="user" autocomplete="username" required></label></p>
 <p>How should we contact you? <b>Mobile app</b></p>
 <p><label><input type="radio" name="mode" value="notifications" checked> Receive notifications for verification</label><br>
 <label><input type="radio" name="mode" value="code"> Use verification code</label></p>
 <button id="setup" type="submit">Set up</button></form>"#,
+            token = token_field(&state)
+        ),
     )
 }
 
 #[derive(Deserialize)]
 struct UserForm {
     user: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// Creates the user if needed (a demo convenience) and a fresh activation.
 async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/enroll");
+    }
     let user = form.user.trim().to_owned();
     if user.is_empty() || user.len() > 128 {
         return page("Additional security verification", r#"<p class="error">Enter a user name.</p><p><a href="/enroll">Back</a></p>"#).into_response();
@@ -117,18 +201,30 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
     }
 }
 
-async fn demo_form() -> Html<String> {
+async fn demo_form(State(state): State<AppState>) -> Html<String> {
     page(
         "Sign in",
-        r#"<form method="post" action="/demo/push" class="box">
+        &format!(
+            r#"<form method="post" action="/demo/push" class="box">{token}
 <p><label>User name <input name="user" id="user" autocomplete="username" required></label></p>
 <p><button id="contact" type="submit">Contact me</button>
 <button id="use-code" class="secondary" type="submit" formaction="/demo/code">Use verification code</button></p></form>"#,
+            token = token_field(&state)
+        ),
     )
 }
 
 /// "Contact me": push, show the number, and poll for the outcome.
-async fn demo_push(State(state): State<AppState>, Form(form): Form<UserForm>) -> Response {
+async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Form(form): Form<UserForm>) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/demo");
+    }
+    if !state.allow_demo_push(form.user.trim(), client) {
+        state.audit.refused(Refusal::RateLimited, client, "demo pushes");
+        let mut response = page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#).into_response();
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return response;
+    }
     let request = SigninRequest { user: form.user.trim().into(), app: "Countersign demo sign-in".into(), ip: "127.0.0.1".into(), location: "This computer".into() };
     match api::create_signin(&state, request).await {
         Ok(created) => {
@@ -174,21 +270,28 @@ async fn demo_status(State(state): State<AppState>, Path(id): Path<String>, axum
 struct CodeForm {
     user: String,
     #[serde(default)]
+    csrf: String,
+    #[serde(default)]
     code: Option<String>,
 }
 
 /// "Use verification code": the box and Verify, then the verdict.
-async fn demo_code(State(state): State<AppState>, Form(form): Form<CodeForm>) -> Response {
+async fn demo_code(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Form(form): Form<CodeForm>) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/demo");
+    }
     let user = escape(form.user.trim());
+    let token = token_field(&state);
     let form_html = format!(
-        r#"<form method="post" action="/demo/code" class="box"><input type="hidden" name="user" value="{user}">
+        r#"<form method="post" action="/demo/code" class="box">{token}<input type="hidden" name="user" value="{user}">
 <p>Enter the code displayed in your Countersign app.</p><p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required>
 <button id="verify" type="submit">Verify</button></p></form>"#
     );
     let Some(code) = form.code else { return page("Enter code", &form_html).into_response() };
-    match api::check_totp(&state, &form.user, &code).await {
-        Ok(true) => page("Enter code", r#"<p class="ok" id="result">Verified. You are signed in.</p>"#).into_response(),
-        Ok(false) => page("Enter code", &format!(r#"<p class="error" id="result">That code is not right, or was already used. Try the next one.</p>{form_html}"#)).into_response(),
+    match api::check_totp(&state, &form.user, &code, client).await {
+        Ok(verdict) if verdict.valid => page("Enter code", r#"<p class="ok" id="result">Verified. You are signed in.</p>"#).into_response(),
+        Ok(TotpVerdict { retry_after: Some(seconds), .. }) => page("Enter code", &format!(r#"<p class="error" id="result">Too many wrong codes from here. Wait {seconds} s, then try again.</p>{form_html}"#)).into_response(),
+        Ok(_) => page("Enter code", &format!(r#"<p class="error" id="result">That code is not right, or was already used. Try the next one.</p>{form_html}"#)).into_response(),
         Err(failure) => failure.into_response(),
     }
 }

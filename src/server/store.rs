@@ -440,9 +440,10 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Marks a TOTP step used for the user; false when it already was.
+    /// Accepts TOTP `step` for `user` if it comes after the last accepted
+    /// one: each code once, and never an older code after a newer one.
     pub async fn use_totp_step(&self, user: &str, step: i64) -> Result<bool, Error> {
-        let done = sqlx::query("INSERT INTO totp_used (user_name, step) VALUES (?, ?) ON CONFLICT DO NOTHING").bind(user).bind(step).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE users SET last_totp_step = ? WHERE name = ? AND last_totp_step < ?").bind(step).bind(user).bind(step).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -2,6 +2,7 @@
 //! checked, body limits, error shapes, settings and revocation. The real
 //! socket (timeouts, connection limit, signals) is `tests/server_attacks.rs`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -249,4 +250,115 @@ fn tokens_compare_whole() {
     for wrong in ["Bearer secret-token-123", "Bearer secret-token-12345", "Bearer ", "secret-token-1234", "Basic secret-token-1234"] {
         assert!(guard::bearer(&headers(wrong), "secret-token-1234").is_err(), "{wrong}");
     }
+}
+
+fn page_request(method: &str, path: &str, host: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(path).header("host", host)
+}
+
+async fn form_token(state: &AppState) -> String {
+    let response = app(state.clone()).oneshot(page_request("GET", "/enroll", "127.0.0.1:8750").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let html = String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned()
+}
+
+async fn page_status(state: &AppState, request: Request<Body>) -> StatusCode {
+    app(state.clone()).oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn other_sites_cannot_drive_the_demo_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    let token = form_token(&state).await;
+    let form = |origin: Option<&str>, host: &str, token: &str| {
+        let mut request = page_request("POST", "/enroll", host).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.body(Body::from(format!("user=mallory&csrf={token}"))).unwrap()
+    };
+    // DNS rebinding: another name for this address.
+    assert_eq!(page_status(&state, page_request("GET", "/enroll", "attacker.example:8750").body(Body::empty()).unwrap()).await, StatusCode::FORBIDDEN);
+    assert_eq!(page_status(&state, form(None, "attacker.example", &token)).await, StatusCode::FORBIDDEN);
+    // A cross-site form.
+    assert_eq!(page_status(&state, form(Some("https://attacker.example"), "127.0.0.1:8750", &token)).await, StatusCode::FORBIDDEN);
+    let cross = page_request("POST", "/enroll", "127.0.0.1:8750").header("content-type", "application/x-www-form-urlencoded").header("sec-fetch-site", "cross-site").body(Body::from(format!("user=mallory&csrf={token}"))).unwrap();
+    assert_eq!(page_status(&state, cross).await, StatusCode::FORBIDDEN);
+    // Same origin, but without the form's token.
+    assert_eq!(page_status(&state, form(Some("http://127.0.0.1:8750"), "127.0.0.1:8750", "")).await, StatusCode::FORBIDDEN);
+    assert!(!state.store.user_exists("mallory").await.unwrap(), "nothing was enrolled");
+    // This page's own form.
+    assert_eq!(page_status(&state, form(Some("http://127.0.0.1:8750"), "127.0.0.1:8750", &token)).await, StatusCode::OK);
+    assert!(state.store.user_exists("mallory").await.unwrap());
+    assert_eq!(page_status(&state, form(Some("http://localhost:8750"), "localhost:8750", &token)).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn contact_me_is_not_a_push_bombing_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    state.store.add_user("dave", "Contoso", now()).await.unwrap();
+    let token = form_token(&state).await;
+    let push = |user: &str| page_request("POST", "/demo/push", "127.0.0.1:8750").header("content-type", "application/x-www-form-urlencoded").body(Body::from(format!("user={user}&csrf={token}"))).unwrap();
+    for _ in 0..5 {
+        assert_eq!(page_status(&state, push("carol")).await, StatusCode::OK);
+    }
+    assert_eq!(page_status(&state, push("carol")).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(state.store.pending("carol", now()).await.unwrap().len(), 5);
+    assert_eq!(page_status(&state, push("dave")).await, StatusCode::OK, "another user has their own limit");
+}
+
+#[tokio::test]
+async fn wrong_codes_slow_their_caller_not_the_user_and_codes_are_accepted_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    let (_, secret, _) = state.store.user("carol").await.unwrap().unwrap();
+    let account = crate::account::Account::totp("", "carol", crate::secret::Secret::from_base32(&secret).unwrap().0);
+    let code_at = |at: i64| crate::otp::code(&account, at as u64).value;
+    let (attacker, user): (IpAddr, IpAddr) = ("203.0.113.9".parse().unwrap(), "198.51.100.4".parse().unwrap());
+    // Wrong codes from one caller: after 3, it must wait, and its codes are not even checked.
+    for _ in 0..3 {
+        let verdict = check_totp(&state, "carol", "000000", attacker).await.unwrap();
+        assert!(!verdict.valid && verdict.retry_after.is_none());
+    }
+    let verdict = check_totp(&state, "carol", &code_at(now()), attacker).await.unwrap();
+    assert!(!verdict.valid);
+    assert_eq!(verdict.retry_after, Some(1));
+    // The real user, calling from elsewhere, is not locked out (it was for the rest of the minute).
+    let now = now();
+    assert!(check_totp(&state, "carol", &code_at(now), user).await.unwrap().valid);
+    // The code before it, still inside the ±30 s window but older, is refused; so is the same one again.
+    assert!(!check_totp(&state, "carol", &code_at(now - 30), user).await.unwrap().valid);
+    assert!(!check_totp(&state, "carol", &code_at(now), user).await.unwrap().valid);
+    // The relying party may name the person's address; over HTTP it is the caller.
+    let request = post("/api/totp/verify", Some(RP)).body(json_body(json!({ "user": "carol", "code": "000000", "ip": "203.0.113.9" }))).unwrap();
+    let (_, body) = call(&state, request).await;
+    assert_eq!(body["valid"], false);
+    assert!(body["retry_after"].as_u64().is_some(), "{body}");
+}
+
+#[test]
+fn forwarded_addresses_count_only_behind_trusted_proxies() {
+    let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-forwarded-for", "1.2.3.4, 198.51.100.4".parse().unwrap());
+    let client: IpAddr = "198.51.100.4".parse().unwrap();
+    assert_eq!(guard::forwarded_client(proxy, &headers, &[proxy]), client, "the address the trusted proxy saw");
+    assert_eq!(guard::forwarded_client(proxy, &headers, &[]), proxy, "an untrusted peer's header is ignored");
+    assert_eq!(guard::forwarded_client(proxy, &axum::http::HeaderMap::new(), &[proxy]), proxy);
+    headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+    assert_eq!(guard::forwarded_client(proxy, &headers, &[proxy]), proxy);
+}
+
+#[test]
+fn listening_everywhere_needs_a_public_url() {
+    let everywhere = Config { listen: "0.0.0.0:8750".parse().unwrap(), ..Config::default() };
+    assert!(everywhere.check().unwrap_err().contains("public_url"));
+    assert_eq!(Config { public_url: Some("https://mfa.example.com".into()), ..everywhere }.check(), Ok(()));
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use axum::Extension;
 use axum::extract::State;
@@ -13,6 +14,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
 use super::api::challenge_message;
+use super::guard::Client;
+use super::limits::Refusal;
 use super::net::Slot;
 use super::{AppState, now, store};
 use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
@@ -22,13 +25,13 @@ use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, Publi
 const MESSAGE_LIMIT: usize = 16 * 1024;
 
 /// `GET /api/push`.
-pub async fn push(State(state): State<AppState>, slot: Option<Extension<Slot>>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn push(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, slot: Option<Extension<Slot>>, upgrade: WebSocketUpgrade) -> Response {
     // Messages are small (a challenge is ~700 bytes): 4 KiB buffers instead of
     // tungstenite's 128 KiB read buffer keep thousands of idle devices cheap.
     // The session keeps the connection's slot: it counts against the limit.
     upgrade.max_message_size(MESSAGE_LIMIT).max_frame_size(MESSAGE_LIMIT).read_buffer_size(4 * 1024).write_buffer_size(4 * 1024).on_upgrade(move |socket| async move {
         let _slot = slot;
-        session(state, socket).await;
+        session(state, socket, client).await;
     })
 }
 
@@ -37,7 +40,7 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
     socket.send(Message::Text(text.into())).await.is_ok()
 }
 
-async fn session(state: AppState, mut socket: WebSocket) {
+async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     let Ok(nonce) = store::random_hex::<16>() else { return };
     // The server's clock goes with the nonce: the app warns when its own is off.
     if !send(&mut socket, &ServerMessage::Hello { nonce: nonce.clone(), time: Some(now()) }).await {
@@ -65,6 +68,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
     let found = match state.store.device(&device).await {
         Ok(Some(found)) => found,
         Ok(None) => {
+            state.audit.refused(Refusal::Signature, client, &format!("a push session for an unknown or revoked device {}", crate::push::printable(&device)));
             let _ = send(&mut socket, &refused).await;
             return;
         }
@@ -79,6 +83,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         protocol::check_auth(&found.key, &nonce, &proof).is_ok()
     };
     if !proven {
+        state.audit.refused(Refusal::Signature, client, &format!("a push session for device {}: bad signature", crate::push::printable(&device)));
         let _ = send(&mut socket, &refused).await;
         return;
     }
@@ -124,11 +129,11 @@ async fn session(state: AppState, mut socket: WebSocket) {
             incoming = socket.recv() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(ClientMessage::Respond { envelope }) => respond(&state, &device, &user, &key, &envelope).await,
+                        Ok(ClientMessage::Respond { envelope }) => respond(&state, client, &device, &user, &key, &envelope).await,
                         // A new listener key comes only through a session the
                         // device key opened, never through a listener's.
                         Ok(ClientMessage::RegisterListener { .. }) if receive_only => ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot register listener keys".into() },
-                        Ok(ClientMessage::RegisterListener { envelope }) => register_listener(&state, &device, &key, &envelope).await,
+                        Ok(ClientMessage::RegisterListener { envelope }) => register_listener(&state, client, &device, &key, &envelope).await,
                         Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };
@@ -144,12 +149,12 @@ async fn session(state: AppState, mut socket: WebSocket) {
 }
 
 /// Keeps a new listener key for `device`, if its device key signed it.
-async fn register_listener(state: &AppState, device: &str, key: &PublicKey, envelope: &Envelope) -> ServerMessage {
+async fn register_listener(state: &AppState, client: IpAddr, device: &str, key: &PublicKey, envelope: &Envelope) -> ServerMessage {
     let refused = |why: &str| ServerMessage::Error { error: "unauthorized".into(), message: format!("listener key refused: {why}") };
     let registration: ListenerRegistration = match envelope.open(key, LISTENER_CONTEXT) {
         Ok(registration) => registration,
         Err(error) => {
-            eprintln!("countersign-server: refused a listener key from {device}: {error}");
+            state.audit.refused(Refusal::Signature, client, &format!("a listener key from {device}: {error}"));
             return refused(&error.to_string());
         }
     };
@@ -190,11 +195,11 @@ fn result(challenge_id: &str, accepted: bool, status: &str, reason: &str) -> Ser
 }
 
 /// Verifies a signed answer and records it once.
-async fn respond(state: &AppState, device: &str, user: &str, key: &PublicKey, envelope: &crate::push::Envelope) -> ServerMessage {
+async fn respond(state: &AppState, client: IpAddr, device: &str, user: &str, key: &PublicKey, envelope: &crate::push::Envelope) -> ServerMessage {
     let response: crate::push::Response = match envelope.open(key, RESPONSE_CONTEXT) {
         Ok(response) => response,
         Err(error) => {
-            eprintln!("countersign-server: refused a response from {device}: {error}");
+            state.audit.refused(Refusal::Signature, client, &format!("an answer from {device}: {error}"));
             return result("", false, "", &format!("refused: {error}"));
         }
     };
