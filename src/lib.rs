@@ -14,6 +14,7 @@ pub mod manual;
 pub mod migration;
 pub mod otp;
 pub mod privacyidea;
+pub mod process;
 pub mod push;
 #[cfg(feature = "client")]
 pub mod reach;

@@ -5,5 +5,6 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    countersign::process::forbid_core_dumps();
     cli::main()
 }

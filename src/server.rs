@@ -9,6 +9,7 @@ mod hub;
 mod limits;
 mod net;
 mod pages;
+mod secrets;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -43,10 +44,17 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The organisation shown in apps.
     pub organization: String,
-    /// Bearer token of the admin API; generated and stored when unset.
+    /// Bearer token of the admin API; when unset, the one
+    /// `countersign-server tokens` made (only its hash is stored).
     pub admin_token: Option<String>,
-    /// Bearer token of the relying-party API; generated and stored when unset.
+    /// Bearer token of the relying-party API; likewise.
     pub rp_token: Option<String>,
+    /// The server's signing key (0600); default: the database's path + `.key`.
+    /// A systemd credential `server-key` takes its place when given.
+    pub server_key_file: Option<PathBuf>,
+    /// A key (0600, made when missing) that seals users' TOTP secrets in
+    /// the database; unset: they are stored in clear.
+    pub totp_key_file: Option<PathBuf>,
     /// How long a push challenge waits for an answer.
     pub challenge_seconds: i64,
     /// How long "It wasn't me" blocks pushes for that user.
@@ -81,6 +89,8 @@ impl Default for Config {
             organization: "Countersign demo".into(),
             admin_token: None,
             rp_token: None,
+            server_key_file: None,
+            totp_key_file: None,
             challenge_seconds: 60,
             report_block_seconds: 3600,
             number_matching: true,
@@ -117,6 +127,8 @@ impl std::fmt::Debug for Config {
             .field("pin_required", &self.pin_required)
             .field("demo_pages", &self.demo_pages())
             .field("tls", &self.tls_cert.is_some())
+            .field("server_key_file", &self.server_key_file())
+            .field("totp_key_file", &self.totp_key_file)
             .field("activation_rate_per_minute", &self.activation_rate_per_minute)
             .field("max_connections", &self.max_connections)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
@@ -145,6 +157,15 @@ impl Config {
             return Err(format!("listening on every address ({}) needs public_url: the URL apps and browsers reach this server at; it must be set", self.listen));
         }
         Ok(())
+    }
+
+    /// Where the server key is kept.
+    pub fn server_key_file(&self) -> PathBuf {
+        self.server_key_file.clone().unwrap_or_else(|| {
+            let mut path = self.database.clone().into_os_string();
+            path.push(".key");
+            PathBuf::from(path)
+        })
     }
 
     pub fn request_timeout(&self) -> std::time::Duration {
@@ -188,8 +209,9 @@ pub struct Inner {
     pub store: Store,
     pub key: Keypair,
     pub public: PublicKey,
-    pub admin_token: String,
-    pub rp_token: String,
+    /// The hash of a token given in the configuration; else the stored one counts.
+    admin_token: Option<[u8; 32]>,
+    rp_token: Option<[u8; 32]>,
     pub hub: hub::Hub,
     /// Activation attempts per client address, in any 60 s.
     activations: limits::Window<IpAddr>,
@@ -211,23 +233,26 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Opens the database and loads (or creates) the server key and tokens.
+    /// Opens the database, loads (or creates) the server key, and seals TOTP
+    /// secrets when a key for them is configured.
     pub async fn open(config: Config) -> Result<AppState, store::Error> {
-        let store = Store::open(&config.database).await?;
-        let key = store.server_key().await?;
-        let admin_token = match &config.admin_token {
-            Some(token) => token.clone(),
-            None => store.token("admin_token").await?,
-        };
-        let rp_token = match &config.rp_token {
-            Some(token) => token.clone(),
-            None => store.token("rp_token").await?,
-        };
-        for (name, token) in [("admin_token", &admin_token), ("rp_token", &rp_token)] {
-            if token.len() < 16 {
-                return Err(store::Error::Damaged(format!("{name} must be at least 16 characters")));
+        let mut store = Store::open(&config.database).await?;
+        if let Some(path) = &config.totp_key_file {
+            store = store.with_totp_key(&*secrets::key_file(path, true)?).await?;
+        }
+        store.check_secrets_readable().await?;
+        let (key_path, create) = secrets::server_key_source(&config.server_key_file());
+        let key = store.server_key(&key_path, create).await?;
+        let mut tokens = [None, None];
+        for (slot, (name, token)) in tokens.iter_mut().zip([("admin_token", &config.admin_token), ("rp_token", &config.rp_token)]) {
+            if let Some(token) = token {
+                if token.len() < 16 {
+                    return Err(store::Error::Damaged(format!("{name} must be at least 16 characters")));
+                }
+                *slot = Some(secrets::token_digest(token));
             }
         }
+        let [admin_token, rp_token] = tokens;
         let public = key.public();
         let minute = 60_000;
         Ok(AppState(Arc::new(Inner {
@@ -245,6 +270,24 @@ impl AppState {
             rp_token,
             hub: hub::Hub::default(),
         })))
+    }
+
+    /// Whether `given` is API token `name` (`admin_token` or `rp_token`):
+    /// the configured one, else the one `countersign-server tokens` made.
+    /// Digests are compared in constant time.
+    async fn token_matches(&self, name: &str, given: &str) -> Result<bool, store::Error> {
+        let configured = if name == "admin_token" { self.admin_token } else { self.rp_token };
+        let expected = match configured {
+            Some(digest) => Some(digest),
+            None => self.store.token_hash(name).await?,
+        };
+        Ok(expected.is_some_and(|expected| !given.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(&secrets::token_digest(given)[..], &expected[..]))))
+    }
+
+    /// Whether the API token `name` comes from the configuration (then
+    /// `countersign-server tokens` cannot replace it).
+    pub fn token_configured(&self, name: &str) -> bool {
+        if name == "admin_token" { self.admin_token.is_some() } else { self.rp_token.is_some() }
     }
 
     /// Milliseconds `caller` must wait before its next TOTP code for `user` is checked.

@@ -26,10 +26,10 @@ struct Cli {
     /// The URL clients reach this server at (for activation links)
     #[arg(long, env = "COUNTERSIGN_SERVER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
-    /// Bearer token of the admin API [default: generated and kept in the database]
+    /// Bearer token of the admin API [default: the one `tokens` made]
     #[arg(long, env = "COUNTERSIGN_SERVER_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// Bearer token of the relying-party API [default: generated and kept]
+    /// Bearer token of the relying-party API [default: the one `tokens` made]
     #[arg(long, env = "COUNTERSIGN_SERVER_RP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     rp_token: Option<String>,
     /// Seconds a push challenge waits for an answer [default: 60]
@@ -47,6 +47,15 @@ struct Cli {
     /// Activation attempts allowed per client address per minute [default: 10]
     #[arg(long, env = "COUNTERSIGN_SERVER_ACTIVATION_RATE", value_name = "N")]
     activation_rate_per_minute: Option<u32>,
+    /// The server's signing key file [default: DATABASE.key; a systemd credential `server-key` wins]
+    #[arg(long, env = "COUNTERSIGN_SERVER_SERVER_KEY_FILE", value_name = "FILE")]
+    server_key_file: Option<PathBuf>,
+    /// A key file that seals users' TOTP secrets in the database (made when missing)
+    #[arg(long, env = "COUNTERSIGN_SERVER_TOTP_KEY_FILE", value_name = "FILE")]
+    totp_key_file: Option<PathBuf>,
+    /// A reverse proxy whose X-Forwarded-For is believed (repeat, or comma-separated)
+    #[arg(long = "trusted-proxy", env = "COUNTERSIGN_SERVER_TRUSTED_PROXIES", value_name = "ADDR", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// The organisation shown in apps [default: Countersign demo]
     #[arg(long, env = "COUNTERSIGN_SERVER_ORGANIZATION", value_name = "NAME")]
     organization: Option<String>,
@@ -107,7 +116,7 @@ enum Command {
         #[command(subcommand)]
         what: RevokeCommand,
     },
-    /// Print the admin and relying-party API tokens
+    /// Make new admin and relying-party API tokens and print them, once (only their hashes are kept; the old ones stop working)
     Tokens,
 }
 
@@ -161,6 +170,15 @@ fn config(cli: &Cli) -> Result<Config> {
     }
     if let Some(rate) = cli.activation_rate_per_minute {
         config.activation_rate_per_minute = rate;
+    }
+    if cli.server_key_file.is_some() {
+        config.server_key_file = cli.server_key_file.clone();
+    }
+    if cli.totp_key_file.is_some() {
+        config.totp_key_file = cli.totp_key_file.clone();
+    }
+    if !cli.trusted_proxies.is_empty() {
+        config.trusted_proxies = cli.trusted_proxies.clone();
     }
     if let Some(organization) = &cli.organization {
         config.organization = organization.clone();
@@ -253,7 +271,18 @@ async fn run(cli: Cli) -> Result<()> {
             }
             print(&format!("Revoked activation {id}."))
         }
-        Command::Tokens => print(&format!("admin: {}\nrelying party: {}", state.admin_token, state.rp_token)),
+        Command::Tokens => {
+            let mut lines = Vec::new();
+            for (name, label) in [("admin_token", "admin"), ("rp_token", "relying party")] {
+                if state.token_configured(name) {
+                    lines.push(format!("{label}: set in the configuration ({name}); not replaced"));
+                } else {
+                    lines.push(format!("{label}: {}", state.store.new_token(name).await?));
+                }
+            }
+            lines.push("Only their hashes are kept: copy them now. The tokens before these no longer work.".into());
+            print(&lines.join("\n"))
+        }
     }
 }
 
@@ -286,6 +315,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
+    countersign::process::forbid_core_dumps();
     if let Some(result) = countersign::manual::requested(Cli::command()) {
         return result;
     }

@@ -114,7 +114,7 @@ impl Session {
     /// Connects and authenticates with the device key.
     pub async fn connect(link: &Link) -> Result<Session, Error> {
         let key = link.device_key.clone();
-        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), move |nonce, _| protocol::auth(&key, &link.device_id, nonce)).await
+        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), move |nonce, server| protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)).await
     }
 
     /// Connects and authenticates with the listener key: a receive-only session.

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub const CHALLENGE_CONTEXT: &[u8] = b"countersign-challenge-v1\n";
 pub const RESPONSE_CONTEXT: &[u8] = b"countersign-response-v1\n";
 pub const AUTH_CONTEXT: &[u8] = b"countersign-auth-v1\n";
+/// A full session's proof since version 2 of the auth: the device key signs
+/// `nonce || "\n" || server public key (base64) || "\n" || push endpoint`,
+/// so the signature opens a session only on the server the device pinned,
+/// at the endpoint it was given. Servers still take [`AUTH_CONTEXT`]
+/// signatures from apps made before it.
+pub const AUTH_BOUND_CONTEXT: &[u8] = b"countersign-auth-v2\n";
 /// A receive-only session's proof: the listener key signs
 /// `nonce || "\n" || server public key (base64)`, so a signature made for
 /// one server can never open a session on another.
@@ -305,8 +311,9 @@ pub enum ServerMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// `signature` is base64 of the device key's signature of the nonce's
-    /// bytes under [`AUTH_CONTEXT`].
+    /// `signature` is base64 of the device key's signature under
+    /// [`AUTH_BOUND_CONTEXT`] (see there), or, from apps made before it, of
+    /// the nonce's bytes under [`AUTH_CONTEXT`].
     Auth { device_id: String, signature: String },
     /// A receive-only session: `signature` is base64 of the device's
     /// listener key's signature under [`LISTEN_CONTEXT`] (see there). Such a
@@ -324,10 +331,27 @@ pub fn auth(key: &Keypair, device_id: &str, nonce: &str) -> ClientMessage {
     ClientMessage::Auth { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(AUTH_CONTEXT, nonce.as_bytes())) }
 }
 
-/// Checks an auth message's signature for `nonce`.
+/// Checks an auth message's signature for `nonce` (the unbound kind older apps make).
 pub fn check_auth(key: &PublicKey, nonce: &str, signature: &str) -> Result<(), Error> {
     let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
     key.verify(AUTH_CONTEXT, nonce.as_bytes(), &signature)
+}
+
+fn bound_payload(nonce: &str, server: &PublicKey, endpoint: &str) -> Vec<u8> {
+    [nonce.as_bytes(), b"\n", server.to_base64().as_bytes(), b"\n", endpoint.as_bytes()].concat()
+}
+
+/// The auth message for `nonce`, bound to the pinned server key and the
+/// endpoint the device connects to.
+pub fn auth_bound(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey, endpoint: &str) -> ClientMessage {
+    ClientMessage::Auth { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint))) }
+}
+
+/// Checks a bound auth signature: for `nonce`, this server (`server`) and
+/// this endpoint.
+pub fn check_auth_bound(key: &PublicKey, nonce: &str, server: &PublicKey, endpoint: &str, signature: &str) -> Result<(), Error> {
+    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    key.verify(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint), &signature)
 }
 
 /// The bytes a listener key signs to open a receive-only session.

@@ -13,7 +13,6 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use subtle::ConstantTimeEq;
 
 use super::api::Failure;
 use super::AppState;
@@ -23,27 +22,28 @@ use super::limits::Refusal;
 /// sign-in is a few hundred bytes.
 pub const BODY_LIMIT: usize = 4 * 1024;
 
-/// Whether the request carries `Authorization: Bearer <token>`, compared in
-/// constant time so the token does not leak through response timing.
-pub fn bearer(headers: &HeaderMap, token: &str) -> Result<(), Failure> {
-    let given = headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
-    if !given.is_empty() && bool::from(given.as_bytes().ct_eq(token.as_bytes())) { Ok(()) } else { Err(Failure::Unauthorized) }
+/// The token in `Authorization: Bearer <token>`, or "".
+pub fn bearer(headers: &HeaderMap) -> String {
+    headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("").to_owned()
 }
 
 /// The relying-party API: its token first.
 pub async fn relying_party(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    with_token(&state, &state.rp_token, request, next).await
+    with_token(&state, "rp_token", request, next).await
 }
 
 /// The admin API: its token first.
 pub async fn admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    with_token(&state, &state.admin_token, request, next).await
+    with_token(&state, "admin_token", request, next).await
 }
 
-async fn with_token(state: &AppState, token: &str, request: Request, next: Next) -> Response {
-    match bearer(request.headers(), token) {
-        Ok(()) => next.run(request).await,
-        Err(failure) => {
+async fn with_token(state: &AppState, name: &str, request: Request, next: Next) -> Response {
+    let given = bearer(request.headers());
+    match state.token_matches(name, &given).await {
+        Ok(true) => next.run(request).await,
+        Err(error) => Failure::from(error).into_response(),
+        Ok(false) => {
+            let failure = Failure::Unauthorized;
             state.audit.refused(Refusal::Unauthorized, client(state, &request), &format!("{} {}", request.method(), request.uri().path()));
             failure.into_response()
         }

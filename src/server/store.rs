@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use super::secrets::{self, SecretBox};
 use crate::push::{Keypair, PublicKey};
 
 /// How long an activation code stays valid.
@@ -102,6 +106,8 @@ pub struct ActivationInfo {
 #[derive(Clone)]
 pub struct Store {
     pub(super) pool: SqlitePool,
+    /// Seals users' TOTP secrets, when `totp_key_file` is set.
+    secrets: Option<std::sync::Arc<SecretBox>>,
 }
 
 /// `N` random bytes as lower-case hex.
@@ -149,46 +155,102 @@ impl Store {
         let options = SqliteConnectOptions::from_str("sqlite://")?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("src/server/migrations").run(&pool).await?;
-        Ok(Store { pool })
+        let store = Store { pool, secrets: None };
+        store.hash_clear_tokens().await?;
+        Ok(store)
+    }
+
+    /// Seals users' TOTP secrets with `key` from now on, and seals the ones
+    /// still in clear.
+    pub async fn with_totp_key(mut self, key: &[u8; 32]) -> Result<Store, Error> {
+        let sealer = SecretBox::new(key);
+        let rows = sqlx::query("SELECT name, totp_secret FROM users").fetch_all(&self.pool).await?;
+        for row in rows {
+            let (name, stored): (String, String) = (row.get(0), row.get(1));
+            if secrets::is_sealed(&stored) {
+                sealer.open(&name, &stored)?;
+            } else {
+                sqlx::query("UPDATE users SET totp_secret = ? WHERE name = ? AND totp_secret = ?").bind(sealer.seal(&name, &stored)?).bind(&name).bind(&stored).execute(&self.pool).await?;
+            }
+        }
+        self.secrets = Some(std::sync::Arc::new(sealer));
+        Ok(self)
+    }
+
+    /// Fails when secrets are sealed but no key was given.
+    pub async fn check_secrets_readable(&self) -> Result<(), Error> {
+        if self.secrets.is_none() {
+            let sealed: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE totp_secret LIKE 'xc1:%'").fetch_one(&self.pool).await?.get(0);
+            if sealed > 0 {
+                return Err(Error::Damaged(format!("{sealed} users' TOTP secrets are sealed: set totp_key_file to the key they were sealed with")));
+            }
+        }
+        Ok(())
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
         Ok(sqlx::query("SELECT value FROM server_settings WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| row.get(0)))
     }
 
-    /// A stored setting, or `make()` stored under `name` on first use.
-    async fn setting_or(&self, name: &str, make: impl FnOnce() -> Result<String, Error>) -> Result<String, Error> {
-        if let Some(value) = self.setting(name).await? {
-            return Ok(value);
+    /// The server's signing key, from `path` (see [`super::secrets`]): made
+    /// on first start, or moved there from the database where an earlier
+    /// version kept it. `create` is false for a systemd credential.
+    pub async fn server_key(&self, path: &Path, create: bool) -> Result<Keypair, Error> {
+        if create && !path.exists() {
+            if let Some(old) = self.setting("server_key").await? {
+                let seed = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(old.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
+                let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| Error::Damaged("server key".into()))?;
+                secrets::write_new(path, &seed).map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
+            }
         }
-        let value = make()?;
-        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING").bind(name).bind(&value).execute(&self.pool).await?;
-        Ok(self.setting(name).await?.unwrap_or(value))
+        let seed = secrets::key_file(path, create)?;
+        let key = Keypair::from_seed(seed.as_slice()).map_err(|_| Error::Damaged("server key".into()))?;
+        // Kept only in the file from now on.
+        sqlx::query("DELETE FROM server_settings WHERE name = 'server_key'").execute(&self.pool).await?;
+        Ok(key)
     }
 
-    /// The server's signing key, generated on first start and kept.
-    pub async fn server_key(&self) -> Result<Keypair, Error> {
-        use base64::Engine;
-        let seed = self
-            .setting_or("server_key", || {
-                let key = Keypair::generate().map_err(|_| Error::Random)?;
-                Ok(base64::engine::general_purpose::STANDARD.encode(*key.to_seed()))
-            })
-            .await?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(seed).map_err(|_| Error::Damaged("server key".into()))?;
-        Keypair::from_seed(&bytes).map_err(|_| Error::Damaged("server key".into()))
+    /// The SHA-256 of API token `name` (`admin_token`, `rp_token`), if one was made.
+    pub async fn token_hash(&self, name: &str) -> Result<Option<[u8; 32]>, Error> {
+        let Some(hex) = self.setting(&format!("{name}_sha256")).await? else { return Ok(None) };
+        let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).map_err(|_| Error::Damaged(format!("{name}'s hash")))?;
+        Ok(Some(bytes.try_into().map_err(|_| Error::Damaged(format!("{name}'s hash")))?))
     }
 
-    /// A bearer token generated on first start and kept (`admin_token`, `rp_token`).
-    pub async fn token(&self, name: &str) -> Result<String, Error> {
-        self.setting_or(name, random_hex::<24>).await
+    /// Makes a new API token `name`, keeps its hash, and returns it: the
+    /// only time it is seen. The one before stops working.
+    pub async fn new_token(&self, name: &str) -> Result<String, Error> {
+        let token = random_hex::<24>()?;
+        self.set_token_hash(name, &token).await?;
+        Ok(token)
+    }
+
+    async fn set_token_hash(&self, name: &str, token: &str) -> Result<(), Error> {
+        let hash = data_encoding::HEXLOWER.encode(&secrets::token_digest(token));
+        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").bind(format!("{name}_sha256")).bind(hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM server_settings WHERE name = ?").bind(name).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Tokens an earlier version kept in clear: their hash replaces them.
+    async fn hash_clear_tokens(&self) -> Result<(), Error> {
+        for name in ["admin_token", "rp_token"] {
+            if let Some(token) = self.setting(name).await? {
+                self.set_token_hash(name, &token).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Adds a user with a fresh TOTP secret; false when the name exists.
     pub async fn add_user(&self, name: &str, organization: &str, now: i64) -> Result<bool, Error> {
         let mut secret = [0u8; 20];
         getrandom::fill(&mut secret).map_err(|_| Error::Random)?;
-        let secret = data_encoding::BASE32_NOPAD.encode(&secret);
+        let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&secret));
+        let secret = match &self.secrets {
+            Some(sealer) => sealer.seal(name, &secret)?,
+            None => secret.to_string(),
+        };
         let done = sqlx::query("INSERT INTO users (name, organization, totp_secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(organization)
@@ -204,8 +266,17 @@ impl Store {
     }
 
     /// The user's organisation, TOTP secret (Base32) and blocked-until time.
+    /// A user's organisation, TOTP secret (base32, opened if sealed) and
+    /// the end of any block.
     pub async fn user(&self, name: &str) -> Result<Option<(String, String, i64)>, Error> {
-        Ok(sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| (row.get(0), row.get(1), row.get(2))))
+        let Some(row) = sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let stored: String = row.get(1);
+        let secret = match &self.secrets {
+            Some(sealer) => sealer.open(name, &stored)?,
+            None if secrets::is_sealed(&stored) => return Err(Error::Damaged("TOTP secrets are sealed: set totp_key_file".into())),
+            None => stored,
+        };
+        Ok(Some((row.get(0), secret, row.get(2))))
     }
 
     /// Creates a one-time activation: its id and its 12-digit code. Every

@@ -239,17 +239,78 @@ fn settings_out_of_range_are_refused_at_start() {
     }
 }
 
-#[test]
-fn tokens_compare_whole() {
-    let headers = |value: &str| {
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("authorization", value.parse().unwrap());
-        headers
-    };
-    assert!(guard::bearer(&headers("Bearer secret-token-1234"), "secret-token-1234").is_ok());
-    for wrong in ["Bearer secret-token-123", "Bearer secret-token-12345", "Bearer ", "secret-token-1234", "Basic secret-token-1234"] {
-        assert!(guard::bearer(&headers(wrong), "secret-token-1234").is_err(), "{wrong}");
+#[tokio::test]
+async fn tokens_are_kept_as_hashes_and_compare_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // No token in the configuration: the API is closed until `tokens` makes one.
+    let config = Config { database: dir.path().join("server.sqlite3"), ..Config::default() };
+    let state = AppState::open(config.clone()).await.unwrap();
+    assert!(!state.token_matches("rp_token", "").await.unwrap());
+    let token = state.store.new_token("rp_token").await.unwrap();
+    assert!(state.token_matches("rp_token", &token).await.unwrap());
+    for wrong in [&token[..token.len() - 1], &format!("{token}0"), "", "admin"] {
+        assert!(!state.token_matches("rp_token", wrong).await.unwrap(), "{wrong}");
     }
+    assert!(!state.token_matches("admin_token", &token).await.unwrap(), "one API's token does not open the other");
+    // The database holds its hash, never the token.
+    let database = std::fs::read(dir.path().join("server.sqlite3")).unwrap();
+    let wal = std::fs::read(dir.path().join("server.sqlite3-wal")).unwrap_or_default();
+    for bytes in [&database, &wal] {
+        assert!(!bytes.windows(token.len()).any(|window| window == token.as_bytes()), "the token is stored in clear");
+    }
+    // A new one replaces it.
+    let newer = state.store.new_token("rp_token").await.unwrap();
+    assert!(!state.token_matches("rp_token", &token).await.unwrap());
+    assert!(state.token_matches("rp_token", &newer).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_server_key_lives_in_a_0600_file_and_moves_out_of_an_old_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("server.sqlite3");
+    // As an earlier version left it: the key and a token in the database.
+    let store = Store::open(&database).await.unwrap();
+    let old = Keypair::generate().unwrap();
+    use base64::Engine;
+    sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')").bind(base64::engine::general_purpose::STANDARD.encode(*old.to_seed())).execute(&store.pool).await.unwrap();
+    drop(store);
+    let state = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
+    assert_eq!(state.public, old.public(), "the same key, now from the file");
+    let key_file = dir.path().join("server.sqlite3.key");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let left: Vec<String> = sqlx::query_scalar("SELECT name FROM server_settings ORDER BY name").fetch_all(&state.store.pool).await.unwrap();
+    assert_eq!(left, ["admin_token_sha256"], "no key and no clear token left in the database");
+    assert!(state.token_matches("admin_token", "an-old-admin-token-in-clear").await.unwrap(), "the old token still works");
+    // A key file others can read is refused.
+    drop(state);
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = AppState::open(Config { database, ..Config::default() }).await.err().expect("refused");
+    assert!(refused.to_string().contains("readable by other users"), "{refused}");
+}
+
+#[tokio::test]
+async fn totp_secrets_are_sealed_under_a_key_outside_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("server.sqlite3");
+    let key = dir.path().join("totp.key");
+    // A user from before the key: sealed at start.
+    let plain = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
+    plain.store.add_user("carol", "Contoso", now()).await.unwrap();
+    let (_, secret, _) = plain.store.user("carol").await.unwrap().unwrap();
+    drop(plain);
+    let sealed = AppState::open(Config { database: database.clone(), totp_key_file: Some(key.clone()), ..Config::default() }).await.unwrap();
+    sealed.store.add_user("dave", "Contoso", now()).await.unwrap();
+    assert_eq!(sealed.store.user("carol").await.unwrap().unwrap().1, secret, "the same secret, opened");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT totp_secret FROM users").fetch_all(&sealed.store.pool).await.unwrap();
+    assert!(stored.iter().all(|s| s.starts_with("xc1:")), "{stored:?}");
+    // A sealed secret moved to another user does not open.
+    sqlx::query("UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE name = 'carol') WHERE name = 'dave'").execute(&sealed.store.pool).await.unwrap();
+    assert!(sealed.store.user("dave").await.is_err());
+    drop(sealed);
+    // Without the key, the server refuses to start rather than fail each code.
+    let refused = AppState::open(Config { database, ..Config::default() }).await.err().expect("refused");
+    assert!(refused.to_string().contains("totp_key_file"), "{refused}");
 }
 
 fn page_request(method: &str, path: &str, host: &str) -> axum::http::request::Builder {

@@ -80,7 +80,9 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     let proven = if receive_only {
         found.listener.is_some_and(|listener| protocol::check_listen(&listener, &nonce, &state.public, &proof).is_ok())
     } else {
-        protocol::check_auth(&found.key, &nonce, &proof).is_ok()
+        // Bound to this server's key and push endpoint; apps made before
+        // that sign the nonce alone.
+        protocol::check_auth_bound(&found.key, &nonce, &state.public, &state.config.push_endpoint(), &proof).is_ok() || protocol::check_auth(&found.key, &nonce, &proof).is_ok()
     };
     if !proven {
         state.audit.refused(Refusal::Signature, client, &format!("a push session for device {}: bad signature", crate::push::printable(&device)));

@@ -83,6 +83,7 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
         ("server-challenge.json", json(&ServerMessage::Challenge { envelope: server_key().seal(CHALLENGE_CONTEXT, &challenge()) })),
         ("server-result.json", json(&ServerMessage::Result { challenge_id: "si_0123456789abcdef".into(), accepted: true, status: "approved".into(), reason: String::new() })),
         ("client-auth.json", json(&auth(&device_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U="))),
+        ("client-auth-bound.json", json(&auth_bound(&device_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public(), "wss://mfa.contoso.example/api/push"))),
         ("client-respond.json", json(&ClientMessage::Respond { envelope: device_key().seal(RESPONSE_CONTEXT, &response()) })),
     ]
 }
@@ -123,6 +124,13 @@ fn golden_messages_parse_back_and_verify() {
     assert_eq!(envelope.open::<Response>(&device_key().public(), RESPONSE_CONTEXT).unwrap(), response());
     let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth.json")).unwrap() else { panic!("not auth") };
     assert_eq!(check_auth(&device_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &signature), Ok(()));
+    let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth-bound.json")).unwrap() else { panic!("not auth") };
+    let (nonce, server, endpoint) = ("bm9uY2Utbm9uY2Utbm9uY2U=", server_key().public(), "wss://mfa.contoso.example/api/push");
+    assert_eq!(check_auth_bound(&device_key().public(), nonce, &server, endpoint, &signature), Ok(()));
+    // Made for another server or another endpoint, or taken for the unbound kind: refused.
+    assert!(check_auth_bound(&device_key().public(), nonce, &Keypair::generate().unwrap().public(), endpoint, &signature).is_err());
+    assert!(check_auth_bound(&device_key().public(), nonce, &server, "wss://elsewhere.example/api/push", &signature).is_err());
+    assert!(check_auth(&device_key().public(), nonce, &signature).is_err());
     let ClientMessage::Listen { signature, .. } = serde_json::from_slice(&read("client-listen.json")).unwrap() else { panic!("not listen") };
     assert_eq!(check_listen(&listener_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public(), &signature), Ok(()));
     let ClientMessage::RegisterListener { envelope } = serde_json::from_slice(&read("client-register-listener.json")).unwrap() else { panic!("not a registration") };
