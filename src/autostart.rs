@@ -123,10 +123,7 @@ pub fn set(launch: &Launch, on: bool) -> Result<bool, Error> {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
     let temp = path.with_extension("desktop.tmp");
-    std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, &path)).map_err(|error| {
-        let _ = std::fs::remove_file(&temp);
-        io(error)
-    })?;
+    crate::atomic::replace(&path, temp, text.as_bytes()).map_err(io)?;
     Ok(true)
 }
 

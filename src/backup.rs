@@ -12,7 +12,6 @@
 //! [`Policy::keep`] copies are kept; files that do not follow the naming
 //! scheme are never touched.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -75,21 +74,7 @@ pub fn take(policy: &Policy, vault: &Path, now: SystemTime) -> Result<PathBuf, E
     }
     let path = policy.dir.join(name(&stem, ms));
     let temp = policy.dir.join(format!(".{}.tmp", name(&stem, ms)));
-    let written = (|| {
-        let _ = std::fs::remove_file(&temp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(error(e.to_string()));
-    }
+    crate::atomic::replace(&path, temp.clone(), &bytes).map_err(|e| error(e.to_string()))?;
     remove_stale_temps(&policy.dir, &stem, &temp);
     for old in list(&policy.dir, vault)?.iter().skip(policy.keep.max(1)) {
         std::fs::remove_file(&old.path).map_err(|e| error(format!("could not remove {}: {e}", old.path.display())))?;
@@ -176,7 +161,7 @@ pub fn record(dir: &Path, verified: &Verified) -> Result<(), Error> {
     let error = |reason: String| Error { dir: dir.to_owned(), reason };
     let json = serde_json::to_vec_pretty(verified).map_err(|e| error(e.to_string()))?;
     let temp = dir.join(format!(".{VERIFIED}.tmp"));
-    std::fs::write(&temp, json).and_then(|()| std::fs::rename(&temp, dir.join(VERIFIED))).map_err(|e| error(e.to_string()))
+    crate::atomic::replace(&dir.join(VERIFIED), temp, &json).map_err(|e| error(e.to_string()))
 }
 
 /// The last verification recorded in `dir`, if any.

@@ -149,17 +149,35 @@ struct JsonFlag {
 
 #[derive(Args)]
 struct KdfArgs {
-    /// Argon2id memory for the password slot, in MiB
-    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Argon2id memory for the password slot, in MiB (at least 19)
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=(Kdf::MAX_MEMORY_KIB / 1024) as i64))]
     kdf_memory: u32,
-    /// Argon2id passes for the password slot
-    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Argon2id passes for the password slot (at least 2)
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=Kdf::MAX_PASSES as i64))]
     kdf_passes: u32,
+    /// For tests only: accept Argon2id costs under the floor, with a warning
+    #[arg(long, hide = true)]
+    insecure_kdf: bool,
 }
 
 impl KdfArgs {
-    fn kdf(&self) -> Kdf {
-        Kdf { memory_kib: self.kdf_memory * 1024, passes: self.kdf_passes, lanes: 1 }
+    /// The parameters, refused under OWASP's floor ([`Kdf::check_strength`])
+    /// unless `--insecure-kdf` is given. Debug builds only warn: the
+    /// integration tests' shared helper (tests/common) makes its vaults with
+    /// 1 MiB and 1 pass so that hundreds of processes stay fast.
+    fn kdf(&self) -> Result<Kdf> {
+        checked_kdf(Kdf { memory_kib: self.kdf_memory * 1024, passes: self.kdf_passes, lanes: 1 }, self.insecure_kdf || cfg!(debug_assertions))
+    }
+}
+
+fn checked_kdf(kdf: Kdf, allow_weak: bool) -> Result<Kdf> {
+    match kdf.check_strength() {
+        Ok(()) => Ok(kdf),
+        Err(error) if allow_weak => {
+            eprintln!("countersign: warning: {error} (allowed for tests)");
+            Ok(kdf)
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -342,7 +360,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keyring { state } => {
             let mut vault = open()?;
             let keyring = credentials.keyring()?;
-            vault.set_keyring(matches!(state, OnOff::On), &keyring)?;
+            let copies = vault.set_keyring(matches!(state, OnOff::On), &keyring)?;
+            if let Some(summary) = copies.summary() {
+                println!("Older copies: {summary}.");
+            }
             transfer::warn_backup(&vault);
             println!("OS keyring unlock is {}", if vault.has_keyring() { "on" } else { "off" });
             Ok(())
@@ -510,11 +531,13 @@ fn init(path: &std::path::Path, credentials: &Credentials, args: InitArgs) -> Re
     };
     let want_password = args.password || credentials.has_scripted_password() || keyring.is_none();
     let password = if want_password {
+        // Checked before the password is asked for.
+        let kdf = args.kdf.kdf()?;
         let password = if credentials.has_scripted_password() { credentials.password("")? } else { unlock::new_password(None)? };
         if password.is_empty() {
             bail!("the password is empty; no vault was created");
         }
-        Some((password, args.kdf.kdf()))
+        Some((password, kdf))
     } else {
         None
     };
@@ -882,9 +905,19 @@ fn passwd(vault: &mut Vault, credentials: &Credentials, args: PasswdArgs) -> Res
     // Unlocking through the keyring already gave the vault its slot key; a
     // connection is only needed when the vault was opened by password.
     let keyring = if vault.has_keyring() { credentials.keyring().ok() } else { None };
-    let password = if args.remove { None } else { Some((unlock::new_password(args.new_password_file.as_deref())?, args.kdf.kdf())) };
-    vault.set_password(password, keyring.as_ref())?;
-    println!("{}; the master key was replaced", if args.remove { "Password removed" } else { "Password changed" });
+    let password = if args.remove {
+        None
+    } else {
+        let kdf = args.kdf.kdf()?;
+        Some((unlock::new_password(args.new_password_file.as_deref())?, kdf))
+    };
+    let copies = vault.set_password(password, keyring.as_ref())?;
+    let keyring_too = if vault.has_keyring() { " and the OS keyring's key were" } else { " was" };
+    println!("{}; the master key{keyring_too} replaced", if args.remove { "Password removed" } else { "Password changed" });
+    match copies.summary() {
+        Some(summary) => println!("Older copies: {summary}."),
+        None => println!("Older copies: none were found."),
+    }
     Ok(())
 }
 
@@ -933,4 +966,21 @@ fn instant(at: Option<&str>) -> Result<u64> {
         .parse()
         .map_err(|_| anyhow!("--at {text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-23T12:00:00Z"))?;
     u64::try_from(timestamp.as_second()).map_err(|_| anyhow!("--at {text:?} is before 1970"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2_costs_under_the_floor_are_refused_unless_tests_ask() {
+        let cheap = Kdf { memory_kib: 1024, passes: 1, lanes: 1 };
+        let error = checked_kdf(cheap, false).unwrap_err().to_string();
+        assert!(error.contains("too cheap") && error.contains("19 MiB") && error.contains("2 passes"), "{error}");
+        assert!(checked_kdf(Kdf { memory_kib: 64 * 1024, passes: 1, lanes: 1 }, false).is_err(), "one pass is under the floor");
+        assert!(checked_kdf(Kdf { memory_kib: 18 * 1024, passes: 3, lanes: 1 }, false).is_err(), "18 MiB is under the floor");
+        assert_eq!(checked_kdf(cheap, true).unwrap(), cheap);
+        assert_eq!(checked_kdf(Kdf { memory_kib: 19 * 1024, passes: 2, lanes: 1 }, false).unwrap().passes, 2);
+        assert_eq!(checked_kdf(Kdf::default(), false).unwrap(), Kdf::default());
+    }
 }

@@ -3,6 +3,7 @@
 //! It imports no GUI or server framework; the front ends sit on top of it.
 
 pub mod account;
+mod atomic;
 pub mod autostart;
 pub mod backup;
 pub mod clock;

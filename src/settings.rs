@@ -104,8 +104,7 @@ impl Settings {
         }
         let json = serde_json::to_vec_pretty(self).map_err(|e| error(e.to_string()))?;
         let temp = path.with_extension("json.tmp");
-        std::fs::write(&temp, json).map_err(|e| error(e.to_string()))?;
-        std::fs::rename(&temp, path).map_err(|e| error(e.to_string()))
+        crate::atomic::replace(path, temp, &json).map_err(|e| error(e.to_string()))
     }
 }
 

@@ -583,27 +583,15 @@ pub fn save(export: &Export, path: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(targets)
 }
 
+/// Writes through `.<name>.tmp`, created anew (never an existing file, never
+/// through a symlink: exports often go to shared folders), mode 0600, and
+/// removed on error ([`crate::atomic`]).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);
     temp_name.push(".tmp");
-    let temp = path.with_file_name(temp_name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let result = (|| {
-        let mut file = options.open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    crate::atomic::replace(path, path.with_file_name(temp_name), bytes)
 }
 
 /// Standard base64, as most exports use.

@@ -1,6 +1,6 @@
 //! The encrypted vault: one file holding every account, opened by key slots.
 //!
-//! # File format, versions 1 and 2
+//! # File format, versions 1 to 3
 //!
 //! ```text
 //! offset  size  field
@@ -24,7 +24,7 @@
 //!     { "kind": "password", "kdf": { "algorithm": "argon2id", "version": 19,
 //!       "memory_kib": 65536, "passes": 3, "lanes": 1, "salt": "<base64, 16 bytes>" },
 //!       "nonce": "<base64, 24>", "wrapped_key": "<base64, 48>" },
-//!     { "kind": "keyring", "service": "countersign", "user": "vault-<vault_id>",
+//!     { "kind": "keyring", "service": "countersign", "user": "vault-<vault_id>-<16 hex>",
 //!       "nonce": "<base64, 24>", "wrapped_key": "<base64, 48>" } ] }
 //! ```
 //!
@@ -37,6 +37,28 @@
 //!   in the header, 32-byte output). The keyring slot's key is 32 random bytes
 //!   stored in the OS keyring (Secret Service, Keychain, Credential Manager)
 //!   under `service`/`user`.
+//! * **Keyring entries.** Each keyring key has its own entry,
+//!   `countersign`/`vault-<vault_id>-<16 random hex>` (since December 2026;
+//!   earlier releases wrote one entry per vault, `vault-<vault_id>`, which
+//!   still opens). The header is read before anything is authenticated, so
+//!   readers accept only the service `countersign` and these two user
+//!   shapes for this `vault_id` (anything else is a damaged header): a
+//!   tampered file cannot make Countersign read or delete another entry.
+//! * **Re-keying.** A password change or removal draws a new master key and,
+//!   when there is a keyring slot, a new keyring key in a new entry (the old
+//!   entry is deleted). The vault's older copies (`<vault>.bak`, the
+//!   automatic backups) are then re-encrypted to the new header and master
+//!   key, each keeping its own accounts; copies made under an earlier master
+//!   key cannot be and are removed, so no copy Countersign knows of opens with
+//!   the old password or keyring key. Turning the keyring off re-encrypts the
+//!   copies without the keyring slot, and keeps the entry only while an
+//!   older copy opens through nothing else.
+//! * **Argon2id costs.** Readers refuse, by the file's name and before any
+//!   password is tried, a password slot asking for more than 1 GiB of
+//!   memory, 16 passes or 16 lanes ([`Kdf::MAX_MEMORY_KIB`]; until December
+//!   2026 the ceiling was 4 GiB and 64 passes, which no writer came near).
+//!   Front ends refuse to set a password with less than 19 MiB and 2 passes
+//!   ([`Kdf::check_strength`], OWASP's minimum); readers accept any floor.
 //! * **Nonces.** Every save draws a fresh random 24-byte payload nonce; every
 //!   slot (re)wrap draws a fresh one too. 192-bit random nonces make reuse
 //!   negligible without any counter state.
@@ -56,6 +78,11 @@
 //!   opens the sign-in journal beside the vault (`crate::journal`), made the
 //!   first time the vault has a work or school account or token, left out of
 //!   exports. Unknown fields are ignored.
+//! * **Exports** ([`export_copy`]) are vaults of the same format holding the
+//!   accounts only: no `push_tokens`, no `journal_key` and no entry's `push`
+//!   link (its device key answers sign-ins: a copy holding it would be a
+//!   second phone the organisation never enrolled), so a work or school
+//!   account exports as its TOTP codes.
 //! * **Outside the vault**, on purpose: the listener keys of work or school
 //!   accounts (`crate::listeners`), which only receive sign-in requests, so
 //!   that a locked vault still gets them; and the journal, sealed to the
@@ -67,11 +94,13 @@
 //! # Saving
 //!
 //! Writers hold an advisory lock on `<vault>.lock`, re-read the vault under it,
-//! apply their change, write `<vault>.tmp`, fsync it, hard-link the current
+//! apply their change, write `<vault>.tmp` (created anew, mode 0600, never
+//! through a symlink: `crate::atomic`), fsync it, hard-link the current
 //! vault to `<vault>.bak` (the previous generation), rename the temp file over
 //! the vault and fsync the directory. A crash at any point leaves a vault that
 //! opens with either the old or the new contents.
 
+mod copies;
 mod file;
 mod format;
 pub mod keyring;
@@ -85,6 +114,7 @@ use crate::account::{self, Account, Method};
 use crate::backup;
 use crate::secret::Password;
 
+pub use copies::Copies;
 pub use format::Kdf;
 pub use keyring::Keyring;
 
@@ -209,6 +239,8 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String, backup: Option<PathBuf> },
     #[error("{path} uses vault format version {version}, which this Countersign cannot read; it was not changed. Update Countersign. {}", restore_hint(path, backup))]
     UnsupportedVersion { path: PathBuf, version: u16, backup: Option<PathBuf> },
+    #[error("{path} was not opened: {reason}. A damaged or tampered header can ask for this; Countersign never writes such a file")]
+    TooCostly { path: PathBuf, reason: String },
     #[error("wrong password")]
     WrongPassword,
     #[error("this vault has no password slot")]
@@ -301,8 +333,8 @@ impl Locked {
 
     /// Opens it through the OS keyring, without a prompt.
     pub fn unlock_with_keyring(&self, keyring: &Keyring) -> Result<Vault, Error> {
-        let (service, user) = self.file.header.keyring_slot().ok_or(Error::NoKeyringSlot)?;
-        let key = keyring.get(service, user)?;
+        let user = self.file.header.keyring_slot().ok_or(Error::NoKeyringSlot)?;
+        let key = keyring.get(keyring::SERVICE, user)?;
         let master = self.file.header.unwrap_with_keyring(&key)?;
         self.to_vault(master, Some(key))
     }
@@ -353,17 +385,17 @@ impl Vault {
         }
         if let Some(keyring) = protection.keyring {
             let key = format::Key::random()?;
-            let user = header.keyring_user();
+            let user = header.new_keyring_user()?;
             keyring.set(keyring::SERVICE, &user, &key)?;
-            header.add_keyring_slot(keyring::SERVICE, &user, &key, &master)?;
+            header.add_keyring_slot(&user, &key, &master)?;
             keyring_key = Some(key);
         }
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
         if let Err(error) = write(path, &header, &master, &format::Contents::default()) {
-            if let Some(keyring) = protection.keyring {
-                let _ = keyring.delete(keyring::SERVICE, &header.keyring_user());
+            if let (Some(keyring), Some(user)) = (protection.keyring, header.keyring_slot()) {
+                let _ = keyring.delete(keyring::SERVICE, user);
             }
             return Err(error);
         }
@@ -528,8 +560,13 @@ impl Vault {
     }
 
     /// Sets, changes or (with `None`) removes the password, and rotates the
-    /// master key. A keyring slot, if any, is rewrapped under the new key.
-    pub fn set_password(&mut self, password: Option<(Password, Kdf)>, keyring: Option<&Keyring>) -> Result<(), Error> {
+    /// master key. A keyring slot, if any, gets a new key too, in a new
+    /// keyring entry (the old entry is deleted), so `keyring` must answer.
+    /// Then the vault's older copies (`<vault>.bak` and the automatic
+    /// backups) are re-encrypted to the new slots, or removed when they were
+    /// made under an earlier master key: no copy this vault knows of still
+    /// opens with the old password or keyring key. Returns what was done to them.
+    pub fn set_password(&mut self, password: Option<(Password, Kdf)>, keyring: Option<&Keyring>) -> Result<Copies, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         let master = format::Key::random()?;
@@ -537,40 +574,53 @@ impl Vault {
         if let Some((password, kdf)) = &password {
             header.add_password_slot(password, kdf, &master)?;
         }
-        if let Some((service, user)) = self.header.keyring_slot() {
-            let key = match (&self.keyring_key, keyring) {
-                (Some(key), _) => key.clone(),
-                (None, Some(keyring)) => {
-                    let key = keyring.get(service, user)?;
-                    self.header.unwrap_with_keyring(&key)?;
-                    key
-                }
-                (None, None) => return Err(keyring::Error::Unavailable("not connected".into()).into()),
-            };
-            header.add_keyring_slot(service, user, &key, &master)?;
-            self.keyring_key = Some(key);
+        let old_user = self.header.keyring_slot().map(str::to_owned);
+        let mut new_entry = None;
+        if old_user.is_some() {
+            let keyring = keyring.ok_or_else(|| keyring::Error::Unavailable("it is needed to replace the vault's keyring key; nothing was changed".into()))?;
+            let key = format::Key::random()?;
+            let user = header.new_keyring_user()?;
+            header.add_keyring_slot(&user, &key, &master)?;
+            keyring.set(keyring::SERVICE, &user, &key)?;
+            new_entry = Some((keyring, user, key));
         }
         if header.slots.is_empty() {
             return Err(Error::LastSlot);
         }
-        write(&self.path, &header, &master, &self.contents())?;
+        if let Err(error) = write(&self.path, &header, &master, &self.contents()) {
+            if let Some((keyring, user, _)) = &new_entry {
+                let _ = keyring.delete(keyring::SERVICE, user);
+            }
+            return Err(error);
+        }
+        let old_master = std::mem::replace(&mut self.master, master);
         self.header = header;
-        self.master = master;
+        self.keyring_key = new_entry.as_ref().map(|(_, _, key)| key.clone());
+        let copies = self.rekey_copies(&old_master, true);
+        // The old entry opens only copies that were just re-encrypted or removed.
+        if let (Some((keyring, _, _)), Some(old_user)) = (&new_entry, &old_user)
+            && copies.failed.is_empty()
+        {
+            let _ = keyring.delete(keyring::SERVICE, old_user);
+        }
         self.back_up();
-        Ok(())
+        Ok(copies)
     }
 
-    /// Adds (`true`) or removes (`false`) the keyring slot.
-    pub fn set_keyring(&mut self, on: bool, keyring: &Keyring) -> Result<(), Error> {
+    /// Adds (`true`) or removes (`false`) the keyring slot. Removing it
+    /// re-encrypts the vault's older copies without it too, then deletes the
+    /// keyring entry, unless a copy that could not be re-encrypted still
+    /// opens only through it (then the entry is kept: see [`Copies`]).
+    pub fn set_keyring(&mut self, on: bool, keyring: &Keyring) -> Result<Copies, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
-        match (on, self.header.keyring_slot().map(|(s, u)| (s.to_owned(), u.to_owned()))) {
-            (true, Some(_)) | (false, None) => Ok(()),
+        match (on, self.header.keyring_slot().map(str::to_owned)) {
+            (true, Some(_)) | (false, None) => Ok(Copies::default()),
             (true, None) => {
                 let key = format::Key::random()?;
                 let mut header = self.header.clone();
-                let user = header.keyring_user();
-                header.add_keyring_slot(keyring::SERVICE, &user, &key, &self.master)?;
+                let user = header.new_keyring_user()?;
+                header.add_keyring_slot(&user, &key, &self.master)?;
                 keyring.set(keyring::SERVICE, &user, &key)?;
                 if let Err(error) = write(&self.path, &header, &self.master, &self.contents()) {
                     let _ = keyring.delete(keyring::SERVICE, &user);
@@ -579,9 +629,9 @@ impl Vault {
                 self.header = header;
                 self.keyring_key = Some(key);
                 self.back_up();
-                Ok(())
+                Ok(Copies::default())
             }
-            (false, Some((service, user))) => {
+            (false, Some(user)) => {
                 if self.header.password_slot().is_none() {
                     return Err(Error::LastSlot);
                 }
@@ -590,11 +640,16 @@ impl Vault {
                 write(&self.path, &header, &self.master, &self.contents())?;
                 self.header = header;
                 self.keyring_key = None;
+                let master = self.master.clone();
+                let mut copies = self.rekey_copies(&master, false);
+                copies.keyring_entry_kept = copies.failed.iter().chain(&copies.older).any(|path| copies::needs_entry(path, &user));
                 self.back_up();
                 // The vault no longer refers to the entry; a failure here only
                 // leaves an unused random key behind, so it is not an error.
-                let _ = keyring.delete(&service, &user);
-                Ok(())
+                if !copies.keyring_entry_kept {
+                    let _ = keyring.delete(keyring::SERVICE, &user);
+                }
+                Ok(copies)
             }
         }
     }
@@ -714,14 +769,8 @@ impl Vault {
 /// Opens the bytes of a vault file (a backup, or a vault from elsewhere) with
 /// a password, for importing its accounts.
 pub fn open_copy(bytes: &[u8], password: &Password) -> Result<Vec<Entry>, Error> {
+    // Decoding refuses a password slot above Kdf's ceiling (1 GiB, 16 passes).
     let file = format::File::decode(bytes).map_err(|e| Error::Unreadable(e.reason()))?;
-    // A file from elsewhere may not ask for more than this vault's own
-    // ceiling would let a damaged header demand of a vault it trusts.
-    if let Some(kdf) = file.header.password_kdf()
-        && (kdf.memory_kib > COPY_MAX_MEMORY_KIB || kdf.passes > COPY_MAX_PASSES || kdf.lanes > 16)
-    {
-        return Err(Error::Unreadable(format!("its password slot asks for {} MiB and {} passes; at most {} MiB and {COPY_MAX_PASSES} passes are tried on a file from elsewhere", kdf.memory_kib / 1024, kdf.passes, COPY_MAX_MEMORY_KIB / 1024)));
-    }
     let master = file.header.unwrap_with_password(password)?;
     // PUSH tokens are bound to the vault they were enrolled in: not imported.
     file.decrypt(&master).map(|contents| contents.entries).map_err(|e| Error::Unreadable(e.reason()))
@@ -734,10 +783,6 @@ pub fn copy_has_password(bytes: &[u8]) -> Result<bool, Error> {
     Ok(file.header.password_slot().is_some())
 }
 
-/// Argon2id ceilings for vault files from elsewhere (imports): 1 GiB, 16 passes.
-const COPY_MAX_MEMORY_KIB: u32 = 1024 * 1024;
-const COPY_MAX_PASSES: u32 = 16;
-
 /// A new vault file holding `entries`, protected by a password slot only
 /// (no keyring slot: the copy is meant to leave this machine).
 pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<Vec<u8>, Error> {
@@ -745,9 +790,12 @@ pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<
     let mut header = format::Header::new()?;
     header.add_password_slot(password, kdf, &master)?;
     // PUSH tokens stay behind: a copy that answers sign-ins elsewhere would
-    // be a second phone the organisation never enrolled.
+    // be a second phone the organisation never enrolled. For the same reason
+    // so do work or school accounts' push links (their device keys): only
+    // their codes travel, and an import drops links anyway.
     // So does the journal's key: the history stays with the vault it records.
-    format::File::encrypt(&header, &master, &format::Contents { entries: entries.to_vec(), ..Default::default() })
+    let entries = entries.iter().map(|entry| Entry { push: None, ..entry.clone() }).collect();
+    format::File::encrypt(&header, &master, &format::Contents { entries, ..Default::default() })
 }
 
 /// Replaces the vault at `to` with `backup` (unlocked, which proves the

@@ -329,3 +329,14 @@ fn add_qr_explains_activation_codes_and_other_payloads_without_secrets() {
     assert!(!stdout.contains("JBSWY3DP") && !String::from_utf8_lossy(&output.stderr).contains("JBSWY3DP"));
     assert_eq!(names(&sandbox), ["dora"]);
 }
+
+#[test]
+fn activation_over_plain_http_to_another_machine_is_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::new();
+    sandbox.init();
+    let output = sandbox.run(&["activate", "--code", "123456789", "--url", "http://mfa.example.test/api/activate"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("plain http://") && stderr.contains("--insecure") && !stderr.contains("123456789"), "{stderr}");
+    assert!(names(&sandbox).is_empty(), "nothing was added");
+}

@@ -53,6 +53,8 @@ fn keyring_slot_against_a_real_secret_service() {
     std::fs::write(&new_password, "rotated\n").unwrap();
     let rotated = run(&sandbox, &["passwd", "--new-password-file", new_password.to_str().unwrap(), "--kdf-memory", "1", "--kdf-passes", "1"]);
     assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("the master key and the OS keyring's key were replaced") && said.contains("Older copies: 2 older copies (backups) re-encrypted"), "{said}");
     assert_eq!(listed(&run(&sandbox, &["list", "--json"])), 1);
     std::fs::write(&sandbox.password_file, "rotated\n").unwrap();
 

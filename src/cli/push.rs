@@ -30,6 +30,10 @@ pub struct ActivateArgs {
     /// A name for this device, shown to administrators [default: the host name]
     #[arg(long)]
     device_name: Option<String>,
+    /// Allow a plain http:// URL to another machine (loopback needs no flag):
+    /// anyone on the network could read the account's secret and pose as the server
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Subcommand)]
@@ -113,7 +117,13 @@ pub fn activation_target(args: &ActivateArgs) -> Result<(String, String)> {
 pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String), now: u64, use_keyring: bool) -> Result<()> {
     let (code, url) = target;
     let name = args.device_name.clone().unwrap_or_else(|| std::env::var("HOSTNAME").unwrap_or_else(|_| "Countersign".into()));
-    let activated = runtime()?.block_on(client::activate(&url, &code, &name))?;
+    let plaintext = if args.insecure { client::Plaintext::Allowed } else { client::Plaintext::LoopbackOnly };
+    // http:// to another machine, allowed by --insecure: warned about as
+    // privacyIDEA enrollments over http:// are (activate_with refuses it otherwise).
+    if args.insecure && client::check_activation_url(&url, client::Plaintext::LoopbackOnly).is_err() && client::check_activation_url(&url, plaintext) == Ok(false) {
+        eprintln!("countersign: warning: {} is reached without encryption (http://); someone on the network could take over this account", url.trim());
+    }
+    let activated = runtime()?.block_on(client::activate_with(&url, &code, &name, plaintext))?;
     let keyring = if use_keyring { reach::keyring_for(vault) } else { None };
     let kept = reach::keep_activation(vault, activated, keyring.as_ref(), now)?;
     for warning in &kept.warnings {

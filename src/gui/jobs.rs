@@ -94,6 +94,14 @@ pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password
     Ok(info)
 }
 
+/// `done`, then what happened to the vault's older copies, if there were any.
+fn with_copies(done: &str, copies: &vault::Copies) -> String {
+    match copies.summary() {
+        Some(summary) => format!("{done} Older copies: {summary}."),
+        None => done.to_owned(),
+    }
+}
+
 /// A change of password or keyring slot, run off the UI thread (Argon2id).
 pub fn protect(vault: &SharedVault, protection: Protection) -> Result<String, String> {
     let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
@@ -101,17 +109,17 @@ pub fn protect(vault: &SharedVault, protection: Protection) -> Result<String, St
     match protection {
         Protection::SetPassword(password) => {
             let keyring = if vault.has_keyring() { keyring().ok() } else { None };
-            vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok("Password saved. The vault's master key was replaced.".into())
+            let copies = vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
+            Ok(with_copies("Password saved. The vault's master key (and keyring key, if any) was replaced.", &copies))
         }
         Protection::RemovePassword => {
             let keyring = keyring().ok();
-            vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok("Password removed: the OS keyring now opens the vault.".into())
+            let copies = vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
+            Ok(with_copies("Password removed: the OS keyring, with a new key, now opens the vault.", &copies))
         }
         Protection::Keyring(on) => {
-            vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
-            Ok(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }.into())
+            let copies = vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
+            Ok(with_copies(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }, &copies))
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum Error {
     Timeout,
     #[error("the activation gave an unusable account: {0}")]
     Account(String),
+    /// An unencrypted activation or push endpoint that was not allowed.
+    #[error("{0}")]
+    Insecure(String),
 }
 
 /// Makes ring the process's rustls provider (idempotent); every HTTP or WebSocket client needs one.
@@ -51,8 +54,72 @@ pub struct Activated {
     pub listener: Option<Listener>,
 }
 
-/// Activates this device at `url` with the one-time `code`.
+/// Whether plain `http://` may carry an activation to another machine.
+///
+/// The activation answer carries the account's TOTP secret and the server's
+/// signing key, which is pinned from then on (trust on first use): over
+/// plain HTTP anyone on the path could read the one and replace the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plaintext {
+    /// Only to this machine (127.0.0.0/8, ::1, `localhost`): the default.
+    #[default]
+    LoopbackOnly,
+    /// Anywhere (`countersign activate --insecure`); the caller warns first.
+    Allowed,
+}
+
+/// Whether `url`'s host is this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    // The parser has already normalised IP forms ("127.1" is 127.0.0.1,
+    // IPv6 is bracketed), so a textual comparison is exact.
+    let Some(host) = url.host_str() else { return false };
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost."),
+    }
+}
+
+/// Checks where an activation may go: `https://` anywhere, `http://` to this
+/// machine, or anywhere when `plaintext` allows it. Returns whether the
+/// connection is encrypted (https).
+pub fn check_activation_url(url: &str, plaintext: Plaintext) -> Result<bool, Error> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|_| Error::Insecure("the activation URL is not a valid URL".into()))?;
+    match parsed.scheme() {
+        "https" => Ok(true),
+        "http" if is_loopback(&parsed) || plaintext == Plaintext::Allowed => Ok(false),
+        "http" => Err(Error::Insecure(format!(
+            "refusing to activate over plain http:// with {}: the answer carries the account's secret and the server key trusted from then on. Use the https:// URL, or `countersign activate --insecure` on a network you trust",
+            parsed.host_str().unwrap_or("the server")
+        ))),
+        other => Err(Error::Insecure(format!("the activation URL must start with https:// (not {other}://)"))),
+    }
+}
+
+/// Checks the push endpoint an activation answered with: `wss://` after an
+/// https activation (a downgrade to `ws://` is refused); after an http one,
+/// `wss://`, or `ws://` by the rule of [`check_activation_url`].
+pub fn check_push_endpoint(endpoint: &str, activated_over_tls: bool, plaintext: Plaintext) -> Result<(), Error> {
+    let parsed = reqwest::Url::parse(endpoint).map_err(|_| Error::Protocol("the push endpoint is not a valid URL".into()))?;
+    match parsed.scheme() {
+        "wss" => Ok(()),
+        "ws" if activated_over_tls => Err(Error::Insecure("the server activated over https:// but named an unencrypted push endpoint (ws://); refused".into())),
+        "ws" if is_loopback(&parsed) || plaintext == Plaintext::Allowed => Ok(()),
+        "ws" => Err(Error::Insecure(format!("the push endpoint at {} is unencrypted (ws://); refused", parsed.host_str().unwrap_or("the server")))),
+        _ => Err(Error::Protocol("the push endpoint is not a ws:// or wss:// URL".into())),
+    }
+}
+
+/// Activates this device at `url` with the one-time `code`; plain `http://`
+/// only to this machine (see [`activate_with`]).
 pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<Activated, Error> {
+    activate_with(url, code, device_name, Plaintext::LoopbackOnly).await
+}
+
+/// [`activate`], with plain `http://` to other machines allowed or not.
+/// Redirects are never followed: the URL checked is the URL used.
+pub async fn activate_with(url: &str, code: &str, device_name: &str, plaintext: Plaintext) -> Result<Activated, Error> {
+    let over_tls = check_activation_url(url, plaintext)?;
     install_crypto();
     let device_key = Keypair::generate().map_err(|e| Error::Account(e.to_string()))?;
     let listener_key = Keypair::generate().map_err(|e| Error::Account(e.to_string()))?;
@@ -62,9 +129,12 @@ pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<Activa
         device_name: device_name.to_owned(),
         listener_public_key: Some(listener_key.public()),
     };
-    let client = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| Error::Network(e.to_string()))?;
+    let client = reqwest::Client::builder().timeout(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| Error::Network(e.to_string()))?;
     let answer = client.post(url.trim()).json(&request).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let status = answer.status();
+    if status.is_redirection() {
+        return Err(Error::Protocol(format!("the server answered with a redirect (HTTP {status}), which activation does not follow; use the final https:// URL")));
+    }
     let body = answer.bytes().await.map_err(|e| Error::Network(e.to_string()))?;
     if !status.is_success() {
         return Err(match serde_json::from_slice::<ApiError>(&body) {
@@ -73,6 +143,7 @@ pub async fn activate(url: &str, code: &str, device_name: &str) -> Result<Activa
         });
     }
     let response: ActivationResponse = serde_json::from_slice(&body).map_err(|_| Error::Protocol("not an activation answer".into()))?;
+    check_push_endpoint(&response.push_endpoint, over_tls, plaintext)?;
     let secret = Secret::from_base32(&response.totp_secret).map_err(|e| Error::Account(e.to_string()))?.0;
     let mut account = Account::totp(&response.organization.replace(':', " "), &response.user, secret);
     account.digits = response.totp_digits;
@@ -401,4 +472,59 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
         }
     });
     into_stream(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_goes_over_https_or_to_this_machine() {
+        assert_eq!(check_activation_url("https://mfa.example.com/api/activate", Plaintext::LoopbackOnly), Ok(true));
+        for local in ["http://127.0.0.1:8750/api/activate", "http://127.9.8.7/a", "http://127.1/a", "http://[::1]:8750/a", "http://localhost:8750/a", "http://LOCALHOST/a", " http://localhost/a "] {
+            assert_eq!(check_activation_url(local, Plaintext::LoopbackOnly), Ok(false), "{local}");
+        }
+        for remote in ["http://mfa.example.com/api/activate", "http://10.0.0.1/a", "http://128.0.0.1/a", "http://[::2]/a", "http://localhost.example.com/a", "http://127.0.0.1.example.com/a", "http://[::ffff:10.0.0.1]/a"] {
+            let error = check_activation_url(remote, Plaintext::LoopbackOnly).unwrap_err();
+            assert!(matches!(&error, Error::Insecure(why) if why.contains("--insecure")), "{remote}: {error}");
+            assert_eq!(check_activation_url(remote, Plaintext::Allowed), Ok(false), "{remote} with --insecure");
+        }
+        for odd in ["ftp://mfa.example.com/a", "file:///etc/passwd", "ws://localhost/a", "not a url", ""] {
+            assert!(matches!(check_activation_url(odd, Plaintext::Allowed), Err(Error::Insecure(_))), "{odd}");
+        }
+    }
+
+    #[test]
+    fn an_https_activation_needs_an_encrypted_push_endpoint() {
+        assert_eq!(check_push_endpoint("wss://mfa.example.com/api/push", true, Plaintext::LoopbackOnly), Ok(()));
+        assert!(matches!(check_push_endpoint("ws://mfa.example.com/api/push", true, Plaintext::Allowed), Err(Error::Insecure(_))));
+        assert!(matches!(check_push_endpoint("ws://127.0.0.1/api/push", true, Plaintext::Allowed), Err(Error::Insecure(_))), "no downgrade, even to loopback");
+        assert_eq!(check_push_endpoint("ws://127.0.0.1:8750/api/push", false, Plaintext::LoopbackOnly), Ok(()));
+        assert!(matches!(check_push_endpoint("ws://mfa.example.com/api/push", false, Plaintext::LoopbackOnly), Err(Error::Insecure(_))));
+        assert_eq!(check_push_endpoint("ws://mfa.example.com/api/push", false, Plaintext::Allowed), Ok(()));
+        assert!(matches!(check_push_endpoint("https://mfa.example.com/api/push", true, Plaintext::Allowed), Err(Error::Protocol(_))));
+    }
+
+    /// A server that answers the activation with a redirect: it is not followed.
+    #[test]
+    fn an_activation_redirect_is_not_followed() {
+        use std::io::{Read, Write};
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let elsewhere_port = elsewhere.local_addr().unwrap().port();
+        elsewhere.set_nonblocking(true).unwrap();
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/api/activate", server.local_addr().unwrap().port());
+        let answering = std::thread::spawn(move || {
+            let (mut stream, _) = server.accept().unwrap();
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request);
+            let answer = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{elsewhere_port}/api/activate\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            stream.write_all(answer.as_bytes()).unwrap();
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let error = runtime.block_on(activate(&url, "CODE", "test")).unwrap_err();
+        answering.join().unwrap();
+        assert!(matches!(&error, Error::Protocol(why) if why.contains("redirect")), "{error}");
+        assert!(elsewhere.accept().is_err(), "the redirect target was never contacted");
+    }
 }

@@ -312,6 +312,29 @@ fn saved_exports_are_private_and_complete() {
     assert!(!format!("{export:?}").contains("secret="), "Debug never shows the bytes");
 }
 
+/// A `--reveal` export into a shared folder: a temp name planted there as a
+/// symlink (or as a file readable by all) must not receive the secrets.
+#[cfg(unix)]
+#[test]
+fn a_planted_temp_file_or_symlink_never_receives_an_export() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("uris.txt");
+    let victim = dir.path().join("attacker-readable");
+    std::fs::write(&victim, b"").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join(".uris.txt.tmp")).unwrap();
+    let export = export(ExportFormat::UriList, &sample(), None).unwrap();
+    save(&export, &out).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"", "nothing was written through the symlink");
+    assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&out).unwrap(), *export.files[0].bytes);
+
+    std::fs::write(dir.path().join(".uris.txt.tmp"), b"").unwrap();
+    std::fs::set_permissions(dir.path().join(".uris.txt.tmp"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    save(&export, &out).unwrap();
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

@@ -1,7 +1,7 @@
 //! Durable, atomic file replacement and the advisory lock that serialises writers.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -78,22 +78,16 @@ impl Drop for Lock {
 
 /// Replaces `path` with `bytes` so that a crash at any instant leaves either
 /// the old or the new file, never a mix; the old one is kept as `<path>.bak`.
-/// The caller holds the [`Lock`].
+/// The temp file `<path>.tmp` is created anew, mode 0600, never through a
+/// symlink, and removed on any error ([`crate::atomic`]). The caller holds
+/// the [`Lock`].
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let temp = sibling(path, "tmp");
-    {
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temp).map_err(io_error(&temp))?;
-        file.write_all(bytes).map_err(io_error(&temp))?;
-        file.sync_all().map_err(io_error(&temp))?;
-    }
+    let temp_path = sibling(path, "tmp");
+    let temp = crate::atomic::Temp::write(temp_path.clone(), bytes).map_err(io_error(&temp_path))?;
     if path.exists() {
         keep_backup(path)?;
     }
-    fs::rename(&temp, path).map_err(io_error(path))?;
+    temp.rename_to(path).map_err(io_error(path))?;
     sync_directory(path)
 }
 
@@ -107,12 +101,13 @@ fn keep_backup(path: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(&staging)(e)),
     }
-    if fs::hard_link(path, &staging).is_err() {
-        // File systems without hard links get a copy, made durable first.
-        fs::copy(path, &staging).map_err(io_error(&staging))?;
-        File::open(&staging).and_then(|f| f.sync_all()).map_err(io_error(&staging))?;
+    // A hard link never follows or replaces an existing name.
+    if fs::hard_link(path, &staging).is_ok() {
+        return fs::rename(&staging, &backup).map_err(io_error(&backup));
     }
-    fs::rename(&staging, &backup).map_err(io_error(&backup))
+    // File systems without hard links get a copy, new and private, made durable first.
+    let bytes = read(path)?;
+    crate::atomic::Temp::write(staging.clone(), &bytes).map_err(io_error(&staging))?.rename_to(&backup).map_err(io_error(&backup))
 }
 
 fn sync_directory(path: &Path) -> Result<(), Error> {

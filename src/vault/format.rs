@@ -48,21 +48,58 @@ impl Default for Kdf {
 }
 
 impl Kdf {
-    /// Highest costs a file may ask for, so a damaged header cannot demand
-    /// gigabytes or hours before the password is even tried.
-    const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
-    const MAX_PASSES: u32 = 64;
-    const MAX_LANES: u32 = 16;
+    /// Highest costs a file may ask for, checked when its header is read,
+    /// before any password is tried: a damaged or tampered header cannot
+    /// demand gigabytes or minutes of work. Every value Countersign writes is
+    /// far below (the default is 64 MiB, 3 passes; the command line stops at
+    /// 1024 MiB, 16 passes). Before December 2026 the ceiling was 4 GiB and
+    /// 64 passes; no released writer used more than this one allows.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    /// See [`Kdf::MAX_MEMORY_KIB`].
+    pub const MAX_PASSES: u32 = 16;
+    /// See [`Kdf::MAX_MEMORY_KIB`].
+    pub const MAX_LANES: u32 = 16;
+    /// Lowest costs a front end may choose for a new password slot: OWASP's
+    /// minimum for Argon2id (19 MiB, 2 passes, 1 lane). Only tests go lower,
+    /// on purpose and explicitly; files are still read whatever their floor.
+    pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
+    /// See [`Kdf::MIN_MEMORY_KIB`].
+    pub const MIN_PASSES: u32 = 2;
 
-    fn params(&self) -> Result<Params, super::Error> {
+    /// Whether these costs are within what a file may ask for.
+    fn within_ceiling(&self) -> Result<(), String> {
         if self.memory_kib > Self::MAX_MEMORY_KIB || self.passes > Self::MAX_PASSES || self.lanes > Self::MAX_LANES {
-            return Err(super::Error::Kdf(format!(
-                "at most {} MiB, {} passes and {} lanes",
+            return Err(format!(
+                "its password slot asks for Argon2id with {} MiB, {} passes and {} lanes; at most {} MiB, {} passes and {} lanes are tried",
+                self.memory_kib / 1024,
+                self.passes,
+                self.lanes,
                 Self::MAX_MEMORY_KIB / 1024,
                 Self::MAX_PASSES,
                 Self::MAX_LANES
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses costs under the floor ([`Kdf::MIN_MEMORY_KIB`],
+    /// [`Kdf::MIN_PASSES`]) or over the ceiling, for a password the user is
+    /// about to set.
+    pub fn check_strength(&self) -> Result<(), super::Error> {
+        if self.memory_kib < Self::MIN_MEMORY_KIB || self.passes < Self::MIN_PASSES {
+            return Err(super::Error::Kdf(format!(
+                "Argon2id with {} MiB and {} passes is too cheap to slow down password guessing; use at least {} MiB and {} passes",
+                self.memory_kib / 1024,
+                self.passes,
+                Self::MIN_MEMORY_KIB / 1024,
+                Self::MIN_PASSES
             )));
         }
+        self.within_ceiling().map_err(super::Error::Kdf)
+    }
+
+    fn params(&self) -> Result<Params, super::Error> {
+        self.within_ceiling().map_err(super::Error::Kdf)?;
         Params::new(self.memory_kib, self.passes, self.lanes, Some(32)).map_err(|e| super::Error::Kdf(e.to_string()))
     }
 
@@ -115,6 +152,8 @@ pub(super) enum Error {
     /// The payload did not authenticate under the master key.
     Decrypt,
     Payload(String),
+    /// The password slot asks for more Argon2id work than any file may.
+    TooCostly(String),
 }
 
 impl Error {
@@ -124,6 +163,7 @@ impl Error {
         let reason = match self {
             Error::NotAVault => return super::Error::NotAVault { path },
             Error::Version(version) => return super::Error::UnsupportedVersion { path, version, backup },
+            Error::TooCostly(reason) => return super::Error::TooCostly { path, reason },
             other => other.reason(),
         };
         super::Error::Corrupt { path, reason, backup }
@@ -139,6 +179,7 @@ impl Error {
             Error::Header(why) => format!("unreadable header: {why}"),
             Error::Decrypt => "the encrypted accounts failed authentication".to_owned(),
             Error::Payload(why) => format!("unreadable accounts: {why}"),
+            Error::TooCostly(why) => format!("{why}, so it was not opened (a damaged or tampered file)"),
         }
     }
 }
@@ -193,25 +234,22 @@ impl Header {
         Header { slots: Vec::new(), ..self.clone() }
     }
 
-    pub(super) fn keyring_user(&self) -> String {
-        format!("vault-{}", self.vault_id)
-    }
-
-    /// The Argon2id parameters of the password slot, if there is one.
-    pub(super) fn password_kdf(&self) -> Option<Kdf> {
-        match self.password_slot() {
-            Some(Slot::Password { kdf, .. }) => Some(kdf.params),
-            _ => None,
-        }
+    /// A new keyring entry name for this vault: each keyring key gets its
+    /// own, so replacing the key never overwrites the entry older copies use
+    /// (see [`super::keyring::is_entry_of`]).
+    pub(super) fn new_keyring_user(&self) -> Result<String, super::Error> {
+        Ok(format!("vault-{}-{}", self.vault_id, super::hex(&random::<8>()?)))
     }
 
     pub(super) fn password_slot(&self) -> Option<&Slot> {
         self.slots.iter().find(|s| matches!(s, Slot::Password { .. }))
     }
 
-    pub(super) fn keyring_slot(&self) -> Option<(&str, &str)> {
+    /// The keyring entry (user name under [`super::keyring::SERVICE`]) of the
+    /// keyring slot, if there is one; [`Header::check`] proved it is this vault's.
+    pub(super) fn keyring_slot(&self) -> Option<&str> {
         self.slots.iter().find_map(|s| match s {
-            Slot::Keyring { service, user, .. } => Some((service.as_str(), user.as_str())),
+            Slot::Keyring { user, .. } => Some(user.as_str()),
             Slot::Password { .. } => None,
         })
     }
@@ -248,10 +286,10 @@ impl Header {
         Ok(())
     }
 
-    pub(super) fn add_keyring_slot(&mut self, service: &str, user: &str, slot_key: &Key, master: &Key) -> Result<(), super::Error> {
+    pub(super) fn add_keyring_slot(&mut self, user: &str, slot_key: &Key, master: &Key) -> Result<(), super::Error> {
         let (nonce, wrapped_key) = self.wrap("keyring", slot_key, master)?;
         self.remove_keyring_slot();
-        self.slots.push(Slot::Keyring { service: service.into(), user: user.into(), nonce, wrapped_key });
+        self.slots.push(Slot::Keyring { service: super::keyring::SERVICE.into(), user: user.into(), nonce, wrapped_key });
         Ok(())
     }
 
@@ -284,10 +322,16 @@ impl Header {
             return Err(Error::Header(format!("unknown cipher {:?}", self.cipher)));
         }
         for slot in &self.slots {
+            if let Slot::Keyring { service, user, .. } = slot
+                && (service != super::keyring::SERVICE || !super::keyring::is_entry_of(&self.vault_id, user))
+            {
+                return Err(Error::Header("its keyring slot names an entry that is not this vault's".into()));
+            }
             if let Slot::Password { kdf, .. } = slot {
                 if kdf.algorithm != "argon2id" || kdf.version != 0x13 {
                     return Err(Error::Header(format!("unknown key derivation {} v{}", kdf.algorithm, kdf.version)));
                 }
+                kdf.params.within_ceiling().map_err(Error::TooCostly)?;
                 kdf.params.params().map_err(|e| Error::Header(e.to_string()))?;
             }
         }
@@ -310,6 +354,13 @@ impl File {
     #[cfg(test)]
     pub(super) fn header_nonce(&self) -> [u8; 24] {
         self.header.nonce
+    }
+
+    /// The decrypted payload JSON, for tests that look for what must not be in it.
+    #[cfg(test)]
+    pub(super) fn plaintext_for_tests(&self, master: &Key) -> String {
+        let plain = master.cipher().decrypt(&XNonce::from(self.header.nonce), Payload { msg: &self.ciphertext, aad: &self.aad }).expect("decrypts");
+        String::from_utf8(plain).expect("UTF-8 JSON")
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Result<File, Error> {

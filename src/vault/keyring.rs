@@ -14,6 +14,17 @@ use super::format::Key;
 /// The keyring service name under which vault slot keys are stored.
 pub const SERVICE: &str = "countersign";
 
+/// Whether `user` is a keyring entry name of the vault `vault_id`:
+/// `vault-<vault_id>` (one entry per vault, written until December 2026) or
+/// `vault-<vault_id>-<16 hex digits>` (one entry per keyring key since). The
+/// names in a vault's header are not trusted beyond this: a tampered header
+/// cannot make Countersign read, overwrite or delete another entry.
+pub(super) fn is_entry_of(vault_id: &str, user: &str) -> bool {
+    let hex = |text: &str, len: usize| text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let Some(rest) = user.strip_prefix("vault-").and_then(|rest| rest.strip_prefix(vault_id)) else { return false };
+    hex(vault_id, 32) && (rest.is_empty() || rest.strip_prefix('-').is_some_and(|tag| hex(tag, 16)))
+}
+
 /// How long one keyring call may take before it counts as unavailable.
 const DEADLINE: Duration = Duration::from_secs(5);
 

@@ -479,3 +479,216 @@ fn a_journal_of_another_key_is_set_aside_and_a_new_one_starts() {
     assert_eq!(vault.ensure_journal().unwrap(), public, "an empty journal is set aside too");
     assert!(crate::journal::read(&path, vault.journal_key().unwrap()).is_ok());
 }
+
+#[test]
+fn an_export_leaves_push_links_and_their_device_keys_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let device_key = crate::push::Keypair::generate().unwrap();
+    let seed = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, *device_key.to_seed());
+    let link = crate::push::Link { organization: "Contoso".into(), user: "alice".into(), device_id: "dev-1".into(), device_key, server_key: crate::push::Keypair::generate().unwrap().public(), endpoint: "wss://push.example/ws".into() };
+    vault.add_push(account("alice"), link, 3).unwrap();
+    assert!(vault.entries()[0].push.is_some());
+
+    let copy = export_copy(vault.entries(), &Password::new("p".into()), &CHEAP).unwrap();
+    let master = format::File::decode(&copy).unwrap().header.unwrap_with_password(&Password::new("p".into())).unwrap();
+    let contents = format::File::decode(&copy).unwrap().decrypt(&master).unwrap();
+    assert!(contents.entries.iter().all(|e| e.push.is_none()), "no push link, so no device key, in an export");
+    let payload = format::File::decode(&copy).unwrap().plaintext_for_tests(&master);
+    assert!(!payload.contains(&seed) && !payload.contains("\"push\""), "the device key is not in the export");
+    // The account's codes still travel.
+    let exported = open_copy(&copy, &Password::new("p".into())).unwrap();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0].account, vault.entries()[0].account);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_planted_temp_symlink_neither_receives_the_vault_nor_replaces_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    let victim = dir.path().join("elsewhere");
+    std::fs::write(&victim, b"").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("v.cvault.tmp")).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"", "nothing written through the symlink");
+    assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap().entries().len(), 1);
+    assert!(!dir.path().join("v.cvault.tmp").exists());
+}
+
+/// The vault at `path` with its header's JSON edited by `edit`, length and
+/// checksum made consistent again (as a deliberate tamperer would).
+fn with_header_edited(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    let length = u32::from_be_bytes(bytes[10..14].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[14..14 + length]).unwrap();
+    edit(&mut header);
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut out = bytes[..10].to_vec();
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&bytes[14 + length..bytes.len() - 32]);
+    let checksum = sha2::Sha256::digest(&out);
+    out.extend_from_slice(&checksum);
+    out
+}
+
+#[test]
+fn a_header_demanding_too_much_argon2_work_is_refused_by_name_before_any_password_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    for (memory_kib, passes) in [(4 * 1024 * 1024, 1), (2 * 1024 * 1024, 1), (64, 64), (64, 17)] {
+        let tampered = with_header_edited(&path, |header| {
+            header["slots"][0]["kdf"]["memory_kib"] = memory_kib.into();
+            header["slots"][0]["kdf"]["passes"] = passes.into();
+        });
+        let at = dir.path().join("tampered.cvault");
+        std::fs::write(&at, &tampered).unwrap();
+        let error = Locked::read(&at).unwrap_err();
+        assert!(matches!(&error, Error::TooCostly { path, .. } if path == &at), "{memory_kib} KiB x {passes}: {error:?}");
+        let text = error.to_string();
+        assert!(text.contains(&at.display().to_string()) && text.contains("at most 1024 MiB, 16 passes"), "{text}");
+        assert!(matches!(open_copy(&tampered, &Password::new("correct horse".into())), Err(Error::Unreadable(_))));
+    }
+    // At the ceiling, the header is read (the password check then fails as
+    // the header is the payload's associated data: the file was altered).
+    let at_ceiling = with_header_edited(&path, |header| header["slots"][0]["kdf"]["passes"] = 16.into());
+    std::fs::write(dir.path().join("edge.cvault"), at_ceiling).unwrap();
+    assert!(Locked::read(&dir.path().join("edge.cvault")).is_ok());
+}
+
+#[test]
+fn new_passwords_need_at_least_owasp_argon2_costs() {
+    assert!(Kdf::default().check_strength().is_ok());
+    assert!(Kdf { memory_kib: 19 * 1024, passes: 2, lanes: 1 }.check_strength().is_ok());
+    for weak in [CHEAP, Kdf { memory_kib: 1024, passes: 1, lanes: 1 }, Kdf { memory_kib: 64 * 1024, passes: 1, lanes: 1 }, Kdf { memory_kib: 18 * 1024, passes: 4, lanes: 1 }] {
+        assert!(matches!(weak.check_strength(), Err(Error::Kdf(_))), "{weak:?}");
+    }
+    assert!(Kdf { memory_kib: 2 * 1024 * 1024, passes: 3, lanes: 1 }.check_strength().is_err(), "above the ceiling too");
+}
+
+fn keyring_user_of(path: &Path) -> Option<String> {
+    Locked::read(path).unwrap().file.header.keyring_slot().map(str::to_owned)
+}
+
+#[test]
+fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
+    let keyring = mock_keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let policy = backup::Policy { dir: dir.path().join("backups"), keep: 5 };
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: Some(&keyring) }).unwrap();
+    vault.set_backups(Some(policy.clone()));
+    vault.add(vec![account("alice")], 1).unwrap();
+    vault.add(vec![account("bob")], 2).unwrap();
+    let old = Password::new("correct horse".into());
+    // A backup left by an earlier release, under a master key this vault no
+    // longer has (simulated: this vault's file before a first re-key).
+    let earlier = std::fs::read(&path).unwrap();
+    let old_user = keyring_user_of(&path).unwrap();
+    let old_key = keyring.get(keyring::SERVICE, &old_user).unwrap();
+    assert!(Locked::read(&backup_path(&path)).unwrap().unlock_with_password(&old).is_ok(), "before: .bak opens with the old password");
+
+    let copies = vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring)).unwrap();
+    let backups = backup::list(&policy.dir, &path).unwrap();
+    assert_eq!(copies.rekeyed.len(), 3, "the .bak and both backups: {copies:?}");
+    assert!(copies.removed.is_empty() && copies.failed.is_empty());
+    assert!(copies.summary().unwrap().contains("3 older copies (backups) re-encrypted"));
+    let new_user = keyring_user_of(&path).unwrap();
+    assert_ne!(new_user, old_user, "a new keyring entry");
+    assert!(matches!(keyring.get(keyring::SERVICE, &old_user), Err(keyring::Error::Missing(_))), "the old entry is deleted");
+    assert_ne!(keyring.get(keyring::SERVICE, &new_user).unwrap().as_bytes(), old_key.as_bytes(), "the keyring key was rotated");
+    for copy in std::iter::once(backup_path(&path)).chain(backups.iter().map(|b| b.path.clone())) {
+        let locked = Locked::read(&copy).unwrap();
+        assert!(matches!(locked.unlock_with_password(&old), Err(Error::WrongPassword)), "{} still opens with the old password", copy.display());
+        assert!(locked.unlock_with_password(&Password::new("new one".into())).is_ok());
+        assert!(locked.unlock_with_keyring(&keyring).is_ok());
+    }
+    // Each copy kept its own accounts (the oldest backup holds one).
+    let oldest = Locked::read(&backups.last().unwrap().path).unwrap().unlock_with_password(&Password::new("new one".into())).unwrap();
+    assert_eq!(oldest.entries().len(), 1);
+
+    // An earlier-generation backup is removed, since it cannot be re-encrypted.
+    let stale = policy.dir.join("v-20200101T000000.000Z.cvault");
+    std::fs::write(&stale, &earlier).unwrap();
+    let copies = vault.set_password(Some((Password::new("third".into()), CHEAP)), Some(&keyring)).unwrap();
+    assert_eq!(copies.removed, [stale.clone()]);
+    assert!(!stale.exists());
+    assert!(copies.summary().unwrap().contains("1 backup made before an earlier change removed"));
+    assert!(Locked::read(&path).unwrap().unlock_with_keyring(&keyring).is_ok());
+
+    // Without a keyring to hold the new key, nothing changes.
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(vault.set_password(Some((Password::new("fourth".into()), CHEAP)), None), Err(Error::Keyring(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn keyring_entry_names_come_from_the_vault_id_not_from_the_header() {
+    let keyring = mock_keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    Vault::create(&path, Protection { password: password(), keyring: Some(&keyring) }).unwrap();
+    let user = keyring_user_of(&path).unwrap();
+    let id = Locked::read(&path).unwrap().file.header.vault_id.clone();
+    assert!(user.starts_with(&format!("vault-{id}-")) && user.len() == "vault-".len() + 32 + 1 + 16, "{user}");
+    for (service, user) in [("github", user.as_str()), ("countersign", "listener-1"), ("countersign", &format!("vault-{id}-../x")), ("countersign", "vault-00000000000000000000000000000000")] {
+        let tampered = with_header_edited(&path, |header| {
+            let slot = header["slots"].as_array_mut().unwrap().iter_mut().find(|s| s["kind"] == "keyring").unwrap();
+            slot["service"] = service.into();
+            slot["user"] = user.into();
+        });
+        let at = dir.path().join("tampered.cvault");
+        std::fs::write(&at, tampered).unwrap();
+        let error = Locked::read(&at).unwrap_err();
+        assert!(error.to_string().contains("names an entry that is not this vault's"), "{service}/{user}: {error}");
+    }
+    assert!(keyring::is_entry_of(&id, &format!("vault-{id}")), "the one-entry-per-vault names of earlier releases still open");
+}
+
+#[test]
+fn keyring_off_keeps_the_entry_while_an_older_keyring_only_backup_needs_it() {
+    let keyring = mock_keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let policy = backup::Policy { dir: dir.path().join("backups"), keep: 5 };
+    let mut vault = Vault::create(&path, Protection { password: None, keyring: Some(&keyring) }).unwrap();
+    vault.add(vec![account("alice")], 1).unwrap();
+    let keyring_only = std::fs::read(&path).unwrap();
+    let user = keyring_user_of(&path).unwrap();
+    // As an earlier release's passwd did: a new master key, the same keyring entry and key.
+    let key = keyring.get(keyring::SERVICE, &user).unwrap();
+    let master = format::Key::random().unwrap();
+    let mut header = vault.header.rekeyed();
+    header.add_password_slot(&Password::new("pw".into()), &CHEAP, &master).unwrap();
+    header.add_keyring_slot(&user, &key, &master).unwrap();
+    write(&path, &header, &master, &vault.contents()).unwrap();
+    let stale = policy.dir.join("v-20200101T000000.000Z.cvault");
+    std::fs::create_dir_all(&policy.dir).unwrap();
+    std::fs::write(&stale, &keyring_only).unwrap();
+
+    let mut vault = Locked::read(&path).unwrap().unlock_with_password(&Password::new("pw".into())).unwrap();
+    vault.set_backups(Some(policy.clone()));
+    let copies = vault.set_keyring(false, &keyring).unwrap();
+    assert!(copies.keyring_entry_kept && copies.older == [stale.clone()], "{copies:?}");
+    assert!(copies.summary().unwrap().contains("keyring entry was kept"));
+    assert_eq!(Locked::read(&stale).unwrap().unlock_with_keyring(&keyring).unwrap().entries().len(), 1, "the keyring-only backup still opens");
+    assert!(!Locked::read(&path).unwrap().has_keyring());
+    // The .bak was re-encrypted without the keyring slot.
+    assert!(copies.rekeyed.contains(&backup_path(&path)) && !Locked::read(&backup_path(&path)).unwrap().has_keyring());
+
+    // With no copy depending on it, keyring off deletes the entry.
+    std::fs::remove_file(&stale).unwrap();
+    vault.set_keyring(true, &keyring).unwrap();
+    let user = keyring_user_of(&path).unwrap();
+    let copies = vault.set_keyring(false, &keyring).unwrap();
+    assert!(!copies.keyring_entry_kept);
+    assert!(matches!(keyring.get(keyring::SERVICE, &user), Err(keyring::Error::Missing(_))));
+}

@@ -267,7 +267,7 @@ async fn main() {
     std::fs::write(&password, "benchmark password\n").unwrap();
     let password = password.display().to_string();
     let cli = |args: &[&str]| run(&app, &[&["--vault", vault.as_str(), "--no-keyring", "--password-file", password.as_str()][..], args].concat());
-    cli(&["init", "--kdf-memory", "8", "--kdf-passes", "1"]);
+    cli(&["init", "--kdf-memory", "8", "--kdf-passes", "1", "--insecure-kdf"]);
     cli(&["activate", "--code", activation["code"].as_str().unwrap(), "--url", activation["url"].as_str().unwrap()]);
     countersign::push::client::install_crypto();
     let mut bench = Bench { dir, port, app: app.clone(), http: reqwest::Client::new(), seen };
