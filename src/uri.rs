@@ -193,7 +193,7 @@ fn account_uri(kind: &str, label: &str, parameters: Vec<(String, String)>) -> Re
         None => ("", label.as_ref()),
     };
     let name = name.trim().to_owned();
-    let (mut issuer, kept_label_issuer) = match parameter_issuer {
+    let (mut issuer, mut kept_label_issuer) = match parameter_issuer {
         Some(parameter) if !label_issuer.is_empty() && parameter != label_issuer => {
             warnings.push(Warning::IssuerMismatch { parameter: parameter.into(), label: label_issuer.into() });
             (parameter.to_owned(), Some(label_issuer.to_owned()))
@@ -206,6 +206,12 @@ fn account_uri(kind: &str, label: &str, parameters: Vec<(String, String)>) -> Re
     let stored = account::storable_issuer(&issuer);
     if stored != issuer {
         warnings.push(Warning::IssuerColon { original: std::mem::replace(&mut issuer, stored) });
+    }
+    // A label issuer that matches once cleaned (`issuer=:ACME`, label
+    // `ACME:`) is no mismatch: keeping it would not survive format → parse.
+    if kept_label_issuer.as_deref() == Some(issuer.as_str()) {
+        kept_label_issuer = None;
+        warnings.retain(|warning| !matches!(warning, Warning::IssuerMismatch { .. }));
     }
     if name.is_empty() {
         warnings.push(Warning::NoAccountName);

@@ -182,7 +182,7 @@ pub struct Challenge {
 impl Challenge {
     /// Seconds left at `now`, 0 once expired.
     pub fn seconds_left(&self, now: i64) -> i64 {
-        (self.expires_at - now).max(0)
+        self.expires_at.saturating_sub(now).max(0)
     }
 
     /// When it expires by this computer's clock, for a challenge that
@@ -192,9 +192,10 @@ impl Challenge {
     /// nor keeps one that the server already closed. Without it the request's
     /// lifetime counts from its arrival. Never more than its lifetime.
     pub fn deadline(&self, arrived: i64, clock_offset: Option<i64>) -> i64 {
-        let lifetime = (self.expires_at - self.created_at).max(0);
+        // Signed by the pinned server, but still only numbers: no overflow.
+        let lifetime = self.expires_at.saturating_sub(self.created_at).max(0);
         let left = match clock_offset {
-            Some(offset) => (self.expires_at - arrived.saturating_add(offset)).clamp(0, lifetime),
+            Some(offset) => self.expires_at.saturating_sub(arrived.saturating_add(offset)).clamp(0, lifetime),
             None => lifetime,
         };
         arrived.saturating_add(left)
