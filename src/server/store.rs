@@ -196,12 +196,13 @@ impl Store {
     /// on first start, or moved there from the database where an earlier
     /// version kept it. `create` is false for a systemd credential.
     pub async fn server_key(&self, path: &Path, create: bool) -> Result<Keypair, Error> {
-        if create && !path.exists() {
-            if let Some(old) = self.setting("server_key").await? {
-                let seed = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(old.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
-                let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| Error::Damaged("server key".into()))?;
-                secrets::write_new(path, &seed).map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
-            }
+        if create
+            && !path.exists()
+            && let Some(old) = self.setting("server_key").await?
+        {
+            let seed = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(old.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
+            let seed: Zeroizing<[u8; 32]> = Zeroizing::new(seed.as_slice().try_into().map_err(|_| Error::Damaged("server key".into()))?);
+            secrets::write_new(path, &seed).map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
         }
         let seed = secrets::key_file(path, create)?;
         let key = Keypair::from_seed(seed.as_slice()).map_err(|_| Error::Damaged("server key".into()))?;
