@@ -238,3 +238,60 @@ fn the_command_line_refuses_bad_settings_survives_a_closed_pipe_and_keeps_codes_
     let help = String::from_utf8(server(&["--help"]).output().unwrap().stdout).unwrap();
     assert!(help.starts_with("The companion server of Countersign"), "{help}");
 }
+
+/// The TCP sockets of this process whose local or peer port is `port`:
+/// (is the server's end, TCP_NODELAY on).
+fn sockets_on(port: u16) -> Vec<(bool, bool)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let port_of = |local: bool| {
+            // SAFETY: getsockname/getpeername write at most `len` bytes into the storage given.
+            let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let pointer = &mut address as *mut _ as *mut libc::sockaddr;
+            let done = unsafe { if local { libc::getsockname(fd, pointer, &mut len) } else { libc::getpeername(fd, pointer, &mut len) } };
+            (done == 0 && address.ss_family as i32 == libc::AF_INET).then(|| {
+                // SAFETY: an AF_INET address was written.
+                u16::from_be(unsafe { (*(pointer as *const libc::sockaddr_in)).sin_port })
+            })
+        };
+        let (local, peer) = (port_of(true), port_of(false));
+        if peer.is_none() || (local != Some(port) && peer != Some(port)) {
+            continue;
+        }
+        let mut on: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads one int option of a socket this process holds.
+        let read = unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &mut on as *mut _ as *mut libc::c_void, &mut len) };
+        if read == 0 {
+            found.push((local == Some(port), on != 0));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_sockets_send_at_once_on_both_ends() {
+    // The server in this process, so both ends' sockets can be looked at:
+    // without TCP_NODELAY a challenge pushed right after connecting waited
+    // ~40 ms for the device's delayed ACK.
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = countersign::server::Config { database: dir.path().join("server.sqlite3"), listen: SocketAddr::from(([127, 0, 0, 1], port)), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..Default::default() };
+    let state = countersign::server::AppState::open(config).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(countersign::server::serve_on(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    state.store.add_user("ivy", "Contoso", countersign::server::now()).await.unwrap();
+    let activation = countersign::server::new_activation(&state, "ivy").await.unwrap();
+    let countersign::push::client::Activated { link, .. } = countersign::push::client::activate(&activation.url, &activation.code, "laptop").await.unwrap();
+    let _session = Session::connect(&link).await.unwrap();
+    let sockets = sockets_on(port);
+    assert!(sockets.iter().any(|(server, _)| *server) && sockets.iter().any(|(server, _)| !*server), "both ends found: {sockets:?}");
+    assert!(sockets.iter().all(|(_, nodelay)| *nodelay), "every socket of the push connection has TCP_NODELAY (server end, on): {sockets:?}");
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}
