@@ -315,7 +315,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    countersign::process::forbid_core_dumps();
+    countersign::process::forbid_core_dumps_and_tracing();
     if let Some(result) = countersign::manual::requested(Cli::command()) {
         return result;
     }
