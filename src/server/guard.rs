@@ -43,9 +43,8 @@ async fn with_token(state: &AppState, name: &str, request: Request, next: Next) 
         Ok(true) => next.run(request).await,
         Err(error) => Failure::from(error).into_response(),
         Ok(false) => {
-            let failure = Failure::Unauthorized;
-            state.audit.refused(Refusal::Unauthorized, client(state, &request), &format!("{} {}", request.method(), request.uri().path()));
-            failure.into_response()
+            state.audit.refused(Refusal::Unauthorized, client(&request), &format!("{} {}", request.method(), request.uri().path()));
+            Failure::Unauthorized.into_response()
         }
     }
 }
@@ -64,7 +63,8 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     next.run(request).await
 }
 
-pub fn client(_state: &AppState, request: &Request) -> IpAddr {
+/// The address [`identify`] found for this request.
+pub fn client(request: &Request) -> IpAddr {
     request.extensions().get::<Client>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Client(ip)| *ip)
 }
 
@@ -80,7 +80,7 @@ pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -
 
 /// Activation needs no token, so its rate limit comes first.
 pub async fn activation_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let client = client(&state, &request);
+    let client = client(&request);
     if state.allow_activation(client) {
         next.run(request).await
     } else {

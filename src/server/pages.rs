@@ -67,7 +67,7 @@ async fn same_site(State(state): State<AppState>, request: Request, next: Next) 
             origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(&host))
         };
         if !same_origin {
-            let client = guard::client(&state, &request);
+            let client = guard::client(&request);
             state.audit.refused(Refusal::Unauthorized, client, "a demo form posted from another site");
             return Failure::Forbidden("this form was sent from another site".into()).into_response();
         }
