@@ -3,7 +3,8 @@
 //!
 //! Prints one JSON object per image, in the shape tests/bench/scan-table.py
 //! reads: decoder, file, payloads, load_ms (file to grey pixels) and
-//! decode_ms (grey pixels to payloads). Each is the fastest of --rounds runs.
+//! decode_ms (grey pixels to payloads), and the stages that ran. Each is the
+//! fastest of --rounds runs.
 //!
 //! `--stages Threshold,Inverted` runs only those stages, in that order, under
 //! the decoder name "countersign[Threshold,Inverted]"; `--each` runs every
@@ -39,22 +40,23 @@ fn main() {
     for name in expected.keys() {
         let path = corpus.join(name);
         for (decoder, stages) in &plans {
-            let mut best: Option<(f64, f64, Vec<String>)> = None;
+            let mut best: Option<(f64, f64, Vec<String>, Vec<String>)> = None;
             for _ in 0..rounds {
                 let start = Instant::now();
                 let image = scan::load_file(&path).expect("corpus image loads");
                 let loaded = Instant::now();
                 let found = scan::cascade::run(&image, stages, budget);
                 let done = Instant::now();
-                let sample = (ms(loaded - start), ms(done - loaded), found.payloads);
+                let stages: Vec<String> = found.stages.iter().map(|s| format!("{s:?}")).collect();
+                let sample = (ms(loaded - start), ms(done - loaded), found.payloads, stages);
                 if best.as_ref().is_none_or(|b| sample.0 + sample.1 < b.0 + b.1) {
                     best = Some(sample);
                 }
             }
-            let (load_ms, decode_ms, payloads) = best.expect("at least one round");
+            let (load_ms, decode_ms, payloads, stages) = best.expect("at least one round");
             println!(
                 "{}",
-                serde_json::json!({"decoder": decoder, "file": name, "payloads": payloads, "load_ms": load_ms, "decode_ms": decode_ms})
+                serde_json::json!({"decoder": decoder, "file": name, "payloads": payloads, "load_ms": load_ms, "decode_ms": decode_ms, "stages": stages})
             );
         }
     }
