@@ -73,15 +73,46 @@ pub fn load_file(path: &Path) -> Result<GrayImage, Error> {
 pub fn load(bytes: &[u8]) -> Result<GrayImage, Error> {
     // Read the header first: a decompression bomb is refused before any
     // pixel buffer is allocated.
-    let (width, height) = reader(bytes)?.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
+    let reader = reader(bytes)?;
+    let format = reader.format();
+    let (width, height) = reader.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(Error::TooLarge { width, height });
     }
-    let image = reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
+    if format == Some(image::ImageFormat::Jpeg)
+        && let Some(gray) = jpeg_luma(bytes, width, height)
+    {
+        return Ok(gray);
+    }
+    let image = self::reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
     Ok(match image {
         DynamicImage::ImageLuma8(gray) => gray,
         other => other.to_luma8(),
     })
+}
+
+/// A JPEG's luma channel, decoded without colour conversion or chroma
+/// upsampling: a 12-megapixel photo loads in a third of the time. None when
+/// this decoder cannot give it (any error): the general path then decodes
+/// the file, and reports its errors.
+fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<GrayImage> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    // The general path's allocation limit holds here too (the decoder keeps
+    // up to three planes while it works).
+    if width as u64 * height as u64 * 3 > MAX_ALLOC {
+        return None;
+    }
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(MAX_SIDE as usize)
+        .set_max_height(MAX_SIDE as usize);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    if decoder.output_colorspace()? != ColorSpace::Luma || (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return None;
+    }
+    GrayImage::from_raw(width, height, pixels)
 }
 
 fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, Error> {
@@ -202,6 +233,23 @@ mod tests {
             let found = find(&image, std::time::Duration::from_secs(60));
             proptest::prop_assert!(found.payloads.is_empty());
         }
+    }
+
+    #[test]
+    fn a_jpeg_loads_as_its_luma_channel_like_any_other_image() {
+        // A colour JPEG: grey from its luma channel (JPEG's, BT.601), the
+        // same size, within a few levels of the luma of its decoded colours.
+        let rgb = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 200]));
+        let mut bytes = Vec::new();
+        rgb.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+        let fast = load(&bytes).unwrap();
+        assert_eq!(fast.dimensions(), (64, 48));
+        let colours = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let luma = |p: &image::Rgb<u8>| (0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64).round() as u8;
+        let worst = fast.pixels().zip(colours.pixels()).map(|(a, b)| a.0[0].abs_diff(luma(b))).max().unwrap();
+        assert!(worst <= 4, "luma differs by {worst}");
+        // A code in a JPEG reads through it.
+        assert_eq!(encoded(&encode(&render_for_test(URI, 4), image::ImageFormat::Jpeg)), Ok(vec![URI.to_owned()]));
     }
 
     #[test]
