@@ -2,7 +2,7 @@
 //!
 //! The first stage is zxing-cpp (the C++ library, compiled from the
 //! `zxing-cpp` crate) with its try-harder options: it reads more than
-//! anything else measured on images nobody tuned for (README, "Scanning").
+//! anything else measured on images nobody tuned for (README, "Benchmarks").
 //! What it misses goes to the older cascade: each later stage gives a
 //! detector a differently prepared picture of the same image; rqrr is the
 //! detector in every one but the last, rxing (a Rust port of ZXing).
@@ -29,7 +29,7 @@ use super::regions;
 ///
 /// After zxing-cpp, only the stages that read something zxing-cpp missed on
 /// the regression corpus or the development seed of the wide corpus are
-/// kept (README, "Scanning"). Those dropped with zxing-cpp's arrival
+/// kept (README, "Benchmarks"). Those dropped with zxing-cpp's arrival
 /// (inverted, doubled, quartered pictures) read nothing it did not, and the
 /// doubled ones could take seconds on a noisy image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
