@@ -73,9 +73,9 @@ pub fn load_file(path: &Path) -> Result<GrayImage, Error> {
 pub fn load(bytes: &[u8]) -> Result<GrayImage, Error> {
     // Read the header first: a decompression bomb is refused before any
     // pixel buffer is allocated.
-    let reader = reader(bytes)?;
-    let format = reader.format();
-    let (width, height) = reader.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
+    let header = reader(bytes)?;
+    let format = header.format();
+    let (width, height) = header.into_dimensions().map_err(|e| Error::Decode(e.to_string()))?;
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(Error::TooLarge { width, height });
     }
@@ -84,7 +84,7 @@ pub fn load(bytes: &[u8]) -> Result<GrayImage, Error> {
     {
         return Ok(gray);
     }
-    let image = self::reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
+    let image = reader(bytes)?.decode().map_err(|e| Error::Decode(e.to_string()))?;
     Ok(match image {
         DynamicImage::ImageLuma8(gray) => gray,
         other => other.to_luma8(),
