@@ -17,8 +17,9 @@ mod desktop;
 pub mod export;
 pub mod import;
 pub mod inbox;
-mod jobs;
+pub mod jobs;
 pub mod onboarding;
+pub mod password;
 pub mod preferences;
 pub mod prompt;
 mod style;
@@ -169,7 +170,7 @@ pub struct Unlocked {
 pub enum Page {
     Accounts,
     Add(Add),
-    Settings(Preferences),
+    Preferences(Preferences),
     Import(Import),
     Export(Export),
     /// Secrets shown as QR codes (one account, or a Google export).
@@ -203,7 +204,7 @@ pub enum Message {
     Unlock(unlock::Message),
     Accounts(accounts::Message),
     Add(add::Message),
-    Settings(preferences::Message),
+    Preferences(preferences::Message),
     Import(import::Message),
     Export(export::Message),
     Codes(codes::Message),
@@ -212,9 +213,9 @@ pub enum Message {
     /// The vault opened through the keyring slot at a background start, for
     /// the inbox only (privacyIDEA tokens, listener keys); the app stays locked.
     KeyringOpened(Sensitive<Result<SharedVault, vault::Error>>),
-    Saved(Result<String, vault::Error>),
+    Saved(Result<String, jobs::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
-    Imported(Result<Vec<vault::Imported>, String>),
+    Imported(Result<Vec<vault::Imported>, jobs::Error>),
     ClipboardChecked(bool),
     AutostartSet(bool, Result<bool, autostart::Error>),
 }
@@ -351,7 +352,7 @@ impl App {
                 }
                 match &mut unlocked.page {
                     Page::Add(add) => add.scan_file(path).map(Message::Add),
-                    Page::Accounts | Page::Settings(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => Task::none(),
+                    Page::Accounts | Page::Preferences(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => Task::none(),
                 }
             }
             Message::Focused(focused) => {
@@ -413,8 +414,8 @@ impl App {
                     accounts::Action::Copy(id) => self.copy(&id),
                     accounts::Action::Change(change) => self.change(change),
                     accounts::Action::AddAccount => self.open_add(),
-                    accounts::Action::OpenSettings => {
-                        self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                    accounts::Action::OpenPreferences => {
+                        self.show_page(Page::Preferences(Preferences::new(&self.backup_dir())));
                         Task::none()
                     }
                     accounts::Action::ShowQr(id) => {
@@ -436,7 +437,7 @@ impl App {
                     && let add::Message::Activated(result) | add::Message::Enrolled(result) = &message
                 {
                     self.toast = Some((match result {
-                        Ok(title) => format!("Added {title}"),
+                        Ok(added) => format!("Added {added}"),
                         Err(error) => format!("Not added: {error}"),
                     }, self.now + 8));
                     return self.refresh();
@@ -449,8 +450,7 @@ impl App {
                         let (vault, now) = (vault.clone(), self.now);
                         Task::perform(
                             blocking(move || {
-                                let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                                vault.import(accounts, now, crate::vault::Duplicates::Skip).map_err(|e| e.to_string())
+                                Ok(jobs::lock(&vault)?.import(accounts, now, crate::vault::Duplicates::Skip)?)
                             }),
                             Message::Imported,
                         )
@@ -474,11 +474,11 @@ impl App {
                     }
                 }
             }
-            Message::Settings(message) => {
-                let Screen::Unlocked(Unlocked { page: Page::Settings(preferences), vault, accounts, .. }) = &mut self.screen else { return Task::none() };
+            Message::Preferences(message) => {
+                let Screen::Unlocked(Unlocked { page: Page::Preferences(preferences), vault, accounts, .. }) = &mut self.screen else { return Task::none() };
                 match preferences.update(message) {
                     preferences::Action::None => Task::none(),
-                    preferences::Action::Settings(change) => {
+                    preferences::Action::ChangeSettings(change) => {
                         change(&mut self.settings);
                         accounts.hide_codes = self.settings.hide_codes;
                         if let Ok(mut vault) = vault.lock() {
@@ -488,10 +488,10 @@ impl App {
                         self.save_settings();
                         Task::none()
                     }
-                    preferences::Action::Run(task) => task.map(Message::Settings),
+                    preferences::Action::Run(task) => task.map(Message::Preferences),
                     preferences::Action::VerifyBackup => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::verify_backup(&vault)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
+                        Task::perform(blocking(move || jobs::verify_backup(&vault)), |result| Message::Preferences(preferences::Message::Backups(preferences::backups::Message::Verified(result))))
                     }
                     preferences::Action::Import => {
                         self.show_page(Page::Import(Import::default()));
@@ -503,7 +503,7 @@ impl App {
                     }
                     preferences::Action::Protection(protection) => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::protect(&vault, protection)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
+                        Task::perform(blocking(move || jobs::protect(&vault, protection)), |result| Message::Preferences(preferences::Message::Protection(preferences::protection::Message::Changed(result))))
                     }
                     preferences::Action::Back => {
                         self.show_page(Page::Accounts);
@@ -530,7 +530,7 @@ impl App {
                         Task::none()
                     }
                     export::Action::Back => {
-                        self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                        self.show_page(Page::Preferences(Preferences::new(&self.backup_dir())));
                         Task::none()
                     }
                 }
@@ -727,8 +727,7 @@ impl App {
                 let now = self.now;
                 Task::perform(
                     blocking(move || {
-                        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                        transfer::import(&mut vault, &contents, duplicates, now).map_err(|e| e.to_string())
+                        Ok(transfer::import(&mut *jobs::lock(&vault)?, &contents, duplicates, now)?)
                     }),
                     |result| Message::Import(import::Message::Imported(result)),
                 )
@@ -738,7 +737,7 @@ impl App {
                 self.refresh()
             }
             import::Action::Back => {
-                self.show_page(Page::Settings(Preferences::new(&self.backup_dir())));
+                self.show_page(Page::Preferences(Preferences::new(&self.backup_dir())));
                 Task::none()
             }
         }
@@ -880,8 +879,7 @@ impl App {
         let vault = unlocked.vault.clone();
         Task::perform(
             blocking(move || {
-                let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
-                jobs::apply(&mut vault, change)
+                Ok(jobs::apply(&mut *jobs::lock(&vault)?, change)?)
             }),
             Message::Saved,
         )
@@ -921,7 +919,7 @@ impl App {
             (Key::Character("w"), _) if command => self.close_window(),
             (Key::Character("n"), _) if command => self.open_add(),
             (Key::Character(","), page) if command => {
-                *page = Page::Settings(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
+                *page = Page::Preferences(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
                 Task::none()
             }
             (Key::Character("f"), page) if command => {
@@ -943,12 +941,12 @@ impl App {
                 }
                 Task::none()
             }
-            (Key::Named(Named::Escape), Page::Settings(_) | Page::Codes(_) | Page::Activity) => {
+            (Key::Named(Named::Escape), Page::Preferences(_) | Page::Codes(_) | Page::Activity) => {
                 unlocked.page = Page::Accounts;
                 Task::none()
             }
             (Key::Named(Named::Escape), Page::Import(_) | Page::Export(_)) => {
-                unlocked.page = Page::Settings(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
+                unlocked.page = Page::Preferences(Preferences::new(&backup_dir(&self.settings, &self.options.vault)));
                 Task::none()
             }
             (Key::Named(Named::Escape), Page::Accounts) => {
@@ -1026,7 +1024,7 @@ impl App {
             Screen::Unlocked(unlocked) => match &unlocked.page {
                 Page::Accounts => unlocked.accounts.view().map(Message::Accounts),
                 Page::Add(add) => add.view().map(Message::Add),
-                Page::Settings(preferences) => {
+                Page::Preferences(preferences) => {
                     let vault = unlocked.vault.try_lock();
                     let backup_dir = self.backup_dir();
                     let starts_at_login = autostart::wanted(self.settings.start_at_login, self.inbox.has_accounts());
@@ -1044,7 +1042,7 @@ impl App {
                         },
                         Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len(), backup_dir, backup_problem: None, starts_at_login, clock },
                     };
-                    preferences.view(&self.settings, facts).map(Message::Settings)
+                    preferences.view(&self.settings, facts).map(Message::Preferences)
                 }
                 Page::Import(import) => import.view().map(Message::Import),
                 Page::Export(export) => export.view().map(Message::Export),
@@ -1093,17 +1091,6 @@ fn seconds() -> impl iced::futures::Stream<Item = Message> {
         tokio::time::sleep(wait).await;
         Some((Message::Tick(now_unix()), ()))
     })
-}
-
-/// A new password typed twice, or the inline error to show.
-fn chosen_password(password: &str, confirm: &str) -> Result<crate::secret::Password, String> {
-    if password.is_empty() {
-        return Err("Choose a password.".into());
-    }
-    if password != confirm {
-        return Err("The two passwords differ.".into());
-    }
-    Ok(crate::secret::Password::new(password.to_owned()))
 }
 
 /// A form centred in the window.

@@ -295,7 +295,7 @@ fn hide_codes_until_clicked() {
     let mut harness = Harness::unlocked(vec![github()]);
     harness.send(Message::Key { key: Key::Character(",".into()), modifiers: Modifiers::CTRL, captured: false });
     assert!(harness.shows("Hide codes until clicked"));
-    harness.send(Message::Settings(gui::preferences::Message::HideCodesToggled(true)));
+    harness.send(Message::Preferences(gui::preferences::Message::HideCodesToggled(true)));
     harness.click("← Back");
     assert!(harness.shows("••• •••"));
     assert!(!harness.shows("013 254"));
@@ -313,14 +313,14 @@ fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut harness = Harness { app, clipboard: None, runtime, dir, vault_path: path.clone() };
     assert!(matches!(harness.app.screen, Screen::Onboarding(_)));
-    harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err("no session bus".into()))));
+    harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err(countersign::vault::keyring::Error::Unavailable("no session bus".into())))));
     assert!(harness.shows("No OS keyring answered on this desktop, so the vault needs a password."));
-    harness.send(Message::Onboarding(onboarding::Message::PasswordChanged(gui::Sensitive("one".into()))));
-    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged(gui::Sensitive("two".into()))));
+    harness.send(Message::Onboarding(onboarding::Message::Password(gui::password::Message::PasswordChanged(gui::Sensitive("one".into())))));
+    harness.send(Message::Onboarding(onboarding::Message::Password(gui::password::Message::ConfirmChanged(gui::Sensitive("two".into())))));
     harness.click("Create vault");
     assert!(harness.shows("The two passwords differ."));
     assert!(!path.exists());
-    harness.send(Message::Onboarding(onboarding::Message::ConfirmChanged(gui::Sensitive("one".into()))));
+    harness.send(Message::Onboarding(onboarding::Message::Password(gui::password::Message::ConfirmChanged(gui::Sensitive("one".into())))));
     harness.click("Create vault");
     assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
     assert!(Locked::read(&path).unwrap().has_password());

@@ -28,7 +28,7 @@ fn page(harness: &Harness) -> &Page {
 
 fn open_settings(harness: &mut Harness) {
     harness.click("Settings");
-    assert!(matches!(page(harness), Page::Settings(_)));
+    assert!(matches!(page(harness), Page::Preferences(_)));
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn every_change_is_backed_up_and_verify_says_when() {
     open_settings(&mut harness);
     assert!(harness.shows("Never verified."));
     harness.click("Verify backup");
-    let Page::Settings(preferences) = page(&harness) else { panic!("not the settings page") };
+    let Page::Preferences(preferences) = page(&harness) else { panic!("not the settings page") };
     assert_eq!(preferences.backup_error, None);
     let verified = preferences.verified.clone().expect("verified");
     assert_eq!((verified.file.as_str(), verified.accounts), (backups[0].path.file_name().unwrap().to_str().unwrap(), 0));

@@ -80,7 +80,7 @@ pub enum Message {
     MoveDown(Id),
     Scrolled(iced::widget::scrollable::Viewport),
     AddAccount,
-    OpenSettings,
+    OpenPreferences,
     OpenActivity,
     Lock,
 }
@@ -101,7 +101,7 @@ pub enum Action {
     Copy(Id),
     Change(Change),
     AddAccount,
-    OpenSettings,
+    OpenPreferences,
     /// Show the account as a QR code (after a confirmation).
     ShowQr(Id),
     OpenActivity,
@@ -267,7 +267,7 @@ impl Accounts {
             Message::MoveUp(id) => Action::Change(Change::Move { id, up: true }),
             Message::MoveDown(id) => Action::Change(Change::Move { id, up: false }),
             Message::AddAccount => Action::AddAccount,
-            Message::OpenSettings => Action::OpenSettings,
+            Message::OpenPreferences => Action::OpenPreferences,
             Message::Lock => Action::Lock,
         }
     }
@@ -276,7 +276,7 @@ impl Accounts {
         let header = row![
             text_input("Search accounts (Ctrl+F)", &self.query).id(SEARCH_ID).on_input(Message::QueryChanged).padding(9).width(Fill),
             button(text("Add account")).on_press(Message::AddAccount).padding([9, 14]),
-            button(text("Settings")).on_press(Message::OpenSettings).padding([9, 14]).style(button::secondary),
+            button(text("Settings")).on_press(Message::OpenPreferences).padding([9, 14]).style(button::secondary),
             button(text("Lock")).on_press(Message::Lock).padding([9, 14]).style(button::secondary),
         ]
         .spacing(8)

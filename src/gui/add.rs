@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use iced::widget::{Space, button, checkbox, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
+use super::jobs::{self, Added};
 use super::{Sensitive, blocking, style};
 use crate::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
 use crate::migration::{self, Batches};
@@ -96,6 +97,31 @@ pub struct Add {
     pub report: Option<Report>,
 }
 
+/// Why the manual form is not an account yet, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("Enter the account name.")]
+    NoName,
+    #[error("Enter the secret key.")]
+    NoSecret,
+    #[error("The secret key is not valid: {0}.")]
+    Secret(crate::secret::Error),
+    #[error("The period must be a whole number of seconds.")]
+    Period,
+    #[error("The counter must be a whole number.")]
+    Counter,
+    /// The account's own check, as a sentence.
+    #[error("{}", sentence(.0))]
+    Account(crate::account::Error),
+}
+
+/// "digits must be 6 to 8" as "Digits must be 6 to 8.".
+fn sentence(error: &crate::account::Error) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
+}
+
 /// What saving did, account by account.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -120,7 +146,7 @@ pub enum Message {
     KindSelected(Kind),
     OpenImage,
     ImagePicked(Option<PathBuf>),
-    Scanned(Result<Sensitive<Vec<String>>, String>),
+    Scanned(Result<Sensitive<Vec<String>>, jobs::Error>),
     PasteImage,
     ScanScreen,
     NameChanged(String),
@@ -138,19 +164,19 @@ pub enum Message {
     PartialConfirmed(bool),
     Save,
     /// The vault's answer to a save: per account, added or already there.
-    Imported(Result<Vec<Imported>, String>),
+    Imported(Result<Vec<Imported>, jobs::Error>),
     BackToForm,
     Cancel,
     CodeChanged(String),
     UrlChanged(String),
     /// Activate with this Code and URL.
     Activate(String, String),
-    /// The activation's outcome: the account's title, or why it failed.
-    Activated(Result<String, String>),
+    /// The activation's outcome: the account added, or why it failed.
+    Activated(Result<Added, jobs::Error>),
     /// Enroll the privacyIDEA token with this serial from the review.
     Enroll(String),
-    /// The enrollment's outcome: the token's title, or why it failed.
-    Enrolled(Result<String, String>),
+    /// The enrollment's outcome: the token added, or why it failed.
+    Enrolled(Result<Added, jobs::Error>),
 }
 
 pub enum Action {
@@ -178,7 +204,7 @@ impl Add {
         self.kind = Kind::Other;
         self.busy = Some("Reading the image…");
         self.error = None;
-        Task::perform(blocking(move || scan::file(&path).map(Sensitive).map_err(|e| e.to_string())), Message::Scanned)
+        Task::perform(blocking(move || scan::file(&path).map(Sensitive).map_err(jobs::Error::from)), Message::Scanned)
     }
 
     /// Reads the clipboard: an image is scanned, text is read as a link.
@@ -211,7 +237,7 @@ impl Add {
             Message::ScanScreen => {
                 self.busy = Some("Looking for QR codes on the screen…");
                 self.error = None;
-                Action::Run(Task::perform(async { crate::screen::scan().await.map(Sensitive).map_err(|e| e.to_string()) }, Message::Scanned))
+                Action::Run(Task::perform(async { crate::screen::scan().await.map(Sensitive).map_err(jobs::Error::from) }, Message::Scanned))
             }
             Message::Scanned(result) => {
                 self.busy = None;
@@ -220,7 +246,7 @@ impl Add {
                         self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
                     }
                     Ok(Sensitive(payloads)) => self.take(&payloads),
-                    Err(error) => self.error = Some(error),
+                    Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
             }
@@ -240,7 +266,7 @@ impl Add {
             Message::ReviewManual => {
                 match self.manual_account() {
                     Ok(account) => self.review = Some(vec![Candidate::Account { account, warnings: Vec::new() }]),
-                    Err(error) => self.error = Some(error),
+                    Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
             }
@@ -318,9 +344,9 @@ impl Add {
                 self.error = None;
                 Action::Activate { code, url }
             }
-            Message::Activated(Ok(title)) => {
+            Message::Activated(Ok(added)) => {
                 self.busy = None;
-                Action::Finished(format!("Activated {title}: it shows codes and receives sign-in requests"))
+                Action::Finished(format!("Activated {added}: it shows codes and receives sign-in requests"))
             }
             Message::Activated(Err(error)) => {
                 self.busy = None;
@@ -343,9 +369,9 @@ impl Add {
                     _ => Action::None,
                 }
             }
-            Message::Enrolled(Ok(title)) => {
+            Message::Enrolled(Ok(added)) => {
                 self.busy = None;
-                Action::Finished(format!("Enrolled {title}: it receives sign-in requests"))
+                Action::Finished(format!("Enrolled {added}: it receives sign-in requests"))
             }
             Message::Enrolled(Err(error)) => {
                 self.busy = None;
@@ -400,20 +426,20 @@ impl Add {
     }
 
     /// The account described by the manual form, or an error naming the field.
-    pub fn manual_account(&self) -> Result<Account, String> {
+    pub fn manual_account(&self) -> Result<Account, FormError> {
         if self.name.trim().is_empty() {
-            return Err("Enter the account name.".into());
+            return Err(FormError::NoName);
         }
         if self.secret.trim().is_empty() {
-            return Err("Enter the secret key.".into());
+            return Err(FormError::NoSecret);
         }
-        let (secret, _) = Secret::from_base32(&self.secret).map_err(|e| format!("The secret key is not valid: {e}."))?;
+        let (secret, _) = Secret::from_base32(&self.secret).map_err(FormError::Secret)?;
         let method = match self.otp_type {
             OtpType::Totp => {
-                let period = if self.period.trim().is_empty() { DEFAULT_PERIOD } else { self.period.trim().parse().map_err(|_| "The period must be a whole number of seconds.".to_owned())? };
+                let period = if self.period.trim().is_empty() { DEFAULT_PERIOD } else { self.period.trim().parse().map_err(|_| FormError::Period)? };
                 Method::Totp { period }
             }
-            OtpType::Hotp => Method::Hotp { counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| "The counter must be a whole number.".to_owned())? } },
+            OtpType::Hotp => Method::Hotp { counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| FormError::Counter)? } },
             OtpType::Steam => Method::Steam,
         };
         let mut account = Account::totp(&self.issuer, &self.name, secret);
@@ -424,11 +450,7 @@ impl Add {
             account.algorithm = self.algorithm.unwrap_or(Algorithm::Sha1);
             account.digits = self.digits.unwrap_or(6);
         }
-        account.validate().map_err(|e| {
-            let text = e.to_string();
-            let mut chars = text.chars();
-            chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
-        })?;
+        account.validate().map_err(FormError::Account)?;
         Ok(account)
     }
 
@@ -718,13 +740,13 @@ pub fn candidate(text: &str) -> Candidate {
 }
 
 /// The clipboard's image (scanned) or text (read as a link), as payloads.
-fn read_clipboard() -> Result<Vec<String>, String> {
-    let mut clipboard = arboard::Clipboard::new().map_err(|e| format!("The clipboard is not available: {e}"))?;
+fn read_clipboard() -> Result<Vec<String>, jobs::Error> {
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| jobs::Error::Clipboard(e.to_string()))?;
     if let Ok(image) = clipboard.get_image() {
-        return scan::rgba(image.width as u32, image.height as u32, image.bytes.into_owned()).map_err(|e| e.to_string());
+        return Ok(scan::rgba(image.width as u32, image.height as u32, image.bytes.into_owned())?);
     }
     match clipboard.get_text() {
         Ok(text) if !text.trim().is_empty() => Ok(vec![text.trim().to_owned()]),
-        _ => Err("The clipboard holds no image and no text. Copy a QR code image or an otpauth:// link first.".into()),
+        _ => Err(jobs::Error::ClipboardEmpty),
     }
 }

@@ -4,19 +4,18 @@
 
 use std::path::PathBuf;
 
-use iced::widget::{Space, button, checkbox, column, container, pick_list, row, scrollable, text, text_input};
+use iced::widget::{Space, button, checkbox, column, container, pick_list, row, scrollable, text};
 use iced::{Center, Element, Fill, Task};
 
-use super::{Sensitive, style};
+use super::password::{self, NewPassword};
+use super::style;
 use crate::secret::Password;
 use crate::transfer::ExportFormat;
-use zeroize::Zeroizing;
 
 #[derive(Debug)]
 pub struct Export {
     pub format: ExportFormat,
-    password: Sensitive<Zeroizing<String>>,
-    confirm: Sensitive<Zeroizing<String>>,
+    password: NewPassword,
     pub understood: bool,
     busy: bool,
     pub error: Option<String>,
@@ -25,15 +24,14 @@ pub struct Export {
 
 impl Default for Export {
     fn default() -> Self {
-        Export { format: ExportFormat::Countersign, password: Sensitive::default(), confirm: Sensitive::default(), understood: false, busy: false, error: None, info: None }
+        Export { format: ExportFormat::Countersign, password: NewPassword::default(), understood: false, busy: false, error: None, info: None }
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Message {
     FormatSelected(ExportFormat),
-    PasswordChanged(Sensitive<String>),
-    ConfirmChanged(Sensitive<String>),
+    Password(password::Message),
     UnderstoodToggled(bool),
     Save,
     Picked(Option<PathBuf>),
@@ -57,7 +55,7 @@ impl Export {
     /// formats in the clear, which need the confirmation instead.
     fn ready(&self) -> Result<Option<Password>, String> {
         if self.format.is_encrypted() {
-            return super::chosen_password(&self.password.0, &self.confirm.0).map(Some);
+            return self.password.chosen().map(Some).map_err(|problem| problem.to_string());
         }
         if !self.understood {
             return Err("Confirm first that this file will hold your secret keys in the clear.".into());
@@ -74,16 +72,13 @@ impl Export {
                 self.info = None;
                 Action::None
             }
-            Message::PasswordChanged(Sensitive(password)) => {
-                self.password = Sensitive(Zeroizing::new(password));
-                self.error = None;
-                Action::None
-            }
-            Message::ConfirmChanged(Sensitive(confirm)) => {
-                self.confirm = Sensitive(Zeroizing::new(confirm));
-                self.error = None;
-                Action::None
-            }
+            Message::Password(message) => match self.password.update(message) {
+                password::Event::Edited => {
+                    self.error = None;
+                    Action::None
+                }
+                password::Event::Submitted => self.update(Message::Save),
+            },
             Message::UnderstoodToggled(understood) => {
                 self.understood = understood;
                 self.error = None;
@@ -116,8 +111,7 @@ impl Export {
                 Ok(password) => {
                     self.busy = true;
                     self.error = None;
-                    self.password = Sensitive::default();
-                    self.confirm = Sensitive::default();
+                    self.password.clear();
                     Action::Save { format: self.format, password, path }
                 }
                 Err(error) => {
@@ -155,13 +149,8 @@ impl Export {
         .max_width(720);
         page = page.push(text(describe(self.format)).size(14).style(text::secondary));
         if self.format.is_encrypted() {
-            page = page.push(
-                row![
-                    text_input("Password for the export", &self.password.0).secure(true).on_input(|p| Message::PasswordChanged(Sensitive(p))).padding(8),
-                    text_input("Repeat it", &self.confirm.0).secure(true).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::Save).padding(8),
-                ]
-                .spacing(8),
-            );
+            let [password, confirm] = self.password.fields(["Password for the export", "Repeat it"], 8, true);
+            page = page.push(row![password.map(Message::Password), confirm.map(Message::Password)].spacing(8));
         } else {
             page = page.push(container(text("This export holds every secret key in the clear: anyone who gets the file or sees the codes can copy your accounts.").size(14)).padding(10).width(Fill).style(style::notice(true)));
             page = page.push(checkbox(self.understood).label("I understand").on_toggle(Message::UnderstoodToggled));

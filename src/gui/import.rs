@@ -44,7 +44,7 @@ pub enum Message {
     Read(Result<Sensitive<(Contents, Vec<Plan>)>, transfer::Error>),
     MergeToggled(bool),
     Import,
-    Imported(Result<Vec<(String, Outcome)>, String>),
+    Imported(Result<Vec<(String, Outcome)>, super::jobs::Error>),
     /// Leave the report for the accounts list.
     Done,
     Back,

@@ -21,7 +21,7 @@ use iced::{Element, Subscription, Task};
 
 use super::desktop::{self, Notice};
 use super::prompt::{self, Activity, Prompt, SourceRow};
-use super::{Sensitive, SharedVault, blocking};
+use super::{Sensitive, SharedVault, blocking, jobs};
 use crate::clock::Clock;
 use crate::journal::{self, Event as Outcome};
 use crate::listeners::{self, Placement};
@@ -105,6 +105,16 @@ impl std::hash::Hash for Target {
     }
 }
 
+/// Why an answer was not sent; shown on its prompt.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The password that confirms the answer (a locked vault's) was wrong.
+    #[error("Wrong password.")]
+    WrongPassword,
+    #[error(transparent)]
+    Job(#[from] jobs::Error),
+}
+
 // A challenge travels by value from the connection to the prompt once.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -115,20 +125,20 @@ pub enum Message {
     /// that arrives after the queue changed never lands on another request.
     Prompt(String, prompt::Message),
     /// An answer to this request went out (the verdict follows), or why not.
-    Sent(String, Result<(), String>),
+    Sent(String, Result<(), SendError>),
     Notice(Notice),
     Activity(prompt::ActivityMessage),
     ListenersRead(Sensitive<Result<Vec<listeners::Stored>, listeners::Error>>),
     RetryListeners,
     /// A listener key was registered and kept for this account, or why not.
-    Registered(Id, Result<Placement, String>),
+    Registered(Id, Result<Placement, jobs::Error>),
     /// The refused listener key of this account is out of the file.
-    ListenerDropped(Result<Id, String>),
+    ListenerDropped(Result<Id, jobs::Error>),
     /// The journal, read with the vault's key.
-    HistoryRead(Sensitive<Result<journal::History, String>>),
-    Recorded(Result<(), String>),
+    HistoryRead(Sensitive<Result<journal::History, jobs::Error>>),
+    Recorded(Result<(), jobs::Error>),
     ClockSynchronized(Option<bool>),
-    TokenRemoved(Result<String, String>),
+    TokenRemoved(Result<String, jobs::Error>),
 }
 
 /// What the root does next.
@@ -252,7 +262,7 @@ impl Inbox {
             }
             self.registrations.insert(id.clone(), Registration::Running);
             let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
-            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
+            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(jobs::Error::from))));
         }
         self.devices = if unlocked { devices } else { Vec::new() };
         // The history is read only for a real unlock.
@@ -260,12 +270,12 @@ impl Inbox {
             let vault = vault.clone();
             tasks.push(Task::perform(
                 blocking(move || {
-                    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+                    let mut vault = jobs::lock(&vault)?;
                     let path = vault.path().to_owned();
-                    vault.ensure_journal().map_err(|e| e.to_string())?;
-                    let key = vault.journal_key().cloned().ok_or("the vault has no journal key")?;
+                    vault.ensure_journal()?;
+                    let key = vault.journal_key().cloned().ok_or(jobs::Error::NoJournalKey)?;
                     drop(vault);
-                    journal::read(&path, &key).map_err(|e| e.to_string())
+                    Ok(journal::read(&path, &key)?)
                 }),
                 |result| Message::HistoryRead(Sensitive(result)),
             ));
@@ -448,7 +458,7 @@ impl Inbox {
             Message::Sent(id, result) => {
                 if let (Err(error), Some(prompt)) = (result, self.prompts.iter_mut().find(|p| p.challenge.id == id)) {
                     prompt.busy = false;
-                    prompt.error = Some(error);
+                    prompt.error = Some(error.to_string());
                 }
                 Action::None
             }
@@ -478,8 +488,8 @@ impl Inbox {
                 let vault = vault.clone();
                 Action::Run(Task::perform(
                     blocking(move || {
-                        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                        vault.remove_push_token(&id).map(|removed| format!("Removed {}", removed.token.title())).map_err(|e| e.to_string())
+                        let removed = jobs::lock(&vault)?.remove_push_token(&id)?;
+                        Ok(format!("Removed {}", removed.token.title()))
                     }),
                     Message::TokenRemoved,
                 ))
@@ -528,12 +538,12 @@ impl Inbox {
                 Ok(_) if !self.seen.iter().any(|seen| seen.starts_with(&format!("{id} "))) => {
                     let (path, keep) = (self.vault.clone(), self.seen_accounts());
                     let read = self.read_listeners();
-                    Action::Run(Task::perform(blocking(move || listeners::retain(&path, &keep, Keyring::system().ok().as_ref()).map(|_| ()).map_err(|e| e.to_string())), Message::Recorded).chain(read))
+                    Action::Run(Task::perform(blocking(move || listeners::retain(&path, &keep, Keyring::system().ok().as_ref()).map(|_| ()).map_err(jobs::Error::from)), Message::Recorded).chain(read))
                 }
                 Ok(_) => Action::Run(self.read_listeners()),
                 Err(error) => {
                     eprintln!("countersign: no listener key for {}: {error}", self.titles.get(&id).map_or("an account", String::as_str));
-                    self.registrations.insert(id, Registration::Failed(error));
+                    self.registrations.insert(id, Registration::Failed(error.to_string()));
                     Action::None
                 }
             },
@@ -581,7 +591,7 @@ impl Inbox {
                 // No journal yet (the vault was never open since the account
                 // came): the activity list still has it for this session.
                 Err(journal::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other.map_err(|e| e.to_string()),
+                other => other.map_err(jobs::Error::from),
             }),
             Message::Recorded,
         )
@@ -733,8 +743,8 @@ impl Inbox {
             async move {
                 if let Some(password) = password {
                     blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(|e| match e {
-                        vault::Error::WrongPassword => "Wrong password.".to_owned(),
-                        other => other.to_string(),
+                        vault::Error::WrongPassword => SendError::WrongPassword,
+                        other => SendError::Job(other.into()),
                     })?;
                 }
                 let answer = if token {
@@ -742,13 +752,13 @@ impl Inbox {
                 } else {
                     // Signed with the device key, which only the unlocked vault holds.
                     blocking(move || {
-                        let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                        let link = vault.entries().iter().find(|e| e.id == account).and_then(|e| e.push.as_ref()).ok_or("the account is no longer in the vault")?;
-                        Ok::<_, String>(Answer::Signed { envelope: link.sign_response(&challenge_id, decision, number, user_verified, now), challenge_id })
+                        let vault = jobs::lock(&vault)?;
+                        let link = vault.entries().iter().find(|e| e.id == account).and_then(|e| e.push.as_ref()).ok_or(jobs::Error::AccountGone)?;
+                        Ok::<_, jobs::Error>(Answer::Signed { envelope: link.sign_response(&challenge_id, decision, number, user_verified, now), challenge_id })
                     })
                     .await?
                 };
-                sender.send(answer).await.map_err(|_| "The connection closed; try again.".to_owned())
+                sender.send(answer).await.map_err(|_| SendError::Job(jobs::Error::ConnectionClosed))
             },
             move |result| Message::Sent(sent.clone(), result),
         ))

@@ -1,10 +1,91 @@
 //! Vault work the window runs off the UI thread: account changes,
 //! activation and enrollment, backups, exports, and changes of protection.
 
+use std::sync::{Arc, MutexGuard};
+
 use super::{Change, Protection, SharedVault, blocking};
 use crate::account::Method;
 use crate::vault::{self, Keyring, Kdf, Vault};
-use crate::{backup, transfer};
+use crate::{backup, journal, listeners, transfer};
+
+/// Why work run for the window failed. `Clone`, to travel in a `Message`:
+/// the domain's errors are shared behind an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A task panicked while it held the vault; nothing more is written.
+    #[error("the vault lock was poisoned")]
+    Poisoned,
+    #[error(transparent)]
+    Vault(Arc<vault::Error>),
+    #[error(transparent)]
+    Activation(Arc<crate::push::client::Error>),
+    #[error(transparent)]
+    Enrollment(Arc<crate::privacyidea::client::Error>),
+    #[error(transparent)]
+    Reach(Arc<crate::reach::Error>),
+    #[error(transparent)]
+    Listeners(Arc<listeners::Error>),
+    #[error(transparent)]
+    Journal(Arc<journal::Error>),
+    #[error(transparent)]
+    Scan(Arc<crate::scan::Error>),
+    #[error(transparent)]
+    Screen(Arc<crate::screen::Error>),
+    #[error("The clipboard is not available: {0}")]
+    Clipboard(String),
+    #[error("The clipboard holds no image and no text. Copy a QR code image or an otpauth:// link first.")]
+    ClipboardEmpty,
+    #[error("the account is no longer in the vault")]
+    AccountGone,
+    #[error("the vault has no journal key")]
+    NoJournalKey,
+    #[error("The connection closed; try again.")]
+    ConnectionClosed,
+}
+
+macro_rules! from_domain {
+    ($($variant:ident($source:ty)),* $(,)?) => {$(
+        impl From<$source> for Error {
+            fn from(error: $source) -> Self {
+                Error::$variant(Arc::new(error))
+            }
+        }
+    )*};
+}
+
+from_domain!(
+    Vault(vault::Error),
+    Activation(crate::push::client::Error),
+    Enrollment(crate::privacyidea::client::Error),
+    Reach(crate::reach::Error),
+    Listeners(listeners::Error),
+    Journal(journal::Error),
+    Scan(crate::scan::Error),
+    Screen(crate::screen::Error),
+);
+
+/// The vault, for work off the UI thread. The only place that says what a
+/// poisoned lock means.
+pub fn lock(vault: &SharedVault) -> Result<MutexGuard<'_, Vault>, Error> {
+    vault.lock().map_err(|_| Error::Poisoned)
+}
+
+/// What finishing an activation or enrollment added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub title: String,
+    /// What went wrong after the account was kept: said, not failed.
+    pub warning: Option<String>,
+}
+
+impl std::fmt::Display for Added {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.warning {
+            Some(warning) => write!(f, "{} (but {warning})", self.title),
+            None => f.write_str(&self.title),
+        }
+    }
+}
 
 /// A vault change from the accounts list, applied under the vault's file lock.
 pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
@@ -39,39 +120,35 @@ pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> 
 
 /// Finishes a privacyIDEA enrollment (an RSA-4096 key, sent to the server)
 /// and keeps the token.
-pub async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::Enrollment, read_at: i64, now: u64) -> Result<String, String> {
-    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64).await.map_err(|e| e.to_string())?;
+pub async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::Enrollment, read_at: i64, now: u64) -> Result<Added, Error> {
+    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64).await?;
     blocking(move || {
-        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+        let mut vault = lock(&vault)?;
         let title = token.title();
-        vault.add_push_token(token, now).map_err(|e| e.to_string())?;
-        vault.ensure_journal().map_err(|e| e.to_string())?;
-        Ok(title)
+        vault.add_push_token(token, now)?;
+        vault.ensure_journal()?;
+        Ok(Added { title, warning: None })
     })
     .await
 }
 
 /// Activates a work or school account and keeps it: the account with its
 /// push link in the vault, its listener key outside it.
-pub async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<String, String> {
+pub async fn activate(vault: SharedVault, code: String, url: String, now: u64) -> Result<Added, Error> {
     let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "Countersign desktop".into());
-    let activated = crate::push::client::activate(&url, &code, &device).await.map_err(|e| e.to_string())?;
+    let activated = crate::push::client::activate(&url, &code, &device).await?;
     blocking(move || {
-        let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+        let mut vault = lock(&vault)?;
         let keyring = crate::reach::keyring_for(&vault);
-        let kept = crate::reach::keep_activation(&mut vault, activated, keyring.as_ref(), now).map_err(|e| e.to_string())?;
-        // The account is kept: what went wrong after that is said, not failed.
-        Ok(match kept.warnings.first() {
-            Some(warning) => format!("{} (but {warning})", kept.title),
-            None => kept.title,
-        })
+        let kept = crate::reach::keep_activation(&mut vault, activated, keyring.as_ref(), now)?;
+        Ok(Added { warning: kept.warnings.first().map(ToString::to_string), title: kept.title })
     })
     .await
 }
 
 /// Verifies the newest backup and records it in the backup folder.
 pub fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
-    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let mut vault = lock(vault).map_err(|e| e.to_string())?;
     let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
     let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let verified = backup::Verified { file, accounts, at: super::now_unix() as i64 };
@@ -83,7 +160,7 @@ pub fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
 
 /// Writes an export chosen on the Export page.
 pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
-    let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
+    let vault = lock(vault).map_err(|e| e.to_string())?;
     let export = transfer::export(format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
     let written = transfer::save(&export, path).map_err(|e| e.to_string())?;
     let exported = vault.entries().len() - export.left_out.len();
@@ -94,33 +171,54 @@ pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password
     Ok(info)
 }
 
-/// `done`, then what happened to the vault's older copies, if there were any.
-fn with_copies(done: &str, copies: &vault::Copies) -> String {
-    match copies.summary() {
-        Some(summary) => format!("{done} Older copies: {summary}."),
-        None => done.to_owned(),
+/// What a change of protection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protected {
+    PasswordSet,
+    PasswordRemoved,
+    KeyringOn,
+    KeyringOff,
+}
+
+/// A change of protection that was saved, and what happened to the vault's
+/// older copies, if there were any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectionChanged {
+    pub change: Protected,
+    pub copies: Option<String>,
+}
+
+impl std::fmt::Display for ProtectionChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.change {
+            Protected::PasswordSet => "Password saved. The vault's master key (and keyring key, if any) was replaced.",
+            Protected::PasswordRemoved => "Password removed: the OS keyring, with a new key, now opens the vault.",
+            Protected::KeyringOn => "The OS keyring now unlocks the vault.",
+            Protected::KeyringOff => "The OS keyring no longer unlocks the vault.",
+        })?;
+        match &self.copies {
+            Some(summary) => write!(f, " Older copies: {summary}."),
+            None => Ok(()),
+        }
     }
 }
 
 /// A change of password or keyring slot, run off the UI thread (Argon2id).
-pub fn protect(vault: &SharedVault, protection: Protection) -> Result<String, String> {
-    let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let keyring = || Keyring::system().map_err(|e| e.to_string());
-    match protection {
+pub fn protect(vault: &SharedVault, protection: Protection) -> Result<ProtectionChanged, Error> {
+    let mut vault = lock(vault)?;
+    let (change, copies) = match protection {
         Protection::SetPassword(password) => {
-            let keyring = if vault.has_keyring() { keyring().ok() } else { None };
-            let copies = vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok(with_copies("Password saved. The vault's master key (and keyring key, if any) was replaced.", &copies))
+            let keyring = if vault.has_keyring() { Keyring::system().ok() } else { None };
+            (Protected::PasswordSet, vault.set_password(Some((password, Kdf::default())), keyring.as_ref())?)
         }
         Protection::RemovePassword => {
-            let keyring = keyring().ok();
-            let copies = vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
-            Ok(with_copies("Password removed: the OS keyring, with a new key, now opens the vault.", &copies))
+            let keyring = Keyring::system().ok();
+            (Protected::PasswordRemoved, vault.set_password(None, keyring.as_ref())?)
         }
         Protection::Keyring(on) => {
-            let copies = vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
-            Ok(with_copies(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }, &copies))
+            let keyring = Keyring::system().map_err(vault::Error::from)?;
+            (if on { Protected::KeyringOn } else { Protected::KeyringOff }, vault.set_keyring(on, &keyring)?)
         }
-    }
+    };
+    Ok(ProtectionChanged { change, copies: copies.summary() })
 }
-

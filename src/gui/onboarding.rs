@@ -2,30 +2,29 @@
 
 use std::path::PathBuf;
 
-use iced::widget::{Space, button, checkbox, column, container, text, text_input};
+use iced::widget::{Space, button, checkbox, column, container, text};
 use iced::{Center, Element, Fill, Task};
 
-use super::{Sensitive, SharedVault, blocking, share};
+use super::password::{self, NewPassword};
+use super::{SharedVault, blocking, share};
 use crate::vault::{self, Kdf, Keyring, Protection, Vault};
 
 #[derive(Debug)]
 pub struct Onboarding {
     path: PathBuf,
     /// `None` while the keyring is being probed; then whether it answered.
-    keyring: Option<Result<(), String>>,
+    keyring: Option<Result<(), vault::keyring::Error>>,
     use_password: bool,
-    password: String,
-    confirm: String,
+    password: NewPassword,
     busy: bool,
     error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    KeyringProbed(Result<(), String>),
+    KeyringProbed(Result<(), vault::keyring::Error>),
     UsePasswordToggled(bool),
-    PasswordChanged(Sensitive<String>),
-    ConfirmChanged(Sensitive<String>),
+    Password(password::Message),
     Create,
     Created(Result<SharedVault, vault::Error>),
 }
@@ -38,8 +37,8 @@ pub enum Action {
 
 impl Onboarding {
     pub fn new(path: PathBuf) -> (Self, Task<Message>) {
-        let probe = Task::perform(blocking(|| Keyring::system().map(|_| ()).map_err(|e| e.to_string())), Message::KeyringProbed);
-        (Onboarding { path, keyring: None, use_password: false, password: String::new(), confirm: String::new(), busy: false, error: None }, probe)
+        let probe = Task::perform(blocking(|| Keyring::system().map(|_| ())), Message::KeyringProbed);
+        (Onboarding { path, keyring: None, use_password: false, password: NewPassword::default(), busy: false, error: None }, probe)
     }
 
     fn keyring_available(&self) -> bool {
@@ -60,25 +59,22 @@ impl Onboarding {
                 self.use_password = on;
                 Action::None
             }
-            Message::PasswordChanged(Sensitive(password)) => {
-                self.password = password;
-                self.error = None;
-                Action::None
-            }
-            Message::ConfirmChanged(Sensitive(confirm)) => {
-                self.confirm = confirm;
-                self.error = None;
-                Action::None
-            }
+            Message::Password(message) => match self.password.update(message) {
+                password::Event::Edited => {
+                    self.error = None;
+                    Action::None
+                }
+                password::Event::Submitted => self.update(Message::Create),
+            },
             Message::Create => {
                 if self.busy || self.keyring.is_none() {
                     return Action::None;
                 }
                 let password = if self.needs_password() {
-                    match super::chosen_password(&self.password, &self.confirm) {
+                    match self.password.chosen() {
                         Ok(password) => Some(password),
-                        Err(error) => {
-                            self.error = Some(error);
+                        Err(problem) => {
+                            self.error = Some(problem.to_string());
                             return Action::None;
                         }
                     }
@@ -124,16 +120,15 @@ impl Onboarding {
             Some(Err(reason)) => {
                 let notice = column![
                     text("No OS keyring answered on this desktop, so the vault needs a password.").size(14),
-                    text(reason.clone()).size(12).style(text::secondary),
+                    text(reason.to_string()).size(12).style(text::secondary),
                 ]
                 .spacing(4);
                 form = form.push(container(notice).padding(10).style(super::style::notice(false)));
             }
         }
         if self.needs_password() {
-            form = form
-                .push(text_input("Password", &self.password).secure(true).padding(10).on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::Create))
-                .push(text_input("Repeat the password", &self.confirm).secure(true).padding(10).on_input(|p| Message::ConfirmChanged(Sensitive(p))).on_submit(Message::Create));
+            let [password, confirm] = self.password.fields(["Password", "Repeat the password"], 10, true);
+            form = form.push(password.map(Message::Password)).push(confirm.map(Message::Password));
         }
         if let Some(error) = &self.error {
             form = form.push(text(error.clone()).size(14).style(text::danger));
