@@ -85,8 +85,8 @@ fn an_encrypted_export_is_written_and_imports_back_identically() {
     open_settings(&mut harness);
     harness.click("Export…");
     harness.send(Message::Export(export::Message::FormatSelected(ExportFormat::AegisEncrypted)));
-    harness.send(Message::Export(export::Message::PasswordChanged(countersign::gui::Sensitive("export pass".into()))));
-    harness.send(Message::Export(export::Message::ConfirmChanged(countersign::gui::Sensitive("export pass".into()))));
+    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::PasswordChanged(countersign::gui::Sensitive("export pass".into())))));
+    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::ConfirmChanged(countersign::gui::Sensitive("export pass".into())))));
     let out = harness.dir.path().join("aegis.json");
     harness.send(Message::Export(export::Message::Picked(Some(out.clone()))));
     assert!(harness.shows(&format!("Exported 2 of 2 accounts to {}.", out.display())));
@@ -171,8 +171,8 @@ fn every_change_is_backed_up_and_verify_says_when() {
     assert!(harness.shows("Never verified."));
     harness.click("Verify backup");
     let Page::Preferences(preferences) = page(&harness) else { panic!("not the settings page") };
-    assert_eq!(preferences.backup_error, None);
-    let verified = preferences.verified.clone().expect("verified");
+    assert_eq!(preferences.backups.error, None);
+    let verified = preferences.backups.verified.clone().expect("verified");
     assert_eq!((verified.file.as_str(), verified.accounts), (backups[0].path.file_name().unwrap().to_str().unwrap(), 0));
     assert!(harness.shows(&format!("Last verified restorable: {} ({}, 0 accounts)", verified.when(), verified.file)), "the verification is shown");
     // It was recorded where the command line also reads it.

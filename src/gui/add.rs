@@ -12,12 +12,15 @@ use std::path::PathBuf;
 use iced::widget::{Space, button, checkbox, column, container, pick_list, row, rule, scrollable, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
+mod form;
+
+pub use form::{Form, FormError, OtpType};
+
 use super::jobs::{self, Added};
 use super::{Sensitive, blocking, style};
-use crate::account::{Account, Algorithm, DEFAULT_PERIOD, Method, STEAM_DIGITS};
+use crate::account::{Account, Algorithm, Method};
 use crate::migration::{self, Batches};
 use crate::scan;
-use crate::secret::Secret;
 use crate::uri::{self, Payload};
 use crate::vault::Imported;
 
@@ -33,24 +36,6 @@ pub enum Kind {
     WorkOrSchool,
     #[default]
     Other,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OtpType {
-    #[default]
-    Totp,
-    Hotp,
-    Steam,
-}
-
-impl std::fmt::Display for OtpType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OtpType::Totp => "Time-based (TOTP)",
-            OtpType::Hotp => "Counter-based (HOTP)",
-            OtpType::Steam => "Steam Guard",
-        })
-    }
 }
 
 /// Something read from a QR code or a form, shown for review before saving.
@@ -70,19 +55,8 @@ pub enum Candidate {
 #[derive(Debug, Default)]
 pub struct Add {
     pub kind: Kind,
-    pub name: String,
-    pub secret: String,
-    pub issuer: String,
-    pub otp_type: OtpType,
-    pub algorithm: Option<Algorithm>,
-    pub digits: Option<u8>,
-    pub period: String,
-    pub counter: String,
-    pub advanced: bool,
-    pub uri: String,
-    /// Work or school: the Code and URL typed in.
-    pub code: String,
-    pub url: String,
+    /// What is typed in the fields.
+    pub form: Form,
     pub busy: Option<&'static str>,
     pub error: Option<String>,
     /// `Some` once something was read: the review step.
@@ -95,31 +69,6 @@ pub struct Add {
     pub saving: Option<Vec<String>>,
     /// What happened to each account: the last step.
     pub report: Option<Report>,
-}
-
-/// Why the manual form is not an account yet, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormError {
-    #[error("Enter the account name.")]
-    NoName,
-    #[error("Enter the secret key.")]
-    NoSecret,
-    #[error("The secret key is not valid: {0}.")]
-    Secret(crate::secret::Error),
-    #[error("The period must be a whole number of seconds.")]
-    Period,
-    #[error("The counter must be a whole number.")]
-    Counter,
-    /// The account's own check, as a sentence.
-    #[error("{}", sentence(.0))]
-    Account(crate::account::Error),
-}
-
-/// "digits must be 6 to 8" as "Digits must be 6 to 8.".
-fn sentence(error: &crate::account::Error) -> String {
-    let text = error.to_string();
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".").unwrap_or_default()
 }
 
 /// What saving did, account by account.
@@ -149,16 +98,7 @@ pub enum Message {
     Scanned(Result<Sensitive<Vec<String>>, jobs::Error>),
     PasteImage,
     ScanScreen,
-    NameChanged(String),
-    SecretChanged(Sensitive<String>),
-    IssuerChanged(String),
-    TypeSelected(OtpType),
-    AlgorithmSelected(Algorithm),
-    DigitsSelected(u8),
-    PeriodChanged(String),
-    CounterChanged(String),
-    ToggleAdvanced,
-    UriChanged(Sensitive<String>),
+    Form(form::Message),
     ReviewManual,
     ReviewUri,
     PartialConfirmed(bool),
@@ -167,8 +107,6 @@ pub enum Message {
     Imported(Result<Vec<Imported>, jobs::Error>),
     BackToForm,
     Cancel,
-    CodeChanged(String),
-    UrlChanged(String),
     /// Activate with this Code and URL.
     Activate(String, String),
     /// The activation's outcome: the account added, or why it failed.
@@ -250,31 +188,24 @@ impl Add {
                 }
                 Action::None
             }
-            Message::NameChanged(name) => self.edited(|add| add.name = name),
-            Message::SecretChanged(Sensitive(secret)) => self.edited(|add| add.secret = secret),
-            Message::IssuerChanged(issuer) => self.edited(|add| add.issuer = issuer),
-            Message::TypeSelected(otp_type) => self.edited(|add| add.otp_type = otp_type),
-            Message::AlgorithmSelected(algorithm) => self.edited(|add| add.algorithm = Some(algorithm)),
-            Message::DigitsSelected(digits) => self.edited(|add| add.digits = Some(digits)),
-            Message::PeriodChanged(period) => self.edited(|add| add.period = period),
-            Message::CounterChanged(counter) => self.edited(|add| add.counter = counter),
-            Message::UriChanged(Sensitive(uri)) => self.edited(|add| add.uri = uri),
-            Message::ToggleAdvanced => {
-                self.advanced = !self.advanced;
+            Message::Form(message) => {
+                if self.form.update(message) == form::Event::Edited {
+                    self.error = None;
+                }
                 Action::None
             }
             Message::ReviewManual => {
-                match self.manual_account() {
+                match self.form.account() {
                     Ok(account) => self.review = Some(vec![Candidate::Account { account, warnings: Vec::new() }]),
                     Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
             }
             Message::ReviewUri => {
-                if self.uri.trim().is_empty() {
+                if self.form.uri.trim().is_empty() {
                     self.error = Some("Paste an otpauth:// link first.".into());
                 } else {
-                    let uri = self.uri.trim().to_owned();
+                    let uri = self.form.uri.trim().to_owned();
                     self.take(&[uri]);
                 }
                 Action::None
@@ -328,8 +259,6 @@ impl Add {
                 Action::None
             }
             Message::Cancel => Action::Cancel,
-            Message::CodeChanged(code) => self.edited(|add| add.code = code),
-            Message::UrlChanged(url) => self.edited(|add| add.url = url),
             Message::Activate(code, url) => {
                 let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
                 let url = url.trim().to_owned();
@@ -419,41 +348,6 @@ impl Add {
         candidates.chain(self.batches.entries().filter_map(|e| e.account.as_ref().ok().cloned())).collect()
     }
 
-    fn edited(&mut self, change: impl FnOnce(&mut Self)) -> Action {
-        change(self);
-        self.error = None;
-        Action::None
-    }
-
-    /// The account described by the manual form, or an error naming the field.
-    pub fn manual_account(&self) -> Result<Account, FormError> {
-        if self.name.trim().is_empty() {
-            return Err(FormError::NoName);
-        }
-        if self.secret.trim().is_empty() {
-            return Err(FormError::NoSecret);
-        }
-        let (secret, _) = Secret::from_base32(&self.secret).map_err(FormError::Secret)?;
-        let method = match self.otp_type {
-            OtpType::Totp => {
-                let period = if self.period.trim().is_empty() { DEFAULT_PERIOD } else { self.period.trim().parse().map_err(|_| FormError::Period)? };
-                Method::Totp { period }
-            }
-            OtpType::Hotp => Method::Hotp { counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| FormError::Counter)? } },
-            OtpType::Steam => Method::Steam,
-        };
-        let mut account = Account::totp(&self.issuer, &self.name, secret);
-        account.method = method;
-        if method == Method::Steam {
-            account.digits = STEAM_DIGITS;
-        } else {
-            account.algorithm = self.algorithm.unwrap_or(Algorithm::Sha1);
-            account.digits = self.digits.unwrap_or(6);
-        }
-        account.validate().map_err(FormError::Account)?;
-        Ok(account)
-    }
-
     pub fn view(&self) -> Element<'_, Message> {
         let header = row![
             button(text("← Back")).on_press(Message::Cancel).padding([8, 12]).style(button::secondary),
@@ -487,12 +381,12 @@ impl Add {
     fn work_view(&self) -> Element<'_, Message> {
         let mut manual = column![
             text("Or enter the Code and URL shown under the QR code").size(18),
-            text_input("Code (e.g. 123 456 789)", &self.code).id(CODE_ID).on_input(Message::CodeChanged).padding(9),
-            text_input("URL (e.g. https://mfa.example.com/…)", &self.url).id(URL_ID).on_input(Message::UrlChanged).on_submit(Message::Activate(self.code.clone(), self.url.clone())).padding(9),
+            text_input("Code (e.g. 123 456 789)", &self.form.code).id(CODE_ID).on_input(|c| Message::Form(form::Message::CodeChanged(c))).padding(9),
+            text_input("URL (e.g. https://mfa.example.com/…)", &self.form.url).id(URL_ID).on_input(|u| Message::Form(form::Message::UrlChanged(u))).on_submit(Message::Activate(self.form.code.clone(), self.form.url.clone())).padding(9),
         ]
         .spacing(8);
         if self.busy.is_none() {
-            manual = manual.push(row![Space::new().width(Fill), button(text("Activate")).on_press(Message::Activate(self.code.clone(), self.url.clone())).padding([8, 16])]);
+            manual = manual.push(row![Space::new().width(Fill), button(text("Activate")).on_press(Message::Activate(self.form.code.clone(), self.form.url.clone())).padding([8, 16])]);
         }
         let mut content = column![
             text("Your organisation's \"Configure mobile app\" page shows a QR code with a Code and a URL under it. Activating lets this computer show the account's codes and approve sign-ins.").size(14),
@@ -527,30 +421,30 @@ impl Add {
 
         let mut manual = column![
             text("Enter a setup key").size(18),
-            text_input("Account name (e.g. alice@example.com)", &self.name).id(NAME_ID).on_input(Message::NameChanged).on_submit(Message::ReviewManual).padding(9),
-            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.secret).id(SECRET_ID).on_input(|s| Message::SecretChanged(Sensitive(s))).on_submit(Message::ReviewManual).padding(9),
-            text_input("Issuer (optional, e.g. GitHub)", &self.issuer).id(ISSUER_ID).on_input(Message::IssuerChanged).on_submit(Message::ReviewManual).padding(9),
+            text_input("Account name (e.g. alice@example.com)", &self.form.name).id(NAME_ID).on_input(|n| Message::Form(form::Message::NameChanged(n))).on_submit(Message::ReviewManual).padding(9),
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.form.secret).id(SECRET_ID).on_input(|s| Message::Form(form::Message::SecretChanged(Sensitive(s)))).on_submit(Message::ReviewManual).padding(9),
+            text_input("Issuer (optional, e.g. GitHub)", &self.form.issuer).id(ISSUER_ID).on_input(|i| Message::Form(form::Message::IssuerChanged(i))).on_submit(Message::ReviewManual).padding(9),
         ]
         .spacing(8);
-        if self.advanced {
-            let numeric = self.otp_type != OtpType::Steam;
-            let mut advanced = row![pick_list([OtpType::Totp, OtpType::Hotp, OtpType::Steam], Some(self.otp_type), Message::TypeSelected).padding(8)].spacing(8).align_y(Center);
+        if self.form.advanced {
+            let numeric = self.form.otp_type != OtpType::Steam;
+            let mut advanced = row![pick_list([OtpType::Totp, OtpType::Hotp, OtpType::Steam], Some(self.form.otp_type), |t| Message::Form(form::Message::TypeSelected(t))).padding(8)].spacing(8).align_y(Center);
             if numeric {
                 advanced = advanced
-                    .push(pick_list([Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512], Some(self.algorithm.unwrap_or(Algorithm::Sha1)), Message::AlgorithmSelected).padding(8))
-                    .push(pick_list([6u8, 7, 8], Some(self.digits.unwrap_or(6)), Message::DigitsSelected).padding(8))
+                    .push(pick_list([Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512], Some(self.form.algorithm.unwrap_or(Algorithm::Sha1)), |a| Message::Form(form::Message::AlgorithmSelected(a))).padding(8))
+                    .push(pick_list([6u8, 7, 8], Some(self.form.digits.unwrap_or(6)), |d| Message::Form(form::Message::DigitsSelected(d))).padding(8))
                     .push(text("digits").size(14));
             }
-            advanced = match self.otp_type {
-                OtpType::Totp => advanced.push(text_input("30", &self.period).on_input(Message::PeriodChanged).width(70).padding(8)).push(text("seconds").size(14)),
-                OtpType::Hotp => advanced.push(text_input("0", &self.counter).on_input(Message::CounterChanged).width(90).padding(8)).push(text("counter").size(14)),
+            advanced = match self.form.otp_type {
+                OtpType::Totp => advanced.push(text_input("30", &self.form.period).on_input(|p| Message::Form(form::Message::PeriodChanged(p))).width(70).padding(8)).push(text("seconds").size(14)),
+                OtpType::Hotp => advanced.push(text_input("0", &self.form.counter).on_input(|c| Message::Form(form::Message::CounterChanged(c))).width(90).padding(8)).push(text("counter").size(14)),
                 OtpType::Steam => advanced,
             };
             manual = manual.push(advanced);
         }
         manual = manual.push(
             row![
-                button(text(if self.advanced { "Hide advanced" } else { "Advanced…" })).on_press(Message::ToggleAdvanced).padding([8, 12]).style(button::text),
+                button(text(if self.form.advanced { "Hide advanced" } else { "Advanced…" })).on_press(Message::Form(form::Message::ToggleAdvanced)).padding([8, 12]).style(button::text),
                 Space::new().width(Fill),
                 button(text("Review")).on_press(Message::ReviewManual).padding([8, 16]),
             ]
@@ -560,7 +454,7 @@ impl Add {
         let link = column![
             text("Or paste an otpauth:// link").size(18),
             row![
-                text_input("otpauth://totp/…", &self.uri).id(URI_ID).on_input(|s| Message::UriChanged(Sensitive(s))).on_submit(Message::ReviewUri).padding(9),
+                text_input("otpauth://totp/…", &self.form.uri).id(URI_ID).on_input(|s| Message::Form(form::Message::UriChanged(Sensitive(s)))).on_submit(Message::ReviewUri).padding(9),
                 button(text("Review")).on_press(Message::ReviewUri).padding([8, 16]),
             ]
             .spacing(8),

@@ -634,7 +634,7 @@ impl Inbox {
                 return Action::Run(Task::perform(
                     blocking(move || {
                         let keyring = if listeners::in_keyring(&path) { Keyring::system().ok() } else { None };
-                        listeners::remove(&path, &id, &key, keyring.as_ref()).map(|_| id).map_err(|e| e.to_string())
+                        listeners::remove(&path, &id, &key, keyring.as_ref()).map(|_| id).map_err(jobs::Error::from)
                     }),
                     Message::ListenerDropped,
                 ));

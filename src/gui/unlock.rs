@@ -11,6 +11,7 @@ use super::{Sensitive, SharedVault, blocking, share};
 use crate::backup::{self, Backup};
 use crate::secret::Password;
 use crate::vault::{self, Keyring, Locked};
+use zeroize::{Zeroize, Zeroizing};
 
 #[derive(Debug)]
 pub struct Unlock {
@@ -24,7 +25,8 @@ pub struct Unlock {
     pub source: Option<PathBuf>,
     /// An unlocked backup waiting for "Restore", with its account count.
     pub restoring: Option<(SharedVault, usize)>,
-    password: String,
+    /// What is typed, wiped when replaced, cleared or dropped.
+    password: Zeroizing<String>,
     has_password: bool,
     has_keyring: bool,
     busy: bool,
@@ -70,7 +72,7 @@ impl Unlock {
             backups: None,
             source: None,
             restoring: None,
-            password: String::new(),
+            password: Zeroizing::default(),
             has_password: false,
             has_keyring: false,
             busy: false,
@@ -90,7 +92,7 @@ impl Unlock {
     fn read(&mut self, path: &std::path::Path) -> bool {
         self.keyring_note = None;
         self.error = None;
-        self.password.clear();
+        self.password.zeroize();
         match Locked::read(path) {
             Err(error) => {
                 self.fatal = Some(error.to_string());
@@ -126,7 +128,7 @@ impl Unlock {
     pub fn update(&mut self, message: Message) -> Action {
         match message {
             Message::PasswordChanged(Sensitive(password)) => {
-                self.password = password;
+                self.password = Zeroizing::new(password);
                 self.error = None;
                 Action::None
             }
@@ -136,7 +138,7 @@ impl Unlock {
                 }
                 self.busy = true;
                 let path = self.target();
-                let password = Password::new(std::mem::take(&mut self.password));
+                let password = Password::new(std::mem::take(&mut *self.password));
                 Action::Run(Task::perform(
                     blocking(move || Locked::read(&path)?.unlock_with_password(&password).map(share)),
                     Message::Unlocked,
