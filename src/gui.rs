@@ -972,7 +972,7 @@ impl App {
                 Some(id) => self.update(Message::Accounts(accounts::Message::Delete(id))),
                 None => Task::none(),
             },
-            (Key::Named(Named::Enter), Page::Accounts) if unlocked.accounts.confirm_delete.is_some() => self.update(Message::Accounts(accounts::Message::ConfirmDelete)),
+            (Key::Named(Named::Enter), Page::Accounts) if unlocked.accounts.confirm_delete.is_some() => self.update(Message::Accounts(accounts::Message::DeleteConfirmed(true))),
             (Key::Named(Named::Enter), Page::Accounts) => match unlocked.accounts.target() {
                 Some(id) => {
                     unlocked.accounts.selected = Some(id.clone());

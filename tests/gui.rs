@@ -250,9 +250,9 @@ fn edit_and_reorder() {
     harness.click("Google");
     harness.click("Edit");
     let messages = vec![
-        Message::Accounts(accounts::Message::EditIssuerChanged("Gmail".into())),
-        Message::Accounts(accounts::Message::EditNameChanged("work".into())),
-        Message::Accounts(accounts::Message::SaveEdit),
+        Message::Accounts(accounts::Message::Editing(accounts::EditMessage::IssuerChanged("Gmail".into()))),
+        Message::Accounts(accounts::Message::Editing(accounts::EditMessage::NameChanged("work".into()))),
+        Message::Accounts(accounts::Message::Editing(accounts::EditMessage::Save)),
     ];
     for message in messages {
         harness.send(message);

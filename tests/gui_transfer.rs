@@ -164,7 +164,7 @@ fn every_change_is_backed_up_and_verify_says_when() {
     let mut harness = Harness::unlocked(vec![github()]);
     harness.send(Message::Accounts(accounts::Message::CardPressed(harness.accounts().cards[0].id.clone())));
     harness.click("Delete");
-    harness.send(Message::Accounts(accounts::Message::ConfirmDelete));
+    harness.send(Message::Accounts(accounts::Message::DeleteConfirmed(true)));
     let backups = countersign::backup::list(&harness.dir.path().join("backups"), &harness.vault_path).unwrap();
     assert_eq!(backups.len(), 1, "the deletion was backed up");
     open_settings(&mut harness);

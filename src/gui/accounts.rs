@@ -67,15 +67,14 @@ pub enum Message {
     QueryChanged(String),
     CardPressed(Id),
     NextCode(Id),
+    /// Rename this account in place.
     Edit(Id),
-    EditIssuerChanged(String),
-    EditNameChanged(String),
-    SaveEdit,
-    CancelEdit,
+    Editing(EditMessage),
+    /// Ask whether to delete this account.
     Delete(Id),
     ShowQr(Id),
-    ConfirmDelete,
-    CancelDelete,
+    /// The answer to "Delete?": true deletes.
+    DeleteConfirmed(bool),
     MoveUp(Id),
     MoveDown(Id),
     Scrolled(iced::widget::scrollable::Viewport),
@@ -83,6 +82,15 @@ pub enum Message {
     OpenPreferences,
     OpenActivity,
     Lock,
+}
+
+/// The in-place rename of one card.
+#[derive(Debug, Clone)]
+pub enum EditMessage {
+    IssuerChanged(String),
+    NameChanged(String),
+    Save,
+    Cancel,
 }
 
 /// A change to the vault the root must make.
@@ -230,24 +238,18 @@ impl Accounts {
                 }
                 Action::None
             }
-            Message::EditIssuerChanged(issuer) => {
-                if let Some(edit) = &mut self.editing {
-                    edit.issuer = issuer;
+            Message::Editing(message) => {
+                let Some(edit) = &mut self.editing else { return Action::None };
+                match message {
+                    EditMessage::IssuerChanged(issuer) => edit.issuer = issuer,
+                    EditMessage::NameChanged(name) => edit.name = name,
+                    EditMessage::Cancel => self.editing = None,
+                    EditMessage::Save => {
+                        if let Some(Edit { id, issuer, name }) = self.editing.take() {
+                            return Action::Change(Change::Rename { id, issuer, name });
+                        }
+                    }
                 }
-                Action::None
-            }
-            Message::EditNameChanged(name) => {
-                if let Some(edit) = &mut self.editing {
-                    edit.name = name;
-                }
-                Action::None
-            }
-            Message::SaveEdit => match self.editing.take() {
-                Some(Edit { id, issuer, name }) => Action::Change(Change::Rename { id, issuer, name }),
-                None => Action::None,
-            },
-            Message::CancelEdit => {
-                self.editing = None;
                 Action::None
             }
             Message::Delete(id) => {
@@ -256,14 +258,10 @@ impl Accounts {
             }
             Message::ShowQr(id) => Action::ShowQr(id),
             Message::OpenActivity => Action::OpenActivity,
-            Message::ConfirmDelete => match self.confirm_delete.take() {
-                Some(id) => Action::Change(Change::Remove(id)),
-                None => Action::None,
+            Message::DeleteConfirmed(confirmed) => match self.confirm_delete.take() {
+                Some(id) if confirmed => Action::Change(Change::Remove(id)),
+                _ => Action::None,
             },
-            Message::CancelDelete => {
-                self.confirm_delete = None;
-                Action::None
-            }
             Message::MoveUp(id) => Action::Change(Change::Move { id, up: true }),
             Message::MoveDown(id) => Action::Change(Change::Move { id, up: false }),
             Message::AddAccount => Action::AddAccount,
@@ -381,10 +379,10 @@ impl Accounts {
     fn card_tools<'a>(&'a self, card: &'a Card) -> Element<'a, Message> {
         if let Some(edit) = self.editing.as_ref().filter(|e| e.id == card.id) {
             return row![
-                text_input("Issuer", &edit.issuer).on_input(Message::EditIssuerChanged).on_submit(Message::SaveEdit).padding(7),
-                text_input("Account name", &edit.name).on_input(Message::EditNameChanged).on_submit(Message::SaveEdit).padding(7),
-                button(text("Save")).on_press(Message::SaveEdit).padding([7, 12]),
-                button(text("Cancel")).on_press(Message::CancelEdit).padding([7, 12]).style(button::secondary),
+                text_input("Issuer", &edit.issuer).on_input(|i| Message::Editing(EditMessage::IssuerChanged(i))).on_submit(Message::Editing(EditMessage::Save)).padding(7),
+                text_input("Account name", &edit.name).on_input(|n| Message::Editing(EditMessage::NameChanged(n))).on_submit(Message::Editing(EditMessage::Save)).padding(7),
+                button(text("Save")).on_press(Message::Editing(EditMessage::Save)).padding([7, 12]),
+                button(text("Cancel")).on_press(Message::Editing(EditMessage::Cancel)).padding([7, 12]).style(button::secondary),
             ]
             .spacing(8)
             .align_y(Center)
@@ -393,8 +391,8 @@ impl Accounts {
         if self.confirm_delete.as_ref() == Some(&card.id) {
             return row![
                 text(format!("Delete {}? Its codes cannot be recovered.", if card.issuer.is_empty() { &card.name } else { &card.issuer })).size(14).width(Fill),
-                button(text("Delete")).on_press(Message::ConfirmDelete).padding([7, 12]).style(button::danger),
-                button(text("Cancel")).on_press(Message::CancelDelete).padding([7, 12]).style(button::secondary),
+                button(text("Delete")).on_press(Message::DeleteConfirmed(true)).padding([7, 12]).style(button::danger),
+                button(text("Cancel")).on_press(Message::DeleteConfirmed(false)).padding([7, 12]).style(button::secondary),
             ]
             .spacing(8)
             .align_y(Center)
