@@ -490,8 +490,8 @@ impl App {
                     }
                     preferences::Action::Run(task) => task.map(Message::Settings),
                     preferences::Action::VerifyBackup => {
-                        let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::verify_backup(&vault)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(blocking(move || jobs::verify_backup(&vault, now)), |result| Message::Settings(preferences::Message::BackupVerified(result)))
                     }
                     preferences::Action::Import => {
                         self.show_page(Page::Import(Import::default()));

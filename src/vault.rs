@@ -682,8 +682,11 @@ impl Vault {
     /// are this vault's (so the same password or keyring entry opens it),
     /// its accounts decrypt under this vault's master key, and they equal
     /// the vault's accounts as they are on disk now (re-read under the lock).
-    /// Returns the backup and its account count.
-    pub fn verify_backup(&mut self) -> Result<(backup::Backup, usize), Error> {
+    /// A success is recorded, at `now` (Unix seconds), in the folder the
+    /// backup was read from, whichever front asked: the window and the
+    /// command line show the same "last verified". Nothing is recorded when
+    /// backups are off ([`Error::BackupsOff`]) or the check fails.
+    pub fn verify_backup(&mut self, now: u64) -> Result<backup::Verification, Error> {
         let policy = self.backups.clone().ok_or(Error::BackupsOff)?;
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
@@ -699,7 +702,10 @@ impl Vault {
         if entries != self.entries || tokens != self.tokens {
             return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
         }
-        Ok((newest, entries.len()))
+        let file = newest.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let verified = backup::Verified { file, accounts: entries.len(), at: i64::try_from(now).unwrap_or(i64::MAX) };
+        backup::record(&policy.dir, &verified)?;
+        Ok(backup::Verification { backup: newest, verified })
     }
 
     /// What is saved: copies of the accounts, tokens and journal key.

@@ -259,10 +259,8 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
     match command {
         BackupCommand::Verify => {
             let mut vault = open()?;
-            let (newest, accounts) = vault.verify_backup()?;
-            let verified = backup::Verified { file: file_name(&newest.path), accounts, at: jiff::Timestamp::now().as_second() };
-            backup::record(&dir, &verified)?;
-            println!("{} (taken {}) decrypts and matches the vault: {accounts} accounts. It restores.", newest.path.display(), newest.taken());
+            let backup::Verification { backup: newest, verified } = vault.verify_backup(super::now()?)?;
+            println!("{} (taken {}) decrypts and matches the vault: {} accounts. It restores.", newest.path.display(), newest.taken(), verified.accounts);
             Ok(())
         }
         BackupCommand::List => {
@@ -306,8 +304,4 @@ pub fn warn_backup(vault: &Vault) {
     if let Some(problem) = vault.backup_problem() {
         eprintln!("countersign: warning: saved, but no backup was taken: {problem}");
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
 }

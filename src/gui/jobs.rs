@@ -70,15 +70,9 @@ pub async fn activate(vault: SharedVault, code: String, url: String, now: u64) -
 }
 
 /// Verifies the newest backup and records it in the backup folder.
-pub fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
+pub fn verify_backup(vault: &SharedVault, now: u64) -> Result<backup::Verified, String> {
     let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
-    let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let verified = backup::Verified { file, accounts, at: super::now_unix() as i64 };
-    if let Some(policy) = vault.backups() {
-        backup::record(&policy.dir, &verified).map_err(|e| e.to_string())?;
-    }
-    Ok(verified)
+    vault.verify_backup(now).map(|verification| verification.verified).map_err(|e| e.to_string())
 }
 
 /// Writes an export chosen on the Export page.

@@ -318,9 +318,9 @@ fn every_save_leaves_a_backup_that_verifies() {
     let path = dir.path().join("v.cvault");
     let policy = backup::Policy { dir: dir.path().join("backups"), keep: 2 };
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
-    assert!(matches!(vault.verify_backup(), Err(Error::BackupsOff)));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupsOff)));
     vault.set_backups(Some(policy.clone()));
-    assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::NoBackup { .. })));
     for name in ["alice", "bob", "carol"] {
         vault.add(vec![account(name)], 1).unwrap();
     }
@@ -328,21 +328,54 @@ fn every_save_leaves_a_backup_that_verifies() {
     let backups = backup::list(&policy.dir, &path).unwrap();
     assert_eq!(backups.len(), 2, "only `keep` copies stay");
     assert_eq!(std::fs::read(&backups[0].path).unwrap(), std::fs::read(&path).unwrap());
-    let (newest, accounts) = vault.verify_backup().unwrap();
-    assert_eq!((newest, accounts), (backups[0].clone(), 3));
+    let verification = vault.verify_backup(1_764_752_100).unwrap();
+    assert_eq!((verification.backup, verification.verified.accounts), (backups[0].clone(), 3));
     // The backup opens on its own with the vault's password.
     let copy = Locked::read(&backups[0].path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
     assert_eq!(copy.entries(), vault.entries());
 
     // A backup that no longer matches is reported, not trusted.
     std::fs::copy(&backups[1].path, &backups[0].path).unwrap();
-    let error = vault.verify_backup().unwrap_err();
+    let error = vault.verify_backup(1_764_752_100).unwrap_err();
     assert!(error.to_string().contains("holds 2 accounts where the vault holds 3"), "{error}");
     let mut bytes = std::fs::read(&backups[0].path).unwrap();
     let last = bytes.len() - 40;
     bytes[last] ^= 1;
     std::fs::write(&backups[0].path, bytes).unwrap();
-    assert!(matches!(vault.verify_backup(), Err(Error::BackupMismatch { .. })));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupMismatch { .. })));
+}
+
+/// The window and the command line once recorded a verification each their
+/// own way; both now call `verify_backup`, and this pins its one rule.
+#[test]
+fn a_verification_is_recorded_in_the_backup_folder_only_when_it_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let elsewhere = dir.path().join("elsewhere");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.set_backups(Some(backup::Policy { dir: elsewhere.clone(), keep: 3 }));
+    vault.add(vec![account("alice")], 1).unwrap();
+
+    // Backups off: refused, and nothing recorded, not even beside the vault.
+    vault.set_backups(None);
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupsOff)));
+    assert_eq!(backup::last_verified(&elsewhere), None);
+    assert_eq!(backup::last_verified(&backup::default_dir(&path)), None);
+
+    // On, in a folder of the user's choosing: recorded there, at the given time.
+    vault.set_backups(Some(backup::Policy { dir: elsewhere.clone(), keep: 3 }));
+    let verification = vault.verify_backup(1_764_752_100).unwrap();
+    let newest = backup::list(&elsewhere, &path).unwrap()[0].clone();
+    let expected = backup::Verified { file: newest.path.file_name().unwrap().to_str().unwrap().to_owned(), accounts: 1, at: 1_764_752_100 };
+    assert_eq!(verification, backup::Verification { backup: newest, verified: expected.clone() });
+    assert_eq!(backup::last_verified(&elsewhere), Some(expected.clone()));
+    assert_eq!(backup::last_verified(&backup::default_dir(&path)), None);
+
+    // A failed check keeps the last success on record.
+    vault.add(vec![account("bob")], 2).unwrap();
+    std::fs::write(&backup::list(&elsewhere, &path).unwrap()[0].path, b"not a vault").unwrap();
+    assert!(matches!(vault.verify_backup(1_764_752_200), Err(Error::BackupMismatch { .. })));
+    assert_eq!(backup::last_verified(&elsewhere), Some(expected));
 }
 
 #[test]
@@ -384,7 +417,7 @@ fn restoring_a_backup_keeps_the_replaced_vault() {
     assert_eq!(std::fs::read(&copies[1].path).unwrap(), current);
     assert_eq!(std::fs::read(&copies[0].path).unwrap(), std::fs::read(&path).unwrap());
     let mut restored = restored;
-    assert_eq!(restored.verify_backup().unwrap().1, 1);
+    assert_eq!(restored.verify_backup(1_764_752_100).unwrap().verified.accounts, 1);
 }
 
 #[test]
