@@ -240,16 +240,14 @@ pub fn export(vault: &Vault, args: ExportArgs) -> Result<()> {
     if password.as_ref().is_some_and(Password::is_empty) {
         bail!("the export's password is empty; nothing was written");
     }
-    let export = transfer::export(format, vault.entries(), password.as_ref())?;
-    let written = transfer::save(&export, &args.out)?;
-    for (title, why) in &export.left_out {
+    let saved = transfer::export_to(&args.out, format, vault.entries(), password.as_ref())?;
+    for (title, why) in &saved.left_out {
         eprintln!("countersign: left out {title}: {why}");
     }
-    let accounts = vault.entries().len() - export.left_out.len();
-    for path in &written {
+    for path in &saved.files {
         println!("{}", path.display());
     }
-    println!("Exported {accounts} of {} accounts as {format}.", vault.entries().len());
+    println!("Exported {} of {} accounts as {format}.", saved.exported, saved.of);
     Ok(())
 }
 

@@ -78,11 +78,9 @@ pub fn verify_backup(vault: &SharedVault, now: u64) -> Result<backup::Verified, 
 /// Writes an export chosen on the Export page.
 pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
     let vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-    let export = transfer::export(format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
-    let written = transfer::save(&export, path).map_err(|e| e.to_string())?;
-    let exported = vault.entries().len() - export.left_out.len();
-    let mut info = format!("Exported {exported} of {} accounts to {}.", vault.entries().len(), if written.len() == 1 { written[0].display().to_string() } else { format!("{} images in {}", written.len(), path.display()) });
-    for (title, why) in &export.left_out {
+    let saved = transfer::export_to(path, format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
+    let mut info = format!("Exported {} of {} accounts to {}.", saved.exported, saved.of, if saved.files.len() == 1 { saved.files[0].display().to_string() } else { format!("{} images in {}", saved.files.len(), path.display()) });
+    for (title, why) in &saved.left_out {
         info.push_str(&format!(" Left out {title}: {why}."));
     }
     Ok(info)
