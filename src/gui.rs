@@ -502,8 +502,8 @@ impl App {
                         Task::none()
                     }
                     preferences::Action::Protection(protection) => {
-                        let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::protect(&vault, protection)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(blocking(move || jobs::protect(&vault, protection, now)), |result| Message::Settings(preferences::Message::ProtectionChanged(result)))
                     }
                     preferences::Action::Back => {
                         self.show_page(Page::Accounts);
@@ -877,11 +877,11 @@ impl App {
 
     fn change(&mut self, change: Change) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
-        let vault = unlocked.vault.clone();
+        let (vault, now) = (unlocked.vault.clone(), self.now);
         Task::perform(
             blocking(move || {
                 let mut vault = vault.lock().map_err(|_| vault::Error::Encode("the vault lock was poisoned".into()))?;
-                jobs::apply(&mut vault, change)
+                jobs::apply(&mut vault, change, now)
             }),
             Message::Saved,
         )

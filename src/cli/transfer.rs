@@ -290,7 +290,7 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
             let restored = credentials.open(&file)?;
             let accounts = restored.entries().len();
             let copies = policy.clone().unwrap_or(backup::Policy { dir: dir.clone(), keep: usize::MAX });
-            let vault = vault::restore(restored, vault_path, &copies, policy)?;
+            let vault = vault::restore(restored, vault_path, &copies, policy, super::now()?)?;
             println!("Restored {} accounts from {} into {}.", accounts, file.display(), vault.path().display());
             Ok(())
         }

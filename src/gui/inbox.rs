@@ -262,7 +262,7 @@ impl Inbox {
                 blocking(move || {
                     let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
                     let path = vault.path().to_owned();
-                    vault.ensure_journal().map_err(|e| e.to_string())?;
+                    vault.ensure_journal(super::now_unix()).map_err(|e| e.to_string())?;
                     let key = vault.journal_key().cloned().ok_or("the vault has no journal key")?;
                     drop(vault);
                     journal::read(&path, &key).map_err(|e| e.to_string())
@@ -475,11 +475,11 @@ impl Inbox {
             }
             Message::Activity(prompt::ActivityMessage::ConfirmRemove) => {
                 let (Some(id), Some(vault)) = (self.confirm_remove.take(), context.vault) else { return Action::None };
-                let vault = vault.clone();
+                let (vault, now) = (vault.clone(), context.now);
                 Action::Run(Task::perform(
                     blocking(move || {
                         let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
-                        vault.remove_push_token(&id).map(|removed| format!("Removed {}", removed.token.title())).map_err(|e| e.to_string())
+                        vault.remove_push_token(&id, now).map(|removed| format!("Removed {}", removed.token.title())).map_err(|e| e.to_string())
                     }),
                     Message::TokenRemoved,
                 ))

@@ -7,18 +7,18 @@ use crate::vault::{self, Keyring, Kdf, Vault};
 use crate::{backup, transfer};
 
 /// A vault change from the accounts list, applied under the vault's file lock.
-pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
+pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<String, vault::Error> {
     match change {
         Change::Rename { id, issuer, name } => vault
-            .modify(&id, |account| {
+            .modify(&id, now, |account| {
                 account.issuer = issuer.trim().to_owned();
                 account.label_issuer = None;
                 account.name = name.trim().to_owned();
             })
             .map(|()| "Account renamed".to_owned()),
-        Change::Remove(id) => vault.remove(&id).map(|entry| format!("Deleted {}", entry.account.title())),
+        Change::Remove(id) => vault.remove(&id, now).map(|entry| format!("Deleted {}", entry.account.title())),
         Change::Move { id, up } => vault
-            .update(|entries| {
+            .update(now, |entries| {
                 let index = entries.iter().position(|e| e.id == id).ok_or_else(|| vault::Error::NoSuchAccount(id.clone()))?;
                 let target = if up { index.checked_sub(1) } else { Some(index + 1).filter(|t| *t < entries.len()) };
                 if let Some(target) = target {
@@ -28,7 +28,7 @@ pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> 
             })
             .map(|()| "Order saved".to_owned()),
         Change::NextHotp(id) => vault
-            .modify(&id, |account| {
+            .modify(&id, now, |account| {
                 if let Method::Hotp { counter } = &mut account.method {
                     *counter = counter.wrapping_add(1);
                 }
@@ -45,7 +45,7 @@ pub async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::En
         let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
         let title = token.title();
         vault.add_push_token(token, now).map_err(|e| e.to_string())?;
-        vault.ensure_journal().map_err(|e| e.to_string())?;
+        vault.ensure_journal(now).map_err(|e| e.to_string())?;
         Ok(title)
     })
     .await
@@ -95,22 +95,22 @@ fn with_copies(done: &str, copies: &vault::Copies) -> String {
 }
 
 /// A change of password or keyring slot, run off the UI thread (Argon2id).
-pub fn protect(vault: &SharedVault, protection: Protection) -> Result<String, String> {
+pub fn protect(vault: &SharedVault, protection: Protection, now: u64) -> Result<String, String> {
     let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
     let keyring = || Keyring::system().map_err(|e| e.to_string());
     match protection {
         Protection::SetPassword(password) => {
             let keyring = if vault.has_keyring() { keyring().ok() } else { None };
-            let copies = vault.set_password(Some((password, Kdf::default())), keyring.as_ref()).map_err(|e| e.to_string())?;
+            let copies = vault.set_password(Some((password, Kdf::default())), keyring.as_ref(), now).map_err(|e| e.to_string())?;
             Ok(with_copies("Password saved. The vault's master key (and keyring key, if any) was replaced.", &copies))
         }
         Protection::RemovePassword => {
             let keyring = keyring().ok();
-            let copies = vault.set_password(None, keyring.as_ref()).map_err(|e| e.to_string())?;
+            let copies = vault.set_password(None, keyring.as_ref(), now).map_err(|e| e.to_string())?;
             Ok(with_copies("Password removed: the OS keyring, with a new key, now opens the vault.", &copies))
         }
         Protection::Keyring(on) => {
-            let copies = vault.set_keyring(on, &keyring()?).map_err(|e| e.to_string())?;
+            let copies = vault.set_keyring(on, &keyring()?, now).map_err(|e| e.to_string())?;
             Ok(with_copies(if on { "The OS keyring now unlocks the vault." } else { "The OS keyring no longer unlocks the vault." }, &copies))
         }
     }
