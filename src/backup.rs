@@ -155,6 +155,16 @@ impl Verified {
     }
 }
 
+/// A backup that [`crate::vault::Vault::verify_backup`] found would restore
+/// the vault, and the record of it now kept in the backup folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The backup that was checked (the newest).
+    pub backup: Backup,
+    /// What was recorded; [`last_verified`] returns it from now on.
+    pub verified: Verified,
+}
+
 /// Remembers a verification in the backup folder, so the window and the
 /// command line both show it.
 pub fn record(dir: &Path, verified: &Verified) -> Result<(), Error> {

@@ -360,7 +360,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keyring { state } => {
             let mut vault = open()?;
             let keyring = credentials.keyring()?;
-            let copies = vault.set_keyring(matches!(state, OnOff::On), &keyring)?;
+            let copies = vault.set_keyring(matches!(state, OnOff::On), &keyring, now()?)?;
             if let Some(summary) = copies.summary() {
                 println!("Older copies: {summary}.");
             }
@@ -769,7 +769,7 @@ fn code(vault: &mut Vault, args: &CodeArgs) -> Result<()> {
         if !matches!(entry.account.method, Method::Hotp { .. }) {
             bail!("--next advances HOTP accounts; {} is {}", entry.account.title(), entry.account.method.kind().to_uppercase());
         }
-        vault.modify(&entry.id, |account| {
+        vault.modify(&entry.id, now()?, |account| {
             if let Method::Hotp { counter } = &mut account.method {
                 *counter = counter.wrapping_add(1);
             }
@@ -868,7 +868,7 @@ fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
             println!("Kept.");
             return Ok(());
         }
-        vault.remove_push_token(&stored.id)?;
+        vault.remove_push_token(&stored.id, now()?)?;
         println!("Removed {title} [{}]", stored.id);
         return Ok(());
     }
@@ -877,7 +877,7 @@ fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
         println!("Kept.");
         return Ok(());
     }
-    vault.remove(&entry.id)?;
+    vault.remove(&entry.id, now()?)?;
     println!("Removed {} [{}]", entry.account.title(), entry.id);
     Ok(())
 }
@@ -887,7 +887,7 @@ fn rename(vault: &mut Vault, query: &str, issuer: Option<String>, name: Option<S
         bail!("give --issuer and/or --account");
     }
     let id = find_one(vault, query)?.id.clone();
-    let title = vault.modify(&id, |account| {
+    let title = vault.modify(&id, now()?, |account| {
         if let Some(issuer) = issuer {
             account.issuer = issuer.trim().to_owned();
             account.label_issuer = None;
@@ -911,7 +911,7 @@ fn passwd(vault: &mut Vault, credentials: &Credentials, args: PasswdArgs) -> Res
         let kdf = args.kdf.kdf()?;
         Some((unlock::new_password(args.new_password_file.as_deref())?, kdf))
     };
-    let copies = vault.set_password(password, keyring.as_ref())?;
+    let copies = vault.set_password(password, keyring.as_ref(), now()?)?;
     let keyring_too = if vault.has_keyring() { " and the OS keyring's key were" } else { " was" };
     println!("{}; the master key{keyring_too} replaced", if args.remove { "Password removed" } else { "Password changed" });
     match copies.summary() {

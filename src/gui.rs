@@ -490,8 +490,8 @@ impl App {
                     }
                     preferences::Action::Run(task) => task.map(Message::Preferences),
                     preferences::Action::VerifyBackup => {
-                        let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::verify_backup(&vault)), |result| Message::Preferences(preferences::Message::Backups(preferences::backups::Message::Verified(result))))
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(blocking(move || jobs::verify_backup(&vault, now)), |result| Message::Preferences(preferences::Message::Backups(preferences::backups::Message::Verified(result))))
                     }
                     preferences::Action::Import => {
                         self.show_page(Page::Import(Import::default()));
@@ -502,8 +502,8 @@ impl App {
                         Task::none()
                     }
                     preferences::Action::Protection(protection) => {
-                        let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::protect(&vault, protection)), |result| Message::Preferences(preferences::Message::Protection(preferences::protection::Message::Changed(result))))
+                        let (vault, now) = (vault.clone(), self.now);
+                        Task::perform(blocking(move || jobs::protect(&vault, protection, now)), |result| Message::Preferences(preferences::Message::Protection(preferences::protection::Message::Changed(result))))
                     }
                     preferences::Action::Back => {
                         self.show_page(Page::Accounts);
@@ -876,10 +876,10 @@ impl App {
 
     fn change(&mut self, change: Change) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
-        let vault = unlocked.vault.clone();
+        let (vault, now) = (unlocked.vault.clone(), self.now);
         Task::perform(
             blocking(move || {
-                Ok(jobs::apply(&mut *jobs::lock(&vault)?, change)?)
+                Ok(jobs::apply(&mut *jobs::lock(&vault)?, change, now)?)
             }),
             Message::Saved,
         )

@@ -58,7 +58,7 @@ pub fn keep_activation(vault: &mut Vault, activated: Activated, keyring: Option<
         }
         None => None,
     };
-    if let Err(error) = vault.ensure_journal() {
+    if let Err(error) = vault.ensure_journal(now) {
         warnings.push(format!("the sign-in history is not kept: {error}"));
     }
     Ok(Kept { id, title, placement, warnings })

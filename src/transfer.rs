@@ -516,6 +516,9 @@ pub enum ExportError {
     NothingFits(ExportFormat),
     #[error("{0}")]
     Failed(String),
+    /// Made, but not written: nothing half-written is left at the path.
+    #[error(transparent)]
+    Save(#[from] Error),
 }
 
 /// Encodes the accounts in `format`. `password` protects encrypted formats.
@@ -581,6 +584,29 @@ pub fn save(export: &Export, path: &Path) -> Result<Vec<PathBuf>, Error> {
         write_private(target, &file.bytes).map_err(|e| at(e, target))?;
     }
     Ok(targets)
+}
+
+/// What [`export_to`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The file, or the images in the folder, that were written.
+    pub files: Vec<PathBuf>,
+    /// How many accounts the export holds...
+    pub exported: usize,
+    /// ...of how many there were.
+    pub of: usize,
+    /// Titles of the accounts the format could not hold, with why.
+    pub left_out: Vec<(String, &'static str)>,
+}
+
+/// Exports the accounts in `format` to `path` (a folder for image exports):
+/// the one operation behind the window's Export page and `countersign
+/// export`. Whether to overwrite, ask or refuse an existing file is the
+/// front's to decide before calling.
+pub fn export_to(path: &Path, format: ExportFormat, entries: &[Entry], password: Option<&Password>) -> Result<Saved, ExportError> {
+    let export = export(format, entries, password)?;
+    let files = save(&export, path)?;
+    Ok(Saved { files, exported: entries.len() - export.left_out.len(), of: entries.len(), left_out: export.left_out })
 }
 
 /// Writes through `.<name>.tmp`, created anew (never an existing file, never

@@ -421,7 +421,7 @@ impl Vault {
     /// enrolled again (same serial and server: privacyIDEA rolled it out
     /// anew, so the old key no longer works) replaces the old one, id kept.
     pub fn add_push_token(&mut self, token: crate::privacyidea::Token, now: u64) -> Result<Id, Error> {
-        self.update_all(|_, tokens| {
+        self.update_all(now, |_, tokens| {
             if let Some(existing) = tokens.iter_mut().find(|t| t.token.serial == token.serial && t.token.url == token.url) {
                 existing.token = token;
                 existing.added = now;
@@ -434,8 +434,8 @@ impl Vault {
     }
 
     /// Removes a privacyIDEA PUSH token (its key is gone with it).
-    pub fn remove_push_token(&mut self, id: &Id) -> Result<PushToken, Error> {
-        self.update_all(|_, tokens| {
+    pub fn remove_push_token(&mut self, id: &Id, now: u64) -> Result<PushToken, Error> {
+        self.update_all(now, |_, tokens| {
             let index = tokens.iter().position(|t| &t.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
             Ok(tokens.remove(index))
         })
@@ -453,21 +453,22 @@ impl Vault {
 
     /// Applies a change under the file lock: re-reads the vault first, so a
     /// change made meanwhile by another process is kept, then saves atomically.
-    /// Nothing is written when `change` fails.
-    pub fn update<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, Error>) -> Result<T, Error> {
-        self.update_all(|entries, _| change(entries))
+    /// Nothing is written when `change` fails. `now` (Unix seconds, as in
+    /// every saving method) dates the backup taken after the save.
+    pub fn update<T>(&mut self, now: u64, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, Error>) -> Result<T, Error> {
+        self.update_all(now, |entries, _| change(entries))
     }
 
     /// [`Vault::update`] of the accounts and the PUSH tokens together.
-    fn update_all<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>) -> Result<T, Error> {
-        self.update_if_changed(|entries, tokens| change(entries, tokens).map(|result| (result, true)))
+    fn update_all<T>(&mut self, now: u64, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>) -> Result<T, Error> {
+        self.update_if_changed(now, |entries, tokens| change(entries, tokens).map(|result| (result, true)))
     }
 
     /// [`Vault::update_all`] for a change that may turn out to change
     /// nothing (it returns `false`): then the file is not rewritten and no
     /// backup is taken, so repeated no-op imports cannot push the backup of
     /// a real change out of the newest kept.
-    fn update_if_changed<T>(&mut self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<(T, bool), Error>) -> Result<T, Error> {
+    fn update_if_changed<T>(&mut self, now: u64, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<(T, bool), Error>) -> Result<T, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         // Work on a copy so that a failed change or write leaves memory as on disk.
@@ -480,7 +481,7 @@ impl Vault {
         write(&self.path, &self.header, &self.master, &contents)?;
         self.entries = contents.entries;
         self.tokens = contents.tokens;
-        self.back_up();
+        self.back_up(now);
         Ok(result)
     }
 
@@ -489,7 +490,7 @@ impl Vault {
         for account in &accounts {
             account.validate()?;
         }
-        self.update(|entries| {
+        self.update(now, |entries| {
             let mut ids = Vec::new();
             for account in accounts {
                 let id = Id::random()?;
@@ -509,7 +510,7 @@ impl Vault {
         for account in &accounts {
             account.validate()?;
         }
-        self.update_if_changed(|entries, _| {
+        self.update_if_changed(now, |entries, _| {
             let before = entries.len();
             let mut outcome = Vec::new();
             for account in accounts {
@@ -532,7 +533,7 @@ impl Vault {
     /// Adds a work or school account with its push link.
     pub fn add_push(&mut self, account: Account, link: crate::push::Link, now: u64) -> Result<Id, Error> {
         account.validate()?;
-        self.update(|entries| {
+        self.update(now, |entries| {
             let id = Id::random()?;
             entries.push(Entry { id: id.clone(), added: now, account, push: Some(link) });
             Ok(id)
@@ -540,8 +541,8 @@ impl Vault {
     }
 
     /// Changes one account in place.
-    pub fn modify<T>(&mut self, id: &Id, change: impl FnOnce(&mut Account) -> T) -> Result<T, Error> {
-        self.update(|entries| {
+    pub fn modify<T>(&mut self, id: &Id, now: u64, change: impl FnOnce(&mut Account) -> T) -> Result<T, Error> {
+        self.update(now, |entries| {
             let entry = entries.iter_mut().find(|e| &e.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
             let mut account = entry.account.clone();
             let result = change(&mut account);
@@ -552,8 +553,8 @@ impl Vault {
     }
 
     /// Removes one account.
-    pub fn remove(&mut self, id: &Id) -> Result<Entry, Error> {
-        self.update(|entries| {
+    pub fn remove(&mut self, id: &Id, now: u64) -> Result<Entry, Error> {
+        self.update(now, |entries| {
             let index = entries.iter().position(|e| &e.id == id).ok_or_else(|| Error::NoSuchAccount(id.clone()))?;
             Ok(entries.remove(index))
         })
@@ -566,7 +567,7 @@ impl Vault {
     /// backups) are re-encrypted to the new slots, or removed when they were
     /// made under an earlier master key: no copy this vault knows of still
     /// opens with the old password or keyring key. Returns what was done to them.
-    pub fn set_password(&mut self, password: Option<(Password, Kdf)>, keyring: Option<&Keyring>) -> Result<Copies, Error> {
+    pub fn set_password(&mut self, password: Option<(Password, Kdf)>, keyring: Option<&Keyring>, now: u64) -> Result<Copies, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         let master = format::Key::random()?;
@@ -603,7 +604,7 @@ impl Vault {
         {
             let _ = keyring.delete(keyring::SERVICE, old_user);
         }
-        self.back_up();
+        self.back_up(now);
         Ok(copies)
     }
 
@@ -611,7 +612,7 @@ impl Vault {
     /// re-encrypts the vault's older copies without it too, then deletes the
     /// keyring entry, unless a copy that could not be re-encrypted still
     /// opens only through it (then the entry is kept: see [`Copies`]).
-    pub fn set_keyring(&mut self, on: bool, keyring: &Keyring) -> Result<Copies, Error> {
+    pub fn set_keyring(&mut self, on: bool, keyring: &Keyring, now: u64) -> Result<Copies, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         match (on, self.header.keyring_slot().map(str::to_owned)) {
@@ -628,7 +629,7 @@ impl Vault {
                 }
                 self.header = header;
                 self.keyring_key = Some(key);
-                self.back_up();
+                self.back_up(now);
                 Ok(Copies::default())
             }
             (false, Some(user)) => {
@@ -643,7 +644,7 @@ impl Vault {
                 let master = self.master.clone();
                 let mut copies = self.rekey_copies(&master, false);
                 copies.keyring_entry_kept = copies.failed.iter().chain(&copies.older).any(|path| copies::needs_entry(path, &user));
-                self.back_up();
+                self.back_up(now);
                 // The vault no longer refers to the entry; a failure here only
                 // leaves an unused random key behind, so it is not an error.
                 if !copies.keyring_entry_kept {
@@ -670,10 +671,10 @@ impl Vault {
         self.backup_problem.as_ref()
     }
 
-    /// Copies the file just written; the caller holds the lock.
-    fn back_up(&mut self) {
+    /// Copies the file just written, dated `now`; the caller holds the lock.
+    fn back_up(&mut self, now: u64) {
         self.backup_problem = match &self.backups {
-            Some(policy) => backup::take(policy, &self.path, std::time::SystemTime::now()).err(),
+            Some(policy) => backup::take(policy, &self.path, at(now)).err(),
             None => None,
         };
     }
@@ -682,8 +683,11 @@ impl Vault {
     /// are this vault's (so the same password or keyring entry opens it),
     /// its accounts decrypt under this vault's master key, and they equal
     /// the vault's accounts as they are on disk now (re-read under the lock).
-    /// Returns the backup and its account count.
-    pub fn verify_backup(&mut self) -> Result<(backup::Backup, usize), Error> {
+    /// A success is recorded, at `now` (Unix seconds), in the folder the
+    /// backup was read from, whichever front asked: the window and the
+    /// command line show the same "last verified". Nothing is recorded when
+    /// backups are off ([`Error::BackupsOff`]) or the check fails.
+    pub fn verify_backup(&mut self, now: u64) -> Result<backup::Verification, Error> {
         let policy = self.backups.clone().ok_or(Error::BackupsOff)?;
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
@@ -699,7 +703,10 @@ impl Vault {
         if entries != self.entries || tokens != self.tokens {
             return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
         }
-        Ok((newest, entries.len()))
+        let file = newest.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let verified = backup::Verified { file, accounts: entries.len(), at: i64::try_from(now).unwrap_or(i64::MAX) };
+        backup::record(&policy.dir, &verified)?;
+        Ok(backup::Verification { backup: newest, verified })
     }
 
     /// What is saved: copies of the accounts, tokens and journal key.
@@ -714,8 +721,9 @@ impl Vault {
 
     /// The sign-in journal's public key, making (and saving) the key pair on
     /// first use, and the journal file beside the vault sealed to it. From
-    /// then on the file is format version 3.
-    pub fn ensure_journal(&mut self) -> Result<crate::journal::PublicKey, Error> {
+    /// then on the file is format version 3. `now` dates the backup taken
+    /// after saving the key, or a journal set aside.
+    pub fn ensure_journal(&mut self, now: u64) -> Result<crate::journal::PublicKey, Error> {
         let key = match &self.journal {
             Some(key) => key.clone(),
             None => {
@@ -728,7 +736,7 @@ impl Vault {
                         let key = crate::journal::SecretKey::generate().map_err(|_| Error::Random)?;
                         write(&self.path, &self.header, &self.master, &format::Contents { journal: Some(key.clone()), ..self.contents() })?;
                         self.journal = Some(key.clone());
-                        self.back_up();
+                        self.back_up(now);
                         key
                     }
                 }
@@ -740,7 +748,6 @@ impl Vault {
             // Another vault's journal (this one was restored from a copy made
             // before it had one), or a damaged one: kept aside, a new one starts.
             Err(crate::journal::Error::OtherKey { .. } | crate::journal::Error::Unreadable { .. }) => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 crate::journal::set_aside(&self.path, now).map_err(|e| Error::Journal(e.to_string()))?;
                 crate::journal::create(&self.path, &public).map_err(|e| Error::Journal(e.to_string()))?;
             }
@@ -802,20 +809,27 @@ pub fn export_copy(entries: &[Entry], password: &Password, kdf: &Kdf) -> Result<
 /// user can open it), under the vault's lock and atomically. The vault it
 /// replaces is first copied into `copies.dir` (whether or not automatic
 /// backups are on: a restore never loses anything), and the restored vault
-/// is copied there too, so it is the newest backup. Returns the vault now at
-/// `to`, taking automatic backups as `then` says.
-pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Option<backup::Policy>) -> Result<Vault, Error> {
+/// is copied there too, so it is the newest backup; both copies are dated
+/// `now`. Returns the vault now at `to`, taking automatic backups as `then` says.
+pub fn restore(mut backup: Vault, to: &Path, copies: &backup::Policy, then: Option<backup::Policy>, now: u64) -> Result<Vault, Error> {
     file::create_parent(to)?;
     let _lock = file::Lock::acquire(to)?;
     if to.is_file() {
-        backup::take(copies, to, std::time::SystemTime::now())?;
+        backup::take(copies, to, at(now))?;
     }
     write(to, &backup.header, &backup.master, &backup.contents())?;
     backup.path = to.to_owned();
     backup.backups = Some(copies.clone());
-    backup.back_up();
+    backup.back_up(now);
     backup.backups = then;
     Ok(backup)
+}
+
+/// `now`, Unix seconds as the vault's callers pass it, as the instant
+/// [`backup::take`] names a copy after (the epoch if it is out of range:
+/// copies are kept in the order they were taken whatever their names say).
+fn at(now: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(now)).unwrap_or(std::time::UNIX_EPOCH)
 }
 
 /// Encrypts and saves; the caller holds the lock.

@@ -187,7 +187,7 @@ fn a_backup_is_opened_from_the_unlock_screen_and_restored() {
     vault.set_backups(Some(policy.clone()));
     vault.add(vec![google()], harness::T).unwrap();
     let with_google = countersign::backup::list(&policy.dir, &harness.vault_path).unwrap()[0].path.clone();
-    vault.remove(&vault.entries()[0].id.clone()).unwrap();
+    vault.remove(&vault.entries()[0].id.clone(), harness::T).unwrap();
     drop(vault);
     assert_eq!(harness.vault_names(), ["alice@gmail.com"]);
 

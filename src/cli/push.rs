@@ -271,8 +271,9 @@ pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<
     eprintln!("countersign: making an RSA-4096 key for privacyIDEA token {serial} (a few seconds)");
     let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
     let title = token.title();
-    let id = vault.add_push_token(token, now() as u64)?;
-    vault.ensure_journal()?;
+    let now = now() as u64;
+    let id = vault.add_push_token(token, now)?;
+    vault.ensure_journal(now)?;
     println!("Enrolled {title} [{id}]: it receives privacyIDEA sign-in requests (countersign push watch).");
     Ok(())
 }

@@ -240,16 +240,14 @@ pub fn export(vault: &Vault, args: ExportArgs) -> Result<()> {
     if password.as_ref().is_some_and(Password::is_empty) {
         bail!("the export's password is empty; nothing was written");
     }
-    let export = transfer::export(format, vault.entries(), password.as_ref())?;
-    let written = transfer::save(&export, &args.out)?;
-    for (title, why) in &export.left_out {
+    let saved = transfer::export_to(&args.out, format, vault.entries(), password.as_ref())?;
+    for (title, why) in &saved.left_out {
         eprintln!("countersign: left out {title}: {why}");
     }
-    let accounts = vault.entries().len() - export.left_out.len();
-    for path in &written {
+    for path in &saved.files {
         println!("{}", path.display());
     }
-    println!("Exported {accounts} of {} accounts as {format}.", vault.entries().len());
+    println!("Exported {} of {} accounts as {format}.", saved.exported, saved.of);
     Ok(())
 }
 
@@ -259,10 +257,8 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
     match command {
         BackupCommand::Verify => {
             let mut vault = open()?;
-            let (newest, accounts) = vault.verify_backup()?;
-            let verified = backup::Verified { file: file_name(&newest.path), accounts, at: jiff::Timestamp::now().as_second() };
-            backup::record(&dir, &verified)?;
-            println!("{} (taken {}) decrypts and matches the vault: {accounts} accounts. It restores.", newest.path.display(), newest.taken());
+            let backup::Verification { backup: newest, verified } = vault.verify_backup(super::now()?)?;
+            println!("{} (taken {}) decrypts and matches the vault: {} accounts. It restores.", newest.path.display(), newest.taken(), verified.accounts);
             Ok(())
         }
         BackupCommand::List => {
@@ -294,7 +290,7 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
             let restored = credentials.open(&file)?;
             let accounts = restored.entries().len();
             let copies = policy.clone().unwrap_or(backup::Policy { dir: dir.clone(), keep: usize::MAX });
-            let vault = vault::restore(restored, vault_path, &copies, policy)?;
+            let vault = vault::restore(restored, vault_path, &copies, policy, super::now()?)?;
             println!("Restored {} accounts from {} into {}.", accounts, file.display(), vault.path().display());
             Ok(())
         }
@@ -306,8 +302,4 @@ pub fn warn_backup(vault: &Vault) {
     if let Some(problem) = vault.backup_problem() {
         eprintln!("countersign: warning: saved, but no backup was taken: {problem}");
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
 }

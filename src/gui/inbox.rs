@@ -272,7 +272,7 @@ impl Inbox {
                 blocking(move || {
                     let mut vault = jobs::lock(&vault)?;
                     let path = vault.path().to_owned();
-                    vault.ensure_journal()?;
+                    vault.ensure_journal(super::now_unix())?;
                     let key = vault.journal_key().cloned().ok_or(jobs::Error::NoJournalKey)?;
                     drop(vault);
                     Ok(journal::read(&path, &key)?)
@@ -485,10 +485,10 @@ impl Inbox {
             }
             Message::Activity(prompt::ActivityMessage::ConfirmRemove) => {
                 let (Some(id), Some(vault)) = (self.confirm_remove.take(), context.vault) else { return Action::None };
-                let vault = vault.clone();
+                let (vault, now) = (vault.clone(), context.now);
                 Action::Run(Task::perform(
                     blocking(move || {
-                        let removed = jobs::lock(&vault)?.remove_push_token(&id)?;
+                        let removed = jobs::lock(&vault)?.remove_push_token(&id, now)?;
                         Ok(format!("Removed {}", removed.token.title()))
                     }),
                     Message::TokenRemoved,

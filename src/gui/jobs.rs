@@ -88,18 +88,18 @@ impl std::fmt::Display for Added {
 }
 
 /// A vault change from the accounts list, applied under the vault's file lock.
-pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> {
+pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<String, vault::Error> {
     match change {
         Change::Rename { id, issuer, name } => vault
-            .modify(&id, |account| {
+            .modify(&id, now, |account| {
                 account.issuer = issuer.trim().to_owned();
                 account.label_issuer = None;
                 account.name = name.trim().to_owned();
             })
             .map(|()| "Account renamed".to_owned()),
-        Change::Remove(id) => vault.remove(&id).map(|entry| format!("Deleted {}", entry.account.title())),
+        Change::Remove(id) => vault.remove(&id, now).map(|entry| format!("Deleted {}", entry.account.title())),
         Change::Move { id, up } => vault
-            .update(|entries| {
+            .update(now, |entries| {
                 let index = entries.iter().position(|e| e.id == id).ok_or_else(|| vault::Error::NoSuchAccount(id.clone()))?;
                 let target = if up { index.checked_sub(1) } else { Some(index + 1).filter(|t| *t < entries.len()) };
                 if let Some(target) = target {
@@ -109,7 +109,7 @@ pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> 
             })
             .map(|()| "Order saved".to_owned()),
         Change::NextHotp(id) => vault
-            .modify(&id, |account| {
+            .modify(&id, now, |account| {
                 if let Method::Hotp { counter } = &mut account.method {
                     *counter = counter.wrapping_add(1);
                 }
@@ -126,7 +126,7 @@ pub async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::En
         let mut vault = lock(&vault)?;
         let title = token.title();
         vault.add_push_token(token, now)?;
-        vault.ensure_journal()?;
+        vault.ensure_journal(now)?;
         Ok(Added { title, warning: None })
     })
     .await
@@ -147,25 +147,16 @@ pub async fn activate(vault: SharedVault, code: String, url: String, now: u64) -
 }
 
 /// Verifies the newest backup and records it in the backup folder.
-pub fn verify_backup(vault: &SharedVault) -> Result<backup::Verified, String> {
-    let mut vault = lock(vault).map_err(|e| e.to_string())?;
-    let (newest, accounts) = vault.verify_backup().map_err(|e| e.to_string())?;
-    let file = newest.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let verified = backup::Verified { file, accounts, at: super::now_unix() as i64 };
-    if let Some(policy) = vault.backups() {
-        backup::record(&policy.dir, &verified).map_err(|e| e.to_string())?;
-    }
-    Ok(verified)
+pub fn verify_backup(vault: &SharedVault, now: u64) -> Result<backup::Verified, Error> {
+    Ok(lock(vault)?.verify_backup(now)?.verified)
 }
 
 /// Writes an export chosen on the Export page.
 pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
     let vault = lock(vault).map_err(|e| e.to_string())?;
-    let export = transfer::export(format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
-    let written = transfer::save(&export, path).map_err(|e| e.to_string())?;
-    let exported = vault.entries().len() - export.left_out.len();
-    let mut info = format!("Exported {exported} of {} accounts to {}.", vault.entries().len(), if written.len() == 1 { written[0].display().to_string() } else { format!("{} images in {}", written.len(), path.display()) });
-    for (title, why) in &export.left_out {
+    let saved = transfer::export_to(path, format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
+    let mut info = format!("Exported {} of {} accounts to {}.", saved.exported, saved.of, if saved.files.len() == 1 { saved.files[0].display().to_string() } else { format!("{} images in {}", saved.files.len(), path.display()) });
+    for (title, why) in &saved.left_out {
         info.push_str(&format!(" Left out {title}: {why}."));
     }
     Ok(info)
@@ -204,20 +195,20 @@ impl std::fmt::Display for ProtectionChanged {
 }
 
 /// A change of password or keyring slot, run off the UI thread (Argon2id).
-pub fn protect(vault: &SharedVault, protection: Protection) -> Result<ProtectionChanged, Error> {
+pub fn protect(vault: &SharedVault, protection: Protection, now: u64) -> Result<ProtectionChanged, Error> {
     let mut vault = lock(vault)?;
     let (change, copies) = match protection {
         Protection::SetPassword(password) => {
             let keyring = if vault.has_keyring() { Keyring::system().ok() } else { None };
-            (Protected::PasswordSet, vault.set_password(Some((password, Kdf::default())), keyring.as_ref())?)
+            (Protected::PasswordSet, vault.set_password(Some((password, Kdf::default())), keyring.as_ref(), now)?)
         }
         Protection::RemovePassword => {
             let keyring = Keyring::system().ok();
-            (Protected::PasswordRemoved, vault.set_password(None, keyring.as_ref())?)
+            (Protected::PasswordRemoved, vault.set_password(None, keyring.as_ref(), now)?)
         }
         Protection::Keyring(on) => {
             let keyring = Keyring::system().map_err(vault::Error::from)?;
-            (if on { Protected::KeyringOn } else { Protected::KeyringOff }, vault.set_keyring(on, &keyring)?)
+            (if on { Protected::KeyringOn } else { Protected::KeyringOff }, vault.set_keyring(on, &keyring, now)?)
         }
     };
     Ok(ProtectionChanged { change, copies: copies.summary() })

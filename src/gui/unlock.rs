@@ -198,7 +198,7 @@ impl Unlock {
                     blocking(move || {
                         let backup = Arc::try_unwrap(backup).map_err(|_| vault::Error::Encode("the backup is still in use".into()))?;
                         let backup = backup.into_inner().map_err(|_| vault::Error::Encode("the backup's lock was poisoned".into()))?;
-                        vault::restore(backup, &path, &copies, policy).map(share)
+                        vault::restore(backup, &path, &copies, policy, super::now_unix()).map(share)
                     }),
                     Message::Restored,
                 ))

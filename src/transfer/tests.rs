@@ -312,6 +312,19 @@ fn saved_exports_are_private_and_complete() {
     assert!(!format!("{export:?}").contains("secret="), "Debug never shows the bytes");
 }
 
+#[test]
+fn an_export_to_a_path_says_what_it_wrote_and_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = export_to(&dir.path().join("codes"), ExportFormat::GoogleQr, &sample(), None).unwrap();
+    assert_eq!((saved.exported, saved.of), (sample().len() - saved.left_out.len(), sample().len()));
+    assert!(!saved.left_out.is_empty(), "the Steam account cannot go to Google");
+    assert!(!saved.files.is_empty() && saved.files.iter().all(|file| file.starts_with(dir.path().join("codes")) && file.is_file()));
+    let blocked = dir.path().join("not-a-folder");
+    std::fs::write(&blocked, b"x").unwrap();
+    assert!(matches!(export_to(&blocked.join("uris.txt"), ExportFormat::UriList, &sample(), None), Err(ExportError::Save(_))));
+    assert_eq!(export_to(&dir.path().join("none.txt"), ExportFormat::UriList, &[], None), Err(ExportError::Empty));
+}
+
 /// A `--reveal` export into a shared folder: a temp name planted there as a
 /// symlink (or as a file readable by all) must not receive the secrets.
 #[cfg(unix)]

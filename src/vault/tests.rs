@@ -140,7 +140,7 @@ fn keyring_slot_opens_without_password_and_survives_rekeying() {
     // Changing the password rotates the master key: the old file's key no
     // longer opens the new file, but both slots still do.
     let old_bytes = std::fs::read(&path).unwrap();
-    vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring)).unwrap();
+    vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring), 3).unwrap();
     let new_bytes = std::fs::read(&path).unwrap();
     assert_ne!(old_bytes, new_bytes);
     assert!(matches!(
@@ -155,14 +155,14 @@ fn keyring_slot_opens_without_password_and_survives_rekeying() {
     assert!(matches!(stale.add(vec![account("bob")], 2), Err(Error::ChangedElsewhere { .. })));
 
     // Keyring off keeps the password; removing the password then is refused.
-    vault.set_keyring(false, &keyring).unwrap();
+    vault.set_keyring(false, &keyring, 4).unwrap();
     assert!(!Locked::read(&path).unwrap().has_keyring());
-    assert!(matches!(vault.set_password(None, Some(&keyring)), Err(Error::LastSlot)));
-    vault.set_keyring(true, &keyring).unwrap();
-    vault.set_password(None, Some(&keyring)).unwrap();
+    assert!(matches!(vault.set_password(None, Some(&keyring), 5), Err(Error::LastSlot)));
+    vault.set_keyring(true, &keyring, 6).unwrap();
+    vault.set_password(None, Some(&keyring), 7).unwrap();
     let locked = Locked::read(&path).unwrap();
     assert!(!locked.has_password() && locked.has_keyring());
-    assert!(matches!(vault.set_keyring(false, &keyring), Err(Error::LastSlot)));
+    assert!(matches!(vault.set_keyring(false, &keyring, 8), Err(Error::LastSlot)));
     assert_eq!(locked.unlock_with_keyring(&keyring).unwrap().entries().len(), 1);
 }
 
@@ -173,7 +173,7 @@ fn every_save_uses_a_fresh_nonce() {
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     let mut nonces = std::collections::HashSet::new();
     for round in 0..20 {
-        vault.update(|_| Ok(())).unwrap();
+        vault.update(9, |_| Ok(())).unwrap();
         let locked = Locked::read(&path).unwrap();
         assert!(nonces.insert(locked.file.header_nonce()), "nonce repeated at save {round}");
     }
@@ -318,9 +318,9 @@ fn every_save_leaves_a_backup_that_verifies() {
     let path = dir.path().join("v.cvault");
     let policy = backup::Policy { dir: dir.path().join("backups"), keep: 2 };
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
-    assert!(matches!(vault.verify_backup(), Err(Error::BackupsOff)));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupsOff)));
     vault.set_backups(Some(policy.clone()));
-    assert!(matches!(vault.verify_backup(), Err(Error::NoBackup { .. })));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::NoBackup { .. })));
     for name in ["alice", "bob", "carol"] {
         vault.add(vec![account(name)], 1).unwrap();
     }
@@ -328,21 +328,54 @@ fn every_save_leaves_a_backup_that_verifies() {
     let backups = backup::list(&policy.dir, &path).unwrap();
     assert_eq!(backups.len(), 2, "only `keep` copies stay");
     assert_eq!(std::fs::read(&backups[0].path).unwrap(), std::fs::read(&path).unwrap());
-    let (newest, accounts) = vault.verify_backup().unwrap();
-    assert_eq!((newest, accounts), (backups[0].clone(), 3));
+    let verification = vault.verify_backup(1_764_752_100).unwrap();
+    assert_eq!((verification.backup, verification.verified.accounts), (backups[0].clone(), 3));
     // The backup opens on its own with the vault's password.
     let copy = Locked::read(&backups[0].path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
     assert_eq!(copy.entries(), vault.entries());
 
     // A backup that no longer matches is reported, not trusted.
     std::fs::copy(&backups[1].path, &backups[0].path).unwrap();
-    let error = vault.verify_backup().unwrap_err();
+    let error = vault.verify_backup(1_764_752_100).unwrap_err();
     assert!(error.to_string().contains("holds 2 accounts where the vault holds 3"), "{error}");
     let mut bytes = std::fs::read(&backups[0].path).unwrap();
     let last = bytes.len() - 40;
     bytes[last] ^= 1;
     std::fs::write(&backups[0].path, bytes).unwrap();
-    assert!(matches!(vault.verify_backup(), Err(Error::BackupMismatch { .. })));
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupMismatch { .. })));
+}
+
+/// The window and the command line once recorded a verification each their
+/// own way; both now call `verify_backup`, and this pins its one rule.
+#[test]
+fn a_verification_is_recorded_in_the_backup_folder_only_when_it_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.cvault");
+    let elsewhere = dir.path().join("elsewhere");
+    let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
+    vault.set_backups(Some(backup::Policy { dir: elsewhere.clone(), keep: 3 }));
+    vault.add(vec![account("alice")], 1).unwrap();
+
+    // Backups off: refused, and nothing recorded, not even beside the vault.
+    vault.set_backups(None);
+    assert!(matches!(vault.verify_backup(1_764_752_100), Err(Error::BackupsOff)));
+    assert_eq!(backup::last_verified(&elsewhere), None);
+    assert_eq!(backup::last_verified(&backup::default_dir(&path)), None);
+
+    // On, in a folder of the user's choosing: recorded there, at the given time.
+    vault.set_backups(Some(backup::Policy { dir: elsewhere.clone(), keep: 3 }));
+    let verification = vault.verify_backup(1_764_752_100).unwrap();
+    let newest = backup::list(&elsewhere, &path).unwrap()[0].clone();
+    let expected = backup::Verified { file: newest.path.file_name().unwrap().to_str().unwrap().to_owned(), accounts: 1, at: 1_764_752_100 };
+    assert_eq!(verification, backup::Verification { backup: newest, verified: expected.clone() });
+    assert_eq!(backup::last_verified(&elsewhere), Some(expected.clone()));
+    assert_eq!(backup::last_verified(&backup::default_dir(&path)), None);
+
+    // A failed check keeps the last success on record.
+    vault.add(vec![account("bob")], 2).unwrap();
+    std::fs::write(&backup::list(&elsewhere, &path).unwrap()[0].path, b"not a vault").unwrap();
+    assert!(matches!(vault.verify_backup(1_764_752_200), Err(Error::BackupMismatch { .. })));
+    assert_eq!(backup::last_verified(&elsewhere), Some(expected));
 }
 
 #[test]
@@ -373,7 +406,7 @@ fn restoring_a_backup_keeps_the_replaced_vault() {
     let current = std::fs::read(&path).unwrap();
 
     let opened = Locked::read(&old.path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
-    let restored = restore(opened, &path, &policy, Some(policy.clone())).unwrap();
+    let restored = restore(opened, &path, &policy, Some(policy.clone()), 3).unwrap();
     assert_eq!(restored.path(), path);
     assert_eq!(restored.entries().len(), 1);
     let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
@@ -384,7 +417,7 @@ fn restoring_a_backup_keeps_the_replaced_vault() {
     assert_eq!(std::fs::read(&copies[1].path).unwrap(), current);
     assert_eq!(std::fs::read(&copies[0].path).unwrap(), std::fs::read(&path).unwrap());
     let mut restored = restored;
-    assert_eq!(restored.verify_backup().unwrap().1, 1);
+    assert_eq!(restored.verify_backup(1_764_752_100).unwrap().verified.accounts, 1);
 }
 
 #[test]
@@ -419,7 +452,7 @@ fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
     let exported = Locked::read(&dir.path().join("copy.cvault")).unwrap().unlock_with_password(&Password::new("p".into())).unwrap();
     assert!(exported.push_tokens().is_empty());
 
-    vault.remove_push_token(&id).unwrap();
+    vault.remove_push_token(&id, 9).unwrap();
     assert!(open().push_tokens().is_empty());
     assert_eq!(open().entries().len(), 2);
     assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 1], "back to format 1");
@@ -432,14 +465,14 @@ fn the_journal_key_is_made_once_kept_through_changes_and_left_out_of_exports() {
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     assert!(vault.journal_key().is_none());
     assert_eq!(std::fs::read(&path).unwrap()[9], 1, "no journal: still format version 1");
-    let public = vault.ensure_journal().unwrap();
+    let public = vault.ensure_journal(3).unwrap();
     assert_eq!(std::fs::read(&path).unwrap()[9], 3, "a vault with a journal key is format version 3, which older readers refuse");
     assert!(crate::journal::exists(&path));
     // A second handle, and later changes, keep the same key.
     let mut other = Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())).unwrap();
-    assert_eq!(other.ensure_journal().unwrap(), public);
+    assert_eq!(other.ensure_journal(4).unwrap(), public);
     other.add(vec![account("carol")], 5).unwrap();
-    other.set_password(Some((Password::new("new horse".into()), CHEAP)), None).unwrap();
+    other.set_password(Some((Password::new("new horse".into()), CHEAP)), None, 6).unwrap();
     let reopened = Locked::read(&path).unwrap().unlock_with_password(&Password::new("new horse".into())).unwrap();
     assert_eq!(reopened.journal_key().map(crate::journal::SecretKey::public), Some(public));
     // An export is a new vault: the history stays with this one.
@@ -470,13 +503,13 @@ fn a_journal_of_another_key_is_set_aside_and_a_new_one_starts() {
     // A journal this vault cannot read: made by another key (a restored copy
     // from before), then one left empty by a crash.
     crate::journal::create(&path, &crate::journal::SecretKey::from_bytes([9; 32]).public()).unwrap();
-    let public = vault.ensure_journal().unwrap();
+    let public = vault.ensure_journal(1_764_752_100).unwrap();
     let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|name| name.starts_with("v.cvault.journal.") && name.ends_with(".old")).collect();
-    assert_eq!(aside.len(), 1, "the other journal is kept aside");
+    assert_eq!(aside, ["v.cvault.journal.1764752100.old"], "the other journal is kept aside, named by the caller's time");
     assert_eq!(crate::journal::read(&path, vault.journal_key().unwrap()).unwrap(), crate::journal::History::default());
     std::fs::write(crate::journal::path(&path), b"").unwrap();
     std::fs::remove_file(dir.path().join(&aside[0])).unwrap();
-    assert_eq!(vault.ensure_journal().unwrap(), public, "an empty journal is set aside too");
+    assert_eq!(vault.ensure_journal(1_764_752_200).unwrap(), public, "an empty journal is set aside too");
     assert!(crate::journal::read(&path, vault.journal_key().unwrap()).is_ok());
 }
 
@@ -596,7 +629,7 @@ fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
     let old_key = keyring.get(keyring::SERVICE, &old_user).unwrap();
     assert!(Locked::read(&backup_path(&path)).unwrap().unlock_with_password(&old).is_ok(), "before: .bak opens with the old password");
 
-    let copies = vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring)).unwrap();
+    let copies = vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring), 3).unwrap();
     let backups = backup::list(&policy.dir, &path).unwrap();
     assert_eq!(copies.rekeyed.len(), 3, "the .bak and both backups: {copies:?}");
     assert!(copies.removed.is_empty() && copies.failed.is_empty());
@@ -618,7 +651,7 @@ fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
     // An earlier-generation backup is removed, since it cannot be re-encrypted.
     let stale = policy.dir.join("v-20200101T000000.000Z.cvault");
     std::fs::write(&stale, &earlier).unwrap();
-    let copies = vault.set_password(Some((Password::new("third".into()), CHEAP)), Some(&keyring)).unwrap();
+    let copies = vault.set_password(Some((Password::new("third".into()), CHEAP)), Some(&keyring), 4).unwrap();
     assert_eq!(copies.removed, [stale.clone()]);
     assert!(!stale.exists());
     assert!(copies.summary().unwrap().contains("1 backup made before an earlier change removed"));
@@ -626,7 +659,7 @@ fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
 
     // Without a keyring to hold the new key, nothing changes.
     let before = std::fs::read(&path).unwrap();
-    assert!(matches!(vault.set_password(Some((Password::new("fourth".into()), CHEAP)), None), Err(Error::Keyring(_))));
+    assert!(matches!(vault.set_password(Some((Password::new("fourth".into()), CHEAP)), None, 5), Err(Error::Keyring(_))));
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -676,7 +709,7 @@ fn keyring_off_keeps_the_entry_while_an_older_keyring_only_backup_needs_it() {
 
     let mut vault = Locked::read(&path).unwrap().unlock_with_password(&Password::new("pw".into())).unwrap();
     vault.set_backups(Some(policy.clone()));
-    let copies = vault.set_keyring(false, &keyring).unwrap();
+    let copies = vault.set_keyring(false, &keyring, 4).unwrap();
     assert!(copies.keyring_entry_kept && copies.older == [stale.clone()], "{copies:?}");
     assert!(copies.summary().unwrap().contains("keyring entry was kept"));
     assert_eq!(Locked::read(&stale).unwrap().unlock_with_keyring(&keyring).unwrap().entries().len(), 1, "the keyring-only backup still opens");
@@ -686,9 +719,9 @@ fn keyring_off_keeps_the_entry_while_an_older_keyring_only_backup_needs_it() {
 
     // With no copy depending on it, keyring off deletes the entry.
     std::fs::remove_file(&stale).unwrap();
-    vault.set_keyring(true, &keyring).unwrap();
+    vault.set_keyring(true, &keyring, 5).unwrap();
     let user = keyring_user_of(&path).unwrap();
-    let copies = vault.set_keyring(false, &keyring).unwrap();
+    let copies = vault.set_keyring(false, &keyring, 6).unwrap();
     assert!(!copies.keyring_entry_kept);
     assert!(matches!(keyring.get(keyring::SERVICE, &user), Err(keyring::Error::Missing(_))));
 }

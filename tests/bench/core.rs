@@ -101,7 +101,7 @@ fn main() {
         },
     ));
     rows.push(measure("save a 1,000-account vault (lock, re-read, fsync, rename)", runs, "", || {
-        vault.update(|_| Ok(())).expect("save");
+        vault.update(now, |_| Ok(())).expect("save");
     }));
 
     // privacyIDEA PUSH: the enrollment's key, and the work of one poll.

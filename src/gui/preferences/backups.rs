@@ -39,7 +39,7 @@ pub enum Message {
     ChooseFolder,
     FolderPicked(Option<PathBuf>),
     Verify,
-    Verified(Result<backup::Verified, String>),
+    Verified(Result<backup::Verified, crate::gui::jobs::Error>),
 }
 
 impl Section {
@@ -69,7 +69,7 @@ impl Section {
                 self.verifying = false;
                 match result {
                     Ok(verified) => self.verified = Some(verified),
-                    Err(error) => self.error = Some(error),
+                    Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
             }
