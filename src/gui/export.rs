@@ -36,7 +36,7 @@ pub enum Message {
     Save,
     Picked(Option<PathBuf>),
     ShowCodes,
-    Saved(Result<String, String>),
+    Saved(Result<super::jobs::Exported, super::jobs::Error>),
     Back,
 }
 
@@ -129,8 +129,8 @@ impl Export {
             Message::Saved(result) => {
                 self.busy = false;
                 match result {
-                    Ok(info) => self.info = Some(info),
-                    Err(error) => self.error = Some(error),
+                    Ok(exported) => self.info = Some(exported.to_string()),
+                    Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
             }

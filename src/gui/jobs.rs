@@ -35,6 +35,8 @@ pub enum Error {
     Clipboard(String),
     #[error("The clipboard holds no image and no text. Copy a QR code image or an otpauth:// link first.")]
     ClipboardEmpty,
+    #[error(transparent)]
+    Export(Arc<transfer::ExportError>),
     #[error("the account is no longer in the vault")]
     AccountGone,
     #[error("the vault has no journal key")]
@@ -62,6 +64,7 @@ from_domain!(
     Journal(journal::Error),
     Scan(crate::scan::Error),
     Screen(crate::screen::Error),
+    Export(transfer::ExportError),
 );
 
 /// The vault, for work off the UI thread. The only place that says what a
@@ -152,14 +155,29 @@ pub fn verify_backup(vault: &SharedVault, now: u64) -> Result<backup::Verified, 
 }
 
 /// Writes an export chosen on the Export page.
-pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<String, String> {
-    let vault = lock(vault).map_err(|e| e.to_string())?;
-    let saved = transfer::export_to(path, format, vault.entries(), password.as_ref()).map_err(|e| e.to_string())?;
-    let mut info = format!("Exported {} of {} accounts to {}.", saved.exported, saved.of, if saved.files.len() == 1 { saved.files[0].display().to_string() } else { format!("{} images in {}", saved.files.len(), path.display()) });
-    for (title, why) in &saved.left_out {
-        info.push_str(&format!(" Left out {title}: {why}."));
+pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<Exported, Error> {
+    let vault = lock(vault)?;
+    let saved = transfer::export_to(path, format, vault.entries(), password.as_ref())?;
+    Ok(Exported { saved, path: path.to_owned() })
+}
+
+/// An export that was written, to `path` (a folder for images).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    pub saved: transfer::Saved,
+    pub path: std::path::PathBuf,
+}
+
+impl std::fmt::Display for Exported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Exported { saved, path } = self;
+        let to = if saved.files.len() == 1 { saved.files[0].display().to_string() } else { format!("{} images in {}", saved.files.len(), path.display()) };
+        write!(f, "Exported {} of {} accounts to {to}.", saved.exported, saved.of)?;
+        for (title, why) in &saved.left_out {
+            write!(f, " Left out {title}: {why}.")?;
+        }
+        Ok(())
     }
-    Ok(info)
 }
 
 /// What a change of protection did.
