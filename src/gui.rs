@@ -443,7 +443,7 @@ impl App {
                     return self.refresh();
                 }
                 let Screen::Unlocked(Unlocked { page: Page::Add(add), vault, .. }) = &mut self.screen else { return Task::none() };
-                match add.update(message) {
+                match add.update(message, self.now) {
                     add::Action::None => Task::none(),
                     add::Action::Run(task) => task.map(Message::Add),
                     add::Action::Save(accounts) => {

@@ -153,7 +153,8 @@ impl Add {
         Task::perform(blocking(|| read_clipboard().map(Sensitive)), Message::Scanned)
     }
 
-    pub fn update(&mut self, message: Message) -> Action {
+    /// Handles `message` at Unix time `now` (a privacyIDEA link's time to live starts when it is read).
+    pub fn update(&mut self, message: Message, now: u64) -> Action {
         match message {
             Message::KindSelected(kind) => {
                 self.kind = kind;
@@ -183,7 +184,7 @@ impl Add {
                     Ok(Sensitive(payloads)) if payloads.is_empty() => {
                         self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
                     }
-                    Ok(Sensitive(payloads)) => self.take(&payloads),
+                    Ok(Sensitive(payloads)) => self.take(&payloads, now),
                     Err(error) => self.error = Some(error.to_string()),
                 }
                 Action::None
@@ -206,7 +207,7 @@ impl Add {
                     self.error = Some("Paste an otpauth:// link first.".into());
                 } else {
                     let uri = self.form.uri.trim().to_owned();
-                    self.take(&[uri]);
+                    self.take(&[uri], now);
                 }
                 Action::None
             }
@@ -312,7 +313,7 @@ impl Add {
 
     /// Adds scanned or pasted payloads to the review: export codes join
     /// their batch, anything else becomes a candidate (once).
-    fn take(&mut self, payloads: &[String]) {
+    fn take(&mut self, payloads: &[String], now: u64) {
         self.error = None;
         if self.report.take().is_some() {
             // A scan after a finished save starts a new review.
@@ -327,7 +328,7 @@ impl Add {
                     Ok(_) => continue,
                     Err(error) => Candidate::Invalid { error: format!("Google Authenticator export: {error}") },
                 },
-                _ => candidate(payload),
+                _ => candidate(payload, now),
             };
             let seen = review.iter().any(|c| match (c, &found) {
                 (Candidate::Account { account: a, .. }, Candidate::Account { account: b, .. }) => a == b,
@@ -619,13 +620,13 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
     }
 }
 
-/// What a scanned or pasted text is, for review.
-pub fn candidate(text: &str) -> Candidate {
+/// What a scanned or pasted text read at `now` (Unix seconds) is, for review.
+pub fn candidate(text: &str, now: u64) -> Candidate {
     match uri::parse(text) {
         Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
         Ok(Payload::WorkActivation { code, url }) => Candidate::Activation { code, url },
         Ok(Payload::PrivacyIdeaPush { label, parameters }) => match crate::privacyidea::Enrollment::from_link(&label, &parameters) {
-            Ok(enrollment) => Candidate::PrivacyIdea { enrollment, read_at: jiff::Timestamp::now().as_second() },
+            Ok(enrollment) => Candidate::PrivacyIdea { enrollment, read_at: now as i64 },
             Err(error) => Candidate::Unsupported { what: "This is a privacyIDEA push token enrollment.".into(), why: error.to_string() },
         },
         Ok(other) => Candidate::Unsupported { what: format!("This is {}.", other.describe()), why: String::new() },
