@@ -179,6 +179,22 @@ pub enum Page {
     Activity,
 }
 
+/// A code read to copy, with the account's title for the toast.
+#[derive(Clone)]
+pub struct Copied {
+    code: Zeroizing<String>,
+    title: String,
+}
+
+/// What a QR page shows, read from the vault off the UI thread.
+#[derive(Clone)]
+pub enum CodeTexts {
+    /// One account's otpauth link.
+    Account { title: String, uri: Zeroizing<String> },
+    /// Google Authenticator export payloads, and who was left out and why.
+    Google { texts: Vec<Zeroizing<String>>, left_out: Vec<(String, &'static str)> },
+}
+
 /// A copied code to wipe from the clipboard at `at`, if it is still there.
 struct PendingClear {
     code: Zeroizing<String>,
@@ -216,6 +232,10 @@ pub enum Message {
     Saved(Result<String, jobs::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
     Imported(Result<Vec<vault::Imported>, jobs::Error>),
+    /// An account's code read off the UI thread, to copy.
+    CodeRead(Result<Sensitive<Copied>, jobs::Error>),
+    /// Secrets read off the UI thread, to show as QR codes.
+    CodesRead(Result<Sensitive<CodeTexts>, jobs::Error>),
     ClipboardChecked(bool),
     AutostartSet(bool, Result<bool, autostart::Error>),
 }
@@ -418,10 +438,7 @@ impl App {
                         self.show_page(Page::Preferences(Preferences::new(&self.backup_dir())));
                         Task::none()
                     }
-                    accounts::Action::ShowQr(id) => {
-                        self.show_account_qr(&id);
-                        Task::none()
-                    }
+                    accounts::Action::ShowQr(id) => self.read_account_qr(&id),
                     accounts::Action::OpenActivity => {
                         self.show_page(Page::Activity);
                         Task::none()
@@ -481,12 +498,12 @@ impl App {
                     preferences::Action::ChangeSettings(change) => {
                         change(&mut self.settings);
                         accounts.hide_codes = self.settings.hide_codes;
-                        if let Ok(mut vault) = vault.lock() {
-                            vault.set_backups(self.settings.backup_policy(&self.options.vault));
-                        }
+                        // Off the UI thread: a password change may hold the
+                        // vault through Argon2id and the re-keying of backups.
+                        let (vault, policy) = (vault.clone(), self.settings.backup_policy(&self.options.vault));
                         self.settings_dirty = true;
                         self.save_settings();
-                        Task::none()
+                        Task::future(blocking(move || jobs::lock(&vault).map(|mut vault| vault.set_backups(policy)))).discard()
                     }
                     preferences::Action::Run(task) => task.map(Message::Preferences),
                     preferences::Action::VerifyBackup => {
@@ -525,10 +542,7 @@ impl App {
                         let vault = vault.clone();
                         Task::perform(blocking(move || jobs::save_export(&vault, format, password, &path)), |result| Message::Export(export::Message::Saved(result)))
                     }
-                    export::Action::ShowGoogleCodes => {
-                        self.show_google_codes();
-                        Task::none()
-                    }
+                    export::Action::ShowGoogleCodes => self.read_google_codes(),
                     export::Action::Back => {
                         self.show_page(Page::Preferences(Preferences::new(&self.backup_dir())));
                         Task::none()
@@ -618,6 +632,15 @@ impl App {
                     }
                 };
                 Task::batch([refresh, task])
+            }
+            Message::CodeRead(Ok(Sensitive(copied))) => self.copied(copied),
+            Message::CodeRead(Err(error)) => {
+                self.toast = Some((format!("Not copied: {error}"), self.now + 8));
+                Task::none()
+            }
+            Message::CodesRead(result) => {
+                self.show_codes(result);
+                Task::none()
             }
             Message::ClipboardChecked(still_ours) => {
                 if still_ours {
@@ -743,42 +766,58 @@ impl App {
         }
     }
 
-    /// The per-account QR page; it asks before drawing the secret.
-    fn show_account_qr(&mut self, id: &Id) {
-        let Screen::Unlocked(unlocked) = &mut self.screen else { return };
-        let Ok(vault) = unlocked.vault.lock() else { return };
-        let Some(entry) = vault.entries().iter().find(|e| &e.id == id) else { return };
-        let title = entry.account.title();
-        let texts = vec![(format!("Scan with another authenticator to add {title}"), Zeroizing::new(uri::format(&entry.account)))];
-        let warning = format!("This shows the secret key of {title} as a QR code. Anyone who sees it, or a screenshot of it, can make this account's codes.");
-        let page = Codes::new(format!("QR code: {title}"), warning, texts, Vec::new());
-        drop(vault);
-        match page {
-            Ok(page) => unlocked.page = Page::Codes(page),
-            Err(error) => self.toast = Some((error.to_string(), self.now + 8)),
-        }
+    /// Reads an account's link for its QR page, off the UI thread.
+    fn read_account_qr(&self, id: &Id) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
+        let (vault, id) = (unlocked.vault.clone(), id.clone());
+        Task::perform(
+            blocking(move || {
+                let vault = jobs::lock(&vault)?;
+                let entry = vault.entries().iter().find(|e| e.id == id).ok_or(jobs::Error::AccountGone)?;
+                Ok(Sensitive(CodeTexts::Account { title: entry.account.title(), uri: Zeroizing::new(uri::format(&entry.account)) }))
+            }),
+            Message::CodesRead,
+        )
     }
 
-    /// The Google Authenticator export codes, shown in the window.
-    fn show_google_codes(&mut self) {
+    /// Reads the Google Authenticator export payloads, off the UI thread.
+    fn read_google_codes(&self) -> Task<Message> {
+        let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
+        let vault = unlocked.vault.clone();
+        Task::perform(
+            blocking(move || {
+                let (texts, left_out) = transfer::google_codes(jobs::lock(&vault)?.entries())?;
+                Ok(Sensitive(CodeTexts::Google { texts: texts.into_iter().map(Zeroizing::new).collect(), left_out }))
+            }),
+            Message::CodesRead,
+        )
+    }
+
+    /// The QR page for what was read; it asks before drawing the secret.
+    fn show_codes(&mut self, read: Result<Sensitive<CodeTexts>, jobs::Error>) {
         let Screen::Unlocked(unlocked) = &mut self.screen else { return };
-        let Ok(vault) = unlocked.vault.lock() else { return };
-        let result = transfer::google_codes(vault.entries());
-        drop(vault);
-        let page = result.and_then(|(texts, left_out)| {
-            let count = texts.len();
-            let texts = texts.into_iter().enumerate().map(|(i, text)| (format!("In Google Authenticator: Transfer accounts → Import accounts, then scan code {} of {count}", i + 1), Zeroizing::new(text))).collect();
-            let notes = left_out.into_iter().map(|(title, why)| format!("Not included: {title} ({why}).")).collect();
-            Codes::new("Google Authenticator codes".into(), "These codes hold the secret keys of your accounts. Show them only to your own phone, with no one watching and no screen recording.".into(), texts, notes)
-                .map(|codes| Codes { from_export: true, ..codes })
+        let page = read.and_then(|Sensitive(texts)| {
+            Ok(match texts {
+                CodeTexts::Account { title, uri } => {
+                    let texts = vec![(format!("Scan with another authenticator to add {title}"), uri)];
+                    let warning = format!("This shows the secret key of {title} as a QR code. Anyone who sees it, or a screenshot of it, can make this account's codes.");
+                    Codes::new(format!("QR code: {title}"), warning, texts, Vec::new())?
+                }
+                CodeTexts::Google { texts, left_out } => {
+                    let count = texts.len();
+                    let texts = texts.into_iter().enumerate().map(|(i, text)| (format!("In Google Authenticator: Transfer accounts → Import accounts, then scan code {} of {count}", i + 1), text)).collect();
+                    let notes = left_out.into_iter().map(|(title, why)| format!("Not included: {title} ({why}).")).collect();
+                    let codes = Codes::new("Google Authenticator codes".into(), "These codes hold the secret keys of your accounts. Show them only to your own phone, with no one watching and no screen recording.".into(), texts, notes)?;
+                    Codes { from_export: true, ..codes }
+                }
+            })
         });
         match page {
             Ok(page) => unlocked.page = Page::Codes(page),
-            Err(error) => {
-                if let Page::Export(export) = &mut unlocked.page {
-                    export.error = Some(error.to_string());
-                }
-            }
+            Err(error) => match &mut unlocked.page {
+                Page::Export(export) => export.error = Some(error.to_string()),
+                _ => self.toast = Some((error.to_string(), self.now + 8)),
+            },
         }
     }
 
@@ -857,14 +896,22 @@ impl App {
         }
     }
 
-    /// Copies an account's current code and schedules the clipboard clear.
+    /// Reads an account's current code off the UI thread, to copy it.
     pub fn copy(&mut self, id: &Id) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
-        let Ok(vault) = unlocked.vault.lock() else { return Task::none() };
-        let Some(entry) = vault.entries().iter().find(|e| &e.id == id) else { return Task::none() };
-        let code = Zeroizing::new(otp::code(&entry.account, self.now).value);
-        let title = entry.account.title();
-        drop(vault);
+        let (vault, id, now) = (unlocked.vault.clone(), id.clone(), self.now);
+        Task::perform(
+            blocking(move || {
+                let vault = jobs::lock(&vault)?;
+                let entry = vault.entries().iter().find(|e| e.id == id).ok_or(jobs::Error::AccountGone)?;
+                Ok(Sensitive(Copied { code: Zeroizing::new(otp::code(&entry.account, now).value), title: entry.account.title() }))
+            }),
+            Message::CodeRead,
+        )
+    }
+
+    /// Copies a code read for copying and schedules the clipboard clear.
+    fn copied(&mut self, Copied { code, title }: Copied) -> Task<Message> {
         let clear = self.settings.clipboard_clear_seconds;
         self.toast = Some((
             if clear > 0 { format!("Copied the code for {title} · the clipboard clears in {clear} s") } else { format!("Copied the code for {title}") },

@@ -379,3 +379,39 @@ fn the_selected_cards_tools_work_from_the_keyboard() {
     harness.send(Message::Key { key: Key::Character("x".into()), modifiers: Modifiers::empty(), captured: false });
     assert_eq!(harness.accounts().query, "x");
 }
+
+/// A password change holds the vault through Argon2id and the re-keying of
+/// every backup. Copying a code, opening an account's QR page or changing a
+/// setting meanwhile must not make the UI thread wait for it.
+#[test]
+fn the_ui_thread_never_waits_for_a_vault_held_by_background_work() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut harness = Harness::unlocked(vec![github()]);
+    let Screen::Unlocked(unlocked) = &harness.app.screen else { panic!("unlocked") };
+    let (vault, id) = (unlocked.vault.clone(), harness.accounts().cards[0].id.clone());
+    let (held, is_held) = mpsc::channel();
+    let (returned, has_returned) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _guard = vault.lock().unwrap();
+        held.send(()).unwrap();
+        // Let go once the UI thread came back, or after a bound so that a
+        // regression fails the test instead of hanging it. True: it waited.
+        has_returned.recv_timeout(Duration::from_secs(30)).is_err()
+    });
+    is_held.recv().unwrap();
+    let copy = harness.app.update(Message::Accounts(accounts::Message::CardPressed(id.clone())));
+    let qr = harness.app.update(Message::Accounts(accounts::Message::ShowQr(id)));
+    harness.send(Message::Key { key: Key::Character(",".into()), modifiers: Modifiers::CTRL, captured: false });
+    let setting = harness.app.update(Message::Preferences(gui::preferences::Message::HideCodesToggled(true)));
+    returned.send(()).unwrap();
+    assert!(!holder.join().unwrap(), "the UI thread waited for the vault");
+    // Once the vault is free, each finishes.
+    harness.run(copy);
+    assert_eq!(harness.clipboard.as_deref(), Some("013254"));
+    harness.run(setting);
+    assert!(harness.app.settings.hide_codes);
+    harness.run(qr);
+    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(u.page, Page::Codes(_))));
+}
