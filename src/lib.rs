@@ -11,7 +11,6 @@ pub mod clock;
 pub mod instance;
 pub mod journal;
 pub mod listeners;
-pub mod manual;
 pub mod migration;
 pub mod otp;
 pub mod privacyidea;

@@ -3,7 +3,7 @@
 //! tests/run), against the real server binary, with the real client code
 //! playing the app.
 
-#![cfg(all(feature = "server", feature = "client"))]
+#![cfg(all(feature = "server", feature = "client", feature = "cli"))]
 
 mod common;
 
