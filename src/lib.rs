@@ -6,6 +6,7 @@ pub mod account;
 mod atomic;
 pub mod autostart;
 pub mod backup;
+pub mod base64;
 pub mod clock;
 #[cfg(unix)]
 pub mod instance;

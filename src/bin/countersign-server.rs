@@ -228,8 +228,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Activate { user, qr, json } => {
             let activation = countersign::server::new_activation(&state, &user).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             if let Some(path) = qr {
-                use base64::Engine;
-                let png = base64::engine::general_purpose::STANDARD.decode(&activation.qr_png_base64)?;
+                let png = countersign::base64::decode(&activation.qr_png_base64)?;
                 write_private(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
             }
             if json {
