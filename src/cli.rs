@@ -1,6 +1,7 @@
 //! The `countersign` command line: clap definitions and one function per subcommand.
 
 mod enroll;
+mod manual;
 mod push;
 mod transfer;
 mod unlock;
@@ -286,7 +287,7 @@ enum AlgorithmArg {
 
 /// Runs the command line; errors become one line on stderr and exit code 1.
 pub fn main() -> ExitCode {
-    if let Some(result) = countersign::manual::requested(Cli::command()) {
+    if let Some(result) = manual::requested(Cli::command()) {
         return result;
     }
     let cli = Cli::parse();

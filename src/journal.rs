@@ -43,11 +43,11 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use crate::base64;
 
 /// The format version in the header.
 const VERSION: u32 = 1;
@@ -115,11 +115,11 @@ pub struct PublicKey(crypto_box::PublicKey);
 
 impl PublicKey {
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0.as_bytes())
+        base64::encode(self.0.as_bytes())
     }
 
     pub fn from_base64(text: &str) -> Option<Self> {
-        let bytes: [u8; 32] = STANDARD.decode(text).ok()?.try_into().ok()?;
+        let bytes: [u8; 32] = base64::decode(text).ok()?.try_into().ok()?;
         Some(PublicKey(crypto_box::PublicKey::from_bytes(bytes)))
     }
 }
@@ -349,7 +349,7 @@ pub fn append(vault: &Path, record: &Record) -> Result<(), Error> {
     let failed = |reason: String| Error::Unreadable { path: path.clone(), reason };
     let inner = Zeroizing::new(serde_json::to_vec(&Inner { n, prev: prev.clone(), record: record.bounded() }).map_err(|e| failed(e.to_string()))?);
     let sealed = key.0.seal(&mut crypto_box::aead::OsRng, &inner).map_err(|_| Error::Random)?;
-    let line = serde_json::to_string(&Line { n, prev, sealed: STANDARD.encode(sealed) }).map_err(|e| failed(e.to_string()))?;
+    let line = serde_json::to_string(&Line { n, prev, sealed: base64::encode(sealed) }).map_err(|e| failed(e.to_string()))?;
     // One write of the whole line: appends of two writers never interleave.
     file.write_all(format!("{line}\n").as_bytes()).and_then(|()| file.sync_data()).map_err(io_error(&path))?;
     let _ = file.unlock();
@@ -440,7 +440,7 @@ pub fn read(vault: &Path, key: &SecretKey) -> Result<History, Error> {
                     if line.prev != prev {
                         broke(&mut history, number, "it does not follow the record before it: that one was changed or removed");
                     }
-                    let opened = STANDARD.decode(&line.sealed).ok().and_then(|sealed| key.0.unseal(&sealed).ok()).map(Zeroizing::new);
+                    let opened = base64::decode(&line.sealed).ok().and_then(|sealed| key.0.unseal(&sealed).ok()).map(Zeroizing::new);
                     match opened.and_then(|plain| serde_json::from_slice::<Inner>(&plain).ok()) {
                         Some(inner) => {
                             if inner.n != line.n || inner.prev != line.prev {

@@ -6,12 +6,12 @@ pub mod account;
 mod atomic;
 pub mod autostart;
 pub mod backup;
+pub mod base64;
 pub mod clock;
 #[cfg(unix)]
 pub mod instance;
 pub mod journal;
 pub mod listeners;
-pub mod manual;
 pub mod migration;
 pub mod otp;
 pub mod privacyidea;

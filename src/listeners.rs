@@ -36,11 +36,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::base64;
 use crate::push::{Keypair, Listener, PublicKey};
 use crate::vault::{Id, Keyring, keyring};
 
@@ -140,7 +139,7 @@ pub fn add(vault: &Path, account: &Id, listener: &Listener, keyring: Option<&Key
     let (key, placement) = match keyring.map(|keyring| keyring.set_secret(keyring::SERVICE, &name, &seed[..])) {
         Some(Ok(())) => (KeyPlace::Keyring(name), Placement::Keyring),
         // No keyring, or it refused: the file, private to the user.
-        Some(Err(_)) | None => (KeyPlace::File(Seed(STANDARD.encode(&seed[..]))), Placement::File),
+        Some(Err(_)) | None => (KeyPlace::File(Seed(base64::encode(&seed[..]))), Placement::File),
     };
     let replaced: Vec<Record> = records.extract_if(.., |r| r.account == *account).collect();
     records.push(Record {
@@ -233,7 +232,7 @@ impl Record {
         let listener = (|| {
             let server_key = PublicKey::from_base64(&self.server_key).map_err(|_| damaged("a server key is damaged"))?;
             let seed = match &self.key {
-                KeyPlace::File(Seed(seed)) => Zeroizing::new(STANDARD.decode(seed.as_bytes()).map_err(|_| damaged("a listener key is damaged"))?),
+                KeyPlace::File(Seed(seed)) => Zeroizing::new(base64::decode(seed.as_bytes()).map_err(|_| damaged("a listener key is damaged"))?),
                 KeyPlace::Keyring(name) => {
                     let keyring = keyring.ok_or_else(|| Unusable::Waiting(keyring::Error::Unavailable("it is not connected".into())))?;
                     match keyring.get_secret(keyring::SERVICE, name) {
@@ -404,7 +403,7 @@ mod tests {
         assert_eq!(add(&vault, &id, &listener("dev_k", 5), Some(&keyring)).unwrap(), Placement::Keyring);
         let text = fs::read_to_string(path(&vault)).unwrap();
         assert!(text.contains(&format!("\"keyring\": \"listener-{id}-dev_k\"")), "{text}");
-        assert!(!text.contains(&STANDARD.encode([5u8; 32])), "the seed is not in the file");
+        assert!(!text.contains(&base64::encode([5u8; 32])), "the seed is not in the file");
         assert_eq!(load(&vault, Some(&keyring)).unwrap()[0].listener.as_ref().unwrap(), &listener("dev_k", 5));
         assert!(in_keyring(&vault));
         // Without the keyring, it says why instead of failing the whole file.
@@ -428,7 +427,7 @@ mod tests {
         fs::remove_file(path(&vault)).unwrap();
         add(&vault, &Id::for_tests(1), &listener("dev_1", 1), None).unwrap();
         add(&vault, &Id::for_tests(2), &listener("dev_2", 2), None).unwrap();
-        let text = fs::read_to_string(path(&vault)).unwrap().replacen(&STANDARD.encode([1u8; 32]), "AAAA", 1);
+        let text = fs::read_to_string(path(&vault)).unwrap().replacen(&base64::encode([1u8; 32]), "AAAA", 1);
         fs::write(path(&vault), text).unwrap();
         let loaded = load(&vault, None).unwrap();
         assert!(loaded[0].listener.is_err() && loaded[1].listener.is_ok());
@@ -451,6 +450,6 @@ mod tests {
     #[test]
     fn debug_never_shows_a_key() {
         let shown = format!("{:?}", listener("dev_1", 1));
-        assert!(!shown.contains(&STANDARD.encode([1u8; 32])), "{shown}");
+        assert!(!shown.contains(&base64::encode([1u8; 32])), "{shown}");
     }
 }

@@ -28,9 +28,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::{DecodePaddingMode, general_purpose};
 use prost::Message;
 use zeroize::Zeroize;
 
@@ -143,10 +140,6 @@ pub enum EntryError {
     Counter(i64),
 }
 
-/// Base64 as exporters write it: padded or not (some QR generators drop it).
-const LENIENT: GeneralPurpose =
-    GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
-
 /// Decodes the `data` parameter of an `otpauth-migration://offline` URI (as
 /// [`crate::uri::parse`] returns it, already percent-decoded).
 pub fn decode(data: &str) -> Result<Export, Error> {
@@ -158,7 +151,8 @@ pub fn decode(data: &str) -> Result<Export, Error> {
         '_' => '/',
         other => other,
     }).collect();
-    let mut bytes = LENIENT.decode(cleaned).map_err(|_| Error::Base64)?;
+    // Padded or not, as exporters write it (some QR generators drop it).
+    let mut bytes = crate::base64::decode_lenient(cleaned).map_err(|_| Error::Base64)?;
     let decoded = MigrationPayload::decode(bytes.as_slice());
     bytes.zeroize();
     let payload = decoded.map_err(|e| Error::Protobuf(e.to_string()))?;
@@ -265,7 +259,7 @@ pub fn encode(accounts: &[Account], batch: Batch) -> (String, Vec<&Account>) {
         });
     }
     let mut bytes = payload.encode_to_vec();
-    let data = general_purpose::STANDARD.encode(&bytes);
+    let data = crate::base64::encode(&bytes);
     bytes.zeroize();
     let uri = format!("otpauth-migration://offline?data={}", percent_encoding::utf8_percent_encode(&data, percent_encoding::NON_ALPHANUMERIC));
     (uri, left_out)

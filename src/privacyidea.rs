@@ -178,10 +178,9 @@ fn is_true(value: &str) -> bool {
 /// The server's key from `detail.public_key`: base64 (line breaks allowed,
 /// PEM lines too) of PKCS#1 RSAPublicKey DER. Returns the DER.
 pub fn parse_server_key(text: &str) -> Result<Vec<u8>, Error> {
-    use base64::Engine;
     use rsa::pkcs1::DecodeRsaPublicKey;
     let body: String = text.lines().filter(|line| !line.starts_with("-----")).flat_map(|line| line.chars()).filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| Error::ServerKey)?;
+    let der = crate::base64::decode(body).map_err(|_| Error::ServerKey)?;
     rsa::RsaPublicKey::from_pkcs1_der(&der).map_err(|_| Error::ServerKey)?;
     Ok(der)
 }
@@ -223,11 +222,10 @@ impl DeviceKey {
     /// The public key as step 2 wants it: SubjectPublicKeyInfo DER, padded
     /// standard base64.
     pub fn public_key_base64(&self) -> Result<String, Error> {
-        use base64::Engine;
         use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
         let key = rsa::RsaPrivateKey::from_pkcs8_der(&self.0).map_err(|e| Error::Key(e.to_string()))?;
         let der = key.to_public_key().to_public_key_der().map_err(|e| Error::Key(e.to_string()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(der.as_bytes()))
+        Ok(crate::base64::encode(der.as_bytes()))
     }
 
     /// RSASSA-PKCS1-v1_5 SHA-256 over `text`, in padded upper-case base32.

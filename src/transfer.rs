@@ -622,13 +622,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Standard base64, as most exports use.
 fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    crate::base64::encode(bytes)
 }
 
 fn unb64(text: &str, what: &str) -> Result<Vec<u8>, Problem> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| Problem::Damaged(format!("{what} is not base64")))
+    crate::base64::decode(text.trim()).map_err(|_| Problem::Damaged(format!("{what} is not base64")))
 }
 
 fn unhex(text: &str, what: &str) -> Result<Vec<u8>, Problem> {

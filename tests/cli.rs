@@ -1,5 +1,7 @@
 //! The `countersign` command line, run as a real process against real vault files.
 
+#![cfg(feature = "cli")]
+
 mod common;
 
 use common::{Sandbox, names};

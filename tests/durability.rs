@@ -1,6 +1,8 @@
 //! Crash safety and concurrent writers, with real processes: `countersign add`
 //! killed at random moments, and two processes adding at the same time.
 
+#![cfg(feature = "cli")]
+
 mod common;
 
 use std::collections::BTreeSet;

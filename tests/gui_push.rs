@@ -3,7 +3,7 @@
 //! connection (the same stream the window's subscription runs) and answered
 //! through the prompt.
 
-#![cfg(all(feature = "gui", feature = "server"))]
+#![cfg(all(feature = "gui", feature = "server", feature = "cli"))]
 
 mod common;
 mod harness;

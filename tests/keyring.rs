@@ -2,6 +2,8 @@
 //! private D-Bus session that `tests/run` starts. Ignored by a plain
 //! `cargo test`, because on a desktop it would reach the user's real keyring.
 
+#![cfg(feature = "cli")]
+
 mod common;
 
 use std::process::Output;

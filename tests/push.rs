@@ -2,7 +2,7 @@
 //! fresh SQLite file, and the real client code (and the real `countersign`
 //! binary) as the phone.
 
-#![cfg(all(feature = "server", feature = "client"))]
+#![cfg(all(feature = "server", feature = "client", feature = "cli"))]
 
 mod common;
 

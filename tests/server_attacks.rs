@@ -5,7 +5,7 @@
 //! connect from 127.0.0.2, real clients from 127.0.0.1. Every wait is
 //! bounded; none of them is a speed requirement.
 
-#![cfg(all(feature = "server", feature = "client"))]
+#![cfg(all(feature = "server", feature = "client", feature = "cli"))]
 
 mod common;
 

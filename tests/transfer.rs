@@ -1,6 +1,8 @@
 //! `countersign import`, `export` and `backup`, run as real processes
 //! against real vault files and the format fixtures.
 
+#![cfg(feature = "cli")]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,11 @@
 //! `countersign-server`: serve (the default), or manage users and
 //! activations directly in the database.
 
+// The manual lives with the `countersign` command line; both binaries write
+// their own pages and completions with it, and the library needs no clap.
+#[path = "../cli/manual.rs"]
+mod manual;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -211,7 +216,7 @@ async fn run(cli: Cli) -> Result<()> {
             if config.demo_pages() {
                 eprintln!("countersign-server: enrollment page {0}/enroll, demo sign-in {0}/demo", config.base_url());
             }
-            countersign::server::serve(state).await
+            Ok(countersign::server::serve(state).await?)
         }
         Command::User { command: UserCommand::Add { name, organization } } => {
             let organization = organization.unwrap_or_else(|| config.organization.clone());
@@ -223,8 +228,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Activate { user, qr, json } => {
             let activation = countersign::server::new_activation(&state, &user).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             if let Some(path) = qr {
-                use base64::Engine;
-                let png = base64::engine::general_purpose::STANDARD.decode(&activation.qr_png_base64)?;
+                let png = countersign::base64::decode(&activation.qr_png_base64)?;
                 write_private(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
             }
             if json {
@@ -316,7 +320,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn main() -> ExitCode {
     countersign::process::forbid_core_dumps_and_tracing();
-    if let Some(result) = countersign::manual::requested(Cli::command()) {
+    if let Some(result) = manual::requested(Cli::command()) {
         return result;
     }
     let cli = Cli::parse();

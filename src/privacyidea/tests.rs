@@ -105,18 +105,17 @@ fn signatures_are_padded_upper_case_base32_that_verify() {
 
 #[test]
 fn the_public_key_is_padded_base64_of_spki_and_the_server_key_pkcs1() {
-    use base64::Engine;
     use rsa::pkcs8::DecodePublicKey;
     let (device, server) = keys();
-    let spki = base64::engine::general_purpose::STANDARD.decode(device.public_key_base64().unwrap()).unwrap();
+    let spki = crate::base64::decode(device.public_key_base64().unwrap()).unwrap();
     let public = rsa::RsaPublicKey::from_public_key_der(&spki).unwrap();
     assert_eq!(public, rsa::RsaPrivateKey::from_pkcs8_der(device.pkcs8()).unwrap().to_public_key());
     // As privacyIDEA sends its key: base64 of PKCS#1 with a break every 64 characters.
-    let text = base64::engine::general_purpose::STANDARD.encode(pkcs1(server));
+    let text = crate::base64::encode(pkcs1(server));
     let wrapped = text.as_bytes().chunks(64).map(|line| std::str::from_utf8(line).unwrap()).collect::<Vec<_>>().join("\n");
     assert_eq!(parse_server_key(&wrapped).unwrap(), pkcs1(server));
     assert_eq!(parse_server_key("not a key"), Err(Error::ServerKey));
-    assert_eq!(parse_server_key(&base64::engine::general_purpose::STANDARD.encode(&spki)), Err(Error::ServerKey), "SPKI is not what the server sends");
+    assert_eq!(parse_server_key(&crate::base64::encode(&spki)), Err(Error::ServerKey), "SPKI is not what the server sends");
 }
 
 #[test]

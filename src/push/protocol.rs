@@ -1,10 +1,10 @@
 //! The messages of the push protocol (see [`crate::push`] for the flow) and
 //! their Ed25519 signatures. Field names are the wire names.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
+
+use crate::base64;
 
 /// Signature contexts: a signature made for one kind of message never
 /// verifies as another.
@@ -91,7 +91,7 @@ impl Keypair {
     pub fn seal<T: Serialize>(&self, context: &[u8], message: &T) -> Envelope {
         let payload = serde_json::to_vec(message).unwrap_or_default();
         let signature = self.sign(context, &payload);
-        Envelope { payload: STANDARD.encode(&payload), signature: STANDARD.encode(signature) }
+        Envelope { payload: base64::encode(&payload), signature: base64::encode(signature) }
     }
 }
 
@@ -101,13 +101,13 @@ pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
     pub fn from_base64(text: &str) -> Result<Self, Error> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| Error::Malformed("public key"))?;
+        let bytes = base64::decode(text.trim()).map_err(|_| Error::Malformed("public key"))?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::Malformed("public key"))?;
         VerifyingKey::from_bytes(&bytes).map(PublicKey).map_err(|_| Error::Malformed("public key"))
     }
 
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0.to_bytes())
+        base64::encode(self.0.to_bytes())
     }
 
     /// Checks a signature made by [`Keypair::sign`] under `context`.
@@ -142,8 +142,8 @@ pub struct Envelope {
 impl Envelope {
     /// Verifies the signature under `context` with `key`, then decodes the payload.
     pub fn open<T: serde::de::DeserializeOwned>(&self, key: &PublicKey, context: &[u8]) -> Result<T, Error> {
-        let payload = STANDARD.decode(&self.payload).map_err(|_| Error::Malformed("payload"))?;
-        let signature = STANDARD.decode(&self.signature).map_err(|_| Error::BadSignature)?;
+        let payload = base64::decode(&self.payload).map_err(|_| Error::Malformed("payload"))?;
+        let signature = base64::decode(&self.signature).map_err(|_| Error::BadSignature)?;
         key.verify(context, &payload, &signature)?;
         serde_json::from_slice(&payload).map_err(|_| Error::Malformed("payload"))
     }
@@ -329,12 +329,12 @@ pub enum ClientMessage {
 
 /// The auth message for `nonce`.
 pub fn auth(key: &Keypair, device_id: &str, nonce: &str) -> ClientMessage {
-    ClientMessage::Auth { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(AUTH_CONTEXT, nonce.as_bytes())) }
+    ClientMessage::Auth { device_id: device_id.to_owned(), signature: base64::encode(key.sign(AUTH_CONTEXT, nonce.as_bytes())) }
 }
 
 /// Checks an auth message's signature for `nonce` (the unbound kind older apps make).
 pub fn check_auth(key: &PublicKey, nonce: &str, signature: &str) -> Result<(), Error> {
-    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    let signature = base64::decode(signature).map_err(|_| Error::BadSignature)?;
     key.verify(AUTH_CONTEXT, nonce.as_bytes(), &signature)
 }
 
@@ -345,13 +345,13 @@ fn bound_payload(nonce: &str, server: &PublicKey, endpoint: &str) -> Vec<u8> {
 /// The auth message for `nonce`, bound to the pinned server key and the
 /// endpoint the device connects to.
 pub fn auth_bound(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey, endpoint: &str) -> ClientMessage {
-    ClientMessage::Auth { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint))) }
+    ClientMessage::Auth { device_id: device_id.to_owned(), signature: base64::encode(key.sign(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint))) }
 }
 
 /// Checks a bound auth signature: for `nonce`, this server (`server`) and
 /// this endpoint.
 pub fn check_auth_bound(key: &PublicKey, nonce: &str, server: &PublicKey, endpoint: &str, signature: &str) -> Result<(), Error> {
-    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    let signature = base64::decode(signature).map_err(|_| Error::BadSignature)?;
     key.verify(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint), &signature)
 }
 
@@ -362,12 +362,12 @@ fn listen_payload(nonce: &str, server: &PublicKey) -> Vec<u8> {
 
 /// The listen message for `nonce` from the server whose pinned key is `server`.
 pub fn listen(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey) -> ClientMessage {
-    ClientMessage::Listen { device_id: device_id.to_owned(), signature: STANDARD.encode(key.sign(LISTEN_CONTEXT, &listen_payload(nonce, server))) }
+    ClientMessage::Listen { device_id: device_id.to_owned(), signature: base64::encode(key.sign(LISTEN_CONTEXT, &listen_payload(nonce, server))) }
 }
 
 /// Checks a listen message's signature for `nonce`, made for this server (`server`).
 pub fn check_listen(key: &PublicKey, nonce: &str, server: &PublicKey, signature: &str) -> Result<(), Error> {
-    let signature = STANDARD.decode(signature).map_err(|_| Error::BadSignature)?;
+    let signature = base64::decode(signature).map_err(|_| Error::BadSignature)?;
     key.verify(LISTEN_CONTEXT, &listen_payload(nonce, server), &signature)
 }
 

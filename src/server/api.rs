@@ -364,8 +364,7 @@ pub async fn new_activation(state: &AppState, user: &str) -> Result<NewActivatio
     let encode = |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
     let uri = format!("phonefactor://activate_account?code={code}&url={}", encode(&url));
     let png = crate::transfer::qr_png(&uri).map_err(|e| Failure::Internal(e.to_string()))?;
-    use base64::Engine;
-    Ok(NewActivation { user: user.to_owned(), code, url, uri, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(png), expires_at: now + store::ACTIVATION_SECONDS })
+    Ok(NewActivation { user: user.to_owned(), code, url, uri, qr_png_base64: crate::base64::encode(png), expires_at: now + store::ACTIVATION_SECONDS })
 }
 
 /// `POST /api/admin/users/{name}/activations`.

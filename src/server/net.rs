@@ -21,11 +21,11 @@
 //! not wait for the device's delayed ACK of the previous one.
 
 use std::future::Future;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
@@ -45,14 +45,41 @@ const HEADER_LIMIT: usize = 16 * 1024;
 /// File descriptors kept for the database, the log and the key files.
 const RESERVED_FILES: usize = 64;
 
+/// Why the server could not start serving. Each variant keeps its cause as
+/// its source, so `{:#}` prints the same line anyhow's contexts printed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    /// Only one of `tls_cert` and `tls_key` is set.
+    #[error("TLS needs both tls_cert and tls_key")]
+    HalfTls,
+    /// The certificate chain file is missing or not PEM.
+    #[error("cannot read the certificate chain {}", path.display())]
+    Certificate { path: PathBuf, source: rustls::pki_types::pem::Error },
+    /// The private key file is missing or not PEM.
+    #[error("cannot read the private key {}", path.display())]
+    PrivateKey { path: PathBuf, source: rustls::pki_types::pem::Error },
+    /// rustls has no safe protocol version with its ring provider.
+    #[error(transparent)]
+    Protocols(rustls::Error),
+    /// The private key is not the certificate's.
+    #[error("the TLS certificate and key do not fit")]
+    Mismatch(#[source] rustls::Error),
+    /// The connection slots were closed (they never are while serving).
+    #[error(transparent)]
+    Slots(#[from] tokio::sync::AcquireError),
+}
+
 /// A connection's slot, held by its HTTP connection and, after an upgrade,
 /// by its WebSocket session: the slot is free when both are gone.
 #[derive(Clone)]
 pub struct Slot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
-pub async fn serve(state: AppState) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(state.config.listen).await.with_context(|| format!("cannot listen on {}", state.config.listen))?;
+pub async fn serve(state: AppState) -> Result<(), Error> {
+    let listener = TcpListener::bind(state.config.listen).await.map_err(|source| Error::Listen { address: state.config.listen, source })?;
     serve_on(listener, state, shutdown_signal()).await
 }
 
@@ -81,11 +108,11 @@ pub async fn shutdown_signal() {
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
 /// closes push sessions and gives open requests [`GRACE`] to finish.
-pub async fn serve_on(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve_on(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         (None, None) => None,
-        _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
+        _ => return Err(Error::HalfTls),
     };
     let limit = connection_limit(state.config.max_connections);
     if limit < state.config.max_connections {
@@ -184,13 +211,13 @@ fn connection_limit(wanted: usize) -> usize {
     wanted
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert).and_then(|certs| certs.collect::<Result<Vec<_>, _>>()).with_context(|| format!("cannot read the certificate chain {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("cannot read the private key {}", key.display()))?;
+    let chain = CertificateDer::pem_file_iter(cert).and_then(|certs| certs.collect::<Result<Vec<_>, _>>()).map_err(|source| Error::Certificate { path: cert.to_owned(), source })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| Error::PrivateKey { path: key.to_owned(), source })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_no_client_auth().with_single_cert(chain, key).context("the TLS certificate and key do not fit")?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(Error::Protocols)?.with_no_client_auth().with_single_cert(chain, key).map_err(Error::Mismatch)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

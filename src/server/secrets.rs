@@ -19,13 +19,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::base64;
 use super::store::Error;
 
 /// The prefix of a sealed TOTP secret.
@@ -50,7 +49,7 @@ pub fn key_file(path: &Path, create: bool) -> Result<Zeroizing<[u8; 32]>, Error>
                     return Err(damaged(format!("readable by other users (mode {:o}); make it 0600", mode & 0o777)));
                 }
             }
-            let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| damaged("not base64".into()))?);
+            let bytes = Zeroizing::new(base64::decode(text.trim()).map_err(|_| damaged("not base64".into()))?);
             let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| damaged("not a 32-byte key".into()))?;
             Ok(Zeroizing::new(key))
         }
@@ -74,7 +73,7 @@ pub fn write_new(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    let text = Zeroizing::new(STANDARD.encode(key));
+    let text = Zeroizing::new(base64::encode(key));
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -107,13 +106,13 @@ impl SecretBox {
         let sealed = self.0.encrypt(&XNonce::from(nonce), Payload { msg: secret.as_bytes(), aad: &Self::aad(user) }).map_err(|_| Error::Damaged("sealing a TOTP secret".into()))?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        Ok(format!("{SEALED}{}", STANDARD.encode(bytes)))
+        Ok(format!("{SEALED}{}", base64::encode(bytes)))
     }
 
     pub fn open(&self, user: &str, stored: &str) -> Result<String, Error> {
         let damaged = || Error::Damaged(format!("user {user}'s TOTP secret does not open with totp_key_file's key"));
         let Some(encoded) = stored.strip_prefix(SEALED) else { return Ok(stored.to_owned()) };
-        let bytes = STANDARD.decode(encoded).map_err(|_| damaged())?;
+        let bytes = base64::decode(encoded).map_err(|_| damaged())?;
         if bytes.len() < 24 {
             return Err(damaged());
         }

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::secrets::{self, SecretBox};
@@ -200,7 +199,7 @@ impl Store {
             && !path.exists()
             && let Some(old) = self.setting("server_key").await?
         {
-            let seed = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(old.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
+            let seed = Zeroizing::new(crate::base64::decode(old.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
             let seed: Zeroizing<[u8; 32]> = Zeroizing::new(seed.as_slice().try_into().map_err(|_| Error::Damaged("server key".into()))?);
             secrets::write_new(path, &seed).map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
         }

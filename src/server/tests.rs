@@ -272,8 +272,7 @@ async fn the_server_key_lives_in_a_0600_file_and_moves_out_of_an_old_database() 
     // As an earlier version left it: the key and a token in the database.
     let store = Store::open(&database).await.unwrap();
     let old = Keypair::generate().unwrap();
-    use base64::Engine;
-    sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')").bind(base64::engine::general_purpose::STANDARD.encode(*old.to_seed())).execute(&store.pool).await.unwrap();
+    sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')").bind(crate::base64::encode(*old.to_seed())).execute(&store.pool).await.unwrap();
     drop(store);
     let state = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
     assert_eq!(state.public, old.public(), "the same key, now from the file");

@@ -474,13 +474,11 @@ impl Drop for StoredJournalKey {
 
 impl StoredJournalKey {
     fn from_key(key: &crate::journal::SecretKey) -> Self {
-        use base64::Engine;
-        StoredJournalKey(base64::engine::general_purpose::STANDARD.encode(*key.to_bytes()))
+        StoredJournalKey(crate::base64::encode(*key.to_bytes()))
     }
 
     fn to_key(&self) -> Result<crate::journal::SecretKey, String> {
-        use base64::Engine;
-        let bytes = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&self.0).map_err(|_| "unreadable journal key".to_owned())?);
+        let bytes = Zeroizing::new(crate::base64::decode(&self.0).map_err(|_| "unreadable journal key".to_owned())?);
         let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| "unreadable journal key".to_owned())?;
         Ok(crate::journal::SecretKey::from_bytes(bytes))
     }
@@ -509,7 +507,6 @@ impl Drop for StoredToken {
 
 impl StoredToken {
     fn from_token(stored: &PushToken) -> Self {
-        use base64::Engine;
         let token = &stored.token;
         StoredToken {
             id: stored.id.clone(),
@@ -520,17 +517,16 @@ impl StoredToken {
             url: token.url.clone(),
             sslverify: token.sslverify,
             pin: token.pin,
-            key: base64::engine::general_purpose::STANDARD.encode(token.key.pkcs8()),
-            server_key: base64::engine::general_purpose::STANDARD.encode(&token.server_key),
+            key: crate::base64::encode(token.key.pkcs8()),
+            server_key: crate::base64::encode(&token.server_key),
         }
     }
 
     fn to_token(&self) -> Result<PushToken, String> {
-        use base64::Engine;
         let unreadable = |what: &str| format!("privacyIDEA token {}: unreadable {what}", self.id);
-        let der = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&self.key).map_err(|_| unreadable("key"))?);
+        let der = zeroize::Zeroizing::new(crate::base64::decode(&self.key).map_err(|_| unreadable("key"))?);
         let key = crate::privacyidea::DeviceKey::from_pkcs8(&der).map_err(|_| unreadable("key"))?;
-        let server_key = base64::engine::general_purpose::STANDARD.decode(&self.server_key).map_err(|_| unreadable("server key"))?;
+        let server_key = crate::base64::decode(&self.server_key).map_err(|_| unreadable("server key"))?;
         Ok(PushToken {
             id: self.id.clone(),
             added: self.added,
@@ -601,12 +597,11 @@ impl StoredEntry {
             algorithm: account.algorithm,
             digits: account.digits,
             push: entry.push.as_ref().map(|link| {
-                use base64::Engine;
                 StoredLink {
                     organization: link.organization.clone(),
                     user: link.user.clone(),
                     device_id: link.device_id.clone(),
-                    device_key: base64::engine::general_purpose::STANDARD.encode(*link.device_key.to_seed()),
+                    device_key: crate::base64::encode(*link.device_key.to_seed()),
                     server_key: link.server_key,
                     endpoint: link.endpoint.clone(),
                 }
@@ -634,8 +629,7 @@ impl StoredEntry {
         let push = match &self.push {
             None => None,
             Some(link) => {
-                use base64::Engine;
-                let seed = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&link.device_key).map_err(|_| format!("account {}: unreadable device key", self.id))?);
+                let seed = zeroize::Zeroizing::new(crate::base64::decode(&link.device_key).map_err(|_| format!("account {}: unreadable device key", self.id))?);
                 let device_key = crate::push::Keypair::from_seed(&seed).map_err(|_| format!("account {}: unreadable device key", self.id))?;
                 Some(crate::push::Link { organization: link.organization.clone(), user: link.user.clone(), device_id: link.device_id.clone(), device_key, server_key: link.server_key, endpoint: link.endpoint.clone() })
             }
@@ -645,17 +639,15 @@ impl StoredEntry {
 }
 
 mod b64 {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(bytes))
+        serializer.serialize_str(&crate::base64::encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
         let text = <&str>::deserialize(deserializer)?;
-        let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
+        let bytes = crate::base64::decode(text).map_err(D::Error::custom)?;
         bytes.try_into().map_err(|_| D::Error::custom(format!("expected {N} bytes")))
     }
 }

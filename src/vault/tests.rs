@@ -478,7 +478,7 @@ fn the_journal_key_is_made_once_kept_through_changes_and_left_out_of_exports() {
     // An export is a new vault: the history stays with this one.
     let copy = export_copy(reopened.entries(), &Password::new("x".into()), &CHEAP).unwrap();
     assert_eq!(copy[9], 1);
-    assert!(!format!("{reopened:?}").contains(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, *reopened.journal_key().unwrap().to_bytes())));
+    assert!(!format!("{reopened:?}").contains(&crate::base64::encode(*reopened.journal_key().unwrap().to_bytes())));
 }
 
 /// `tests/fixtures/vault-v3.cvault` and its journal were made by
@@ -519,7 +519,7 @@ fn an_export_leaves_push_links_and_their_device_keys_behind() {
     let path = dir.path().join("v.cvault");
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     let device_key = crate::push::Keypair::generate().unwrap();
-    let seed = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, *device_key.to_seed());
+    let seed = crate::base64::encode(*device_key.to_seed());
     let link = crate::push::Link { organization: "Contoso".into(), user: "alice".into(), device_id: "dev-1".into(), device_key, server_key: crate::push::Keypair::generate().unwrap().public(), endpoint: "wss://push.example/ws".into() };
     vault.add_push(account("alice"), link, 3).unwrap();
     assert!(vault.entries()[0].push.is_some());

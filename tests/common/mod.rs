@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
-#[cfg(all(feature = "server", feature = "client"))]
+#[cfg(all(feature = "server", feature = "client", feature = "cli"))]
 pub mod server;
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "cli")]
 use std::process::{Command, Output};
 
 /// A vault path in a fresh temp dir, and the password file that opens it.
@@ -25,6 +26,14 @@ impl Sandbox {
         Sandbox { dir, vault, password_file }
     }
 
+    pub fn path(&self) -> &Path {
+        &self.vault
+    }
+}
+
+// The real binary is built only with the feature `cli`.
+#[cfg(feature = "cli")]
+impl Sandbox {
     /// `countersign` with this vault, the password file, no keyring, and a
     /// HOME inside the sandbox so nothing touches the user's real files.
     pub fn command(&self) -> Command {
@@ -67,13 +76,10 @@ impl Sandbox {
     pub fn init(&self) {
         self.ok(&["init", "--kdf-memory", "1", "--kdf-passes", "1"]);
     }
-
-    pub fn path(&self) -> &Path {
-        &self.vault
-    }
 }
 
 /// The account names in `list --json`.
+#[cfg(feature = "cli")]
 pub fn names(sandbox: &Sandbox) -> Vec<String> {
     let list: serde_json::Value = serde_json::from_str(&sandbox.ok(&["list", "--json"])).expect("list --json is JSON");
     list.as_array().expect("an array").iter().map(|a| a["account"].as_str().expect("account").to_owned()).collect()

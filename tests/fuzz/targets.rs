@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use countersign::base64;
 use countersign::push::{self, protocol};
 use countersign::secret::Password;
 use countersign::{migration, otp, privacyidea, scan, transfer, uri, vault};
@@ -73,7 +72,7 @@ pub fn migration(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         decoded.push(migration::decode(text));
     }
-    decoded.push(migration::decode(&STANDARD.encode(data)));
+    decoded.push(migration::decode(&base64::encode(data)));
     for export in decoded.into_iter().flatten() {
         let accounts: Vec<_> = export.entries.iter().filter_map(|entry| entry.account.as_ref().ok()).cloned().collect();
         for account in &accounts {
@@ -197,8 +196,8 @@ fn push_keys() -> &'static (protocol::Keypair, protocol::Keypair) {
 
 /// The envelope as sent, and the same payload signed by `key` under `context`.
 fn envelopes(envelope: &push::Envelope, key: &protocol::Keypair, context: &[u8]) -> [push::Envelope; 2] {
-    let payload = STANDARD.decode(&envelope.payload).unwrap_or_else(|_| envelope.payload.as_bytes().to_vec());
-    let signed = push::Envelope { payload: STANDARD.encode(&payload), signature: STANDARD.encode(key.sign(context, &payload)) };
+    let payload = base64::decode(&envelope.payload).unwrap_or_else(|_| envelope.payload.as_bytes().to_vec());
+    let signed = push::Envelope { payload: base64::encode(&payload), signature: base64::encode(key.sign(context, &payload)) };
     [envelope.clone(), signed]
 }
 

@@ -3,6 +3,8 @@
 //! `COUNTERSIGN_GENERATE_DOCS=DIR` writes its own into DIR and exits (see
 //! packaging/linux/build-deb). It is an environment variable rather than a
 //! hidden subcommand because clap_complete completes hidden subcommands.
+//! Both binaries include this file (`countersign` as `cli::manual`,
+//! countersign-server by `#[path]`), so clap stays out of the library.
 
 use std::io;
 use std::path::{Path, PathBuf};
