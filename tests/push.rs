@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::server::{ADMIN, RP, Server};
 use countersign::push::client::{self, Event, Session};
-use countersign::push::{Challenge, Decision, Keypair};
+use countersign::push::{Challenge, Decision, Keypair, Status};
 use serde_json::{Value, json};
 
 async fn next_challenge(session: &mut Session) -> Challenge {
@@ -134,7 +134,7 @@ async fn deny_then_report_blocks_further_pushes() {
     let (id, _) = server.signin("bob").await;
     next_challenge(&mut session).await;
     session.respond(&id, Decision::Deny, None, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "denied");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Denied);
     assert_eq!(server.status(&id, 0).await, "denied");
 
     let (id, _) = server.signin("bob").await;
@@ -142,7 +142,7 @@ async fn deny_then_report_blocks_further_pushes() {
     let (waiting, _) = server.signin("bob").await;
     next_challenge(&mut session).await;
     session.respond(&id, Decision::Report, None, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "reported");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Reported);
     assert_eq!(server.status(&waiting, 0).await, "denied", "a report also denies what is still waiting");
     let (status, body) = server.post("/api/signins", RP, json!({ "user": "bob", "app": "x" })).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("blocked")), "{body}");
@@ -174,7 +174,7 @@ async fn a_device_offline_at_push_time_gets_the_challenge_on_connect_even_after_
     let challenge = next_challenge(&mut session).await;
     assert_eq!(challenge.id, id);
     session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
     assert_eq!(server.status(&id, 0).await, "approved");
 }
 
@@ -206,7 +206,7 @@ async fn a_duplicate_or_replayed_response_is_rejected() {
     let (id, number) = server.signin("frank").await;
     next_challenge(&mut session).await;
     let sent = session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
     // The same signed bytes again, then a fresh "deny": the outcome stands.
     session.send_envelope(sent).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap(), (false, "approved".into(), "the sign-in was already answered".into()));
@@ -365,7 +365,7 @@ async fn a_pin_requirement_needs_the_user_verified_before_approval() {
     session.respond(&id, Decision::Approve, None, false, now()).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap(), (false, "pending".into(), "this organisation requires your PIN or vault password".into()));
     session.respond(&id, Decision::Approve, None, true, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
 }
 
 #[tokio::test]

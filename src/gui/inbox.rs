@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::journal::{self, Event as Outcome};
 use crate::listeners::{self, Placement};
 use crate::push::client::{self as push_client, Answer, Credential, Event, Update};
-use crate::push::{Link, Shield};
+use crate::push::{Link, Shield, Status};
 use crate::vault::{self, Id, Keyring, PushToken};
 
 /// How often listeners whose key the keyring would not give are tried again.
@@ -673,7 +673,7 @@ impl Inbox {
         Action::Run(Task::batch([record, notify, focus]))
     }
 
-    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
+    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &Status, reason: &str, context: Context<'_>) -> Action {
         // A connection speaks only for its own account's requests: waiting
         // ones, or ones the activity list has under its name.
         let title = self.titles.get(account);
@@ -684,7 +684,7 @@ impl Inbox {
         }
         // A refusal while the request is still open (a PIN was missing, the
         // server failed) leaves the prompt to answer again.
-        if !accepted && matches!(status, "pending" | "") {
+        if !accepted && matches!(status, Status::Pending | Status::Unknown) {
             if let Some(prompt) = self.prompts.iter_mut().find(|p| &p.account == account && (p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy)) {
                 prompt.busy = false;
                 prompt.error = Some(format!("Not recorded: {reason}"));
@@ -692,12 +692,12 @@ impl Inbox {
             return Action::None;
         }
         let (outcome, detail) = match (accepted, status) {
-            (true, "approved") => (Outcome::Approved, reason.to_owned()),
-            (true, "denied") => (Outcome::Denied, reason.to_owned()),
-            (true, "reported") => (Outcome::Reported, String::new()),
-            (true, "closed") => (Outcome::Closed, "no longer open on the server".to_owned()),
-            (_, "expired") => (Outcome::Expired, String::new()),
-            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") })),
+            (true, Status::Approved) => (Outcome::Approved, reason.to_owned()),
+            (true, Status::Denied) => (Outcome::Denied, reason.to_owned()),
+            (true, Status::Reported) => (Outcome::Reported, String::new()),
+            (true, Status::Closed) => (Outcome::Closed, "no longer open on the server".to_owned()),
+            (_, Status::Expired) => (Outcome::Expired, String::new()),
+            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if *other == Status::Unknown { String::new() } else { format!(" ({other})") })),
         };
         let was_first = self.prompts.front().is_some_and(|p| p.challenge.id == challenge_id);
         self.prompts.retain(|p| !(&p.account == account && p.challenge.id == challenge_id));

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
 use crate::push::client::{Answer, Backoff, Event, Update, install_crypto, into_stream};
-use crate::push::{self, Decision};
+use crate::push::{self, Decision, Status};
 
 /// How long the server may take to answer anything.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -160,11 +160,11 @@ pub fn to_push_challenge(token: &Token, challenge: &Challenge, first_seen: i64) 
 }
 
 /// What the server's verdict on an answer is called in [`Event::Result`].
-fn outcome(decision: Decision) -> &'static str {
+fn outcome(decision: Decision) -> Status {
     match decision {
-        Decision::Approve => "approved",
-        Decision::Deny => "denied",
-        Decision::Report => "reported",
+        Decision::Approve => Status::Approved,
+        Decision::Deny => Status::Denied,
+        Decision::Report => Status::Reported,
     }
 }
 
@@ -177,7 +177,7 @@ pub struct Poller {
     /// Open challenges and when each was first seen.
     open: HashMap<String, (Challenge, i64)>,
     events: std::collections::VecDeque<Event>,
-    verdicts: BTreeMap<String, (bool, String, String)>,
+    verdicts: BTreeMap<String, (bool, Status, String)>,
     polled_once: bool,
     /// Drop reasons already reported (each once, not on every poll).
     reported: std::collections::HashSet<String>,
@@ -216,7 +216,7 @@ impl Poller {
         let gone: Vec<String> = self.open.keys().filter(|nonce| !listed.contains(nonce)).cloned().collect();
         for nonce in gone {
             self.open.remove(&nonce);
-            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() });
+            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: Status::Closed, reason: "it is no longer open on the server".into() });
         }
         self.polled_once = true;
         Ok(())
@@ -249,7 +249,7 @@ impl Poller {
     /// and an [`Event::Result`].
     pub async fn respond(&mut self, id: &str, decision: Decision, presence: Option<&str>) -> Result<(), Error> {
         let Some((challenge, _)) = self.open.get(id).cloned() else {
-            let verdict = (false, String::new(), "the request is not open (answered, expired, or never seen)".to_owned());
+            let verdict = (false, Status::Unknown, "the request is not open (answered, expired, or never seen)".to_owned());
             self.verdicts.insert(id.to_owned(), verdict.clone());
             self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
             return Ok(());
@@ -257,10 +257,10 @@ impl Poller {
         let (taken, display_code) = answer(&self.client, &self.token, &challenge, decision, presence).await?;
         let verdict = if taken {
             self.open.remove(id);
-            (true, outcome(decision).to_owned(), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
+            (true, outcome(decision), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
         } else {
             // Still open: a wrong option can be corrected.
-            (false, "pending".to_owned(), if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
+            (false, Status::Pending, if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
         };
         self.verdicts.insert(id.to_owned(), verdict.clone());
         self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
@@ -268,7 +268,7 @@ impl Poller {
     }
 
     /// The verdict on an answer given with [`Poller::respond`].
-    pub fn verdict(&self, id: &str) -> Option<(bool, String, String)> {
+    pub fn verdict(&self, id: &str) -> Option<(bool, Status, String)> {
         self.verdicts.get(id).cloned()
     }
 }
@@ -328,7 +328,7 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                                 };
                                 // The answer may not have arrived: let the user answer again.
                                 if let Some(reason) = refused {
-                                    let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id().to_owned(), accepted: false, status: "pending".into(), reason })).await;
+                                    let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id().to_owned(), accepted: false, status: Status::Pending, reason })).await;
                                 }
                             },
                             () = updates.closed() => return,

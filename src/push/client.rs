@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage};
+use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage, Status};
 use crate::account::{Account, Method};
 use crate::secret::Secret;
 
@@ -160,7 +160,7 @@ pub enum Event {
     /// A challenge whose signature verified against the pinned server key.
     Challenge(Challenge),
     /// The server's verdict on an answer.
-    Result { challenge_id: String, accepted: bool, status: String, reason: String },
+    Result { challenge_id: String, accepted: bool, status: Status, reason: String },
     /// Something that did not verify, dropped (the reason, for the log).
     Dropped(String),
     /// The server pinged: the connection is alive.
@@ -270,7 +270,7 @@ impl Session {
     }
 
     /// Waits for the verdict on `challenge_id`, passing over other events.
-    pub async fn verdict(&mut self, challenge_id: &str) -> Result<(bool, String, String), Error> {
+    pub async fn verdict(&mut self, challenge_id: &str) -> Result<(bool, Status, String), Error> {
         loop {
             match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
                 Event::Result { challenge_id: id, accepted, status, reason } if id == challenge_id || id.is_empty() => return Ok((accepted, status, reason)),
@@ -448,7 +448,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                             Some(answer) = answered.recv() => match answer {
                                 Answer::Signed { envelope, .. } => if let Err(error) = session.send_envelope(envelope).await { break error.to_string() },
                                 Answer::Token { challenge_id, .. } => {
-                                    let refused = Event::Result { challenge_id, accepted: false, status: "pending".into(), reason: "this answer is not signed".into() };
+                                    let refused = Event::Result { challenge_id, accepted: false, status: Status::Pending, reason: "this answer is not signed".into() };
                                     if updates.send(Update::Event(refused)).await.is_err() { return }
                                 }
                             },

@@ -19,7 +19,7 @@ use super::store::{self, Activation, ActivationInfo, DeviceInfo, Signin};
 use super::{AppState, now};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
-use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage};
+use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage, Status};
 use crate::secret::Secret;
 
 /// Every way a request fails, and its status.
@@ -198,7 +198,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
         pin_required: state.config.pin_required,
         created_at: now,
         expires_at: now + state.config.challenge_seconds,
-        status: "pending".into(),
+        status: Status::Pending,
     };
     state.store.add_signin(&signin).await?;
     let mut delivered = 0;
@@ -247,8 +247,8 @@ pub struct Wait {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SigninStatus {
     pub id: String,
-    /// `pending`, `approved`, `denied`, `reported` or `expired`.
-    pub status: String,
+    /// Pending, approved, denied, reported or expired.
+    pub status: Status,
     pub expires_at: i64,
 }
 
@@ -258,9 +258,9 @@ pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninSta
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(60));
     loop {
         let signin = state.store.signin(id).await?.ok_or_else(|| Failure::NotFound(format!("no sign-in {id}")))?;
-        let status = signin.status_at(now()).to_owned();
+        let status = signin.status_at(now());
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if status != "pending" || left.is_zero() {
+        if status != Status::Pending || left.is_zero() {
             return Ok(SigninStatus { id: signin.id, status, expires_at: signin.expires_at });
         }
         // Wake on any decision, at expiry, or at the deadline; then look again.
