@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
-use crate::push::client::{Answer, Backoff, Event, Update, install_crypto, into_stream};
+use crate::push::client::{Answer, Event, Update, install_crypto};
 use crate::push::{self, Decision, Status};
+use crate::reconnect::{self, Backoff};
 
 /// How long the server may take to answer anything.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -226,7 +227,7 @@ impl Poller {
     /// poll is retried with backoff (the interval, doubling to 60 s), said on
     /// standard error; callers bound the wait.
     pub async fn next(&mut self) -> Result<Event, Error> {
-        let mut backoff = self.interval;
+        let mut backoff = Backoff::new(self.interval.as_secs());
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
@@ -235,12 +236,8 @@ impl Poller {
                 tokio::time::sleep(self.interval).await;
             }
             match self.poll_once().await {
-                Ok(()) => backoff = self.interval,
-                Err(error) => {
-                    eprintln!("countersign: {error}; retrying in {} s", backoff.as_secs());
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                }
+                Ok(()) => backoff.reset(),
+                Err(error) => backoff.pause(error).await,
             }
         }
     }
@@ -277,10 +274,9 @@ impl Poller {
 /// on errors (from the interval, doubling to 60 s), reporting the connection
 /// state like [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
 pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
-    tokio::spawn(async move {
+    reconnect::spawn(move |updates| async move {
         // Errors never make it poll faster than it normally does.
-        let mut backoff = Backoff::new(interval.as_secs());
+        let mut backoff = Backoff::new(interval.as_secs().min(reconnect::MAX_SECONDS));
         let mut poller = loop {
             match Poller::new(token.clone(), interval) {
                 Ok(poller) => break poller,
@@ -341,6 +337,5 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                 return;
             }
         }
-    });
-    into_stream(receiver)
+    })
 }

@@ -13,6 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
 use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage, Status};
 use crate::account::{Account, Method};
+use crate::reconnect::{self, Backoff};
 use crate::secret::Secret;
 
 /// How long the server may take to answer anything.
@@ -368,51 +369,11 @@ impl Credential {
     }
 }
 
-/// Backoff between tries of a long-lived connection: from `first` seconds,
-/// doubling to 60 s, back to `first` after a success. One copy for every
-/// connection (Countersign's WebSocket, privacyIDEA's polling).
-pub(crate) struct Backoff {
-    first: u64,
-    next: u64,
-}
-
-impl Backoff {
-    pub(crate) fn new(first: u64) -> Self {
-        let first = first.clamp(1, 60);
-        Backoff { first, next: first }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.first;
-    }
-
-    /// Says why the connection is down and when it is tried again (the
-    /// update `down` makes of the wait), then waits that long; false when no
-    /// one listens any more (stop then).
-    pub(crate) async fn wait(&mut self, updates: &tokio::sync::mpsc::Sender<Update>, down: impl FnOnce(u64) -> Update) -> bool {
-        let wait = self.next;
-        self.next = (self.next * 2).min(60);
-        if updates.send(down(wait)).await.is_err() {
-            return false;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(wait)) => true,
-            () = updates.closed() => false,
-        }
-    }
-}
-
-/// The updates a connection task sends, as a stream that ends with it.
-pub(crate) fn into_stream(receiver: tokio::sync::mpsc::Receiver<Update>) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
-}
-
 /// Keeps a session open with `credential`, reconnecting with backoff (1 s
 /// doubling to 60 s), until the returned stream is dropped. Runs on the
 /// caller's tokio runtime.
 pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
-    tokio::spawn(async move {
+    reconnect::spawn(|updates| async move {
         let mut backoff = Backoff::new(1);
         loop {
             if updates.send(Update::Connecting).await.is_err() {
@@ -470,8 +431,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                 return;
             }
         }
-    });
-    into_stream(receiver)
+    })
 }
 
 #[cfg(test)]
