@@ -223,7 +223,7 @@ impl Channel {
             }
             Target::PrivacyIdea(token) => {
                 eprintln!("countersign: polling {} every {} s for token {}", token.url, interval.as_secs(), token.serial);
-                Channel::PrivacyIdea(Poller::new(token, interval)?)
+                Channel::PrivacyIdea(Poller::new(token, interval, jiff::Timestamp::now)?)
             }
         })
     }
@@ -269,7 +269,7 @@ pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<
         eprintln!("countersign: warning: the link turns off certificate checks (sslverify=0); someone on the network could take over this token");
     }
     eprintln!("countersign: making an RSA-4096 key for privacyIDEA token {serial} (a few seconds)");
-    let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
+    let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now(), jiff::Timestamp::now)).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
     let title = token.title();
     let id = vault.add_push_token(token, now() as u64)?;
     vault.ensure_journal()?;

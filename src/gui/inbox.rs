@@ -337,7 +337,7 @@ impl Inbox {
                     let id = target.id.clone();
                     let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
                         Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone())),
-                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval)),
+                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval, jiff::Timestamp::now)),
                     };
                     iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
                 })

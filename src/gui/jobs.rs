@@ -40,7 +40,7 @@ pub fn apply(vault: &mut Vault, change: Change) -> Result<String, vault::Error> 
 /// Finishes a privacyIDEA enrollment (an RSA-4096 key, sent to the server)
 /// and keeps the token.
 pub async fn enroll_token(vault: SharedVault, enrollment: crate::privacyidea::Enrollment, read_at: i64, now: u64) -> Result<String, String> {
-    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64).await.map_err(|e| e.to_string())?;
+    let token = crate::privacyidea::client::enroll(enrollment, read_at, now as i64, jiff::Timestamp::now).await.map_err(|e| e.to_string())?;
     blocking(move || {
         let mut vault = vault.lock().map_err(|_| "the vault lock was poisoned".to_owned())?;
         let title = token.title();

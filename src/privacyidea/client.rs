@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
 use crate::push::client::{Answer, Event, Update, install_crypto};
+use crate::clock::Now;
 use crate::push::{self, Decision, Status};
 use crate::reconnect::{self, Backoff};
 
@@ -73,12 +74,12 @@ async fn read<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Resu
 
 /// Step 2 of the enrollment: a new RSA-4096 key, sent to the server, which
 /// answers with its own. `read_at` is when the link was read (its TTL counts
-/// from then).
-pub async fn enroll(enrollment: Enrollment, read_at: i64, now: i64) -> Result<Token, Error> {
+/// from then); `now` is the time, `clock` reads it again once the key is made.
+pub async fn enroll(enrollment: Enrollment, read_at: i64, now: i64, clock: Now) -> Result<Token, Error> {
     enrollment.check_ttl(read_at, now)?;
     let key = tokio::task::spawn_blocking(DeviceKey::generate).await.map_err(|e| Error::Protocol(e.to_string()))??;
     // Making the key takes seconds: the link must still be valid when it goes out.
-    enrollment.check_ttl(read_at, jiff::Timestamp::now().as_second().max(now))?;
+    enrollment.check_ttl(read_at, clock().as_second().max(now))?;
     enroll_with(enrollment, key).await
 }
 
@@ -101,19 +102,20 @@ pub struct Polled {
     pub clock_offset: Option<i64>,
 }
 
-/// The server's clock minus ours, from an HTTP `Date` header (1 s resolution).
-fn clock_offset(response: &reqwest::Response) -> Option<i64> {
+/// The server's clock minus ours (`now`, read as the answer is in), from an
+/// HTTP `Date` header (1 s resolution).
+fn clock_offset(response: &reqwest::Response, now: Now) -> Option<i64> {
     let date = response.headers().get(reqwest::header::DATE)?.to_str().ok()?;
     let server = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(date).ok()?;
-    Some(server.as_second() - jiff::Timestamp::now().as_second())
+    Some(server.as_second() - now().as_second())
 }
 
-/// Asks for the open challenges once.
-pub async fn poll(client: &reqwest::Client, token: &Token) -> Result<Polled, Error> {
-    let timestamp = jiff::Timestamp::now().to_string();
+/// Asks for the open challenges once, dated by `now`.
+pub async fn poll(client: &reqwest::Client, token: &Token, now: Now) -> Result<Polled, Error> {
+    let timestamp = now().to_string();
     let query = token.poll_query(&timestamp)?;
     let response = client.get(&token.url).query(&query).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
-    let clock_offset = clock_offset(&response);
+    let clock_offset = clock_offset(&response, now);
     let (raw, _): (Vec<serde_json::Value>, _) = read(response).await?;
     let mut polled = Polled { clock_offset, ..Polled::default() };
     for value in raw {
@@ -184,12 +186,14 @@ pub struct Poller {
     reported: std::collections::HashSet<String>,
     /// The server's clock minus ours, from the last poll's `Date` header.
     clock_offset: Option<i64>,
+    now: Now,
 }
 
 impl Poller {
-    pub fn new(token: Token, interval: Duration) -> Result<Self, Error> {
+    /// Polls every `interval`, reading the time with `now`.
+    pub fn new(token: Token, interval: Duration, now: Now) -> Result<Self, Error> {
         let client = http(token.sslverify)?;
-        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None })
+        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None, now })
     }
 
     pub fn token(&self) -> &Token {
@@ -199,9 +203,9 @@ impl Poller {
     /// One poll: new challenges become events; challenges no longer listed
     /// (answered elsewhere, expired, cancelled) end as a "closed" result.
     pub async fn poll_once(&mut self) -> Result<(), Error> {
-        let polled = poll(&self.client, &self.token).await?;
+        let polled = poll(&self.client, &self.token, self.now).await?;
         self.clock_offset = polled.clock_offset.or(self.clock_offset);
-        let now = jiff::Timestamp::now().as_second();
+        let now = (self.now)().as_second();
         for reason in polled.dropped {
             if self.reported.insert(reason.clone()) {
                 self.events.push_back(Event::Dropped(reason));
@@ -272,13 +276,14 @@ impl Poller {
 
 /// Polls `token` every `interval` until the stream is dropped, with backoff
 /// on errors (from the interval, doubling to 60 s), reporting the connection
-/// state like [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
-pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+/// state like [`crate::push::client::watch`], reading the time with `now`.
+/// Runs on the caller's tokio runtime.
+pub fn watch(token: Token, interval: Duration, now: Now) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     reconnect::spawn(move |updates| async move {
         // Errors never make it poll faster than it normally does.
         let mut backoff = Backoff::new(interval.as_secs().min(reconnect::MAX_SECONDS));
         let mut poller = loop {
-            match Poller::new(token.clone(), interval) {
+            match Poller::new(token.clone(), interval, now) {
                 Ok(poller) => break poller,
                 Err(error) => {
                     let reason = error.to_string();
