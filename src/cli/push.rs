@@ -217,7 +217,7 @@ impl Channel {
     async fn open(target: Target, interval: Duration) -> Result<Channel> {
         Ok(match target {
             Target::Countersign(link) => {
-                let session = Session::connect(&link).await?;
+                let session = Session::connect(&link, jiff::Timestamp::now).await?;
                 eprintln!("countersign: connected to {}; waiting for sign-in requests", link.endpoint);
                 Channel::Countersign(session)
             }

@@ -252,7 +252,7 @@ impl Inbox {
             }
             self.registrations.insert(id.clone(), Registration::Running);
             let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
-            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
+            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring, jiff::Timestamp::now), move |result| Message::Registered(id.clone(), result.map_err(|e| e.to_string()))));
         }
         self.devices = if unlocked { devices } else { Vec::new() };
         // The history is read only for a real unlock.
@@ -336,7 +336,7 @@ impl Inbox {
                 Subscription::run_with(target, |target: &Target| {
                     let id = target.id.clone();
                     let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
-                        Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone())),
+                        Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone(), jiff::Timestamp::now)),
                         Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval, jiff::Timestamp::now)),
                     };
                     iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
