@@ -12,6 +12,12 @@ use std::collections::BTreeMap;
 /// so 10 s is still harmless, and 1 s of measuring error stays well inside.
 pub const TOLERANCE: i64 = 10;
 
+/// Reads the time: how the domain takes the clock as a parameter where one
+/// instant is not enough (a connection that lives for hours, a poll that
+/// measures the server's clock once its answer is in). The fronts pass
+/// `jiff::Timestamp::now`; tests pass a fixed time.
+pub type Now = fn() -> jiff::Timestamp;
+
 /// What is known about the clock.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Clock {

@@ -19,6 +19,8 @@ pub mod process;
 pub mod push;
 #[cfg(feature = "client")]
 pub mod reach;
+#[cfg(feature = "client")]
+pub mod reconnect;
 pub mod scan;
 #[cfg(feature = "gui")]
 pub mod screen;

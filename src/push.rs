@@ -68,7 +68,7 @@ pub mod client;
 pub mod protocol;
 pub mod shield;
 
-pub use protocol::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration, PublicKey, Response, ServerMessage};
+pub use protocol::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration, PublicKey, Response, ServerMessage, Status};
 pub use shield::Shield;
 
 /// A work or school account's link to its server, kept in the vault beside

@@ -79,10 +79,11 @@ pub fn missing_listeners(vault: &Vault, kept: &[(Id, String)]) -> Vec<(Id, Link)
 
 /// Registers a new listener key for the device behind `link` with its
 /// server (the device key vouches for it), and keeps it for account `id`.
-/// The vault need not stay unlocked meanwhile: `link` is a copy.
-pub async fn register(vault_path: std::path::PathBuf, id: Id, link: Link, keyring: Option<Keyring>) -> Result<Placement, Error> {
+/// The vault need not stay unlocked meanwhile: `link` is a copy. `now`
+/// dates the registration.
+pub async fn register(vault_path: std::path::PathBuf, id: Id, link: Link, keyring: Option<Keyring>, now: crate::clock::Now) -> Result<Placement, Error> {
     let key = Keypair::generate().map_err(|e| client::Error::Account(e.to_string()))?;
-    client::register_listener(&link, &key.public()).await?;
+    client::register_listener(&link, &key.public(), now).await?;
     let listener = link.listener(key);
     let placement = tokio::task::spawn_blocking(move || listeners::add(&vault_path, &id, &listener, keyring.as_ref()))
         .await

@@ -39,7 +39,7 @@ fn connection(harness: &Harness, id: &Id) -> std::pin::Pin<Box<dyn Stream<Item =
     let vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
     let link = vault.entries().iter().find(|e| &e.id == id).and_then(|e| e.push.clone()).expect("the push link is in the vault");
     let _guard = harness.runtime.enter();
-    Box::pin(client::watch(client::Credential::Device(link)))
+    Box::pin(client::watch(client::Credential::Device(link), jiff::Timestamp::now))
 }
 
 /// Feeds the stream's next update to the window.
@@ -165,7 +165,7 @@ fn kept_connection(harness: &Harness, id: &Id) -> (client::Credential, std::pin:
     let target = targets.iter().find(|t| &t.id == id).expect("the inbox keeps a connection for the account");
     let countersign::gui::inbox::Channel::Countersign(credential) = &target.channel else { panic!("a Countersign connection") };
     let _guard = harness.runtime.enter();
-    (credential.clone(), Box::pin(client::watch(credential.clone())))
+    (credential.clone(), Box::pin(client::watch(credential.clone(), jiff::Timestamp::now)))
 }
 
 fn journal(harness: &Harness) -> countersign::journal::History {

@@ -119,7 +119,7 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
     assert_eq!(loaded, serde_json::Value::Bool(true), "the QR image is drawn");
     // The app, with the Code and URL read off the page.
     let client::Activated { account, link, .. } = client::activate(&url, &code, "browser test").await.unwrap();
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     // Once alice has a device, the open page will not enroll another for her.
     submit_user(&browser, &format!("{}/enroll", server.base), "alice", "#setup").await;
     assert!(text_of(&browser, "#enrolled").await.starts_with("alice already has a device."));

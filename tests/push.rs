@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::server::{ADMIN, RP, Server};
 use countersign::push::client::{self, Event, Session};
-use countersign::push::{Challenge, Decision, Keypair};
+use countersign::push::{Challenge, Decision, Keypair, Status};
 use serde_json::{Value, json};
 
 async fn next_challenge(session: &mut Session) -> Challenge {
@@ -28,12 +28,28 @@ fn now() -> i64 {
     countersign::server::now()
 }
 
+/// The app's clock is the one it is given: a session measures the
+/// server's clock against it.
+#[tokio::test]
+async fn the_clock_offset_is_measured_against_the_clock_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("alice").await;
+    fn an_hour_behind() -> jiff::Timestamp {
+        jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_hours(1)).unwrap()
+    }
+    let session = Session::connect(&link, an_hour_behind).await.unwrap();
+    let offset = session.clock_offset().expect("the server says its time");
+    // Within a second: the two clocks are read a moment apart.
+    assert!((3599..=3601).contains(&offset), "{offset}");
+}
+
 #[tokio::test]
 async fn approve_with_the_right_number_then_a_wrong_number_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let link = server.device("alice").await;
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
 
     let (id, number) = server.signin("alice").await;
     let challenge = next_challenge(&mut session).await;
@@ -58,7 +74,7 @@ async fn a_receive_only_session_sees_requests_and_carries_only_answers_the_devic
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let (link, listener) = server.device_with_listener("nora").await;
-    let mut session = Session::listen(&listener).await.unwrap();
+    let mut session = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
     let (id, number) = server.signin("nora").await;
     assert_eq!(next_challenge(&mut session).await.id, id);
     // The session holds no device key: it cannot sign an answer.
@@ -83,15 +99,15 @@ async fn listener_keys_open_no_session_they_were_not_made_for() {
     let (_, other) = server.device_with_listener("piet").await;
     // Another device's listener key.
     let stolen = countersign::push::Listener { key: other.key.clone(), ..listener.clone() };
-    assert!(matches!(Session::listen(&stolen).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(matches!(Session::listen(&stolen, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
     // A signature made for another server's key.
     let elsewhere = countersign::push::Listener { server_key: Keypair::generate().unwrap().public(), ..listener.clone() };
-    assert!(Session::listen(&elsewhere).await.is_err());
+    assert!(Session::listen(&elsewhere, jiff::Timestamp::now).await.is_err());
     // A device activated by an app from before listener keys has none.
     let old = server.device_without_listener("quinn").await;
     let guess = old.listener(Keypair::generate().unwrap());
-    assert!(matches!(Session::listen(&guess).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
-    assert!(Session::listen(&listener).await.is_ok(), "the right key still opens");
+    assert!(matches!(Session::listen(&guess, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(Session::listen(&listener, jiff::Timestamp::now).await.is_ok(), "the right key still opens");
 }
 
 #[tokio::test]
@@ -100,29 +116,29 @@ async fn a_device_from_before_listener_keys_registers_one_and_a_new_one_replaces
     let server = Server::start(dir.path(), &[]);
     let link = server.device_without_listener("rita").await;
     let first = Keypair::generate().unwrap();
-    client::register_listener(&link, &first.public()).await.unwrap();
-    let mut session = Session::listen(&link.listener(first.clone())).await.unwrap();
+    client::register_listener(&link, &first.public(), jiff::Timestamp::now).await.unwrap();
+    let mut session = Session::listen(&link.listener(first.clone()), jiff::Timestamp::now).await.unwrap();
     let (id, _) = server.signin("rita").await;
     assert_eq!(next_challenge(&mut session).await.id, id);
     // A new registration replaces the old key.
     let second = Keypair::generate().unwrap();
-    client::register_listener(&link, &second.public()).await.unwrap();
-    assert!(Session::listen(&link.listener(first)).await.is_err(), "the replaced key no longer opens");
-    assert!(Session::listen(&link.listener(second.clone())).await.is_ok());
+    client::register_listener(&link, &second.public(), jiff::Timestamp::now).await.unwrap();
+    assert!(Session::listen(&link.listener(first), jiff::Timestamp::now).await.is_err(), "the replaced key no longer opens");
+    assert!(Session::listen(&link.listener(second.clone()), jiff::Timestamp::now).await.is_ok());
     // Only the device key registers one: a registration another key signed
     // is refused, even in the device's own session...
     let takeover = Keypair::generate().unwrap();
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let forged = countersign::push::Link { device_key: second.clone(), ..link.clone() }.sign_listener(&takeover.public(), now());
     assert!(matches!(session.register_listener(forged).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
     // ...a receive-only session cannot register one, even signed...
-    let mut listening = Session::listen(&link.listener(second.clone())).await.unwrap();
+    let mut listening = Session::listen(&link.listener(second.clone()), jiff::Timestamp::now).await.unwrap();
     assert!(matches!(listening.register_listener(link.sign_listener(&takeover.public(), now())).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
     // ...and an old registration (replayed to bring back a replaced key) is refused.
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     assert!(matches!(session.register_listener(link.sign_listener(&takeover.public(), now() - 3600)).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
-    assert!(Session::listen(&link.listener(takeover)).await.is_err(), "no forged key was kept");
-    assert!(Session::listen(&link.listener(second)).await.is_ok(), "the registered key is unchanged");
+    assert!(Session::listen(&link.listener(takeover), jiff::Timestamp::now).await.is_err(), "no forged key was kept");
+    assert!(Session::listen(&link.listener(second), jiff::Timestamp::now).await.is_ok(), "the registered key is unchanged");
 }
 
 #[tokio::test]
@@ -130,11 +146,11 @@ async fn deny_then_report_blocks_further_pushes() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let link = server.device("bob").await;
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let (id, _) = server.signin("bob").await;
     next_challenge(&mut session).await;
     session.respond(&id, Decision::Deny, None, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "denied");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Denied);
     assert_eq!(server.status(&id, 0).await, "denied");
 
     let (id, _) = server.signin("bob").await;
@@ -142,7 +158,7 @@ async fn deny_then_report_blocks_further_pushes() {
     let (waiting, _) = server.signin("bob").await;
     next_challenge(&mut session).await;
     session.respond(&id, Decision::Report, None, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "reported");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Reported);
     assert_eq!(server.status(&waiting, 0).await, "denied", "a report also denies what is still waiting");
     let (status, body) = server.post("/api/signins", RP, json!({ "user": "bob", "app": "x" })).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("blocked")), "{body}");
@@ -153,7 +169,7 @@ async fn an_expired_challenge_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--challenge-seconds", "1"]);
     let link = server.device("carol").await;
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let (id, number) = server.signin("carol").await;
     next_challenge(&mut session).await;
     // Long-polling returns at expiry, not at the end of the wait.
@@ -170,11 +186,11 @@ async fn a_device_offline_at_push_time_gets_the_challenge_on_connect_even_after_
     let (id, number) = server.signin("dave").await;
     // Restart with the sign-in pending: it is in the database, not in memory.
     let server = server.restart();
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let challenge = next_challenge(&mut session).await;
     assert_eq!(challenge.id, id);
     session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
     assert_eq!(server.status(&id, 0).await, "approved");
 }
 
@@ -187,14 +203,14 @@ async fn a_device_that_pinned_another_server_key_cannot_open_a_session() {
     // this server refuses it (and anything this server signed would be a
     // forgery to the app: `open_challenge` drops it, see the protocol tests).
     link.server_key = Keypair::generate().unwrap().public();
-    match Session::connect(&link).await {
+    match Session::connect(&link, jiff::Timestamp::now).await {
         Err(client::Error::Server(error)) => assert_eq!(error.error, "unauthorized"),
         Err(other) => panic!("expected a refusal, got {other}"),
         Ok(_) => panic!("a session bound to another server key was opened"),
     }
     // The same device with the key it really pinned connects.
     link.server_key = server.device("erin2").await.server_key;
-    assert!(Session::connect(&link).await.is_ok());
+    assert!(Session::connect(&link, jiff::Timestamp::now).await.is_ok());
 }
 
 #[tokio::test]
@@ -202,11 +218,11 @@ async fn a_duplicate_or_replayed_response_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let link = server.device("frank").await;
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let (id, number) = server.signin("frank").await;
     next_challenge(&mut session).await;
     let sent = session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
     // The same signed bytes again, then a fresh "deny": the outcome stands.
     session.send_envelope(sent).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap(), (false, "approved".into(), "the sign-in was already answered".into()));
@@ -357,7 +373,7 @@ async fn a_pin_requirement_needs_the_user_verified_before_approval() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--pin-required", "--no-number-matching"]);
     let link = server.device("judy").await;
-    let mut session = Session::connect(&link).await.unwrap();
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let (id, number) = server.signin("judy").await;
     assert_eq!(number, None, "number matching is off");
     let challenge = next_challenge(&mut session).await;
@@ -365,7 +381,7 @@ async fn a_pin_requirement_needs_the_user_verified_before_approval() {
     session.respond(&id, Decision::Approve, None, false, now()).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap(), (false, "pending".into(), "this organisation requires your PIN or vault password".into()));
     session.respond(&id, Decision::Approve, None, true, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap().1, "approved");
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
 }
 
 #[tokio::test]
@@ -375,7 +391,7 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let link = server.device("kim").await;
-    let mut updates = Box::pin(client::watch(client::Credential::Device(link)));
+    let mut updates = Box::pin(client::watch(client::Credential::Device(link), jiff::Timestamp::now));
     let mut next = async || tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").expect("the stream goes on");
     assert!(matches!(next().await, Update::Connecting));
     assert!(matches!(next().await, Update::Connected(_)));
@@ -446,8 +462,8 @@ async fn a_refused_listener_key_is_said_as_such_with_the_key() {
     let server = Server::start(dir.path(), &[]);
     let (link, listener) = server.device_with_listener("vera").await;
     // Another key registered since (elsewhere): this one is refused.
-    client::register_listener(&link, &Keypair::generate().unwrap().public()).await.unwrap();
-    let mut updates = Box::pin(client::watch(client::Credential::Listener(listener.clone())));
+    client::register_listener(&link, &Keypair::generate().unwrap().public(), jiff::Timestamp::now).await.unwrap();
+    let mut updates = Box::pin(client::watch(client::Credential::Listener(listener.clone()), jiff::Timestamp::now));
     assert!(matches!(updates.next().await, Some(Update::Connecting)));
     let refused = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.unwrap().unwrap();
     assert!(matches!(&refused, Update::Refused { key, retry_in: 1, .. } if *key == listener.key.public()), "{refused:?}");

@@ -162,7 +162,7 @@ async fn a_device_connecting_while_requests_are_made_gets_each_once() {
                 create().await;
             }
         });
-        let mut session = Session::connect(&link).await.unwrap();
+        let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
         creating.await.unwrap();
         let mut seen = HashSet::new();
         while let Ok(event) = tokio::time::timeout(Duration::from_millis(300), session.next()).await {
@@ -180,7 +180,7 @@ async fn a_revoked_device_is_disconnected_at_once_and_cannot_return() {
     let server = Server::start(dir.path(), &[]);
     let lost = server.device("erin").await;
     let kept = server.device("erin").await;
-    let mut session = Session::connect(&lost).await.unwrap();
+    let mut session = Session::connect(&lost, jiff::Timestamp::now).await.unwrap();
     let listed: serde_json::Value = reqwest::Client::new().get(format!("{}/api/admin/users/erin/devices", server.base)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert_eq!(server.delete(&format!("/api/admin/devices/{}", lost.device_id), ADMIN).await, 204);
@@ -194,9 +194,9 @@ async fn a_revoked_device_is_disconnected_at_once_and_cannot_return() {
     })
     .await;
     assert!(ended.is_ok(), "the revoked device's session stayed open");
-    assert!(Session::connect(&lost).await.is_err(), "a revoked device reconnected");
+    assert!(Session::connect(&lost, jiff::Timestamp::now).await.is_err(), "a revoked device reconnected");
     // The other device still receives.
-    let mut other = Session::connect(&kept).await.unwrap();
+    let mut other = Session::connect(&kept, jiff::Timestamp::now).await.unwrap();
     let (id, _) = server.signin("erin").await;
     loop {
         if let Event::Challenge(challenge) = tokio::time::timeout(Duration::from_secs(10), other.next()).await.unwrap().unwrap() {
@@ -288,7 +288,7 @@ async fn push_sockets_send_at_once_on_both_ends() {
     state.store.add_user("ivy", "Contoso", countersign::server::now()).await.unwrap();
     let activation = countersign::server::new_activation(&state, "ivy").await.unwrap();
     let countersign::push::client::Activated { link, .. } = countersign::push::client::activate(&activation.url, &activation.code, "laptop").await.unwrap();
-    let _session = Session::connect(&link).await.unwrap();
+    let _session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let sockets = sockets_on(port);
     assert!(sockets.iter().any(|(server, _)| *server) && sockets.iter().any(|(server, _)| !*server), "both ends found: {sockets:?}");
     assert!(sockets.iter().all(|(_, nodelay)| *nodelay), "every socket of the push connection has TCP_NODELAY (server end, on): {sockets:?}");

@@ -12,7 +12,7 @@ use countersign::privacyidea::{self, client::Poller};
 use countersign::journal;
 use countersign::push::client::{self, Event, Session};
 use countersign::reach;
-use countersign::push::{Challenge, Decision, Link, Shield};
+use countersign::push::{Challenge, Decision, Link, Shield, Status};
 use countersign::uri::{self, Payload};
 use countersign::vault::Vault;
 
@@ -217,13 +217,13 @@ impl Channel {
     async fn open(target: Target, interval: Duration) -> Result<Channel> {
         Ok(match target {
             Target::Countersign(link) => {
-                let session = Session::connect(&link).await?;
+                let session = Session::connect(&link, jiff::Timestamp::now).await?;
                 eprintln!("countersign: connected to {}; waiting for sign-in requests", link.endpoint);
                 Channel::Countersign(session)
             }
             Target::PrivacyIdea(token) => {
                 eprintln!("countersign: polling {} every {} s for token {}", token.url, interval.as_secs(), token.serial);
-                Channel::PrivacyIdea(Poller::new(token, interval)?)
+                Channel::PrivacyIdea(Poller::new(token, interval, jiff::Timestamp::now)?)
             }
         })
     }
@@ -243,7 +243,7 @@ impl Channel {
         })
     }
 
-    async fn respond(&mut self, challenge: &Challenge, decision: Decision, args: &Answer, user_verified: bool) -> Result<(bool, String, String)> {
+    async fn respond(&mut self, challenge: &Challenge, decision: Decision, args: &Answer, user_verified: bool) -> Result<(bool, Status, String)> {
         match self {
             Channel::Countersign(session) => {
                 session.respond(&challenge.id, decision, args.number, user_verified, now()).await?;
@@ -393,21 +393,21 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
         verify_user()?;
     }
     let (accepted, status, reason) = runtime.block_on(channel.respond(&challenge, decision, args, user_verified))?;
-    let outcome = match (accepted, status.as_str()) {
-        (true, "approved") => Some(journal::Event::Approved),
-        (true, "denied") => Some(journal::Event::Denied),
-        (true, "reported") => Some(journal::Event::Reported),
-        (false, "expired") => Some(journal::Event::Expired),
+    let outcome = match (accepted, &status) {
+        (true, Status::Approved) => Some(journal::Event::Approved),
+        (true, Status::Denied) => Some(journal::Event::Denied),
+        (true, Status::Reported) => Some(journal::Event::Reported),
+        (false, Status::Expired) => Some(journal::Event::Expired),
         _ => None,
     };
     if let Some(outcome) = outcome {
         record(vault, &title, &challenge, outcome, &format!("answered from the command line{}", if reason.is_empty() { String::new() } else { format!("; {reason}") }));
     }
     if !accepted {
-        bail!("the server refused the answer: {reason}{}", if status.is_empty() { String::new() } else { format!(" (status: {status})") });
+        bail!("the server refused the answer: {reason}{}", if status == Status::Unknown { String::new() } else { format!(" (status: {status})") });
     }
     println!("{}: {status}{}", challenge.id, if reason.is_empty() { String::new() } else { format!(" ({reason})") });
-    if decision == Decision::Approve && status != "approved" {
+    if decision == Decision::Approve && status != Status::Approved {
         bail!("not approved");
     }
     Ok(())

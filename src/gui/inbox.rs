@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::journal::{self, Event as Outcome};
 use crate::listeners::{self, Placement};
 use crate::push::client::{self as push_client, Answer, Credential, Event, Update};
-use crate::push::{Link, Shield};
+use crate::push::{Link, Shield, Status};
 use crate::vault::{self, Id, Keyring, PushToken};
 
 /// How often listeners whose key the keyring would not give are tried again.
@@ -262,7 +262,7 @@ impl Inbox {
             }
             self.registrations.insert(id.clone(), Registration::Running);
             let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
-            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring), move |result| Message::Registered(id.clone(), result.map_err(jobs::Error::from))));
+            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring, jiff::Timestamp::now), move |result| Message::Registered(id.clone(), result.map_err(jobs::Error::from))));
         }
         self.devices = if unlocked { devices } else { Vec::new() };
         // The history is read only for a real unlock.
@@ -346,8 +346,8 @@ impl Inbox {
                 Subscription::run_with(target, |target: &Target| {
                     let id = target.id.clone();
                     let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
-                        Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone())),
-                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval)),
+                        Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone(), jiff::Timestamp::now)),
+                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval, jiff::Timestamp::now)),
                     };
                     iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
                 })
@@ -683,7 +683,7 @@ impl Inbox {
         Action::Run(Task::batch([record, notify, focus]))
     }
 
-    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &str, reason: &str, context: Context<'_>) -> Action {
+    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &Status, reason: &str, context: Context<'_>) -> Action {
         // A connection speaks only for its own account's requests: waiting
         // ones, or ones the activity list has under its name.
         let title = self.titles.get(account);
@@ -694,7 +694,7 @@ impl Inbox {
         }
         // A refusal while the request is still open (a PIN was missing, the
         // server failed) leaves the prompt to answer again.
-        if !accepted && matches!(status, "pending" | "") {
+        if !accepted && matches!(status, Status::Pending | Status::Unknown) {
             if let Some(prompt) = self.prompts.iter_mut().find(|p| &p.account == account && (p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy)) {
                 prompt.busy = false;
                 prompt.error = Some(format!("Not recorded: {reason}"));
@@ -702,12 +702,12 @@ impl Inbox {
             return Action::None;
         }
         let (outcome, detail) = match (accepted, status) {
-            (true, "approved") => (Outcome::Approved, reason.to_owned()),
-            (true, "denied") => (Outcome::Denied, reason.to_owned()),
-            (true, "reported") => (Outcome::Reported, String::new()),
-            (true, "closed") => (Outcome::Closed, "no longer open on the server".to_owned()),
-            (_, "expired") => (Outcome::Expired, String::new()),
-            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if other.is_empty() { String::new() } else { format!(" ({other})") })),
+            (true, Status::Approved) => (Outcome::Approved, reason.to_owned()),
+            (true, Status::Denied) => (Outcome::Denied, reason.to_owned()),
+            (true, Status::Reported) => (Outcome::Reported, String::new()),
+            (true, Status::Closed) => (Outcome::Closed, "no longer open on the server".to_owned()),
+            (_, Status::Expired) => (Outcome::Expired, String::new()),
+            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if *other == Status::Unknown { String::new() } else { format!(" ({other})") })),
         };
         let was_first = self.prompts.front().is_some_and(|p| p.challenge.id == challenge_id);
         self.prompts.retain(|p| !(&p.account == account && p.challenge.id == challenge_id));

@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
-use crate::push::client::{Answer, Backoff, Event, Update, install_crypto, into_stream};
-use crate::push::{self, Decision};
+use crate::push::client::{Answer, Event, Update, install_crypto};
+use crate::clock::Now;
+use crate::push::{self, Decision, Status};
+use crate::reconnect::{self, Backoff};
 
 /// How long the server may take to answer anything.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -72,12 +74,15 @@ async fn read<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Resu
 
 /// Step 2 of the enrollment: a new RSA-4096 key, sent to the server, which
 /// answers with its own. `read_at` is when the link was read (its TTL counts
-/// from then).
+/// from then), on the same clock as `now`.
 pub async fn enroll(enrollment: Enrollment, read_at: i64, now: i64) -> Result<Token, Error> {
     enrollment.check_ttl(read_at, now)?;
+    let started = std::time::Instant::now();
     let key = tokio::task::spawn_blocking(DeviceKey::generate).await.map_err(|e| Error::Protocol(e.to_string()))??;
-    // Making the key takes seconds: the link must still be valid when it goes out.
-    enrollment.check_ttl(read_at, jiff::Timestamp::now().as_second().max(now))?;
+    // Making the key takes seconds: the link must still be valid when it
+    // goes out. The time it took is measured on the monotonic clock and
+    // added to `now`, so the two readings share one clock.
+    enrollment.check_ttl(read_at, now.saturating_add(started.elapsed().as_secs() as i64))?;
     enroll_with(enrollment, key).await
 }
 
@@ -100,19 +105,20 @@ pub struct Polled {
     pub clock_offset: Option<i64>,
 }
 
-/// The server's clock minus ours, from an HTTP `Date` header (1 s resolution).
-fn clock_offset(response: &reqwest::Response) -> Option<i64> {
+/// The server's clock minus ours (`now`, read as the answer is in), from an
+/// HTTP `Date` header (1 s resolution).
+fn clock_offset(response: &reqwest::Response, now: Now) -> Option<i64> {
     let date = response.headers().get(reqwest::header::DATE)?.to_str().ok()?;
     let server = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(date).ok()?;
-    Some(server.as_second() - jiff::Timestamp::now().as_second())
+    Some(server.as_second() - now().as_second())
 }
 
-/// Asks for the open challenges once.
-pub async fn poll(client: &reqwest::Client, token: &Token) -> Result<Polled, Error> {
-    let timestamp = jiff::Timestamp::now().to_string();
+/// Asks for the open challenges once, dated by `now`.
+pub async fn poll(client: &reqwest::Client, token: &Token, now: Now) -> Result<Polled, Error> {
+    let timestamp = now().to_string();
     let query = token.poll_query(&timestamp)?;
     let response = client.get(&token.url).query(&query).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
-    let clock_offset = clock_offset(&response);
+    let clock_offset = clock_offset(&response, now);
     let (raw, _): (Vec<serde_json::Value>, _) = read(response).await?;
     let mut polled = Polled { clock_offset, ..Polled::default() };
     for value in raw {
@@ -160,11 +166,11 @@ pub fn to_push_challenge(token: &Token, challenge: &Challenge, first_seen: i64) 
 }
 
 /// What the server's verdict on an answer is called in [`Event::Result`].
-fn outcome(decision: Decision) -> &'static str {
+fn outcome(decision: Decision) -> Status {
     match decision {
-        Decision::Approve => "approved",
-        Decision::Deny => "denied",
-        Decision::Report => "reported",
+        Decision::Approve => Status::Approved,
+        Decision::Deny => Status::Denied,
+        Decision::Report => Status::Reported,
     }
 }
 
@@ -177,18 +183,20 @@ pub struct Poller {
     /// Open challenges and when each was first seen.
     open: HashMap<String, (Challenge, i64)>,
     events: std::collections::VecDeque<Event>,
-    verdicts: BTreeMap<String, (bool, String, String)>,
+    verdicts: BTreeMap<String, (bool, Status, String)>,
     polled_once: bool,
     /// Drop reasons already reported (each once, not on every poll).
     reported: std::collections::HashSet<String>,
     /// The server's clock minus ours, from the last poll's `Date` header.
     clock_offset: Option<i64>,
+    now: Now,
 }
 
 impl Poller {
-    pub fn new(token: Token, interval: Duration) -> Result<Self, Error> {
+    /// Polls every `interval`, reading the time with `now`.
+    pub fn new(token: Token, interval: Duration, now: Now) -> Result<Self, Error> {
         let client = http(token.sslverify)?;
-        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None })
+        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None, now })
     }
 
     pub fn token(&self) -> &Token {
@@ -198,9 +206,9 @@ impl Poller {
     /// One poll: new challenges become events; challenges no longer listed
     /// (answered elsewhere, expired, cancelled) end as a "closed" result.
     pub async fn poll_once(&mut self) -> Result<(), Error> {
-        let polled = poll(&self.client, &self.token).await?;
+        let polled = poll(&self.client, &self.token, self.now).await?;
         self.clock_offset = polled.clock_offset.or(self.clock_offset);
-        let now = jiff::Timestamp::now().as_second();
+        let now = (self.now)().as_second();
         for reason in polled.dropped {
             if self.reported.insert(reason.clone()) {
                 self.events.push_back(Event::Dropped(reason));
@@ -216,7 +224,7 @@ impl Poller {
         let gone: Vec<String> = self.open.keys().filter(|nonce| !listed.contains(nonce)).cloned().collect();
         for nonce in gone {
             self.open.remove(&nonce);
-            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() });
+            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: Status::Closed, reason: "it is no longer open on the server".into() });
         }
         self.polled_once = true;
         Ok(())
@@ -226,7 +234,7 @@ impl Poller {
     /// poll is retried with backoff (the interval, doubling to 60 s), said on
     /// standard error; callers bound the wait.
     pub async fn next(&mut self) -> Result<Event, Error> {
-        let mut backoff = self.interval;
+        let mut backoff = Backoff::new(self.interval.as_secs());
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
@@ -235,12 +243,8 @@ impl Poller {
                 tokio::time::sleep(self.interval).await;
             }
             match self.poll_once().await {
-                Ok(()) => backoff = self.interval,
-                Err(error) => {
-                    eprintln!("countersign: {error}; retrying in {} s", backoff.as_secs());
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                }
+                Ok(()) => backoff.reset(),
+                Err(error) => backoff.pause(error).await,
             }
         }
     }
@@ -249,7 +253,7 @@ impl Poller {
     /// and an [`Event::Result`].
     pub async fn respond(&mut self, id: &str, decision: Decision, presence: Option<&str>) -> Result<(), Error> {
         let Some((challenge, _)) = self.open.get(id).cloned() else {
-            let verdict = (false, String::new(), "the request is not open (answered, expired, or never seen)".to_owned());
+            let verdict = (false, Status::Unknown, "the request is not open (answered, expired, or never seen)".to_owned());
             self.verdicts.insert(id.to_owned(), verdict.clone());
             self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
             return Ok(());
@@ -257,10 +261,10 @@ impl Poller {
         let (taken, display_code) = answer(&self.client, &self.token, &challenge, decision, presence).await?;
         let verdict = if taken {
             self.open.remove(id);
-            (true, outcome(decision).to_owned(), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
+            (true, outcome(decision), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
         } else {
             // Still open: a wrong option can be corrected.
-            (false, "pending".to_owned(), if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
+            (false, Status::Pending, if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
         };
         self.verdicts.insert(id.to_owned(), verdict.clone());
         self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });
@@ -268,21 +272,21 @@ impl Poller {
     }
 
     /// The verdict on an answer given with [`Poller::respond`].
-    pub fn verdict(&self, id: &str) -> Option<(bool, String, String)> {
+    pub fn verdict(&self, id: &str) -> Option<(bool, Status, String)> {
         self.verdicts.get(id).cloned()
     }
 }
 
 /// Polls `token` every `interval` until the stream is dropped, with backoff
 /// on errors (from the interval, doubling to 60 s), reporting the connection
-/// state like [`crate::push::client::watch`]. Runs on the caller's tokio runtime.
-pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
-    tokio::spawn(async move {
+/// state like [`crate::push::client::watch`], reading the time with `now`.
+/// Runs on the caller's tokio runtime.
+pub fn watch(token: Token, interval: Duration, now: Now) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+    reconnect::spawn(move |updates| async move {
         // Errors never make it poll faster than it normally does.
-        let mut backoff = Backoff::new(interval.as_secs());
+        let mut backoff = Backoff::new(interval.as_secs().min(reconnect::MAX_SECONDS));
         let mut poller = loop {
-            match Poller::new(token.clone(), interval) {
+            match Poller::new(token.clone(), interval, now) {
                 Ok(poller) => break poller,
                 Err(error) => {
                     let reason = error.to_string();
@@ -328,7 +332,7 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                                 };
                                 // The answer may not have arrived: let the user answer again.
                                 if let Some(reason) = refused {
-                                    let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id().to_owned(), accepted: false, status: "pending".into(), reason })).await;
+                                    let _ = updates.send(Update::Event(Event::Result { challenge_id: answer.challenge_id().to_owned(), accepted: false, status: Status::Pending, reason })).await;
                                 }
                             },
                             () = updates.closed() => return,
@@ -341,6 +345,5 @@ pub fn watch(token: Token, interval: Duration) -> impl futures_util::Stream<Item
                 return;
             }
         }
-    });
-    into_stream(receiver)
+    })
 }

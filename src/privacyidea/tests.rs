@@ -209,3 +209,32 @@ fn privacyidea_totp_links_import_like_any_other() {
     let Payload::Account { account, .. } = hotp else { panic!("not an account") };
     assert_eq!((account.method, account.digits), (crate::account::Method::Hotp { counter: 1 }, 8));
 }
+
+/// A poll is dated, and the server's clock measured, by the clock the
+/// caller gives: here a fixed one, half a minute behind the server's `Date`.
+#[cfg(feature = "client")]
+#[test]
+fn a_poll_reads_the_time_from_the_clock_it_is_given() {
+    use std::io::{Read, Write};
+    fn fixed() -> jiff::Timestamp {
+        "2026-12-03T12:00:00Z".parse().unwrap()
+    }
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut token = token();
+    token.url = format!("http://127.0.0.1:{}/ttype/push", server.local_addr().unwrap().port());
+    let answering = std::thread::spawn(move || {
+        let (mut stream, _) = server.accept().unwrap();
+        let mut request = [0; 4096];
+        let read = stream.read(&mut request).unwrap();
+        let body = r#"{"result":{"status":true,"value":[]}}"#;
+        let answer = format!("HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 12:00:30 GMT\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        stream.write_all(answer.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request[..read]).into_owned()
+    });
+    crate::push::client::install_crypto();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let polled = runtime.block_on(client::poll(&reqwest::Client::new(), &token, fixed)).unwrap();
+    let request = answering.join().unwrap();
+    assert!(request.contains("timestamp=2026-12-03T12%3A00%3A00Z"), "{request}");
+    assert_eq!(polled.clock_offset, Some(30));
+}

@@ -11,8 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage};
+use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage, Status};
 use crate::account::{Account, Method};
+use crate::clock::Now;
+use crate::reconnect::{self, Backoff};
 use crate::secret::Secret;
 
 /// How long the server may take to answer anything.
@@ -160,7 +162,7 @@ pub enum Event {
     /// A challenge whose signature verified against the pinned server key.
     Challenge(Challenge),
     /// The server's verdict on an answer.
-    Result { challenge_id: String, accepted: bool, status: String, reason: String },
+    Result { challenge_id: String, accepted: bool, status: Status, reason: String },
     /// Something that did not verify, dropped (the reason, for the log).
     Dropped(String),
     /// The server pinged: the connection is alive.
@@ -182,25 +184,27 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects and authenticates with the device key.
-    pub async fn connect(link: &Link) -> Result<Session, Error> {
+    /// Connects and authenticates with the device key; `now` reads our
+    /// clock when the server says its own ([`Session::clock_offset`]).
+    pub async fn connect(link: &Link, now: Now) -> Result<Session, Error> {
         let key = link.device_key.clone();
-        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), move |nonce, server| protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)).await
+        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), now, move |nonce, server| protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)).await
     }
 
-    /// Connects and authenticates with the listener key: a receive-only session.
-    pub async fn listen(listener: &Listener) -> Result<Session, Error> {
-        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, |nonce, server| protocol::listen(&listener.key, &listener.device_id, nonce, server)).await
+    /// Connects and authenticates with the listener key: a receive-only
+    /// session (`now` as for [`Session::connect`]).
+    pub async fn listen(listener: &Listener, now: Now) -> Result<Session, Error> {
+        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, now, |nonce, server| protocol::listen(&listener.key, &listener.device_id, nonce, server)).await
     }
 
-    async fn open(endpoint: &str, device_id: &str, server_key: PublicKey, device_key: Option<Keypair>, auth: impl FnOnce(&str, &PublicKey) -> ClientMessage) -> Result<Session, Error> {
+    async fn open(endpoint: &str, device_id: &str, server_key: PublicKey, device_key: Option<Keypair>, now: Now, auth: impl FnOnce(&str, &PublicKey) -> ClientMessage) -> Result<Session, Error> {
         install_crypto();
         // Requests and answers are a few hundred bytes: no Nagle delay.
         let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true)).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
         let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
         // Unsigned and before authentication: a wild value is ignored.
-        session.clock_offset = time.map(|server| server.saturating_sub(now())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
+        session.clock_offset = time.map(|server| server.saturating_sub(now().as_second())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
         session.send(&auth(&nonce, &server_key)).await?;
         match session.receive().await? {
             ServerMessage::Ready => Ok(session),
@@ -270,7 +274,7 @@ impl Session {
     }
 
     /// Waits for the verdict on `challenge_id`, passing over other events.
-    pub async fn verdict(&mut self, challenge_id: &str) -> Result<(bool, String, String), Error> {
+    pub async fn verdict(&mut self, challenge_id: &str) -> Result<(bool, Status, String), Error> {
         loop {
             match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
                 Event::Result { challenge_id: id, accepted, status, reason } if id == challenge_id || id.is_empty() => return Ok((accepted, status, reason)),
@@ -295,16 +299,12 @@ impl Session {
 }
 
 /// Registers `listener` as the receive-only key of the device behind `link`
-/// (the device key vouches for it), in a session of its own.
-pub async fn register_listener(link: &Link, listener: &PublicKey) -> Result<(), Error> {
-    let mut session = Session::connect(link).await?;
+/// (the device key vouches for it), in a session of its own, dated with `now`.
+pub async fn register_listener(link: &Link, listener: &PublicKey, now: Now) -> Result<(), Error> {
+    let mut session = Session::connect(link, now).await?;
     // Dated by the server's clock: it takes only a registration made just now.
-    let at = now().saturating_add(session.clock_offset().unwrap_or(0));
+    let at = now().as_second().saturating_add(session.clock_offset().unwrap_or(0));
     session.register_listener(link.sign_listener(listener, at)).await
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// An answer the window sends through a live connection.
@@ -368,59 +368,19 @@ impl Credential {
     }
 }
 
-/// Backoff between tries of a long-lived connection: from `first` seconds,
-/// doubling to 60 s, back to `first` after a success. One copy for every
-/// connection (Countersign's WebSocket, privacyIDEA's polling).
-pub(crate) struct Backoff {
-    first: u64,
-    next: u64,
-}
-
-impl Backoff {
-    pub(crate) fn new(first: u64) -> Self {
-        let first = first.clamp(1, 60);
-        Backoff { first, next: first }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.first;
-    }
-
-    /// Says why the connection is down and when it is tried again (the
-    /// update `down` makes of the wait), then waits that long; false when no
-    /// one listens any more (stop then).
-    pub(crate) async fn wait(&mut self, updates: &tokio::sync::mpsc::Sender<Update>, down: impl FnOnce(u64) -> Update) -> bool {
-        let wait = self.next;
-        self.next = (self.next * 2).min(60);
-        if updates.send(down(wait)).await.is_err() {
-            return false;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(wait)) => true,
-            () = updates.closed() => false,
-        }
-    }
-}
-
-/// The updates a connection task sends, as a stream that ends with it.
-pub(crate) fn into_stream(receiver: tokio::sync::mpsc::Receiver<Update>) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) })
-}
-
 /// Keeps a session open with `credential`, reconnecting with backoff (1 s
-/// doubling to 60 s), until the returned stream is dropped. Runs on the
-/// caller's tokio runtime.
-pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update> + Send + 'static {
-    let (updates, receiver) = tokio::sync::mpsc::channel::<Update>(64);
-    tokio::spawn(async move {
+/// doubling to 60 s), until the returned stream is dropped; `now` reads the
+/// time at each connection. Runs on the caller's tokio runtime.
+pub fn watch(credential: Credential, now: Now) -> impl futures_util::Stream<Item = Update> + Send + 'static {
+    reconnect::spawn(move |updates| async move {
         let mut backoff = Backoff::new(1);
         loop {
             if updates.send(Update::Connecting).await.is_err() {
                 return;
             }
             let opened = match &credential {
-                Credential::Device(link) => Session::connect(link).await,
-                Credential::Listener(listener) => Session::listen(listener).await,
+                Credential::Device(link) => Session::connect(link, now).await,
+                Credential::Listener(listener) => Session::listen(listener, now).await,
             };
             let mut refused = None;
             let reason = match opened {
@@ -448,7 +408,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                             Some(answer) = answered.recv() => match answer {
                                 Answer::Signed { envelope, .. } => if let Err(error) = session.send_envelope(envelope).await { break error.to_string() },
                                 Answer::Token { challenge_id, .. } => {
-                                    let refused = Event::Result { challenge_id, accepted: false, status: "pending".into(), reason: "this answer is not signed".into() };
+                                    let refused = Event::Result { challenge_id, accepted: false, status: Status::Pending, reason: "this answer is not signed".into() };
                                     if updates.send(Update::Event(refused)).await.is_err() { return }
                                 }
                             },
@@ -470,8 +430,7 @@ pub fn watch(credential: Credential) -> impl futures_util::Stream<Item = Update>
                 return;
             }
         }
-    });
-    into_stream(receiver)
+    })
 }
 
 #[cfg(test)]

@@ -214,6 +214,70 @@ pub enum Decision {
     Report,
 }
 
+/// Where a sign-in stands: in [`ServerMessage::Result`], the relying
+/// party's status answer and the server's database, always as the
+/// snake_case name below (the text servers have always sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for an answer; after a refused answer, still open to another.
+    Pending,
+    Approved,
+    Denied,
+    /// Denied with "It wasn't me".
+    Reported,
+    /// Unanswered past its expiry.
+    Expired,
+    /// privacyIDEA stopped listing it (answered elsewhere, expired, cancelled).
+    Closed,
+    /// Nothing said: an answer refused before its sign-in was found, or a
+    /// sign-in that is gone. The empty string on the wire.
+    #[serde(rename = "")]
+    Unknown,
+    /// A status this version does not know (a newer server's), kept as
+    /// sent: it is shown as it came and is never taken for an open request.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Status {
+    /// The wire text, as serde writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Denied => "denied",
+            Status::Reported => "reported",
+            Status::Expired => "expired",
+            Status::Closed => "closed",
+            Status::Unknown => "",
+            Status::Other(text) => text,
+        }
+    }
+}
+
+impl From<&str> for Status {
+    /// The status a wire text names, as serde reads it: any other text is [`Status::Other`].
+    fn from(text: &str) -> Self {
+        match text {
+            "pending" => Status::Pending,
+            "approved" => Status::Approved,
+            "denied" => Status::Denied,
+            "reported" => Status::Reported,
+            "expired" => Status::Expired,
+            "closed" => Status::Closed,
+            "" => Status::Unknown,
+            other => Status::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A device's signed answer to one challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
@@ -302,7 +366,7 @@ pub enum ServerMessage {
     },
     Ready,
     Challenge { envelope: Envelope },
-    Result { challenge_id: String, accepted: bool, status: String, reason: String },
+    Result { challenge_id: String, accepted: bool, status: Status, reason: String },
     Error { error: String, message: String },
     /// The listener key of a [`ClientMessage::RegisterListener`] was kept.
     ListenerRegistered { device_id: String },

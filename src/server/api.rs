@@ -19,7 +19,7 @@ use super::store::{self, Activation, ActivationInfo, DeviceInfo, Signin};
 use super::{AppState, now};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
-use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage};
+use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage, Status};
 use crate::secret::Secret;
 
 /// Every way a request fails, and its status.
@@ -35,11 +35,23 @@ pub enum Failure {
     TooLarge(usize),
     /// The body did not arrive in time.
     Timeout,
-    /// An activation failure: (code, message), always 400/403/410.
-    Activation(StatusCode, &'static str, String),
+    /// An activation refused for this reason.
+    Activation(Refused),
     RateLimited,
     Blocked(i64),
     Internal(String),
+}
+
+/// Why an activation code did not activate; [`Failure`] picks the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    NotFound,
+    Expired,
+    Used,
+    Revoked,
+    /// A wrong code, with this many tries left.
+    WrongCode { left: i64 },
+    TooManyAttempts,
 }
 
 impl From<store::Error> for Failure {
@@ -71,7 +83,12 @@ impl IntoResponse for Failure {
             Failure::MethodNotAllowed(what) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", what),
             Failure::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the request body is over {limit} bytes")),
             Failure::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "the request body did not arrive in time".into()),
-            Failure::Activation(status, code, message) => (status, code, message),
+            Failure::Activation(Refused::NotFound) => (StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into()),
+            Failure::Activation(Refused::Expired) => (StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into()),
+            Failure::Activation(Refused::Used) => (StatusCode::GONE, "used", "this activation code was already used".into()),
+            Failure::Activation(Refused::Revoked) => (StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code".into()),
+            Failure::Activation(Refused::WrongCode { left }) => (StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated")),
+            Failure::Activation(Refused::TooManyAttempts) => (StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into()),
             Failure::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many activation attempts from this address; wait a minute".into()),
             Failure::Blocked(until) => (StatusCode::FORBIDDEN, "blocked", format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)")),
             Failure::Internal(cause) => {
@@ -97,12 +114,12 @@ pub async fn activate(State(state): State<AppState>, Extension(Client(client)): 
     }
     let (user, organization, totp_secret) = match found {
         Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
-        Activation::NotFound => return Err(Failure::Activation(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into())),
-        Activation::Expired => return Err(Failure::Activation(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into())),
-        Activation::Used => return Err(Failure::Activation(StatusCode::GONE, "used", "this activation code was already used".into())),
-        Activation::Revoked => return Err(Failure::Activation(StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code".into())),
-        Activation::WrongCode { left } => return Err(Failure::Activation(StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated"))),
-        Activation::TooManyAttempts => return Err(Failure::Activation(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into())),
+        Activation::NotFound => return Err(Failure::Activation(Refused::NotFound)),
+        Activation::Expired => return Err(Failure::Activation(Refused::Expired)),
+        Activation::Used => return Err(Failure::Activation(Refused::Used)),
+        Activation::Revoked => return Err(Failure::Activation(Refused::Revoked)),
+        Activation::WrongCode { left } => return Err(Failure::Activation(Refused::WrongCode { left })),
+        Activation::TooManyAttempts => return Err(Failure::Activation(Refused::TooManyAttempts)),
     };
     let device_id = state.store.add_device(&user, &request.device_public_key, request.listener_public_key.as_ref(), &request.device_name, now).await?;
     Ok(Json(ActivationResponse {
@@ -181,7 +198,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
         pin_required: state.config.pin_required,
         created_at: now,
         expires_at: now + state.config.challenge_seconds,
-        status: "pending".into(),
+        status: Status::Pending,
     };
     state.store.add_signin(&signin).await?;
     let mut delivered = 0;
@@ -230,8 +247,8 @@ pub struct Wait {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SigninStatus {
     pub id: String,
-    /// `pending`, `approved`, `denied`, `reported` or `expired`.
-    pub status: String,
+    /// Pending, approved, denied, reported or expired.
+    pub status: Status,
     pub expires_at: i64,
 }
 
@@ -241,9 +258,9 @@ pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninSta
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(60));
     loop {
         let signin = state.store.signin(id).await?.ok_or_else(|| Failure::NotFound(format!("no sign-in {id}")))?;
-        let status = signin.status_at(now()).to_owned();
+        let status = signin.status_at(now());
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if status != "pending" || left.is_zero() {
+        if status != Status::Pending || left.is_zero() {
             return Ok(SigninStatus { id: signin.id, status, expires_at: signin.expires_at });
         }
         // Wake on any decision, at expiry, or at the deadline; then look again.

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use zeroize::Zeroizing;
 
 use super::secrets::{self, SecretBox};
-use crate::push::{Keypair, PublicKey};
+use crate::push::{Keypair, PublicKey, Status};
 
 /// How long an activation code stays valid.
 pub const ACTIVATION_SECONDS: i64 = 10 * 60;
@@ -44,15 +44,16 @@ pub struct Signin {
     pub pin_required: bool,
     pub created_at: i64,
     pub expires_at: i64,
-    /// `pending`, `approved`, `denied`, `reported` (stored) or `expired`
-    /// (derived: pending past its expiry).
-    pub status: String,
+    /// Pending, approved, denied or reported, stored as [`Status::as_str`]
+    /// (the SQL below names them so too); expired is derived
+    /// ([`Signin::status_at`]).
+    pub status: Status,
 }
 
 impl Signin {
-    /// The status as seen at `now`.
-    pub fn status_at(&self, now: i64) -> &str {
-        if self.status == "pending" && now >= self.expires_at { "expired" } else { &self.status }
+    /// The status as seen at `now`: a pending sign-in past its expiry has expired.
+    pub fn status_at(&self, now: i64) -> Status {
+        if self.status == Status::Pending && now >= self.expires_at { Status::Expired } else { self.status.clone() }
     }
 }
 
@@ -480,7 +481,7 @@ impl Store {
             pin_required: row.get(6),
             created_at: row.get(7),
             expires_at: row.get(8),
-            status: row.get(9),
+            status: Status::from(row.get::<&str, _>(9)),
         }
     }
 
@@ -499,9 +500,9 @@ impl Store {
 
     /// Records an outcome once: true when this call decided it, false when
     /// it was already decided or had expired.
-    pub async fn decide(&self, id: &str, status: &str, device: &str, now: i64) -> Result<bool, Error> {
+    pub async fn decide(&self, id: &str, status: &Status, device: &str, now: i64) -> Result<bool, Error> {
         let done = sqlx::query("UPDATE signins SET status = ?, decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(device)
             .bind(id)

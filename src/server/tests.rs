@@ -173,6 +173,41 @@ async fn only_the_newest_activation_code_activates_and_only_once() {
     assert_eq!(states, ["revoked", "used"]);
 }
 
+/// Every refused activation's status and exact body, so the way
+/// `Failure` picks them can change without the answers changing.
+#[tokio::test]
+async fn every_refused_activation_answers_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(&dir, Config { activation_rate_per_minute: 1000, ..Config::default() }).await;
+    state.store.add_user("carol", "Contoso", now()).await.unwrap();
+    async fn raw(state: &AppState, path: &str, code: &str) -> (StatusCode, String) {
+        let key = Keypair::generate().unwrap();
+        let request = ActivationRequest { code: code.into(), device_public_key: key.public(), device_name: "laptop".into(), listener_public_key: None };
+        let response = app(state.clone()).oneshot(post(path, None).body(json_body(serde_json::to_value(request).unwrap())).unwrap()).await.unwrap();
+        let status = response.status();
+        (status, String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap())
+    }
+    let expect = |status: StatusCode, error: &str, message: &str| (status, format!(r#"{{"error":"{error}","message":"{message}"}}"#));
+    assert_eq!(raw(&state, "/api/activate/act_nosuch", "123456789012").await, expect(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL"));
+    let (id, code) = state.store.create_activation("carol", now() - store::ACTIVATION_SECONDS - 1).await.unwrap();
+    assert_eq!(raw(&state, &format!("/api/activate/{id}"), &code).await, expect(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one"));
+    let (id, code) = state.store.create_activation("carol", now()).await.unwrap();
+    let path = format!("/api/activate/{id}");
+    for left in (1..store::MAX_FAILURES).rev() {
+        assert_eq!(raw(&state, &path, "000000000000").await, expect(StatusCode::FORBIDDEN, "invalid_code", &format!("wrong activation code; {left} more tries before it is invalidated")));
+    }
+    let too_many = expect(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one");
+    assert_eq!(raw(&state, &path, "000000000000").await, too_many);
+    assert_eq!(raw(&state, &path, &code).await, too_many);
+    let (id, code) = state.store.create_activation("carol", now()).await.unwrap();
+    let path = format!("/api/activate/{id}");
+    assert_eq!(raw(&state, &path, &code).await.0, StatusCode::OK);
+    assert_eq!(raw(&state, &path, &code).await, expect(StatusCode::GONE, "used", "this activation code was already used"));
+    let (old, code) = state.store.create_activation("carol", now()).await.unwrap();
+    state.store.create_activation("carol", now()).await.unwrap();
+    assert_eq!(raw(&state, &format!("/api/activate/{old}"), &code).await, expect(StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code"));
+}
+
 #[tokio::test]
 async fn a_successful_activation_revokes_every_other_outstanding_code() {
     let dir = tempfile::tempdir().unwrap();

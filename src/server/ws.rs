@@ -19,7 +19,7 @@ use super::limits::Refusal;
 use super::net::Slot;
 use super::{AppState, now, store};
 use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
-use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage};
+use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage, Status};
 
 /// The largest message a device may send (an answer is about 1 KiB).
 const MESSAGE_LIMIT: usize = 16 * 1024;
@@ -180,20 +180,20 @@ async fn register_listener(state: &AppState, client: IpAddr, device: &str, key: 
 
 /// Tells the user's other devices that a request was decided, so their
 /// prompts close instead of waiting for expiry.
-fn tell_devices(state: &AppState, user: &str, except: &str, id: &str, status: &str, reason: &str) {
+fn tell_devices(state: &AppState, user: &str, except: &str, id: &str, status: Status, reason: &str) {
     let state = state.clone();
-    let (user, except, id, status, reason) = (user.to_owned(), except.to_owned(), id.to_owned(), status.to_owned(), reason.to_owned());
+    let (user, except, id, reason) = (user.to_owned(), except.to_owned(), id.to_owned(), reason.to_owned());
     tokio::spawn(async move {
         if let Ok(devices) = state.store.devices_of(&user).await {
             for device in devices.iter().filter(|d| **d != except) {
-                state.hub.send(device, None, &result(&id, true, &status, &reason));
+                state.hub.send(device, None, &result(&id, true, status.clone(), &reason));
             }
         }
     });
 }
 
-fn result(challenge_id: &str, accepted: bool, status: &str, reason: &str) -> ServerMessage {
-    ServerMessage::Result { challenge_id: challenge_id.into(), accepted, status: status.into(), reason: reason.into() }
+fn result(challenge_id: &str, accepted: bool, status: Status, reason: &str) -> ServerMessage {
+    ServerMessage::Result { challenge_id: challenge_id.into(), accepted, status, reason: reason.into() }
 }
 
 /// Verifies a signed answer and records it once.
@@ -202,64 +202,64 @@ async fn respond(state: &AppState, client: IpAddr, device: &str, user: &str, key
         Ok(response) => response,
         Err(error) => {
             state.audit.refused(Refusal::Signature, client, &format!("an answer from {device}: {error}"));
-            return result("", false, "", &format!("refused: {error}"));
+            return result("", false, Status::Unknown, &format!("refused: {error}"));
         }
     };
     let id = response.challenge_id.as_str();
     if response.v != VERSION || response.device_id != device {
-        return result(id, false, "", "the response is not from this device");
+        return result(id, false, Status::Unknown, "the response is not from this device");
     }
     // A device revoked during its session answers nothing more.
     if matches!(state.store.device(device).await, Ok(None)) {
-        return result(id, false, "", "this device was revoked");
+        return result(id, false, Status::Unknown, "this device was revoked");
     }
     let now = now();
     let signin = match state.store.signin(id).await {
         Ok(Some(signin)) if signin.user == user => signin,
-        Ok(_) => return result(id, false, "", "no such sign-in for this user"),
+        Ok(_) => return result(id, false, Status::Unknown, "no such sign-in for this user"),
         Err(error) => {
             eprintln!("countersign-server: {error}");
-            return result(id, false, "", "the server failed");
+            return result(id, false, Status::Unknown, "the server failed");
         }
     };
     match signin.status_at(now) {
-        "pending" => {}
-        "expired" => return result(id, false, "expired", "the sign-in expired"),
+        Status::Pending => {}
+        Status::Expired => return result(id, false, Status::Expired, "the sign-in expired"),
         decided => return result(id, false, decided, "the sign-in was already answered"),
     }
     let (status, reason) = match response.decision {
-        Decision::Approve if signin.pin_required && !response.user_verified => return result(id, false, "pending", "this organisation requires your PIN or vault password"),
-        Decision::Approve if signin.number.is_some() && response.number != signin.number => ("denied", "the number did not match: denied"),
-        Decision::Approve => ("approved", ""),
-        Decision::Deny => ("denied", ""),
-        Decision::Report => ("reported", "reported: further pushes are blocked for a while"),
+        Decision::Approve if signin.pin_required && !response.user_verified => return result(id, false, Status::Pending, "this organisation requires your PIN or vault password"),
+        Decision::Approve if signin.number.is_some() && response.number != signin.number => (Status::Denied, "the number did not match: denied"),
+        Decision::Approve => (Status::Approved, ""),
+        Decision::Deny => (Status::Denied, ""),
+        Decision::Report => (Status::Reported, "reported: further pushes are blocked for a while"),
     };
-    let recorded = if status == "reported" {
+    let recorded = if status == Status::Reported {
         state.store.report(id, user, device, now + state.config.report_block_seconds, now).await.map(|denied| {
             denied.map(|others| {
                 for other in &others {
                     state.hub.decided(other);
                     // Every device, the reporting one too: its prompts for these close.
-                    tell_devices(state, user, "", other, "denied", "another request was reported as not you");
+                    tell_devices(state, user, "", other, Status::Denied, "another request was reported as not you");
                 }
             })
         })
     } else {
-        state.store.decide(id, status, device, now).await.map(|done| done.then_some(()))
+        state.store.decide(id, &status, device, now).await.map(|done| done.then_some(()))
     };
     match recorded.map(|done| done.is_some()) {
         Ok(true) => {
             state.hub.decided(id);
-            tell_devices(state, user, device, id, status, "answered on another device");
+            tell_devices(state, user, device, id, status.clone(), "answered on another device");
             result(id, true, status, reason)
         }
         Ok(false) => {
-            let now_status = state.store.signin(id).await.ok().flatten().map(|s| s.status_at(now).to_owned()).unwrap_or_default();
-            result(id, false, &now_status, "the sign-in was already answered or expired")
+            let now_status = state.store.signin(id).await.ok().flatten().map_or(Status::Unknown, |s| s.status_at(now));
+            result(id, false, now_status, "the sign-in was already answered or expired")
         }
         Err(error) => {
             eprintln!("countersign-server: {error}");
-            result(id, false, "", "the server failed")
+            result(id, false, Status::Unknown, "the server failed")
         }
     }
 }

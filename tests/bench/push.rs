@@ -114,7 +114,7 @@ async fn main() {
     let started = Instant::now();
     let mut sessions = Vec::new();
     for chunk in links.chunks(64) {
-        let connected = futures_util::future::join_all(chunk.iter().map(|(_, link)| Session::connect(link))).await;
+        let connected = futures_util::future::join_all(chunk.iter().map(|(_, link)| Session::connect(link, jiff::Timestamp::now))).await;
         sessions.extend(connected.into_iter().map(|s| s.expect("connect")));
     }
     let connect_time = started.elapsed();

@@ -219,3 +219,21 @@ fn a_deadline_counts_on_the_servers_clock_or_from_arrival() {
     assert_eq!(challenge.deadline(1_796_290_100, Some(0)), 1_796_290_100);
     assert_eq!(challenge.deadline(1_796_289_000, Some(0)), 1_796_289_060);
 }
+
+#[test]
+fn a_status_is_the_text_servers_have_always_sent() {
+    let named = [Status::Pending, Status::Approved, Status::Denied, Status::Reported, Status::Expired, Status::Closed, Status::Unknown];
+    for status in named {
+        let text = status.as_str().to_owned();
+        assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{text}\""));
+        assert_eq!(serde_json::from_str::<Status>(&format!("\"{text}\"")).unwrap(), status);
+        assert_eq!(Status::from(text.as_str()), status);
+    }
+    // A newer server's status is kept as sent, both ways.
+    let later: Status = serde_json::from_str("\"escalated\"").unwrap();
+    assert_eq!(later, Status::Other("escalated".into()));
+    assert_eq!(Status::from("escalated"), later);
+    assert_eq!(serde_json::to_string(&later).unwrap(), "\"escalated\"");
+    let result: ServerMessage = serde_json::from_str(r#"{"type":"result","challenge_id":"si_1","accepted":false,"status":"","reason":"refused"}"#).unwrap();
+    assert!(matches!(result, ServerMessage::Result { status: Status::Unknown, .. }));
+}
