@@ -71,7 +71,7 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
 async fn show(summary: String, body: String, seconds: u32) -> Option<u32> {
     use std::collections::HashMap;
     let bus = bus().await?;
-    let hints: HashMap<&str, zbus::Variant<'_>> = HashMap::from([("desktop-entry", zbus::Variant::from(APP_ID)), ("category", zbus::Variant::from("x-countersign.signin"))]);
+    let hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::from([("desktop-entry", zbus::zvariant::Value::from(APP_ID)), ("category", zbus::zvariant::Value::from("x-countersign.signin"))]);
     // "default" is the click on the notification itself.
     let actions = ["default", "Show"];
     let timeout = i32::try_from(seconds.saturating_mul(1000)).unwrap_or(i32::MAX);
@@ -91,7 +91,7 @@ pub fn clicks() -> impl iced::futures::Stream<Item = Notice> {
         {
             use iced::futures::{SinkExt, StreamExt};
             let Some(bus) = bus().await else { return };
-            let Ok(rule) = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(NOTIFICATIONS).member("ActionInvoked").path(NOTIFICATIONS_PATH).build() else { return };
+            let Ok(rule) = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(NOTIFICATIONS).and_then(|b| b.member("ActionInvoked")).and_then(|b| b.path(NOTIFICATIONS_PATH)).map(|b| b.build()) else { return };
             let Ok(mut signals) = zbus::MessageStream::for_match_rule(rule, &bus, None).await else { return };
             while let Some(Ok(message)) = signals.next().await {
                 if let Ok((notification, action)) = message.body().deserialize::<(u32, String)>()

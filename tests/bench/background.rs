@@ -47,7 +47,7 @@ struct Notifications {
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl Notifications {
     #[allow(clippy::too_many_arguments)]
-    fn notify(&mut self, _app: String, _replaces: u32, _icon: String, summary: String, _body: String, _actions: Vec<String>, _hints: HashMap<String, zbus::OwnedVariant>, _timeout: i32) -> u32 {
+    fn notify(&mut self, _app: String, _replaces: u32, _icon: String, summary: String, _body: String, _actions: Vec<String>, _hints: HashMap<String, zbus::zvariant::OwnedValue>, _timeout: i32) -> u32 {
         let _ = self.seen.send((Instant::now(), summary));
         self.next += 1;
         self.next
@@ -175,13 +175,13 @@ async fn tray_open(bus: &zbus::Connection, pid: u32) -> Result<(), String> {
     let prefix = format!("org.kde.StatusNotifierItem-{pid}-");
     let item = names.iter().find(|n| n.as_str().starts_with(&prefix)).ok_or("no tray item")?.to_string();
     let menu = zbus::Proxy::new(bus, item.as_str(), "/MenuBar", "com.canonical.dbusmenu").await.map_err(|e| e.to_string())?;
-    type Layout = (u32, (i32, HashMap<String, zbus::OwnedVariant>, Vec<zbus::OwnedVariant>));
+    type Layout = (u32, (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>));
     let (_, (_, _, children)): Layout = menu.call("GetLayout", &(0i32, -1i32, Vec::<String>::new())).await.map_err(|e| e.to_string())?;
     for child in children {
-        let (id, properties, _): (i32, HashMap<String, zbus::OwnedVariant>, Vec<zbus::OwnedVariant>) = child.try_into().map_err(|e: zbus::Error| e.to_string())?;
+        let (id, properties, _): (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>) = child.try_into().map_err(|e: zbus::zvariant::Error| e.to_string())?;
         let label: Option<String> = properties.get("label").and_then(|v| v.try_clone().ok()).and_then(|v| v.try_into().ok());
         if label.as_deref() == Some("Open Countersign") {
-            let _: () = menu.call("Event", &(id, "clicked", zbus::Variant::from(""), 0u32)).await.map_err(|e| e.to_string())?;
+            let _: () = menu.call("Event", &(id, "clicked", zbus::zvariant::Value::from(""), 0u32)).await.map_err(|e| e.to_string())?;
             return Ok(());
         }
     }
@@ -241,8 +241,9 @@ async fn main() {
     assert!(std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(), "run tests/bench/background: it starts Xvfb and a private session bus");
     let (seen_sender, seen) = mpsc::unbounded_channel();
     let bus = zbus::connection::Builder::session()
-        .name("org.freedesktop.Notifications")
-        .serve_at("/org/freedesktop/Notifications", Notifications { seen: seen_sender, next: 0 })
+        .and_then(|b| b.name("org.freedesktop.Notifications"))
+        .and_then(|b| b.serve_at("/org/freedesktop/Notifications", Notifications { seen: seen_sender, next: 0 }))
+        .expect("the private session bus")
         .build()
         .await
         .expect("the private session bus");

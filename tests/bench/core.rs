@@ -104,6 +104,24 @@ fn main() {
         vault.update(now, |_| Ok(())).expect("save");
     }));
 
+    // How long a password change holds the vault (the window's background
+    // work waits this long for it; the UI thread no longer does).
+    for keep in [5, 20] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("held.cvault");
+        let mut vault = Vault::create(&path, Protection { password: Some((password.clone(), Kdf::default())), keyring: None }).expect("create");
+        vault.set_backups(Some(countersign::backup::Policy { dir: dir.path().join("backups"), keep }));
+        vault.add(accounts(100), now).expect("add");
+        for i in 0..keep {
+            vault.update(now + i as u64, |_| Ok(())).expect("save, taking a backup");
+        }
+        let mut second = now + keep as u64;
+        rows.push(measure(format!("password change, {keep} backups re-keyed (vault lock held)"), if quick { 1 } else { 3 }, "reported", || {
+            second += 1;
+            vault.set_password(Some((password.clone(), Kdf::default())), None, second).expect("change the password");
+        }));
+    }
+
     // privacyIDEA PUSH: the enrollment's key, and the work of one poll.
     rows.push(measure("privacyIDEA: make an RSA-4096 key (enrollment)", if quick { 2 } else { 10 }, "reported", || {
         black_box(DeviceKey::generate().expect("RSA key"));
