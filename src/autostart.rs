@@ -173,8 +173,14 @@ mod tests {
         let text = entry(&launch);
         assert!(text.contains("\nExec=/usr/bin/countersign --background\n"), "{text}");
         assert!(text.starts_with("[Desktop Entry]\nType=Application\n"));
-        let other = Launch { exe: "/opt/c s/countersign".into(), vault: Some("/data/work.cvault".into()), settings: Some("/tmp/s.json".into()) };
-        assert!(entry(&other).contains("\nExec=env COUNTERSIGN_SETTINGS=/tmp/s.json \"/opt/c s/countersign\" --vault /data/work.cvault --background\n"), "{}", entry(&other));
+        let other =
+            Launch { exe: "/opt/c s/countersign".into(), vault: Some("/data/work.cvault".into()), settings: Some("/tmp/s.json".into()) };
+        assert!(
+            entry(&other)
+                .contains("\nExec=env COUNTERSIGN_SETTINGS=/tmp/s.json \"/opt/c s/countersign\" --vault /data/work.cvault --background\n"),
+            "{}",
+            entry(&other)
+        );
         assert_ne!(path(&launch).map(|p| p.file_name().unwrap().to_owned()), path(&other).map(|p| p.file_name().unwrap().to_owned()));
     }
 

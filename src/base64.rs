@@ -73,7 +73,16 @@ mod tests {
 
     #[test]
     fn lenient_decoding_takes_padding_or_none() {
-        for (text, bytes) in [("AA", &[0u8][..]), ("AA=", &[0]), ("AA==", &[0]), ("AAA", &[0, 0]), ("AAA=", &[0, 0]), ("AAAAAA=", &[0, 0, 0, 0]), ("AAAA", &[0, 0, 0]), ("", &[])] {
+        for (text, bytes) in [
+            ("AA", &[0u8][..]),
+            ("AA=", &[0]),
+            ("AA==", &[0]),
+            ("AAA", &[0, 0]),
+            ("AAA=", &[0, 0]),
+            ("AAAAAA=", &[0, 0, 0, 0]),
+            ("AAAA", &[0, 0, 0]),
+            ("", &[]),
+        ] {
             assert_eq!(decode_lenient(text), Ok(bytes.to_vec()), "{text:?}");
         }
         for bad in ["AA===", "AAA==", "AAAA=", "AAAA==", "AAAAA=", "A", "A===", "=", "==", "AA==AA==", "AB", "AA-_", "AA AA"] {

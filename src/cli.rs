@@ -167,7 +167,10 @@ impl KdfArgs {
     /// integration tests' shared helper (tests/common) makes its vaults with
     /// 1 MiB and 1 pass so that hundreds of processes stay fast.
     fn kdf(&self) -> Result<Kdf> {
-        checked_kdf(Kdf { memory_kib: self.kdf_memory * 1024, passes: self.kdf_passes, lanes: 1 }, self.insecure_kdf || cfg!(debug_assertions))
+        checked_kdf(
+            Kdf { memory_kib: self.kdf_memory * 1024, passes: self.kdf_passes, lanes: 1 },
+            self.insecure_kdf || cfg!(debug_assertions),
+        )
     }
 }
 
@@ -311,7 +314,8 @@ fn run(cli: Cli) -> Result<()> {
     if cli.background {
         bail!("--background starts Countersign with no window; it takes no command");
     }
-    let settings = countersign::settings::Settings::path_from_env().map(|path| countersign::settings::Settings::load(&path)).unwrap_or_default();
+    let settings =
+        countersign::settings::Settings::path_from_env().map(|path| countersign::settings::Settings::load(&path)).unwrap_or_default();
     // Every opened vault keeps its automatic backups, whatever the command.
     let open = || -> Result<Vault> {
         let path = vault_path()?;
@@ -379,9 +383,13 @@ fn run(cli: Cli) -> Result<()> {
             let interval = settings.poll_interval();
             match command {
                 push::PushCommand::Watch { which, json, count, timeout } => push::watch(&vault, &which, json, count, timeout, interval),
-                push::PushCommand::Approve(answer) => push::answer(&vault, &answer, countersign::push::Decision::Approve, interval, || verify_password(&credentials, &vault)),
+                push::PushCommand::Approve(answer) => {
+                    push::answer(&vault, &answer, countersign::push::Decision::Approve, interval, || verify_password(&credentials, &vault))
+                }
                 push::PushCommand::Deny(answer) => push::answer(&vault, &answer, countersign::push::Decision::Deny, interval, || Ok(())),
-                push::PushCommand::Report(answer) => push::answer(&vault, &answer, countersign::push::Decision::Report, interval, || Ok(())),
+                push::PushCommand::Report(answer) => {
+                    push::answer(&vault, &answer, countersign::push::Decision::Report, interval, || Ok(()))
+                }
                 push::PushCommand::History { json } => push::history(&vault, json),
             }
         }
@@ -422,7 +430,8 @@ fn saving<T>(vault: &mut Vault, command: impl FnOnce(&mut Vault) -> Result<T>) -
 }
 
 fn settings_path() -> Result<PathBuf> {
-    countersign::settings::Settings::path_from_env().ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))
+    countersign::settings::Settings::path_from_env()
+        .ok_or_else(|| anyhow!("no config directory is known for this user; set COUNTERSIGN_SETTINGS"))
 }
 
 /// With no command: the window, or (`--background`) the app without one.
@@ -447,7 +456,9 @@ fn window(vault: PathBuf, background: bool, named: bool) -> Result<()> {
                 eprintln!("countersign: Countersign already runs on {}; its window was brought forward", vault.display());
                 return Ok(());
             }
-            Ok(Claim::Unresponsive) => bail!("Countersign already runs on {} but does not answer; end its process and start again", vault.display()),
+            Ok(Claim::Unresponsive) => {
+                bail!("Countersign already runs on {} but does not answer; end its process and start again", vault.display())
+            }
             Err(error) => {
                 eprintln!("countersign: warning: cannot tell whether Countersign already runs on this vault ({error})");
                 None
@@ -457,7 +468,8 @@ fn window(vault: PathBuf, background: bool, named: bool) -> Result<()> {
     #[cfg(not(unix))]
     let instance = None;
     let autostart = countersign::autostart::Launch::current(named.then_some(vault.as_path()));
-    countersign::gui::run(countersign::gui::Options { vault, settings, autostart }, instance, start).map_err(|e| anyhow!("Countersign could not start: {e}"))
+    countersign::gui::run(countersign::gui::Options { vault, settings, autostart }, instance, start)
+        .map_err(|e| anyhow!("Countersign could not start: {e}"))
 }
 
 /// Built without the `gui` feature: show the commands instead.
@@ -512,7 +524,12 @@ fn autostart(vault: PathBuf, named: bool, state: Option<AutostartState>, setting
         Some(false) => "chosen: off",
         None => "default: on once a work or school account exists",
     };
-    println!("Start at login: {} ({choice}); entry: {}{}", if on { "yes" } else { "no" }, path.display(), if on { "" } else { " (absent)" });
+    println!(
+        "Start at login: {} ({choice}); entry: {}{}",
+        if on { "yes" } else { "no" },
+        path.display(),
+        if on { "" } else { " (absent)" }
+    );
     Ok(())
 }
 
@@ -568,16 +585,24 @@ fn add(vault: &mut Vault, account: Account) -> Result<()> {
 fn account_from_uri(text: &str) -> Result<Account> {
     match uri::parse(text)? {
         Payload::Account { account, .. } => Ok(account),
-        Payload::GoogleExport { .. } => bail!("this is a Google Authenticator export, which holds several accounts; add them with `countersign add --uri`"),
+        Payload::GoogleExport { .. } => {
+            bail!("this is a Google Authenticator export, which holds several accounts; add them with `countersign add --uri`")
+        }
         other => Err(not_supported_yet(&other)),
     }
 }
 
 fn not_supported_yet(payload: &Payload) -> anyhow::Error {
     match payload {
-        Payload::WorkActivation { code, url } => anyhow!("this is a work or school account activation; activate it with `countersign activate --code {code} --url {url}`"),
-        Payload::PrivacyIdeaPush { .. } => anyhow!("this is a privacyIDEA push token enrollment, which has no codes; enroll it with `countersign add --uri`"),
-        Payload::Account { .. } | Payload::GoogleExport { .. } => anyhow!("this is {}, which Countersign cannot use here", payload.describe()),
+        Payload::WorkActivation { code, url } => {
+            anyhow!("this is a work or school account activation; activate it with `countersign activate --code {code} --url {url}`")
+        }
+        Payload::PrivacyIdeaPush { .. } => {
+            anyhow!("this is a privacyIDEA push token enrollment, which has no codes; enroll it with `countersign add --uri`")
+        }
+        Payload::Account { .. } | Payload::GoogleExport { .. } => {
+            anyhow!("this is {}, which Countersign cannot use here", payload.describe())
+        }
     }
 }
 
@@ -669,13 +694,22 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
         println!("No accounts yet. Add one with `countersign add --uri otpauth://...`.");
         return Ok(());
     }
-    let issuer_width = rows.iter().map(|r| r.issuer.chars().count()).chain(tokens.iter().map(|t| t.issuer.chars().count())).max().unwrap_or(0).max("ISSUER".len());
+    let issuer_width = rows
+        .iter()
+        .map(|r| r.issuer.chars().count())
+        .chain(tokens.iter().map(|t| t.issuer.chars().count()))
+        .max()
+        .unwrap_or(0)
+        .max("ISSUER".len());
     println!("{:<16}  {:<5}  {:<issuer_width$}  ACCOUNT", "ID", "TYPE", "ISSUER");
     for row in rows {
         println!("{:<16}  {:<5}  {:<issuer_width$}  {}", row.id, row.kind, row.issuer, row.account);
     }
     for token in tokens {
-        println!("{:<16}  {:<5}  {:<issuer_width$}  {} (privacyIDEA {}, sign-in requests only)", token.id, token.kind, token.issuer, token.account, token.serial);
+        println!(
+            "{:<16}  {:<5}  {:<issuer_width$}  {} (privacyIDEA {}, sign-in requests only)",
+            token.id, token.kind, token.issuer, token.account, token.serial
+        );
     }
     Ok(())
 }
@@ -696,7 +730,15 @@ struct ListedToken<'a> {
 
 impl<'a> From<&'a countersign::vault::PushToken> for ListedToken<'a> {
     fn from(stored: &'a countersign::vault::PushToken) -> Self {
-        ListedToken { id: stored.id.as_str(), issuer: &stored.token.issuer, account: &stored.token.label, kind: "push", serial: &stored.token.serial, url: &stored.token.url, added: stored.added }
+        ListedToken {
+            id: stored.id.as_str(),
+            issuer: &stored.token.issuer,
+            account: &stored.token.label,
+            kind: "push",
+            serial: &stored.token.serial,
+            url: &stored.token.url,
+            added: stored.added,
+        }
     }
 }
 
@@ -863,7 +905,8 @@ fn confirm(question: &str) -> Result<bool> {
 
 fn remove(vault: &mut Vault, query: &str, yes: bool) -> Result<()> {
     // A privacyIDEA token by its id or serial.
-    if let Some(stored) = vault.push_tokens().iter().find(|t| t.id.as_str() == query || t.token.serial.eq_ignore_ascii_case(query)).cloned() {
+    if let Some(stored) = vault.push_tokens().iter().find(|t| t.id.as_str() == query || t.token.serial.eq_ignore_ascii_case(query)).cloned()
+    {
         let title = stored.token.title();
         if !yes && !confirm(&format!("Remove {title} [{}]? Its key is deleted; privacyIDEA must enroll a new token.", stored.id))? {
             println!("Kept.");
@@ -962,10 +1005,8 @@ fn instant(at: Option<&str>) -> Result<u64> {
     if let Ok(seconds) = text.trim().parse::<u64>() {
         return Ok(seconds);
     }
-    let timestamp: jiff::Timestamp = text
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("--at {text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-23T12:00:00Z"))?;
+    let timestamp: jiff::Timestamp =
+        text.trim().parse().map_err(|_| anyhow!("--at {text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-23T12:00:00Z"))?;
     u64::try_from(timestamp.as_second()).map_err(|_| anyhow!("--at {text:?} is before 1970"))
 }
 

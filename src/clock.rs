@@ -68,7 +68,9 @@ impl Clock {
         match self.worst() {
             // Offsets are whole seconds on both sides: 1 s is measuring error.
             Some((server, offset)) if offset.unsigned_abs() <= 1 => format!("Clock: {sync}; within 1 s of {server}'s"),
-            Some((server, offset)) => format!("Clock: {sync}; {} {} {server}'s", span(offset.unsigned_abs()), if offset > 0 { "behind" } else { "ahead of" }),
+            Some((server, offset)) => {
+                format!("Clock: {sync}; {} {} {server}'s", span(offset.unsigned_abs()), if offset > 0 { "behind" } else { "ahead of" })
+            }
             None => format!("Clock: {sync}"),
         }
     }

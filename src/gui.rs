@@ -205,7 +205,11 @@ struct PendingClear {
 pub enum Message {
     Tick(u64),
     Input,
-    Key { key: Key, modifiers: Modifiers, captured: bool },
+    Key {
+        key: Key,
+        modifiers: Modifiers,
+        captured: bool,
+    },
     FileDropped(PathBuf),
     Resized(Size),
     Focused(bool),
@@ -248,7 +252,8 @@ impl App {
         let settings = Settings::load(&options.settings);
         // The keyring slot is tried when the window first shows (open_window).
         let (screen, task) = if options.vault.exists() {
-            let (unlock, task) = Unlock::new(options.vault.clone(), false, settings.backup_policy(&options.vault), backup_dir(&settings, &options.vault));
+            let (unlock, task) =
+                Unlock::new(options.vault.clone(), false, settings.backup_policy(&options.vault), backup_dir(&settings, &options.vault));
             (Screen::Unlock(unlock), task.map(Message::Unlock))
         } else {
             let (onboarding, task) = onboarding::Onboarding::new(options.vault.clone());
@@ -327,7 +332,11 @@ impl App {
         // removed) takes its notification off the screen; the tray and the
         // login entry follow the app's state.
         let sweep = self.inbox.sweep().map(Message::Inbox);
-        let shown = tray::Shown { waiting: self.inbox.waiting(), locked: !matches!(self.screen, Screen::Unlocked(_)), warning: self.inbox.clock.warning() };
+        let shown = tray::Shown {
+            waiting: self.inbox.waiting(),
+            locked: !matches!(self.screen, Screen::Unlocked(_)),
+            warning: self.inbox.clock.warning(),
+        };
         let tray = self.tray.show(shown).map(Message::Tray);
         Task::batch([task, sweep, tray, self.keep_autostart()])
     }
@@ -372,7 +381,9 @@ impl App {
                 }
                 match &mut unlocked.page {
                     Page::Add(add) => add.scan_file(path).map(Message::Add),
-                    Page::Accounts | Page::Preferences(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => Task::none(),
+                    Page::Accounts | Page::Preferences(_) | Page::Import(_) | Page::Export(_) | Page::Codes(_) | Page::Activity => {
+                        Task::none()
+                    }
                 }
             }
             Message::Focused(focused) => {
@@ -453,10 +464,13 @@ impl App {
                     && !matches!(unlocked.page, Page::Add(_))
                     && let add::Message::Activated(result) | add::Message::Enrolled(result) = &message
                 {
-                    self.toast = Some((match result {
-                        Ok(added) => format!("Added {added}"),
-                        Err(error) => format!("Not added: {error}"),
-                    }, self.now + 8));
+                    self.toast = Some((
+                        match result {
+                            Ok(added) => format!("Added {added}"),
+                            Err(error) => format!("Not added: {error}"),
+                        },
+                        self.now + 8,
+                    ));
                     return self.refresh();
                 }
                 let Screen::Unlocked(Unlocked { page: Page::Add(add), vault, .. }) = &mut self.screen else { return Task::none() };
@@ -466,9 +480,7 @@ impl App {
                     add::Action::Save(accounts) => {
                         let (vault, now) = (vault.clone(), self.now);
                         Task::perform(
-                            blocking(move || {
-                                Ok(jobs::lock(&vault)?.import(accounts, now, crate::vault::Duplicates::Skip)?)
-                            }),
+                            blocking(move || Ok(jobs::lock(&vault)?.import(accounts, now, crate::vault::Duplicates::Skip)?)),
                             Message::Imported,
                         )
                     }
@@ -487,12 +499,16 @@ impl App {
                     }
                     add::Action::Enroll { enrollment, read_at } => {
                         let (vault, now) = (vault.clone(), self.now);
-                        Task::perform(jobs::enroll_token(vault, enrollment, read_at, now), |result| Message::Add(add::Message::Enrolled(result)))
+                        Task::perform(jobs::enroll_token(vault, enrollment, read_at, now), |result| {
+                            Message::Add(add::Message::Enrolled(result))
+                        })
                     }
                 }
             }
             Message::Preferences(message) => {
-                let Screen::Unlocked(Unlocked { page: Page::Preferences(preferences), vault, accounts, .. }) = &mut self.screen else { return Task::none() };
+                let Screen::Unlocked(Unlocked { page: Page::Preferences(preferences), vault, accounts, .. }) = &mut self.screen else {
+                    return Task::none();
+                };
                 match preferences.update(message) {
                     preferences::Action::None => Task::none(),
                     preferences::Action::ChangeSettings(change) => {
@@ -508,7 +524,9 @@ impl App {
                     preferences::Action::Run(task) => task.map(Message::Preferences),
                     preferences::Action::VerifyBackup => {
                         let (vault, now) = (vault.clone(), self.now);
-                        Task::perform(blocking(move || jobs::verify_backup(&vault, now)), |result| Message::Preferences(preferences::Message::Backups(preferences::backups::Message::Verified(result))))
+                        Task::perform(blocking(move || jobs::verify_backup(&vault, now)), |result| {
+                            Message::Preferences(preferences::Message::Backups(preferences::backups::Message::Verified(result)))
+                        })
                     }
                     preferences::Action::Import => {
                         self.show_page(Page::Import(Import::default()));
@@ -520,7 +538,9 @@ impl App {
                     }
                     preferences::Action::Protection(protection) => {
                         let (vault, now) = (vault.clone(), self.now);
-                        Task::perform(blocking(move || jobs::protect(&vault, protection, now)), |result| Message::Preferences(preferences::Message::Protection(preferences::protection::Message::Changed(result))))
+                        Task::perform(blocking(move || jobs::protect(&vault, protection, now)), |result| {
+                            Message::Preferences(preferences::Message::Protection(preferences::protection::Message::Changed(result)))
+                        })
                     }
                     preferences::Action::Back => {
                         self.show_page(Page::Accounts);
@@ -540,7 +560,9 @@ impl App {
                     export::Action::Run(task) => task.map(Message::Export),
                     export::Action::Save { format, password, path } => {
                         let vault = vault.clone();
-                        Task::perform(blocking(move || jobs::save_export(&vault, format, password, &path)), |result| Message::Export(export::Message::Saved(result)))
+                        Task::perform(blocking(move || jobs::save_export(&vault, format, password, &path)), |result| {
+                            Message::Export(export::Message::Saved(result))
+                        })
                     }
                     export::Action::ShowGoogleCodes => self.read_google_codes(),
                     export::Action::Back => {
@@ -603,7 +625,9 @@ impl App {
                 // Only the inbox sees it; the vault is dropped right after.
                 Ok(vault) => self.inbox.opened(&vault, false).map(Message::Inbox),
                 Err(error) => {
-                    eprintln!("countersign: the OS keyring did not open the vault at start ({error}); privacyIDEA tokens wait for the first unlock");
+                    eprintln!(
+                        "countersign: the OS keyring did not open the vault at start ({error}); privacyIDEA tokens wait for the first unlock"
+                    );
                     Task::none()
                 }
             },
@@ -672,7 +696,8 @@ impl App {
             && !self.unlocked_once
             && self.window.is_none()
         {
-            let (unlock, task) = Unlock::new(self.options.vault.clone(), true, self.settings.backup_policy(&self.options.vault), self.backup_dir());
+            let (unlock, task) =
+                Unlock::new(self.options.vault.clone(), true, self.settings.backup_policy(&self.options.vault), self.backup_dir());
             self.screen = Screen::Unlock(unlock);
             let (id, opened) = window::open(&self.settings);
             self.window = Some(id);
@@ -716,7 +741,8 @@ impl App {
     /// unlock screen. Requests keep arriving, to be answered after unlocking.
     pub fn lock(&mut self) -> Task<Message> {
         self.inbox.locked();
-        let (unlock, task) = Unlock::new(self.options.vault.clone(), false, self.settings.backup_policy(&self.options.vault), self.backup_dir());
+        let (unlock, task) =
+            Unlock::new(self.options.vault.clone(), false, self.settings.backup_policy(&self.options.vault), self.backup_dir());
         self.screen = Screen::Unlock(unlock);
         task.map(Message::Unlock)
     }
@@ -748,12 +774,9 @@ impl App {
             ),
             import::Action::Import { contents, duplicates } => {
                 let now = self.now;
-                Task::perform(
-                    blocking(move || {
-                        Ok(transfer::import(&mut *jobs::lock(&vault)?, &contents, duplicates, now)?)
-                    }),
-                    |result| Message::Import(import::Message::Imported(result)),
-                )
+                Task::perform(blocking(move || Ok(transfer::import(&mut *jobs::lock(&vault)?, &contents, duplicates, now)?)), |result| {
+                    Message::Import(import::Message::Imported(result))
+                })
             }
             import::Action::Done => {
                 self.show_page(Page::Accounts);
@@ -914,7 +937,11 @@ impl App {
     fn copied(&mut self, Copied { code, title }: Copied) -> Task<Message> {
         let clear = self.settings.clipboard_clear_seconds;
         self.toast = Some((
-            if clear > 0 { format!("Copied the code for {title} · the clipboard clears in {clear} s") } else { format!("Copied the code for {title}") },
+            if clear > 0 {
+                format!("Copied the code for {title} · the clipboard clears in {clear} s")
+            } else {
+                format!("Copied the code for {title}")
+            },
             self.now + 3,
         ));
         self.pending_clear = (clear > 0).then(|| PendingClear { code: code.clone(), at: self.now + clear });
@@ -924,12 +951,7 @@ impl App {
     fn change(&mut self, change: Change) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
         let (vault, now) = (unlocked.vault.clone(), self.now);
-        Task::perform(
-            blocking(move || {
-                Ok(jobs::apply(&mut *jobs::lock(&vault)?, change, now)?)
-            }),
-            Message::Saved,
-        )
+        Task::perform(blocking(move || Ok(jobs::apply(&mut *jobs::lock(&vault)?, change, now)?)), Message::Saved)
     }
 
     fn shortcut(&mut self, key: Key, modifiers: Modifiers, captured: bool) -> Task<Message> {
@@ -955,7 +977,11 @@ impl App {
                     None => Task::none(),
                 },
                 Key::Named(Named::Tab) if !captured => {
-                    if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
+                    if modifiers.shift() {
+                        operation::focus_previous()
+                    } else {
+                        operation::focus_next()
+                    }
                 }
                 _ => Task::none(),
             };
@@ -1001,7 +1027,11 @@ impl App {
                 Task::none()
             }
             (Key::Named(Named::Tab), _) if !captured => {
-                if modifiers.shift() { operation::focus_previous() } else { operation::focus_next() }
+                if modifiers.shift() {
+                    operation::focus_previous()
+                } else {
+                    operation::focus_next()
+                }
             }
             // The selected card's tools, from the keyboard: Alt+arrows reorder,
             // F2 edits, Delete asks to delete, Enter confirms or copies.
@@ -1019,7 +1049,9 @@ impl App {
                 Some(id) => self.update(Message::Accounts(accounts::Message::Delete(id))),
                 None => Task::none(),
             },
-            (Key::Named(Named::Enter), Page::Accounts) if unlocked.accounts.confirm_delete.is_some() => self.update(Message::Accounts(accounts::Message::DeleteConfirmed(true))),
+            (Key::Named(Named::Enter), Page::Accounts) if unlocked.accounts.confirm_delete.is_some() => {
+                self.update(Message::Accounts(accounts::Message::DeleteConfirmed(true)))
+            }
             (Key::Named(Named::Enter), Page::Accounts) => match unlocked.accounts.target() {
                 Some(id) => {
                     unlocked.accounts.selected = Some(id.clone());
@@ -1040,7 +1072,9 @@ impl App {
         let events = event::listen_with(|event, status, _window| {
             let captured = status == event::Status::Captured;
             match event {
-                iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) => Some(Message::Key { key, modifiers, captured }),
+                iced::Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, .. }) => {
+                    Some(Message::Key { key, modifiers, captured })
+                }
                 iced::Event::Window(iced::window::Event::FileDropped(path)) => Some(Message::FileDropped(path)),
                 iced::Event::Window(iced::window::Event::Resized(size)) => Some(Message::Resized(size)),
                 iced::Event::Window(iced::window::Event::Focused) => Some(Message::Focused(true)),
@@ -1053,8 +1087,14 @@ impl App {
         // screen, a countdown, an auto-lock, a clipboard to clear. Closed
         // and idle, the process wakes for nothing.
         let unlocked = matches!(self.screen, Screen::Unlocked(_));
-        let needs_clock = unlocked || !self.inbox.prompts.is_empty() || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
-        let mut subscriptions = vec![events, iced::window::close_events().map(Message::WindowClosed), self.inbox.subscription().map(Message::Inbox), tray::Tray::subscription().map(Message::Tray)];
+        let needs_clock =
+            unlocked || !self.inbox.prompts.is_empty() || self.pending_clear.is_some() || self.toast.is_some() || self.settings_dirty;
+        let mut subscriptions = vec![
+            events,
+            iced::window::close_events().map(Message::WindowClosed),
+            self.inbox.subscription().map(Message::Inbox),
+            tray::Tray::subscription().map(Message::Tray),
+        ];
         if let Some(raise) = &self.raise_on {
             subscriptions.push(Subscription::run_with(raise.clone(), window::requests));
         }
@@ -1083,11 +1123,22 @@ impl App {
                             has_keyring: vault.has_keyring(),
                             accounts: vault.entries().len(),
                             backup_dir,
-                            backup_problem: vault.backup_problem().map(|p| format!("The last change was saved, but no backup was taken: {p}")),
+                            backup_problem: vault
+                                .backup_problem()
+                                .map(|p| format!("The last change was saved, but no backup was taken: {p}")),
                             starts_at_login,
                             clock,
                         },
-                        Err(_) => preferences::VaultFacts { path: &self.options.vault, has_password: false, has_keyring: false, accounts: unlocked.accounts.cards.len(), backup_dir, backup_problem: None, starts_at_login, clock },
+                        Err(_) => preferences::VaultFacts {
+                            path: &self.options.vault,
+                            has_password: false,
+                            has_keyring: false,
+                            accounts: unlocked.accounts.cards.len(),
+                            backup_dir,
+                            backup_problem: None,
+                            starts_at_login,
+                            clock,
+                        },
                     };
                     preferences.view(&self.settings, facts).map(Message::Preferences)
                 }
@@ -1104,7 +1155,10 @@ impl App {
             (Screen::Unlocked(_), Some(prompt)) => (prompt.map(Message::Inbox), None),
             (Screen::Unlock(_), Some(_)) => {
                 let waiting = self.inbox.waiting();
-                (content, Some(format!("{waiting} sign-in request{} waiting: unlock to answer", if waiting == 1 { " is" } else { "s are" })))
+                (
+                    content,
+                    Some(format!("{waiting} sign-in request{} waiting: unlock to answer", if waiting == 1 { " is" } else { "s are" })),
+                )
             }
             _ => (content, None),
         };
@@ -1118,7 +1172,11 @@ impl App {
         // The toast floats over the page's bottom edge; its layer is there
         // even when empty, so the page keeps its state (and focus).
         let toast: Element<'_, Message> = match &self.toast {
-            Some((message, _)) => container(container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast)).align_bottom(Fill).center_x(Fill).padding(20).into(),
+            Some((message, _)) => container(container(text(message.clone()).size(14)).padding([10, 16]).style(style::toast))
+                .align_bottom(Fill)
+                .center_x(Fill)
+                .padding(20)
+                .into(),
             None => Space::new().into(),
         };
         stack![container(content).width(Fill).height(Fill), toast].into()

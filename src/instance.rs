@@ -85,7 +85,13 @@ pub fn ask(vault: &Path, request: Request) -> io::Result<bool> {
 pub fn ask_in(dir: &Path, vault: &Path, request: Request) -> io::Result<bool> {
     private_dir(dir)?;
     let hash = vault_hash(vault);
-    let lock = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("window-{hash}.lock")))?;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join(format!("window-{hash}.lock")))?;
     match lock.try_lock() {
         // Nobody holds it: nothing runs (the lock goes with the file handle).
         Ok(()) => Ok(false),
@@ -102,7 +108,13 @@ pub fn claim_in(dir: &Path, vault: &Path, request: Request) -> io::Result<Claim>
     private_dir(dir)?;
     let hash = vault_hash(vault);
     let path = dir.join(format!("window-{hash}.sock"));
-    let lock = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(format!("window-{hash}.lock")))?;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join(format!("window-{hash}.lock")))?;
     match lock.try_lock() {
         Ok(()) => {
             // First: whatever socket file is there belongs to a window that ended.
@@ -119,7 +131,9 @@ pub fn claim_in(dir: &Path, vault: &Path, request: Request) -> io::Result<Claim>
             for _ in 0..30 {
                 match UnixStream::connect(&path) {
                     Ok(stream) => return Ok(if send(stream, request).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
-                    Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => std::thread::sleep(Duration::from_millis(100)),
+                    Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
                     Err(error) => return Err(error),
                 }
             }
@@ -136,11 +150,7 @@ fn send(mut stream: UnixStream, request: Request) -> io::Result<()> {
     writeln!(stream, "{}", request.line())?;
     let mut answer = String::new();
     BufReader::new(stream.take_limited()).read_line(&mut answer)?;
-    if answer.trim_end() == REPLY {
-        Ok(())
-    } else {
-        Err(io::Error::other("the Countersign already running on this vault did not answer"))
-    }
+    if answer.trim_end() == REPLY { Ok(()) } else { Err(io::Error::other("the Countersign already running on this vault did not answer")) }
 }
 
 /// The running process's end: its socket exists, and its lock is held,

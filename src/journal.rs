@@ -276,7 +276,8 @@ pub fn create(vault: &Path, key: &PublicKey) -> Result<(), Error> {
     let mut temp = path.clone().into_os_string();
     temp.push(format!(".{}.tmp", std::process::id()));
     let temp = PathBuf::from(temp);
-    let header = serde_json::to_string(&Header { journal: VERSION, public_key: key.to_base64() }).map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?;
+    let header = serde_json::to_string(&Header { journal: VERSION, public_key: key.to_base64() })
+        .map_err(|e| Error::Unreadable { path: path.clone(), reason: e.to_string() })?;
     let written = (|| {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -291,7 +292,11 @@ pub fn create(vault: &Path, key: &PublicKey) -> Result<(), Error> {
     match written {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-            if read_key(&path)? == *key { Ok(()) } else { Err(Error::OtherKey { path }) }
+            if read_key(&path)? == *key {
+                Ok(())
+            } else {
+                Err(Error::OtherKey { path })
+            }
         }
         Err(error) => Err(io_error(&path)(error)),
     }
@@ -330,7 +335,8 @@ fn read_key(path: &Path) -> Result<PublicKey, Error> {
     let mut first = Vec::new();
     BufReader::new(file).take(MAX_LINE as u64).read_until(b'\n', &mut first).map_err(io_error(path))?;
     let unreadable = |reason: &str| Error::Unreadable { path: path.to_owned(), reason: reason.into() };
-    let header: Header = serde_json::from_slice(first.strip_suffix(b"\n").unwrap_or(&first)).map_err(|_| unreadable("its first line is not a journal header"))?;
+    let header: Header = serde_json::from_slice(first.strip_suffix(b"\n").unwrap_or(&first))
+        .map_err(|_| unreadable("its first line is not a journal header"))?;
     if header.journal != VERSION {
         return Err(unreadable(&format!("version {}", header.journal)));
     }
@@ -347,7 +353,8 @@ pub fn append(vault: &Path, record: &Record) -> Result<(), Error> {
     let (n, last) = last_line(&mut file, &path)?;
     let prev = digest(&last);
     let failed = |reason: String| Error::Unreadable { path: path.clone(), reason };
-    let inner = Zeroizing::new(serde_json::to_vec(&Inner { n, prev: prev.clone(), record: record.bounded() }).map_err(|e| failed(e.to_string()))?);
+    let inner =
+        Zeroizing::new(serde_json::to_vec(&Inner { n, prev: prev.clone(), record: record.bounded() }).map_err(|e| failed(e.to_string()))?);
     let sealed = key.0.seal(&mut crypto_box::aead::OsRng, &inner).map_err(|_| Error::Random)?;
     let line = serde_json::to_string(&Line { n, prev, sealed: base64::encode(sealed) }).map_err(|e| failed(e.to_string()))?;
     // One write of the whole line: appends of two writers never interleave.

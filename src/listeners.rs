@@ -113,7 +113,9 @@ pub fn remove(vault: &Path, account: &Id, refused: &PublicKey, keyring: Option<&
     let file = path(vault);
     let _lock = lock(&file)?;
     let mut records = read(&file)?;
-    let is_refused = |record: &Record| record.account == *account && matches!(record.to_stored(&file, keyring).listener, Ok(listener) if listener.key.public() == *refused);
+    let is_refused = |record: &Record| {
+        record.account == *account && matches!(record.to_stored(&file, keyring).listener, Ok(listener) if listener.key.public() == *refused)
+    };
     let removed: Vec<Record> = records.extract_if(.., |r| is_refused(r)).collect();
     if removed.is_empty() {
         return Ok(false);
@@ -232,7 +234,9 @@ impl Record {
         let listener = (|| {
             let server_key = PublicKey::from_base64(&self.server_key).map_err(|_| damaged("a server key is damaged"))?;
             let seed = match &self.key {
-                KeyPlace::File(Seed(seed)) => Zeroizing::new(base64::decode(seed.as_bytes()).map_err(|_| damaged("a listener key is damaged"))?),
+                KeyPlace::File(Seed(seed)) => {
+                    Zeroizing::new(base64::decode(seed.as_bytes()).map_err(|_| damaged("a listener key is damaged"))?)
+                }
                 KeyPlace::Keyring(name) => {
                     let keyring = keyring.ok_or_else(|| Unusable::Waiting(keyring::Error::Unavailable("it is not connected".into())))?;
                     match keyring.get_secret(keyring::SERVICE, name) {
@@ -243,7 +247,14 @@ impl Record {
                 }
             };
             let key = Keypair::from_seed(&seed).map_err(|_| damaged("a listener key is damaged"))?;
-            Ok(Listener { organization: self.organization.clone(), user: self.user.clone(), device_id: self.device_id.clone(), endpoint: self.endpoint.clone(), server_key, key })
+            Ok(Listener {
+                organization: self.organization.clone(),
+                user: self.user.clone(),
+                device_id: self.device_id.clone(),
+                endpoint: self.endpoint.clone(),
+                server_key,
+                key,
+            })
         })();
         Stored { account: self.account.clone(), organization: self.organization.clone(), user: self.user.clone(), listener }
     }
@@ -274,7 +285,10 @@ fn read(file: &Path) -> Result<Vec<Record>, Error> {
         Err(error) => return Err(io_error(file)(error)),
     };
     // serde's messages may quote the file: only where it broke is said.
-    let format: FileFormat = serde_json::from_slice(&bytes).map_err(|e| Error::Damaged { path: file.to_owned(), reason: format!("not a listeners file (line {}, column {})", e.line(), e.column()) })?;
+    let format: FileFormat = serde_json::from_slice(&bytes).map_err(|e| Error::Damaged {
+        path: file.to_owned(),
+        reason: format!("not a listeners file (line {}, column {})", e.line(), e.column()),
+    })?;
     if format.version != VERSION {
         return Err(Error::Damaged { path: file.to_owned(), reason: format!("unknown version {}", format.version) });
     }
@@ -289,7 +303,10 @@ fn read(file: &Path) -> Result<Vec<Record>, Error> {
 /// Replaces `file` with `records`: a new temp file (never an existing one,
 /// never through a symlink), fsync, rename, directory fsync.
 fn write(file: &Path, records: &[Record]) -> Result<(), Error> {
-    let json = Zeroizing::new(serde_json::to_vec_pretty(&Borrowed { version: VERSION, listeners: records }).map_err(|e| Error::Damaged { path: file.to_owned(), reason: e.to_string() })?);
+    let json = Zeroizing::new(
+        serde_json::to_vec_pretty(&Borrowed { version: VERSION, listeners: records })
+            .map_err(|e| Error::Damaged { path: file.to_owned(), reason: e.to_string() })?,
+    );
     let temp = sibling(file, "tmp");
     // A temp file a crash left behind is ours to replace.
     match fs::remove_file(&temp) {

@@ -145,12 +145,16 @@ pub enum EntryError {
 pub fn decode(data: &str) -> Result<Export, Error> {
     // A '+' that was not percent-encoded arrives as a space from form
     // decoding; base64 has no spaces, so put it back. URL-safe exports too.
-    let cleaned: String = data.trim().chars().map(|c| match c {
-        ' ' => '+',
-        '-' => '+',
-        '_' => '/',
-        other => other,
-    }).collect();
+    let cleaned: String = data
+        .trim()
+        .chars()
+        .map(|c| match c {
+            ' ' => '+',
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .collect();
     // Padded or not, as exporters write it (some QR generators drop it).
     let mut bytes = crate::base64::decode_lenient(cleaned).map_err(|_| Error::Base64)?;
     let decoded = MigrationPayload::decode(bytes.as_slice());
@@ -261,7 +265,8 @@ pub fn encode(accounts: &[Account], batch: Batch) -> (String, Vec<&Account>) {
     let mut bytes = payload.encode_to_vec();
     let data = crate::base64::encode(&bytes);
     bytes.zeroize();
-    let uri = format!("otpauth-migration://offline?data={}", percent_encoding::utf8_percent_encode(&data, percent_encoding::NON_ALPHANUMERIC));
+    let uri =
+        format!("otpauth-migration://offline?data={}", percent_encoding::utf8_percent_encode(&data, percent_encoding::NON_ALPHANUMERIC));
     (uri, left_out)
 }
 
@@ -346,7 +351,11 @@ impl Batches {
     }
 
     fn progress(&self, id: i32) -> Progress {
-        Progress { id, scanned: self.exports.get(&id).map_or(0, |parts| parts.len() as u32), size: self.sizes.get(&id).copied().unwrap_or(1) }
+        Progress {
+            id,
+            scanned: self.exports.get(&id).map_or(0, |parts| parts.len() as u32),
+            size: self.sizes.get(&id).copied().unwrap_or(1),
+        }
     }
 
     /// Every export seen, in id order.

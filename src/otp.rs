@@ -97,17 +97,9 @@ mod tests {
     /// RFC 4226 Appendix D: every counter 0 to 9.
     #[test]
     fn rfc4226_appendix_d() {
-        let expected = [
-            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
-            "399871", "520489",
-        ];
+        let expected = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
         for (counter, want) in expected.iter().enumerate() {
-            let hotp = account(
-                b"12345678901234567890",
-                Method::Hotp { counter: counter as u64 },
-                Algorithm::Sha1,
-                6,
-            );
+            let hotp = account(b"12345678901234567890", Method::Hotp { counter: counter as u64 }, Algorithm::Sha1, 6);
             let code = code(&hotp, 0);
             assert_eq!(code.value, *want, "counter {counter}");
             assert_eq!(code.valid_until, None);
@@ -119,8 +111,7 @@ mod tests {
     fn rfc6238_appendix_b() {
         let sha1 = b"12345678901234567890".as_slice();
         let sha256 = b"12345678901234567890123456789012".as_slice();
-        let sha512 =
-            b"1234567890123456789012345678901234567890123456789012345678901234".as_slice();
+        let sha512 = b"1234567890123456789012345678901234567890123456789012345678901234".as_slice();
         let table: [(u64, &str, &str, &str); 6] = [
             (59, "94287082", "46119246", "90693936"),
             (1111111109, "07081804", "68084774", "25091201"),
@@ -130,11 +121,9 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for (time, want1, want256, want512) in table {
-            for (secret, algorithm, want) in [
-                (sha1, Algorithm::Sha1, want1),
-                (sha256, Algorithm::Sha256, want256),
-                (sha512, Algorithm::Sha512, want512),
-            ] {
+            for (secret, algorithm, want) in
+                [(sha1, Algorithm::Sha1, want1), (sha256, Algorithm::Sha256, want256), (sha512, Algorithm::Sha512, want512)]
+            {
                 let totp = account(secret, Method::Totp { period: 30 }, algorithm, 8);
                 assert_eq!(code(&totp, time).value, want, "{algorithm} at {time}");
             }

@@ -72,7 +72,9 @@ pub enum Error {
     Missing(&'static str),
     #[error("the privacyIDEA enrollment link's {0} is not valid")]
     Invalid(&'static str),
-    #[error("this privacyIDEA token expects Firebase push notifications, which Countersign does not use: ask for a poll-only token (policy push_firebase_configuration = \"poll only\")")]
+    #[error(
+        "this privacyIDEA token expects Firebase push notifications, which Countersign does not use: ask for a poll-only token (policy push_firebase_configuration = \"poll only\")"
+    )]
     NotPollOnly,
     #[error("the privacyIDEA enrollment link expired: it was valid for {0} minutes after it was read; enroll the token again")]
     Expired(u64),
@@ -105,7 +107,16 @@ pub struct Enrollment {
 
 impl std::fmt::Debug for Enrollment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enrollment").field("serial", &self.serial).field("label", &self.label).field("issuer", &self.issuer).field("url", &self.url).field("ttl_minutes", &self.ttl_minutes).field("credential", &"<redacted>").field("sslverify", &self.sslverify).field("pin", &self.pin).finish()
+        f.debug_struct("Enrollment")
+            .field("serial", &self.serial)
+            .field("label", &self.label)
+            .field("issuer", &self.issuer)
+            .field("url", &self.url)
+            .field("ttl_minutes", &self.ttl_minutes)
+            .field("credential", &"<redacted>")
+            .field("sslverify", &self.sslverify)
+            .field("pin", &self.pin)
+            .finish()
     }
 }
 
@@ -135,7 +146,8 @@ impl Enrollment {
             Some(text) => text.parse::<u64>().ok().filter(|minutes| (1..=10_080).contains(minutes)).ok_or(Error::Invalid("ttl"))?,
         };
         let sslverify = get("sslverify").is_none_or(is_true);
-        let pin = get("pin").is_some_and(is_true) || get("app_force_unlock").is_some_and(|value| !value.eq_ignore_ascii_case("none") && !value.eq_ignore_ascii_case("false"));
+        let pin = get("pin").is_some_and(is_true)
+            || get("app_force_unlock").is_some_and(|value| !value.eq_ignore_ascii_case("none") && !value.eq_ignore_ascii_case("false"));
         Ok(Enrollment {
             serial: serial.to_owned(),
             label: if label.trim().is_empty() { serial.to_owned() } else { label.trim().to_owned() },
@@ -167,7 +179,16 @@ impl Enrollment {
     /// The token, once the server answered step 2 with its key.
     pub fn finish(self, key: DeviceKey, server_public_key: &str) -> Result<Token, Error> {
         let server_key = parse_server_key(server_public_key)?;
-        Ok(Token { serial: self.serial, label: self.label, issuer: self.issuer, url: self.url, sslverify: self.sslverify, pin: self.pin, key, server_key })
+        Ok(Token {
+            serial: self.serial,
+            label: self.label,
+            issuer: self.issuer,
+            url: self.url,
+            sslverify: self.sslverify,
+            pin: self.pin,
+            key,
+            server_key,
+        })
     }
 }
 
@@ -179,7 +200,8 @@ fn is_true(value: &str) -> bool {
 /// PEM lines too) of PKCS#1 RSAPublicKey DER. Returns the DER.
 pub fn parse_server_key(text: &str) -> Result<Vec<u8>, Error> {
     use rsa::pkcs1::DecodeRsaPublicKey;
-    let body: String = text.lines().filter(|line| !line.starts_with("-----")).flat_map(|line| line.chars()).filter(|c| !c.is_whitespace()).collect();
+    let body: String =
+        text.lines().filter(|line| !line.starts_with("-----")).flat_map(|line| line.chars()).filter(|c| !c.is_whitespace()).collect();
     let der = crate::base64::decode(body).map_err(|_| Error::ServerKey)?;
     rsa::RsaPublicKey::from_pkcs1_der(&der).map_err(|_| Error::ServerKey)?;
     Ok(der)
@@ -233,7 +255,8 @@ impl DeviceKey {
     pub fn sign(&self, text: &str) -> Result<String, Error> {
         let pair = ring::signature::RsaKeyPair::from_pkcs8(&self.0).map_err(|e| Error::Key(e.to_string()))?;
         let mut signature = vec![0; pair.public().modulus_len()];
-        pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), text.as_bytes(), &mut signature).map_err(|_| Error::Key("signing failed".into()))?;
+        pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), text.as_bytes(), &mut signature)
+            .map_err(|_| Error::Key("signing failed".into()))?;
         Ok(BASE32.encode(&signature))
     }
 }
@@ -242,7 +265,9 @@ impl DeviceKey {
 /// server's PKCS#1 key.
 pub fn verify(server_key: &[u8], text: &[u8], signature: &str) -> Result<(), Error> {
     let signature = BASE32.decode(signature.as_bytes()).map_err(|_| Error::Signature)?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, server_key).verify(text, &signature).map_err(|_| Error::Signature)
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, server_key)
+        .verify(text, &signature)
+        .map_err(|_| Error::Signature)
 }
 
 /// An enrolled PUSH token, as the vault keeps it.
@@ -263,7 +288,11 @@ pub struct Token {
 impl Token {
     /// "privacyIDEA (PIPU0001)", as lists show it.
     pub fn title(&self) -> String {
-        if self.label == self.serial { format!("{} ({})", self.issuer, self.serial) } else { format!("{} ({}, {})", self.issuer, self.label, self.serial) }
+        if self.label == self.serial {
+            format!("{} ({})", self.issuer, self.serial)
+        } else {
+            format!("{} ({}, {})", self.issuer, self.label, self.serial)
+        }
     }
 
     /// Case-insensitive match against issuer, label or serial.
@@ -280,7 +309,10 @@ impl Token {
 
     /// Checks one challenge of a poll's `result.value`.
     pub fn verify(&self, challenge: &RawChallenge) -> Result<Challenge, Error> {
-        let mut text = format!("{}|{}|{}|{}|{}|{}", challenge.nonce, challenge.url, challenge.serial, challenge.question, challenge.title, challenge.sslverify);
+        let mut text = format!(
+            "{}|{}|{}|{}|{}|{}",
+            challenge.nonce, challenge.url, challenge.serial, challenge.question, challenge.title, challenge.sslverify
+        );
         if let Some(options) = &challenge.require_presence {
             text.push('|');
             text.push_str(options);
@@ -292,7 +324,8 @@ impl Token {
         let capabilities = match (&challenge.capabilities, &challenge.capabilities_signature) {
             (Some(capabilities), Some(signature)) => {
                 let parsed: serde_json::Value = serde_json::from_str(capabilities).map_err(|_| Error::Signature)?;
-                let signed = serde_jcs::to_vec(&serde_json::json!({ "capabilities": parsed, "nonce": challenge.nonce })).map_err(|_| Error::Signature)?;
+                let signed = serde_jcs::to_vec(&serde_json::json!({ "capabilities": parsed, "nonce": challenge.nonce }))
+                    .map_err(|_| Error::Signature)?;
                 verify(&self.server_key, &signed, signature)?;
                 parsed
             }
@@ -304,14 +337,23 @@ impl Token {
             url: challenge.url.clone(),
             question: challenge.question.clone(),
             title: challenge.title.clone(),
-            presence_options: challenge.require_presence.as_deref().map(|options| options.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
+            presence_options: challenge
+                .require_presence
+                .as_deref()
+                .map(|options| options.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
             decline_reason: capabilities.get("decline_reason").and_then(serde_json::Value::as_bool).unwrap_or(false),
         })
     }
 
     /// The form answering `challenge`. `presence` is the option the user
     /// picked when the challenge asks for one.
-    pub fn answer_form(&self, challenge: &Challenge, decision: Decision, presence: Option<&str>) -> Result<Vec<(&'static str, String)>, Error> {
+    pub fn answer_form(
+        &self,
+        challenge: &Challenge,
+        decision: Decision,
+        presence: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, Error> {
         let mut form = vec![("serial", self.serial.clone()), ("nonce", challenge.nonce.clone())];
         let mut text = format!("{}|{}", challenge.nonce, self.serial);
         match decision {

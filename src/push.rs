@@ -68,7 +68,10 @@ pub mod client;
 pub mod protocol;
 pub mod shield;
 
-pub use protocol::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration, PublicKey, Response, ServerMessage, Status};
+pub use protocol::{
+    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration,
+    PublicKey, Response, ServerMessage, Status,
+};
 pub use shield::Shield;
 
 /// A work or school account's link to its server, kept in the vault beside
@@ -90,7 +93,8 @@ pub struct Link {
 /// and paragraph separators, bidirectional overrides and isolates (they
 /// reorder what is shown after them: "moc.elgoog"), zero-width characters.
 pub fn is_deceptive(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Relying-party text as shown to people: each deceptive character (see
@@ -120,20 +124,36 @@ pub struct Listener {
 impl Link {
     /// The receive-only credential of this device with listener key `key`.
     pub fn listener(&self, key: Keypair) -> Listener {
-        Listener { organization: self.organization.clone(), user: self.user.clone(), device_id: self.device_id.clone(), endpoint: self.endpoint.clone(), server_key: self.server_key, key }
+        Listener {
+            organization: self.organization.clone(),
+            user: self.user.clone(),
+            device_id: self.device_id.clone(),
+            endpoint: self.endpoint.clone(),
+            server_key: self.server_key,
+            key,
+        }
     }
 
     /// This device's answer to `challenge_id`, signed with the device key:
     /// what the app sends through any session, receive-only ones included.
     pub fn sign_response(&self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Envelope {
-        let response = Response { v: protocol::VERSION, challenge_id: challenge_id.to_owned(), device_id: self.device_id.clone(), decision, number, user_verified, at: now };
+        let response = Response {
+            v: protocol::VERSION,
+            challenge_id: challenge_id.to_owned(),
+            device_id: self.device_id.clone(),
+            decision,
+            number,
+            user_verified,
+            at: now,
+        };
         self.device_key.seal(protocol::RESPONSE_CONTEXT, &response)
     }
 
     /// The device key's registration of `listener` as this device's
     /// receive-only key.
     pub fn sign_listener(&self, listener: &PublicKey, now: i64) -> Envelope {
-        let registration = ListenerRegistration { v: protocol::VERSION, device_id: self.device_id.clone(), listener_key: *listener, at: now };
+        let registration =
+            ListenerRegistration { v: protocol::VERSION, device_id: self.device_id.clone(), listener_key: *listener, at: now };
         self.device_key.seal(protocol::LISTENER_CONTEXT, &registration)
     }
 }

@@ -53,7 +53,9 @@ pub fn keep_activation(vault: &mut Vault, activated: Activated, keyring: Option<
     let placement = match listener.map(|listener| listeners::add(vault.path(), &id, &listener, keyring)) {
         Some(Ok(placement)) => Some(placement),
         Some(Err(error)) => {
-            warnings.push(format!("the listener key was not kept ({error}); requests arrive only while unlocked until the next unlock registers a new one"));
+            warnings.push(format!(
+                "the listener key was not kept ({error}); requests arrive only while unlocked until the next unlock registers a new one"
+            ));
             None
         }
         None => None,
@@ -81,7 +83,13 @@ pub fn missing_listeners(vault: &Vault, kept: &[(Id, String)]) -> Vec<(Id, Link)
 /// server (the device key vouches for it), and keeps it for account `id`.
 /// The vault need not stay unlocked meanwhile: `link` is a copy. `now`
 /// dates the registration.
-pub async fn register(vault_path: std::path::PathBuf, id: Id, link: Link, keyring: Option<Keyring>, now: crate::clock::Now) -> Result<Placement, Error> {
+pub async fn register(
+    vault_path: std::path::PathBuf,
+    id: Id,
+    link: Link,
+    keyring: Option<Keyring>,
+    now: crate::clock::Now,
+) -> Result<Placement, Error> {
     let key = Keypair::generate().map_err(|e| client::Error::Account(e.to_string()))?;
     client::register_listener(&link, &key.public(), now).await?;
     let listener = link.listener(key);

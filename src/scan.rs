@@ -49,7 +49,8 @@ pub fn rgba(width: u32, height: u32, pixels: Vec<u8>) -> Result<Vec<String>, Err
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(Error::TooLarge { width, height });
     }
-    let image = image::RgbaImage::from_raw(width, height, pixels).ok_or_else(|| Error::Decode("pixel data does not match the size".into()))?;
+    let image =
+        image::RgbaImage::from_raw(width, height, pixels).ok_or_else(|| Error::Decode("pixel data does not match the size".into()))?;
     Ok(find(&DynamicImage::ImageRgba8(image).to_luma8(), cascade::BUDGET).payloads)
 }
 
@@ -135,7 +136,11 @@ pub(crate) fn render_for_test(text: &str, scale: u32) -> GrayImage {
     let side = (width + 8) * scale;
     GrayImage::from_fn(side, side, |x, y| {
         let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
-        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
+        let dark = mx >= 0
+            && my >= 0
+            && mx < width as i64
+            && my < width as i64
+            && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
         image::Luma([if dark { 0 } else { 255 }])
     })
 }
@@ -185,10 +190,14 @@ mod tests {
     fn encode(image: &GrayImage, format: image::ImageFormat) -> Vec<u8> {
         let mut bytes = Vec::new();
         // JPEG and GIF encoders want RGB(A); all of them take it.
-        DynamicImage::ImageLuma8(image.clone()).to_rgba8().write_to(&mut Cursor::new(&mut bytes), format).or_else(|_| {
-            bytes.clear();
-            DynamicImage::ImageLuma8(image.clone()).to_rgb8().write_to(&mut Cursor::new(&mut bytes), format)
-        }).unwrap();
+        DynamicImage::ImageLuma8(image.clone())
+            .to_rgba8()
+            .write_to(&mut Cursor::new(&mut bytes), format)
+            .or_else(|_| {
+                bytes.clear();
+                DynamicImage::ImageLuma8(image.clone()).to_rgb8().write_to(&mut Cursor::new(&mut bytes), format)
+            })
+            .unwrap();
         bytes
     }
 

@@ -23,11 +23,19 @@ pub enum Error {
 
 /// Every QR payload on the screen now.
 pub async fn scan() -> Result<Vec<String>, Error> {
-    let wayland = std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland") || (std::env::var_os("WAYLAND_DISPLAY").is_some() && std::env::var_os("DISPLAY").is_none());
+    let wayland = std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland")
+        || (std::env::var_os("WAYLAND_DISPLAY").is_some() && std::env::var_os("DISPLAY").is_none());
     if !wayland {
         match tokio::task::spawn_blocking(x11).await {
-            Ok(Ok((width, height, pixels))) => return tokio::task::spawn_blocking(move || scan::rgba(width, height, pixels)).await.map_err(|e| Error::Capture(e.to_string()))?.map_err(Error::from),
-            Ok(Err(x11_error)) => return portal().await.map_err(|portal_error| Error::Capture(format!("{x11_error}; the desktop portal: {portal_error}"))),
+            Ok(Ok((width, height, pixels))) => {
+                return tokio::task::spawn_blocking(move || scan::rgba(width, height, pixels))
+                    .await
+                    .map_err(|e| Error::Capture(e.to_string()))?
+                    .map_err(Error::from);
+            }
+            Ok(Err(x11_error)) => {
+                return portal().await.map_err(|portal_error| Error::Capture(format!("{x11_error}; the desktop portal: {portal_error}")));
+            }
             Err(error) => return Err(Error::Capture(error.to_string())),
         }
     }
@@ -63,7 +71,8 @@ fn x11() -> Result<(u32, u32, Vec<u8>), String> {
 #[cfg(all(unix, not(target_os = "macos")))]
 async fn portal() -> Result<Vec<String>, String> {
     use ashpd::desktop::screenshot::Screenshot;
-    let unavailable = |e: ashpd::Error| format!("no screenshot portal answered ({e}); take a screenshot (Print Screen) and paste it here with Ctrl+V");
+    let unavailable =
+        |e: ashpd::Error| format!("no screenshot portal answered ({e}); take a screenshot (Print Screen) and paste it here with Ctrl+V");
     let request = Screenshot::request().interactive(false).modal(true).send().await.map_err(unavailable)?;
     let shot = request.response().map_err(|e| match e {
         ashpd::Error::Response(ashpd::desktop::ResponseError::Cancelled) => "the screenshot was cancelled".to_owned(),

@@ -94,9 +94,7 @@ impl Secret {
         }
         clean.truncate(body_len);
         clean.extend(std::iter::repeat_n('=', wanted));
-        let bytes = BASE32
-            .decode(clean.as_bytes())
-            .map_err(|_| Error::NotBase32)?;
+        let bytes = BASE32.decode(clean.as_bytes()).map_err(|_| Error::NotBase32)?;
         Ok((Self::from_bytes(bytes), cleaning))
     }
 
@@ -149,12 +147,7 @@ mod tests {
     #[test]
     fn accepts_the_ways_people_write_secrets() {
         let (reference, _) = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
-        for text in [
-            "jbswy3dpehpk3pxp",
-            "JBSW Y3DP EHPK 3PXP",
-            "JBSW-Y3DP-EHPK-3PXP",
-            "JBSWY3DPEHPK3PXP====",
-        ] {
+        for text in ["jbswy3dpehpk3pxp", "JBSW Y3DP EHPK 3PXP", "JBSW-Y3DP-EHPK-3PXP", "JBSWY3DPEHPK3PXP===="] {
             let (secret, _) = Secret::from_base32(text).unwrap();
             assert_eq!(secret, reference, "{text}");
         }

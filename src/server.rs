@@ -154,7 +154,10 @@ impl Config {
         }
         // Activation links would point at http://0.0.0.0:…, which no app reaches.
         if self.listen.ip().is_unspecified() && self.public_url.is_none() {
-            return Err(format!("listening on every address ({}) needs public_url: the URL apps and browsers reach this server at; it must be set", self.listen));
+            return Err(format!(
+                "listening on every address ({}) needs public_url: the URL apps and browsers reach this server at; it must be set",
+                self.listen
+            ));
         }
         Ok(())
     }
@@ -183,7 +186,11 @@ impl Config {
     /// The push WebSocket URL.
     pub fn push_endpoint(&self) -> String {
         let base = self.base_url();
-        let ws = base.strip_prefix("https://").map(|rest| format!("wss://{rest}")).or_else(|| base.strip_prefix("http://").map(|rest| format!("ws://{rest}"))).unwrap_or(base);
+        let ws = base
+            .strip_prefix("https://")
+            .map(|rest| format!("wss://{rest}"))
+            .or_else(|| base.strip_prefix("http://").map(|rest| format!("ws://{rest}")))
+            .unwrap_or(base);
         format!("{ws}/api/push")
     }
 
@@ -281,7 +288,9 @@ impl AppState {
             Some(digest) => Some(digest),
             None => self.store.token_hash(name).await?,
         };
-        Ok(expected.is_some_and(|expected| !given.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(&secrets::token_digest(given)[..], &expected[..]))))
+        Ok(expected.is_some_and(|expected| {
+            !given.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(&secrets::token_digest(given)[..], &expected[..]))
+        }))
     }
 
     /// Whether the API token `name` comes from the configuration (then

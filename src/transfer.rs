@@ -155,7 +155,9 @@ pub struct Contents {
 /// Why a file cannot be imported at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    #[error("not a format Countersign can import (Aegis, 2FAS, andOTP, Bitwarden, FreeOTP+, Ente Auth, otpauth URIs, Google Authenticator export or a Countersign backup)")]
+    #[error(
+        "not a format Countersign can import (Aegis, 2FAS, andOTP, Bitwarden, FreeOTP+, Ente Auth, otpauth URIs, Google Authenticator export or a Countersign backup)"
+    )]
     Unrecognised,
     #[error("it is not {}", .0.described())]
     NotFormat(Format),
@@ -196,7 +198,9 @@ pub fn detect(bytes: &[u8]) -> Option<(Format, bool)> {
         return Some((Format::Countersign, true));
     }
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        return [aegis::detect, twofas::detect, bitwarden::detect, freeotp::detect, andotp::detect_plain].iter().find_map(|detect| detect(&json));
+        return [aegis::detect, twofas::detect, bitwarden::detect, freeotp::detect, andotp::detect_plain]
+            .iter()
+            .find_map(|detect| detect(&json));
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
         if let Some(found) = lists::detect(text) {
@@ -283,7 +287,9 @@ fn countersign(bytes: &[u8], password: Option<&Password>) -> Result<Vec<Item>, P
     let password = password.ok_or(Problem::PasswordNeeded(Format::Countersign))?;
     let entries = vault::open_copy(bytes, password).map_err(|error| match error {
         vault::Error::WrongPassword => Problem::WrongPassword,
-        vault::Error::NoPasswordSlot => Problem::Unsupported("this vault has no password slot: only the OS keyring that made it can open it".into()),
+        vault::Error::NoPasswordSlot => {
+            Problem::Unsupported("this vault has no password slot: only the OS keyring that made it can open it".into())
+        }
         other => Problem::Vault(other.to_string()),
     })?;
     Ok(entries.into_iter().map(|entry| Item { title: entry.account.title(), account: Ok(entry.account) }).collect())
@@ -419,7 +425,12 @@ impl fmt::Display for Outcome {
 
 /// Imports every usable entry in one save and reports each entry, in the
 /// file's order. Duplicates are merged or skipped as `duplicates` says.
-pub fn import(vault: &mut vault::Vault, contents: &Contents, duplicates: vault::Duplicates, now: u64) -> Result<Vec<(String, Outcome)>, vault::Error> {
+pub fn import(
+    vault: &mut vault::Vault,
+    contents: &Contents,
+    duplicates: vault::Duplicates,
+    now: u64,
+) -> Result<Vec<(String, Outcome)>, vault::Error> {
     let accounts: Vec<Account> = contents.items.iter().filter_map(|item| item.account.as_ref().ok().cloned()).collect();
     let mut done = vault.import(accounts, now, duplicates)?.into_iter();
     Ok(contents
@@ -456,7 +467,8 @@ pub enum ExportFormat {
 
 impl ExportFormat {
     /// Every export format, encrypted ones first.
-    pub const ALL: [ExportFormat; 5] = [ExportFormat::Countersign, ExportFormat::AegisEncrypted, ExportFormat::Aegis, ExportFormat::UriList, ExportFormat::GoogleQr];
+    pub const ALL: [ExportFormat; 5] =
+        [ExportFormat::Countersign, ExportFormat::AegisEncrypted, ExportFormat::Aegis, ExportFormat::UriList, ExportFormat::GoogleQr];
 
     /// What users call it.
     pub fn name(self) -> &'static str {
@@ -527,7 +539,11 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
         return Err(ExportError::Empty);
     }
     let password = || password.filter(|p| !p.is_empty()).ok_or(ExportError::PasswordNeeded(format));
-    let one = |name: &str, bytes: Vec<u8>| Export { files: vec![Exported { name: name.into(), bytes: Zeroizing::new(bytes) }], folder: false, left_out: Vec::new() };
+    let one = |name: &str, bytes: Vec<u8>| Export {
+        files: vec![Exported { name: name.into(), bytes: Zeroizing::new(bytes) }],
+        folder: false,
+        left_out: Vec::new(),
+    };
     match format {
         ExportFormat::Countersign => {
             let bytes = vault::export_copy(entries, password()?, &vault::Kdf::default()).map_err(|e| ExportError::Failed(e.to_string()))?;
@@ -537,7 +553,9 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
             let bytes = aegis::write(entries, Some(password()?)).map_err(|e| ExportError::Failed(e.to_string()))?;
             Ok(one("aegis-export.json", bytes))
         }
-        ExportFormat::Aegis => Ok(one("aegis-export-plain.json", aegis::write(entries, None).map_err(|e| ExportError::Failed(e.to_string()))?)),
+        ExportFormat::Aegis => {
+            Ok(one("aegis-export-plain.json", aegis::write(entries, None).map_err(|e| ExportError::Failed(e.to_string()))?))
+        }
         ExportFormat::UriList => Ok(one("otpauth-uris.txt", lists::write_uris(entries))),
         ExportFormat::GoogleQr => lists::write_google_qr(entries),
     }
@@ -557,7 +575,11 @@ pub fn qr_image(text: &str, scale: u32) -> Result<image::GrayImage, ExportError>
     let side = (width + 8) * scale;
     Ok(image::GrayImage::from_fn(side, side, |x, y| {
         let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
-        let dark = mx >= 0 && my >= 0 && mx < width as i64 && my < width as i64 && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
+        let dark = mx >= 0
+            && my >= 0
+            && mx < width as i64
+            && my < width as i64
+            && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
         image::Luma([if dark { 0 } else { 255 }])
     }))
 }

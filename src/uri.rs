@@ -64,20 +64,20 @@ pub enum Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Warning::IssuerMismatch { parameter, label } => write!(
-                f,
-                "issuer mismatch: issuer= says {parameter:?} but the label says {label:?}; using {parameter:?}"
-            ),
+            Warning::IssuerMismatch { parameter, label } => {
+                write!(f, "issuer mismatch: issuer= says {parameter:?} but the label says {label:?}; using {parameter:?}")
+            }
             Warning::SecretNormalized => f.write_str("secret normalized: spaces, dashes or lower case removed"),
             Warning::PaddingFixed => f.write_str("secret padding fixed"),
             Warning::ShortSecret { bits } => write!(f, "secret is only {bits} bits long"),
-            Warning::IgnoredByGoogle { parameter, value } => write!(
-                f,
-                "Google Authenticator ignores {parameter}={value} on some versions and would show different codes"
-            ),
+            Warning::IgnoredByGoogle { parameter, value } => {
+                write!(f, "Google Authenticator ignores {parameter}={value} on some versions and would show different codes")
+            }
             Warning::AssumedSteam => f.write_str("issuer is Steam and no 6 to 8 digit length was given: read as a Steam Guard account"),
             Warning::NoAccountName => f.write_str("the label has no account name"),
-            Warning::IssuerColon { original } => write!(f, "the issuer {original:?} has a ':', which separates issuer and name in a link; it is kept with a space instead"),
+            Warning::IssuerColon { original } => {
+                write!(f, "the issuer {original:?} has a ':', which separates issuer and name in a link; it is kept with a space instead")
+            }
         }
     }
 }
@@ -235,12 +235,12 @@ fn account_uri(kind: &str, label: &str, parameters: Vec<(String, String)>) -> Re
     };
     let digits_text = first(&parameters, "digits");
     let digits = match digits_text {
-        Some(text) => text.trim().parse::<u8>().ok().filter(|d| DIGITS.contains(d) || *d == STEAM_DIGITS).ok_or_else(|| Error::Digits(text.into()))?,
+        Some(text) => {
+            text.trim().parse::<u8>().ok().filter(|d| DIGITS.contains(d) || *d == STEAM_DIGITS).ok_or_else(|| Error::Digits(text.into()))?
+        }
         None => 6,
     };
-    let steam_by_issuer = kind == "totp"
-        && (digits_text.is_none() || digits == STEAM_DIGITS)
-        && issuer.eq_ignore_ascii_case("steam");
+    let steam_by_issuer = kind == "totp" && (digits_text.is_none() || digits == STEAM_DIGITS) && issuer.eq_ignore_ascii_case("steam");
     let steam_by_encoder = first(&parameters, "encoder").is_some_and(|e| e.eq_ignore_ascii_case("steam"));
     let method = match kind {
         "steam" => Method::Steam,
@@ -303,9 +303,7 @@ fn activation(parameters: &[(String, String)]) -> Result<Payload, Error> {
 /// Query pairs in order; names are lower-cased, values percent-decoded
 /// (`+` read as a space, as form encoding and most generators intend).
 fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.into_owned()))
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).map(|(name, value)| (name.to_ascii_lowercase(), value.into_owned())).collect()
 }
 
 /// The first value of a parameter: the one an account was made from

@@ -126,8 +126,7 @@ pub const FILE_NAME: &str = "vault.cvault";
 
 /// Where the vault lives when nothing overrides it: the platform data directory.
 pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("org", "Countersign", "countersign")
-        .map(|dirs| dirs.data_dir().join(FILE_NAME))
+    directories::ProjectDirs::from("org", "Countersign", "countersign").map(|dirs| dirs.data_dir().join(FILE_NAME))
 }
 
 /// The previous generation kept beside a vault.
@@ -237,7 +236,10 @@ pub enum Error {
     NotAVault { path: PathBuf },
     #[error("{path} is damaged ({reason}); it was not changed. {}", restore_hint(path, backup))]
     Corrupt { path: PathBuf, reason: String, backup: Option<PathBuf> },
-    #[error("{path} uses vault format version {version}, which this Countersign cannot read; it was not changed. Update Countersign. {}", restore_hint(path, backup))]
+    #[error(
+        "{path} uses vault format version {version}, which this Countersign cannot read; it was not changed. Update Countersign. {}",
+        restore_hint(path, backup)
+    )]
     UnsupportedVersion { path: PathBuf, version: u16, backup: Option<PathBuf> },
     #[error("{path} was not opened: {reason}. A damaged or tampered header can ask for this; Countersign never writes such a file")]
     TooCostly { path: PathBuf, reason: String },
@@ -341,7 +343,17 @@ impl Locked {
 
     fn to_vault(&self, master: format::Key, keyring_key: Option<format::Key>) -> Result<Vault, Error> {
         let format::Contents { entries, tokens, journal } = self.file.decrypt(&master).map_err(|e| e.at(&self.path))?;
-        Ok(Vault { path: self.path.clone(), header: self.file.header.clone(), master, keyring_key, entries, tokens, journal, backups: None, backup_problem: None })
+        Ok(Vault {
+            path: self.path.clone(),
+            header: self.file.header.clone(),
+            master,
+            keyring_key,
+            entries,
+            tokens,
+            journal,
+            backups: None,
+            backup_problem: None,
+        })
     }
 }
 
@@ -399,7 +411,17 @@ impl Vault {
             }
             return Err(error);
         }
-        Ok(Vault { path: path.to_owned(), header, master, keyring_key, entries: Vec::new(), tokens: Vec::new(), journal: None, backups: None, backup_problem: None })
+        Ok(Vault {
+            path: path.to_owned(),
+            header,
+            master,
+            keyring_key,
+            entries: Vec::new(),
+            tokens: Vec::new(),
+            journal: None,
+            backups: None,
+            backup_problem: None,
+        })
     }
 
     /// The file this vault lives in.
@@ -460,7 +482,11 @@ impl Vault {
     }
 
     /// [`Vault::update`] of the accounts and the PUSH tokens together.
-    fn update_all<T>(&mut self, now: u64, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>) -> Result<T, Error> {
+    fn update_all<T>(
+        &mut self,
+        now: u64,
+        change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.update_if_changed(now, |entries, tokens| change(entries, tokens).map(|result| (result, true)))
     }
 
@@ -468,7 +494,11 @@ impl Vault {
     /// nothing (it returns `false`): then the file is not rewritten and no
     /// backup is taken, so repeated no-op imports cannot push the backup of
     /// a real change out of the newest kept.
-    fn update_if_changed<T>(&mut self, now: u64, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<(T, bool), Error>) -> Result<T, Error> {
+    fn update_if_changed<T>(
+        &mut self,
+        now: u64,
+        change: impl FnOnce(&mut Vec<Entry>, &mut Vec<PushToken>) -> Result<(T, bool), Error>,
+    ) -> Result<T, Error> {
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
         // Work on a copy so that a failed change or write leaves memory as on disk.
@@ -578,7 +608,9 @@ impl Vault {
         let old_user = self.header.keyring_slot().map(str::to_owned);
         let mut new_entry = None;
         if old_user.is_some() {
-            let keyring = keyring.ok_or_else(|| keyring::Error::Unavailable("it is needed to replace the vault's keyring key; nothing was changed".into()))?;
+            let keyring = keyring.ok_or_else(|| {
+                keyring::Error::Unavailable("it is needed to replace the vault's keyring key; nothing was changed".into())
+            })?;
             let key = format::Key::random()?;
             let user = header.new_keyring_user()?;
             header.add_keyring_slot(&user, &key, &master)?;
@@ -691,17 +723,24 @@ impl Vault {
         let policy = self.backups.clone().ok_or(Error::BackupsOff)?;
         let _lock = file::Lock::acquire(&self.path)?;
         self.reload_locked()?;
-        let newest = backup::list(&policy.dir, &self.path)?.into_iter().next().ok_or_else(|| Error::NoBackup { dir: policy.dir.clone() })?;
+        let newest =
+            backup::list(&policy.dir, &self.path)?.into_iter().next().ok_or_else(|| Error::NoBackup { dir: policy.dir.clone() })?;
         let mismatch = |reason: String| Error::BackupMismatch { path: newest.path.clone(), reason };
         let bytes = file::read(&newest.path)?;
         let copy = format::File::decode(&bytes).map_err(|e| mismatch(e.reason()))?;
         let slots = |header: &format::Header| serde_json::to_value(&header.slots).ok();
         if copy.header.vault_id != self.header.vault_id || slots(&copy.header) != slots(&self.header) {
-            return Err(mismatch("it was made before the password or keyring setting last changed; the next change takes a new one".into()));
+            return Err(mismatch(
+                "it was made before the password or keyring setting last changed; the next change takes a new one".into(),
+            ));
         }
         let format::Contents { entries, tokens, .. } = copy.decrypt(&self.master).map_err(|e| mismatch(e.reason()))?;
         if entries != self.entries || tokens != self.tokens {
-            return Err(mismatch(format!("it holds {} accounts where the vault holds {}, or they differ", entries.len(), self.entries.len())));
+            return Err(mismatch(format!(
+                "it holds {} accounts where the vault holds {}, or they differ",
+                entries.len(),
+                self.entries.len()
+            )));
         }
         let file = newest.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         let verified = backup::Verified { file, accounts: entries.len(), at: i64::try_from(now).unwrap_or(i64::MAX) };
@@ -763,14 +802,14 @@ impl Vault {
         if file.header.vault_id != self.header.vault_id {
             return Err(Error::ChangedElsewhere { path: self.path.clone() });
         }
-        format::Contents { entries: self.entries, tokens: self.tokens, journal: self.journal } = file.decrypt(&self.master).map_err(|e| match e {
-            format::Error::Decrypt => Error::ChangedElsewhere { path: self.path.clone() },
-            other => other.at(&self.path),
-        })?;
+        format::Contents { entries: self.entries, tokens: self.tokens, journal: self.journal } =
+            file.decrypt(&self.master).map_err(|e| match e {
+                format::Error::Decrypt => Error::ChangedElsewhere { path: self.path.clone() },
+                other => other.at(&self.path),
+            })?;
         self.header = file.header;
         Ok(())
     }
-
 }
 
 /// Opens the bytes of a vault file (a backup, or a vault from elsewhere) with

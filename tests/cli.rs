@@ -47,11 +47,23 @@ fn wrong_password_exits_non_zero_with_a_clear_message() {
     let sandbox = Sandbox::new();
     sandbox.init();
     let before = std::fs::read(sandbox.path()).unwrap();
-    let output = sandbox.command().env("COUNTERSIGN_PASSWORD_FILE", "/dev/null").env("COUNTERSIGN_PASSWORD", "guess").args(["list"]).output().unwrap();
+    let output = sandbox
+        .command()
+        .env("COUNTERSIGN_PASSWORD_FILE", "/dev/null")
+        .env("COUNTERSIGN_PASSWORD", "guess")
+        .args(["list"])
+        .output()
+        .unwrap();
     // --password-file wins over the environment; /dev/null holds the empty password.
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "countersign: wrong password\n");
-    let output = sandbox.command().env_remove("COUNTERSIGN_PASSWORD_FILE").env("COUNTERSIGN_PASSWORD", "guess").args(["add", "--uri", "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP"]).output().unwrap();
+    let output = sandbox
+        .command()
+        .env_remove("COUNTERSIGN_PASSWORD_FILE")
+        .env("COUNTERSIGN_PASSWORD", "guess")
+        .args(["add", "--uri", "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "countersign: wrong password\n");
     assert_eq!(std::fs::read(sandbox.path()).unwrap(), before, "nothing written");
@@ -66,11 +78,18 @@ fn a_flipped_byte_gives_a_clear_error_and_the_file_is_unchanged() {
     let middle = bytes.len() / 2 + 17;
     bytes[middle] ^= 0x01;
     std::fs::write(sandbox.path(), &bytes).unwrap();
-    for args in [&["list"][..], &["add", "--uri", "otpauth://totp/y?secret=JBSWY3DPEHPK3PXP"][..], &["passwd", "--new-password-file", "/etc/hostname"][..]] {
+    for args in [
+        &["list"][..],
+        &["add", "--uri", "otpauth://totp/y?secret=JBSWY3DPEHPK3PXP"][..],
+        &["passwd", "--new-password-file", "/etc/hostname"][..],
+    ] {
         let output = sandbox.run(args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("is damaged") && stderr.contains(&sandbox.path().display().to_string()) && stderr.contains(".bak"), "{stderr}");
+        assert!(
+            stderr.contains("is damaged") && stderr.contains(&sandbox.path().display().to_string()) && stderr.contains(".bak"),
+            "{stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert_eq!(std::fs::read(sandbox.path()).unwrap(), bytes, "the damaged file is never overwritten");
     }
@@ -132,11 +151,25 @@ fn rename_remove_uri_and_passwd() {
 fn inspect_prints_fields_and_warnings() {
     let sandbox = Sandbox::new();
     let out = sandbox.ok(&["inspect", "otpauth://totp/Old:bob?secret=jbsw%20y3dp%20ehpk%203pxp%3D%3D&issuer=New&period=60"]);
-    for want in ["issuer: New", "label issuer: Old", "account: bob", "period: 60", "issuer mismatch", "padding fixed", "normalized", "ignores period=60"] {
+    for want in [
+        "issuer: New",
+        "label issuer: Old",
+        "account: bob",
+        "period: 60",
+        "issuer mismatch",
+        "padding fixed",
+        "normalized",
+        "ignores period=60",
+    ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     let out = sandbox.ok(&["inspect", "phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fexample.test%2Fa"]);
-    assert!(out.contains("code: 123456789") && out.contains("url: https://example.test/a") && out.contains("next: this is a work or school account activation; activate it with `countersign activate"), "{out}");
+    assert!(
+        out.contains("code: 123456789")
+            && out.contains("url: https://example.test/a")
+            && out.contains("next: this is a work or school account activation; activate it with `countersign activate"),
+        "{out}"
+    );
 }
 
 /// An independent TOTP: RustCrypto HMAC and the RFC 4226 truncation written
@@ -207,9 +240,13 @@ fn scan_prints_every_payload_and_fails_only_on_unreadable_files() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP\n");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("notes.txt: not an image") && stderr.contains("missing.png") && stderr.contains("2 of 3 images could not be read"), "{stderr}");
+    assert!(
+        stderr.contains("notes.txt: not an image") && stderr.contains("missing.png") && stderr.contains("2 of 3 images could not be read"),
+        "{stderr}"
+    );
 
-    let json: serde_json::Value = serde_json::from_str(&sandbox.ok(&["scan", "--json", blank.to_str().unwrap(), one.to_str().unwrap()])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["scan", "--json", blank.to_str().unwrap(), one.to_str().unwrap()])).unwrap();
     assert_eq!(json[0]["payloads"].as_array().unwrap().len(), 0);
     assert_eq!(json[1]["payloads"][0], "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP");
 }
@@ -233,7 +270,10 @@ fn add_qr_takes_whole_google_exports_and_refuses_partial_ones_unless_asked() {
     let (png1, png2) = (png1.to_str().unwrap(), png2.to_str().unwrap());
 
     let inspected = sandbox.ok(&["inspect", &part1]);
-    assert!(inspected.contains("batch: code 1 of 2 (export id 42)") && inspected.contains("account: Fastmail (carol) (totp, SHA256, 6 digits)"), "{inspected}");
+    assert!(
+        inspected.contains("batch: code 1 of 2 (export id 42)") && inspected.contains("account: Fastmail (carol) (totp, SHA256, 6 digits)"),
+        "{inspected}"
+    );
 
     // One code of two: refused, nothing written.
     let before = std::fs::read(sandbox.path()).unwrap();
@@ -251,7 +291,12 @@ fn add_qr_takes_whole_google_exports_and_refuses_partial_ones_unless_asked() {
 
     // Both codes: the two already there are reported, the new one added.
     let out = sandbox.ok(&["add", "--qr", png2, png1]);
-    assert!(out.contains("2 of 2 scanned") && out.contains("Skipped GitHub (alice): already in the vault") && out.contains("Added Proton (bob)"), "{out}");
+    assert!(
+        out.contains("2 of 2 scanned")
+            && out.contains("Skipped GitHub (alice): already in the vault")
+            && out.contains("Added Proton (bob)"),
+        "{out}"
+    );
     assert!(out.contains("Added 1 of 3 accounts."), "{out}");
     assert_eq!(names(&sandbox), ["alice", "carol", "bob"]);
 
@@ -283,7 +328,10 @@ fn an_export_claiming_a_huge_batch_is_refused_and_missing_codes_are_ranges() {
     let output = sandbox.run(&["add", "--uri", &link(2_000_000_000)]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr, "countersign: --uri: the export says it is split over 2000000000 codes; Google Authenticator never makes more than 1000\n");
+    assert_eq!(
+        stderr,
+        "countersign: --uri: the export says it is split over 2000000000 codes; Google Authenticator never makes more than 1000\n"
+    );
     // The largest batch believed: the missing codes are one range.
     let output = sandbox.run(&["add", "--uri", &link(1000)]);
     assert_eq!(output.status.code(), Some(1));
@@ -302,7 +350,11 @@ fn an_issuer_with_a_colon_is_added_with_a_space_as_other_importers_do() {
     sandbox.init();
     let output = sandbox.run(&["add", "--uri", "otpauth://totp/ACME%3A%20Staging:alice?secret=JBSWY3DPEHPK3PXP&issuer=ACME%3A%20Staging"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the issuer \"ACME: Staging\" has a ':'"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the issuer \"ACME: Staging\" has a ':'"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let list: serde_json::Value = serde_json::from_str(&sandbox.ok(&["list", "--json"])).unwrap();
     assert_eq!((list[0]["issuer"].as_str(), list[0]["account"].as_str()), (Some("ACME  Staging"), Some("alice")));
 }
@@ -317,7 +369,11 @@ fn add_qr_explains_activation_codes_and_other_payloads_without_secrets() {
     let output = sandbox.command().args(["add", "--qr"]).arg(&activation).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("work or school account activation (Code 123456789, URL https://mfa.example.test/a)") && stdout.contains("countersign activate --qr"), "{stdout}");
+    assert!(
+        stdout.contains("work or school account activation (Code 123456789, URL https://mfa.example.test/a)")
+            && stdout.contains("countersign activate --qr"),
+        "{stdout}"
+    );
 
     // A broken otpauth URI: the report names the problem, never the secret.
     let broken = dir.join("broken.png");
@@ -327,7 +383,10 @@ fn add_qr_explains_activation_codes_and_other_payloads_without_secrets() {
     let output = sandbox.command().args(["add", "--qr"]).arg(&broken).arg(&plain).output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("broken.png: not an enrollment code") && stdout.contains("digits") && stdout.contains("Added Acme (dora)"), "{stdout}");
+    assert!(
+        stdout.contains("broken.png: not an enrollment code") && stdout.contains("digits") && stdout.contains("Added Acme (dora)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("JBSWY3DP") && !String::from_utf8_lossy(&output.stderr).contains("JBSWY3DP"));
     assert_eq!(names(&sandbox), ["dora"]);
 }

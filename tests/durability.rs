@@ -15,9 +15,10 @@ struct Random(u64);
 
 impl Random {
     fn seeded() -> Self {
-        let seed = std::env::var("COUNTERSIGN_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
-        });
+        let seed = std::env::var("COUNTERSIGN_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1);
         eprintln!("COUNTERSIGN_TEST_SEED={seed}");
         Random(seed)
     }

@@ -110,7 +110,9 @@ fn a_dropped_qr_image_is_reviewed_then_saved() {
     let path = harness.dir.path().join("notes.txt");
     std::fs::write(&path, "hello").unwrap();
     harness.send(Message::FileDropped(path));
-    assert!(matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(&u.page, Page::Add(a) if a.error.as_deref().is_some_and(|e| e.contains("not an image")))));
+    assert!(
+        matches!(&harness.app.screen, Screen::Unlocked(u) if matches!(&u.page, Page::Add(a) if a.error.as_deref().is_some_and(|e| e.contains("not an image"))))
+    );
 }
 
 #[test]
@@ -313,7 +315,9 @@ fn onboarding_creates_a_password_vault_when_no_keyring_answers() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut harness = Harness { app, clipboard: None, runtime, dir, vault_path: path.clone() };
     assert!(matches!(harness.app.screen, Screen::Onboarding(_)));
-    harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err(countersign::vault::keyring::Error::Unavailable("no session bus".into())))));
+    harness.send(Message::Onboarding(onboarding::Message::KeyringProbed(Err(countersign::vault::keyring::Error::Unavailable(
+        "no session bus".into(),
+    )))));
     assert!(harness.shows("No OS keyring answered on this desktop, so the vault needs a password."));
     harness.send(Message::Onboarding(onboarding::Message::Password(gui::password::Message::PasswordChanged(gui::Sensitive("one".into())))));
     harness.send(Message::Onboarding(onboarding::Message::Password(gui::password::Message::ConfirmChanged(gui::Sensitive("two".into())))));
@@ -345,7 +349,8 @@ fn a_damaged_vault_says_so_and_offers_no_form() {
 
 #[test]
 fn only_cards_in_view_are_built_and_scrolling_reaches_the_end() {
-    let accounts: Vec<Account> = (0..1000).map(|i| Account::totp(&format!("Issuer {i}"), &format!("user{i}"), Secret::from_bytes(vec![i as u8; 20]))).collect();
+    let accounts: Vec<Account> =
+        (0..1000).map(|i| Account::totp(&format!("Issuer {i}"), &format!("user{i}"), Secret::from_bytes(vec![i as u8; 20]))).collect();
     let mut harness = Harness::unlocked(accounts);
     assert_eq!(harness.accounts().cards.len(), 1000);
     assert!(harness.shows("Issuer 0"));
@@ -353,7 +358,9 @@ fn only_cards_in_view_are_built_and_scrolling_reaches_the_end() {
     assert!(!harness.shows("Issuer 999"));
     harness.interact(|ui| {
         ui.point_at(iced::Point::new(300.0, 400.0));
-        ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled { delta: iced::mouse::ScrollDelta::Pixels { x: 0.0, y: -200_000.0 } })]);
+        ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled {
+            delta: iced::mouse::ScrollDelta::Pixels { x: 0.0, y: -200_000.0 },
+        })]);
     });
     assert!(harness.shows("Issuer 999"), "the end of the list is reachable");
     assert!(!harness.shows("Issuer 0"));

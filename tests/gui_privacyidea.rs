@@ -23,7 +23,16 @@ const LINK: &str = "otpauth://pipush/PIPU00008DB7?url=http%3A//127.0.0.1%3A9/tty
 fn enroll(harness: &mut Harness) -> Id {
     let Screen::Unlocked(unlocked) = &harness.app.screen else { panic!("not unlocked") };
     let key = DeviceKey::generate_bits(2048).unwrap();
-    let token = Token { serial: "PIPU0001".into(), label: "alice".into(), issuer: "privacyIDEA".into(), url: "http://127.0.0.1:9/ttype/push".into(), sslverify: false, pin: false, key, server_key: vec![] };
+    let token = Token {
+        serial: "PIPU0001".into(),
+        label: "alice".into(),
+        issuer: "privacyIDEA".into(),
+        url: "http://127.0.0.1:9/ttype/push".into(),
+        sslverify: false,
+        pin: false,
+        key,
+        server_key: vec![],
+    };
     let id = unlocked.vault.lock().unwrap().add_push_token(token, harness::T).unwrap();
     // The window lists it on its next refresh.
     harness.send(Message::Saved(Ok("Enrolled".into())));
@@ -101,13 +110,24 @@ fn a_presence_request_is_answered_with_the_option_tapped() {
     harness.click("Y");
     let answer = answers.try_recv().expect("the answer went to the connection");
     assert_eq!(answer, Answer::Token { challenge_id: "NONCE1".into(), decision: Decision::Approve, presence: Some("Y".into()) });
-    harness.push(&id, Update::Event(Event::Result { challenge_id: "NONCE1".into(), accepted: true, status: "approved".into(), reason: String::new() }));
+    harness.push(
+        &id,
+        Update::Event(Event::Result { challenge_id: "NONCE1".into(), accepted: true, status: "approved".into(), reason: String::new() }),
+    );
     assert!(!harness.shows("Approve sign-in?"), "the prompt left");
 
     // A request answered elsewhere (or expired there) leaves the queue too.
     harness.push(&id, Update::Event(Event::Challenge(challenge("NONCE2", &[]))));
     assert!(harness.shows("Authenticate"));
-    harness.push(&id, Update::Event(Event::Result { challenge_id: "NONCE2".into(), accepted: true, status: "closed".into(), reason: "it is no longer open on the server".into() }));
+    harness.push(
+        &id,
+        Update::Event(Event::Result {
+            challenge_id: "NONCE2".into(),
+            accepted: true,
+            status: "closed".into(),
+            reason: "it is no longer open on the server".into(),
+        }),
+    );
     assert!(!harness.shows("Approve sign-in?"));
 
     // The activity page: both outcomes, the token, connected, and removing it.

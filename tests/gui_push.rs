@@ -36,7 +36,8 @@ fn activate(harness: &mut Harness, server: &Server, user: &str) -> Id {
 
 /// The window's own connection stream for the account, as its subscription runs it.
 fn connection(harness: &Harness, id: &Id) -> std::pin::Pin<Box<dyn Stream<Item = Update> + Send>> {
-    let vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
+    let vault =
+        Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
     let link = vault.entries().iter().find(|e| &e.id == id).and_then(|e| e.push.clone()).expect("the push link is in the vault");
     let _guard = harness.runtime.enter();
     Box::pin(client::watch(client::Credential::Device(link), jiff::Timestamp::now))
@@ -44,7 +45,9 @@ fn connection(harness: &Harness, id: &Id) -> std::pin::Pin<Box<dyn Stream<Item =
 
 /// Feeds the stream's next update to the window.
 fn pump(harness: &mut Harness, stream: &mut (impl Stream<Item = Update> + Unpin), id: &Id) -> Update {
-    let update = harness.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("an update within 5 s").expect("the stream goes on") });
+    let update = harness.runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("an update within 5 s").expect("the stream goes on")
+    });
     harness.push(id, update.clone());
     update
 }
@@ -79,7 +82,11 @@ fn activate_then_approve_with_the_number_deny_a_wrong_number_and_see_the_activit
     assert!(harness.shows("Type the number the sign-in page shows."));
     // Enter in the number box answers; it never reaches the list underneath.
     harness.submit(prompt::NUMBER_ID, &number.unwrap().to_string());
-    harness.send(Message::Key { key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Enter), modifiers: iced::keyboard::Modifiers::empty(), captured: true });
+    harness.send(Message::Key {
+        key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Enter),
+        modifiers: iced::keyboard::Modifiers::empty(),
+        captured: true,
+    });
     assert_eq!(harness.clipboard, None, "no code was copied");
     assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
     assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
@@ -120,7 +127,10 @@ fn requests_queue_up_the_fourth_is_flagged_and_it_wasnt_me_blocks_the_rest() {
     }
     assert_eq!(harness.app.inbox.prompts.len(), 4);
     assert!(harness.shows("3 more requests waiting"));
-    assert!(harness.app.inbox.prompts[3].flagged.as_deref().is_some_and(|w| w.starts_with("4 sign-in requests in the last 5 minutes")), "the fourth is flagged");
+    assert!(
+        harness.app.inbox.prompts[3].flagged.as_deref().is_some_and(|w| w.starts_with("4 sign-in requests in the last 5 minutes")),
+        "the fourth is flagged"
+    );
     assert!(harness.app.inbox.prompts[0].flagged.is_none());
     harness.click("Deny");
     pump(&mut harness, &mut stream, &id);
@@ -155,7 +165,10 @@ fn a_wrong_activation_code_is_an_inline_error() {
     harness.click("Activate");
     let Screen::Unlocked(unlocked) = &harness.app.screen else { panic!() };
     let Page::Add(add) = &unlocked.page else { panic!("still on the Add page") };
-    assert_eq!(add.error.as_deref(), Some("Not activated: the server refused: wrong activation code; 4 more tries before it is invalidated (invalid_code)"));
+    assert_eq!(
+        add.error.as_deref(),
+        Some("Not activated: the server refused: wrong activation code; 4 more tries before it is invalidated (invalid_code)")
+    );
     assert_eq!(harness.vault_names(), Vec::<String>::new());
 }
 
@@ -169,7 +182,8 @@ fn kept_connection(harness: &Harness, id: &Id) -> (client::Credential, std::pin:
 }
 
 fn journal(harness: &Harness) -> countersign::journal::History {
-    let vault = Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
+    let vault =
+        Locked::read(&harness.vault_path).unwrap().unlock_with_password(&countersign::secret::Password::new(PASSWORD.into())).unwrap();
     countersign::journal::read(&harness.vault_path, vault.journal_key().expect("a journal key")).unwrap()
 }
 
@@ -230,7 +244,10 @@ fn a_request_expires_by_its_lifetime_from_arrival_and_the_history_lasts() {
     harness.send(Message::Tick(deadline as u64));
     assert_eq!(harness.app.inbox.waiting(), 0, "expired");
     let history = journal(&harness);
-    assert_eq!(history.records.iter().filter(|r| r.request == signin).map(|r| r.event).next_back(), Some(countersign::journal::Event::Expired));
+    assert_eq!(
+        history.records.iter().filter(|r| r.request == signin).map(|r| r.event).next_back(),
+        Some(countersign::journal::Event::Expired)
+    );
 
     // A new app (a restart) reads the history back; an edited byte is reported.
     let mut again = Harness::start(tempfile::tempdir().unwrap(), harness.vault_path.clone());

@@ -39,7 +39,10 @@ fn an_encrypted_aegis_file_is_previewed_then_imported_with_a_report() {
     assert!(harness.shows("Choose a file…"));
     // The file dialog's answer, as the portal would give it.
     harness.send(Message::Import(import::Message::Picked(Some(fixture("aegis-encrypted.json")))));
-    assert!(harness.shows(&format!("{} is an encrypted Aegis export. Enter the password it was exported with.", fixture("aegis-encrypted.json").display())));
+    assert!(harness.shows(&format!(
+        "{} is an encrypted Aegis export. Enter the password it was exported with.",
+        fixture("aegis-encrypted.json").display()
+    )));
     harness.submit(import::PASSWORD_ID, "not it");
     assert!(harness.shows("Wrong password, or the encrypted part of the file is damaged. Nothing was imported."));
     harness.submit(import::PASSWORD_ID, "countersign-test");
@@ -85,8 +88,12 @@ fn an_encrypted_export_is_written_and_imports_back_identically() {
     open_settings(&mut harness);
     harness.click("Export…");
     harness.send(Message::Export(export::Message::FormatSelected(ExportFormat::AegisEncrypted)));
-    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::PasswordChanged(countersign::gui::Sensitive("export pass".into())))));
-    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::ConfirmChanged(countersign::gui::Sensitive("export pass".into())))));
+    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::PasswordChanged(
+        countersign::gui::Sensitive("export pass".into()),
+    ))));
+    harness.send(Message::Export(export::Message::Password(countersign::gui::password::Message::ConfirmChanged(
+        countersign::gui::Sensitive("export pass".into()),
+    ))));
     let out = harness.dir.path().join("aegis.json");
     harness.send(Message::Export(export::Message::Picked(Some(out.clone()))));
     assert!(harness.shows(&format!("Exported 2 of 2 accounts to {}.", out.display())));
@@ -96,7 +103,10 @@ fn an_encrypted_export_is_written_and_imports_back_identically() {
 
     // In the clear only after "I understand".
     harness.send(Message::Export(export::Message::FormatSelected(ExportFormat::UriList)));
-    assert!(harness.shows("This export holds every secret key in the clear: anyone who gets the file or sees the codes can copy your accounts."));
+    assert!(
+        harness
+            .shows("This export holds every secret key in the clear: anyone who gets the file or sees the codes can copy your accounts.")
+    );
     let clear = harness.dir.path().join("uris.txt");
     harness.send(Message::Export(export::Message::Picked(Some(clear.clone()))));
     assert!(harness.shows("Confirm first that this file will hold your secret keys in the clear."));
@@ -134,7 +144,9 @@ fn an_accounts_qr_code_is_drawn_only_after_a_warning_and_scans_back() {
 
 #[test]
 fn google_authenticator_codes_are_shown_page_by_page() {
-    let accounts: Vec<_> = (0..10u8).map(|i| countersign::account::Account::totp("Bulk", &format!("user{i}"), countersign::secret::Secret::from_bytes(vec![i + 1; 20]))).collect();
+    let accounts: Vec<_> = (0..10u8)
+        .map(|i| countersign::account::Account::totp("Bulk", &format!("user{i}"), countersign::secret::Secret::from_bytes(vec![i + 1; 20])))
+        .collect();
     let mut harness = Harness::unlocked(accounts.clone());
     open_settings(&mut harness);
     harness.click("Export…");
@@ -174,7 +186,10 @@ fn every_change_is_backed_up_and_verify_says_when() {
     assert_eq!(preferences.backups.error, None);
     let verified = preferences.backups.verified.clone().expect("verified");
     assert_eq!((verified.file.as_str(), verified.accounts), (backups[0].path.file_name().unwrap().to_str().unwrap(), 0));
-    assert!(harness.shows(&format!("Last verified restorable: {} ({}, 0 accounts)", verified.when(), verified.file)), "the verification is shown");
+    assert!(
+        harness.shows(&format!("Last verified restorable: {} ({}, 0 accounts)", verified.when(), verified.file)),
+        "the verification is shown"
+    );
     // It was recorded where the command line also reads it.
     assert_eq!(countersign::backup::last_verified(&harness.dir.path().join("backups")), Some(verified));
 }
@@ -197,10 +212,17 @@ fn a_backup_is_opened_from_the_unlock_screen_and_restored() {
     assert!(harness.shows(&format!("Opening the backup {}", with_google.display())));
     harness.submit(unlock::PASSWORD_ID, PASSWORD);
     assert!(harness.shows("Restore this backup?"));
-    assert!(harness.shows(&format!("It holds 2 accounts. The vault it replaces is first copied to the backups folder, {}.", policy.dir.display())));
+    assert!(
+        harness
+            .shows(&format!("It holds 2 accounts. The vault it replaces is first copied to the backups folder, {}.", policy.dir.display()))
+    );
     assert!(matches!(harness.app.screen, Screen::Unlock(_)), "nothing is replaced before Restore");
     harness.click("Restore");
     assert!(matches!(harness.app.screen, Screen::Unlocked(_)));
     assert_eq!(harness.vault_names(), ["alice@example.com", "alice@gmail.com"]);
-    assert_eq!(countersign::backup::list(&policy.dir, &harness.vault_path).unwrap().len(), 4, "the replaced vault was backed up first, then the restored one");
+    assert_eq!(
+        countersign::backup::list(&policy.dir, &harness.vault_path).unwrap().len(),
+        4,
+        "the replaced vault was backed up first, then the restored one"
+    );
 }

@@ -53,10 +53,15 @@ fn keyring_slot_against_a_real_secret_service() {
     // Changing the password rotates the master key; the keyring slot follows.
     let new_password = sandbox.dir.path().join("new");
     std::fs::write(&new_password, "rotated\n").unwrap();
-    let rotated = run(&sandbox, &["passwd", "--new-password-file", new_password.to_str().unwrap(), "--kdf-memory", "1", "--kdf-passes", "1"]);
+    let rotated =
+        run(&sandbox, &["passwd", "--new-password-file", new_password.to_str().unwrap(), "--kdf-memory", "1", "--kdf-passes", "1"]);
     assert!(rotated.status.success(), "{}", stderr(&rotated));
     let said = String::from_utf8_lossy(&rotated.stdout);
-    assert!(said.contains("the master key and the OS keyring's key were replaced") && said.contains("Older copies: 2 older copies (backups) re-encrypted"), "{said}");
+    assert!(
+        said.contains("the master key and the OS keyring's key were replaced")
+            && said.contains("Older copies: 2 older copies (backups) re-encrypted"),
+        "{said}"
+    );
     assert_eq!(listed(&run(&sandbox, &["list", "--json"])), 1);
     std::fs::write(&sandbox.password_file, "rotated\n").unwrap();
 
@@ -78,7 +83,11 @@ fn keyring_slot_against_a_real_secret_service() {
         .output()
         .unwrap();
     assert_eq!(listed(&no_bus), 1);
-    assert!(stderr(&no_bus).contains("keyring is unavailable") && stderr(&no_bus).contains("unlocking with the password instead"), "{}", stderr(&no_bus));
+    assert!(
+        stderr(&no_bus).contains("keyring is unavailable") && stderr(&no_bus).contains("unlocking with the password instead"),
+        "{}",
+        stderr(&no_bus)
+    );
 
     // A locked keyring: the same fallback, never a hang waiting for a prompt.
     let lock = std::process::Command::new("dbus-send")

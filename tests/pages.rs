@@ -32,8 +32,13 @@ fn chromedriver_found() -> bool {
     let found = std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("chromedriver").is_file()));
     if !found {
         let required = std::env::var_os("COUNTERSIGN_REQUIRE_CHROMEDRIVER").is_some_and(|value| value == "1");
-        assert!(!required, "chromedriver is not on PATH and COUNTERSIGN_REQUIRE_CHROMEDRIVER=1: tests/run installs Debian's chromium and chromium-driver");
-        eprintln!("skipping: chromedriver not found on PATH; install chromium-driver (COUNTERSIGN_REQUIRE_CHROMEDRIVER=1 makes this a failure)");
+        assert!(
+            !required,
+            "chromedriver is not on PATH and COUNTERSIGN_REQUIRE_CHROMEDRIVER=1: tests/run installs Debian's chromium and chromium-driver"
+        );
+        eprintln!(
+            "skipping: chromedriver not found on PATH; install chromium-driver (COUNTERSIGN_REQUIRE_CHROMEDRIVER=1 makes this a failure)"
+        );
     }
     found
 }
@@ -61,11 +66,23 @@ async fn browser(driver: &Driver) -> Client {
         "goog:chromeOptions".into(),
         serde_json::json!({ "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,900"] }),
     );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(capabilities).connect(&format!("http://127.0.0.1:{}", driver.1)).await.expect("a headless Chromium session")
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a headless Chromium session")
 }
 
 async fn text_of(browser: &Client, css: &str) -> String {
-    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Saves what the browser shows when COUNTERSIGN_PAGE_SHOTS names a folder
@@ -115,7 +132,10 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
     let url = text_of(&browser, "#url").await;
     assert!(code.len() >= 9 && code.chars().all(|c| c.is_ascii_digit()), "{code}");
     let qr = browser.find(Locator::Css("#qr")).await.unwrap();
-    let loaded = browser.execute("return arguments[0].complete && arguments[0].naturalWidth > 0", vec![serde_json::to_value(&qr).unwrap()]).await.unwrap();
+    let loaded = browser
+        .execute("return arguments[0].complete && arguments[0].naturalWidth > 0", vec![serde_json::to_value(&qr).unwrap()])
+        .await
+        .unwrap();
     assert_eq!(loaded, serde_json::Value::Bool(true), "the QR image is drawn");
     // The app, with the Code and URL read off the page.
     let client::Activated { account, link, .. } = client::activate(&url, &code, "browser test").await.unwrap();

@@ -53,7 +53,10 @@ async fn approve_with_the_right_number_then_a_wrong_number_is_denied() {
 
     let (id, number) = server.signin("alice").await;
     let challenge = next_challenge(&mut session).await;
-    assert_eq!((challenge.id.as_str(), challenge.app.as_str(), challenge.ip.as_str(), challenge.location.as_str()), (id.as_str(), "Contoso VPN", "203.0.113.7", "Zurich"));
+    assert_eq!(
+        (challenge.id.as_str(), challenge.app.as_str(), challenge.ip.as_str(), challenge.location.as_str()),
+        (id.as_str(), "Contoso VPN", "203.0.113.7", "Zurich")
+    );
     assert!(challenge.number_matching && (10..100).contains(&number.unwrap()));
     assert!(challenge.seconds_left(now()) > 50);
     session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
@@ -80,7 +83,18 @@ async fn a_receive_only_session_sees_requests_and_carries_only_answers_the_devic
     // The session holds no device key: it cannot sign an answer.
     assert!(session.respond(&id, Decision::Approve, number, false, now()).await.is_err());
     // An answer the listener key signed is refused by the server.
-    let forged = listener.key.seal(countersign::push::protocol::RESPONSE_CONTEXT, &countersign::push::Response { v: 1, challenge_id: id.clone(), device_id: link.device_id.clone(), decision: Decision::Approve, number, user_verified: false, at: now() });
+    let forged = listener.key.seal(
+        countersign::push::protocol::RESPONSE_CONTEXT,
+        &countersign::push::Response {
+            v: 1,
+            challenge_id: id.clone(),
+            device_id: link.device_id.clone(),
+            decision: Decision::Approve,
+            number,
+            user_verified: false,
+            at: now(),
+        },
+    );
     session.send_envelope(forged).await.unwrap();
     let (accepted, _, reason) = session.verdict("").await.unwrap();
     assert!(!accepted && reason.contains("signature"), "{reason}");
@@ -99,14 +113,18 @@ async fn listener_keys_open_no_session_they_were_not_made_for() {
     let (_, other) = server.device_with_listener("piet").await;
     // Another device's listener key.
     let stolen = countersign::push::Listener { key: other.key.clone(), ..listener.clone() };
-    assert!(matches!(Session::listen(&stolen, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(
+        matches!(Session::listen(&stolen, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized")
+    );
     // A signature made for another server's key.
     let elsewhere = countersign::push::Listener { server_key: Keypair::generate().unwrap().public(), ..listener.clone() };
     assert!(Session::listen(&elsewhere, jiff::Timestamp::now).await.is_err());
     // A device activated by an app from before listener keys has none.
     let old = server.device_without_listener("quinn").await;
     let guess = old.listener(Keypair::generate().unwrap());
-    assert!(matches!(Session::listen(&guess, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(
+        matches!(Session::listen(&guess, jiff::Timestamp::now).await, Err(client::Error::Server(error)) if error.error == "unauthorized")
+    );
     assert!(Session::listen(&listener, jiff::Timestamp::now).await.is_ok(), "the right key still opens");
 }
 
@@ -133,10 +151,14 @@ async fn a_device_from_before_listener_keys_registers_one_and_a_new_one_replaces
     assert!(matches!(session.register_listener(forged).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
     // ...a receive-only session cannot register one, even signed...
     let mut listening = Session::listen(&link.listener(second.clone()), jiff::Timestamp::now).await.unwrap();
-    assert!(matches!(listening.register_listener(link.sign_listener(&takeover.public(), now())).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(
+        matches!(listening.register_listener(link.sign_listener(&takeover.public(), now())).await, Err(client::Error::Server(error)) if error.error == "unauthorized")
+    );
     // ...and an old registration (replayed to bring back a replaced key) is refused.
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
-    assert!(matches!(session.register_listener(link.sign_listener(&takeover.public(), now() - 3600)).await, Err(client::Error::Server(error)) if error.error == "unauthorized"));
+    assert!(
+        matches!(session.register_listener(link.sign_listener(&takeover.public(), now() - 3600)).await, Err(client::Error::Server(error)) if error.error == "unauthorized")
+    );
     assert!(Session::listen(&link.listener(takeover), jiff::Timestamp::now).await.is_err(), "no forged key was kept");
     assert!(Session::listen(&link.listener(second), jiff::Timestamp::now).await.is_ok(), "the registered key is unchanged");
 }
@@ -316,7 +338,10 @@ fn the_command_line_activates_from_the_qr_image_then_watches_and_approves() {
     let (id, number) = runtime.block_on(server.signin("ivan"));
     let watched = sandbox.ok(&["push", "watch", "--json", "--count", "1", "--timeout", "10"]);
     let challenge: Value = serde_json::from_str(watched.lines().next().unwrap()).unwrap();
-    assert_eq!((challenge["id"].as_str(), challenge["app"].as_str(), challenge["flagged"].as_bool()), (Some(id.as_str()), Some("Contoso VPN"), Some(false)));
+    assert_eq!(
+        (challenge["id"].as_str(), challenge["app"].as_str(), challenge["flagged"].as_bool()),
+        (Some(id.as_str()), Some("Contoso VPN"), Some(false))
+    );
     let output = sandbox.run(&["push", "approve", &id]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("add --number N"));
@@ -326,7 +351,10 @@ fn the_command_line_activates_from_the_qr_image_then_watches_and_approves() {
     // The answer is in the sign-in history, its chain whole.
     let history: Value = serde_json::from_str(&sandbox.ok(&["push", "history", "--json"])).unwrap();
     let record = &history.as_array().unwrap().last().unwrap().clone();
-    assert_eq!((record["request"].as_str(), record["event"].as_str(), record["account"].as_str()), (Some(id.as_str()), Some("approved"), Some("Countersign demo (ivan)")));
+    assert_eq!(
+        (record["request"].as_str(), record["event"].as_str(), record["account"].as_str()),
+        (Some(id.as_str()), Some("approved"), Some("Countersign demo (ivan)"))
+    );
     assert_eq!(record["detail"], "answered from the command line");
 }
 
@@ -337,7 +365,12 @@ const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 fn a_server_whose_clock_differs_is_said_with_how_much_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     // The server's clock 3 minutes ahead of this computer's.
-    let server = Server::start_with(dir.path().join("server.sqlite3"), common::server::free_port(), Vec::new(), &[("LD_PRELOAD", FAKETIME), ("FAKETIME", "+3m"), ("DONT_FAKE_MONOTONIC", "1")]);
+    let server = Server::start_with(
+        dir.path().join("server.sqlite3"),
+        common::server::free_port(),
+        Vec::new(),
+        &[("LD_PRELOAD", FAKETIME), ("FAKETIME", "+3m"), ("DONT_FAKE_MONOTONIC", "1")],
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (code, url) = runtime.block_on(server.activation("uma"));
     let sandbox = common::Sandbox::new();
@@ -345,7 +378,11 @@ fn a_server_whose_clock_differs_is_said_with_how_much_and_the_fix() {
     sandbox.ok(&["activate", "--code", &code, "--url", &url]);
     let output = sandbox.run(&["push", "watch", "--timeout", "3"]);
     let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("warning: This computer's clock is 3 min 0 s behind Contoso (uma)'s.") || said.contains("warning: This computer's clock is 2 min 59 s behind Contoso (uma)'s."), "{said}");
+    assert!(
+        said.contains("warning: This computer's clock is 3 min 0 s behind Contoso (uma)'s.")
+            || said.contains("warning: This computer's clock is 2 min 59 s behind Contoso (uma)'s."),
+        "{said}"
+    );
     assert!(said.contains("timedatectl set-ntp true"), "{said}");
     // The request still gets its whole time, counted on the server's clock.
     let (id, _) = runtime.block_on(server.signin("uma"));
@@ -365,7 +402,10 @@ async fn the_server_speaks_tls_when_given_a_certificate() {
     let base = server.base.replace("http://", "https://");
     assert_eq!(https.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
     // Plain HTTP is not served on the TLS port.
-    assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err() || reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status().as_u16() >= 400);
+    assert!(
+        reqwest::get(format!("{}/healthz", server.base)).await.is_err()
+            || reqwest::get(format!("{}/healthz", server.base)).await.unwrap().status().as_u16() >= 400
+    );
 }
 
 #[tokio::test]
@@ -379,7 +419,10 @@ async fn a_pin_requirement_needs_the_user_verified_before_approval() {
     let challenge = next_challenge(&mut session).await;
     assert!(challenge.pin_required && !challenge.number_matching);
     session.respond(&id, Decision::Approve, None, false, now()).await.unwrap();
-    assert_eq!(session.verdict(&id).await.unwrap(), (false, "pending".into(), "this organisation requires your PIN or vault password".into()));
+    assert_eq!(
+        session.verdict(&id).await.unwrap(),
+        (false, "pending".into(), "this organisation requires your PIN or vault password".into())
+    );
     session.respond(&id, Decision::Approve, None, true, now()).await.unwrap();
     assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
 }
@@ -392,7 +435,8 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
     let server = Server::start(dir.path(), &[]);
     let link = server.device("kim").await;
     let mut updates = Box::pin(client::watch(client::Credential::Device(link), jiff::Timestamp::now));
-    let mut next = async || tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").expect("the stream goes on");
+    let mut next =
+        async || tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").expect("the stream goes on");
     assert!(matches!(next().await, Update::Connecting));
     assert!(matches!(next().await, Update::Connected(_)));
     // The server's hello says its time: one machine, one clock.
@@ -424,14 +468,20 @@ async fn settings_come_from_a_toml_file_too() {
     assert_eq!(status, 201);
     let (status, activation) = server.post("/api/admin/users/lee/activations", ADMIN, json!({})).await;
     assert_eq!(status, 201);
-    let client::Activated { account, .. } = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "x").await.unwrap();
+    let client::Activated { account, .. } =
+        client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "x").await.unwrap();
     assert_eq!(account.issuer, "Fabrikam");
     assert_eq!(server.signin("lee").await.1, None, "number matching is off in the file");
     // An unknown key is an error, not silently ignored.
     std::fs::write(&config, "organisation = \"typo\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_countersign-server")).args(["--config", config.to_str().unwrap(), "tokens"]).output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_countersign-server")).args(["--config", config.to_str().unwrap(), "tokens"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid configuration"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not a valid configuration"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]

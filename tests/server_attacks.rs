@@ -90,7 +90,8 @@ async fn idle_sockets_are_closed_and_do_not_keep_real_clients_out() {
     // A real client gets its answer once the idle ones time out (2 s each
     // round); without the timeout it would wait for ever.
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let health = client.get(format!("{}/healthz", server.base)).send().await.expect("healthz answered while the server was full of idle sockets");
+    let health =
+        client.get(format!("{}/healthz", server.base)).send().await.expect("healthz answered while the server was full of idle sockets");
     assert_eq!(health.text().await.unwrap(), "ok");
     // The server closed the idle ones it had accepted.
     let (_, closed) = answer(&mut idle[0], Duration::from_secs(20)).await;
@@ -150,7 +151,13 @@ async fn a_device_connecting_while_requests_are_made_gets_each_once() {
     let create = move || {
         let base = base.clone();
         async move {
-            let response = reqwest::Client::new().post(format!("{base}/api/signins")).bearer_auth(RP).json(&serde_json::json!({ "user": "dora", "app": "race" })).send().await.unwrap();
+            let response = reqwest::Client::new()
+                .post(format!("{base}/api/signins"))
+                .bearer_auth(RP)
+                .json(&serde_json::json!({ "user": "dora", "app": "race" }))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status().as_u16(), 201);
         }
     };
@@ -181,7 +188,15 @@ async fn a_revoked_device_is_disconnected_at_once_and_cannot_return() {
     let lost = server.device("erin").await;
     let kept = server.device("erin").await;
     let mut session = Session::connect(&lost, jiff::Timestamp::now).await.unwrap();
-    let listed: serde_json::Value = reqwest::Client::new().get(format!("{}/api/admin/users/erin/devices", server.base)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/admin/users/erin/devices", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert_eq!(server.delete(&format!("/api/admin/devices/{}", lost.device_id), ADMIN).await, 204);
     // The open session ends now, not at its next ping.
@@ -217,7 +232,13 @@ fn the_command_line_refuses_bad_settings_survives_a_closed_pipe_and_keeps_codes_
         command.arg("--database").arg(&database).args(args);
         command
     };
-    for (flag, value) in [("--report-block-seconds", "-10"), ("--report-block-seconds", "9223372036854775807"), ("--challenge-seconds", "0"), ("--request-timeout-seconds", "0"), ("--max-connections", "1")] {
+    for (flag, value) in [
+        ("--report-block-seconds", "-10"),
+        ("--report-block-seconds", "9223372036854775807"),
+        ("--challenge-seconds", "0"),
+        ("--request-timeout-seconds", "0"),
+        ("--max-connections", "1"),
+    ] {
         let output = server(&[flag, value, "tokens"]).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{flag} {value}: {stderr}");
@@ -279,7 +300,13 @@ async fn push_sockets_send_at_once_on_both_ends() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let config = countersign::server::Config { database: dir.path().join("server.sqlite3"), listen: SocketAddr::from(([127, 0, 0, 1], port)), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..Default::default() };
+    let config = countersign::server::Config {
+        database: dir.path().join("server.sqlite3"),
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        admin_token: Some(ADMIN.into()),
+        rp_token: Some(RP.into()),
+        ..Default::default()
+    };
     let state = countersign::server::AppState::open(config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(countersign::server::serve_on(listener, state.clone(), async move {
@@ -287,11 +314,15 @@ async fn push_sockets_send_at_once_on_both_ends() {
     }));
     state.store.add_user("ivy", "Contoso", countersign::server::now()).await.unwrap();
     let activation = countersign::server::new_activation(&state, "ivy").await.unwrap();
-    let countersign::push::client::Activated { link, .. } = countersign::push::client::activate(&activation.url, &activation.code, "laptop").await.unwrap();
+    let countersign::push::client::Activated { link, .. } =
+        countersign::push::client::activate(&activation.url, &activation.code, "laptop").await.unwrap();
     let _session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let sockets = sockets_on(port);
     assert!(sockets.iter().any(|(server, _)| *server) && sockets.iter().any(|(server, _)| !*server), "both ends found: {sockets:?}");
-    assert!(sockets.iter().all(|(_, nodelay)| *nodelay), "every socket of the push connection has TCP_NODELAY (server end, on): {sockets:?}");
+    assert!(
+        sockets.iter().all(|(_, nodelay)| *nodelay),
+        "every socket of the push connection has TCP_NODELAY (server end, on): {sockets:?}"
+    );
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 }

@@ -29,7 +29,8 @@ fn an_encrypted_aegis_export_imports_with_a_per_entry_report_and_only_once() {
     let file = fixture("aegis-encrypted.json");
 
     // A dry run says what would happen and changes nothing.
-    let output = sandbox.command().env("COUNTERSIGN_FILE_PASSWORD", "countersign-test").args(["import", &file, "--dry-run"]).output().unwrap();
+    let output =
+        sandbox.command().env("COUNTERSIGN_FILE_PASSWORD", "countersign-test").args(["import", &file, "--dry-run"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("new       Acme Corp (alice@example.com)"), "{text}");
@@ -48,7 +49,10 @@ fn an_encrypted_aegis_export_imports_with_a_per_entry_report_and_only_once() {
     let output = sandbox.command().env("COUNTERSIGN_FILE_PASSWORD", "countersign-test").args(["import", &file, "--json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert!(report.as_array().unwrap().iter().all(|line| line["outcome"] == "skipped" && line["reason"] == "already in the vault"), "{report}");
+    assert!(
+        report.as_array().unwrap().iter().all(|line| line["outcome"] == "skipped" && line["reason"] == "already in the vault"),
+        "{report}"
+    );
     assert!(stderr(&output).contains("nothing was imported from"), "{}", stderr(&output));
     assert_eq!(names(&sandbox).len(), 4);
 }
@@ -107,7 +111,11 @@ fn wrong_passwords_and_damaged_files_name_the_file_and_leave_the_vault_alone() {
     std::fs::write(&broken, &std::fs::read(fixture("aegis-plain.json")).unwrap()[..300]).unwrap();
     let output = sandbox.run(&["import", broken.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).starts_with(&format!("countersign: {}: not a format Countersign can import", broken.display())), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with(&format!("countersign: {}: not a format Countersign can import", broken.display())),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(std::fs::read(sandbox.path()).unwrap(), before, "the vault is untouched");
 }
 
@@ -116,7 +124,19 @@ fn exports_in_the_clear_need_reveal_and_every_export_imports_back_identically() 
     let source = Sandbox::new();
     source.init();
     source.ok(&["import", &fixture("uris.txt")]);
-    source.ok(&["add", "--issuer", "Seven", "--account", "erin", "--secret", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBV", "--digits", "7", "--algorithm", "SHA512"]);
+    source.ok(&[
+        "add",
+        "--issuer",
+        "Seven",
+        "--account",
+        "erin",
+        "--secret",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBV",
+        "--digits",
+        "7",
+        "--algorithm",
+        "SHA512",
+    ]);
     let codes = |sandbox: &Sandbox| sandbox.ok(&["code", "--json", "--at", "2026-12-03T10:00:00Z"]);
     let list = |sandbox: &Sandbox| sandbox.ok(&["list", "--json"]).replace(char::is_whitespace, "");
     let strip_ids = |text: String| -> serde_json::Value {
@@ -133,15 +153,23 @@ fn exports_in_the_clear_need_reveal_and_every_export_imports_back_identically() 
     assert!(stderr(&output).contains("add --reveal to confirm"), "{}", stderr(&output));
     assert!(!out.exists());
 
-    for (format, name) in [("countersign", "backup.cvault"), ("aegis-encrypted", "aegis.json"), ("aegis", "aegis-plain.json"), ("uris", "uris.txt")] {
+    for (format, name) in
+        [("countersign", "backup.cvault"), ("aegis-encrypted", "aegis.json"), ("aegis", "aegis-plain.json"), ("uris", "uris.txt")]
+    {
         let out = source.dir.path().join(name);
-        let output = source.command().env("COUNTERSIGN_FILE_PASSWORD", "export pass").args(["export", "--format", format, "--reveal", out.to_str().unwrap()]).output().unwrap();
+        let output = source
+            .command()
+            .env("COUNTERSIGN_FILE_PASSWORD", "export pass")
+            .args(["export", "--format", format, "--reveal", out.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{format}: {}", stderr(&output));
         assert!(stdout(&output).contains("Exported 5 of 5 accounts"), "{format}: {}", stdout(&output));
 
         let target = Sandbox::new();
         target.init();
-        let output = target.command().env("COUNTERSIGN_FILE_PASSWORD", "export pass").args(["import", out.to_str().unwrap()]).output().unwrap();
+        let output =
+            target.command().env("COUNTERSIGN_FILE_PASSWORD", "export pass").args(["import", out.to_str().unwrap()]).output().unwrap();
         assert!(output.status.success(), "{format}: {}", stderr(&output));
         assert_eq!(strip_ids(list(&target)), strip_ids(list(&source)), "{format}");
         assert_eq!(strip_ids(codes(&target)), strip_ids(codes(&source)), "{format}");
@@ -206,7 +234,10 @@ fn every_change_is_backed_up_verified_and_restorable() {
     sandbox.ok(&["backup", "restore", older, "--yes"]);
     assert_eq!(names(&sandbox), ["first"]);
     // The replaced vault was copied first, and the restored one is the newest copy.
-    assert_eq!(std::fs::read_dir(&backups_dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cvault")).count(), 4);
+    assert_eq!(
+        std::fs::read_dir(&backups_dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cvault")).count(),
+        4
+    );
     assert!(sandbox.ok(&["backup", "verify"]).contains("matches the vault: 1 accounts"));
 
     // A backup folder that cannot be written: the change is saved, and the user is told.

@@ -234,7 +234,10 @@ async fn run(cli: Cli) -> Result<()> {
             if json {
                 print(&serde_json::to_string_pretty(&activation)?)
             } else {
-                print(&format!("Code: {}\nURL:  {}\nQR:   {}\nValid for 10 minutes, once.", activation.code, activation.url, activation.uri))
+                print(&format!(
+                    "Code: {}\nURL:  {}\nQR:   {}\nValid for 10 minutes, once.",
+                    activation.code, activation.url, activation.uri
+                ))
             }
         }
         Command::Devices { user, json } => {
@@ -248,7 +251,21 @@ async fn run(cli: Cli) -> Result<()> {
             if devices.is_empty() {
                 return print(&format!("{user} has no devices."));
             }
-            print(&devices.iter().map(|d| format!("{}  {}  added {}{}", d.id, countersign::push::printable(&d.name), d.created_at, if d.listener { "  (receives while locked)" } else { "" })).collect::<Vec<_>>().join("\n"))
+            print(
+                &devices
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}  {}  added {}{}",
+                            d.id,
+                            countersign::push::printable(&d.name),
+                            d.created_at,
+                            if d.listener { "  (receives while locked)" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
         }
         Command::Activations { user, json } => {
             if !state.store.user_exists(&user).await? {
@@ -261,7 +278,13 @@ async fn run(cli: Cli) -> Result<()> {
             if activations.is_empty() {
                 return print(&format!("{user} has no activations."));
             }
-            print(&activations.iter().map(|a| format!("{}  {}  created {}  expires {}", a.id, a.state, a.created_at, a.expires_at)).collect::<Vec<_>>().join("\n"))
+            print(
+                &activations
+                    .iter()
+                    .map(|a| format!("{}  {}  created {}  expires {}", a.id, a.state, a.created_at, a.expires_at))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
         }
         Command::Revoke { what: RevokeCommand::Device { id } } => {
             if !state.store.revoke_device(&id).await? {

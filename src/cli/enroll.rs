@@ -188,7 +188,9 @@ pub fn add(vault: &mut Vault, found: Vec<Found>, partial: bool, now: u64) -> Res
 /// "text" when it has no URI scheme.
 fn scheme(text: &str) -> String {
     match text.split_once("://") {
-        Some((scheme, _)) if !scheme.is_empty() && scheme.len() <= 32 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        Some((scheme, _))
+            if !scheme.is_empty() && scheme.len() <= 32 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             scheme.to_ascii_lowercase()
         }
         _ => "text".into(),

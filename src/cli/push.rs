@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use countersign::privacyidea::{self, client::Poller};
 use countersign::journal;
+use countersign::privacyidea::{self, client::Poller};
 use countersign::push::client::{self, Event, Session};
-use countersign::reach;
 use countersign::push::{Challenge, Decision, Link, Shield, Status};
+use countersign::reach;
 use countersign::uri::{self, Payload};
 use countersign::vault::Vault;
 
@@ -120,8 +120,14 @@ pub fn activate(vault: &mut Vault, args: &ActivateArgs, target: (String, String)
     let plaintext = if args.insecure { client::Plaintext::Allowed } else { client::Plaintext::LoopbackOnly };
     // http:// to another machine, allowed by --insecure: warned about as
     // privacyIDEA enrollments over http:// are (activate_with refuses it otherwise).
-    if args.insecure && client::check_activation_url(&url, client::Plaintext::LoopbackOnly).is_err() && client::check_activation_url(&url, plaintext) == Ok(false) {
-        eprintln!("countersign: warning: {} is reached without encryption (http://); someone on the network could take over this account", url.trim());
+    if args.insecure
+        && client::check_activation_url(&url, client::Plaintext::LoopbackOnly).is_err()
+        && client::check_activation_url(&url, plaintext) == Ok(false)
+    {
+        eprintln!(
+            "countersign: warning: {} is reached without encryption (http://); someone on the network could take over this account",
+            url.trim()
+        );
     }
     let activated = runtime()?.block_on(client::activate_with(&url, &code, &name, plaintext))?;
     let keyring = if use_keyring { reach::keyring_for(vault) } else { None };
@@ -156,7 +162,14 @@ pub fn history(vault: &Vault, json: bool) -> Result<()> {
             let when = jiff::Timestamp::from_second(record.at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
             let place = if record.location.is_empty() { String::new() } else { format!(" from {}", terminal_safe(&record.location)) };
             let detail = if record.detail.is_empty() { String::new() } else { format!(" ({})", terminal_safe(&record.detail)) };
-            println!("{when}  {}  {}: {} for {}{place}: {}{detail}", terminal_safe(&record.request), terminal_safe(&record.account), terminal_safe(&record.app), terminal_safe(&record.user), record.event.label());
+            println!(
+                "{when}  {}  {}: {} for {}{place}: {}{detail}",
+                terminal_safe(&record.request),
+                terminal_safe(&record.account),
+                terminal_safe(&record.app),
+                terminal_safe(&record.user),
+                record.event.label()
+            );
         }
     }
     match history.broken {
@@ -177,7 +190,17 @@ fn record(vault: &Vault, target: &str, challenge: &Challenge, event: journal::Ev
     if vault.journal_key().is_none() {
         return;
     }
-    let record = journal::Record { at: now(), request: challenge.id.clone(), account: target.to_owned(), app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event, detail: detail.to_owned() };
+    let record = journal::Record {
+        at: now(),
+        request: challenge.id.clone(),
+        account: target.to_owned(),
+        app: challenge.app.clone(),
+        user: challenge.user.clone(),
+        ip: challenge.ip.clone(),
+        location: challenge.location.clone(),
+        event,
+        detail: detail.to_owned(),
+    };
     if let Err(error) = journal::append(vault.path(), &record) {
         eprintln!("countersign: warning: not recorded in the sign-in history: {error}");
     }
@@ -199,11 +222,23 @@ fn target(vault: &Vault, which: &Which) -> Result<(String, Target)> {
         .filter(|(e, link)| query.is_none_or(|q| e.account.matches(q) || link.organization.to_lowercase().contains(&q.to_lowercase())))
         .map(|(e, link)| (e.account.title(), Target::Countersign(link)))
         .collect();
-    found.extend(vault.push_tokens().iter().filter(|t| query.is_none_or(|q| t.token.matches(q))).map(|t| (t.token.title(), Target::PrivacyIdea(t.token.clone()))));
+    found.extend(
+        vault
+            .push_tokens()
+            .iter()
+            .filter(|t| query.is_none_or(|q| t.token.matches(q)))
+            .map(|t| (t.token.title(), Target::PrivacyIdea(t.token.clone()))),
+    );
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => bail!("no work or school account or privacyIDEA token{}; activate one with `countersign activate`, or add a privacyIDEA token with `countersign add --uri otpauth://pipush/...`", if query.is_some() { " matches" } else { "" }),
-        n => bail!("{n} accounts receive sign-in requests ({}); choose one with --account", found.iter().map(|(title, _)| title.as_str()).collect::<Vec<_>>().join(", ")),
+        0 => bail!(
+            "no work or school account or privacyIDEA token{}; activate one with `countersign activate`, or add a privacyIDEA token with `countersign add --uri otpauth://pipush/...`",
+            if query.is_some() { " matches" } else { "" }
+        ),
+        n => bail!(
+            "{n} accounts receive sign-in requests ({}); choose one with --account",
+            found.iter().map(|(title, _)| title.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -243,7 +278,13 @@ impl Channel {
         })
     }
 
-    async fn respond(&mut self, challenge: &Challenge, decision: Decision, args: &Answer, user_verified: bool) -> Result<(bool, Status, String)> {
+    async fn respond(
+        &mut self,
+        challenge: &Challenge,
+        decision: Decision,
+        args: &Answer,
+        user_verified: bool,
+    ) -> Result<(bool, Status, String)> {
         match self {
             Channel::Countersign(session) => {
                 session.respond(&challenge.id, decision, args.number, user_verified, now()).await?;
@@ -264,12 +305,19 @@ pub fn enroll_privacyidea(vault: &mut Vault, label: &str, parameters: &BTreeMap<
     let enrollment = privacyidea::Enrollment::from_link(label, parameters)?;
     let serial = enrollment.serial.clone();
     if enrollment.url.starts_with("http://") {
-        eprintln!("countersign: warning: {} is reached without encryption (http://); someone on the network could take over this token", enrollment.url);
+        eprintln!(
+            "countersign: warning: {} is reached without encryption (http://); someone on the network could take over this token",
+            enrollment.url
+        );
     } else if !enrollment.sslverify {
-        eprintln!("countersign: warning: the link turns off certificate checks (sslverify=0); someone on the network could take over this token");
+        eprintln!(
+            "countersign: warning: the link turns off certificate checks (sslverify=0); someone on the network could take over this token"
+        );
     }
     eprintln!("countersign: making an RSA-4096 key for privacyIDEA token {serial} (a few seconds)");
-    let token = runtime()?.block_on(privacyidea::client::enroll(enrollment, read_at, now())).with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
+    let token = runtime()?
+        .block_on(privacyidea::client::enroll(enrollment, read_at, now()))
+        .with_context(|| format!("enrolling privacyIDEA token {serial}"))?;
     let title = token.title();
     let now = now() as u64;
     let id = vault.add_push_token(token, now)?;
@@ -285,9 +333,19 @@ fn now() -> i64 {
 /// One line for people. Relying-party text never reaches the terminal raw.
 fn describe(challenge: &Challenge, seconds_left: i64) -> String {
     let safe = terminal_safe;
-    let mut text = format!("{}  {} wants {} ({}) to sign in", safe(&challenge.id), safe(&challenge.app), safe(&challenge.user), safe(&challenge.organization));
+    let mut text = format!(
+        "{}  {} wants {} ({}) to sign in",
+        safe(&challenge.id),
+        safe(&challenge.app),
+        safe(&challenge.user),
+        safe(&challenge.organization)
+    );
     if !challenge.location.is_empty() || !challenge.ip.is_empty() {
-        text.push_str(&format!(" from {} {}", safe(&challenge.location), if challenge.ip.is_empty() { String::new() } else { format!("[{}]", safe(&challenge.ip)) }));
+        text.push_str(&format!(
+            " from {} {}",
+            safe(&challenge.location),
+            if challenge.ip.is_empty() { String::new() } else { format!("[{}]", safe(&challenge.ip)) }
+        ));
     }
     if !challenge.question.is_empty() {
         text.push_str(&format!(": {}", safe(&challenge.question)));
@@ -354,7 +412,13 @@ pub fn watch(vault: &Vault, which: &Which, json: bool, count: Option<usize>, tim
 
 /// `push approve|deny|report ID`. `verify_user` checks the vault password
 /// when the organisation requires it.
-pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Duration, verify_user: impl FnOnce() -> Result<()>) -> Result<()> {
+pub fn answer(
+    vault: &Vault,
+    args: &Answer,
+    decision: Decision,
+    interval: Duration,
+    verify_user: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let (title, target) = target(vault, &args.which)?;
     let runtime = runtime()?;
     let mut channel = runtime.block_on(Channel::open(target, interval))?;
@@ -373,7 +437,9 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
     });
     let challenge = match challenge {
         Ok(result) => result?,
-        Err(_) => bail!("no pending sign-in request {} arrived within {} s (answered, expired, or for another account)", args.id, args.timeout),
+        Err(_) => {
+            bail!("no pending sign-in request {} arrived within {} s (answered, expired, or for another account)", args.id, args.timeout)
+        }
     };
     if decision == Decision::Approve && challenge.number_matching && args.number.is_none() {
         bail!("this request asks for the number the sign-in page shows: add --number N");
@@ -383,8 +449,13 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
     }
     if decision == Decision::Approve && !challenge.presence_options.is_empty() {
         match &args.answer {
-            None => bail!("this request asks you to pick the option the sign-in page shows ({}): add --answer X", challenge.presence_options.join(", ")),
-            Some(answer) if !challenge.presence_options.contains(answer) => bail!("{answer:?} is not one of the options {}", challenge.presence_options.join(", ")),
+            None => bail!(
+                "this request asks you to pick the option the sign-in page shows ({}): add --answer X",
+                challenge.presence_options.join(", ")
+            ),
+            Some(answer) if !challenge.presence_options.contains(answer) => {
+                bail!("{answer:?} is not one of the options {}", challenge.presence_options.join(", "))
+            }
             Some(_) => {}
         }
     }
@@ -401,10 +472,19 @@ pub fn answer(vault: &Vault, args: &Answer, decision: Decision, interval: Durati
         _ => None,
     };
     if let Some(outcome) = outcome {
-        record(vault, &title, &challenge, outcome, &format!("answered from the command line{}", if reason.is_empty() { String::new() } else { format!("; {reason}") }));
+        record(
+            vault,
+            &title,
+            &challenge,
+            outcome,
+            &format!("answered from the command line{}", if reason.is_empty() { String::new() } else { format!("; {reason}") }),
+        );
     }
     if !accepted {
-        bail!("the server refused the answer: {reason}{}", if status == Status::Unknown { String::new() } else { format!(" (status: {status})") });
+        bail!(
+            "the server refused the answer: {reason}{}",
+            if status == Status::Unknown { String::new() } else { format!(" (status: {status})") }
+        );
     }
     println!("{}: {status}{}", challenge.id, if reason.is_empty() { String::new() } else { format!(" ({reason})") });
     if decision == Decision::Approve && status != Status::Approved {

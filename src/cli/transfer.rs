@@ -123,7 +123,8 @@ pub enum BackupCommand {
 }
 
 /// Where scripts give an import or export file's password (not the vault's).
-const FILE_PASSWORD: unlock::Scripted = unlock::Scripted { flag: "--file-password-file", env: FILE_PASSWORD_ENV, what: "the file's password" };
+const FILE_PASSWORD: unlock::Scripted =
+    unlock::Scripted { flag: "--file-password-file", env: FILE_PASSWORD_ENV, what: "the file's password" };
 
 /// The password of an import or export file: a file, the environment, or a prompt.
 fn file_password(file: Option<&Path>, prompt: &str, twice: bool) -> Result<Password> {
@@ -173,14 +174,22 @@ pub fn import(open: impl FnOnce() -> Result<Vault>, args: ImportArgs, now: u64) 
             .zip(&plan)
             .map(|(item, plan)| match plan {
                 Plan::New => ReportLine { title: &item.title, outcome: "new", reason: None },
-                Plan::InVault(_) if args.merge => ReportLine { title: &item.title, outcome: "merge", reason: Some("already in the vault".into()) },
+                Plan::InVault(_) if args.merge => {
+                    ReportLine { title: &item.title, outcome: "merge", reason: Some("already in the vault".into()) }
+                }
                 Plan::InVault(_) => ReportLine { title: &item.title, outcome: "skip", reason: Some("already in the vault".into()) },
-                Plan::RepeatedInFile => ReportLine { title: &item.title, outcome: "skip", reason: Some("repeats an earlier entry of the file".into()) },
+                Plan::RepeatedInFile => {
+                    ReportLine { title: &item.title, outcome: "skip", reason: Some("repeats an earlier entry of the file".into()) }
+                }
                 Plan::Skipped(skip) => ReportLine { title: &item.title, outcome: "skip", reason: Some(skip.to_string()) },
             })
             .collect();
         let new = lines.iter().filter(|line| line.outcome == "new").count();
-        return print_report(&lines, args.json, &format!("Dry run of {described}: {new} of {} entries would be imported; nothing was changed.", lines.len()));
+        return print_report(
+            &lines,
+            args.json,
+            &format!("Dry run of {described}: {new} of {} entries would be imported; nothing was changed.", lines.len()),
+        );
     }
     let duplicates = if args.merge { Duplicates::Merge } else { Duplicates::Skip };
     let report = transfer::import(&mut vault, &contents, duplicates, now)?;
@@ -228,7 +237,9 @@ fn print_report(lines: &[ReportLine], json: bool, summary: &str) -> Result<()> {
 pub fn export(vault: &Vault, args: ExportArgs) -> Result<()> {
     let format = ExportFormat::from(args.format);
     if !format.is_encrypted() && !args.reveal {
-        bail!("{format} holds every secret key in the clear; add --reveal to confirm, or export with --format countersign or aegis-encrypted");
+        bail!(
+            "{format} holds every secret key in the clear; add --reveal to confirm, or export with --format countersign or aegis-encrypted"
+        );
     }
     if args.out.exists() {
         bail!("{} already exists; it was left untouched. Choose another name", args.out.display());
@@ -252,13 +263,24 @@ pub fn export(vault: &Vault, args: ExportArgs) -> Result<()> {
 }
 
 /// `backup verify|list|restore`.
-pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Path, policy: Option<backup::Policy>, open: impl FnOnce() -> Result<Vault>) -> Result<()> {
+pub fn backup(
+    command: BackupCommand,
+    credentials: &Credentials,
+    vault_path: &Path,
+    policy: Option<backup::Policy>,
+    open: impl FnOnce() -> Result<Vault>,
+) -> Result<()> {
     let dir = policy.as_ref().map(|p| p.dir.clone()).unwrap_or_else(|| backup::default_dir(vault_path));
     match command {
         BackupCommand::Verify => {
             let mut vault = open()?;
             let backup::Verification { backup: newest, verified } = vault.verify_backup(super::now()?)?;
-            println!("{} (taken {}) decrypts and matches the vault: {} accounts. It restores.", newest.path.display(), newest.taken(), verified.accounts);
+            println!(
+                "{} (taken {}) decrypts and matches the vault: {} accounts. It restores.",
+                newest.path.display(),
+                newest.taken(),
+                verified.accounts
+            );
             Ok(())
         }
         BackupCommand::List => {
@@ -273,7 +295,9 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
                 println!("{}  {}", backup.taken(), backup.path.display());
             }
             match backup::last_verified(&dir) {
-                Some(verified) => println!("Last verified restorable: {} ({}, {} accounts).", verified.when(), verified.file, verified.accounts),
+                Some(verified) => {
+                    println!("Last verified restorable: {} ({}, {} accounts).", verified.when(), verified.file, verified.accounts)
+                }
                 None => println!("Never verified: run `countersign backup verify`."),
             }
             Ok(())
@@ -282,7 +306,12 @@ pub fn backup(command: BackupCommand, credentials: &Credentials, vault_path: &Pa
             if !file.is_file() {
                 bail!("no backup at {}", file.display());
             }
-            let question = format!("Replace the vault at {} with the backup {}? The current vault is first copied to {}.", vault_path.display(), file.display(), dir.display());
+            let question = format!(
+                "Replace the vault at {} with the backup {}? The current vault is first copied to {}.",
+                vault_path.display(),
+                file.display(),
+                dir.display()
+            );
             if !yes && !super::confirm(&question)? {
                 println!("Kept the current vault.");
                 return Ok(());

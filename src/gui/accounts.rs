@@ -162,7 +162,9 @@ impl Accounts {
     /// The cards that match the search box.
     pub fn visible(&self) -> impl Iterator<Item = &Card> {
         let query = self.query.trim().to_lowercase();
-        self.cards.iter().filter(move |c| query.is_empty() || c.issuer.to_lowercase().contains(&query) || c.name.to_lowercase().contains(&query))
+        self.cards
+            .iter()
+            .filter(move |c| query.is_empty() || c.issuer.to_lowercase().contains(&query) || c.name.to_lowercase().contains(&query))
     }
 
     /// Moves the keyboard selection by `delta` among the visible cards and
@@ -190,7 +192,9 @@ impl Accounts {
             None
         };
         match target {
-            Some(y) => iced::widget::operation::scroll_to(LIST_ID, iced::widget::operation::AbsoluteOffset { x: None, y: Some(y.max(0.0)) }),
+            Some(y) => {
+                iced::widget::operation::scroll_to(LIST_ID, iced::widget::operation::AbsoluteOffset { x: None, y: Some(y.max(0.0)) })
+            }
             None => Task::none(),
         }
     }
@@ -286,7 +290,15 @@ impl Accounts {
                 1 => "Sign-in activity · 1 privacyIDEA token".to_owned(),
                 n => format!("Sign-in activity · {n} privacyIDEA tokens"),
             };
-            column![header, row![Space::new().width(Fill), button(text(label).size(13)).on_press(Message::OpenActivity).padding([5, 10]).style(button::text)]].spacing(4).into()
+            column![
+                header,
+                row![
+                    Space::new().width(Fill),
+                    button(text(label).size(13)).on_press(Message::OpenActivity).padding([5, 10]).style(button::text)
+                ]
+            ]
+            .spacing(4)
+            .into()
         } else {
             header.into()
         };
@@ -333,23 +345,34 @@ impl Accounts {
 
     fn card<'a>(&'a self, card: &'a Card, extent: f32) -> Element<'a, Message> {
         let selected = self.selected.as_ref() == Some(&card.id);
-        let avatar = container(text(card.letter.clone()).size(20).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") }))
-            .width(40)
-            .height(40)
-            .center_x(40)
-            .center_y(40)
-            .style(style::avatar(card.color));
-        let (title, subtitle) = if card.issuer.is_empty() { (card.name.clone(), String::new()) } else { (card.issuer.clone(), card.name.clone()) };
-        let mut names = column![text(title).size(16).font(Font { weight: font::Weight::Semibold, ..Font::with_name("Fira Sans") }), text(subtitle).size(13).style(text::secondary)].spacing(2);
+        let avatar =
+            container(text(card.letter.clone()).size(20).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") }))
+                .width(40)
+                .height(40)
+                .center_x(40)
+                .center_y(40)
+                .style(style::avatar(card.color));
+        let (title, subtitle) =
+            if card.issuer.is_empty() { (card.name.clone(), String::new()) } else { (card.issuer.clone(), card.name.clone()) };
+        let mut names = column![
+            text(title).size(16).font(Font { weight: font::Weight::Semibold, ..Font::with_name("Fira Sans") }),
+            text(subtitle).size(13).style(text::secondary)
+        ]
+        .spacing(2);
         if card.push {
             let status = self.push_status.get(&card.id).map_or("Push: starting", String::as_str);
-            names = names.push(text(status.to_owned()).size(12).style(if status.starts_with("Push: connected") { text::success } else { text::secondary }));
+            names = names.push(text(status.to_owned()).size(12).style(if status.starts_with("Push: connected") {
+                text::success
+            } else {
+                text::secondary
+            }));
         }
 
         let hidden = self.hide_codes && self.revealed.as_ref() != Some(&card.id);
         let shown_code = if hidden { card.code.chars().map(|c| if c == ' ' { ' ' } else { '•' }).collect() } else { card.code.clone() };
         let urgent = card.seconds_left.is_some_and(|left| left < 5);
-        let mut code_column = column![text(shown_code).size(28).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") })].align_x(iced::Right);
+        let mut code_column = column![text(shown_code).size(28).font(Font { weight: font::Weight::Bold, ..Font::with_name("Fira Sans") })]
+            .align_x(iced::Right);
         if let (Some(next), false) = (&card.next, hidden) {
             code_column = code_column.push(text(format!("next {next}")).size(12).style(text::secondary));
         }
@@ -358,7 +381,11 @@ impl Accounts {
                 let label = text(format!("{left} s")).size(13).width(34).align_x(iced::Right);
                 if urgent { label.style(text::danger).into() } else { label.style(text::secondary).into() }
             }
-            None => button(text("Next code").size(13)).on_press(Message::NextCode(card.id.clone())).padding([6, 10]).style(button::secondary).into(),
+            None => button(text("Next code").size(13))
+                .on_press(Message::NextCode(card.id.clone()))
+                .padding([6, 10])
+                .style(button::secondary)
+                .into(),
         };
         let top = row![avatar, names, Space::new().width(Fill), code_column, countdown].spacing(12).align_y(Center);
 
@@ -372,15 +399,27 @@ impl Accounts {
         if selected {
             content = content.push(self.card_tools(card));
         }
-        button(content).on_press(Message::CardPressed(card.id.clone())).padding(14).width(Fill).height(extent).style(style::card_button).into()
+        button(content)
+            .on_press(Message::CardPressed(card.id.clone()))
+            .padding(14)
+            .width(Fill)
+            .height(extent)
+            .style(style::card_button)
+            .into()
     }
 
     /// Edit, delete and reorder, or the inline edit and delete-confirmation forms.
     fn card_tools<'a>(&'a self, card: &'a Card) -> Element<'a, Message> {
         if let Some(edit) = self.editing.as_ref().filter(|e| e.id == card.id) {
             return row![
-                text_input("Issuer", &edit.issuer).on_input(|i| Message::Editing(EditMessage::IssuerChanged(i))).on_submit(Message::Editing(EditMessage::Save)).padding(7),
-                text_input("Account name", &edit.name).on_input(|n| Message::Editing(EditMessage::NameChanged(n))).on_submit(Message::Editing(EditMessage::Save)).padding(7),
+                text_input("Issuer", &edit.issuer)
+                    .on_input(|i| Message::Editing(EditMessage::IssuerChanged(i)))
+                    .on_submit(Message::Editing(EditMessage::Save))
+                    .padding(7),
+                text_input("Account name", &edit.name)
+                    .on_input(|n| Message::Editing(EditMessage::NameChanged(n)))
+                    .on_submit(Message::Editing(EditMessage::Save))
+                    .padding(7),
                 button(text("Save")).on_press(Message::Editing(EditMessage::Save)).padding([7, 12]),
                 button(text("Cancel")).on_press(Message::Editing(EditMessage::Cancel)).padding([7, 12]).style(button::secondary),
             ]
@@ -390,7 +429,9 @@ impl Accounts {
         }
         if self.confirm_delete.as_ref() == Some(&card.id) {
             return row![
-                text(format!("Delete {}? Its codes cannot be recovered.", if card.issuer.is_empty() { &card.name } else { &card.issuer })).size(14).width(Fill),
+                text(format!("Delete {}? Its codes cannot be recovered.", if card.issuer.is_empty() { &card.name } else { &card.issuer }))
+                    .size(14)
+                    .width(Fill),
                 button(text("Delete")).on_press(Message::DeleteConfirmed(true)).padding([7, 12]).style(button::danger),
                 button(text("Cancel")).on_press(Message::DeleteConfirmed(false)).padding([7, 12]).style(button::secondary),
             ]
@@ -398,7 +439,8 @@ impl Accounts {
             .align_y(Center)
             .into();
         }
-        let tool = |label: &'static str, message: Message| button(text(label).size(13)).on_press(message).padding([5, 10]).style(button::text);
+        let tool =
+            |label: &'static str, message: Message| button(text(label).size(13)).on_press(message).padding([5, 10]).style(button::text);
         row![
             text("Copied when clicked").size(12).style(text::secondary),
             Space::new().width(Fill),
@@ -417,7 +459,9 @@ impl Accounts {
 fn empty_state<'a>() -> Element<'a, Message> {
     let content = column![
         text("No accounts yet").size(22),
-        text("Add your first account by scanning its QR code from an image, the clipboard or a dropped file, or by typing its secret key.").size(15).align_x(Center),
+        text("Add your first account by scanning its QR code from an image, the clipboard or a dropped file, or by typing its secret key.")
+            .size(15)
+            .align_x(Center),
         button(text("Add account")).on_press(Message::AddAccount).padding([10, 18]),
     ]
     .spacing(12)

@@ -41,15 +41,29 @@ pub enum Kind {
 /// Something read from a QR code or a form, shown for review before saving.
 #[derive(Debug, Clone)]
 pub enum Candidate {
-    Account { account: Account, warnings: Vec<String> },
+    Account {
+        account: Account,
+        warnings: Vec<String>,
+    },
     /// A work or school activation: a Code and a URL, activated on "Activate".
-    Activation { code: String, url: String },
+    Activation {
+        code: String,
+        url: String,
+    },
     /// A privacyIDEA PUSH token, enrolled on "Enroll"; `read_at` starts its TTL.
-    PrivacyIdea { enrollment: crate::privacyidea::Enrollment, read_at: i64 },
+    PrivacyIdea {
+        enrollment: crate::privacyidea::Enrollment,
+        read_at: i64,
+    },
     /// A payload that is not a plain account; said plainly, never silently dropped.
-    Unsupported { what: String, why: String },
+    Unsupported {
+        what: String,
+        why: String,
+    },
     /// A QR code whose text is no enrollment payload.
-    Invalid { error: String },
+    Invalid {
+        error: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -126,9 +140,15 @@ pub enum Action {
     /// Saved one account and nothing else to report: back to the list with this toast.
     Finished(String),
     /// Activate a work or school account, then answer with `Activated`.
-    Activate { code: String, url: String },
+    Activate {
+        code: String,
+        url: String,
+    },
     /// Enroll a privacyIDEA token, then answer with `Enrolled`.
-    Enroll { enrollment: crate::privacyidea::Enrollment, read_at: i64 },
+    Enroll {
+        enrollment: crate::privacyidea::Enrollment,
+        read_at: i64,
+    },
     Cancel,
 }
 
@@ -162,7 +182,9 @@ impl Add {
             }
             Message::OpenImage => {
                 self.busy = Some("Choose an image…");
-                let dialog = rfd::AsyncFileDialog::new().set_title("Open a QR code image").add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "gif"]);
+                let dialog = rfd::AsyncFileDialog::new()
+                    .set_title("Open a QR code image")
+                    .add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "gif"]);
                 Action::Run(Task::perform(async move { dialog.pick_file().await.map(|f| f.path().to_owned()) }, Message::ImagePicked))
             }
             Message::ImagePicked(None) => {
@@ -176,7 +198,10 @@ impl Add {
             Message::ScanScreen => {
                 self.busy = Some("Looking for QR codes on the screen…");
                 self.error = None;
-                Action::Run(Task::perform(async { crate::screen::scan().await.map(Sensitive).map_err(jobs::Error::from) }, Message::Scanned))
+                Action::Run(Task::perform(
+                    async { crate::screen::scan().await.map(Sensitive).map_err(jobs::Error::from) },
+                    Message::Scanned,
+                ))
             }
             Message::Scanned(result) => {
                 self.busy = None;
@@ -344,18 +369,18 @@ impl Add {
     fn to_save(&self) -> Vec<Account> {
         let candidates = self.review.iter().flatten().filter_map(|c| match c {
             Candidate::Account { account, .. } => Some(account.clone()),
-            Candidate::Activation { .. } | Candidate::PrivacyIdea { .. } | Candidate::Unsupported { .. } | Candidate::Invalid { .. } => None,
+            Candidate::Activation { .. } | Candidate::PrivacyIdea { .. } | Candidate::Unsupported { .. } | Candidate::Invalid { .. } => {
+                None
+            }
         });
         candidates.chain(self.batches.entries().filter_map(|e| e.account.as_ref().ok().cloned())).collect()
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let header = row![
-            button(text("← Back")).on_press(Message::Cancel).padding([8, 12]).style(button::secondary),
-            text("Add account").size(22),
-        ]
-        .spacing(14)
-        .align_y(Center);
+        let header =
+            row![button(text("← Back")).on_press(Message::Cancel).padding([8, 12]).style(button::secondary), text("Add account").size(22),]
+                .spacing(14)
+                .align_y(Center);
         if let Some(report) = &self.report {
             return column![header, report_view(report)].spacing(16).padding(16).into();
         }
@@ -366,7 +391,8 @@ impl Add {
             let style = if self.kind == kind { button::primary } else { button::secondary };
             button(text(label).width(Fill).align_x(Center)).on_press(Message::KindSelected(kind)).padding(10).width(Fill).style(style)
         };
-        let tabs = row![choice("Work or school account", Kind::WorkOrSchool), choice("Other account (Google, GitHub, …)", Kind::Other)].spacing(8);
+        let tabs =
+            row![choice("Work or school account", Kind::WorkOrSchool), choice("Other account (Google, GitHub, …)", Kind::Other)].spacing(8);
         let body: Element<'_, Message> = match self.kind {
             Kind::WorkOrSchool => self.work_view(),
             Kind::Other => self.other_view(),
@@ -382,12 +408,22 @@ impl Add {
     fn work_view(&self) -> Element<'_, Message> {
         let mut manual = column![
             text("Or enter the Code and URL shown under the QR code").size(18),
-            text_input("Code (e.g. 123 456 789)", &self.form.code).id(CODE_ID).on_input(|c| Message::Form(form::Message::CodeChanged(c))).padding(9),
-            text_input("URL (e.g. https://mfa.example.com/…)", &self.form.url).id(URL_ID).on_input(|u| Message::Form(form::Message::UrlChanged(u))).on_submit(Message::Activate(self.form.code.clone(), self.form.url.clone())).padding(9),
+            text_input("Code (e.g. 123 456 789)", &self.form.code)
+                .id(CODE_ID)
+                .on_input(|c| Message::Form(form::Message::CodeChanged(c)))
+                .padding(9),
+            text_input("URL (e.g. https://mfa.example.com/…)", &self.form.url)
+                .id(URL_ID)
+                .on_input(|u| Message::Form(form::Message::UrlChanged(u)))
+                .on_submit(Message::Activate(self.form.code.clone(), self.form.url.clone()))
+                .padding(9),
         ]
         .spacing(8);
         if self.busy.is_none() {
-            manual = manual.push(row![Space::new().width(Fill), button(text("Activate")).on_press(Message::Activate(self.form.code.clone(), self.form.url.clone())).padding([8, 16])]);
+            manual = manual.push(row![
+                Space::new().width(Fill),
+                button(text("Activate")).on_press(Message::Activate(self.form.code.clone(), self.form.url.clone())).padding([8, 16])
+            ]);
         }
         let mut content = column![
             text("Your organisation's \"Configure mobile app\" page shows a QR code with a Code and a URL under it. Activating lets this computer show the account's codes and approve sign-ins.").size(14),
@@ -422,30 +458,76 @@ impl Add {
 
         let mut manual = column![
             text("Enter a setup key").size(18),
-            text_input("Account name (e.g. alice@example.com)", &self.form.name).id(NAME_ID).on_input(|n| Message::Form(form::Message::NameChanged(n))).on_submit(Message::ReviewManual).padding(9),
-            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.form.secret).id(SECRET_ID).on_input(|s| Message::Form(form::Message::SecretChanged(Sensitive(s)))).on_submit(Message::ReviewManual).padding(9),
-            text_input("Issuer (optional, e.g. GitHub)", &self.form.issuer).id(ISSUER_ID).on_input(|i| Message::Form(form::Message::IssuerChanged(i))).on_submit(Message::ReviewManual).padding(9),
+            text_input("Account name (e.g. alice@example.com)", &self.form.name)
+                .id(NAME_ID)
+                .on_input(|n| Message::Form(form::Message::NameChanged(n)))
+                .on_submit(Message::ReviewManual)
+                .padding(9),
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.form.secret)
+                .id(SECRET_ID)
+                .on_input(|s| Message::Form(form::Message::SecretChanged(Sensitive(s))))
+                .on_submit(Message::ReviewManual)
+                .padding(9),
+            text_input("Issuer (optional, e.g. GitHub)", &self.form.issuer)
+                .id(ISSUER_ID)
+                .on_input(|i| Message::Form(form::Message::IssuerChanged(i)))
+                .on_submit(Message::ReviewManual)
+                .padding(9),
         ]
         .spacing(8);
         if self.form.advanced {
             let numeric = self.form.otp_type != OtpType::Steam;
-            let mut advanced = row![pick_list([OtpType::Totp, OtpType::Hotp, OtpType::Steam], Some(self.form.otp_type), |t| Message::Form(form::Message::TypeSelected(t))).padding(8)].spacing(8).align_y(Center);
+            let mut advanced = row![
+                pick_list([OtpType::Totp, OtpType::Hotp, OtpType::Steam], Some(self.form.otp_type), |t| Message::Form(
+                    form::Message::TypeSelected(t)
+                ))
+                .padding(8)
+            ]
+            .spacing(8)
+            .align_y(Center);
             if numeric {
                 advanced = advanced
-                    .push(pick_list([Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512], Some(self.form.algorithm.unwrap_or(Algorithm::Sha1)), |a| Message::Form(form::Message::AlgorithmSelected(a))).padding(8))
-                    .push(pick_list([6u8, 7, 8], Some(self.form.digits.unwrap_or(6)), |d| Message::Form(form::Message::DigitsSelected(d))).padding(8))
+                    .push(
+                        pick_list(
+                            [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512],
+                            Some(self.form.algorithm.unwrap_or(Algorithm::Sha1)),
+                            |a| Message::Form(form::Message::AlgorithmSelected(a)),
+                        )
+                        .padding(8),
+                    )
+                    .push(
+                        pick_list([6u8, 7, 8], Some(self.form.digits.unwrap_or(6)), |d| Message::Form(form::Message::DigitsSelected(d)))
+                            .padding(8),
+                    )
                     .push(text("digits").size(14));
             }
             advanced = match self.form.otp_type {
-                OtpType::Totp => advanced.push(text_input("30", &self.form.period).on_input(|p| Message::Form(form::Message::PeriodChanged(p))).width(70).padding(8)).push(text("seconds").size(14)),
-                OtpType::Hotp => advanced.push(text_input("0", &self.form.counter).on_input(|c| Message::Form(form::Message::CounterChanged(c))).width(90).padding(8)).push(text("counter").size(14)),
+                OtpType::Totp => advanced
+                    .push(
+                        text_input("30", &self.form.period)
+                            .on_input(|p| Message::Form(form::Message::PeriodChanged(p)))
+                            .width(70)
+                            .padding(8),
+                    )
+                    .push(text("seconds").size(14)),
+                OtpType::Hotp => advanced
+                    .push(
+                        text_input("0", &self.form.counter)
+                            .on_input(|c| Message::Form(form::Message::CounterChanged(c)))
+                            .width(90)
+                            .padding(8),
+                    )
+                    .push(text("counter").size(14)),
                 OtpType::Steam => advanced,
             };
             manual = manual.push(advanced);
         }
         manual = manual.push(
             row![
-                button(text(if self.form.advanced { "Hide advanced" } else { "Advanced…" })).on_press(Message::Form(form::Message::ToggleAdvanced)).padding([8, 12]).style(button::text),
+                button(text(if self.form.advanced { "Hide advanced" } else { "Advanced…" }))
+                    .on_press(Message::Form(form::Message::ToggleAdvanced))
+                    .padding([8, 12])
+                    .style(button::text),
                 Space::new().width(Fill),
                 button(text("Review")).on_press(Message::ReviewManual).padding([8, 16]),
             ]
@@ -455,7 +537,11 @@ impl Add {
         let link = column![
             text("Or paste an otpauth:// link").size(18),
             row![
-                text_input("otpauth://totp/…", &self.form.uri).id(URI_ID).on_input(|s| Message::Form(form::Message::UriChanged(Sensitive(s)))).on_submit(Message::ReviewUri).padding(9),
+                text_input("otpauth://totp/…", &self.form.uri)
+                    .id(URI_ID)
+                    .on_input(|s| Message::Form(form::Message::UriChanged(Sensitive(s))))
+                    .on_submit(Message::ReviewUri)
+                    .padding(9),
                 button(text("Review")).on_press(Message::ReviewUri).padding([8, 16]),
             ]
             .spacing(8),
@@ -473,14 +559,16 @@ impl Add {
         let count = self.to_save().len();
         let activation = review.iter().any(|c| matches!(c, Candidate::Activation { .. }));
         let token = review.iter().any(|c| matches!(c, Candidate::PrivacyIdea { .. }));
-        let mut list = column![text(match count {
-            0 if activation => "Check the activation before using it:".to_owned(),
-            0 if token => "Check the token before enrolling it:".to_owned(),
-            0 => "Nothing here can be added.".to_owned(),
-            1 => "Check the account before adding it:".to_owned(),
-            n => format!("{n} accounts found. Check them before adding:"),
-        })
-        .size(15)]
+        let mut list = column![
+            text(match count {
+                0 if activation => "Check the activation before using it:".to_owned(),
+                0 if token => "Check the token before enrolling it:".to_owned(),
+                0 => "Nothing here can be added.".to_owned(),
+                1 => "Check the account before adding it:".to_owned(),
+                n => format!("{n} accounts found. Check them before adding:"),
+            })
+            .size(15)
+        ]
         .spacing(10);
         for candidate in review {
             list = list.push(container(candidate_view(candidate)).padding(14).width(Fill).style(style::card));
@@ -499,7 +587,14 @@ impl Add {
         if count > 0 && (complete || self.partial_ok) && self.saving.is_none() {
             save = save.on_press(Message::Save);
         }
-        list = list.push(row![button(text("Start over")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary), Space::new().width(Fill), save].align_y(Center));
+        list = list.push(
+            row![
+                button(text("Start over")).on_press(Message::BackToForm).padding([9, 14]).style(button::secondary),
+                Space::new().width(Fill),
+                save
+            ]
+            .align_y(Center),
+        );
         scrollable(list).into()
     }
 
@@ -509,18 +604,36 @@ impl Add {
     fn export_view(&self) -> Element<'_, Message> {
         let mut export = column![].spacing(6);
         for progress in self.batches.all_progress() {
-            let title = if progress.size == 1 { "Google Authenticator export".to_owned() } else { format!("Google Authenticator export: {progress}") };
+            let title = if progress.size == 1 {
+                "Google Authenticator export".to_owned()
+            } else {
+                format!("Google Authenticator export: {progress}")
+            };
             export = export.push(text(title).size(17));
         }
         for entry in self.batches.entries() {
             export = export.push(match &entry.account {
-                Ok(account) => row![text(entry.title.clone()).size(14).width(Fill), text(format!("{}, {} digits, {}", account.method.kind().to_uppercase(), account.digits, account.algorithm)).size(13).style(text::secondary)].spacing(8),
-                Err(why) => row![text(entry.title.clone()).size(14).width(Fill), text(format!("cannot be added: {why}")).size(13).style(text::danger)].spacing(8),
+                Ok(account) => row![
+                    text(entry.title.clone()).size(14).width(Fill),
+                    text(format!("{}, {} digits, {}", account.method.kind().to_uppercase(), account.digits, account.algorithm))
+                        .size(13)
+                        .style(text::secondary)
+                ]
+                .spacing(8),
+                Err(why) => row![
+                    text(entry.title.clone()).size(14).width(Fill),
+                    text(format!("cannot be added: {why}")).size(13).style(text::danger)
+                ]
+                .spacing(8),
             });
         }
         for missing in self.batches.missing() {
             export = export
-                .push(text(format!("Still to scan: {missing}. Google Authenticator shows them one after another; scan each.")).size(14).style(text::warning))
+                .push(
+                    text(format!("Still to scan: {missing}. Google Authenticator shows them one after another; scan each."))
+                        .size(14)
+                        .style(text::warning),
+                )
                 .push(
                     row![
                         button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
@@ -531,7 +644,12 @@ impl Add {
                 );
         }
         if !self.batches.is_complete() {
-            export = export.push(checkbox(self.partial_ok).label("Add the accounts scanned so far without the missing codes").on_toggle(Message::PartialConfirmed).size(16));
+            export = export.push(
+                checkbox(self.partial_ok)
+                    .label("Add the accounts scanned so far without the missing codes")
+                    .on_toggle(Message::PartialConfirmed)
+                    .size(16),
+            );
         }
         container(export).padding(14).width(Fill).style(style::card).into()
     }
@@ -623,7 +741,9 @@ fn candidate_view(candidate: &Candidate) -> Element<'_, Message> {
 /// What a scanned or pasted text read at `now` (Unix seconds) is, for review.
 pub fn candidate(text: &str, now: u64) -> Candidate {
     match uri::parse(text) {
-        Ok(Payload::Account { account, warnings }) => Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() },
+        Ok(Payload::Account { account, warnings }) => {
+            Candidate::Account { account, warnings: warnings.iter().map(ToString::to_string).collect() }
+        }
         Ok(Payload::WorkActivation { code, url }) => Candidate::Activation { code, url },
         Ok(Payload::PrivacyIdeaPush { label, parameters }) => match crate::privacyidea::Enrollment::from_link(&label, &parameters) {
             Ok(enrollment) => Candidate::PrivacyIdea { enrollment, read_at: now as i64 },

@@ -57,7 +57,12 @@ pub enum Action {
 impl Codes {
     /// Renders `texts` (the QR payloads) with their captions; a text too
     /// long for one QR code becomes an error.
-    pub fn new(title: String, warning: String, texts: Vec<(String, zeroize::Zeroizing<String>)>, notes: Vec<String>) -> Result<Self, transfer::ExportError> {
+    pub fn new(
+        title: String,
+        warning: String,
+        texts: Vec<(String, zeroize::Zeroizing<String>)>,
+        notes: Vec<String>,
+    ) -> Result<Self, transfer::ExportError> {
         let codes = texts
             .into_iter()
             .map(|(caption, payload)| {
@@ -82,7 +87,13 @@ impl Codes {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text(self.title.clone()).size(22)].spacing(14).align_y(Center).width(Fill);
+        let header = row![
+            button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary),
+            text(self.title.clone()).size(22)
+        ]
+        .spacing(14)
+        .align_y(Center)
+        .width(Fill);
         let mut page = column![header].spacing(16).padding(16).max_width(720).align_x(Center);
         if !self.revealed {
             page = page.push(container(text(self.warning.clone()).size(15)).padding(12).width(Fill).style(super::style::notice(true)));
@@ -102,7 +113,9 @@ impl Codes {
             if self.index + 1 < self.codes.len() {
                 next = next.on_press(Message::Next);
             }
-            page = page.push(row![previous, text(format!("Code {} of {}", self.index + 1, self.codes.len())).size(14), next].spacing(14).align_y(Center));
+            page = page.push(
+                row![previous, text(format!("Code {} of {}", self.index + 1, self.codes.len())).size(14), next].spacing(14).align_y(Center),
+            );
         }
         for note in &self.notes {
             page = page.push(text(note.clone()).size(13).style(text::secondary));

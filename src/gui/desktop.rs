@@ -59,10 +59,12 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
         body.push_str("\nUnlock Countersign to answer.");
     }
     let id = challenge.id.clone();
-    Task::perform(show(summary, body, seconds), move |shown| shown.map(|notification| Notice::Shown(id.clone(), notification))).then(|shown| match shown {
-        Some(notice) => Task::done(notice),
-        None => Task::none(),
-    })
+    Task::perform(show(summary, body, seconds), move |shown| shown.map(|notification| Notice::Shown(id.clone(), notification))).then(
+        |shown| match shown {
+            Some(notice) => Task::done(notice),
+            None => Task::none(),
+        },
+    )
 }
 
 /// Notify (the Desktop Notifications Specification): its id, or `None`
@@ -71,11 +73,23 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
 async fn show(summary: String, body: String, seconds: u32) -> Option<u32> {
     use std::collections::HashMap;
     let bus = bus().await?;
-    let hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::from([("desktop-entry", zbus::zvariant::Value::from(APP_ID)), ("category", zbus::zvariant::Value::from("x-countersign.signin"))]);
+    let hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::from([
+        ("desktop-entry", zbus::zvariant::Value::from(APP_ID)),
+        ("category", zbus::zvariant::Value::from("x-countersign.signin")),
+    ]);
     // "default" is the click on the notification itself.
     let actions = ["default", "Show"];
     let timeout = i32::try_from(seconds.saturating_mul(1000)).unwrap_or(i32::MAX);
-    let reply = bus.call_method(Some(NOTIFICATIONS), NOTIFICATIONS_PATH, Some(NOTIFICATIONS), "Notify", &("Countersign", 0u32, APP_ID, summary.as_str(), body.as_str(), &actions[..], hints, timeout)).await.ok()?;
+    let reply = bus
+        .call_method(
+            Some(NOTIFICATIONS),
+            NOTIFICATIONS_PATH,
+            Some(NOTIFICATIONS),
+            "Notify",
+            &("Countersign", 0u32, APP_ID, summary.as_str(), body.as_str(), &actions[..], hints, timeout),
+        )
+        .await
+        .ok()?;
     reply.body().deserialize::<u32>().ok()
 }
 
@@ -91,7 +105,15 @@ pub fn clicks() -> impl iced::futures::Stream<Item = Notice> {
         {
             use iced::futures::{SinkExt, StreamExt};
             let Some(bus) = bus().await else { return };
-            let Ok(rule) = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(NOTIFICATIONS).and_then(|b| b.member("ActionInvoked")).and_then(|b| b.path(NOTIFICATIONS_PATH)).map(|b| b.build()) else { return };
+            let Ok(rule) = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .interface(NOTIFICATIONS)
+                .and_then(|b| b.member("ActionInvoked"))
+                .and_then(|b| b.path(NOTIFICATIONS_PATH))
+                .map(|b| b.build())
+            else {
+                return;
+            };
             let Ok(mut signals) = zbus::MessageStream::for_match_rule(rule, &bus, None).await else { return };
             while let Some(Ok(message)) = signals.next().await {
                 if let Ok((notification, action)) = message.body().deserialize::<(u32, String)>()
@@ -123,7 +145,9 @@ pub async fn close(_id: u32) {}
 pub async fn clock_synchronized() -> Option<bool> {
     let ask = async {
         let connection = zbus::Connection::system().await.ok()?;
-        let proxy = zbus::Proxy::new(&connection, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await.ok()?;
+        let proxy = zbus::Proxy::new(&connection, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1")
+            .await
+            .ok()?;
         proxy.get_property::<bool>("NTPSynchronized").await.ok()
     };
     tokio::time::timeout(std::time::Duration::from_secs(2), ask).await.ok().flatten()

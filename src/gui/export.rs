@@ -24,7 +24,14 @@ pub struct Export {
 
 impl Default for Export {
     fn default() -> Self {
-        Export { format: ExportFormat::Countersign, password: NewPassword::default(), understood: false, busy: false, error: None, info: None }
+        Export {
+            format: ExportFormat::Countersign,
+            password: NewPassword::default(),
+            understood: false,
+            busy: false,
+            error: None,
+            info: None,
+        }
     }
 }
 
@@ -44,7 +51,11 @@ pub enum Action {
     None,
     Run(Task<Message>),
     /// Write the export to `path` (a folder for image exports).
-    Save { format: ExportFormat, password: Option<Password>, path: PathBuf },
+    Save {
+        format: ExportFormat,
+        password: Option<Password>,
+        path: PathBuf,
+    },
     /// Show the Google Authenticator codes in the window.
     ShowGoogleCodes,
     Back,
@@ -139,10 +150,17 @@ impl Export {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text("Export accounts").size(22)].spacing(14).align_y(Center);
+        let header = row![
+            button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary),
+            text("Export accounts").size(22)
+        ]
+        .spacing(14)
+        .align_y(Center);
         let mut page = column![
             header,
-            row![text("Format").size(15).width(Fill), pick_list(ExportFormat::ALL, Some(self.format), Message::FormatSelected).padding(8)].spacing(12).align_y(Center),
+            row![text("Format").size(15).width(Fill), pick_list(ExportFormat::ALL, Some(self.format), Message::FormatSelected).padding(8)]
+                .spacing(12)
+                .align_y(Center),
         ]
         .spacing(14)
         .padding(16)
@@ -159,7 +177,8 @@ impl Export {
             let label = if self.format == ExportFormat::GoogleQr { "Save as images…" } else { "Save as…" };
             let mut buttons = row![button(text(label)).on_press(Message::Save).padding([10, 18])].spacing(10);
             if self.format == ExportFormat::GoogleQr {
-                buttons = buttons.push(button(text("Show the codes here")).on_press(Message::ShowCodes).padding([10, 18]).style(button::secondary));
+                buttons = buttons
+                    .push(button(text("Show the codes here")).on_press(Message::ShowCodes).padding([10, 18]).style(button::secondary));
             }
             page = page.push(buttons);
         } else {
@@ -178,10 +197,14 @@ impl Export {
 
 fn describe(format: ExportFormat) -> &'static str {
     match format {
-        ExportFormat::Countersign => "A Countersign vault file protected by its own password (Argon2id, XChaCha20-Poly1305). Import it here or on another computer.",
+        ExportFormat::Countersign => {
+            "A Countersign vault file protected by its own password (Argon2id, XChaCha20-Poly1305). Import it here or on another computer."
+        }
         ExportFormat::AegisEncrypted => "An encrypted Aegis vault (scrypt, AES-256-GCM) that Aegis on Android imports.",
         ExportFormat::Aegis => "Aegis's JSON format without encryption.",
         ExportFormat::UriList => "One otpauth:// link per line: most authenticators import it.",
-        ExportFormat::GoogleQr => "QR codes that Google Authenticator's \"Transfer accounts\" scans, so accounts can move to a phone. Steam accounts, periods other than 30 s and 7-digit codes cannot go there.",
+        ExportFormat::GoogleQr => {
+            "QR codes that Google Authenticator's \"Transfer accounts\" scans, so accounts can move to a phone. Steam accounts, periods other than 30 s and 7-digit codes cannot go there."
+        }
     }
 }

@@ -30,8 +30,13 @@ pub enum Stage {
     Choose,
     /// The file is encrypted: its password is asked for.
     Password(transfer::Format),
-    Preview { contents: Contents, plan: Vec<Plan> },
-    Report { lines: Vec<(String, Outcome)> },
+    Preview {
+        contents: Contents,
+        plan: Vec<Plan>,
+    },
+    Report {
+        lines: Vec<(String, Outcome)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -54,8 +59,14 @@ pub enum Action {
     None,
     Run(Task<Message>),
     /// Read the file (with a password when it is encrypted) and preview it.
-    Read { path: PathBuf, password: Option<Password> },
-    Import { contents: Contents, duplicates: Duplicates },
+    Read {
+        path: PathBuf,
+        password: Option<Password>,
+    },
+    Import {
+        contents: Contents,
+        duplicates: Duplicates,
+    },
     /// Show the accounts list.
     Done,
     Back,
@@ -142,18 +153,31 @@ impl Import {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text("Import accounts").size(22)].spacing(14).align_y(Center);
+        let header = row![
+            button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary),
+            text("Import accounts").size(22)
+        ]
+        .spacing(14)
+        .align_y(Center);
         let mut page = column![header].spacing(14).padding(16).max_width(720);
         let file = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         match &self.stage {
             Stage::Choose => {
                 page = page.push(text("From Aegis, 2FAS, andOTP, Bitwarden, FreeOTP+, Ente Auth, a list of otpauth links, Google Authenticator export links, or a Countersign backup. The format is recognised from the file itself; you see every account before anything is saved.").size(15));
                 if self.busy.is_none() {
-                    page = page.push(row![button(text("Choose a file…")).on_press(Message::Choose).padding([10, 18]), text("or drop it onto this window").size(14).style(text::secondary)].spacing(12).align_y(Center));
+                    page = page.push(
+                        row![
+                            button(text("Choose a file…")).on_press(Message::Choose).padding([10, 18]),
+                            text("or drop it onto this window").size(14).style(text::secondary)
+                        ]
+                        .spacing(12)
+                        .align_y(Center),
+                    );
                 }
             }
             Stage::Password(format) => {
-                page = page.push(text(format!("{file} is an encrypted {format} export. Enter the password it was exported with.")).size(15));
+                page =
+                    page.push(text(format!("{file} is an encrypted {format} export. Enter the password it was exported with.")).size(15));
                 let mut field = text_input("Password of the file", &self.password.0).id(PASSWORD_ID).secure(true).padding(10);
                 if self.busy.is_none() {
                     field = field.on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::SubmitPassword);
@@ -166,11 +190,24 @@ impl Import {
             Stage::Preview { contents, plan } => page = self.preview(page, &file, contents, plan),
             Stage::Report { lines } => {
                 let imported = lines.iter().filter(|(_, outcome)| matches!(outcome, Outcome::Added | Outcome::Merged)).count();
-                page = page.push(text(if imported == 0 { "Nothing was imported; the vault was not changed.".to_owned() } else { format!("Imported {imported} of {} entries.", lines.len()) }).size(18));
+                page = page.push(
+                    text(if imported == 0 {
+                        "Nothing was imported; the vault was not changed.".to_owned()
+                    } else {
+                        format!("Imported {imported} of {} entries.", lines.len())
+                    })
+                    .size(18),
+                );
                 let mut list = column![].spacing(6);
                 for (title, outcome) in lines {
                     let failed = matches!(outcome, Outcome::Skipped(_) | Outcome::AlreadyThere);
-                    list = list.push(row![text(title.clone()).size(14).width(Fill), text(outcome.to_string()).size(14).style(if failed { text::secondary } else { text::success })].spacing(10));
+                    list = list.push(
+                        row![
+                            text(title.clone()).size(14).width(Fill),
+                            text(outcome.to_string()).size(14).style(if failed { text::secondary } else { text::success })
+                        ]
+                        .spacing(10),
+                    );
                 }
                 page = page.push(list);
                 page = page.push(button(text("Done")).on_press(Message::Done).padding([10, 18]));
@@ -186,11 +223,21 @@ impl Import {
         scrollable(container(page).center_x(Fill)).into()
     }
 
-    fn preview<'a>(&'a self, mut page: iced::widget::Column<'a, Message>, file: &str, contents: &'a Contents, plan: &'a [Plan]) -> iced::widget::Column<'a, Message> {
+    fn preview<'a>(
+        &'a self,
+        mut page: iced::widget::Column<'a, Message>,
+        file: &str,
+        contents: &'a Contents,
+        plan: &'a [Plan],
+    ) -> iced::widget::Column<'a, Message> {
         let count = |wanted: fn(&Plan) -> bool| plan.iter().filter(|p| wanted(p)).count();
         let (new, in_vault) = (count(|p| matches!(p, Plan::New)), count(|p| matches!(p, Plan::InVault(_))));
         let unusable = plan.len() - new - in_vault;
-        page = page.push(text(format!("{file}: {}{}", contents.format, if contents.encrypted { ", encrypted" } else { "" })).size(14).style(text::secondary));
+        page = page.push(
+            text(format!("{file}: {}{}", contents.format, if contents.encrypted { ", encrypted" } else { "" }))
+                .size(14)
+                .style(text::secondary),
+        );
         page = page.push(text(format!("{new} new, {in_vault} already in the vault, {unusable} cannot be imported")).size(17));
         for note in &contents.notes {
             page = page.push(container(text(note.clone()).size(14)).padding(10).width(Fill).style(style::notice(false)));
@@ -204,17 +251,31 @@ impl Import {
                 Plan::RepeatedInFile => ("repeats an earlier entry: skipped".to_owned(), true),
                 Plan::Skipped(skip) => (format!("skipped: {skip}"), true),
             };
-            list = list.push(row![text(item.title.clone()).size(14).width(Fill), text(what).size(14).style(if quiet { text::secondary } else { text::success })].spacing(10));
+            list = list.push(
+                row![
+                    text(item.title.clone()).size(14).width(Fill),
+                    text(what).size(14).style(if quiet { text::secondary } else { text::success })
+                ]
+                .spacing(10),
+            );
         }
         page = page.push(list);
         if in_vault > 0 {
-            page = page.push(checkbox(self.merge).label("Update the accounts already in the vault with the file's names and HOTP counters").on_toggle(Message::MergeToggled));
+            page = page.push(
+                checkbox(self.merge)
+                    .label("Update the accounts already in the vault with the file's names and HOTP counters")
+                    .on_toggle(Message::MergeToggled),
+            );
         }
         let importable = new + if self.merge { in_vault } else { 0 };
         if importable == 0 {
             page = page.push(text("There is nothing new to import from this file.").size(15));
         } else if self.busy.is_none() {
-            page = page.push(button(text(format!("Import {importable} account{}", if importable == 1 { "" } else { "s" }))).on_press(Message::Import).padding([10, 18]));
+            page = page.push(
+                button(text(format!("Import {importable} account{}", if importable == 1 { "" } else { "s" })))
+                    .on_press(Message::Import)
+                    .padding([10, 18]),
+            );
         }
         page
     }

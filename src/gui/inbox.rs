@@ -244,14 +244,20 @@ impl Inbox {
         // of it still under way, or every start would replace every key.
         // A key that is lost (its keyring entry gone, damaged) is missing
         // too; one in a keyring that does not answer now is not.
-        let lost: Vec<&Id> = self.listeners.iter().filter(|s| matches!(s.listener, Err(listeners::Unusable::Lost(_)))).map(|s| &s.account).collect();
+        let lost: Vec<&Id> =
+            self.listeners.iter().filter(|s| matches!(s.listener, Err(listeners::Unusable::Lost(_)))).map(|s| &s.account).collect();
         let kept: Vec<(Id, String)> = listeners::kept(guard.path()).into_iter().filter(|(account, _)| !lost.contains(&account)).collect();
         let missing = crate::reach::missing_listeners(&guard, &kept);
         // Unlocked, every account whose listener is not connectable right
         // now (missing, still being read, its keyring locked) connects with
         // the device key meanwhile; a listener that is read takes over.
         let listening: Vec<&Id> = self.listeners.iter().filter(|s| s.listener.is_ok()).map(|s| &s.account).collect();
-        let devices: Vec<(Id, Link)> = guard.entries().iter().filter(|e| !listening.contains(&&e.id)).filter_map(|e| e.push.clone().map(|link| (e.id.clone(), link))).collect();
+        let devices: Vec<(Id, Link)> = guard
+            .entries()
+            .iter()
+            .filter(|e| !listening.contains(&&e.id))
+            .filter_map(|e| e.push.clone().map(|link| (e.id.clone(), link)))
+            .collect();
         let has_push = guard.entries().iter().any(|e| e.push.is_some()) || !guard.push_tokens().is_empty();
         let keyring = crate::reach::keyring_for(&guard);
         drop(guard);
@@ -261,8 +267,11 @@ impl Inbox {
                 continue;
             }
             self.registrations.insert(id.clone(), Registration::Running);
-            let (path, id, link, keyring) = (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
-            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring, jiff::Timestamp::now), move |result| Message::Registered(id.clone(), result.map_err(jobs::Error::from))));
+            let (path, id, link, keyring) =
+                (self.vault.clone(), id.clone(), link.clone(), keyring.as_ref().map(|_| Keyring::with_current_store()));
+            tasks.push(Task::perform(crate::reach::register(path, id.clone(), link, keyring, jiff::Timestamp::now), move |result| {
+                Message::Registered(id.clone(), result.map_err(jobs::Error::from))
+            }));
         }
         self.devices = if unlocked { devices } else { Vec::new() };
         // The history is read only for a real unlock.
@@ -305,7 +314,13 @@ impl Inbox {
         if push_fingerprint(&guard) == self.seen {
             return Task::none();
         }
-        let accounts: Vec<Id> = guard.entries().iter().filter(|e| e.push.is_some()).map(|e| e.id.clone()).chain(guard.push_tokens().iter().map(|t| t.id.clone())).collect();
+        let accounts: Vec<Id> = guard
+            .entries()
+            .iter()
+            .filter(|e| e.push.is_some())
+            .map(|e| e.id.clone())
+            .chain(guard.push_tokens().iter().map(|t| t.id.clone()))
+            .collect();
         let keyring = crate::reach::keyring_for(&guard);
         let pruned = crate::reach::prune(&guard, keyring.as_ref());
         drop(guard);
@@ -327,8 +342,10 @@ impl Inbox {
 
     /// What to keep connected now.
     pub fn targets(&self) -> Vec<Target> {
-        let listening = self.listeners.iter().filter_map(|s| s.listener.as_ref().ok().map(|listener| (s.account.clone(), listener.clone())));
-        let mut targets: Vec<Target> = listening.map(|(id, listener)| Target { id, channel: Channel::Countersign(Credential::Listener(listener)) }).collect();
+        let listening =
+            self.listeners.iter().filter_map(|s| s.listener.as_ref().ok().map(|listener| (s.account.clone(), listener.clone())));
+        let mut targets: Vec<Target> =
+            listening.map(|(id, listener)| Target { id, channel: Channel::Countersign(Credential::Listener(listener)) }).collect();
         for (id, link) in &self.devices {
             if !targets.iter().any(|t| &t.id == id) {
                 targets.push(Target { id: id.clone(), channel: Channel::Countersign(Credential::Device(link.clone())) });
@@ -347,7 +364,9 @@ impl Inbox {
                     let id = target.id.clone();
                     let updates: std::pin::Pin<Box<dyn iced::futures::Stream<Item = Update> + Send>> = match &target.channel {
                         Channel::Countersign(credential) => Box::pin(push_client::watch(credential.clone(), jiff::Timestamp::now)),
-                        Channel::PrivacyIdea(token, interval) => Box::pin(crate::privacyidea::client::watch(token.clone(), *interval, jiff::Timestamp::now)),
+                        Channel::PrivacyIdea(token, interval) => {
+                            Box::pin(crate::privacyidea::client::watch(token.clone(), *interval, jiff::Timestamp::now))
+                        }
                     };
                     iced::futures::StreamExt::map(updates, move |update| Message::Push(id.clone(), update))
                 })
@@ -423,10 +442,13 @@ impl Inbox {
         for id in ids {
             let token = self.tokens.iter().any(|t| &t.id == id);
             let stored = self.listeners.iter().find(|s| &s.account == id);
-            let title = self.titles.get(id).cloned().or_else(|| stored.map(|s| format!("{} ({})", s.organization, s.user))).unwrap_or_default();
+            let title =
+                self.titles.get(id).cloned().or_else(|| stored.map(|s| format!("{} ({})", s.organization, s.user))).unwrap_or_default();
             let connection = match self.connections.get(id) {
                 Some(Connection::Connected(_)) => Some("Connected".to_owned()),
-                Some(Connection::Offline { reason, retry_at }) => Some(format!("Offline: {reason} (retrying in {} s)", (*retry_at - now as i64).max(0))),
+                Some(Connection::Offline { reason, retry_at }) => {
+                    Some(format!("Offline: {reason} (retrying in {} s)", (*retry_at - now as i64).max(0)))
+                }
                 Some(Connection::Connecting) => Some("Connecting…".to_owned()),
                 None => None,
             };
@@ -436,7 +458,9 @@ impl Inbox {
                 match (stored.map(|s| &s.listener), self.registrations.get(id)) {
                     (Some(Ok(_)), _) => "receives requests while locked",
                     (_, Some(Registration::Running)) => "setting up reception while locked…",
-                    (Some(Err(listeners::Unusable::Waiting(_))), _) => "its listener key is in the OS keyring, which does not answer: retrying",
+                    (Some(Err(listeners::Unusable::Waiting(_))), _) => {
+                        "its listener key is in the OS keyring, which does not answer: retrying"
+                    }
                     (Some(Err(listeners::Unusable::Lost(_))), _) => "its listener key is lost: a new one is registered at the next unlock",
                     (None, _) => "receives requests only while unlocked",
                 }
@@ -467,7 +491,11 @@ impl Inbox {
                 Action::None
             }
             Message::Notice(Notice::Clicked(notification)) => {
-                let Some(request) = self.notifications.iter().find(|(_, shown)| **shown == notification).map(|(request, _)| request.clone()) else { return Action::None };
+                let Some(request) =
+                    self.notifications.iter().find(|(_, shown)| **shown == notification).map(|(request, _)| request.clone())
+                else {
+                    return Action::None;
+                };
                 self.bring_forward(&request);
                 Action::Show(Some(request))
             }
@@ -538,7 +566,15 @@ impl Inbox {
                 Ok(_) if !self.seen.iter().any(|seen| seen.starts_with(&format!("{id} "))) => {
                     let (path, keep) = (self.vault.clone(), self.seen_accounts());
                     let read = self.read_listeners();
-                    Action::Run(Task::perform(blocking(move || listeners::retain(&path, &keep, Keyring::system().ok().as_ref()).map(|_| ()).map_err(jobs::Error::from)), Message::Recorded).chain(read))
+                    Action::Run(
+                        Task::perform(
+                            blocking(move || {
+                                listeners::retain(&path, &keep, Keyring::system().ok().as_ref()).map(|_| ()).map_err(jobs::Error::from)
+                            }),
+                            Message::Recorded,
+                        )
+                        .chain(read),
+                    )
                 }
                 Ok(_) => Action::Run(self.read_listeners()),
                 Err(error) => {
@@ -621,12 +657,17 @@ impl Inbox {
                 }
                 self.offsets.insert(id, offset);
             }
-            Update::Refused { reason, retry_in, key } if self.listeners.iter().any(|s| s.account == id && s.listener.as_ref().is_ok_and(|l| l.key.public() == key)) => {
+            Update::Refused { reason, retry_in, key }
+                if self.listeners.iter().any(|s| s.account == id && s.listener.as_ref().is_ok_and(|l| l.key.public() == key)) =>
+            {
                 // The server no longer takes this listener key (replaced
                 // elsewhere, its database restored): it is dropped, and a new
                 // one is registered now if the vault is unlocked, else at the
                 // next unlock.
-                eprintln!("countersign: the server refused {}'s listener key: {reason}", self.titles.get(&id).map_or("an account", String::as_str));
+                eprintln!(
+                    "countersign: the server refused {}'s listener key: {reason}",
+                    self.titles.get(&id).map_or("an account", String::as_str)
+                );
                 self.listeners.retain(|s| s.account != id);
                 self.registrations.insert(id.clone(), Registration::Failed(format!("the server refused its listener key ({reason})")));
                 self.connections.insert(id.clone(), Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
@@ -648,7 +689,9 @@ impl Inbox {
                 self.connections.insert(id, Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
             }
             Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
-            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => return self.decided(&id, challenge_id, accepted, &status, &reason, context),
+            Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
+                return self.decided(&id, challenge_id, accepted, &status, &reason, context);
+            }
             Update::Event(Event::Alive | Event::ListenerRegistered(_)) => {}
             Update::Event(Event::Dropped(reason)) => {
                 // A forged or misaddressed message: never shown, only logged.
@@ -660,7 +703,8 @@ impl Inbox {
 
     fn arrived(&mut self, id: Id, challenge: crate::push::Challenge, context: Context<'_>) -> Action {
         let now = context.now as i64;
-        let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id) || self.activity.iter().any(|a| a.request == challenge.id && a.event != Outcome::Received);
+        let known = self.prompts.iter().any(|p| p.challenge.id == challenge.id)
+            || self.activity.iter().any(|a| a.request == challenge.id && a.event != Outcome::Received);
         // privacyIDEA's times are already this computer's (when first seen).
         let offset = if self.tokens.iter().any(|t| t.id == id) { None } else { self.offsets.get(&id).copied() };
         let deadline = challenge.deadline(now, offset);
@@ -672,7 +716,17 @@ impl Inbox {
         let account = self.titles.get(&id).cloned().unwrap_or_else(|| challenge.organization.clone());
         let mut record = Task::none();
         if !self.activity.iter().any(|a| a.request == challenge.id) {
-            let item = Activity { request: challenge.id.clone(), at: now, account, app: challenge.app.clone(), user: challenge.user.clone(), ip: challenge.ip.clone(), location: challenge.location.clone(), event: Outcome::Received, detail: String::new() };
+            let item = Activity {
+                request: challenge.id.clone(),
+                at: now,
+                account,
+                app: challenge.app.clone(),
+                user: challenge.user.clone(),
+                ip: challenge.ip.clone(),
+                location: challenge.location.clone(),
+                event: Outcome::Received,
+                detail: String::new(),
+            };
             record = self.record(item.clone());
             self.activity.insert(0, item);
         }
@@ -683,11 +737,20 @@ impl Inbox {
         Action::Run(Task::batch([record, notify, focus]))
     }
 
-    fn decided(&mut self, account: &Id, challenge_id: String, accepted: bool, status: &Status, reason: &str, context: Context<'_>) -> Action {
+    fn decided(
+        &mut self,
+        account: &Id,
+        challenge_id: String,
+        accepted: bool,
+        status: &Status,
+        reason: &str,
+        context: Context<'_>,
+    ) -> Action {
         // A connection speaks only for its own account's requests: waiting
         // ones, or ones the activity list has under its name.
         let title = self.titles.get(account);
-        let ours = self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id) || self.activity.iter().any(|a| a.request == challenge_id && Some(&a.account) == title);
+        let ours = self.prompts.iter().any(|p| &p.account == account && p.challenge.id == challenge_id)
+            || self.activity.iter().any(|a| a.request == challenge_id && Some(&a.account) == title);
         let theirs = self.prompts.iter().any(|p| &p.account != account && p.challenge.id == challenge_id);
         if !challenge_id.is_empty() && (theirs || !ours) {
             return Action::None;
@@ -695,7 +758,11 @@ impl Inbox {
         // A refusal while the request is still open (a PIN was missing, the
         // server failed) leaves the prompt to answer again.
         if !accepted && matches!(status, Status::Pending | Status::Unknown) {
-            if let Some(prompt) = self.prompts.iter_mut().find(|p| &p.account == account && (p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy)) {
+            if let Some(prompt) = self
+                .prompts
+                .iter_mut()
+                .find(|p| &p.account == account && (p.challenge.id == challenge_id || challenge_id.is_empty() && p.busy))
+            {
                 prompt.busy = false;
                 prompt.error = Some(format!("Not recorded: {reason}"));
             }
@@ -707,7 +774,10 @@ impl Inbox {
             (true, Status::Reported) => (Outcome::Reported, String::new()),
             (true, Status::Closed) => (Outcome::Closed, "no longer open on the server".to_owned()),
             (_, Status::Expired) => (Outcome::Expired, String::new()),
-            (_, other) => (Outcome::Closed, format!("not recorded: {reason}{}", if *other == Status::Unknown { String::new() } else { format!(" ({other})") })),
+            (_, other) => (
+                Outcome::Closed,
+                format!("not recorded: {reason}{}", if *other == Status::Unknown { String::new() } else { format!(" ({other})") }),
+            ),
         };
         let was_first = self.prompts.front().is_some_and(|p| p.challenge.id == challenge_id);
         self.prompts.retain(|p| !(&p.account == account && p.challenge.id == challenge_id));
@@ -735,17 +805,20 @@ impl Inbox {
                 return Action::None;
             }
         };
-        let (path, account, challenge_id, now) = (self.vault.clone(), prompt.account.clone(), prompt.challenge.id.clone(), context.now as i64);
+        let (path, account, challenge_id, now) =
+            (self.vault.clone(), prompt.account.clone(), prompt.challenge.id.clone(), context.now as i64);
         let token = self.tokens.iter().any(|t| t.id == account);
         let user_verified = password.is_some();
         let sent = challenge_id.clone();
         Action::Run(Task::perform(
             async move {
                 if let Some(password) = password {
-                    blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(|e| match e {
-                        vault::Error::WrongPassword => SendError::WrongPassword,
-                        other => SendError::Job(other.into()),
-                    })?;
+                    blocking(move || vault::Locked::read(&path)?.unlock_with_password(&password).map(|_| ())).await.map_err(
+                        |e| match e {
+                            vault::Error::WrongPassword => SendError::WrongPassword,
+                            other => SendError::Job(other.into()),
+                        },
+                    )?;
                 }
                 let answer = if token {
                     Answer::Token { challenge_id, decision, presence }
@@ -753,8 +826,16 @@ impl Inbox {
                     // Signed with the device key, which only the unlocked vault holds.
                     blocking(move || {
                         let vault = jobs::lock(&vault)?;
-                        let link = vault.entries().iter().find(|e| e.id == account).and_then(|e| e.push.as_ref()).ok_or(jobs::Error::AccountGone)?;
-                        Ok::<_, jobs::Error>(Answer::Signed { envelope: link.sign_response(&challenge_id, decision, number, user_verified, now), challenge_id })
+                        let link = vault
+                            .entries()
+                            .iter()
+                            .find(|e| e.id == account)
+                            .and_then(|e| e.push.as_ref())
+                            .ok_or(jobs::Error::AccountGone)?;
+                        Ok::<_, jobs::Error>(Answer::Signed {
+                            envelope: link.sign_response(&challenge_id, decision, number, user_verified, now),
+                            challenge_id,
+                        })
                     })
                     .await?
                 };
@@ -778,8 +859,13 @@ impl Inbox {
     /// Takes away the notifications of requests that left the queue
     /// (answered here or elsewhere, expired, removed).
     pub fn sweep(&mut self) -> Task<Message> {
-        let gone: Vec<String> = self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
-        Task::batch(gone.into_iter().filter_map(|id| self.notifications.remove(&id)).map(|notification| Task::future(desktop::close(notification)).discard()))
+        let gone: Vec<String> =
+            self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
+        Task::batch(
+            gone.into_iter()
+                .filter_map(|id| self.notifications.remove(&id))
+                .map(|notification| Task::future(desktop::close(notification)).discard()),
+        )
     }
 
     /// The first request's prompt, with the number of others waiting.
@@ -792,7 +878,9 @@ impl Inbox {
 
     /// Denies the request on screen (Ctrl+D).
     pub fn deny_first(&self) -> Option<Message> {
-        self.prompts.front().map(|prompt| Message::Prompt(prompt.challenge.id.clone(), prompt::Message::Answer(crate::push::Decision::Deny)))
+        self.prompts
+            .front()
+            .map(|prompt| Message::Prompt(prompt.challenge.id.clone(), prompt::Message::Answer(crate::push::Decision::Deny)))
     }
 
     /// The activity page.

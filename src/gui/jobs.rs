@@ -5,7 +5,7 @@ use std::sync::{Arc, MutexGuard};
 
 use super::{Change, Protection, SharedVault, blocking};
 use crate::account::Method;
-use crate::vault::{self, Keyring, Kdf, Vault};
+use crate::vault::{self, Kdf, Keyring, Vault};
 use crate::{backup, journal, listeners, transfer};
 
 /// Why work run for the window failed. `Clone`, to travel in a `Message`:
@@ -155,7 +155,12 @@ pub fn verify_backup(vault: &SharedVault, now: u64) -> Result<backup::Verified, 
 }
 
 /// Writes an export chosen on the Export page.
-pub fn save_export(vault: &SharedVault, format: transfer::ExportFormat, password: Option<crate::secret::Password>, path: &std::path::Path) -> Result<Exported, Error> {
+pub fn save_export(
+    vault: &SharedVault,
+    format: transfer::ExportFormat,
+    password: Option<crate::secret::Password>,
+    path: &std::path::Path,
+) -> Result<Exported, Error> {
     let vault = lock(vault)?;
     let saved = transfer::export_to(path, format, vault.entries(), password.as_ref())?;
     Ok(Exported { saved, path: path.to_owned() })
@@ -171,7 +176,11 @@ pub struct Exported {
 impl std::fmt::Display for Exported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Exported { saved, path } = self;
-        let to = if saved.files.len() == 1 { saved.files[0].display().to_string() } else { format!("{} images in {}", saved.files.len(), path.display()) };
+        let to = if saved.files.len() == 1 {
+            saved.files[0].display().to_string()
+        } else {
+            format!("{} images in {}", saved.files.len(), path.display())
+        };
         write!(f, "Exported {} of {} accounts to {to}.", saved.exported, saved.of)?;
         for (title, why) in &saved.left_out {
             write!(f, " Left out {title}: {why}.")?;

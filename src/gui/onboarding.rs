@@ -114,8 +114,16 @@ impl Onboarding {
         match &self.keyring {
             None => return super::centered(form.push(text("Looking for the OS keyring…"))),
             Some(Ok(())) => {
-                form = form.push(container(text("The vault will unlock with your OS keyring, without a prompt.").size(14)).padding(10).style(super::style::notice(false)));
-                form = form.push(checkbox(self.use_password).label("Also protect it with a password (needed to open a backup elsewhere)").on_toggle(Message::UsePasswordToggled));
+                form = form.push(
+                    container(text("The vault will unlock with your OS keyring, without a prompt.").size(14))
+                        .padding(10)
+                        .style(super::style::notice(false)),
+                );
+                form = form.push(
+                    checkbox(self.use_password)
+                        .label("Also protect it with a password (needed to open a backup elsewhere)")
+                        .on_toggle(Message::UsePasswordToggled),
+                );
             }
             Some(Err(reason)) => {
                 let notice = column![

@@ -81,7 +81,10 @@ impl NewPassword {
             let input = text_input(label, value).secure(true).padding(padding);
             if editable { input.on_input(on_input).on_submit(Message::Submitted) } else { input }.into()
         };
-        [field(labels[0], &self.password.0, |p| Message::PasswordChanged(Sensitive(p))), field(labels[1], &self.confirm.0, |p| Message::ConfirmChanged(Sensitive(p)))]
+        [
+            field(labels[0], &self.password.0, |p| Message::PasswordChanged(Sensitive(p))),
+            field(labels[1], &self.confirm.0, |p| Message::ConfirmChanged(Sensitive(p))),
+        ]
     }
 }
 

@@ -122,26 +122,50 @@ impl Preferences {
     }
 
     pub fn view<'a>(&'a self, settings: &'a Settings, vault: VaultFacts<'a>) -> Element<'a, Message> {
-        let header = row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text("Settings").size(22)].spacing(14).align_y(Center);
-        let setting = |label: &'static str, control: Element<'a, Message>| row![text(label).size(15).width(Fill), control].spacing(12).align_y(Center);
+        let header =
+            row![button(text("← Back")).on_press(Message::Back).padding([8, 12]).style(button::secondary), text("Settings").size(22)]
+                .spacing(14)
+                .align_y(Center);
+        let setting = |label: &'static str, control: Element<'a, Message>| {
+            row![text(label).size(15).width(Fill), control].spacing(12).align_y(Center)
+        };
 
         let appearance = column![
             section("Appearance"),
-            setting("Theme", pick_list([Theme(ThemeChoice::System), Theme(ThemeChoice::Light), Theme(ThemeChoice::Dark)], Some(Theme(settings.theme)), |t| Message::ThemeSelected(t.0)).padding(8).into()),
+            setting(
+                "Theme",
+                pick_list(
+                    [Theme(ThemeChoice::System), Theme(ThemeChoice::Light), Theme(ThemeChoice::Dark)],
+                    Some(Theme(settings.theme)),
+                    |t| Message::ThemeSelected(t.0)
+                )
+                .padding(8)
+                .into()
+            ),
             setting("Hide codes until clicked", checkbox(settings.hide_codes).on_toggle(Message::HideCodesToggled).into()),
         ]
         .spacing(10);
 
         let security = column![
             section("Security"),
-            setting("Lock when idle for", pick_list(AUTO_LOCK, Some(Seconds(settings.auto_lock_seconds)), |s| Message::AutoLockSelected(s.0)).padding(8).into()),
-            setting("Clear copied codes after", pick_list(CLIPBOARD, Some(Seconds(settings.clipboard_clear_seconds)), |s| Message::ClipboardSelected(s.0)).padding(8).into()),
+            setting(
+                "Lock when idle for",
+                pick_list(AUTO_LOCK, Some(Seconds(settings.auto_lock_seconds)), |s| Message::AutoLockSelected(s.0)).padding(8).into()
+            ),
+            setting(
+                "Clear copied codes after",
+                pick_list(CLIPBOARD, Some(Seconds(settings.clipboard_clear_seconds)), |s| Message::ClipboardSelected(s.0))
+                    .padding(8)
+                    .into()
+            ),
         ]
         .spacing(10);
 
         let requests = column![
             section("Sign-in requests"),
-            checkbox(settings.run_in_background).label("Keep receiving them when the window is closed (until Quit)").on_toggle(Message::BackgroundToggled),
+            checkbox(settings.run_in_background)
+                .label("Keep receiving them when the window is closed (until Quit)")
+                .on_toggle(Message::BackgroundToggled),
             checkbox(vault.starts_at_login).label("Start Countersign in the background at login").on_toggle(Message::StartAtLoginToggled),
             text("Requests arrive while the vault is locked too; answering one asks you to unlock it.").size(13).style(text::secondary),
             text(vault.clock.clone()).size(13).style(text::secondary),
@@ -166,7 +190,26 @@ impl Preferences {
         ]
         .spacing(6);
 
-        let page = column![header, appearance, rule::horizontal(1), security, rule::horizontal(1), transfer, rule::horizontal(1), backups, rule::horizontal(1), requests, rule::horizontal(1), protection, rule::horizontal(1), about, Space::new().height(10)].spacing(16).padding(16).max_width(720);
+        let page = column![
+            header,
+            appearance,
+            rule::horizontal(1),
+            security,
+            rule::horizontal(1),
+            transfer,
+            rule::horizontal(1),
+            backups,
+            rule::horizontal(1),
+            requests,
+            rule::horizontal(1),
+            protection,
+            rule::horizontal(1),
+            about,
+            Space::new().height(10)
+        ]
+        .spacing(16)
+        .padding(16)
+        .max_width(720);
         scrollable(container(page).center_x(Fill)).into()
     }
 }

@@ -44,7 +44,12 @@ pub enum Message {
 pub enum Action {
     None,
     /// Send this answer; `password` is checked first when the organisation asks for the PIN.
-    Answer { decision: Decision, number: Option<u32>, password: Option<Password>, presence: Option<String> },
+    Answer {
+        decision: Decision,
+        number: Option<u32>,
+        password: Option<Password>,
+        presence: Option<String>,
+    },
 }
 
 impl Prompt {
@@ -118,7 +123,9 @@ impl Prompt {
         // Relying-party words, never able to reorder or break what is shown.
         let shown = crate::push::printable;
         let left = self.seconds_left(now);
-        let detail = |label: &'static str, value: String| row![text(label).size(13).width(110).style(text::secondary), text(value).size(15)].spacing(8);
+        let detail = |label: &'static str, value: String| {
+            row![text(label).size(13).width(110).style(text::secondary), text(value).size(15)].spacing(8)
+        };
         let mut card = column![
             text("Approve sign-in?").size(24),
             text(format!("{} · {}", shown(&challenge.organization), shown(&challenge.user))).size(15).style(text::secondary),
@@ -126,7 +133,12 @@ impl Prompt {
             detail("Application", shown(&challenge.app)),
             detail("Location", if challenge.location.is_empty() { "Unknown".into() } else { shown(&challenge.location) }),
             detail("IP address", if challenge.ip.is_empty() { "Unknown".into() } else { shown(&challenge.ip) }),
-            detail("Time", jiff::Timestamp::from_second(challenge.created_at).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()),
+            detail(
+                "Time",
+                jiff::Timestamp::from_second(challenge.created_at)
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default()
+            ),
             text(format!("Expires in {left} s")).size(15).style(if left <= 10 { text::danger } else { text::default }),
         ]
         .spacing(8)
@@ -139,11 +151,26 @@ impl Prompt {
         }
         if challenge.number_matching {
             card = card.push(text("Enter the number shown on the sign-in page").size(15));
-            card = card.push(text_input("Number", &self.number).id(NUMBER_ID).on_input(Message::NumberChanged).on_submit(Message::Answer(Decision::Approve)).padding(10).size(22).width(140));
+            card = card.push(
+                text_input("Number", &self.number)
+                    .id(NUMBER_ID)
+                    .on_input(Message::NumberChanged)
+                    .on_submit(Message::Answer(Decision::Approve))
+                    .padding(10)
+                    .size(22)
+                    .width(140),
+            );
         }
         if challenge.pin_required {
             card = card.push(text("Your organisation asks for your PIN: your vault password").size(15));
-            card = card.push(text_input("Vault password", &self.password.0).id(PIN_ID).secure(true).on_input(|p| Message::PasswordChanged(Sensitive(p))).on_submit(Message::Answer(Decision::Approve)).padding(10));
+            card = card.push(
+                text_input("Vault password", &self.password.0)
+                    .id(PIN_ID)
+                    .secure(true)
+                    .on_input(|p| Message::PasswordChanged(Sensitive(p)))
+                    .on_submit(Message::Answer(Decision::Approve))
+                    .padding(10),
+            );
         }
         if let Some(error) = &self.error {
             card = card.push(text(error.clone()).size(14).style(text::danger));
@@ -152,7 +179,13 @@ impl Prompt {
             card = card.push(text("Sending…").size(14));
         } else if !challenge.presence_options.is_empty() {
             card = card.push(text("Tap the option the sign-in page shows").size(15));
-            card = card.push(row(challenge.presence_options.iter().map(|option| button(text(option.clone()).size(20)).on_press(Message::Pick(option.clone())).padding([10, 22]).into())).spacing(10));
+            card = card.push(
+                row(challenge
+                    .presence_options
+                    .iter()
+                    .map(|option| button(text(option.clone()).size(20)).on_press(Message::Pick(option.clone())).padding([10, 22]).into()))
+                .spacing(10),
+            );
             card = card.push(
                 row![
                     button(text("Deny")).on_press(Message::Answer(Decision::Deny)).padding([10, 18]).style(button::secondary),
@@ -171,7 +204,9 @@ impl Prompt {
             );
         }
         if waiting > 0 {
-            card = card.push(text(format!("{waiting} more request{} waiting", if waiting == 1 { "" } else { "s" })).size(13).style(text::secondary));
+            card = card.push(
+                text(format!("{waiting} more request{} waiting", if waiting == 1 { "" } else { "s" })).size(13).style(text::secondary),
+            );
         }
         container(container(card).padding(24).style(style::card)).center(Fill).padding(16).into()
     }
@@ -228,11 +263,26 @@ pub struct SourceRow {
 /// Where requests come from (each with its connection; tokens with a
 /// Remove button), then the recent sign-in requests, newest first, with the
 /// journal's break when it has one.
-pub fn activity_view<'a>(items: &'a [Activity], sources: &[SourceRow], confirm_remove: Option<&Id>, broken: Option<&journal::Break>) -> Element<'a, ActivityMessage> {
-    let header = row![button(text("← Back")).on_press(ActivityMessage::Back).padding([8, 12]).style(button::secondary), text("Sign-in activity").size(22)].spacing(14).align_y(Center);
+pub fn activity_view<'a>(
+    items: &'a [Activity],
+    sources: &[SourceRow],
+    confirm_remove: Option<&Id>,
+    broken: Option<&journal::Break>,
+) -> Element<'a, ActivityMessage> {
+    let header = row![
+        button(text("← Back")).on_press(ActivityMessage::Back).padding([8, 12]).style(button::secondary),
+        text("Sign-in activity").size(22)
+    ]
+    .spacing(14)
+    .align_y(Center);
     let mut list = column![header].spacing(10).padding(16).max_width(720);
     if let Some(broken) = broken {
-        list = list.push(container(text(format!("Warning: {broken}. The history below may be incomplete or altered.")).size(14)).padding(10).width(Fill).style(style::notice(true)));
+        list = list.push(
+            container(text(format!("Warning: {broken}. The history below may be incomplete or altered.")).size(14))
+                .padding(10)
+                .width(Fill)
+                .style(style::notice(true)),
+        );
     }
     if !sources.is_empty() {
         list = list.push(text("Receiving from").size(16));
@@ -250,19 +300,29 @@ pub fn activity_view<'a>(items: &'a [Activity], sources: &[SourceRow], confirm_r
             .align_y(Center)
             .into()
         } else {
-            button(text("Remove…")).on_press(ActivityMessage::RemoveToken(source.id.clone())).padding([6, 12]).style(button::secondary).into()
+            button(text("Remove…"))
+                .on_press(ActivityMessage::RemoveToken(source.id.clone()))
+                .padding([6, 12])
+                .style(button::secondary)
+                .into()
         };
         list = list.push(
             container(
                 row![
-                    column![text(source.title.clone()).size(15), text(source.state.clone()).size(13), text(source.reach.clone()).size(13).style(text::secondary)].spacing(2).width(Fill),
+                    column![
+                        text(source.title.clone()).size(15),
+                        text(source.state.clone()).size(13),
+                        text(source.reach.clone()).size(13).style(text::secondary)
+                    ]
+                    .spacing(2)
+                    .width(Fill),
                     action
                 ]
                 .spacing(10)
                 .align_y(Center),
             )
-                .padding(12)
-                .style(style::card),
+            .padding(12)
+            .style(style::card),
         );
     }
     if !sources.is_empty() {
@@ -279,7 +339,9 @@ pub fn activity_view<'a>(items: &'a [Activity], sources: &[SourceRow], confirm_r
                 row![
                     column![
                         text(crate::push::printable(&item.app)).size(15),
-                        text(crate::push::printable(&format!("{} · {} · {place} · {when}", item.account, item.user))).size(13).style(text::secondary)
+                        text(crate::push::printable(&format!("{} · {} · {place} · {when}", item.account, item.user)))
+                            .size(13)
+                            .style(text::secondary)
                     ]
                     .spacing(2)
                     .width(Fill),

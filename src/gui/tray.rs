@@ -236,7 +236,11 @@ mod tests {
     fn the_clock_warning_shows_without_markup_and_clicks_reach_the_app() {
         let warning = "This computer's clock is 42 s ahead of <b>Contoso</b>'s.".to_owned();
         let (mut item, mut clicked) = item(Shown { waiting: 1, locked: false, warning: Some(warning) });
-        assert!(item.tool_tip().description.ends_with("This computer's clock is 42 s ahead of &lt;b&gt;Contoso&lt;/b&gt;'s."), "{}", item.tool_tip().description);
+        assert!(
+            item.tool_tip().description.ends_with("This computer's clock is 42 s ahead of &lt;b&gt;Contoso&lt;/b&gt;'s."),
+            "{}",
+            item.tool_tip().description
+        );
         assert!(labels(&item).iter().any(|label| label.starts_with("This computer's clock is 42 s")));
         item.activate(0, 0);
         assert!(matches!(clicked.try_recv(), Ok(Event::Open)));

@@ -176,7 +176,8 @@ impl Unlock {
                 Action::Run(iced::widget::operation::focus(PASSWORD_ID))
             }
             Message::ChooseBackupFile => {
-                let dialog = rfd::AsyncFileDialog::new().set_title("Open a Countersign backup").add_filter("Countersign vault", &["cvault", "bak"]);
+                let dialog =
+                    rfd::AsyncFileDialog::new().set_title("Open a Countersign backup").add_filter("Countersign vault", &["cvault", "bak"]);
                 Action::Run(Task::perform(async move { dialog.pick_file().await.map(|f| f.path().to_owned()) }, Message::BackupFilePicked))
             }
             Message::BackupFilePicked(None) => Action::None,
@@ -220,7 +221,10 @@ impl Unlock {
                     vault::Error::Keyring(_) | vault::Error::KeyringMismatch | vault::Error::NoKeyringSlot if self.has_password => {
                         self.keyring_note = Some(format!("{error}. Enter your password instead."));
                     }
-                    vault::Error::Corrupt { .. } | vault::Error::UnsupportedVersion { .. } | vault::Error::NotAVault { .. } | vault::Error::NotFound { .. } => {
+                    vault::Error::Corrupt { .. }
+                    | vault::Error::UnsupportedVersion { .. }
+                    | vault::Error::NotAVault { .. }
+                    | vault::Error::NotFound { .. } => {
                         self.fatal = Some(error.to_string());
                     }
                     other => self.error = Some(other.to_string()),
@@ -231,14 +235,10 @@ impl Unlock {
     }
 
     pub fn view(&self) -> Element<'_, Message> {
-        let mut form = column![
-            text("Countersign").size(30),
-            text("Your accounts are locked.").size(15),
-            Space::new().height(12),
-        ]
-        .spacing(6)
-        .align_x(Center)
-        .max_width(380);
+        let mut form = column![text("Countersign").size(30), text("Your accounts are locked.").size(15), Space::new().height(12),]
+            .spacing(6)
+            .align_x(Center)
+            .max_width(380);
 
         if let Some(backups) = &self.backups {
             return super::centered(self.backup_list(form, backups));
@@ -246,16 +246,32 @@ impl Unlock {
         if let Some((_, accounts)) = &self.restoring {
             let file = self.source.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             form = form.push(text("Restore this backup?").size(18));
-            form = form.push(text(format!("It holds {accounts} account{}. The vault it replaces is first copied to the backups folder, {}.", if *accounts == 1 { "" } else { "s" }, self.backup_dir.display())).size(14).align_x(Center));
+            form = form.push(
+                text(format!(
+                    "It holds {accounts} account{}. The vault it replaces is first copied to the backups folder, {}.",
+                    if *accounts == 1 { "" } else { "s" },
+                    self.backup_dir.display()
+                ))
+                .size(14)
+                .align_x(Center),
+            );
             form = form.push(text(file).size(13).style(text::secondary));
-            form = form.push(row![button(text("Restore")).on_press(Message::Restore).padding([10, 18]), button(text("Cancel")).on_press(Message::CancelBackup).padding([10, 18]).style(button::secondary)].spacing(10));
+            form = form.push(
+                row![
+                    button(text("Restore")).on_press(Message::Restore).padding([10, 18]),
+                    button(text("Cancel")).on_press(Message::CancelBackup).padding([10, 18]).style(button::secondary)
+                ]
+                .spacing(10),
+            );
             if let Some(error) = &self.error {
                 form = form.push(text(error.clone()).size(14).style(text::danger));
             }
             return super::centered(form);
         }
         if let Some(source) = &self.source {
-            form = form.push(container(text(format!("Opening the backup {}", source.display())).size(13)).padding(10).style(super::style::notice(false)));
+            form = form.push(
+                container(text(format!("Opening the backup {}", source.display())).size(13)).padding(10).style(super::style::notice(false)),
+            );
         }
         if let Some(fatal) = &self.fatal {
             form = form.push(container(text(fatal.clone()).size(14)).padding(12).style(super::style::notice(true)));
@@ -299,7 +315,11 @@ impl Unlock {
         if self.busy {
             return Space::new().into();
         }
-        let (label, message) = if self.source.is_some() { ("Open the vault instead", Message::CancelBackup) } else { ("Open a backup instead", Message::OpenBackup) };
+        let (label, message) = if self.source.is_some() {
+            ("Open the vault instead", Message::CancelBackup)
+        } else {
+            ("Open a backup instead", Message::OpenBackup)
+        };
         button(text(label).size(14)).on_press(message).style(button::text).into()
     }
 
@@ -309,11 +329,23 @@ impl Unlock {
             form = form.push(text("There are no backups in this folder.").size(14).style(text::secondary));
         }
         for backup in backups.iter().take(10) {
-            form = form.push(button(text(format!("Taken {}", backup.taken())).width(Fill)).on_press(Message::BackupChosen(backup.path.clone())).padding(8).width(Fill).style(button::secondary));
+            form = form.push(
+                button(text(format!("Taken {}", backup.taken())).width(Fill))
+                    .on_press(Message::BackupChosen(backup.path.clone()))
+                    .padding(8)
+                    .width(Fill)
+                    .style(button::secondary),
+            );
         }
         if let Some(error) = &self.error {
             form = form.push(text(error.clone()).size(14).style(text::danger));
         }
-        form.push(row![button(text("Choose a file…")).on_press(Message::ChooseBackupFile).padding([8, 14]), button(text("Cancel")).on_press(Message::CancelBackup).padding([8, 14]).style(button::secondary)].spacing(10))
+        form.push(
+            row![
+                button(text("Choose a file…")).on_press(Message::ChooseBackupFile).padding([8, 14]),
+                button(text("Cancel")).on_press(Message::CancelBackup).padding([8, 14]).style(button::secondary)
+            ]
+            .spacing(10),
+        )
     }
 }

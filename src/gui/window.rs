@@ -80,5 +80,7 @@ pub fn open(settings: &Settings) -> (Id, Task<Id>) {
 /// where the desktop refuses the focus (Wayland without an activation
 /// token), flags it for attention.
 pub fn bring_forward<T: Send + 'static>(id: Id) -> Task<T> {
-    window::minimize(id, false).chain(window::gain_focus(id)).chain(window::request_user_attention(id, Some(window::UserAttention::Informational)))
+    window::minimize(id, false)
+        .chain(window::gain_focus(id))
+        .chain(window::request_user_attention(id, Some(window::UserAttention::Informational)))
 }

@@ -157,6 +157,9 @@ fn renumbering_the_records_after_a_removed_one_is_reported() {
     }
     std::fs::write(path(&vault), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
     let history = read(&vault, &key).unwrap();
-    assert_eq!(history.broken.as_ref().map(|b| (b.line, b.reason.as_str())), Some((2, "its number or link was changed: records were removed, added or reordered")));
+    assert_eq!(
+        history.broken.as_ref().map(|b| (b.line, b.reason.as_str())),
+        Some((2, "its number or link was changed: records were removed, added or reordered"))
+    );
     assert_eq!(history.records.len(), 3, "the records that stay are still shown");
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Challenge, DeviceKey, Enrollment, RawChallenge, Token};
-use crate::push::client::{Answer, Event, Update, install_crypto};
 use crate::clock::Now;
+use crate::push::client::{Answer, Event, Update, install_crypto};
 use crate::push::{self, Decision, Status};
 use crate::reconnect::{self, Backoff};
 
@@ -65,10 +65,19 @@ fn http(sslverify: bool) -> Result<reqwest::Client, Error> {
 async fn read<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Result<(T, Option<serde_json::Value>), Error> {
     let status = response.status();
     let body = response.bytes().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
-    let reply: Reply<T> = serde_json::from_slice(&body).map_err(|_| if status.is_success() { Error::Protocol("not a privacyIDEA reply".into()) } else { Error::Server { status: status.as_u16(), message: String::new() } })?;
+    let reply: Reply<T> = serde_json::from_slice(&body).map_err(|_| {
+        if status.is_success() {
+            Error::Protocol("not a privacyIDEA reply".into())
+        } else {
+            Error::Server { status: status.as_u16(), message: String::new() }
+        }
+    })?;
     match (status.is_success() && reply.result.status, reply.result.value) {
         (true, Some(value)) => Ok((value, reply.detail)),
-        _ => Err(Error::Server { status: status.as_u16(), message: reply.result.error.map(|e| e.message).unwrap_or_else(|| "no reason given".into()) }),
+        _ => Err(Error::Server {
+            status: status.as_u16(),
+            message: reply.result.error.map(|e| e.message).unwrap_or_else(|| "no reason given".into()),
+        }),
     }
 }
 
@@ -92,7 +101,11 @@ pub async fn enroll_with(enrollment: Enrollment, key: DeviceKey) -> Result<Token
     let form = enrollment.form(&key)?;
     let response = client.post(&enrollment.url).form(&form).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let (_, detail): (bool, _) = read(response).await?;
-    let public_key = detail.as_ref().and_then(|detail| detail.get("public_key")).and_then(serde_json::Value::as_str).ok_or_else(|| Error::Protocol("no public_key in the enrollment answer".into()))?;
+    let public_key = detail
+        .as_ref()
+        .and_then(|detail| detail.get("public_key"))
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::Protocol("no public_key in the enrollment answer".into()))?;
     Ok(enrollment.finish(key, public_key)?)
 }
 
@@ -137,11 +150,20 @@ pub async fn poll(client: &reqwest::Client, token: &Token, now: Now) -> Result<P
 /// Answers one challenge: whether privacyIDEA took it (`false`: a wrong
 /// presence option, already answered or expired), and the code to type on
 /// the sign-in page when the server runs "code to phone".
-pub async fn answer(client: &reqwest::Client, token: &Token, challenge: &Challenge, decision: Decision, presence: Option<&str>) -> Result<(bool, Option<String>), Error> {
+pub async fn answer(
+    client: &reqwest::Client,
+    token: &Token,
+    challenge: &Challenge,
+    decision: Decision,
+    presence: Option<&str>,
+) -> Result<(bool, Option<String>), Error> {
     let form = token.answer_form(challenge, decision, presence)?;
     let response = client.post(&challenge.url).form(&form).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let (accepted, detail): (bool, _) = read(response).await?;
-    let display_code = detail.as_ref().and_then(|d| d.get("display_code")).and_then(|c| c.as_str().map(str::to_owned).or_else(|| c.as_u64().map(|n| n.to_string())));
+    let display_code = detail
+        .as_ref()
+        .and_then(|d| d.get("display_code"))
+        .and_then(|c| c.as_str().map(str::to_owned).or_else(|| c.as_u64().map(|n| n.to_string())));
     Ok((accepted, display_code))
 }
 
@@ -196,7 +218,18 @@ impl Poller {
     /// Polls every `interval`, reading the time with `now`.
     pub fn new(token: Token, interval: Duration, now: Now) -> Result<Self, Error> {
         let client = http(token.sslverify)?;
-        Ok(Poller { token, client, interval: interval.max(Duration::from_secs(1)), open: HashMap::new(), events: Default::default(), verdicts: BTreeMap::new(), polled_once: false, reported: Default::default(), clock_offset: None, now })
+        Ok(Poller {
+            token,
+            client,
+            interval: interval.max(Duration::from_secs(1)),
+            open: HashMap::new(),
+            events: Default::default(),
+            verdicts: BTreeMap::new(),
+            polled_once: false,
+            reported: Default::default(),
+            clock_offset: None,
+            now,
+        })
     }
 
     pub fn token(&self) -> &Token {
@@ -224,7 +257,12 @@ impl Poller {
         let gone: Vec<String> = self.open.keys().filter(|nonce| !listed.contains(nonce)).cloned().collect();
         for nonce in gone {
             self.open.remove(&nonce);
-            self.events.push_back(Event::Result { challenge_id: nonce, accepted: true, status: Status::Closed, reason: "it is no longer open on the server".into() });
+            self.events.push_back(Event::Result {
+                challenge_id: nonce,
+                accepted: true,
+                status: Status::Closed,
+                reason: "it is no longer open on the server".into(),
+            });
         }
         self.polled_once = true;
         Ok(())
@@ -264,7 +302,15 @@ impl Poller {
             (true, outcome(decision), display_code.map(|code| format!("type {code} on the sign-in page")).unwrap_or_default())
         } else {
             // Still open: a wrong option can be corrected.
-            (false, Status::Pending, if presence.is_some() { "privacyIDEA did not take it: the option does not match the sign-in page".to_owned() } else { "privacyIDEA did not take it".to_owned() })
+            (
+                false,
+                Status::Pending,
+                if presence.is_some() {
+                    "privacyIDEA did not take it: the option does not match the sign-in page".to_owned()
+                } else {
+                    "privacyIDEA did not take it".to_owned()
+                },
+            )
         };
         self.verdicts.insert(id.to_owned(), verdict.clone());
         self.events.push_back(Event::Result { challenge_id: id.to_owned(), accepted: verdict.0, status: verdict.1, reason: verdict.2 });

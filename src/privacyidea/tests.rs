@@ -30,7 +30,16 @@ fn pkcs1(key: &DeviceKey) -> Vec<u8> {
 /// A token enrolled with `keys().0`, whose server signs with `keys().1`.
 fn token() -> Token {
     let (device, server) = keys();
-    Token { serial: "PIPU0001".into(), label: "PIPU0001".into(), issuer: "privacyIDEA".into(), url: "http://127.0.0.1:5000/ttype/push".into(), sslverify: false, pin: false, key: device.clone(), server_key: pkcs1(server) }
+    Token {
+        serial: "PIPU0001".into(),
+        label: "PIPU0001".into(),
+        issuer: "privacyIDEA".into(),
+        url: "http://127.0.0.1:5000/ttype/push".into(),
+        sslverify: false,
+        pin: false,
+        key: device.clone(),
+        server_key: pkcs1(server),
+    }
 }
 
 /// A challenge as the server would sign it.
@@ -42,7 +51,8 @@ fn challenge(presence: Option<&str>, capabilities: bool) -> RawChallenge {
     if let Some(options) = presence {
         text = format!("{text}|{options}");
     }
-    let capabilities_signature = capabilities.then(|| server.sign(&format!(r#"{{"capabilities":{{"decline_reason":true}},"nonce":"{nonce}"}}"#)).unwrap());
+    let capabilities_signature =
+        capabilities.then(|| server.sign(&format!(r#"{{"capabilities":{{"decline_reason":true}},"nonce":"{nonce}"}}"#)).unwrap());
     RawChallenge {
         nonce: nonce.into(),
         serial: "PIPU0001".into(),
@@ -61,7 +71,10 @@ fn challenge(presence: Option<&str>, capabilities: bool) -> RawChallenge {
 #[test]
 fn the_link_privacyidea_writes_is_read_whole() {
     let enrollment = link(LINK).unwrap();
-    assert_eq!((enrollment.serial.as_str(), enrollment.label.as_str(), enrollment.issuer.as_str()), ("PIPU00008DB7", "PIPU00008DB7", "privacyIDEA"));
+    assert_eq!(
+        (enrollment.serial.as_str(), enrollment.label.as_str(), enrollment.issuer.as_str()),
+        ("PIPU00008DB7", "PIPU00008DB7", "privacyIDEA")
+    );
     assert_eq!(enrollment.url, "http://127.0.0.1:5124/ttype/push");
     assert_eq!((enrollment.ttl_minutes, enrollment.sslverify, enrollment.pin), (10, false, false));
     assert_eq!(enrollment.credential.as_str(), "fbf7ce5700da75da5d6a2b54e658d8d9fa22499e");
@@ -79,7 +92,10 @@ fn links_that_cannot_work_are_refused_with_the_reason() {
     assert_eq!(link(&LINK.replace("url=http%3A", "url=ftp%3A")), Err(Error::Invalid("url")));
     assert_eq!(link(&LINK.replace("ttl=10", "ttl=soon")), Err(Error::Invalid("ttl")));
     assert_eq!(link(&LINK.replace("v=1", "v=3")), Err(Error::Invalid("version")));
-    assert_eq!(link(&LINK.replace("&enrollment_credential=fbf7ce5700da75da5d6a2b54e658d8d9fa22499e", "")), Err(Error::Missing("enrollment_credential")));
+    assert_eq!(
+        link(&LINK.replace("&enrollment_credential=fbf7ce5700da75da5d6a2b54e658d8d9fa22499e", "")),
+        Err(Error::Missing("enrollment_credential"))
+    );
 }
 
 #[test]
@@ -194,7 +210,10 @@ fn keys_stay_out_of_debug() {
     let bytes = format!("{:?}", &token.key.pkcs8()[40..56]);
     let bytes = bytes.trim_start_matches('[').trim_end_matches(']');
     assert!(!text.contains(bytes), "{text}");
-    assert!(format!("{:?}", token.server_key).contains(&format!("{:?}", &token.server_key[..4]).trim_matches(['[', ']'])), "the check would see bytes if they were printed");
+    assert!(
+        format!("{:?}", token.server_key).contains(&format!("{:?}", &token.server_key[..4]).trim_matches(['[', ']'])),
+        "the check would see bytes if they were printed"
+    );
 }
 
 #[test]
@@ -227,7 +246,10 @@ fn a_poll_reads_the_time_from_the_clock_it_is_given() {
         let mut request = [0; 4096];
         let read = stream.read(&mut request).unwrap();
         let body = r#"{"result":{"status":true,"value":[]}}"#;
-        let answer = format!("HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 12:00:30 GMT\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 12:00:30 GMT\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
         stream.write_all(answer.as_bytes()).unwrap();
         String::from_utf8_lossy(&request[..read]).into_owned()
     });

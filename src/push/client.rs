@@ -11,7 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
-use super::{ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey, Response, ServerMessage, Status};
+use super::{
+    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey,
+    Response, ServerMessage, Status,
+};
 use crate::account::{Account, Method};
 use crate::clock::Now;
 use crate::reconnect::{self, Backoff};
@@ -105,9 +108,14 @@ pub fn check_push_endpoint(endpoint: &str, activated_over_tls: bool, plaintext: 
     let parsed = reqwest::Url::parse(endpoint).map_err(|_| Error::Protocol("the push endpoint is not a valid URL".into()))?;
     match parsed.scheme() {
         "wss" => Ok(()),
-        "ws" if activated_over_tls => Err(Error::Insecure("the server activated over https:// but named an unencrypted push endpoint (ws://); refused".into())),
+        "ws" if activated_over_tls => {
+            Err(Error::Insecure("the server activated over https:// but named an unencrypted push endpoint (ws://); refused".into()))
+        }
         "ws" if is_loopback(&parsed) || plaintext == Plaintext::Allowed => Ok(()),
-        "ws" => Err(Error::Insecure(format!("the push endpoint at {} is unencrypted (ws://); refused", parsed.host_str().unwrap_or("the server")))),
+        "ws" => Err(Error::Insecure(format!(
+            "the push endpoint at {} is unencrypted (ws://); refused",
+            parsed.host_str().unwrap_or("the server")
+        ))),
         _ => Err(Error::Protocol("the push endpoint is not a ws:// or wss:// URL".into())),
     }
 }
@@ -131,11 +139,17 @@ pub async fn activate_with(url: &str, code: &str, device_name: &str, plaintext: 
         device_name: device_name.to_owned(),
         listener_public_key: Some(listener_key.public()),
     };
-    let client = reqwest::Client::builder().timeout(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| Error::Network(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Network(e.to_string()))?;
     let answer = client.post(url.trim()).json(&request).send().await.map_err(|e| Error::Network(e.without_url().to_string()))?;
     let status = answer.status();
     if status.is_redirection() {
-        return Err(Error::Protocol(format!("the server answered with a redirect (HTTP {status}), which activation does not follow; use the final https:// URL")));
+        return Err(Error::Protocol(format!(
+            "the server answered with a redirect (HTTP {status}), which activation does not follow; use the final https:// URL"
+        )));
     }
     let body = answer.bytes().await.map_err(|e| Error::Network(e.to_string()))?;
     if !status.is_success() {
@@ -151,7 +165,14 @@ pub async fn activate_with(url: &str, code: &str, device_name: &str, plaintext: 
     account.digits = response.totp_digits;
     account.method = Method::Totp { period: response.totp_period };
     account.validate().map_err(|e| Error::Account(e.to_string()))?;
-    let link = Link { organization: response.organization, user: response.user, device_id: response.device_id, device_key, server_key: response.server_public_key, endpoint: response.push_endpoint };
+    let link = Link {
+        organization: response.organization,
+        user: response.user,
+        device_id: response.device_id,
+        device_key,
+        server_key: response.server_public_key,
+        endpoint: response.push_endpoint,
+    };
     let listener = response.listener.then(|| link.listener(listener_key));
     Ok(Activated { account, link, listener })
 }
@@ -188,23 +209,40 @@ impl Session {
     /// clock when the server says its own ([`Session::clock_offset`]).
     pub async fn connect(link: &Link, now: Now) -> Result<Session, Error> {
         let key = link.device_key.clone();
-        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), now, move |nonce, server| protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)).await
+        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), now, move |nonce, server| {
+            protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)
+        })
+        .await
     }
 
     /// Connects and authenticates with the listener key: a receive-only
     /// session (`now` as for [`Session::connect`]).
     pub async fn listen(listener: &Listener, now: Now) -> Result<Session, Error> {
-        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, now, |nonce, server| protocol::listen(&listener.key, &listener.device_id, nonce, server)).await
+        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, now, |nonce, server| {
+            protocol::listen(&listener.key, &listener.device_id, nonce, server)
+        })
+        .await
     }
 
-    async fn open(endpoint: &str, device_id: &str, server_key: PublicKey, device_key: Option<Keypair>, now: Now, auth: impl FnOnce(&str, &PublicKey) -> ClientMessage) -> Result<Session, Error> {
+    async fn open(
+        endpoint: &str,
+        device_id: &str,
+        server_key: PublicKey,
+        device_key: Option<Keypair>,
+        now: Now,
+        auth: impl FnOnce(&str, &PublicKey) -> ClientMessage,
+    ) -> Result<Session, Error> {
         install_crypto();
         // Requests and answers are a few hundred bytes: no Nagle delay.
-        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true)).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
+        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true))
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(|e| Error::Network(e.to_string()))?;
         let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
         // Unsigned and before authentication: a wild value is ignored.
-        session.clock_offset = time.map(|server| server.saturating_sub(now().as_second())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
+        session.clock_offset =
+            time.map(|server| server.saturating_sub(now().as_second())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
         session.send(&auth(&nonce, &server_key)).await?;
         match session.receive().await? {
             ServerMessage::Ready => Ok(session),
@@ -227,7 +265,9 @@ impl Session {
         loop {
             let next = tokio::time::timeout(TIMEOUT, self.socket.next()).await.map_err(|_| Error::Timeout)?;
             match next {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).map_err(|_| Error::Protocol("malformed message".into())),
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text).map_err(|_| Error::Protocol("malformed message".into()));
+                }
                 Some(Ok(Message::Close(_))) | None => return Err(Error::Closed),
                 Some(Ok(_)) => continue,
                 Some(Err(error)) => return Err(Error::Network(error.to_string())),
@@ -239,7 +279,9 @@ impl Session {
     pub async fn next(&mut self) -> Result<Event, Error> {
         loop {
             let message = match self.socket.next().await {
-                Some(Ok(Message::Text(text))) => serde_json::from_str::<ServerMessage>(&text).map_err(|_| Error::Protocol("malformed message".into()))?,
+                Some(Ok(Message::Text(text))) => {
+                    serde_json::from_str::<ServerMessage>(&text).map_err(|_| Error::Protocol("malformed message".into()))?
+                }
                 Some(Ok(Message::Ping(_))) => return Ok(Event::Alive),
                 Some(Ok(Message::Close(_))) | None => return Err(Error::Closed),
                 Some(Ok(_)) => continue,
@@ -250,7 +292,9 @@ impl Session {
                     Ok(challenge) => Event::Challenge(challenge),
                     Err(error) => Event::Dropped(format!("a challenge was dropped: {error}")),
                 },
-                ServerMessage::Result { challenge_id, accepted, status, reason } => Event::Result { challenge_id, accepted, status, reason },
+                ServerMessage::Result { challenge_id, accepted, status, reason } => {
+                    Event::Result { challenge_id, accepted, status, reason }
+                }
                 ServerMessage::Error { error, message } => return Err(Error::Server(ApiError { error, message })),
                 ServerMessage::ListenerRegistered { device_id } => Event::ListenerRegistered(device_id),
                 ServerMessage::Hello { .. } | ServerMessage::Ready => continue,
@@ -260,9 +304,24 @@ impl Session {
 
     /// Sends a signed answer to `challenge_id`; returns what was sent. Only a
     /// session opened with the device key can sign.
-    pub async fn respond(&mut self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Result<Envelope, Error> {
+    pub async fn respond(
+        &mut self,
+        challenge_id: &str,
+        decision: Decision,
+        number: Option<u32>,
+        user_verified: bool,
+        now: i64,
+    ) -> Result<Envelope, Error> {
         let key = self.device_key.as_ref().ok_or_else(|| Error::Protocol("a receive-only session cannot sign answers".into()))?;
-        let response = Response { v: VERSION, challenge_id: challenge_id.to_owned(), device_id: self.device_id.clone(), decision, number, user_verified, at: now };
+        let response = Response {
+            v: VERSION,
+            challenge_id: challenge_id.to_owned(),
+            device_id: self.device_id.clone(),
+            decision,
+            number,
+            user_verified,
+            at: now,
+        };
         let envelope = key.seal(RESPONSE_CONTEXT, &response);
         self.send_envelope(envelope.clone()).await?;
         Ok(envelope)
@@ -277,7 +336,9 @@ impl Session {
     pub async fn verdict(&mut self, challenge_id: &str) -> Result<(bool, Status, String), Error> {
         loop {
             match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
-                Event::Result { challenge_id: id, accepted, status, reason } if id == challenge_id || id.is_empty() => return Ok((accepted, status, reason)),
+                Event::Result { challenge_id: id, accepted, status, reason } if id == challenge_id || id.is_empty() => {
+                    return Ok((accepted, status, reason));
+                }
                 _ => continue,
             }
         }
@@ -335,10 +396,17 @@ pub enum Update {
     /// last said it (its hello, or an HTTP `Date`).
     ClockOffset(i64),
     /// The connection failed or dropped; the next try is in `retry_in` seconds.
-    Disconnected { reason: String, retry_in: u64 },
+    Disconnected {
+        reason: String,
+        retry_in: u64,
+    },
     /// The server refused the listener key `key` (it was replaced, or the
     /// server forgot the device); tried again in `retry_in` seconds all the same.
-    Refused { reason: String, retry_in: u64, key: PublicKey },
+    Refused {
+        reason: String,
+        retry_in: u64,
+        key: PublicKey,
+    },
     Event(Event),
 }
 
@@ -416,7 +484,10 @@ pub fn watch(credential: Credential, now: Now) -> impl futures_util::Stream<Item
                         }
                     }
                 }
-                Err(Error::Server(error)) if error.error == "unauthorized" && let Credential::Listener(listener) = &credential => {
+                Err(Error::Server(error))
+                    if error.error == "unauthorized"
+                        && let Credential::Listener(listener) = &credential =>
+                {
                     refused = Some(listener.key.public());
                     Error::Server(error).to_string()
                 }
@@ -440,10 +511,26 @@ mod tests {
     #[test]
     fn activation_goes_over_https_or_to_this_machine() {
         assert_eq!(check_activation_url("https://mfa.example.com/api/activate", Plaintext::LoopbackOnly), Ok(true));
-        for local in ["http://127.0.0.1:8750/api/activate", "http://127.9.8.7/a", "http://127.1/a", "http://[::1]:8750/a", "http://localhost:8750/a", "http://LOCALHOST/a", " http://localhost/a "] {
+        for local in [
+            "http://127.0.0.1:8750/api/activate",
+            "http://127.9.8.7/a",
+            "http://127.1/a",
+            "http://[::1]:8750/a",
+            "http://localhost:8750/a",
+            "http://LOCALHOST/a",
+            " http://localhost/a ",
+        ] {
             assert_eq!(check_activation_url(local, Plaintext::LoopbackOnly), Ok(false), "{local}");
         }
-        for remote in ["http://mfa.example.com/api/activate", "http://10.0.0.1/a", "http://128.0.0.1/a", "http://[::2]/a", "http://localhost.example.com/a", "http://127.0.0.1.example.com/a", "http://[::ffff:10.0.0.1]/a"] {
+        for remote in [
+            "http://mfa.example.com/api/activate",
+            "http://10.0.0.1/a",
+            "http://128.0.0.1/a",
+            "http://[::2]/a",
+            "http://localhost.example.com/a",
+            "http://127.0.0.1.example.com/a",
+            "http://[::ffff:10.0.0.1]/a",
+        ] {
             let error = check_activation_url(remote, Plaintext::LoopbackOnly).unwrap_err();
             assert!(matches!(&error, Error::Insecure(why) if why.contains("--insecure")), "{remote}: {error}");
             assert_eq!(check_activation_url(remote, Plaintext::Allowed), Ok(false), "{remote} with --insecure");
@@ -457,7 +544,10 @@ mod tests {
     fn an_https_activation_needs_an_encrypted_push_endpoint() {
         assert_eq!(check_push_endpoint("wss://mfa.example.com/api/push", true, Plaintext::LoopbackOnly), Ok(()));
         assert!(matches!(check_push_endpoint("ws://mfa.example.com/api/push", true, Plaintext::Allowed), Err(Error::Insecure(_))));
-        assert!(matches!(check_push_endpoint("ws://127.0.0.1/api/push", true, Plaintext::Allowed), Err(Error::Insecure(_))), "no downgrade, even to loopback");
+        assert!(
+            matches!(check_push_endpoint("ws://127.0.0.1/api/push", true, Plaintext::Allowed), Err(Error::Insecure(_))),
+            "no downgrade, even to loopback"
+        );
         assert_eq!(check_push_endpoint("ws://127.0.0.1:8750/api/push", false, Plaintext::LoopbackOnly), Ok(()));
         assert!(matches!(check_push_endpoint("ws://mfa.example.com/api/push", false, Plaintext::LoopbackOnly), Err(Error::Insecure(_))));
         assert_eq!(check_push_endpoint("ws://mfa.example.com/api/push", false, Plaintext::Allowed), Ok(()));
@@ -477,7 +567,9 @@ mod tests {
             let (mut stream, _) = server.accept().unwrap();
             let mut request = [0; 4096];
             let _ = stream.read(&mut request);
-            let answer = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{elsewhere_port}/api/activate\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{elsewhere_port}/api/activate\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
             stream.write_all(answer.as_bytes()).unwrap();
         });
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -340,7 +340,12 @@ pub struct ActivationResponse {
 
 impl std::fmt::Debug for ActivationResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActivationResponse").field("organization", &self.organization).field("user", &self.user).field("device_id", &self.device_id).field("push_endpoint", &self.push_endpoint).finish_non_exhaustive()
+        f.debug_struct("ActivationResponse")
+            .field("organization", &self.organization)
+            .field("user", &self.user)
+            .field("device_id", &self.device_id)
+            .field("push_endpoint", &self.push_endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -365,11 +370,23 @@ pub enum ServerMessage {
         time: Option<i64>,
     },
     Ready,
-    Challenge { envelope: Envelope },
-    Result { challenge_id: String, accepted: bool, status: Status, reason: String },
-    Error { error: String, message: String },
+    Challenge {
+        envelope: Envelope,
+    },
+    Result {
+        challenge_id: String,
+        accepted: bool,
+        status: Status,
+        reason: String,
+    },
+    Error {
+        error: String,
+        message: String,
+    },
     /// The listener key of a [`ClientMessage::RegisterListener`] was kept.
-    ListenerRegistered { device_id: String },
+    ListenerRegistered {
+        device_id: String,
+    },
 }
 
 /// App → server, on the WebSocket.
@@ -379,16 +396,26 @@ pub enum ClientMessage {
     /// `signature` is base64 of the device key's signature under
     /// [`AUTH_BOUND_CONTEXT`] (see there), or, from apps made before it, of
     /// the nonce's bytes under [`AUTH_CONTEXT`].
-    Auth { device_id: String, signature: String },
+    Auth {
+        device_id: String,
+        signature: String,
+    },
     /// A receive-only session: `signature` is base64 of the device's
     /// listener key's signature under [`LISTEN_CONTEXT`] (see there). Such a
     /// session receives challenges; answers sent through it still need the
     /// device key's signature, which never leaves the vault.
-    Listen { device_id: String, signature: String },
-    Respond { envelope: Envelope },
+    Listen {
+        device_id: String,
+        signature: String,
+    },
+    Respond {
+        envelope: Envelope,
+    },
     /// An envelope of a [`ListenerRegistration`] signed by the device key
     /// under [`LISTENER_CONTEXT`].
-    RegisterListener { envelope: Envelope },
+    RegisterListener {
+        envelope: Envelope,
+    },
 }
 
 /// The auth message for `nonce`.
@@ -409,7 +436,10 @@ fn bound_payload(nonce: &str, server: &PublicKey, endpoint: &str) -> Vec<u8> {
 /// The auth message for `nonce`, bound to the pinned server key and the
 /// endpoint the device connects to.
 pub fn auth_bound(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey, endpoint: &str) -> ClientMessage {
-    ClientMessage::Auth { device_id: device_id.to_owned(), signature: base64::encode(key.sign(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint))) }
+    ClientMessage::Auth {
+        device_id: device_id.to_owned(),
+        signature: base64::encode(key.sign(AUTH_BOUND_CONTEXT, &bound_payload(nonce, server, endpoint))),
+    }
 }
 
 /// Checks a bound auth signature: for `nonce`, this server (`server`) and
@@ -426,7 +456,10 @@ fn listen_payload(nonce: &str, server: &PublicKey) -> Vec<u8> {
 
 /// The listen message for `nonce` from the server whose pinned key is `server`.
 pub fn listen(key: &Keypair, device_id: &str, nonce: &str, server: &PublicKey) -> ClientMessage {
-    ClientMessage::Listen { device_id: device_id.to_owned(), signature: base64::encode(key.sign(LISTEN_CONTEXT, &listen_payload(nonce, server))) }
+    ClientMessage::Listen {
+        device_id: device_id.to_owned(),
+        signature: base64::encode(key.sign(LISTEN_CONTEXT, &listen_payload(nonce, server))),
+    }
 }
 
 /// Checks a listen message's signature for `nonce`, made for this server (`server`).

@@ -67,7 +67,8 @@ pub(super) fn hybrid(image: &GrayImage) -> Bitmap {
             let sum = table[bottom * (columns + 1) + right] + table[top * (columns + 1) + left]
                 - table[top * (columns + 1) + right]
                 - table[bottom * (columns + 1) + left];
-            let threshold = if contrast[by * columns + bx] < CONTRAST { 0 } else { (sum / ((2 * REACH + 1) * (2 * REACH + 1)) as u32) as u8 };
+            let threshold =
+                if contrast[by * columns + bx] < CONTRAST { 0 } else { (sum / ((2 * REACH + 1) * (2 * REACH + 1)) as u32) as u8 };
             for y in by * BLOCK..((by + 1) * BLOCK).min(height) {
                 let start = y * width;
                 for x in bx * BLOCK..((bx + 1) * BLOCK).min(width) {
@@ -143,7 +144,8 @@ fn neighbourhood_max(values: &[u8], columns: usize, rows: usize) -> Vec<u8> {
     let mut out = vec![0u8; values.len()];
     for y in 0..rows {
         for x in 0..columns {
-            out[y * columns + x] = (y.saturating_sub(REACH)..(y + REACH + 1).min(rows)).map(|r| across[r * columns + x]).max().expect("not empty");
+            out[y * columns + x] =
+                (y.saturating_sub(REACH)..(y + REACH + 1).min(rows)).map(|r| across[r * columns + x]).max().expect("not empty");
         }
     }
     out

@@ -56,7 +56,8 @@ pub enum Stage {
 }
 
 /// Every stage, in the order the search tries them.
-pub const STAGES: [Stage; 7] = [Stage::Zxing, Stage::Regions, Stage::Threshold, Stage::Halved, Stage::RqrrThreshold, Stage::Smoothed, Stage::Rxing];
+pub const STAGES: [Stage; 7] =
+    [Stage::Zxing, Stage::Regions, Stage::Threshold, Stage::Halved, Stage::RqrrThreshold, Stage::Smoothed, Stage::Rxing];
 
 impl Stage {
     /// The share of the image's pixels this stage's picture has.
@@ -189,7 +190,13 @@ fn search_regions(image: &GrayImage) -> Outcome {
         let small = crop.width() as u64 * crop.height() as u64 * 4 <= DOUBLE_LIMIT;
         let attempts: [&dyn Fn() -> Outcome; 4] = [
             &|| detect_bitmap(&binarize::hybrid(&crop)),
-            &|| if small { detect_bitmap(&binarize::hybrid(&double(&crop))).scaled(0.5, crop.width(), crop.height()) } else { Outcome::default() },
+            &|| {
+                if small {
+                    detect_bitmap(&binarize::hybrid(&double(&crop))).scaled(0.5, crop.width(), crop.height())
+                } else {
+                    Outcome::default()
+                }
+            },
             &|| detect_bitmap(&binarize::hybrid(&inverted(&crop))),
             &|| detect_rqrr(crop.clone()),
         ];
@@ -427,7 +434,10 @@ mod tests {
         assert_eq!(outcome.unread, 0);
         // Each box holds its code's modules (the quiet zone is 4 modules).
         let inside = |area: &Box, left: u32, top: u32, side: u32, module: u32| {
-            area[0] <= left + 4 * module && area[1] <= top + 4 * module && area[2] >= left + side - 4 * module && area[3] >= top + side - 4 * module
+            area[0] <= left + 4 * module
+                && area[1] <= top + 4 * module
+                && area[2] >= left + side - 4 * module
+                && area[3] >= top + side - 4 * module
         };
         assert_eq!(read[0].0, "first");
         assert!(inside(read[0].1, 20, 30, a.width(), 3), "{:?}", read[0].1);

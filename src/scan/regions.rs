@@ -78,8 +78,10 @@ fn spread(map: &[bool], columns: usize, rows: usize, grow: bool) -> Vec<bool> {
     let mut out = vec![false; map.len()];
     for y in 0..rows {
         for x in 0..columns {
-            let mut neighbours = (y.saturating_sub(1)..(y + 2).min(rows)).flat_map(|ny| (x.saturating_sub(1)..(x + 2).min(columns)).map(move |nx| (nx, ny)));
-            out[y * columns + x] = if grow { neighbours.any(|(nx, ny)| map[ny * columns + nx]) } else { neighbours.all(|(nx, ny)| map[ny * columns + nx]) };
+            let mut neighbours =
+                (y.saturating_sub(1)..(y + 2).min(rows)).flat_map(|ny| (x.saturating_sub(1)..(x + 2).min(columns)).map(move |nx| (nx, ny)));
+            out[y * columns + x] =
+                if grow { neighbours.any(|(nx, ny)| map[ny * columns + nx]) } else { neighbours.all(|(nx, ny)| map[ny * columns + nx]) };
         }
     }
     out

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,9 @@ pub enum Refused {
     Used,
     Revoked,
     /// A wrong code, with this many tries left.
-    WrongCode { left: i64 },
+    WrongCode {
+        left: i64,
+    },
     TooManyAttempts,
 }
 
@@ -84,13 +86,29 @@ impl IntoResponse for Failure {
             Failure::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the request body is over {limit} bytes")),
             Failure::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "the request body did not arrive in time".into()),
             Failure::Activation(Refused::NotFound) => (StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL".into()),
-            Failure::Activation(Refused::Expired) => (StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into()),
+            Failure::Activation(Refused::Expired) => {
+                (StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one".into())
+            }
             Failure::Activation(Refused::Used) => (StatusCode::GONE, "used", "this activation code was already used".into()),
-            Failure::Activation(Refused::Revoked) => (StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code".into()),
-            Failure::Activation(Refused::WrongCode { left }) => (StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated")),
-            Failure::Activation(Refused::TooManyAttempts) => (StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one".into()),
-            Failure::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many activation attempts from this address; wait a minute".into()),
-            Failure::Blocked(until) => (StatusCode::FORBIDDEN, "blocked", format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)")),
+            Failure::Activation(Refused::Revoked) => {
+                (StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code".into())
+            }
+            Failure::Activation(Refused::WrongCode { left }) => {
+                (StatusCode::FORBIDDEN, "invalid_code", format!("wrong activation code; {left} more tries before it is invalidated"))
+            }
+            Failure::Activation(Refused::TooManyAttempts) => (
+                StatusCode::GONE,
+                "too_many_attempts",
+                "this activation code was tried 5 times and is no longer valid; ask for a new one".into(),
+            ),
+            Failure::RateLimited => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many activation attempts from this address; wait a minute".into())
+            }
+            Failure::Blocked(until) => (
+                StatusCode::FORBIDDEN,
+                "blocked",
+                format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)"),
+            ),
             Failure::Internal(cause) => {
                 // The cause is logged; the body stays generic.
                 eprintln!("countersign-server: internal error: {cause}");
@@ -105,12 +123,21 @@ type Result<T> = std::result::Result<T, Failure>;
 
 /// `POST /api/activate/{id}`: the app's first contact.
 /// Its rate limit and body limit were applied by [`super::guard`].
-pub async fn activate(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Path(id): Path<String>, body: std::result::Result<Json<ActivationRequest>, JsonRejection>) -> Result<Json<ActivationResponse>> {
+pub async fn activate(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Path(id): Path<String>,
+    body: std::result::Result<Json<ActivationRequest>, JsonRejection>,
+) -> Result<Json<ActivationResponse>> {
     let now = now();
     let Json(request) = body?;
     let found = state.store.use_activation(&id, &request.code, now).await?;
     if !matches!(found, Activation::Valid { .. }) {
-        state.audit.refused(Refusal::Activation, client, &format!("activation {}: {found:?}", crate::push::printable(&id).chars().take(40).collect::<String>()));
+        state.audit.refused(
+            Refusal::Activation,
+            client,
+            &format!("activation {}: {found:?}", crate::push::printable(&id).chars().take(40).collect::<String>()),
+        );
     }
     let (user, organization, totp_secret) = match found {
         Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
@@ -121,7 +148,8 @@ pub async fn activate(State(state): State<AppState>, Extension(Client(client)): 
         Activation::WrongCode { left } => return Err(Failure::Activation(Refused::WrongCode { left })),
         Activation::TooManyAttempts => return Err(Failure::Activation(Refused::TooManyAttempts)),
     };
-    let device_id = state.store.add_device(&user, &request.device_public_key, request.listener_public_key.as_ref(), &request.device_name, now).await?;
+    let device_id =
+        state.store.add_device(&user, &request.device_public_key, request.listener_public_key.as_ref(), &request.device_name, now).await?;
     Ok(Json(ActivationResponse {
         organization,
         user,
@@ -182,7 +210,12 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     if blocked_until > now {
         return Err(Failure::Blocked(blocked_until));
     }
-    for (name, value, most) in [("user", &request.user, 128), ("app", &request.app, FIELD_LIMIT), ("ip", &request.ip, FIELD_LIMIT), ("location", &request.location, FIELD_LIMIT)] {
+    for (name, value, most) in [
+        ("user", &request.user, 128),
+        ("app", &request.app, FIELD_LIMIT),
+        ("ip", &request.ip, FIELD_LIMIT),
+        ("location", &request.location, FIELD_LIMIT),
+    ] {
         if value.chars().count() > most {
             return Err(Failure::BadRequest(format!("{name} is longer than {most} characters")));
         }
@@ -232,7 +265,10 @@ pub fn challenge_message(state: &AppState, signin: &Signin, organization: &str, 
 }
 
 /// `POST /api/signins` (relying party).
-pub async fn signin_create(State(state): State<AppState>, body: std::result::Result<Json<SigninRequest>, JsonRejection>) -> Result<(StatusCode, Json<SigninCreated>)> {
+pub async fn signin_create(
+    State(state): State<AppState>,
+    body: std::result::Result<Json<SigninRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SigninCreated>)> {
     let Json(request) = body?;
     Ok((StatusCode::CREATED, Json(create_signin(&state, request).await?)))
 }
@@ -277,7 +313,11 @@ pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninSta
 }
 
 /// `GET /api/signins/{id}?wait=N` (relying party).
-pub async fn signin_status(State(state): State<AppState>, Path(id): Path<String>, wait: std::result::Result<Query<Wait>, QueryRejection>) -> Result<Json<SigninStatus>> {
+pub async fn signin_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    wait: std::result::Result<Query<Wait>, QueryRejection>,
+) -> Result<Json<SigninStatus>> {
     let Query(wait) = wait?;
     Ok(Json(wait_for(&state, &id, wait.wait).await?))
 }
@@ -333,7 +373,11 @@ pub async fn check_totp(state: &AppState, user: &str, code: &str, caller: IpAddr
 }
 
 /// `POST /api/totp/verify` (relying party).
-pub async fn totp_verify(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, body: std::result::Result<Json<TotpRequest>, JsonRejection>) -> Result<Json<TotpVerdict>> {
+pub async fn totp_verify(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    body: std::result::Result<Json<TotpRequest>, JsonRejection>,
+) -> Result<Json<TotpVerdict>> {
     let Json(request) = body?;
     Ok(Json(check_totp(&state, &request.user, &request.code, request.ip.unwrap_or(client)).await?))
 }
@@ -353,7 +397,11 @@ pub async fn user_create(State(state): State<AppState>, body: std::result::Resul
         return Err(Failure::BadRequest("a user name of 1 to 128 characters is needed".into()));
     }
     let organization = user.organization.unwrap_or_else(|| state.config.organization.clone());
-    if state.store.add_user(name, &organization, now()).await? { Ok(StatusCode::CREATED) } else { Err(Failure::Conflict(format!("user {name:?} exists"))) }
+    if state.store.add_user(name, &organization, now()).await? {
+        Ok(StatusCode::CREATED)
+    } else {
+        Err(Failure::Conflict(format!("user {name:?} exists")))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -381,7 +429,14 @@ pub async fn new_activation(state: &AppState, user: &str) -> Result<NewActivatio
     let encode = |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
     let uri = format!("phonefactor://activate_account?code={code}&url={}", encode(&url));
     let png = crate::transfer::qr_png(&uri).map_err(|e| Failure::Internal(e.to_string()))?;
-    Ok(NewActivation { user: user.to_owned(), code, url, uri, qr_png_base64: crate::base64::encode(png), expires_at: now + store::ACTIVATION_SECONDS })
+    Ok(NewActivation {
+        user: user.to_owned(),
+        code,
+        url,
+        uri,
+        qr_png_base64: crate::base64::encode(png),
+        expires_at: now + store::ACTIVATION_SECONDS,
+    })
 }
 
 /// `POST /api/admin/users/{name}/activations`.
@@ -417,5 +472,9 @@ pub async fn activation_list(State(state): State<AppState>, Path(name): Path<Str
 
 /// `DELETE /api/admin/activations/{id}`.
 pub async fn activation_revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
-    if state.store.revoke_activation(&id, now()).await? { Ok(StatusCode::NO_CONTENT) } else { Err(Failure::NotFound(format!("no unused activation {id:?}"))) }
+    if state.store.revoke_activation(&id, now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::NotFound(format!("no unused activation {id:?}")))
+    }
 }

@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::api::Failure;
 use super::AppState;
+use super::api::Failure;
 use super::limits::Refusal;
 
 /// The largest request body any route takes: an activation request or a
@@ -24,7 +24,12 @@ pub const BODY_LIMIT: usize = 4 * 1024;
 
 /// The token in `Authorization: Bearer <token>`, or "".
 pub fn bearer(headers: &HeaderMap) -> String {
-    headers.get("authorization").and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("").to_owned()
+    headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// The relying-party API: its token first.
@@ -57,7 +62,8 @@ pub struct Client(pub IpAddr);
 /// when that peer is a trusted proxy, the last address in `X-Forwarded-For`
 /// that is not one.
 pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
+    let peer =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
     let client = forwarded_client(peer, request.headers(), &state.config.trusted_proxies);
     request.extensions_mut().insert(Client(client));
     next.run(request).await
@@ -74,7 +80,14 @@ pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -
     if !trusted.contains(&peer) {
         return peer;
     }
-    let chain: Vec<IpAddr> = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).flat_map(|value| value.split(',')).map(|part| part.trim().parse::<IpAddr>().ok()).collect::<Option<Vec<_>>>().unwrap_or_default();
+    let chain: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|part| part.trim().parse::<IpAddr>().ok())
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
     chain.into_iter().rev().find(|address| !trusted.contains(address)).unwrap_or(peer)
 }
 

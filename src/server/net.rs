@@ -214,10 +214,17 @@ fn connection_limit(wanted: usize) -> usize {
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert).and_then(|certs| certs.collect::<Result<Vec<_>, _>>()).map_err(|source| Error::Certificate { path: cert.to_owned(), source })?;
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| Error::Certificate { path: cert.to_owned(), source })?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|source| Error::PrivateKey { path: key.to_owned(), source })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(Error::Protocols)?.with_no_client_auth().with_single_cert(chain, key).map_err(Error::Mismatch)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::Protocols)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(Error::Mismatch)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -43,8 +43,15 @@ fn host_allowed(state: &AppState, host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }),
     };
-    let public = state.config.public_url.as_deref().and_then(|url| url.split_once("://")).map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""));
-    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || public.is_some_and(|public| !public.is_empty() && name.eq_ignore_ascii_case(public))
+    let public = state
+        .config
+        .public_url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+        .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""));
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || public.is_some_and(|public| !public.is_empty() && name.eq_ignore_ascii_case(public))
 }
 
 /// Refuses requests for another host name, and posts from another origin.
@@ -95,7 +102,11 @@ fn token_ok(state: &AppState, given: &str) -> bool {
 }
 
 fn expired_form(back: &str) -> Response {
-    let mut response = page("Additional security verification", &format!(r#"<p class="error" id="expired">This form has expired. <a href="{back}">Open it again</a>.</p>"#)).into_response();
+    let mut response = page(
+        "Additional security verification",
+        &format!(r#"<p class="error" id="expired">This form has expired. <a href="{back}">Open it again</a>.</p>"#),
+    )
+    .into_response();
     *response.status_mut() = StatusCode::FORBIDDEN;
     response
 }
@@ -128,7 +139,10 @@ dt {{ font-weight: 600; }} code {{ font-size: 1.1rem; }}
 }
 
 async fn index() -> Html<String> {
-    page("Countersign server", r#"<p><a href="/enroll">Configure mobile app</a> (enroll the Countersign app)</p><p><a href="/demo">Demo sign-in</a></p>"#)
+    page(
+        "Countersign server",
+        r#"<p><a href="/enroll">Configure mobile app</a> (enroll the Countersign app)</p><p><a href="/demo">Demo sign-in</a></p>"#,
+    )
 }
 
 async fn enroll_form(State(state): State<AppState>) -> Html<String> {
@@ -161,7 +175,8 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
     }
     let user = form.user.trim().to_owned();
     if user.is_empty() || user.len() > 128 {
-        return page("Additional security verification", r#"<p class="error">Enter a user name.</p><p><a href="/enroll">Back</a></p>"#).into_response();
+        return page("Additional security verification", r#"<p class="error">Enter a user name.</p><p><a href="/enroll">Back</a></p>"#)
+            .into_response();
     }
     // Anyone reaching the page could otherwise enroll a device for an
     // existing user and receive their requests: only users with no device
@@ -221,11 +236,18 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
     }
     if !state.allow_demo_push(form.user.trim(), client) {
         state.audit.refused(Refusal::RateLimited, client, "demo pushes");
-        let mut response = page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#).into_response();
+        let mut response =
+            page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#)
+                .into_response();
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return response;
     }
-    let request = SigninRequest { user: form.user.trim().into(), app: "Countersign demo sign-in".into(), ip: "127.0.0.1".into(), location: "This computer".into() };
+    let request = SigninRequest {
+        user: form.user.trim().into(),
+        app: "Countersign demo sign-in".into(),
+        ip: "127.0.0.1".into(),
+        location: "This computer".into(),
+    };
     match api::create_signin(&state, request).await {
         Ok(created) => {
             let number = created.number.map(|n| format!(r#"<p>Enter the number shown to sign in.</p><p class="number" id="number">{n}</p>"#)).unwrap_or_default();
@@ -259,7 +281,11 @@ poll();
     }
 }
 
-async fn demo_status(State(state): State<AppState>, Path(id): Path<String>, axum::extract::Query(wait): axum::extract::Query<api::Wait>) -> Response {
+async fn demo_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(wait): axum::extract::Query<api::Wait>,
+) -> Response {
     match api::wait_for(&state, &id, wait.wait).await {
         Ok(status) => Json(status).into_response(),
         Err(failure) => failure.into_response(),
@@ -290,8 +316,16 @@ async fn demo_code(State(state): State<AppState>, Extension(Client(client)): Ext
     let Some(code) = form.code else { return page("Enter code", &form_html).into_response() };
     match api::check_totp(&state, &form.user, &code, client).await {
         Ok(verdict) if verdict.valid => page("Enter code", r#"<p class="ok" id="result">Verified. You are signed in.</p>"#).into_response(),
-        Ok(TotpVerdict { retry_after: Some(seconds), .. }) => page("Enter code", &format!(r#"<p class="error" id="result">Too many wrong codes from here. Wait {seconds} s, then try again.</p>{form_html}"#)).into_response(),
-        Ok(_) => page("Enter code", &format!(r#"<p class="error" id="result">That code is not right, or was already used. Try the next one.</p>{form_html}"#)).into_response(),
+        Ok(TotpVerdict { retry_after: Some(seconds), .. }) => page(
+            "Enter code",
+            &format!(r#"<p class="error" id="result">Too many wrong codes from here. Wait {seconds} s, then try again.</p>{form_html}"#),
+        )
+        .into_response(),
+        Ok(_) => page(
+            "Enter code",
+            &format!(r#"<p class="error" id="result">That code is not right, or was already used. Try the next one.</p>{form_html}"#),
+        )
+        .into_response(),
         Err(failure) => failure.into_response(),
     }
 }

@@ -24,8 +24,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::base64;
 use super::store::Error;
+use crate::base64;
 
 /// The prefix of a sealed TOTP secret.
 const SEALED: &str = "xc1:";
@@ -103,7 +103,10 @@ impl SecretBox {
     pub fn seal(&self, user: &str, secret: &str) -> Result<String, Error> {
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce).map_err(|_| Error::Random)?;
-        let sealed = self.0.encrypt(&XNonce::from(nonce), Payload { msg: secret.as_bytes(), aad: &Self::aad(user) }).map_err(|_| Error::Damaged("sealing a TOTP secret".into()))?;
+        let sealed = self
+            .0
+            .encrypt(&XNonce::from(nonce), Payload { msg: secret.as_bytes(), aad: &Self::aad(user) })
+            .map_err(|_| Error::Damaged("sealing a TOTP secret".into()))?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
         Ok(format!("{SEALED}{}", base64::encode(bytes)))
@@ -118,7 +121,8 @@ impl SecretBox {
         }
         let (nonce, sealed) = bytes.split_at(24);
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| damaged())?;
-        let opened = Zeroizing::new(self.0.decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad: &Self::aad(user) }).map_err(|_| damaged())?);
+        let opened =
+            Zeroizing::new(self.0.decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad: &Self::aad(user) }).map_err(|_| damaged())?);
         String::from_utf8(opened.to_vec()).map_err(|_| damaged())
     }
 }

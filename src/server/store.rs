@@ -71,7 +71,11 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activation {
     /// The code is right: the user it activates.
-    Valid { user: String, organization: String, totp_secret: String },
+    Valid {
+        user: String,
+        organization: String,
+        totp_secret: String,
+    },
     NotFound,
     Expired,
     Used,
@@ -79,7 +83,9 @@ pub enum Activation {
     /// revoked it.
     Revoked,
     /// Wrong code; `left` more tries before the activation is invalidated.
-    WrongCode { left: i64 },
+    WrongCode {
+        left: i64,
+    },
     TooManyAttempts,
 }
 
@@ -148,11 +154,16 @@ impl Store {
                 if let Ok(metadata) = std::fs::metadata(&file)
                     && metadata.permissions().mode() & 0o077 != 0
                 {
-                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::Damaged(format!("{}: {e}", file.display())))?;
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| Error::Damaged(format!("{}: {e}", file.display())))?;
                 }
             }
         }
-        let options = SqliteConnectOptions::from_str("sqlite://")?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("src/server/migrations").run(&pool).await?;
         let store = Store { pool, secrets: None };
@@ -170,7 +181,12 @@ impl Store {
             if secrets::is_sealed(&stored) {
                 sealer.open(&name, &stored)?;
             } else {
-                sqlx::query("UPDATE users SET totp_secret = ? WHERE name = ? AND totp_secret = ?").bind(sealer.seal(&name, &stored)?).bind(&name).bind(&stored).execute(&self.pool).await?;
+                sqlx::query("UPDATE users SET totp_secret = ? WHERE name = ? AND totp_secret = ?")
+                    .bind(sealer.seal(&name, &stored)?)
+                    .bind(&name)
+                    .bind(&stored)
+                    .execute(&self.pool)
+                    .await?;
             }
         }
         self.secrets = Some(std::sync::Arc::new(sealer));
@@ -182,14 +198,20 @@ impl Store {
         if self.secrets.is_none() {
             let sealed: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE totp_secret LIKE 'xc1:%'").fetch_one(&self.pool).await?.get(0);
             if sealed > 0 {
-                return Err(Error::Damaged(format!("{sealed} users' TOTP secrets are sealed: set totp_key_file to the key they were sealed with")));
+                return Err(Error::Damaged(format!(
+                    "{sealed} users' TOTP secrets are sealed: set totp_key_file to the key they were sealed with"
+                )));
             }
         }
         Ok(())
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
-        Ok(sqlx::query("SELECT value FROM server_settings WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.map(|row| row.get(0)))
+        Ok(sqlx::query("SELECT value FROM server_settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get(0)))
     }
 
     /// The server's signing key, from `path` (see [`super::secrets`]): made
@@ -228,7 +250,11 @@ impl Store {
 
     async fn set_token_hash(&self, name: &str, token: &str) -> Result<(), Error> {
         let hash = data_encoding::HEXLOWER.encode(&secrets::token_digest(token));
-        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").bind(format!("{name}_sha256")).bind(hash).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(format!("{name}_sha256"))
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
         sqlx::query("DELETE FROM server_settings WHERE name = ?").bind(name).execute(&self.pool).await?;
         Ok(())
     }
@@ -252,13 +278,15 @@ impl Store {
             Some(sealer) => sealer.seal(name, &secret)?,
             None => secret.to_string(),
         };
-        let done = sqlx::query("INSERT INTO users (name, organization, totp_secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(organization)
-            .bind(secret)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "INSERT INTO users (name, organization, totp_secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(organization)
+        .bind(secret)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -270,7 +298,13 @@ impl Store {
     /// A user's organisation, TOTP secret (base32, opened if sealed) and
     /// the end of any block.
     pub async fn user(&self, name: &str) -> Result<Option<(String, String, i64)>, Error> {
-        let Some(row) = sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let Some(row) = sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
         let stored: String = row.get(1);
         let secret = match &self.secrets {
             Some(sealer) => sealer.open(name, &stored)?,
@@ -289,7 +323,11 @@ impl Store {
         getrandom::fill(&mut bytes).map_err(|_| Error::Random)?;
         let code = format!("{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000);
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(user).execute(&mut *transaction).await?;
+        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND used_at IS NULL AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user)
+            .execute(&mut *transaction)
+            .await?;
         sqlx::query("INSERT INTO activations (id, user_name, code_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&id)
             .bind(user)
@@ -305,10 +343,15 @@ impl Store {
     /// Checks a code against activation `id`, counting wrong tries; a right
     /// code marks the activation used (once: a concurrent second use loses).
     pub async fn use_activation(&self, id: &str, code: &str, now: i64) -> Result<Activation, Error> {
-        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures, revoked_at FROM activations WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else {
+        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures, revoked_at FROM activations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
             return Ok(Activation::NotFound);
         };
-        let (user, code_hash, expires_at, used_at, failures, revoked_at): (String, String, i64, Option<i64>, i64, Option<i64>) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+        let (user, code_hash, expires_at, used_at, failures, revoked_at): (String, String, i64, Option<i64>, i64, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
         if used_at.is_some() {
             return Ok(Activation::Used);
         }
@@ -324,30 +367,49 @@ impl Store {
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if hash(&code) != code_hash {
             // Counted atomically: parallel guesses cannot all see the same count.
-            let counted: Option<i64> = sqlx::query("UPDATE activations SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL RETURNING failures")
-                .bind(id)
-                .bind(MAX_FAILURES)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.get(0));
+            let counted: Option<i64> = sqlx::query(
+                "UPDATE activations SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL RETURNING failures",
+            )
+            .bind(id)
+            .bind(MAX_FAILURES)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get(0));
             let left = counted.map_or(0, |failures| MAX_FAILURES - failures);
             return Ok(if left <= 0 { Activation::TooManyAttempts } else { Activation::WrongCode { left } });
         }
         // Used once, and with it every other outstanding code of the user is
         // revoked: an older code cannot add a second device afterwards.
         let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(id).execute(&mut *transaction).await?;
+        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
         if done.rows_affected() != 1 {
             return Ok(Activation::Used);
         }
-        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND id <> ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(&user).bind(id).execute(&mut *transaction).await?;
+        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND id <> ? AND used_at IS NULL AND revoked_at IS NULL")
+            .bind(now)
+            .bind(&user)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
-        let (organization, totp_secret, _) = self.user(&user).await?.ok_or_else(|| Error::Damaged(format!("activation for a missing user {user}")))?;
+        let (organization, totp_secret, _) =
+            self.user(&user).await?.ok_or_else(|| Error::Damaged(format!("activation for a missing user {user}")))?;
         Ok(Activation::Valid { user, organization, totp_secret })
     }
 
     /// Adds a device with its key and, when the app sent one, its listener key.
-    pub async fn add_device(&self, user: &str, key: &PublicKey, listener: Option<&PublicKey>, name: &str, now: i64) -> Result<String, Error> {
+    pub async fn add_device(
+        &self,
+        user: &str,
+        key: &PublicKey,
+        listener: Option<&PublicKey>,
+        name: &str,
+        now: i64,
+    ) -> Result<String, Error> {
         let id = format!("dev_{}", random_hex::<8>()?);
         sqlx::query("INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&id)
@@ -363,7 +425,11 @@ impl Store {
 
     /// A device: its user, its key, and its listener key if it has one.
     pub async fn device(&self, id: &str) -> Result<Option<Device>, Error> {
-        let Some(row) = sqlx::query("SELECT user_name, public_key, listener_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let Some(row) =
+            sqlx::query("SELECT user_name, public_key, listener_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
+        else {
+            return Ok(None);
+        };
         let damaged = |what: &str| Error::Damaged(format!("device {id}'s {what}"));
         let key: String = row.get(1);
         let listener: Option<String> = row.get(2);
@@ -376,14 +442,22 @@ impl Store {
 
     /// Replaces a device's listener key (the device key vouched for it).
     pub async fn set_listener_key(&self, id: &str, listener: &PublicKey) -> Result<bool, Error> {
-        let done = sqlx::query("UPDATE devices SET listener_key = ? WHERE id = ?").bind(listener.to_base64()).bind(id).execute(&self.pool).await?;
+        let done =
+            sqlx::query("UPDATE devices SET listener_key = ? WHERE id = ?").bind(listener.to_base64()).bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// The user's devices, oldest first.
     pub async fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, Error> {
-        let rows = sqlx::query("SELECT id, name, created_at, listener_key IS NOT NULL FROM devices WHERE user_name = ? ORDER BY created_at, id").bind(user).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|row| DeviceInfo { id: row.get(0), name: row.get(1), created_at: row.get(2), listener: row.get(3) }).collect())
+        let rows =
+            sqlx::query("SELECT id, name, created_at, listener_key IS NOT NULL FROM devices WHERE user_name = ? ORDER BY created_at, id")
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeviceInfo { id: row.get(0), name: row.get(1), created_at: row.get(2), listener: row.get(3) })
+            .collect())
     }
 
     /// Removes a device: it can no longer connect, answer or be pushed to.
@@ -398,7 +472,8 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let (used, revoked, failures, expires_at): (Option<i64>, Option<i64>, i64, i64) = (row.get(3), row.get(4), row.get(5), row.get(2));
+                let (used, revoked, failures, expires_at): (Option<i64>, Option<i64>, i64, i64) =
+                    (row.get(3), row.get(4), row.get(5), row.get(2));
                 let state = if used.is_some() {
                     "used"
                 } else if revoked.is_some() {
@@ -417,11 +492,23 @@ impl Store {
 
     /// Revokes an unused activation; whether there was one to revoke.
     pub async fn revoke_activation(&self, id: &str, now: i64) -> Result<bool, Error> {
-        Ok(sqlx::query("UPDATE activations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL").bind(now).bind(id).execute(&self.pool).await?.rows_affected() == 1)
+        Ok(sqlx::query("UPDATE activations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
-        Ok(sqlx::query("SELECT id FROM devices WHERE user_name = ?").bind(user).fetch_all(&self.pool).await?.into_iter().map(|row| row.get(0)).collect())
+        Ok(sqlx::query("SELECT id FROM devices WHERE user_name = ?")
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect())
     }
 
     /// "It wasn't me": records the report, denies the user's other pending
@@ -429,13 +516,15 @@ impl Store {
     /// ids it denied, or `None` when the sign-in was already decided.
     pub async fn report(&self, id: &str, user: &str, device: &str, until: i64, now: i64) -> Result<Option<Vec<String>>, Error> {
         let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE signins SET status = 'reported', decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?")
-            .bind(now)
-            .bind(device)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE signins SET status = 'reported', decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(device)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?;
         if done.rows_affected() != 1 {
             return Ok(None);
         }
@@ -494,28 +583,38 @@ impl Store {
 
     /// The user's sign-ins still waiting for an answer at `now`.
     pub async fn pending(&self, user: &str, now: i64) -> Result<Vec<Signin>, Error> {
-        let sql = format!("SELECT {} FROM signins WHERE user_name = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at", Self::SIGNIN_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM signins WHERE user_name = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at",
+            Self::SIGNIN_COLUMNS
+        );
         Ok(sqlx::query(&sql).bind(user).bind(now).fetch_all(&self.pool).await?.iter().map(Self::signin_from).collect())
     }
 
     /// Records an outcome once: true when this call decided it, false when
     /// it was already decided or had expired.
     pub async fn decide(&self, id: &str, status: &Status, device: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query("UPDATE signins SET status = ?, decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?")
-            .bind(status.as_str())
-            .bind(now)
-            .bind(device)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE signins SET status = ?, decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(device)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Accepts TOTP `step` for `user` if it comes after the last accepted
     /// one: each code once, and never an older code after a newer one.
     pub async fn use_totp_step(&self, user: &str, step: i64) -> Result<bool, Error> {
-        let done = sqlx::query("UPDATE users SET last_totp_step = ? WHERE name = ? AND last_totp_step < ?").bind(step).bind(user).bind(step).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE users SET last_totp_step = ? WHERE name = ? AND last_totp_step < ?")
+            .bind(step)
+            .bind(user)
+            .bind(step)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -21,7 +21,8 @@ async fn state(dir: &tempfile::TempDir) -> AppState {
 }
 
 async fn state_with(dir: &tempfile::TempDir, config: Config) -> AppState {
-    let config = Config { database: dir.path().join("server.sqlite3"), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..config };
+    let config =
+        Config { database: dir.path().join("server.sqlite3"), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..config };
     AppState::open(config).await.unwrap()
 }
 
@@ -29,14 +30,15 @@ async fn state_with(dir: &tempfile::TempDir, config: Config) -> AppState {
 /// middleware that waits for the rest never answers.
 fn held_body(first: usize) -> Body {
     use futures_util::StreamExt;
-    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b'{'; first]))]).chain(futures_util::stream::pending());
+    let stream =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b'{'; first]))]).chain(futures_util::stream::pending());
     Body::from_stream(stream)
 }
 
-
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
     // The bound only turns a hang into a failure; answers come at once.
-    let response = tokio::time::timeout(Duration::from_secs(20), app(state.clone()).oneshot(request)).await.expect("an answer, not a hang").unwrap();
+    let response =
+        tokio::time::timeout(Duration::from_secs(20), app(state.clone()).oneshot(request)).await.expect("an answer, not a hang").unwrap();
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -58,7 +60,13 @@ fn json_body(value: Value) -> Body {
 async fn a_request_without_a_token_is_refused_before_its_body_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir).await;
-    for (path, token) in [("/api/signins", None), ("/api/signins", Some("wrong-token-wrong-token")), ("/api/totp/verify", None), ("/api/admin/users", Some(RP)), ("/api/admin/users/carol/activations", None)] {
+    for (path, token) in [
+        ("/api/signins", None),
+        ("/api/signins", Some("wrong-token-wrong-token")),
+        ("/api/totp/verify", None),
+        ("/api/admin/users", Some(RP)),
+        ("/api/admin/users/carol/activations", None),
+    ] {
         let request = post(path, token).header("content-length", "2000000").body(held_body(1_990_000)).unwrap();
         let (status, body) = call(&state, request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
@@ -114,9 +122,21 @@ async fn every_error_is_json_with_the_right_status() {
     let state = state(&dir).await;
     let cases = [
         (Request::get("/no/such/route").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND, "not_found"),
-        (Request::get("/api/signins").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (Request::put("/api/admin/users").header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (Request::get("/api/signins/si_1?wait=soon").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            Request::get("/api/signins").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Request::put("/api/admin/users").header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Request::get("/api/signins/si_1?wait=soon").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
         (post("/api/signins", Some(RP)).body(Body::from("{not json")).unwrap(), StatusCode::BAD_REQUEST, "bad_request"),
         (post("/api/signins", Some(RP)).body(json_body(json!({ "user": "nobody" }))).unwrap(), StatusCode::NOT_FOUND, "not_found"),
     ];
@@ -148,7 +168,8 @@ async fn relying_party_text_is_capped() {
 
 async fn activate(state: &AppState, url: &str, code: &str) -> (StatusCode, Value) {
     let key = Keypair::generate().unwrap();
-    let request = ActivationRequest { code: code.into(), device_public_key: key.public(), device_name: "laptop".into(), listener_public_key: None };
+    let request =
+        ActivationRequest { code: code.into(), device_public_key: key.public(), device_name: "laptop".into(), listener_public_key: None };
     let path = url.split_once("/api/").map(|(_, rest)| format!("/api/{rest}")).unwrap();
     call(state, post(&path, None).body(json_body(serde_json::to_value(request).unwrap())).unwrap()).await
 }
@@ -182,21 +203,37 @@ async fn every_refused_activation_answers_as_before() {
     state.store.add_user("carol", "Contoso", now()).await.unwrap();
     async fn raw(state: &AppState, path: &str, code: &str) -> (StatusCode, String) {
         let key = Keypair::generate().unwrap();
-        let request = ActivationRequest { code: code.into(), device_public_key: key.public(), device_name: "laptop".into(), listener_public_key: None };
-        let response = app(state.clone()).oneshot(post(path, None).body(json_body(serde_json::to_value(request).unwrap())).unwrap()).await.unwrap();
+        let request = ActivationRequest {
+            code: code.into(),
+            device_public_key: key.public(),
+            device_name: "laptop".into(),
+            listener_public_key: None,
+        };
+        let response =
+            app(state.clone()).oneshot(post(path, None).body(json_body(serde_json::to_value(request).unwrap())).unwrap()).await.unwrap();
         let status = response.status();
         (status, String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap())
     }
     let expect = |status: StatusCode, error: &str, message: &str| (status, format!(r#"{{"error":"{error}","message":"{message}"}}"#));
-    assert_eq!(raw(&state, "/api/activate/act_nosuch", "123456789012").await, expect(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL"));
+    assert_eq!(
+        raw(&state, "/api/activate/act_nosuch", "123456789012").await,
+        expect(StatusCode::NOT_FOUND, "invalid_code", "no such activation; check the URL")
+    );
     let (id, code) = state.store.create_activation("carol", now() - store::ACTIVATION_SECONDS - 1).await.unwrap();
-    assert_eq!(raw(&state, &format!("/api/activate/{id}"), &code).await, expect(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one"));
+    assert_eq!(
+        raw(&state, &format!("/api/activate/{id}"), &code).await,
+        expect(StatusCode::GONE, "expired", "this activation code has expired (codes are valid for 10 minutes); ask for a new one")
+    );
     let (id, code) = state.store.create_activation("carol", now()).await.unwrap();
     let path = format!("/api/activate/{id}");
     for left in (1..store::MAX_FAILURES).rev() {
-        assert_eq!(raw(&state, &path, "000000000000").await, expect(StatusCode::FORBIDDEN, "invalid_code", &format!("wrong activation code; {left} more tries before it is invalidated")));
+        assert_eq!(
+            raw(&state, &path, "000000000000").await,
+            expect(StatusCode::FORBIDDEN, "invalid_code", &format!("wrong activation code; {left} more tries before it is invalidated"))
+        );
     }
-    let too_many = expect(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one");
+    let too_many =
+        expect(StatusCode::GONE, "too_many_attempts", "this activation code was tried 5 times and is no longer valid; ask for a new one");
     assert_eq!(raw(&state, &path, "000000000000").await, too_many);
     assert_eq!(raw(&state, &path, &code).await, too_many);
     let (id, code) = state.store.create_activation("carol", now()).await.unwrap();
@@ -205,7 +242,10 @@ async fn every_refused_activation_answers_as_before() {
     assert_eq!(raw(&state, &path, &code).await, expect(StatusCode::GONE, "used", "this activation code was already used"));
     let (old, code) = state.store.create_activation("carol", now()).await.unwrap();
     state.store.create_activation("carol", now()).await.unwrap();
-    assert_eq!(raw(&state, &format!("/api/activate/{old}"), &code).await, expect(StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code"));
+    assert_eq!(
+        raw(&state, &format!("/api/activate/{old}"), &code).await,
+        expect(StatusCode::GONE, "revoked", "this activation code was replaced by a newer one or revoked; use the newest code")
+    );
 }
 
 #[tokio::test]
@@ -227,7 +267,8 @@ async fn the_admin_lists_and_revokes_devices_and_activations() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir).await;
     state.store.add_user("carol", "Contoso", now()).await.unwrap();
-    let admin = |request: axum::http::request::Builder| request.header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap();
+    let admin =
+        |request: axum::http::request::Builder| request.header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap();
     let activation = new_activation(&state, "carol").await.unwrap();
     let (_, listed) = call(&state, admin(Request::get("/api/admin/users/carol/activations"))).await;
     assert_eq!(listed[0]["state"], "outstanding");
@@ -251,7 +292,11 @@ async fn the_admin_lists_and_revokes_devices_and_activations() {
     assert_eq!(devices, json!([]));
     assert!(state.store.devices_of("carol").await.unwrap().is_empty(), "no push reaches it");
     // The relying-party token does not open the admin API.
-    let (status, _) = call(&state, Request::get("/api/admin/users/carol/devices").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap()).await;
+    let (status, _) = call(
+        &state,
+        Request::get("/api/admin/users/carol/devices").header("authorization", format!("Bearer {RP}")).body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -307,13 +352,18 @@ async fn the_server_key_lives_in_a_0600_file_and_moves_out_of_an_old_database() 
     // As an earlier version left it: the key and a token in the database.
     let store = Store::open(&database).await.unwrap();
     let old = Keypair::generate().unwrap();
-    sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')").bind(crate::base64::encode(*old.to_seed())).execute(&store.pool).await.unwrap();
+    sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')")
+        .bind(crate::base64::encode(*old.to_seed()))
+        .execute(&store.pool)
+        .await
+        .unwrap();
     drop(store);
     let state = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
     assert_eq!(state.public, old.public(), "the same key, now from the file");
     let key_file = dir.path().join("server.sqlite3.key");
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
-    let left: Vec<String> = sqlx::query_scalar("SELECT name FROM server_settings ORDER BY name").fetch_all(&state.store.pool).await.unwrap();
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM server_settings ORDER BY name").fetch_all(&state.store.pool).await.unwrap();
     assert_eq!(left, ["admin_token_sha256"], "no key and no clear token left in the database");
     assert!(state.token_matches("admin_token", "an-old-admin-token-in-clear").await.unwrap(), "the old token still works");
     // A key file others can read is refused.
@@ -333,13 +383,17 @@ async fn totp_secrets_are_sealed_under_a_key_outside_the_database() {
     plain.store.add_user("carol", "Contoso", now()).await.unwrap();
     let (_, secret, _) = plain.store.user("carol").await.unwrap().unwrap();
     drop(plain);
-    let sealed = AppState::open(Config { database: database.clone(), totp_key_file: Some(key.clone()), ..Config::default() }).await.unwrap();
+    let sealed =
+        AppState::open(Config { database: database.clone(), totp_key_file: Some(key.clone()), ..Config::default() }).await.unwrap();
     sealed.store.add_user("dave", "Contoso", now()).await.unwrap();
     assert_eq!(sealed.store.user("carol").await.unwrap().unwrap().1, secret, "the same secret, opened");
     let stored: Vec<String> = sqlx::query_scalar("SELECT totp_secret FROM users").fetch_all(&sealed.store.pool).await.unwrap();
     assert!(stored.iter().all(|s| s.starts_with("xc1:")), "{stored:?}");
     // A sealed secret moved to another user does not open.
-    sqlx::query("UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE name = 'carol') WHERE name = 'dave'").execute(&sealed.store.pool).await.unwrap();
+    sqlx::query("UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE name = 'carol') WHERE name = 'dave'")
+        .execute(&sealed.store.pool)
+        .await
+        .unwrap();
     assert!(sealed.store.user("dave").await.is_err());
     drop(sealed);
     // Without the key, the server refuses to start rather than fail each code.
@@ -377,11 +431,18 @@ async fn other_sites_cannot_drive_the_demo_pages() {
         request.body(Body::from(format!("user=mallory&csrf={token}"))).unwrap()
     };
     // DNS rebinding: another name for this address.
-    assert_eq!(page_status(&state, page_request("GET", "/enroll", "attacker.example:8750").body(Body::empty()).unwrap()).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        page_status(&state, page_request("GET", "/enroll", "attacker.example:8750").body(Body::empty()).unwrap()).await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(page_status(&state, form(None, "attacker.example", &token)).await, StatusCode::FORBIDDEN);
     // A cross-site form.
     assert_eq!(page_status(&state, form(Some("https://attacker.example"), "127.0.0.1:8750", &token)).await, StatusCode::FORBIDDEN);
-    let cross = page_request("POST", "/enroll", "127.0.0.1:8750").header("content-type", "application/x-www-form-urlencoded").header("sec-fetch-site", "cross-site").body(Body::from(format!("user=mallory&csrf={token}"))).unwrap();
+    let cross = page_request("POST", "/enroll", "127.0.0.1:8750")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::from(format!("user=mallory&csrf={token}")))
+        .unwrap();
     assert_eq!(page_status(&state, cross).await, StatusCode::FORBIDDEN);
     // Same origin, but without the form's token.
     assert_eq!(page_status(&state, form(Some("http://127.0.0.1:8750"), "127.0.0.1:8750", "")).await, StatusCode::FORBIDDEN);
@@ -399,7 +460,12 @@ async fn contact_me_is_not_a_push_bombing_tool() {
     state.store.add_user("carol", "Contoso", now()).await.unwrap();
     state.store.add_user("dave", "Contoso", now()).await.unwrap();
     let token = form_token(&state).await;
-    let push = |user: &str| page_request("POST", "/demo/push", "127.0.0.1:8750").header("content-type", "application/x-www-form-urlencoded").body(Body::from(format!("user={user}&csrf={token}"))).unwrap();
+    let push = |user: &str| {
+        page_request("POST", "/demo/push", "127.0.0.1:8750")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("user={user}&csrf={token}")))
+            .unwrap()
+    };
     for _ in 0..5 {
         assert_eq!(page_status(&state, push("carol")).await, StatusCode::OK);
     }
@@ -432,7 +498,8 @@ async fn wrong_codes_slow_their_caller_not_the_user_and_codes_are_accepted_in_or
     assert!(!check_totp(&state, "carol", &code_at(now - 30), user).await.unwrap().valid);
     assert!(!check_totp(&state, "carol", &code_at(now), user).await.unwrap().valid);
     // The relying party may name the person's address; over HTTP it is the caller.
-    let request = post("/api/totp/verify", Some(RP)).body(json_body(json!({ "user": "carol", "code": "000000", "ip": "203.0.113.9" }))).unwrap();
+    let request =
+        post("/api/totp/verify", Some(RP)).body(json_body(json!({ "user": "carol", "code": "000000", "ip": "203.0.113.9" }))).unwrap();
     let (_, body) = call(&state, request).await;
     assert_eq!(body["valid"], false);
     assert!(body["retry_after"].as_u64().is_some(), "{body}");

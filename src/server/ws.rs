@@ -25,14 +25,21 @@ use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, Publi
 const MESSAGE_LIMIT: usize = 16 * 1024;
 
 /// `GET /api/push`.
-pub async fn push(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, slot: Option<Extension<Slot>>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn push(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    slot: Option<Extension<Slot>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     // Messages are small (a challenge is ~700 bytes): 4 KiB buffers instead of
     // tungstenite's 128 KiB read buffer keep thousands of idle devices cheap.
     // The session keeps the connection's slot: it counts against the limit.
-    upgrade.max_message_size(MESSAGE_LIMIT).max_frame_size(MESSAGE_LIMIT).read_buffer_size(4 * 1024).write_buffer_size(4 * 1024).on_upgrade(move |socket| async move {
-        let _slot = slot;
-        session(state, socket, client).await;
-    })
+    upgrade.max_message_size(MESSAGE_LIMIT).max_frame_size(MESSAGE_LIMIT).read_buffer_size(4 * 1024).write_buffer_size(4 * 1024).on_upgrade(
+        move |socket| async move {
+            let _slot = slot;
+            session(state, socket, client).await;
+        },
+    )
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
@@ -61,14 +68,19 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
         Ok(ClientMessage::Auth { device_id, signature }) => (device_id, signature, false),
         Ok(ClientMessage::Listen { device_id, signature }) => (device_id, signature, true),
         _ => {
-            let _ = send(&mut socket, &ServerMessage::Error { error: "bad_request".into(), message: "expected an auth message".into() }).await;
+            let _ =
+                send(&mut socket, &ServerMessage::Error { error: "bad_request".into(), message: "expected an auth message".into() }).await;
             return;
         }
     };
     let found = match state.store.device(&device).await {
         Ok(Some(found)) => found,
         Ok(None) => {
-            state.audit.refused(Refusal::Signature, client, &format!("a push session for an unknown or revoked device {}", crate::push::printable(&device)));
+            state.audit.refused(
+                Refusal::Signature,
+                client,
+                &format!("a push session for an unknown or revoked device {}", crate::push::printable(&device)),
+            );
             let _ = send(&mut socket, &refused).await;
             return;
         }
@@ -82,10 +94,15 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     } else {
         // Bound to this server's key and push endpoint; apps made before
         // that sign the nonce alone.
-        protocol::check_auth_bound(&found.key, &nonce, &state.public, &state.config.push_endpoint(), &proof).is_ok() || protocol::check_auth(&found.key, &nonce, &proof).is_ok()
+        protocol::check_auth_bound(&found.key, &nonce, &state.public, &state.config.push_endpoint(), &proof).is_ok()
+            || protocol::check_auth(&found.key, &nonce, &proof).is_ok()
     };
     if !proven {
-        state.audit.refused(Refusal::Signature, client, &format!("a push session for device {}: bad signature", crate::push::printable(&device)));
+        state.audit.refused(
+            Refusal::Signature,
+            client,
+            &format!("a push session for device {}: bad signature", crate::push::printable(&device)),
+        );
         let _ = send(&mut socket, &refused).await;
         return;
     }
@@ -98,7 +115,9 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     // created meanwhile is also in the queue (registered first, so none is
     // missed): it is sent once, from here.
     let mut sent = HashSet::new();
-    if let (Ok(pending), Ok(Some((organization, _, blocked_until)))) = (state.store.pending(&user, now()).await, state.store.user(&user).await) {
+    if let (Ok(pending), Ok(Some((organization, _, blocked_until)))) =
+        (state.store.pending(&user, now()).await, state.store.user(&user).await)
+    {
         for signin in pending.into_iter().filter(|_| blocked_until <= now()) {
             if !send(&mut socket, &challenge_message(&state, &signin, &organization, &device)).await {
                 return;
@@ -197,7 +216,14 @@ fn result(challenge_id: &str, accepted: bool, status: Status, reason: &str) -> S
 }
 
 /// Verifies a signed answer and records it once.
-async fn respond(state: &AppState, client: IpAddr, device: &str, user: &str, key: &PublicKey, envelope: &crate::push::Envelope) -> ServerMessage {
+async fn respond(
+    state: &AppState,
+    client: IpAddr,
+    device: &str,
+    user: &str,
+    key: &PublicKey,
+    envelope: &crate::push::Envelope,
+) -> ServerMessage {
     let response: crate::push::Response = match envelope.open(key, RESPONSE_CONTEXT) {
         Ok(response) => response,
         Err(error) => {
@@ -228,8 +254,12 @@ async fn respond(state: &AppState, client: IpAddr, device: &str, user: &str, key
         decided => return result(id, false, decided, "the sign-in was already answered"),
     }
     let (status, reason) = match response.decision {
-        Decision::Approve if signin.pin_required && !response.user_verified => return result(id, false, Status::Pending, "this organisation requires your PIN or vault password"),
-        Decision::Approve if signin.number.is_some() && response.number != signin.number => (Status::Denied, "the number did not match: denied"),
+        Decision::Approve if signin.pin_required && !response.user_verified => {
+            return result(id, false, Status::Pending, "this organisation requires your PIN or vault password");
+        }
+        Decision::Approve if signin.number.is_some() && response.number != signin.number => {
+            (Status::Denied, "the number did not match: denied")
+        }
         Decision::Approve => (Status::Approved, ""),
         Decision::Deny => (Status::Denied, ""),
         Decision::Report => (Status::Reported, "reported: further pushes are blocked for a while"),

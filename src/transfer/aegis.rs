@@ -165,11 +165,16 @@ fn decrypt(header: &Header, ciphertext: &str, password: &Password) -> Result<Zer
     let params = header.params.as_ref().ok_or_else(|| Problem::Damaged("encrypted, but the header has no params".into()))?;
     let slots: Vec<&Slot> = header.slots.iter().flatten().filter(|slot| slot.kind == PASSWORD_SLOT).collect();
     if slots.is_empty() {
-        return Err(Problem::Unsupported("this Aegis vault has no password slot (only biometric unlock): export it from Aegis with a password".into()));
+        return Err(Problem::Unsupported(
+            "this Aegis vault has no password slot (only biometric unlock): export it from Aegis with a password".into(),
+        ));
     }
     // Each slot costs a full scrypt; a file cannot make a wrong password cost more than a few.
     if slots.len() > MAX_PASSWORD_SLOTS {
-        return Err(Problem::Damaged(format!("{} password slots; Aegis writes one, and at most {MAX_PASSWORD_SLOTS} are tried", slots.len())));
+        return Err(Problem::Damaged(format!(
+            "{} password slots; Aegis writes one, and at most {MAX_PASSWORD_SLOTS} are tried",
+            slots.len()
+        )));
     }
     let mut master = None;
     for slot in slots {

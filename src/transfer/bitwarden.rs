@@ -21,7 +21,8 @@ use crate::uri::{self, Payload};
 const FORMAT: Format = Format::Bitwarden;
 
 pub(super) fn detect(json: &Value) -> Option<(Format, bool)> {
-    let encrypted = json.get("encrypted").and_then(Value::as_bool).unwrap_or(false) || json.get("passwordProtected").and_then(Value::as_bool).unwrap_or(false);
+    let encrypted = json.get("encrypted").and_then(Value::as_bool).unwrap_or(false)
+        || json.get("passwordProtected").and_then(Value::as_bool).unwrap_or(false);
     (json.get("items").is_some_and(Value::is_array) || encrypted).then_some((FORMAT, encrypted))
 }
 
@@ -62,7 +63,9 @@ impl Drop for Login {
 pub(super) fn read(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
     let export: Export = json(bytes, FORMAT)?;
     if export.encrypted || export.password_protected {
-        return Err(Problem::Unsupported("this is an encrypted Bitwarden export, which Countersign cannot read: export again from Bitwarden as unencrypted .json".into()));
+        return Err(Problem::Unsupported(
+            "this is an encrypted Bitwarden export, which Countersign cannot read: export again from Bitwarden as unencrypted .json".into(),
+        ));
     }
     Ok(export
         .items
@@ -76,7 +79,9 @@ pub(super) fn read(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
 }
 
 fn entry(item_name: &str, username: &str, totp: &str) -> Item {
-    let fields = |kind, secret| Fields { issuer: item_name, name: username, secret, kind, algorithm: "SHA1", digits: None, period: None, counter: None }.item();
+    let fields = |kind, secret| {
+        Fields { issuer: item_name, name: username, secret, kind, algorithm: "SHA1", digits: None, period: None, counter: None }.item()
+    };
     let lower = totp.to_ascii_lowercase();
     if let Some(secret) = lower.starts_with("steam://").then(|| &totp["steam://".len()..]) {
         return fields("steam", base32(secret));

@@ -73,5 +73,15 @@ fn item(token: &Token) -> Item {
         .collect::<Option<Vec<u8>>>()
         .map(Secret::from_bytes)
         .ok_or(Skip::Field("secret"));
-    Fields { issuer, name: &token.label, secret, kind: &token.kind, algorithm: &token.algo, digits: token.digits, period: token.period, counter: token.counter.map(|c| u64::try_from(c.saturating_add(1)).unwrap_or(0)) }.item()
+    Fields {
+        issuer,
+        name: &token.label,
+        secret,
+        kind: &token.kind,
+        algorithm: &token.algo,
+        digits: token.digits,
+        period: token.period,
+        counter: token.counter.map(|c| u64::try_from(c.saturating_add(1)).unwrap_or(0)),
+    }
+    .item()
 }

@@ -5,7 +5,7 @@
 //! other line that is not a usable URI becomes a skipped entry, never a
 //! silent drop.
 
-use super::{ExportError, Export, Exported, Format, Item, Problem, Skip};
+use super::{Export, ExportError, Exported, Format, Item, Problem, Skip};
 use crate::account::Account;
 use crate::migration::{self, Batch, Batches};
 use crate::uri::{self, Payload};
@@ -49,7 +49,12 @@ pub(super) fn read(bytes: &[u8]) -> Result<(Vec<Item>, Vec<String>), Problem> {
             Ok(Payload::Account { account, .. }) => items.push(Item { title: account.title(), account: Ok(account) }),
             Ok(Payload::GoogleExport { data }) => match migration::decode(&data) {
                 Ok(export) => {
-                    items.extend(export.entries.iter().map(|entry| Item { title: entry.title.clone(), account: entry.account.clone().map_err(Skip::Google) }));
+                    items.extend(
+                        export
+                            .entries
+                            .iter()
+                            .map(|entry| Item { title: entry.title.clone(), account: entry.account.clone().map_err(Skip::Google) }),
+                    );
                     // Repeated codes are harmless: importing dedupes them.
                     let _ = batches.add(export);
                 }
@@ -97,7 +102,10 @@ pub(super) fn google_codes(entries: &[Entry]) -> Result<(Vec<String>, Vec<(Strin
             migration::encode(&accounts, Batch { id, index: index as u32, size: chunks.len() as u32 }).0
         })
         .collect();
-    let left_out = left_out.into_iter().map(|entry| (entry.account.title(), "Google Authenticator holds only 30-second TOTP and HOTP accounts with 6 or 8 digits")).collect();
+    let left_out = left_out
+        .into_iter()
+        .map(|entry| (entry.account.title(), "Google Authenticator holds only 30-second TOTP and HOTP accounts with 6 or 8 digits"))
+        .collect();
     Ok((texts, left_out))
 }
 
@@ -108,7 +116,9 @@ pub(super) fn write_google_qr(entries: &[Entry]) -> Result<Export, ExportError> 
     let files = texts
         .iter()
         .enumerate()
-        .map(|(index, text)| Ok(Exported { name: format!("google-authenticator-{}-of-{count}.png", index + 1), bytes: super::qr_png(text)?.into() }))
+        .map(|(index, text)| {
+            Ok(Exported { name: format!("google-authenticator-{}-of-{count}.png", index + 1), bytes: super::qr_png(text)?.into() })
+        })
         .collect::<Result<_, ExportError>>()?;
     Ok(Export { files, folder: true, left_out })
 }

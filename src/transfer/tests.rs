@@ -92,7 +92,10 @@ fn google_codes_scan_back_to_the_accounts_google_can_hold() {
     // Steam, 60 s and 7 digits cannot go to Google Authenticator.
     let left_out: Vec<&str> = export.left_out.iter().map(|(title, _)| title.as_str()).collect();
     assert_eq!(left_out, ["GitHub (bob)", "Steam (dave)", "no-issuer"]);
-    assert_eq!(export.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["google-authenticator-1-of-2.png", "google-authenticator-2-of-2.png"]);
+    assert_eq!(
+        export.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["google-authenticator-1-of-2.png", "google-authenticator-2-of-2.png"]
+    );
     let mut text = String::new();
     for file in &export.files {
         let found = crate::scan::encoded(&file.bytes).unwrap();
@@ -109,7 +112,14 @@ fn google_codes_scan_back_to_the_accounts_google_can_hold() {
 
 #[test]
 fn a_google_export_missing_a_code_says_which() {
-    let entries: Vec<Entry> = (0..12u8).map(|i| Entry { id: vault::Id::for_tests(i.into()), added: 1, account: Account::totp("Bulk", &format!("u{i}"), Secret::from_bytes(vec![i + 1; 20])), push: None }).collect();
+    let entries: Vec<Entry> = (0..12u8)
+        .map(|i| Entry {
+            id: vault::Id::for_tests(i.into()),
+            added: 1,
+            account: Account::totp("Bulk", &format!("u{i}"), Secret::from_bytes(vec![i + 1; 20])),
+            push: None,
+        })
+        .collect();
     let export = export(ExportFormat::GoogleQr, &entries, None).unwrap();
     let found = crate::scan::encoded(&export.files[1].bytes).unwrap();
     let contents = read(found[0].as_bytes(), None, None).unwrap();
@@ -150,7 +160,8 @@ impl Expected {
 /// format's documentation, imports to exactly the accounts it lists.
 #[test]
 fn every_fixture_imports_to_its_expected_accounts() {
-    let expected: std::collections::BTreeMap<String, Vec<Expected>> = serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
+    let expected: std::collections::BTreeMap<String, Vec<Expected>> =
+        serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
     assert_eq!(expected.len(), 12, "one fixture per format and variant");
     for (file, accounts_expected) in &expected {
         let bytes = std::fs::read(fixtures().join(file)).unwrap();
@@ -189,7 +200,9 @@ fn formats_are_told_apart_by_content() {
 #[test]
 fn an_issuer_with_a_colon_gets_the_same_name_from_every_format() {
     let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-    let aegis = format!(r#"{{"version":1,"header":{{"slots":null,"params":null}},"db":{{"version":3,"entries":[{{"type":"totp","name":"alice","issuer":"ACME: Staging","info":{{"secret":"{secret}","algo":"SHA1","digits":6,"period":30}}}}]}}}}"#);
+    let aegis = format!(
+        r#"{{"version":1,"header":{{"slots":null,"params":null}},"db":{{"version":3,"entries":[{{"type":"totp","name":"alice","issuer":"ACME: Staging","info":{{"secret":"{secret}","algo":"SHA1","digits":6,"period":30}}}}]}}}}"#
+    );
     let uris = format!("otpauth://totp/ACME%3A%20Staging:alice?secret={secret}&issuer=ACME%3A%20Staging\n");
     let from_aegis = accounts(&read(aegis.as_bytes(), None, None).unwrap());
     let from_uri = accounts(&read(uris.as_bytes(), None, None).unwrap());
@@ -204,10 +217,15 @@ fn a_named_format_refuses_a_file_of_another_shape_by_name() {
     let error = read(&aegis, Some(Format::Bitwarden), None).unwrap_err();
     assert_eq!(error, Problem::OtherFormat { expected: Format::Bitwarden, found: Format::Aegis });
     assert_eq!(error.to_string(), "it is not a Bitwarden export: it looks like an Aegis export");
-    for expected in [Format::TwoFas, Format::AndOtp, Format::FreeOtpPlus, Format::UriList, Format::Ente, Format::GoogleMigration, Format::Countersign] {
+    for expected in
+        [Format::TwoFas, Format::AndOtp, Format::FreeOtpPlus, Format::UriList, Format::Ente, Format::GoogleMigration, Format::Countersign]
+    {
         assert_eq!(read(&aegis, Some(expected), Some(&password())), Err(Problem::OtherFormat { expected, found: Format::Aegis }));
     }
-    assert_eq!(read(&fixture("bitwarden.json"), Some(Format::Aegis), None), Err(Problem::OtherFormat { expected: Format::Aegis, found: Format::Bitwarden }));
+    assert_eq!(
+        read(&fixture("bitwarden.json"), Some(Format::Aegis), None),
+        Err(Problem::OtherFormat { expected: Format::Aegis, found: Format::Bitwarden })
+    );
     // Shaped like nothing known: the format expected is still named.
     let error = read(b"{\"some\": \"json\"}", Some(Format::Bitwarden), None).unwrap_err();
     assert_eq!((error.clone(), error.to_string()), (Problem::NotFormat(Format::Bitwarden), "it is not a Bitwarden export".to_owned()));
@@ -233,7 +251,16 @@ fn bad_entries_are_reported_one_by_one_not_dropped() {
         {"type":"motp","name":"m","issuer":"Old","info":{"secret":"0123456789abcdef","algo":"MD5","digits":6,"period":10}}]}}"#;
     let contents = read(aegis, None, None).unwrap();
     let reasons: Vec<String> = contents.items.iter().map(|item| item.account.clone().unwrap_err().to_string()).collect();
-    assert_eq!(reasons, ["it is a yandex account, which Countersign does not support", "it uses the hash MD5, which Countersign does not support", "digits must be 6, 7 or 8 (got 9)", "it has no secret", "it is a motp account, which Countersign does not support"]);
+    assert_eq!(
+        reasons,
+        [
+            "it is a yandex account, which Countersign does not support",
+            "it uses the hash MD5, which Countersign does not support",
+            "digits must be 6, 7 or 8 (got 9)",
+            "it has no secret",
+            "it is a motp account, which Countersign does not support"
+        ]
+    );
 }
 
 #[test]
@@ -267,7 +294,10 @@ fn absurd_kdf_costs_are_refused_before_any_work() {
     assert!(matches!(&error, Problem::Damaged(why) if why.contains("scrypt")), "{error}");
     // Every slot costs a full scrypt: a file cannot list dozens.
     let slot = r#"{"type":1,"uuid":"x","key":"00","key_params":{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"},"n":32768,"r":8,"p":1,"salt":"00"}"#;
-    let many = format!(r#"{{"version":1,"header":{{"slots":[{}],"params":{{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"}}}},"db":"AAAA"}}"#, vec![slot; 5].join(","));
+    let many = format!(
+        r#"{{"version":1,"header":{{"slots":[{}],"params":{{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"}}}},"db":"AAAA"}}"#,
+        vec![slot; 5].join(",")
+    );
     let error = read(many.as_bytes(), None, Some(&password())).unwrap_err();
     assert!(matches!(&error, Problem::Damaged(why) if why.contains("5 password slots")), "{error}");
     let mut andotp = 4_000_000_000u32.to_be_bytes().to_vec();
@@ -278,7 +308,12 @@ fn absurd_kdf_costs_are_refused_before_any_work() {
 #[test]
 fn preview_marks_vault_and_in_file_duplicates() {
     let vault_entries = sample()[..1].to_vec();
-    let text = format!("{}\n{}\n{}\nnot a uri\n", uri::format(&sample()[0].account), uri::format(&sample()[1].account), uri::format(&sample()[1].account));
+    let text = format!(
+        "{}\n{}\n{}\nnot a uri\n",
+        uri::format(&sample()[0].account),
+        uri::format(&sample()[1].account),
+        uri::format(&sample()[1].account)
+    );
     let contents = read(text.as_bytes(), None, None).unwrap();
     let plan = preview(&contents, &vault_entries);
     assert_eq!(plan[0], Plan::InVault(vault_entries[0].id.clone()));
@@ -290,8 +325,14 @@ fn preview_marks_vault_and_in_file_duplicates() {
 #[test]
 fn exports_refuse_what_they_cannot_do() {
     assert_eq!(export(ExportFormat::UriList, &[], None).unwrap_err(), ExportError::Empty);
-    assert_eq!(export(ExportFormat::AegisEncrypted, &sample(), None).unwrap_err(), ExportError::PasswordNeeded(ExportFormat::AegisEncrypted));
-    assert_eq!(export(ExportFormat::Countersign, &sample(), Some(&Password::new(String::new()))).unwrap_err(), ExportError::PasswordNeeded(ExportFormat::Countersign));
+    assert_eq!(
+        export(ExportFormat::AegisEncrypted, &sample(), None).unwrap_err(),
+        ExportError::PasswordNeeded(ExportFormat::AegisEncrypted)
+    );
+    assert_eq!(
+        export(ExportFormat::Countersign, &sample(), Some(&Password::new(String::new()))).unwrap_err(),
+        ExportError::PasswordNeeded(ExportFormat::Countersign)
+    );
     let steam_only = sample()[3..4].to_vec();
     assert_eq!(export(ExportFormat::GoogleQr, &steam_only, None).unwrap_err(), ExportError::NothingFits(ExportFormat::GoogleQr));
 }

@@ -11,9 +11,7 @@ fn account_of(text: &str) -> (Account, Vec<Warning>) {
 
 #[test]
 fn reads_googles_example() {
-    let (account, warnings) = account_of(
-        "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example",
-    );
+    let (account, warnings) = account_of("otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example");
     assert_eq!(account.issuer, "Example");
     assert_eq!(account.name, "alice@google.com");
     assert_eq!(account.label_issuer, None);
@@ -138,24 +136,35 @@ fn other_payloads_are_typed() {
         parse("otpauth-migration://offline?data=CjEKCkhlbGxvId6tvu8SGEV4YW1wbGU%3D"),
         Ok(Payload::GoogleExport { data: "CjEKCkhlbGxvId6tvu8SGEV4YW1wbGU=".into() })
     );
-    let activation = Payload::WorkActivation { code: "123456789".into(), url: "https://mobileappcommunicator.auth.microsoft.com/mac/MobileAppCommunicator.svc/123".into() };
+    let activation = Payload::WorkActivation {
+        code: "123456789".into(),
+        url: "https://mobileappcommunicator.auth.microsoft.com/mac/MobileAppCommunicator.svc/123".into(),
+    };
     assert_eq!(
-        parse("phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"),
+        parse(
+            "phonefactor://activate_account?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"
+        ),
         Ok(activation.clone())
     );
     assert_eq!(
-        parse("https://login.microsoftonline.com/authenticatorApp/activateAccount?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"),
+        parse(
+            "https://login.microsoftonline.com/authenticatorApp/activateAccount?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"
+        ),
         Ok(activation.clone())
     );
     // An organisation's own server uses the same path on its own host; other
     // https links are not enrollment payloads.
     assert_eq!(
-        parse("https://mfa.example.test/countersign/authenticatorApp/activateAccount/?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"),
+        parse(
+            "https://mfa.example.test/countersign/authenticatorApp/activateAccount/?code=123456789&url=https%3A%2F%2Fmobileappcommunicator.auth.microsoft.com%2Fmac%2FMobileAppCommunicator.svc%2F123"
+        ),
         Ok(activation)
     );
     assert_eq!(parse("https://example.test/activateAccount?code=1&url=u"), Err(Error::UnknownScheme));
     assert_eq!(parse("https://example.test/xauthenticatorApp/activateAccount?code=1&url=u"), Err(Error::UnknownScheme));
-    match parse("otpauth://pipush/PIPU0001?url=https://pi.example/ttype/push&ttl=10&issuer=privacyIDEA&enrollment_credential=abc&v=1&serial=PIPU0001&sslverify=0") {
+    match parse(
+        "otpauth://pipush/PIPU0001?url=https://pi.example/ttype/push&ttl=10&issuer=privacyIDEA&enrollment_credential=abc&v=1&serial=PIPU0001&sslverify=0",
+    ) {
         Ok(Payload::PrivacyIdeaPush { label, parameters }) => {
             assert_eq!(label, "PIPU0001");
             assert_eq!(parameters["url"], "https://pi.example/ttype/push");
@@ -194,9 +203,8 @@ fn arb_account() -> impl Strategy<Value = Account> {
     )
         .prop_map(|(issuer, name, label_issuer, secret, kind, algorithm, digits, period, counter)| {
             let issuer = issuer.replace(':', "").trim().to_owned();
-            let label_issuer = label_issuer
-                .map(|l| l.replace(':', "").trim().to_owned())
-                .filter(|l| !issuer.is_empty() && !l.is_empty() && *l != issuer);
+            let label_issuer =
+                label_issuer.map(|l| l.replace(':', "").trim().to_owned()).filter(|l| !issuer.is_empty() && !l.is_empty() && *l != issuer);
             let (method, algorithm, digits) = match kind {
                 0 => (Method::Totp { period }, algorithm, digits),
                 1 => (Method::Hotp { counter }, algorithm, digits),

@@ -28,13 +28,27 @@ impl Copies {
     pub fn summary(&self) -> Option<String> {
         let mut parts = Vec::new();
         if !self.rekeyed.is_empty() {
-            parts.push(format!("{} older cop{} (backups) re-encrypted to the new key", self.rekeyed.len(), if self.rekeyed.len() == 1 { "y" } else { "ies" }));
+            parts.push(format!(
+                "{} older cop{} (backups) re-encrypted to the new key",
+                self.rekeyed.len(),
+                if self.rekeyed.len() == 1 { "y" } else { "ies" }
+            ));
         }
         if !self.removed.is_empty() {
-            parts.push(format!("{} backup{} made before an earlier change removed, as {} still opened with an old password or keyring key", self.removed.len(), if self.removed.len() == 1 { "" } else { "s" }, if self.removed.len() == 1 { "it" } else { "they" }));
+            parts.push(format!(
+                "{} backup{} made before an earlier change removed, as {} still opened with an old password or keyring key",
+                self.removed.len(),
+                if self.removed.len() == 1 { "" } else { "s" },
+                if self.removed.len() == 1 { "it" } else { "they" }
+            ));
         }
         if !self.failed.is_empty() {
-            parts.push(format!("{} could be neither re-encrypted nor removed and still open{} with the old key: {}", self.failed.len(), if self.failed.len() == 1 { "s" } else { "" }, self.failed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "{} could be neither re-encrypted nor removed and still open{} with the old key: {}",
+                self.failed.len(),
+                if self.failed.len() == 1 { "s" } else { "" },
+                self.failed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ));
         }
         if self.keyring_entry_kept {
             parts.push("the keyring entry was kept, because an older backup opens only through it".to_owned());
@@ -75,7 +89,9 @@ impl Vault {
                     .map_err(|e| e.to_string())
                     .and_then(|bytes| crate::atomic::replace(&path, file::sibling(&path, "tmp"), &bytes).map_err(|e| e.to_string()))
                     .map(|()| copies.rekeyed.push(path.clone())),
-                Err(_) if remove_older => std::fs::remove_file(&path).map_err(|e| e.to_string()).map(|()| copies.removed.push(path.clone())),
+                Err(_) if remove_older => {
+                    std::fs::remove_file(&path).map_err(|e| e.to_string()).map(|()| copies.removed.push(path.clone()))
+                }
                 Err(_) => {
                     copies.older.push(path.clone());
                     Ok(())
@@ -91,5 +107,4 @@ impl Vault {
         }
         copies
     }
-
 }

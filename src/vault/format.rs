@@ -269,9 +269,8 @@ impl Header {
     }
 
     fn unwrap(&self, kind: &str, slot_key: &Key, nonce: &[u8; 24], wrapped: &[u8; 48]) -> Option<Key> {
-        let plain = Zeroizing::new(
-            slot_key.cipher().decrypt(&XNonce::from(*nonce), Payload { msg: wrapped, aad: &self.slot_aad(kind) }).ok()?,
-        );
+        let plain =
+            Zeroizing::new(slot_key.cipher().decrypt(&XNonce::from(*nonce), Payload { msg: wrapped, aad: &self.slot_aad(kind) }).ok()?);
         let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
         Some(Key(Zeroizing::new(bytes)))
     }
@@ -311,7 +310,9 @@ impl Header {
         self.slots
             .iter()
             .find_map(|slot| match slot {
-                Slot::Keyring { nonce, wrapped_key, .. } => Some(self.unwrap("keyring", slot_key, nonce, wrapped_key).ok_or(super::Error::KeyringMismatch)),
+                Slot::Keyring { nonce, wrapped_key, .. } => {
+                    Some(self.unwrap("keyring", slot_key, nonce, wrapped_key).ok_or(super::Error::KeyringMismatch))
+                }
                 Slot::Password { .. } => None,
             })
             .unwrap_or(Err(super::Error::NoKeyringSlot))
@@ -359,7 +360,8 @@ impl File {
     /// The decrypted payload JSON, for tests that look for what must not be in it.
     #[cfg(test)]
     pub(super) fn plaintext_for_tests(&self, master: &Key) -> String {
-        let plain = master.cipher().decrypt(&XNonce::from(self.header.nonce), Payload { msg: &self.ciphertext, aad: &self.aad }).expect("decrypts");
+        let plain =
+            master.cipher().decrypt(&XNonce::from(self.header.nonce), Payload { msg: &self.ciphertext, aad: &self.aad }).expect("decrypts");
         String::from_utf8(plain).expect("UTF-8 JSON")
     }
 
@@ -399,7 +401,8 @@ impl File {
                 .map_err(|_| Error::Decrypt)?,
         );
         // serde's message can quote a value (a secret): keep the position only.
-        let payload: StoredPayload = serde_json::from_slice(&plain).map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
+        let payload: StoredPayload = serde_json::from_slice(&plain)
+            .map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
         let entries = payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)?;
         let tokens = payload.push_tokens.iter().map(StoredToken::to_token).collect::<Result<_, _>>().map_err(Error::Payload)?;
         let journal = payload.journal_key.as_ref().map(|key| key.to_key()).transpose().map_err(Error::Payload)?;
@@ -432,10 +435,8 @@ impl File {
         bytes.extend_from_slice(&version.to_be_bytes());
         bytes.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&header_json);
-        let ciphertext = master
-            .cipher()
-            .encrypt(&XNonce::from(header.nonce), Payload { msg: &plain, aad: &bytes })
-            .map_err(|_| super::Error::Random)?;
+        let ciphertext =
+            master.cipher().encrypt(&XNonce::from(header.nonce), Payload { msg: &plain, aad: &bytes }).map_err(|_| super::Error::Random)?;
         bytes.extend_from_slice(&ciphertext);
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum);
@@ -530,7 +531,16 @@ impl StoredToken {
         Ok(PushToken {
             id: self.id.clone(),
             added: self.added,
-            token: crate::privacyidea::Token { serial: self.serial.clone(), label: self.label.clone(), issuer: self.issuer.clone(), url: self.url.clone(), sslverify: self.sslverify, pin: self.pin, key, server_key },
+            token: crate::privacyidea::Token {
+                serial: self.serial.clone(),
+                label: self.label.clone(),
+                issuer: self.issuer.clone(),
+                url: self.url.clone(),
+                sslverify: self.sslverify,
+                pin: self.pin,
+                key,
+                server_key,
+            },
         })
     }
 }
@@ -596,15 +606,13 @@ impl StoredEntry {
             counter,
             algorithm: account.algorithm,
             digits: account.digits,
-            push: entry.push.as_ref().map(|link| {
-                StoredLink {
-                    organization: link.organization.clone(),
-                    user: link.user.clone(),
-                    device_id: link.device_id.clone(),
-                    device_key: crate::base64::encode(*link.device_key.to_seed()),
-                    server_key: link.server_key,
-                    endpoint: link.endpoint.clone(),
-                }
+            push: entry.push.as_ref().map(|link| StoredLink {
+                organization: link.organization.clone(),
+                user: link.user.clone(),
+                device_id: link.device_id.clone(),
+                device_key: crate::base64::encode(*link.device_key.to_seed()),
+                server_key: link.server_key,
+                endpoint: link.endpoint.clone(),
             }),
         }
     }
@@ -629,9 +637,19 @@ impl StoredEntry {
         let push = match &self.push {
             None => None,
             Some(link) => {
-                let seed = zeroize::Zeroizing::new(crate::base64::decode(&link.device_key).map_err(|_| format!("account {}: unreadable device key", self.id))?);
-                let device_key = crate::push::Keypair::from_seed(&seed).map_err(|_| format!("account {}: unreadable device key", self.id))?;
-                Some(crate::push::Link { organization: link.organization.clone(), user: link.user.clone(), device_id: link.device_id.clone(), device_key, server_key: link.server_key, endpoint: link.endpoint.clone() })
+                let seed = zeroize::Zeroizing::new(
+                    crate::base64::decode(&link.device_key).map_err(|_| format!("account {}: unreadable device key", self.id))?,
+                );
+                let device_key =
+                    crate::push::Keypair::from_seed(&seed).map_err(|_| format!("account {}: unreadable device key", self.id))?;
+                Some(crate::push::Link {
+                    organization: link.organization.clone(),
+                    user: link.user.clone(),
+                    device_id: link.device_id.clone(),
+                    device_key,
+                    server_key: link.server_key,
+                    endpoint: link.endpoint.clone(),
+                })
             }
         };
         Ok(Entry { id: self.id.clone(), added: self.added, account, push })

@@ -69,7 +69,10 @@ impl Keyring {
 
     pub(super) fn get(&self, service: &str, user: &str) -> Result<Key, Error> {
         let bytes = self.get_secret(service, user)?;
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Unavailable(format!("the entry {service}/{user} does not hold a 32-byte key")))?;
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Unavailable(format!("the entry {service}/{user} does not hold a 32-byte key")))?;
         Ok(Key::from_bytes(key))
     }
 

@@ -143,10 +143,7 @@ fn keyring_slot_opens_without_password_and_survives_rekeying() {
     vault.set_password(Some((Password::new("new one".into()), CHEAP)), Some(&keyring), 3).unwrap();
     let new_bytes = std::fs::read(&path).unwrap();
     assert_ne!(old_bytes, new_bytes);
-    assert!(matches!(
-        Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())),
-        Err(Error::WrongPassword)
-    ));
+    assert!(matches!(Locked::read(&path).unwrap().unlock_with_password(&Password::new("correct horse".into())), Err(Error::WrongPassword)));
     Locked::read(&path).unwrap().unlock_with_password(&Password::new("new one".into())).unwrap();
     Locked::read(&path).unwrap().unlock_with_keyring(&keyring).unwrap();
 
@@ -427,7 +424,16 @@ fn push_tokens_are_kept_apart_from_accounts_and_stay_on_this_device() {
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     vault.add(vec![account("alice")], 1).unwrap();
     let key = crate::privacyidea::DeviceKey::generate_bits(2048).unwrap();
-    let token = crate::privacyidea::Token { serial: "PIPU0001".into(), label: "alice".into(), issuer: "privacyIDEA".into(), url: "https://pi.example/ttype/push".into(), sslverify: true, pin: true, key, server_key: vec![1, 2, 3] };
+    let token = crate::privacyidea::Token {
+        serial: "PIPU0001".into(),
+        label: "alice".into(),
+        issuer: "privacyIDEA".into(),
+        url: "https://pi.example/ttype/push".into(),
+        sslverify: true,
+        pin: true,
+        key,
+        server_key: vec![1, 2, 3],
+    };
     assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 1], "format 1 while there are no tokens");
     let id = vault.add_push_token(token.clone(), 7).unwrap();
     assert_eq!(std::fs::read(&path).unwrap()[8..10], [0, 2], "format 2 once there is one: format 1 readers refuse it rather than drop it");
@@ -504,7 +510,12 @@ fn a_journal_of_another_key_is_set_aside_and_a_new_one_starts() {
     // from before), then one left empty by a crash.
     crate::journal::create(&path, &crate::journal::SecretKey::from_bytes([9; 32]).public()).unwrap();
     let public = vault.ensure_journal(1_764_752_100).unwrap();
-    let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|name| name.starts_with("v.cvault.journal.") && name.ends_with(".old")).collect();
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("v.cvault.journal.") && name.ends_with(".old"))
+        .collect();
     assert_eq!(aside, ["v.cvault.journal.1764752100.old"], "the other journal is kept aside, named by the caller's time");
     assert_eq!(crate::journal::read(&path, vault.journal_key().unwrap()).unwrap(), crate::journal::History::default());
     std::fs::write(crate::journal::path(&path), b"").unwrap();
@@ -520,7 +531,14 @@ fn an_export_leaves_push_links_and_their_device_keys_behind() {
     let mut vault = Vault::create(&path, Protection { password: password(), keyring: None }).unwrap();
     let device_key = crate::push::Keypair::generate().unwrap();
     let seed = crate::base64::encode(*device_key.to_seed());
-    let link = crate::push::Link { organization: "Contoso".into(), user: "alice".into(), device_id: "dev-1".into(), device_key, server_key: crate::push::Keypair::generate().unwrap().public(), endpoint: "wss://push.example/ws".into() };
+    let link = crate::push::Link {
+        organization: "Contoso".into(),
+        user: "alice".into(),
+        device_id: "dev-1".into(),
+        device_key,
+        server_key: crate::push::Keypair::generate().unwrap().public(),
+        endpoint: "wss://push.example/ws".into(),
+    };
     vault.add_push(account("alice"), link, 3).unwrap();
     assert!(vault.entries()[0].push.is_some());
 
@@ -601,7 +619,12 @@ fn a_header_demanding_too_much_argon2_work_is_refused_by_name_before_any_passwor
 fn new_passwords_need_at_least_owasp_argon2_costs() {
     assert!(Kdf::default().check_strength().is_ok());
     assert!(Kdf { memory_kib: 19 * 1024, passes: 2, lanes: 1 }.check_strength().is_ok());
-    for weak in [CHEAP, Kdf { memory_kib: 1024, passes: 1, lanes: 1 }, Kdf { memory_kib: 64 * 1024, passes: 1, lanes: 1 }, Kdf { memory_kib: 18 * 1024, passes: 4, lanes: 1 }] {
+    for weak in [
+        CHEAP,
+        Kdf { memory_kib: 1024, passes: 1, lanes: 1 },
+        Kdf { memory_kib: 64 * 1024, passes: 1, lanes: 1 },
+        Kdf { memory_kib: 18 * 1024, passes: 4, lanes: 1 },
+    ] {
         assert!(matches!(weak.check_strength(), Err(Error::Kdf(_))), "{weak:?}");
     }
     assert!(Kdf { memory_kib: 2 * 1024 * 1024, passes: 3, lanes: 1 }.check_strength().is_err(), "above the ceiling too");
@@ -640,7 +663,11 @@ fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
     assert_ne!(keyring.get(keyring::SERVICE, &new_user).unwrap().as_bytes(), old_key.as_bytes(), "the keyring key was rotated");
     for copy in std::iter::once(backup_path(&path)).chain(backups.iter().map(|b| b.path.clone())) {
         let locked = Locked::read(&copy).unwrap();
-        assert!(matches!(locked.unlock_with_password(&old), Err(Error::WrongPassword)), "{} still opens with the old password", copy.display());
+        assert!(
+            matches!(locked.unlock_with_password(&old), Err(Error::WrongPassword)),
+            "{} still opens with the old password",
+            copy.display()
+        );
         assert!(locked.unlock_with_password(&Password::new("new one".into())).is_ok());
         assert!(locked.unlock_with_keyring(&keyring).is_ok());
     }
@@ -672,7 +699,12 @@ fn keyring_entry_names_come_from_the_vault_id_not_from_the_header() {
     let user = keyring_user_of(&path).unwrap();
     let id = Locked::read(&path).unwrap().file.header.vault_id.clone();
     assert!(user.starts_with(&format!("vault-{id}-")) && user.len() == "vault-".len() + 32 + 1 + 16, "{user}");
-    for (service, user) in [("github", user.as_str()), ("countersign", "listener-1"), ("countersign", &format!("vault-{id}-../x")), ("countersign", "vault-00000000000000000000000000000000")] {
+    for (service, user) in [
+        ("github", user.as_str()),
+        ("countersign", "listener-1"),
+        ("countersign", &format!("vault-{id}-../x")),
+        ("countersign", "vault-00000000000000000000000000000000"),
+    ] {
         let tampered = with_header_edited(&path, |header| {
             let slot = header["slots"].as_array_mut().unwrap().iter_mut().find(|s| s["kind"] == "keyring").unwrap();
             slot["service"] = service.into();
@@ -712,7 +744,11 @@ fn keyring_off_keeps_the_entry_while_an_older_keyring_only_backup_needs_it() {
     let copies = vault.set_keyring(false, &keyring, 4).unwrap();
     assert!(copies.keyring_entry_kept && copies.older == [stale.clone()], "{copies:?}");
     assert!(copies.summary().unwrap().contains("keyring entry was kept"));
-    assert_eq!(Locked::read(&stale).unwrap().unlock_with_keyring(&keyring).unwrap().entries().len(), 1, "the keyring-only backup still opens");
+    assert_eq!(
+        Locked::read(&stale).unwrap().unlock_with_keyring(&keyring).unwrap().entries().len(),
+        1,
+        "the keyring-only backup still opens"
+    );
     assert!(!Locked::read(&path).unwrap().has_keyring());
     // The .bak was re-encrypted without the keyring slot.
     assert!(copies.rekeyed.contains(&backup_path(&path)) && !Locked::read(&backup_path(&path)).unwrap().has_keyring());

@@ -47,7 +47,17 @@ struct Notifications {
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl Notifications {
     #[allow(clippy::too_many_arguments)]
-    fn notify(&mut self, _app: String, _replaces: u32, _icon: String, summary: String, _body: String, _actions: Vec<String>, _hints: HashMap<String, zbus::zvariant::OwnedValue>, _timeout: i32) -> u32 {
+    fn notify(
+        &mut self,
+        _app: String,
+        _replaces: u32,
+        _icon: String,
+        summary: String,
+        _body: String,
+        _actions: Vec<String>,
+        _hints: HashMap<String, zbus::zvariant::OwnedValue>,
+        _timeout: i32,
+    ) -> u32 {
         let _ = self.seen.send((Instant::now(), summary));
         self.next += 1;
         self.next
@@ -78,7 +88,9 @@ fn ms(duration: Duration) -> String {
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -116,7 +128,11 @@ impl Bench {
 
     fn start_app(&self, background: bool) -> Process {
         let mut command = Command::new(&self.app);
-        command.args(["--vault", &self.vault()]).env("COUNTERSIGN_SETTINGS", self.dir.path().join("settings.json")).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+            .args(["--vault", &self.vault()])
+            .env("COUNTERSIGN_SETTINGS", self.dir.path().join("settings.json"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         if background {
             command.arg("--background");
         }
@@ -124,7 +140,16 @@ impl Bench {
     }
 
     async fn signin(&self, app: &str) -> Value {
-        self.http.post(format!("http://127.0.0.1:{}/api/signins", self.port)).bearer_auth(RP).json(&json!({ "user": "alice", "app": app, "location": "Zurich" })).send().await.expect("the server answers").json().await.expect("JSON")
+        self.http
+            .post(format!("http://127.0.0.1:{}/api/signins", self.port))
+            .bearer_auth(RP)
+            .json(&json!({ "user": "alice", "app": app, "location": "Zurich" }))
+            .send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("JSON")
     }
 
     /// Waits until the app's connection takes requests (a probe is delivered).
@@ -178,7 +203,8 @@ async fn tray_open(bus: &zbus::Connection, pid: u32) -> Result<(), String> {
     type Layout = (u32, (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>));
     let (_, (_, _, children)): Layout = menu.call("GetLayout", &(0i32, -1i32, Vec::<String>::new())).await.map_err(|e| e.to_string())?;
     for child in children {
-        let (id, properties, _): (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>) = child.try_into().map_err(|e: zbus::zvariant::Error| e.to_string())?;
+        let (id, properties, _): (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>) =
+            child.try_into().map_err(|e: zbus::zvariant::Error| e.to_string())?;
         let label: Option<String> = properties.get("label").and_then(|v| v.try_clone().ok()).and_then(|v| v.try_into().ok());
         if label.as_deref() == Some("Open Countersign") {
             let _: () = menu.call("Event", &(id, "clicked", zbus::zvariant::Value::from(""), 0u32)).await.map_err(|e| e.to_string())?;
@@ -192,7 +218,10 @@ async fn tray_open(bus: &zbus::Connection, pid: u32) -> Result<(), String> {
 async fn reopen_times(bus: &zbus::Connection, pid: u32) -> Vec<Duration> {
     let (x11, screen) = x11rb::connect(None).expect("an X display (Xvfb)");
     let root = x11.setup().roots[screen].root;
-    x11.change_window_attributes(root, &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY)).expect("root events").check().expect("root events");
+    x11.change_window_attributes(root, &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY))
+        .expect("root events")
+        .check()
+        .expect("root events");
     let protocols = x11.intern_atom(false, b"WM_PROTOCOLS").unwrap().reply().unwrap().atom;
     let delete = x11.intern_atom(false, b"WM_DELETE_WINDOW").unwrap().reply().unwrap().atom;
     let mut times = Vec::new();
@@ -238,7 +267,10 @@ async fn reopen_times(bus: &zbus::Connection, pid: u32) -> Vec<Duration> {
 
 #[tokio::main]
 async fn main() {
-    assert!(std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(), "run tests/bench/background: it starts Xvfb and a private session bus");
+    assert!(
+        std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run tests/bench/background: it starts Xvfb and a private session bus"
+    );
     let (seen_sender, seen) = mpsc::unbounded_channel();
     let bus = zbus::connection::Builder::session()
         .and_then(|b| b.name("org.freedesktop.Notifications"))
@@ -254,7 +286,8 @@ async fn main() {
     let listen = format!("127.0.0.1:{port}");
     let server_args = ["--database", database.as_str(), "--listen", listen.as_str(), "--rp-token", RP, "--challenge-seconds", "15"];
     run(&server_bin, &[&server_args[..], &["user", "add", "alice"]].concat());
-    let activation: Value = serde_json::from_str(&run(&server_bin, &[&server_args[..], &["activate", "alice", "--json"]].concat())).unwrap();
+    let activation: Value =
+        serde_json::from_str(&run(&server_bin, &[&server_args[..], &["activate", "alice", "--json"]].concat())).unwrap();
     let _server = Process(Command::new(&server_bin).args(server_args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -267,7 +300,8 @@ async fn main() {
     let password = dir.path().join("password");
     std::fs::write(&password, "benchmark password\n").unwrap();
     let password = password.display().to_string();
-    let cli = |args: &[&str]| run(&app, &[&["--vault", vault.as_str(), "--no-keyring", "--password-file", password.as_str()][..], args].concat());
+    let cli =
+        |args: &[&str]| run(&app, &[&["--vault", vault.as_str(), "--no-keyring", "--password-file", password.as_str()][..], args].concat());
     cli(&["init", "--kdf-memory", "8", "--kdf-passes", "1", "--insecure-kdf"]);
     cli(&["activate", "--code", activation["code"].as_str().unwrap(), "--url", activation["url"].as_str().unwrap()]);
     countersign::push::client::install_crypto();
@@ -300,9 +334,21 @@ async fn main() {
     println!();
     println!("| what | p50 | p95 | goal |");
     println!("|---|---|---|---|");
-    println!("| sign-in created → notification, window locked ({ROUNDS}) | {} | {} | |", ms(percentile(&locked, 0.5)), ms(percentile(&locked, 0.95)));
-    println!("| sign-in created → notification, window closed ({ROUNDS}) | {} | {} | |", ms(percentile(&closed, 0.5)), ms(percentile(&closed, 0.95)));
-    println!("| tray's Open → first frame, window closed ({REOPENS}) | {} | {} | < 150 ms |", ms(percentile(&reopen, 0.5)), ms(percentile(&reopen, 0.95)));
+    println!(
+        "| sign-in created → notification, window locked ({ROUNDS}) | {} | {} | |",
+        ms(percentile(&locked, 0.5)),
+        ms(percentile(&locked, 0.95))
+    );
+    println!(
+        "| sign-in created → notification, window closed ({ROUNDS}) | {} | {} | |",
+        ms(percentile(&closed, 0.5)),
+        ms(percentile(&closed, 0.95))
+    );
+    println!(
+        "| tray's Open → first frame, window closed ({REOPENS}) | {} | {} | < 150 ms |",
+        ms(percentile(&reopen, 0.5)),
+        ms(percentile(&reopen, 0.95))
+    );
     println!();
     println!("| idle, window closed | value | goal |");
     println!("|---|---|---|");

@@ -80,7 +80,8 @@ fn main() {
         }
     };
     let password = Password::new("benchmark password".into());
-    let mut vault = Vault::create(&path, Protection { password: Some((password.clone(), Kdf::default())), keyring: Some(&keyring) }).expect("create");
+    let mut vault =
+        Vault::create(&path, Protection { password: Some((password.clone(), Kdf::default())), keyring: Some(&keyring) }).expect("create");
     vault.add(accounts(1_000), now).expect("add 1,000 accounts");
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
@@ -109,17 +110,23 @@ fn main() {
     for keep in [5, 20] {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("held.cvault");
-        let mut vault = Vault::create(&path, Protection { password: Some((password.clone(), Kdf::default())), keyring: None }).expect("create");
+        let mut vault =
+            Vault::create(&path, Protection { password: Some((password.clone(), Kdf::default())), keyring: None }).expect("create");
         vault.set_backups(Some(countersign::backup::Policy { dir: dir.path().join("backups"), keep }));
         vault.add(accounts(100), now).expect("add");
         for i in 0..keep {
             vault.update(now + i as u64, |_| Ok(())).expect("save, taking a backup");
         }
         let mut second = now + keep as u64;
-        rows.push(measure(format!("password change, {keep} backups re-keyed (vault lock held)"), if quick { 1 } else { 3 }, "reported", || {
-            second += 1;
-            vault.set_password(Some((password.clone(), Kdf::default())), None, second).expect("change the password");
-        }));
+        rows.push(measure(
+            format!("password change, {keep} backups re-keyed (vault lock held)"),
+            if quick { 1 } else { 3 },
+            "reported",
+            || {
+                second += 1;
+                vault.set_password(Some((password.clone(), Kdf::default())), None, second).expect("change the password");
+            },
+        ));
     }
 
     // privacyIDEA PUSH: the enrollment's key, and the work of one poll.

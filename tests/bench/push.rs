@@ -43,7 +43,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -73,7 +75,20 @@ async fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let binary = std::env::var("COUNTERSIGN_SERVER_BIN").unwrap_or_else(|_| "target/release/countersign-server".into());
     let child = Command::new(&binary)
-        .args(["--database", dir.path().join("bench.sqlite3").to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN, "--activation-rate-per-minute", "1000000", "--challenge-seconds", "120"])
+        .args([
+            "--database",
+            dir.path().join("bench.sqlite3").to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--rp-token",
+            RP,
+            "--admin-token",
+            ADMIN,
+            "--activation-rate-per-minute",
+            "1000000",
+            "--challenge-seconds",
+            "120",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -100,7 +115,10 @@ async fn main() {
                 let user = format!("user{i}");
                 post(&http, format!("{base}/api/admin/users"), ADMIN, json!({ "name": user })).await;
                 let activation = post(&http, format!("{base}/api/admin/users/{user}/activations"), ADMIN, json!({})).await;
-                let client::Activated { link, .. } = client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "bench").await.expect("activation");
+                let client::Activated { link, .. } =
+                    client::activate(activation["url"].as_str().unwrap(), activation["code"].as_str().unwrap(), "bench")
+                        .await
+                        .expect("activation");
                 (user, link)
             }
         });
@@ -179,7 +197,10 @@ async fn main() {
 
     let created = created.lock().await.clone();
     let delivered = delivered.lock().await.clone();
-    let mut delivery: Vec<Duration> = created.iter().filter_map(|(id, at)| delivered.iter().find(|(d, _)| d == id).map(|(_, got)| got.saturating_duration_since(*at))).collect();
+    let mut delivery: Vec<Duration> = created
+        .iter()
+        .filter_map(|(id, at)| delivered.iter().find(|(d, _)| d == id).map(|(_, got)| got.saturating_duration_since(*at)))
+        .collect();
     delivery.sort();
     let mut round: Vec<Duration> = round_trips.lock().await.clone();
     round.sort();
@@ -191,7 +212,15 @@ async fn main() {
     println!("| connect + authenticate, all devices | {:.2} s |", connect_time.as_secs_f64());
     println!("| sign-ins created / delivered / answered | {} / {} / {} |", created.len(), delivery.len(), round.len());
     println!("| sign-ins per second (target rate {rate}) | {:.1} |", created.len() as f64 / creating.as_secs_f64());
-    println!("| delivery p50 / p99 (created → device has the verified challenge) | {} / {} |", ms(percentile(&delivery, 0.5)), ms(percentile(&delivery, 0.99)));
-    println!("| approval round trip p50 / p99 (answer sent → verdict back) | {} / {} |", ms(percentile(&round, 0.5)), ms(percentile(&round, 0.99)));
+    println!(
+        "| delivery p50 / p99 (created → device has the verified challenge) | {} / {} |",
+        ms(percentile(&delivery, 0.5)),
+        ms(percentile(&delivery, 0.99))
+    );
+    println!(
+        "| approval round trip p50 / p99 (answer sent → verdict back) | {} / {} |",
+        ms(percentile(&round, 0.5)),
+        ms(percentile(&round, 0.99))
+    );
     println!("| server RSS idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |");
 }

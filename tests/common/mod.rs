@@ -52,7 +52,11 @@ impl Sandbox {
     /// no password unless the caller adds one).
     pub fn keyring_command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_countersign"));
-        command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", self.dir.path()).env("COUNTERSIGN_VAULT", &self.vault);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("COUNTERSIGN_VAULT", &self.vault);
         for name in ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"] {
             if let Some(value) = std::env::var_os(name) {
                 command.env(name, value);

@@ -39,7 +39,16 @@ impl Server {
     pub fn start_with(database: PathBuf, port: u16, extra: Vec<String>, env: &[(&str, &str)]) -> Server {
         client::install_crypto();
         let child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
-            .args(["--database", database.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
+            .args([
+                "--database",
+                database.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--rp-token",
+                RP,
+                "--admin-token",
+                ADMIN,
+            ])
             .args(&extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -72,7 +81,14 @@ impl Server {
     }
 
     pub async fn raw_post(&self, path: &str, token: &str, body: &'static str) -> (u16, Value) {
-        let response = reqwest::Client::new().post(format!("{}{path}", self.base)).bearer_auth(token).header("content-type", "application/json").body(body).send().await.unwrap();
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -106,7 +122,11 @@ impl Server {
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok()).unwrap()
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -143,14 +163,23 @@ impl Server {
         let (code, url) = self.activation(user).await;
         let key = countersign::push::Keypair::generate().unwrap();
         let request = json!({ "code": code, "device_public_key": key.public().to_base64(), "device_name": "old app" });
-        let answer: countersign::push::ActivationResponse = reqwest::Client::new().post(&url).json(&request).send().await.unwrap().json().await.unwrap();
+        let answer: countersign::push::ActivationResponse =
+            reqwest::Client::new().post(&url).json(&request).send().await.unwrap().json().await.unwrap();
         assert!(!answer.listener, "no listener key was sent, so none was kept");
-        Link { organization: answer.organization, user: answer.user, device_id: answer.device_id, device_key: key, server_key: answer.server_public_key, endpoint: answer.push_endpoint }
+        Link {
+            organization: answer.organization,
+            user: answer.user,
+            device_id: answer.device_id,
+            device_key: key,
+            server_key: answer.server_public_key,
+            endpoint: answer.push_endpoint,
+        }
     }
 
     /// Creates a sign-in: (id, number).
     pub async fn signin(&self, user: &str) -> (String, Option<u32>) {
-        let (status, body) = self.post("/api/signins", RP, json!({ "user": user, "app": "Contoso VPN", "ip": "203.0.113.7", "location": "Zurich" })).await;
+        let (status, body) =
+            self.post("/api/signins", RP, json!({ "user": user, "app": "Contoso VPN", "ip": "203.0.113.7", "location": "Zurich" })).await;
         assert_eq!(status, 201, "{body}");
         (body["id"].as_str().unwrap().to_owned(), body["number"].as_u64().map(|n| n as u32))
     }
@@ -166,4 +195,3 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
-

@@ -58,7 +58,9 @@ pub fn uri(data: &[u8]) {
         codes(&account);
         let written = uri::format(&account);
         match uri::parse(&written) {
-            Ok(uri::Payload::Account { account: again, .. }) => assert_eq!(again, account, "uri::format then uri::parse changed the account: {written}"),
+            Ok(uri::Payload::Account { account: again, .. }) => {
+                assert_eq!(again, account, "uri::format then uri::parse changed the account: {written}")
+            }
             other => panic!("uri::format wrote {written:?}, which parses as {other:?}"),
         }
     }
@@ -85,7 +87,8 @@ pub fn migration(data: &[u8]) {
         if accounts.len() > left_out.len() {
             match uri::parse(&link) {
                 Ok(uri::Payload::GoogleExport { data }) => {
-                    let again = migration::decode(&data).unwrap_or_else(|e| panic!("migration::encode wrote {link:?}, which does not decode: {e}"));
+                    let again =
+                        migration::decode(&data).unwrap_or_else(|e| panic!("migration::encode wrote {link:?}, which does not decode: {e}"));
                     assert_eq!(again.entries.len(), accounts.len() - left_out.len());
                 }
                 other => panic!("migration::encode wrote {link:?}, which parses as {other:?}"),
@@ -298,7 +301,8 @@ fn privacyidea_keys() -> &'static (privacyidea::Token, privacyidea::DeviceKey) {
         use rsa::pkcs8::DecodePrivateKey as _;
         let device = privacyidea::DeviceKey::generate_bits(2048).unwrap();
         let server = privacyidea::DeviceKey::generate_bits(2048).unwrap();
-        let server_key = rsa::RsaPrivateKey::from_pkcs8_der(server.pkcs8()).unwrap().to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec();
+        let server_key =
+            rsa::RsaPrivateKey::from_pkcs8_der(server.pkcs8()).unwrap().to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec();
         let token = privacyidea::Token {
             serial: "PIPU0001".into(),
             label: "PIPU0001".into(),

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use countersign::account::Account;
 use countersign::gui::{App, Message, Options, Screen, Start, accounts, inbox, unlock};
 use countersign::push::client::Update;
-use countersign::vault::Id;
 use countersign::secret::{Password, Secret};
+use countersign::vault::Id;
 use countersign::vault::{Kdf, Locked, Protection, Vault};
 use iced::Task;
 use iced::futures::StreamExt;
@@ -34,7 +34,11 @@ impl Harness {
     pub fn with_vault(accounts: Vec<Account>) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let vault_path = dir.path().join("vault.cvault");
-        let mut vault = Vault::create(&vault_path, Protection { password: Some((Password::new(PASSWORD.into()), Kdf { memory_kib: 64, passes: 1, lanes: 1 })), keyring: None }).unwrap();
+        let mut vault = Vault::create(
+            &vault_path,
+            Protection { password: Some((Password::new(PASSWORD.into()), Kdf { memory_kib: 64, passes: 1, lanes: 1 })), keyring: None },
+        )
+        .unwrap();
         vault.add(accounts, T).unwrap();
         Harness::start(dir, vault_path)
     }
@@ -154,4 +158,3 @@ pub fn github() -> Account {
 pub fn google() -> Account {
     Account::totp("Google", "alice@gmail.com", Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap().0)
 }
-

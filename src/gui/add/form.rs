@@ -127,10 +127,16 @@ impl Form {
         let (secret, _) = Secret::from_base32(&self.secret).map_err(FormError::Secret)?;
         let method = match self.otp_type {
             OtpType::Totp => {
-                let period = if self.period.trim().is_empty() { DEFAULT_PERIOD } else { self.period.trim().parse().map_err(|_| FormError::Period)? };
+                let period = if self.period.trim().is_empty() {
+                    DEFAULT_PERIOD
+                } else {
+                    self.period.trim().parse().map_err(|_| FormError::Period)?
+                };
                 Method::Totp { period }
             }
-            OtpType::Hotp => Method::Hotp { counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| FormError::Counter)? } },
+            OtpType::Hotp => Method::Hotp {
+                counter: if self.counter.trim().is_empty() { 0 } else { self.counter.trim().parse().map_err(|_| FormError::Counter)? },
+            },
             OtpType::Steam => Method::Steam,
         };
         let mut account = Account::totp(&self.issuer, &self.name, secret);
@@ -144,5 +150,4 @@ impl Form {
         account.validate().map_err(FormError::Account)?;
         Ok(account)
     }
-
 }

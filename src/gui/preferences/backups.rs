@@ -53,7 +53,9 @@ impl Section {
             Message::KeepSelected(keep) => Action::ChangeSettings(Box::new(move |s| s.backup_keep = keep)),
             Message::ChooseFolder => {
                 let dialog = rfd::AsyncFileDialog::new().set_title("Folder for automatic backups");
-                Action::Run(iced::Task::perform(async move { dialog.pick_folder().await.map(|f| f.path().to_owned()) }, |picked| super::Message::Backups(Message::FolderPicked(picked))))
+                Action::Run(iced::Task::perform(async move { dialog.pick_folder().await.map(|f| f.path().to_owned()) }, |picked| {
+                    super::Message::Backups(Message::FolderPicked(picked))
+                }))
             }
             Message::FolderPicked(None) => Action::None,
             Message::FolderPicked(Some(dir)) => Action::ChangeSettings(Box::new(move |s| s.backup_dir = Some(dir))),
@@ -97,7 +99,9 @@ impl Section {
         .spacing(10);
         backups = backups.push(
             text(match &self.verified {
-                Some(verified) => format!("Last verified restorable: {} ({}, {} accounts)", verified.when(), verified.file, verified.accounts),
+                Some(verified) => {
+                    format!("Last verified restorable: {} ({}, {} accounts)", verified.when(), verified.file, verified.accounts)
+                }
                 None => "Never verified.".to_owned(),
             })
             .size(14),

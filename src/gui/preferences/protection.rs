@@ -87,9 +87,17 @@ impl Section {
         }
         protection = protection.push(keyring);
         if vault.has_keyring && !vault.has_password {
-            protection = protection.push(text("The keyring is the only way in: add a password before turning it off.").size(13).style(text::secondary));
+            protection = protection
+                .push(text("The keyring is the only way in: add a password before turning it off.").size(13).style(text::secondary));
         }
-        protection = protection.push(text(if vault.has_password { "Change the password (this also replaces the vault's master key):" } else { "Set a password, so the vault also opens without this keyring:" }).size(14));
+        protection = protection.push(
+            text(if vault.has_password {
+                "Change the password (this also replaces the vault's master key):"
+            } else {
+                "Set a password, so the vault also opens without this keyring:"
+            })
+            .size(14),
+        );
         let mut save = button(text(if vault.has_password { "Change password" } else { "Set password" })).padding([8, 14]);
         if !self.busy {
             save = save.on_press(Message::SetPassword);
@@ -101,7 +109,10 @@ impl Section {
             if !self.busy {
                 remove = remove.on_press(Message::RemovePassword);
             }
-            protection = protection.push(row![text("The OS keyring alone would then open the vault.").size(13).style(text::secondary).width(Fill), remove].align_y(Center));
+            protection = protection.push(
+                row![text("The OS keyring alone would then open the vault.").size(13).style(text::secondary).width(Fill), remove]
+                    .align_y(Center),
+            );
         }
         if self.busy {
             protection = protection.push(text("Working…").size(14));

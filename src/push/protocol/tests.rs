@@ -57,7 +57,15 @@ fn activation_response(listener: bool) -> ActivationResponse {
 }
 
 fn response() -> Response {
-    Response { v: VERSION, challenge_id: "si_0123456789abcdef".into(), device_id: "dev_fedcba9876543210".into(), decision: Decision::Approve, number: Some(42), user_verified: false, at: 1_796_290_010 }
+    Response {
+        v: VERSION,
+        challenge_id: "si_0123456789abcdef".into(),
+        device_id: "dev_fedcba9876543210".into(),
+        decision: Decision::Approve,
+        number: Some(42),
+        user_verified: false,
+        at: 1_796_290_010,
+    }
 }
 
 /// Every message of the protocol, by fixture name.
@@ -66,24 +74,63 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         ("challenge.json", json(&challenge())),
         ("response.json", json(&response())),
-        ("activation-request.json", json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into(), listener_public_key: None })),
+        (
+            "activation-request.json",
+            json(&ActivationRequest {
+                code: "123456789012".into(),
+                device_public_key: device_key().public(),
+                device_name: "alice's laptop".into(),
+                listener_public_key: None,
+            }),
+        ),
         (
             "activation-request-listener.json",
-            json(&ActivationRequest { code: "123456789012".into(), device_public_key: device_key().public(), device_name: "alice's laptop".into(), listener_public_key: Some(listener_key().public()) }),
+            json(&ActivationRequest {
+                code: "123456789012".into(),
+                device_public_key: device_key().public(),
+                device_name: "alice's laptop".into(),
+                listener_public_key: Some(listener_key().public()),
+            }),
         ),
         ("activation-response.json", json(&activation_response(false))),
         ("activation-response-listener.json", json(&activation_response(true))),
-        ("api-error.json", json(&ApiError { error: "too_many_attempts".into(), message: "This activation code was tried 5 times and is no longer valid.".into() })),
+        (
+            "api-error.json",
+            json(&ApiError {
+                error: "too_many_attempts".into(),
+                message: "This activation code was tried 5 times and is no longer valid.".into(),
+            }),
+        ),
         ("server-hello.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None })),
         ("server-hello-time.json", json(&ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: Some(1_796_290_000) })),
         ("server-listener-registered.json", json(&ServerMessage::ListenerRegistered { device_id: "dev_fedcba9876543210".into() })),
         ("client-listen.json", json(&listen(&listener_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public()))),
-        ("client-register-listener.json", json(&ClientMessage::RegisterListener { envelope: device_key().seal(LISTENER_CONTEXT, &registration()) })),
+        (
+            "client-register-listener.json",
+            json(&ClientMessage::RegisterListener { envelope: device_key().seal(LISTENER_CONTEXT, &registration()) }),
+        ),
         ("server-ready.json", json(&ServerMessage::Ready)),
         ("server-challenge.json", json(&ServerMessage::Challenge { envelope: server_key().seal(CHALLENGE_CONTEXT, &challenge()) })),
-        ("server-result.json", json(&ServerMessage::Result { challenge_id: "si_0123456789abcdef".into(), accepted: true, status: "approved".into(), reason: String::new() })),
+        (
+            "server-result.json",
+            json(&ServerMessage::Result {
+                challenge_id: "si_0123456789abcdef".into(),
+                accepted: true,
+                status: "approved".into(),
+                reason: String::new(),
+            }),
+        ),
         ("client-auth.json", json(&auth(&device_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U="))),
-        ("client-auth-bound.json", json(&auth_bound(&device_key(), "dev_fedcba9876543210", "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public(), "wss://mfa.contoso.example/api/push"))),
+        (
+            "client-auth-bound.json",
+            json(&auth_bound(
+                &device_key(),
+                "dev_fedcba9876543210",
+                "bm9uY2Utbm9uY2Utbm9uY2U=",
+                &server_key().public(),
+                "wss://mfa.contoso.example/api/push",
+            )),
+        ),
         ("client-respond.json", json(&ClientMessage::Respond { envelope: device_key().seal(RESPONSE_CONTEXT, &response()) })),
     ]
 }
@@ -118,22 +165,32 @@ fn every_message_matches_its_golden_json() {
 #[test]
 fn golden_messages_parse_back_and_verify() {
     let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
-    let ServerMessage::Challenge { envelope } = serde_json::from_slice(&read("server-challenge.json")).unwrap() else { panic!("not a challenge") };
+    let ServerMessage::Challenge { envelope } = serde_json::from_slice(&read("server-challenge.json")).unwrap() else {
+        panic!("not a challenge")
+    };
     assert_eq!(open_challenge(&envelope, &server_key().public(), "dev_fedcba9876543210").unwrap(), challenge());
-    let ClientMessage::Respond { envelope } = serde_json::from_slice(&read("client-respond.json")).unwrap() else { panic!("not a response") };
+    let ClientMessage::Respond { envelope } = serde_json::from_slice(&read("client-respond.json")).unwrap() else {
+        panic!("not a response")
+    };
     assert_eq!(envelope.open::<Response>(&device_key().public(), RESPONSE_CONTEXT).unwrap(), response());
     let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth.json")).unwrap() else { panic!("not auth") };
     assert_eq!(check_auth(&device_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &signature), Ok(()));
-    let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth-bound.json")).unwrap() else { panic!("not auth") };
+    let ClientMessage::Auth { signature, .. } = serde_json::from_slice(&read("client-auth-bound.json")).unwrap() else {
+        panic!("not auth")
+    };
     let (nonce, server, endpoint) = ("bm9uY2Utbm9uY2Utbm9uY2U=", server_key().public(), "wss://mfa.contoso.example/api/push");
     assert_eq!(check_auth_bound(&device_key().public(), nonce, &server, endpoint, &signature), Ok(()));
     // Made for another server or another endpoint, or taken for the unbound kind: refused.
     assert!(check_auth_bound(&device_key().public(), nonce, &Keypair::generate().unwrap().public(), endpoint, &signature).is_err());
     assert!(check_auth_bound(&device_key().public(), nonce, &server, "wss://elsewhere.example/api/push", &signature).is_err());
     assert!(check_auth(&device_key().public(), nonce, &signature).is_err());
-    let ClientMessage::Listen { signature, .. } = serde_json::from_slice(&read("client-listen.json")).unwrap() else { panic!("not listen") };
+    let ClientMessage::Listen { signature, .. } = serde_json::from_slice(&read("client-listen.json")).unwrap() else {
+        panic!("not listen")
+    };
     assert_eq!(check_listen(&listener_key().public(), "bm9uY2Utbm9uY2Utbm9uY2U=", &server_key().public(), &signature), Ok(()));
-    let ClientMessage::RegisterListener { envelope } = serde_json::from_slice(&read("client-register-listener.json")).unwrap() else { panic!("not a registration") };
+    let ClientMessage::RegisterListener { envelope } = serde_json::from_slice(&read("client-register-listener.json")).unwrap() else {
+        panic!("not a registration")
+    };
     assert_eq!(envelope.open::<ListenerRegistration>(&device_key().public(), LISTENER_CONTEXT).unwrap(), registration());
 }
 
@@ -142,7 +199,10 @@ fn messages_of_older_versions_still_parse() {
     // A server from before receive-only sessions says hello without its time,
     // and an app from before them activates without a listener key.
     let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
-    assert_eq!(serde_json::from_slice::<ServerMessage>(&read("server-hello.json")).unwrap(), ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None });
+    assert_eq!(
+        serde_json::from_slice::<ServerMessage>(&read("server-hello.json")).unwrap(),
+        ServerMessage::Hello { nonce: "bm9uY2Utbm9uY2Utbm9uY2U=".into(), time: None }
+    );
     let request: ActivationRequest = serde_json::from_slice(&read("activation-request.json")).unwrap();
     assert_eq!(request.listener_public_key, None);
     let response: ActivationResponse = serde_json::from_slice(&read("activation-response.json")).unwrap();
@@ -170,7 +230,10 @@ fn a_listener_signature_opens_no_other_door() {
 fn forged_or_misused_signatures_are_refused() {
     let envelope = server_key().seal(CHALLENGE_CONTEXT, &challenge());
     // Another key: forged.
-    assert_eq!(open_challenge(&envelope, &Keypair::from_seed(&[1; 32]).unwrap().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
+    assert_eq!(
+        open_challenge(&envelope, &Keypair::from_seed(&[1; 32]).unwrap().public(), "dev_fedcba9876543210"),
+        Err(Error::BadSignature)
+    );
     // The right key, but signed as another kind of message.
     let as_response = server_key().seal(RESPONSE_CONTEXT, &challenge());
     assert_eq!(open_challenge(&as_response, &server_key().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
@@ -181,7 +244,18 @@ fn forged_or_misused_signatures_are_refused() {
     assert_eq!(open_challenge(&tampered, &server_key().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
     // Addressed to another device.
     assert!(matches!(open_challenge(&envelope, &server_key().public(), "dev_other"), Err(Error::Malformed(_))));
-    assert_eq!(check_auth(&device_key().public(), "another nonce", match auth(&device_key(), "d", "nonce") { ClientMessage::Auth { signature, .. } => signature, _ => unreachable!() }.as_str()), Err(Error::BadSignature));
+    assert_eq!(
+        check_auth(
+            &device_key().public(),
+            "another nonce",
+            match auth(&device_key(), "d", "nonce") {
+                ClientMessage::Auth { signature, .. } => signature,
+                _ => unreachable!(),
+            }
+            .as_str()
+        ),
+        Err(Error::BadSignature)
+    );
 }
 
 #[test]
@@ -234,6 +308,7 @@ fn a_status_is_the_text_servers_have_always_sent() {
     assert_eq!(later, Status::Other("escalated".into()));
     assert_eq!(Status::from("escalated"), later);
     assert_eq!(serde_json::to_string(&later).unwrap(), "\"escalated\"");
-    let result: ServerMessage = serde_json::from_str(r#"{"type":"result","challenge_id":"si_1","accepted":false,"status":"","reason":"refused"}"#).unwrap();
+    let result: ServerMessage =
+        serde_json::from_str(r#"{"type":"result","challenge_id":"si_1","accepted":false,"status":"","reason":"refused"}"#).unwrap();
     assert!(matches!(result, ServerMessage::Result { status: Status::Unknown, .. }));
 }
