@@ -133,7 +133,7 @@ pub fn list(dir: &Path, vault: &Path) -> Result<Vec<Backup>, Error> {
         .filter_map(Result::ok)
         .filter_map(|entry| Some(Backup { taken_ms: parse(&stem, entry.file_name().to_str()?)?, path: entry.path() }))
         .collect();
-    backups.sort_by(|a, b| b.taken_ms.cmp(&a.taken_ms));
+    backups.sort_by_key(|backup| std::cmp::Reverse(backup.taken_ms));
     Ok(backups)
 }
 

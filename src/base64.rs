@@ -37,7 +37,7 @@ pub fn decode_lenient(text: impl AsRef<[u8]>) -> Result<Vec<u8>, Invalid> {
     let text = text.as_ref();
     let body = body(text);
     let padding = text.len() - body.len();
-    if body.contains(&b'=') || (padding > 0 && (body.len() % 4 == 0 || body.len() % 4 + padding > 4)) {
+    if body.contains(&b'=') || (padding > 0 && (body.len().is_multiple_of(4) || body.len() % 4 + padding > 4)) {
         return Err(Invalid);
     }
     BASE64_NOPAD.decode(body).map_err(|_| Invalid)

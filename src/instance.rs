@@ -132,7 +132,7 @@ pub fn claim_in(dir: &Path, vault: &Path, request: Request) -> io::Result<Claim>
                 match UnixStream::connect(&path) {
                     Ok(stream) => return Ok(if send(stream, request).is_ok() { Claim::Raised } else { Claim::Unresponsive }),
                     Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
-                        std::thread::sleep(Duration::from_millis(100))
+                        std::thread::sleep(Duration::from_millis(100));
                     }
                     Err(error) => return Err(error),
                 }
@@ -194,7 +194,7 @@ impl Waiter {
         loop {
             let (stream, _) = self.socket.accept()?;
             match answer(stream) {
-                Ok(Some(Request::Ping)) | Ok(None) | Err(_) => continue,
+                Ok(Some(Request::Ping) | None) | Err(_) => continue,
                 Ok(Some(request)) => return Ok(request),
             }
         }

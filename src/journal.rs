@@ -250,7 +250,7 @@ struct Inner {
 
 /// `vault.cvault` → `vault.cvault.journal`.
 pub fn path(vault: &Path) -> PathBuf {
-    let mut name = vault.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = vault.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
     name.push(".journal");
     vault.with_file_name(name)
 }

@@ -2,6 +2,9 @@
 //! scanning, and moving accounts in and out.
 //! It imports no GUI or server framework; the front ends sit on top of it.
 
+// Nothing input can reach may panic: unwrap and expect are for tests.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod account;
 mod atomic;
 pub mod autostart;

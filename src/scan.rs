@@ -100,7 +100,7 @@ fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<GrayImage> {
     use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
     // The general path's allocation limit holds here too (the decoder keeps
     // up to three planes while it works).
-    if width as u64 * height as u64 * 3 > MAX_ALLOC {
+    if u64::from(width) * u64::from(height) * 3 > MAX_ALLOC {
         return None;
     }
     let options = DecoderOptions::default()
@@ -135,11 +135,11 @@ pub(crate) fn render_for_test(text: &str, scale: u32) -> GrayImage {
     let colors = code.to_colors();
     let side = (width + 8) * scale;
     GrayImage::from_fn(side, side, |x, y| {
-        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
+        let (mx, my) = (i64::from(x / scale) - 4, i64::from(y / scale) - 4);
         let dark = mx >= 0
             && my >= 0
-            && mx < width as i64
-            && my < width as i64
+            && mx < i64::from(width)
+            && my < i64::from(width)
             && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
         image::Luma([if dark { 0 } else { 255 }])
     })
@@ -170,7 +170,7 @@ mod tests {
         let (a, b) = (render_for_test("first", 4), render_for_test("second", 4));
         let mut canvas = image::RgbaImage::from_pixel(a.width() + b.width(), a.height().max(b.height()), image::Rgba([255; 4]));
         image::imageops::overlay(&mut canvas, &DynamicImage::ImageLuma8(a.clone()).to_rgba8(), 0, 0);
-        image::imageops::overlay(&mut canvas, &DynamicImage::ImageLuma8(b).to_rgba8(), a.width() as i64, 0);
+        image::imageops::overlay(&mut canvas, &DynamicImage::ImageLuma8(b).to_rgba8(), i64::from(a.width()), 0);
         let (width, height) = canvas.dimensions();
         let mut found = rgba(width, height, canvas.into_raw()).unwrap();
         found.sort();
@@ -254,7 +254,7 @@ mod tests {
         let fast = load(&bytes).unwrap();
         assert_eq!(fast.dimensions(), (64, 48));
         let colours = image::load_from_memory(&bytes).unwrap().to_rgb8();
-        let luma = |p: &image::Rgb<u8>| (0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64).round() as u8;
+        let luma = |p: &image::Rgb<u8>| (0.299 * f64::from(p.0[0]) + 0.587 * f64::from(p.0[1]) + 0.114 * f64::from(p.0[2])).round() as u8;
         let worst = fast.pixels().zip(colours.pixels()).map(|(a, b)| a.0[0].abs_diff(luma(b))).max().unwrap();
         assert!(worst <= 4, "luma differs by {worst}");
         // A code in a JPEG reads through it.

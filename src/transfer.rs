@@ -202,10 +202,10 @@ pub fn detect(bytes: &[u8]) -> Option<(Format, bool)> {
             .iter()
             .find_map(|detect| detect(&json));
     }
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        if let Some(found) = lists::detect(text) {
-            return Some(found);
-        }
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Some(found) = lists::detect(text)
+    {
+        return Some(found);
     }
     andotp::detect_encrypted(bytes)
 }
@@ -561,9 +561,13 @@ pub fn export(format: ExportFormat, entries: &[Entry], password: Option<&Passwor
     }
 }
 
+/// The texts of Google Authenticator export codes, and the titles of the
+/// accounts left out, each with why.
+pub type GoogleCodes = (Vec<String>, Vec<(String, &'static str)>);
+
 /// Google Authenticator "Transfer accounts" codes for the accounts, as the
 /// texts to show as QR codes, and the accounts Google cannot hold (with why).
-pub fn google_codes(entries: &[Entry]) -> Result<(Vec<String>, Vec<(String, &'static str)>), ExportError> {
+pub fn google_codes(entries: &[Entry]) -> Result<GoogleCodes, ExportError> {
     lists::google_codes(entries)
 }
 
@@ -574,11 +578,11 @@ pub fn qr_image(text: &str, scale: u32) -> Result<image::GrayImage, ExportError>
     let colors = code.to_colors();
     let side = (width + 8) * scale;
     Ok(image::GrayImage::from_fn(side, side, |x, y| {
-        let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
+        let (mx, my) = (i64::from(x / scale) - 4, i64::from(y / scale) - 4);
         let dark = mx >= 0
             && my >= 0
-            && mx < width as i64
-            && my < width as i64
+            && mx < i64::from(width)
+            && my < i64::from(width)
             && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
         image::Luma([if dark { 0 } else { 255 }])
     }))

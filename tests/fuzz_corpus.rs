@@ -26,8 +26,11 @@ fn replay(target: &str) {
     for file in files {
         let data = std::fs::read(&file).unwrap();
         if let Err(panic) = std::panic::catch_unwind(|| body(&data)) {
-            let message =
-                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(std::string::ToString::to_string))
+                .unwrap_or_default();
             panic!("{target}: {} panics: {message}", file.display());
         }
     }

@@ -65,7 +65,7 @@ fn challenge(id: &str, presence: &[&str]) -> Challenge {
         number_matching: false,
         pin_required: false,
         question: "Do you want to confirm the login?".into(),
-        presence_options: presence.iter().map(|o| o.to_string()).collect(),
+        presence_options: presence.iter().map(std::string::ToString::to_string).collect(),
     }
 }
 

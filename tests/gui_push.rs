@@ -157,7 +157,10 @@ fn a_wrong_activation_code_is_an_inline_error() {
     let server = Server::start(dir.path(), &[]);
     let mut harness = Harness::unlocked(vec![]);
     let (code, url) = harness.runtime.block_on(server.activation("carol"));
-    let wrong = if code.starts_with('1') { format!("2{}", &code[1..]) } else { format!("1{}", &code[1..]) };
+    let wrong = match code.strip_prefix('1') {
+        Some(rest) => format!("2{rest}"),
+        None => format!("1{}", &code[1..]),
+    };
     harness.click("Add account");
     harness.click("Work or school account");
     harness.type_into(add::CODE_ID, &wrong);

@@ -272,7 +272,7 @@ fn sockets_on(port: u16) -> Vec<(bool, bool)> {
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             let pointer = &mut address as *mut _ as *mut libc::sockaddr;
             let done = unsafe { if local { libc::getsockname(fd, pointer, &mut len) } else { libc::getpeername(fd, pointer, &mut len) } };
-            (done == 0 && address.ss_family as i32 == libc::AF_INET).then(|| {
+            (done == 0 && i32::from(address.ss_family) == libc::AF_INET).then(|| {
                 // SAFETY: an AF_INET address was written.
                 u16::from_be(unsafe { (*(pointer as *const libc::sockaddr_in)).sin_port })
             })

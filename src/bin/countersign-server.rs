@@ -1,6 +1,9 @@
 //! `countersign-server`: serve (the default), or manage users and
 //! activations directly in the database.
 
+// Nothing input can reach may panic: unwrap and expect are for tests.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 // The manual lives with the `countersign` command line; both binaries write
 // their own pages and completions with it, and the library needs no clap.
 #[path = "../cli/manual.rs"]

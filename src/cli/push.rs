@@ -208,6 +208,7 @@ fn record(vault: &Vault, target: &str, challenge: &Challenge, event: journal::Ev
 
 /// Where sign-in requests come from: a work or school account's link, or a
 /// privacyIDEA PUSH token.
+#[expect(clippy::large_enum_variant, reason = "one value per command")]
 enum Target {
     Countersign(Link),
     PrivacyIdea(privacyidea::Token),
@@ -243,6 +244,7 @@ fn target(vault: &Vault, which: &Which) -> Result<(String, Target)> {
 }
 
 /// A live source of sign-in requests.
+#[expect(clippy::large_enum_variant, reason = "one value per command")]
 enum Channel {
     Countersign(Session),
     PrivacyIdea(Poller),

@@ -296,7 +296,7 @@ pub fn backup(
             }
             match backup::last_verified(&dir) {
                 Some(verified) => {
-                    println!("Last verified restorable: {} ({}, {} accounts).", verified.when(), verified.file, verified.accounts)
+                    println!("Last verified restorable: {} ({}, {} accounts).", verified.when(), verified.file, verified.accounts);
                 }
                 None => println!("Never verified: run `countersign backup verify`."),
             }

@@ -110,7 +110,7 @@ pub fn clicks() -> impl iced::futures::Stream<Item = Notice> {
                 .interface(NOTIFICATIONS)
                 .and_then(|b| b.member("ActionInvoked"))
                 .and_then(|b| b.path(NOTIFICATIONS_PATH))
-                .map(|b| b.build())
+                .map(zbus::match_rule::Builder::build)
             else {
                 return;
             };

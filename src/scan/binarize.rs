@@ -42,7 +42,7 @@ pub(super) fn hybrid(image: &GrayImage) -> Bitmap {
     let pixels = image.as_raw();
     if width < BLOCK * (2 * REACH + 1) || height < BLOCK * (2 * REACH + 1) {
         let (min, max) = pixels.iter().fold((u8::MAX, u8::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
-        let threshold = ((min as u16 + max as u16) / 2) as u8;
+        let threshold = ((u16::from(min) + u16::from(max)) / 2) as u8;
         return Bitmap { width, height, black: pixels.iter().map(|&p| p < threshold).collect() };
     }
     let (points, ranges) = black_points(pixels, width, height);
@@ -53,7 +53,7 @@ pub(super) fn hybrid(image: &GrayImage) -> Bitmap {
     for by in 0..rows {
         let mut row = 0u32;
         for bx in 0..columns {
-            row += points[by * columns + bx] as u32;
+            row += u32::from(points[by * columns + bx]);
             table[(by + 1) * (columns + 1) + bx + 1] = table[by * (columns + 1) + bx + 1] + row;
         }
     }
@@ -107,7 +107,7 @@ fn black_points(pixels: &[u8], width: usize, height: usize) -> (Vec<u8>, Vec<u8>
                 for &p in &pixels[y * width + x0..y * width + x0 + BLOCK] {
                     min = min.min(p);
                     max = max.max(p);
-                    sum += p as u32;
+                    sum += u32::from(p);
                 }
             }
             let mut point = (sum / (BLOCK * BLOCK) as u32) as u8;
@@ -117,9 +117,9 @@ fn black_points(pixels: &[u8], width: usize, height: usize) -> (Vec<u8>, Vec<u8>
                 // inside of something dark.
                 point = min / 2;
                 if by > 0 && bx > 0 {
-                    let above = points[(by - 1) * columns + bx] as u32;
-                    let left = points[by * columns + bx - 1] as u32;
-                    let diagonal = points[(by - 1) * columns + bx - 1] as u32;
+                    let above = u32::from(points[(by - 1) * columns + bx]);
+                    let left = u32::from(points[by * columns + bx - 1]);
+                    let diagonal = u32::from(points[(by - 1) * columns + bx - 1]);
                     let neighbours = ((above + 2 * left + diagonal) / 4) as u8;
                     if min < neighbours {
                         point = neighbours;
@@ -138,14 +138,13 @@ fn neighbourhood_max(values: &[u8], columns: usize, rows: usize) -> Vec<u8> {
     for y in 0..rows {
         for x in 0..columns {
             let row = &values[y * columns..(y + 1) * columns];
-            across[y * columns + x] = *row[x.saturating_sub(REACH)..(x + REACH + 1).min(columns)].iter().max().expect("not empty");
+            across[y * columns + x] = row[x.saturating_sub(REACH)..(x + REACH + 1).min(columns)].iter().max().copied().unwrap_or(0); // never empty: it holds x
         }
     }
     let mut out = vec![0u8; values.len()];
     for y in 0..rows {
         for x in 0..columns {
-            out[y * columns + x] =
-                (y.saturating_sub(REACH)..(y + REACH + 1).min(rows)).map(|r| across[r * columns + x]).max().expect("not empty");
+            out[y * columns + x] = (y.saturating_sub(REACH)..(y + REACH + 1).min(rows)).map(|r| across[r * columns + x]).max().unwrap_or(0); // never empty: it holds y
         }
     }
     out

@@ -113,7 +113,7 @@ pub const SEARCH_LIMIT: u64 = 36_000_000;
 pub fn run(image: &GrayImage, stages: &[Stage], budget: Duration) -> Found {
     let deadline = Instant::now() + budget;
     let mut image = std::borrow::Cow::Borrowed(image);
-    while image.width() as u64 * image.height() as u64 > SEARCH_LIMIT {
+    while u64::from(image.width()) * u64::from(image.height()) > SEARCH_LIMIT {
         image = std::borrow::Cow::Owned(halve(&image));
     }
     let image = image.as_ref();
@@ -187,7 +187,7 @@ fn search_regions(image: &GrayImage) -> Outcome {
     let mut all = Outcome::default();
     for [left, top, right, bottom] in regions::find(image) {
         let crop = image::imageops::crop_imm(image, left, top, right - left, bottom - top).to_image();
-        let small = crop.width() as u64 * crop.height() as u64 * 4 <= DOUBLE_LIMIT;
+        let small = u64::from(crop.width()) * u64::from(crop.height()) * 4 <= DOUBLE_LIMIT;
         let attempts: [&dyn Fn() -> Outcome; 4] = [
             &|| detect_bitmap(&binarize::hybrid(&crop)),
             &|| {
@@ -234,7 +234,7 @@ impl Pictures<'_> {
         let (width, height) = self.original.dimensions();
         Some(match stage {
             Stage::Zxing => guarded(|| zxing_pass(self.original)),
-            Stage::Regions if width as u64 * height as u64 >= REGIONS_MIN => search_regions(self.original),
+            Stage::Regions if u64::from(width) * u64::from(height) >= REGIONS_MIN => search_regions(self.original),
             Stage::Threshold => detect_bitmap(&binarize::hybrid(self.original)),
             Stage::Halved if width.min(height) >= SHRINK_MIN => detect_bitmap(&binarize::hybrid(self.halved())).scaled(2.0, width, height),
             Stage::RqrrThreshold => detect_rqrr(self.original.clone()),
@@ -303,7 +303,7 @@ impl Outcome {
     /// original back to the original's coordinates, clipped to its size.
     fn scaled(mut self, factor: f64, width: u32, height: u32) -> Outcome {
         for area in &mut self.boxes {
-            let scale = |v: u32, limit: u32| ((v as f64 * factor) as u32).min(limit);
+            let scale = |v: u32, limit: u32| ((f64::from(v) * factor) as u32).min(limit);
             *area = [scale(area[0], width), scale(area[1], height), scale(area[2], width), scale(area[3], height)];
         }
         self
@@ -364,6 +364,7 @@ fn zxing_pass(image: &GrayImage) -> Outcome {
 }
 
 /// Half the size, each pixel the mean of a 2x2 square.
+#[expect(clippy::expect_used, reason = "the buffer is width × height pixels by construction")]
 fn halve(image: &GrayImage) -> GrayImage {
     let (width, height) = (image.width() / 2, image.height() / 2);
     let source = image.as_raw();
@@ -372,7 +373,7 @@ fn halve(image: &GrayImage) -> GrayImage {
     for y in 0..height as usize {
         let (top, bottom) = (&source[2 * y * stride..], &source[(2 * y + 1) * stride..]);
         for x in 0..width as usize {
-            let sum = top[2 * x] as u16 + top[2 * x + 1] as u16 + bottom[2 * x] as u16 + bottom[2 * x + 1] as u16;
+            let sum = u16::from(top[2 * x]) + u16::from(top[2 * x + 1]) + u16::from(bottom[2 * x]) + u16::from(bottom[2 * x + 1]);
             out.push(((sum + 2) / 4) as u8);
         }
     }

@@ -68,7 +68,7 @@ pub(super) fn find(image: &GrayImage) -> Vec<Area> {
             found.push((w * h, area));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|&(size, _)| std::cmp::Reverse(size));
     found.into_iter().take(MOST).map(|(_, area)| area).collect()
 }
 

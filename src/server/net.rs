@@ -215,7 +215,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Er
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|source| Error::Certificate { path: cert.to_owned(), source })?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|source| Error::PrivateKey { path: key.to_owned(), source })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -87,7 +87,7 @@ pub(super) fn write_uris(entries: &[Entry]) -> Vec<u8> {
 
 /// The texts of Google Authenticator export codes, [`GOOGLE_BATCH`]
 /// accounts each, and the accounts it cannot hold (with why).
-pub(super) fn google_codes(entries: &[Entry]) -> Result<(Vec<String>, Vec<(String, &'static str)>), ExportError> {
+pub(super) fn google_codes(entries: &[Entry]) -> Result<super::GoogleCodes, ExportError> {
     let (fits, left_out): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|entry| migration::fits(&entry.account));
     if fits.is_empty() {
         return Err(ExportError::NothingFits(super::ExportFormat::GoogleQr));

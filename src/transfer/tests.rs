@@ -296,7 +296,7 @@ fn absurd_kdf_costs_are_refused_before_any_work() {
     let slot = r#"{"type":1,"uuid":"x","key":"00","key_params":{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"},"n":32768,"r":8,"p":1,"salt":"00"}"#;
     let many = format!(
         r#"{{"version":1,"header":{{"slots":[{}],"params":{{"nonce":"000000000000000000000000","tag":"00000000000000000000000000000000"}}}},"db":"AAAA"}}"#,
-        vec![slot; 5].join(",")
+        [slot; 5].join(",")
     );
     let error = read(many.as_bytes(), None, Some(&password())).unwrap_err();
     assert!(matches!(&error, Problem::Damaged(why) if why.contains("5 password slots")), "{error}");
@@ -342,7 +342,7 @@ fn saved_exports_are_private_and_complete() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("uris.txt");
     let export = export(ExportFormat::UriList, &sample(), None).unwrap();
-    assert_eq!(save(&export, &out).unwrap(), [out.clone()]);
+    assert_eq!(save(&export, &out).unwrap(), std::slice::from_ref(&out));
     assert_eq!(std::fs::read(&out).unwrap(), *export.files[0].bytes);
     #[cfg(unix)]
     {

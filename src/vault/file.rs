@@ -13,7 +13,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 
 /// `vault.cvault` → `vault.cvault.<suffix>`, in the same directory.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)

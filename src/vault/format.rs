@@ -405,7 +405,7 @@ impl File {
             .map_err(|e| Error::Payload(format!("unexpected layout at line {}, column {}", e.line(), e.column())))?;
         let entries = payload.entries.into_iter().map(StoredEntry::into_entry).collect::<Result<_, _>>().map_err(Error::Payload)?;
         let tokens = payload.push_tokens.iter().map(StoredToken::to_token).collect::<Result<_, _>>().map_err(Error::Payload)?;
-        let journal = payload.journal_key.as_ref().map(|key| key.to_key()).transpose().map_err(Error::Payload)?;
+        let journal = payload.journal_key.as_ref().map(StoredJournalKey::to_key).transpose().map_err(Error::Payload)?;
         Ok(Contents { entries, tokens, journal })
     }
 

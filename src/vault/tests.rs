@@ -62,7 +62,7 @@ fn every_flipped_byte_is_a_clear_error() {
         std::fs::write(&path, &bad).unwrap();
         let error = Locked::read(&path).and_then(|l| l.unlock_with_password(&Password::new("correct horse".into())));
         match error {
-            Err(Error::Corrupt { backup: Some(_), .. }) | Err(Error::NotAVault { .. }) | Err(Error::UnsupportedVersion { .. }) => {}
+            Err(Error::Corrupt { backup: Some(_), .. } | Error::NotAVault { .. } | Error::UnsupportedVersion { .. }) => {}
             other => panic!("byte {index}: {other:?}"),
         }
         assert_eq!(std::fs::read(&path).unwrap(), bad, "the damaged file is left as it was");
@@ -512,7 +512,7 @@ fn a_journal_of_another_key_is_set_aside_and_a_new_one_starts() {
     let public = vault.ensure_journal(1_764_752_100).unwrap();
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with("v.cvault.journal.") && name.ends_with(".old"))
         .collect();
@@ -679,7 +679,7 @@ fn passwd_reencrypts_or_removes_old_copies_and_rotates_the_keyring_key() {
     let stale = policy.dir.join("v-20200101T000000.000Z.cvault");
     std::fs::write(&stale, &earlier).unwrap();
     let copies = vault.set_password(Some((Password::new("third".into()), CHEAP)), Some(&keyring), 4).unwrap();
-    assert_eq!(copies.removed, [stale.clone()]);
+    assert_eq!(copies.removed, std::slice::from_ref(&stale));
     assert!(!stale.exists());
     assert!(copies.summary().unwrap().contains("1 backup made before an earlier change removed"));
     assert!(Locked::read(&path).unwrap().unlock_with_keyring(&keyring).is_ok());

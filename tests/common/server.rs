@@ -28,7 +28,7 @@ pub fn free_port() -> u16 {
 
 impl Server {
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
-        Server::start_on(dir.join("server.sqlite3"), free_port(), extra.iter().map(|s| s.to_string()).collect())
+        Server::start_on(dir.join("server.sqlite3"), free_port(), extra.iter().map(std::string::ToString::to_string).collect())
     }
 
     pub fn start_on(database: PathBuf, port: u16, extra: Vec<String>) -> Server {

@@ -20,7 +20,10 @@ use countersign::{migration, otp, privacyidea, scan, transfer, uri, vault};
 use sha2::Digest as _;
 
 /// Every target, by name (its corpus is tests/fuzz/corpus/NAME).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's body: any bytes in, no panic.
+pub type Target = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Target)] = &[
     ("uri", uri),
     ("migration", migration),
     ("transfer", transfer),
@@ -59,7 +62,7 @@ pub fn uri(data: &[u8]) {
         let written = uri::format(&account);
         match uri::parse(&written) {
             Ok(uri::Payload::Account { account: again, .. }) => {
-                assert_eq!(again, account, "uri::format then uri::parse changed the account: {written}")
+                assert_eq!(again, account, "uri::format then uri::parse changed the account: {written}");
             }
             other => panic!("uri::format wrote {written:?}, which parses as {other:?}"),
         }
