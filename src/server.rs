@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
 pub use api::{Failure, check_totp, create_signin, new_activation, wait_for};
-pub use net::{Error, GRACE, serve, serve_on, shutdown_signal};
+pub use net::{Error, GRACE, bind, serve, serve_on, shutdown_signal};
 pub use store::Store;
 
 /// Everything the server can be told, from a TOML file, flags or the

@@ -44,22 +44,25 @@ fn chromedriver_found() -> bool {
 }
 
 fn driver() -> Driver {
+    use std::io::BufRead;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is missing: tests/run installs Debian's chromium and chromium-driver");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver(child, port);
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    // chromedriver says so once it listens; the rest of what it says is read
+    // and dropped so that it never blocks on a full pipe.
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.by_ref().map_while(Result::ok).any(|line| line.contains("started successfully"));
+    if !started {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromedriver did not start");
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("chromedriver did not start");
+    std::thread::spawn(move || lines.for_each(drop));
+    Driver(child, port)
 }
 
 async fn browser(driver: &Driver) -> Client {
@@ -104,16 +107,16 @@ async fn submit_user(browser: &Client, page: &str, user: &str, button: &str) {
     browser.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
 }
 
-/// The page's status once the sign-in is decided (polled, bounded).
+/// The page's status once the sign-in is decided: the browser waits for the
+/// attribute to appear (bounded).
 async fn outcome(browser: &Client) -> String {
-    for _ in 0..100 {
-        let status = browser.find(Locator::Css("#status")).await.unwrap();
-        if let Some(decided) = status.attr("data-status").await.unwrap() {
-            return decided;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page never showed an outcome");
+    let status = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#status[data-status]"))
+        .await
+        .expect("the page never showed an outcome");
+    status.attr("data-status").await.unwrap().expect("the attribute it was found by")
 }
 
 #[tokio::test]

@@ -215,11 +215,13 @@ async fn run(cli: Cli) -> Result<()> {
     let state = AppState::open(config.clone()).await.with_context(|| format!("cannot open the database {}", config.database.display()))?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // Said once it is true: tests and scripts wait for this line.
+            let listener = countersign::server::bind(&state).await?;
             eprintln!("countersign-server: listening on {} (database {})", config.base_url(), config.database.display());
             if config.demo_pages() {
                 eprintln!("countersign-server: enrollment page {0}/enroll, demo sign-in {0}/demo", config.base_url());
             }
-            Ok(countersign::server::serve(state).await?)
+            Ok(countersign::server::serve_on(listener, state, countersign::server::shutdown_signal()).await?)
         }
         Command::User { command: UserCommand::Add { name, organization } } => {
             let organization = organization.unwrap_or_else(|| config.organization.clone());

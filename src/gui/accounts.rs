@@ -469,3 +469,53 @@ fn empty_state<'a>() -> Element<'a, Message> {
     .max_width(420);
     container(content).center(Fill).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> (Accounts, Id) {
+        let id = Id::for_tests(1);
+        let card = Card {
+            id: id.clone(),
+            issuer: "GitHub".into(),
+            name: "alice".into(),
+            letter: "G".into(),
+            color: style::avatar_color("GitHub"),
+            code: "013 254".into(),
+            next: None,
+            seconds_left: Some(20),
+            period: 30,
+            hotp: false,
+            push: false,
+        };
+        (Accounts { cards: vec![card], ..Accounts::default() }, id)
+    }
+
+    #[test]
+    fn a_rename_is_typed_in_place_then_handed_to_the_root() {
+        let (mut accounts, id) = list();
+        assert!(matches!(accounts.update(Message::Edit(id.clone())), Action::None));
+        accounts.update(Message::Editing(EditMessage::IssuerChanged("Gmail ".into())));
+        accounts.update(Message::Editing(EditMessage::NameChanged("work".into())));
+        let action = accounts.update(Message::Editing(EditMessage::Save));
+        assert!(
+            matches!(action, Action::Change(Change::Rename { id: ref renamed, ref issuer, ref name }) if *renamed == id && issuer == "Gmail " && name == "work")
+        );
+        assert!(matches!(accounts.update(Message::Editing(EditMessage::Save)), Action::None), "saved once");
+        accounts.update(Message::Edit(id));
+        accounts.update(Message::Editing(EditMessage::Cancel));
+        assert!(matches!(accounts.update(Message::Editing(EditMessage::Save)), Action::None), "cancelled");
+    }
+
+    #[test]
+    fn delete_waits_for_its_answer() {
+        let (mut accounts, id) = list();
+        accounts.update(Message::Delete(id.clone()));
+        assert!(matches!(accounts.update(Message::DeleteConfirmed(false)), Action::None));
+        assert!(matches!(accounts.update(Message::DeleteConfirmed(true)), Action::None), "nothing left to confirm");
+        accounts.update(Message::Delete(id.clone()));
+        assert!(matches!(accounts.update(Message::DeleteConfirmed(true)), Action::Change(Change::Remove(ref removed)) if *removed == id));
+        assert!(matches!(accounts.update(Message::CardPressed(id.clone())), Action::Copy(ref copied) if *copied == id));
+    }
+}

@@ -107,11 +107,8 @@ impl Report {
 #[derive(Debug, Clone)]
 pub enum Message {
     KindSelected(Kind),
-    OpenImage,
-    ImagePicked(Option<PathBuf>),
-    Scanned(Result<Sensitive<Vec<String>>, jobs::Error>),
-    PasteImage,
-    ScanScreen,
+    /// Reading a QR code from an image, the clipboard or the screen.
+    Scan(Scan),
     Form(form::Message),
     ReviewManual,
     ReviewUri,
@@ -129,6 +126,17 @@ pub enum Message {
     Enroll(String),
     /// The enrollment's outcome: the token added, or why it failed.
     Enrolled(Result<Added, jobs::Error>),
+}
+
+/// Where a QR code is read from, and what was read.
+#[derive(Debug, Clone)]
+pub enum Scan {
+    OpenImage,
+    ImagePicked(Option<PathBuf>),
+    PasteImage,
+    Screen,
+    /// The payloads found, or why none could be.
+    Read(Result<Sensitive<Vec<String>>, jobs::Error>),
 }
 
 pub enum Action {
@@ -162,7 +170,7 @@ impl Add {
         self.kind = Kind::Other;
         self.busy = Some("Reading the image…");
         self.error = None;
-        Task::perform(blocking(move || scan::file(&path).map(Sensitive).map_err(jobs::Error::from)), Message::Scanned)
+        Task::perform(blocking(move || scan::file(&path).map(Sensitive).map_err(jobs::Error::from)), |read| Message::Scan(Scan::Read(read)))
     }
 
     /// Reads the clipboard: an image is scanned, text is read as a link.
@@ -170,7 +178,7 @@ impl Add {
         self.kind = Kind::Other;
         self.busy = Some("Reading the clipboard…");
         self.error = None;
-        Task::perform(blocking(|| read_clipboard().map(Sensitive)), Message::Scanned)
+        Task::perform(blocking(|| read_clipboard().map(Sensitive)), |read| Message::Scan(Scan::Read(read)))
     }
 
     /// Handles `message` at Unix time `now` (a privacyIDEA link's time to live starts when it is read).
@@ -180,40 +188,7 @@ impl Add {
                 self.kind = kind;
                 Action::None
             }
-            Message::OpenImage => {
-                self.busy = Some("Choose an image…");
-                let dialog = rfd::AsyncFileDialog::new()
-                    .set_title("Open a QR code image")
-                    .add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "gif"]);
-                Action::Run(Task::perform(async move { dialog.pick_file().await.map(|f| f.path().to_owned()) }, Message::ImagePicked))
-            }
-            Message::ImagePicked(None) => {
-                self.busy = None;
-                // rfd reports a cancelled dialog and a missing one the same way.
-                self.error = Some("No image was chosen. If no file dialog appeared, this desktop has no file chooser portal (xdg-desktop-portal) or zenity: drop the image file onto this window instead.".into());
-                Action::None
-            }
-            Message::ImagePicked(Some(path)) => Action::Run(self.scan_file(path)),
-            Message::PasteImage => Action::Run(self.paste()),
-            Message::ScanScreen => {
-                self.busy = Some("Looking for QR codes on the screen…");
-                self.error = None;
-                Action::Run(Task::perform(
-                    async { crate::screen::scan().await.map(Sensitive).map_err(jobs::Error::from) },
-                    Message::Scanned,
-                ))
-            }
-            Message::Scanned(result) => {
-                self.busy = None;
-                match result {
-                    Ok(Sensitive(payloads)) if payloads.is_empty() => {
-                        self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
-                    }
-                    Ok(Sensitive(payloads)) => self.take(&payloads, now),
-                    Err(error) => self.error = Some(error.to_string()),
-                }
-                Action::None
-            }
+            Message::Scan(scan) => self.scan(scan, now),
             Message::Form(message) => {
                 if self.form.update(message) == form::Event::Edited {
                     self.error = None;
@@ -228,10 +203,10 @@ impl Add {
                 Action::None
             }
             Message::ReviewUri => {
-                if self.form.uri.trim().is_empty() {
+                if self.form.uri.0.trim().is_empty() {
                     self.error = Some("Paste an otpauth:// link first.".into());
                 } else {
-                    let uri = self.form.uri.trim().to_owned();
+                    let uri = self.form.uri.0.trim().to_owned();
                     self.take(&[uri], now);
                 }
                 Action::None
@@ -331,6 +306,47 @@ impl Add {
             Message::Enrolled(Err(error)) => {
                 self.busy = None;
                 self.error = Some(format!("Not enrolled: {error}"));
+                Action::None
+            }
+        }
+    }
+
+    /// The scanning job: a source chosen, then what it read.
+    fn scan(&mut self, scan: Scan, now: u64) -> Action {
+        match scan {
+            Scan::OpenImage => {
+                self.busy = Some("Choose an image…");
+                let dialog = rfd::AsyncFileDialog::new()
+                    .set_title("Open a QR code image")
+                    .add_filter("Images", &["png", "jpg", "jpeg", "webp", "bmp", "gif"]);
+                Action::Run(Task::perform(async move { dialog.pick_file().await.map(|f| f.path().to_owned()) }, |picked| {
+                    Message::Scan(Scan::ImagePicked(picked))
+                }))
+            }
+            Scan::ImagePicked(None) => {
+                self.busy = None;
+                // rfd reports a cancelled dialog and a missing one the same way.
+                self.error = Some("No image was chosen. If no file dialog appeared, this desktop has no file chooser portal (xdg-desktop-portal) or zenity: drop the image file onto this window instead.".into());
+                Action::None
+            }
+            Scan::ImagePicked(Some(path)) => Action::Run(self.scan_file(path)),
+            Scan::PasteImage => Action::Run(self.paste()),
+            Scan::Screen => {
+                self.busy = Some("Looking for QR codes on the screen…");
+                self.error = None;
+                Action::Run(Task::perform(async { crate::screen::scan().await.map(Sensitive).map_err(jobs::Error::from) }, |read| {
+                    Message::Scan(Scan::Read(read))
+                }))
+            }
+            Scan::Read(result) => {
+                self.busy = None;
+                match result {
+                    Ok(Sensitive(payloads)) if payloads.is_empty() => {
+                        self.error = Some("No QR code was found. Make sure the whole code is visible (or try a sharper, larger picture), or enter the key by hand.".into());
+                    }
+                    Ok(Sensitive(payloads)) => self.take(&payloads, now),
+                    Err(error) => self.error = Some(error.to_string()),
+                }
                 Action::None
             }
         }
@@ -442,9 +458,9 @@ impl Add {
         column![
             text("Scan a QR code").size(18),
             row![
-                button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
-                button(text("Paste image (Ctrl+V)")).on_press(Message::PasteImage).padding([8, 14]).style(button::secondary),
-                button(text("Scan screen")).on_press(Message::ScanScreen).padding([8, 14]).style(button::secondary),
+                button(text("Open image…")).on_press(Message::Scan(Scan::OpenImage)).padding([8, 14]),
+                button(text("Paste image (Ctrl+V)")).on_press(Message::Scan(Scan::PasteImage)).padding([8, 14]).style(button::secondary),
+                button(text("Scan screen")).on_press(Message::Scan(Scan::Screen)).padding([8, 14]).style(button::secondary),
             ]
             .spacing(8),
             text("Scan screen finds a QR code shown anywhere on your screen, such as the enrollment page in your browser. You can also drop an image file onto this window.").size(13).style(text::secondary),
@@ -463,7 +479,7 @@ impl Add {
                 .on_input(|n| Message::Form(form::Message::NameChanged(n)))
                 .on_submit(Message::ReviewManual)
                 .padding(9),
-            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.form.secret)
+            text_input("Secret key (e.g. JBSW Y3DP EHPK 3PXP)", &self.form.secret.0)
                 .id(SECRET_ID)
                 .on_input(|s| Message::Form(form::Message::SecretChanged(Sensitive(s))))
                 .on_submit(Message::ReviewManual)
@@ -537,7 +553,7 @@ impl Add {
         let link = column![
             text("Or paste an otpauth:// link").size(18),
             row![
-                text_input("otpauth://totp/…", &self.form.uri)
+                text_input("otpauth://totp/…", &self.form.uri.0)
                     .id(URI_ID)
                     .on_input(|s| Message::Form(form::Message::UriChanged(Sensitive(s))))
                     .on_submit(Message::ReviewUri)
@@ -636,9 +652,9 @@ impl Add {
                 )
                 .push(
                     row![
-                        button(text("Open image…")).on_press(Message::OpenImage).padding([8, 14]),
-                        button(text("Paste image")).on_press(Message::PasteImage).padding([8, 14]).style(button::secondary),
-                        button(text("Scan screen")).on_press(Message::ScanScreen).padding([8, 14]).style(button::secondary),
+                        button(text("Open image…")).on_press(Message::Scan(Scan::OpenImage)).padding([8, 14]),
+                        button(text("Paste image")).on_press(Message::Scan(Scan::PasteImage)).padding([8, 14]).style(button::secondary),
+                        button(text("Scan screen")).on_press(Message::Scan(Scan::Screen)).padding([8, 14]).style(button::secondary),
                     ]
                     .spacing(8),
                 );

@@ -79,8 +79,13 @@ pub struct Slot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
 pub async fn serve(state: AppState) -> Result<(), Error> {
-    let listener = TcpListener::bind(state.config.listen).await.map_err(|source| Error::Listen { address: state.config.listen, source })?;
+    let listener = bind(&state).await?;
     serve_on(listener, state, shutdown_signal()).await
+}
+
+/// The configured address, bound: once this returns, connections queue.
+pub async fn bind(state: &AppState) -> Result<TcpListener, Error> {
+    TcpListener::bind(state.config.listen).await.map_err(|source| Error::Listen { address: state.config.listen, source })
 }
 
 /// Resolves on SIGINT (Ctrl+C) or SIGTERM (systemd's stop).

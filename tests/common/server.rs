@@ -1,9 +1,11 @@
 //! The real `countersign-server` binary on a free loopback port, with a
 //! fresh SQLite file, for the push tests.
 
+use std::io::BufRead;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use countersign::push::Link;
@@ -16,6 +18,8 @@ pub const ADMIN: &str = "admin-token-for-tests";
 /// The server binary on a free loopback port; killed on drop.
 pub struct Server {
     child: Child,
+    /// Closed when the process is gone (its standard error ended).
+    ended: mpsc::Receiver<()>,
     pub base: String,
     pub database: PathBuf,
     pub port: u16,
@@ -38,7 +42,7 @@ impl Server {
     /// With environment variables (libfaketime's, to give it another clock).
     pub fn start_with(database: PathBuf, port: u16, extra: Vec<String>, env: &[(&str, &str)]) -> Server {
         client::install_crypto();
-        let child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_countersign-server"))
             .args([
                 "--database",
                 database.to_str().unwrap(),
@@ -52,17 +56,27 @@ impl Server {
             .args(&extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), database, port, extra };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
+        // The server says "listening on" once its socket is bound; what it
+        // says before is kept for the failure message, what follows (the
+        // audit log) is read and dropped so that it never blocks on a full pipe.
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut said = Vec::new();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("countersign-server: listening on") => break,
+                Some(Ok(line)) => said.push(line),
+                _ => panic!("the server ended before it listened: {}", said.join("\n")),
             }
-            std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("the server did not start listening");
+        let (gone, ended) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            lines.for_each(drop);
+            drop(gone);
+        });
+        Server { child, ended, base: format!("http://127.0.0.1:{port}"), database, port, extra }
     }
 
     /// Stops it and starts it again on the same database and port.
@@ -109,14 +123,10 @@ impl Server {
 
     /// How the process ended, if it did within `within`.
     pub fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + within;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match self.ended.recv_timeout(within) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(self.child.wait().unwrap()),
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => None,
         }
-        None
     }
 
     /// Resident memory of the server process, in KiB.

@@ -27,11 +27,11 @@ impl std::fmt::Display for OtpType {
 }
 
 /// What is typed on the Add page. The secret key and the link may hold a
-/// secret: they are wiped when replaced or dropped.
+/// secret: they are wiped when replaced or dropped, and `Debug` hides them.
 #[derive(Debug, Default)]
 pub struct Form {
     pub name: String,
-    pub secret: Zeroizing<String>,
+    pub secret: Sensitive<Zeroizing<String>>,
     pub issuer: String,
     pub otp_type: OtpType,
     pub algorithm: Option<Algorithm>,
@@ -39,7 +39,7 @@ pub struct Form {
     pub period: String,
     pub counter: String,
     pub advanced: bool,
-    pub uri: Zeroizing<String>,
+    pub uri: Sensitive<Zeroizing<String>>,
     /// Work or school: the Code and URL typed in.
     pub code: String,
     pub url: String,
@@ -98,14 +98,14 @@ impl Form {
     pub fn update(&mut self, message: Message) -> Event {
         match message {
             Message::NameChanged(name) => self.name = name,
-            Message::SecretChanged(Sensitive(secret)) => self.secret = Zeroizing::new(secret),
+            Message::SecretChanged(Sensitive(secret)) => self.secret = Sensitive(Zeroizing::new(secret)),
             Message::IssuerChanged(issuer) => self.issuer = issuer,
             Message::TypeSelected(otp_type) => self.otp_type = otp_type,
             Message::AlgorithmSelected(algorithm) => self.algorithm = Some(algorithm),
             Message::DigitsSelected(digits) => self.digits = Some(digits),
             Message::PeriodChanged(period) => self.period = period,
             Message::CounterChanged(counter) => self.counter = counter,
-            Message::UriChanged(Sensitive(uri)) => self.uri = Zeroizing::new(uri),
+            Message::UriChanged(Sensitive(uri)) => self.uri = Sensitive(Zeroizing::new(uri)),
             Message::CodeChanged(code) => self.code = code,
             Message::UrlChanged(url) => self.url = url,
             Message::ToggleAdvanced => {
@@ -121,10 +121,10 @@ impl Form {
         if self.name.trim().is_empty() {
             return Err(FormError::NoName);
         }
-        if self.secret.trim().is_empty() {
+        if self.secret.0.trim().is_empty() {
             return Err(FormError::NoSecret);
         }
-        let (secret, _) = Secret::from_base32(&self.secret).map_err(FormError::Secret)?;
+        let (secret, _) = Secret::from_base32(&self.secret.0).map_err(FormError::Secret)?;
         let method = match self.otp_type {
             OtpType::Totp => {
                 let period = if self.period.trim().is_empty() {
@@ -149,5 +149,56 @@ impl Form {
         }
         account.validate().map_err(FormError::Account)?;
         Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(name: &str, secret: &str) -> Form {
+        let mut form = Form::default();
+        assert_eq!(form.update(Message::NameChanged(name.into())), Event::Edited);
+        assert_eq!(form.update(Message::SecretChanged(Sensitive(secret.into()))), Event::Edited);
+        form
+    }
+
+    #[test]
+    fn each_missing_or_bad_field_is_named() {
+        assert_eq!(form("", "JBSWY3DPEHPK3PXP").account().unwrap_err(), FormError::NoName);
+        assert_eq!(form("alice", " ").account().unwrap_err(), FormError::NoSecret);
+        assert!(matches!(form("alice", "not base32!").account().unwrap_err(), FormError::Secret(_)));
+        let mut bad_period = form("alice", "JBSWY3DPEHPK3PXP");
+        bad_period.update(Message::PeriodChanged("half a minute".into()));
+        assert_eq!(bad_period.account().unwrap_err().to_string(), "The period must be a whole number of seconds.");
+        let mut bad_counter = form("alice", "JBSWY3DPEHPK3PXP");
+        bad_counter.update(Message::TypeSelected(OtpType::Hotp));
+        bad_counter.update(Message::CounterChanged("-1".into()));
+        assert_eq!(bad_counter.account().unwrap_err(), FormError::Counter);
+    }
+
+    #[test]
+    fn a_complete_form_is_the_account_it_describes() {
+        let mut typed = form("alice", "jbsw y3dp ehpk 3pxp");
+        typed.update(Message::IssuerChanged("GitHub".into()));
+        assert_eq!(typed.update(Message::ToggleAdvanced), Event::Shown, "showing the advanced fields changes nothing typed");
+        typed.update(Message::AlgorithmSelected(Algorithm::Sha256));
+        typed.update(Message::DigitsSelected(8));
+        typed.update(Message::PeriodChanged("60".into()));
+        let account = typed.account().unwrap();
+        assert_eq!((account.issuer.as_str(), account.name.as_str()), ("GitHub", "alice"));
+        assert_eq!((account.algorithm, account.digits, account.method), (Algorithm::Sha256, 8, Method::Totp { period: 60 }));
+        let mut steam = form("alice", "JBSWY3DPEHPK3PXP");
+        steam.update(Message::TypeSelected(OtpType::Steam));
+        assert_eq!(steam.account().unwrap().digits, STEAM_DIGITS);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut typed = form("alice", "JBSWY3DPEHPK3PXP");
+        typed.update(Message::UriChanged(Sensitive("otpauth://totp/x?secret=GEZDGNBVGY3TQOJQ".into())));
+        let shown = format!("{typed:?} {:?}", Message::SecretChanged(Sensitive("JBSWY3DPEHPK3PXP".into())));
+        assert!(!shown.contains("JBSW") && !shown.contains("GEZD"), "{shown}");
+        assert!(shown.contains("alice"));
     }
 }

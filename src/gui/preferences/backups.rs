@@ -117,3 +117,38 @@ impl Section {
         backups.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifying_asks_the_root_once_and_says_how_it_went() {
+        let mut section = Section::default();
+        assert!(matches!(section.update(Message::Verify), Action::VerifyBackup));
+        assert!(matches!(section.update(Message::Verify), Action::None), "one verification at a time");
+        section.update(Message::Verified(Err(crate::gui::jobs::Error::Poisoned)));
+        assert!(!section.verifying);
+        assert_eq!(section.error.as_deref(), Some("the vault lock was poisoned"));
+        let verified = backup::Verified { file: "vault-1.cvault".into(), accounts: 3, at: 1_795_435_210 };
+        assert!(matches!(section.update(Message::Verify), Action::VerifyBackup));
+        assert_eq!(section.error, None);
+        section.update(Message::Verified(Ok(verified.clone())));
+        assert_eq!(section.verified, Some(verified));
+    }
+
+    #[test]
+    fn a_choice_becomes_a_settings_change() {
+        let mut section = Section::default();
+        let mut settings = Settings::default();
+        let Action::ChangeSettings(change) = section.update(Message::KeepSelected(20)) else { panic!("a settings change") };
+        change(&mut settings);
+        assert_eq!(settings.backup_keep, 20);
+        let Action::ChangeSettings(change) = section.update(Message::FolderPicked(Some("/backups".into()))) else {
+            panic!("a settings change")
+        };
+        change(&mut settings);
+        assert_eq!(settings.backup_dir.as_deref(), Some(Path::new("/backups")));
+        assert!(matches!(section.update(Message::FolderPicked(None)), Action::None), "a cancelled dialog changes nothing");
+    }
+}

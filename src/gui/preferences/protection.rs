@@ -126,3 +126,46 @@ impl Section {
         protection.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gui::Sensitive;
+
+    fn typed(section: &mut Section, password: &str, confirm: &str) {
+        section.update(Message::NewPassword(password::Message::PasswordChanged(Sensitive(password.into()))));
+        section.update(Message::NewPassword(password::Message::ConfirmChanged(Sensitive(confirm.into()))));
+    }
+
+    #[test]
+    fn a_password_typed_twice_asks_the_root_to_set_it_once() {
+        let mut section = Section::default();
+        typed(&mut section, "one", "two");
+        assert!(matches!(section.update(Message::SetPassword), Action::None));
+        assert_eq!(section.error.as_deref(), Some("The two passwords differ."));
+        typed(&mut section, "one", "one");
+        assert_eq!(section.error, None, "typing takes the stale error away");
+        // Enter in a field is the button.
+        let action = section.update(Message::NewPassword(password::Message::Submitted));
+        assert!(matches!(action, Action::Protection(Protection::SetPassword(ref p)) if p.as_bytes() == b"one"));
+        assert!(section.busy);
+        assert!(section.new_password.chosen().is_err(), "the typed fields are wiped once handed over");
+        // A second press while Argon2id runs does nothing.
+        typed(&mut section, "one", "one");
+        assert!(matches!(section.update(Message::SetPassword), Action::None));
+    }
+
+    #[test]
+    fn the_outcome_ends_the_busy_state_and_is_said() {
+        let mut section = Section::default();
+        assert!(matches!(section.update(Message::KeyringToggled(true)), Action::Protection(Protection::Keyring(true))));
+        let changed = ProtectionChanged { change: jobs::Protected::KeyringOn, copies: None };
+        assert!(matches!(section.update(Message::Changed(Ok(changed))), Action::None));
+        assert!(!section.busy);
+        assert_eq!(section.info.as_deref(), Some("The OS keyring now unlocks the vault."));
+        assert!(matches!(section.update(Message::RemovePassword), Action::Protection(Protection::RemovePassword)));
+        assert_eq!(section.info, None);
+        section.update(Message::Changed(Err(jobs::Error::Poisoned)));
+        assert_eq!(section.error.as_deref(), Some("the vault lock was poisoned"));
+    }
+}
