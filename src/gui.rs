@@ -233,7 +233,7 @@ pub enum Message {
     /// The vault opened through the keyring slot at a background start, for
     /// the inbox only (privacyIDEA tokens, listener keys); the app stays locked.
     KeyringOpened(Sensitive<Result<SharedVault, vault::Error>>),
-    Saved(Result<String, jobs::Error>),
+    Saved(Result<jobs::Applied, jobs::Error>),
     /// The vault's answer to the Add page's save, for that page if it is still open.
     Imported(Result<Vec<vault::Imported>, jobs::Error>),
     /// An account's code read off the UI thread, to copy.
@@ -633,7 +633,7 @@ impl App {
             },
             Message::Saved(result) => {
                 match result {
-                    Ok(text) => self.toast = Some((text, self.now + 3)),
+                    Ok(applied) => self.toast = Some((applied.to_string(), self.now + 3)),
                     Err(error) => self.toast = Some((format!("Not saved: {error}"), self.now + 8)),
                 }
                 self.refresh()

@@ -35,7 +35,7 @@ fn enroll(harness: &mut Harness) -> Id {
     };
     let id = unlocked.vault.lock().unwrap().add_push_token(token, harness::T).unwrap();
     // The window lists it on its next refresh.
-    harness.send(Message::Saved(Ok("Enrolled".into())));
+    harness.send(Message::Tick(harness::T));
     id
 }
 

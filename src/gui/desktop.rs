@@ -73,10 +73,8 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
 async fn show(summary: String, body: String, seconds: u32) -> Option<u32> {
     use std::collections::HashMap;
     let bus = bus().await?;
-    let hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::from([
-        ("desktop-entry", zbus::zvariant::Value::from(APP_ID)),
-        ("category", zbus::zvariant::Value::from("x-countersign.signin")),
-    ]);
+    let hints: HashMap<&str, zbus::Variant<'_>> =
+        HashMap::from([("desktop-entry", zbus::Variant::from(APP_ID)), ("category", zbus::Variant::from("x-countersign.signin"))]);
     // "default" is the click on the notification itself.
     let actions = ["default", "Show"];
     let timeout = i32::try_from(seconds.saturating_mul(1000)).unwrap_or(i32::MAX);
@@ -108,9 +106,9 @@ pub fn clicks() -> impl iced::futures::Stream<Item = Notice> {
             let Ok(rule) = zbus::MatchRule::builder()
                 .msg_type(zbus::message::Type::Signal)
                 .interface(NOTIFICATIONS)
-                .and_then(|b| b.member("ActionInvoked"))
-                .and_then(|b| b.path(NOTIFICATIONS_PATH))
-                .map(zbus::match_rule::Builder::build)
+                .member("ActionInvoked")
+                .path(NOTIFICATIONS_PATH)
+                .build()
             else {
                 return;
             };

@@ -138,6 +138,7 @@ pub enum Message {
     HistoryRead(Sensitive<Result<journal::History, jobs::Error>>),
     Recorded(Result<(), jobs::Error>),
     ClockSynchronized(Option<bool>),
+    /// A privacyIDEA token removed: its title, or why not.
     TokenRemoved(Result<String, jobs::Error>),
 }
 
@@ -515,16 +516,13 @@ impl Inbox {
                 let (Some(id), Some(vault)) = (self.confirm_remove.take(), context.vault) else { return Action::None };
                 let (vault, now) = (vault.clone(), context.now);
                 Action::Run(Task::perform(
-                    blocking(move || {
-                        let removed = jobs::lock(&vault)?.remove_push_token(&id, now)?;
-                        Ok(format!("Removed {}", removed.token.title()))
-                    }),
+                    blocking(move || Ok(jobs::lock(&vault)?.remove_push_token(&id, now)?.token.title())),
                     Message::TokenRemoved,
                 ))
             }
             Message::TokenRemoved(result) => {
                 let text = match result {
-                    Ok(text) => text,
+                    Ok(title) => format!("Removed {title}"),
                     Err(error) => format!("Not removed: {error}"),
                 };
                 let task = match context.vault {

@@ -90,8 +90,29 @@ impl std::fmt::Display for Added {
     }
 }
 
+/// What a change from the accounts list did; its `Display` is the toast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Renamed,
+    /// The title of the account deleted.
+    Deleted(String),
+    Moved,
+    NextCode,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Applied::Renamed => f.write_str("Account renamed"),
+            Applied::Deleted(title) => write!(f, "Deleted {title}"),
+            Applied::Moved => f.write_str("Order saved"),
+            Applied::NextCode => f.write_str("Next code"),
+        }
+    }
+}
+
 /// A vault change from the accounts list, applied under the vault's file lock.
-pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<String, vault::Error> {
+pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<Applied, vault::Error> {
     match change {
         Change::Rename { id, issuer, name } => vault
             .modify(&id, now, |account| {
@@ -99,8 +120,8 @@ pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<String, vaul
                 account.label_issuer = None;
                 account.name = name.trim().to_owned();
             })
-            .map(|()| "Account renamed".to_owned()),
-        Change::Remove(id) => vault.remove(&id, now).map(|entry| format!("Deleted {}", entry.account.title())),
+            .map(|()| Applied::Renamed),
+        Change::Remove(id) => vault.remove(&id, now).map(|entry| Applied::Deleted(entry.account.title())),
         Change::Move { id, up } => vault
             .update(now, |entries| {
                 let index = entries.iter().position(|e| e.id == id).ok_or_else(|| vault::Error::NoSuchAccount(id.clone()))?;
@@ -110,14 +131,14 @@ pub fn apply(vault: &mut Vault, change: Change, now: u64) -> Result<String, vaul
                 }
                 Ok(())
             })
-            .map(|()| "Order saved".to_owned()),
+            .map(|()| Applied::Moved),
         Change::NextHotp(id) => vault
             .modify(&id, now, |account| {
                 if let Method::Hotp { counter } = &mut account.method {
                     *counter = counter.wrapping_add(1);
                 }
             })
-            .map(|()| "Next code".to_owned()),
+            .map(|()| Applied::NextCode),
     }
 }
 

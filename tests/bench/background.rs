@@ -55,7 +55,7 @@ impl Notifications {
         summary: String,
         _body: String,
         _actions: Vec<String>,
-        _hints: HashMap<String, zbus::zvariant::OwnedValue>,
+        _hints: HashMap<String, zbus::OwnedVariant>,
         _timeout: i32,
     ) -> u32 {
         let _ = self.seen.send((Instant::now(), summary));
@@ -200,14 +200,14 @@ async fn tray_open(bus: &zbus::Connection, pid: u32) -> Result<(), String> {
     let prefix = format!("org.kde.StatusNotifierItem-{pid}-");
     let item = names.iter().find(|n| n.as_str().starts_with(&prefix)).ok_or("no tray item")?.to_string();
     let menu = zbus::Proxy::new(bus, item.as_str(), "/MenuBar", "com.canonical.dbusmenu").await.map_err(|e| e.to_string())?;
-    type Layout = (u32, (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>));
+    type Layout = (u32, (i32, HashMap<String, zbus::OwnedVariant>, Vec<zbus::OwnedVariant>));
     let (_, (_, _, children)): Layout = menu.call("GetLayout", &(0i32, -1i32, Vec::<String>::new())).await.map_err(|e| e.to_string())?;
     for child in children {
-        let (id, properties, _): (i32, HashMap<String, zbus::zvariant::OwnedValue>, Vec<zbus::zvariant::OwnedValue>) =
-            child.try_into().map_err(|e: zbus::zvariant::Error| e.to_string())?;
+        let (id, properties, _): (i32, HashMap<String, zbus::OwnedVariant>, Vec<zbus::OwnedVariant>) =
+            child.try_into().map_err(|e: zbus::Error| e.to_string())?;
         let label: Option<String> = properties.get("label").and_then(|v| v.try_clone().ok()).and_then(|v| v.try_into().ok());
         if label.as_deref() == Some("Open Countersign") {
-            let _: () = menu.call("Event", &(id, "clicked", zbus::zvariant::Value::from(""), 0u32)).await.map_err(|e| e.to_string())?;
+            let _: () = menu.call("Event", &(id, "clicked", zbus::Variant::from(""), 0u32)).await.map_err(|e| e.to_string())?;
             return Ok(());
         }
     }
@@ -273,9 +273,8 @@ async fn main() {
     );
     let (seen_sender, seen) = mpsc::unbounded_channel();
     let bus = zbus::connection::Builder::session()
-        .and_then(|b| b.name("org.freedesktop.Notifications"))
-        .and_then(|b| b.serve_at("/org/freedesktop/Notifications", Notifications { seen: seen_sender, next: 0 }))
-        .expect("the private session bus")
+        .name("org.freedesktop.Notifications")
+        .serve_at("/org/freedesktop/Notifications", Notifications { seen: seen_sender, next: 0 })
         .build()
         .await
         .expect("the private session bus");
