@@ -920,7 +920,7 @@ impl App {
     }
 
     /// Reads an account's current code off the UI thread, to copy it.
-    pub fn copy(&mut self, id: &Id) -> Task<Message> {
+    pub fn copy(&self, id: &Id) -> Task<Message> {
         let Screen::Unlocked(unlocked) = &self.screen else { return Task::none() };
         let (vault, id, now) = (unlocked.vault.clone(), id.clone(), self.now);
         Task::perform(

@@ -137,16 +137,7 @@ impl Link {
     /// This device's answer to `challenge_id`, signed with the device key:
     /// what the app sends through any session, receive-only ones included.
     pub fn sign_response(&self, challenge_id: &str, decision: Decision, number: Option<u32>, user_verified: bool, now: i64) -> Envelope {
-        let response = Response {
-            v: protocol::VERSION,
-            challenge_id: challenge_id.to_owned(),
-            device_id: self.device_id.clone(),
-            decision,
-            number,
-            user_verified,
-            at: now,
-        };
-        self.device_key.seal(protocol::RESPONSE_CONTEXT, &response)
+        sign_response(&self.device_key, &self.device_id, challenge_id, decision, number, user_verified, now)
     }
 
     /// The device key's registration of `listener` as this device's
@@ -156,4 +147,28 @@ impl Link {
             ListenerRegistration { v: protocol::VERSION, device_id: self.device_id.clone(), listener_key: *listener, at: now };
         self.device_key.seal(protocol::LISTENER_CONTEXT, &registration)
     }
+}
+
+/// The answer of device `device_id` to `challenge_id`, signed with its
+/// `device_key`: the one way an answer is made ([`Link::sign_response`],
+/// [`client::Session::respond`]).
+pub(crate) fn sign_response(
+    device_key: &Keypair,
+    device_id: &str,
+    challenge_id: &str,
+    decision: Decision,
+    number: Option<u32>,
+    user_verified: bool,
+    now: i64,
+) -> Envelope {
+    let response = Response {
+        v: protocol::VERSION,
+        challenge_id: challenge_id.to_owned(),
+        device_id: device_id.to_owned(),
+        decision,
+        number,
+        user_verified,
+        at: now,
+    };
+    device_key.seal(protocol::RESPONSE_CONTEXT, &response)
 }

@@ -130,19 +130,7 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, Error> {
 /// quiet zone. For tests and fixtures.
 #[cfg(test)]
 pub(crate) fn render_for_test(text: &str, scale: u32) -> GrayImage {
-    let code = qrcode::QrCode::new(text.as_bytes()).expect("fits in a QR code");
-    let width = code.width() as u32;
-    let colors = code.to_colors();
-    let side = (width + 8) * scale;
-    GrayImage::from_fn(side, side, |x, y| {
-        let (mx, my) = (i64::from(x / scale) - 4, i64::from(y / scale) - 4);
-        let dark = mx >= 0
-            && my >= 0
-            && mx < i64::from(width)
-            && my < i64::from(width)
-            && colors[(my as u32 * width + mx as u32) as usize] == qrcode::Color::Dark;
-        image::Luma([if dark { 0 } else { 255 }])
-    })
+    crate::transfer::qr_image(text, scale).expect("fits in a QR code")
 }
 
 #[cfg(test)]

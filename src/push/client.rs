@@ -10,10 +10,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::protocol::{self, RESPONSE_CONTEXT, VERSION};
+use super::protocol;
 use super::{
     ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey,
-    Response, ServerMessage, Status,
+    ServerMessage, Status,
 };
 use crate::account::{Account, Method};
 use crate::clock::Now;
@@ -313,16 +313,7 @@ impl Session {
         now: i64,
     ) -> Result<Envelope, Error> {
         let key = self.device_key.as_ref().ok_or_else(|| Error::Protocol("a receive-only session cannot sign answers".into()))?;
-        let response = Response {
-            v: VERSION,
-            challenge_id: challenge_id.to_owned(),
-            device_id: self.device_id.clone(),
-            decision,
-            number,
-            user_verified,
-            at: now,
-        };
-        let envelope = key.seal(RESPONSE_CONTEXT, &response);
+        let envelope = crate::push::sign_response(key, &self.device_id, challenge_id, decision, number, user_verified, now);
         self.send_envelope(envelope.clone()).await?;
         Ok(envelope)
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::guard::Client;
 use super::limits::Refusal;
-use super::store::{self, Activation, ActivationInfo, DeviceInfo, Signin};
+use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin};
 use super::{AppState, now};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -40,20 +40,6 @@ pub enum Failure {
     RateLimited,
     Blocked(i64),
     Internal(String),
-}
-
-/// Why an activation code did not activate; [`Failure`] picks the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    NotFound,
-    Expired,
-    Used,
-    Revoked,
-    /// A wrong code, with this many tries left.
-    WrongCode {
-        left: i64,
-    },
-    TooManyAttempts,
 }
 
 impl From<store::Error> for Failure {
@@ -131,22 +117,16 @@ pub async fn activate(
 ) -> Result<Json<ActivationResponse>> {
     let now = now();
     let Json(request) = body?;
-    let found = state.store.use_activation(&id, &request.code, now).await?;
-    if !matches!(found, Activation::Valid { .. }) {
-        state.audit.refused(
-            Refusal::Activation,
-            client,
-            &format!("activation {}: {found:?}", crate::push::printable(&id).chars().take(40).collect::<String>()),
-        );
-    }
-    let (user, organization, totp_secret) = match found {
+    let (user, organization, totp_secret) = match state.store.use_activation(&id, &request.code, now).await? {
         Activation::Valid { user, organization, totp_secret } => (user, organization, totp_secret),
-        Activation::NotFound => return Err(Failure::Activation(Refused::NotFound)),
-        Activation::Expired => return Err(Failure::Activation(Refused::Expired)),
-        Activation::Used => return Err(Failure::Activation(Refused::Used)),
-        Activation::Revoked => return Err(Failure::Activation(Refused::Revoked)),
-        Activation::WrongCode { left } => return Err(Failure::Activation(Refused::WrongCode { left })),
-        Activation::TooManyAttempts => return Err(Failure::Activation(Refused::TooManyAttempts)),
+        Activation::Refused(why) => {
+            state.audit.refused(
+                Refusal::Activation,
+                client,
+                &format!("activation {}: {why:?}", crate::push::printable(&id).chars().take(40).collect::<String>()),
+            );
+            return Err(Failure::Activation(why));
+        }
     };
     let device_id =
         state.store.add_device(&user, &request.device_public_key, request.listener_public_key.as_ref(), &request.device_name, now).await?;

@@ -76,6 +76,13 @@ pub enum Activation {
         organization: String,
         totp_secret: String,
     },
+    Refused(Refused),
+}
+
+/// Why an activation code did not activate; the API's `Failure` picks the
+/// status for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
     NotFound,
     Expired,
     Used,
@@ -348,21 +355,21 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
         else {
-            return Ok(Activation::NotFound);
+            return Ok(Activation::Refused(Refused::NotFound));
         };
         let (user, code_hash, expires_at, used_at, failures, revoked_at): (String, String, i64, Option<i64>, i64, Option<i64>) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
         if used_at.is_some() {
-            return Ok(Activation::Used);
+            return Ok(Activation::Refused(Refused::Used));
         }
         if revoked_at.is_some() {
-            return Ok(Activation::Revoked);
+            return Ok(Activation::Refused(Refused::Revoked));
         }
         if failures >= MAX_FAILURES {
-            return Ok(Activation::TooManyAttempts);
+            return Ok(Activation::Refused(Refused::TooManyAttempts));
         }
         if now >= expires_at {
-            return Ok(Activation::Expired);
+            return Ok(Activation::Refused(Refused::Expired));
         }
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if hash(&code) != code_hash {
@@ -376,7 +383,7 @@ impl Store {
             .await?
             .map(|row| row.get(0));
             let left = counted.map_or(0, |failures| MAX_FAILURES - failures);
-            return Ok(if left <= 0 { Activation::TooManyAttempts } else { Activation::WrongCode { left } });
+            return Ok(Activation::Refused(if left <= 0 { Refused::TooManyAttempts } else { Refused::WrongCode { left } }));
         }
         // Used once, and with it every other outstanding code of the user is
         // revoked: an older code cannot add a second device afterwards.
@@ -387,7 +394,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         if done.rows_affected() != 1 {
-            return Ok(Activation::Used);
+            return Ok(Activation::Refused(Refused::Used));
         }
         sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND id <> ? AND used_at IS NULL AND revoked_at IS NULL")
             .bind(now)
