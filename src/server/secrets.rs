@@ -6,7 +6,11 @@
 //! - **The server's signing key**: a 0600 file outside the database
 //!   (`server_key_file`, default `DATABASE.key`), or a systemd credential
 //!   named `server-key` (`LoadCredential=`), read-only. A key an earlier
-//!   version kept in the database is moved to the file at start.
+//!   version kept in the database is moved to the file at start. On
+//!   PostgreSQL without either, every instance must sign with the same
+//!   key: the first makes it and keeps it in the database
+//!   (`shared_server_key`), sealed like TOTP secrets when `totp_key_file`
+//!   is set.
 //! - **Users' TOTP secrets**: in the database, sealed with
 //!   XChaCha20-Poly1305 under a key from `totp_key_file` when that is set
 //!   (`xc1:` + base64 of nonce ‖ ciphertext, the user's name as associated
@@ -80,11 +84,12 @@ pub fn write_new(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
 }
 
 /// Where the server key comes from: a systemd credential when one is
-/// given, else the configured file.
-pub fn server_key_source(configured: &Path) -> (PathBuf, bool) {
+/// given (read only), else the configured file (made when missing), else
+/// `None`: the database's shared key.
+pub fn server_key_source(configured: Option<PathBuf>) -> Option<(PathBuf, bool)> {
     match std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join("server-key")) {
-        Some(credential) if credential.exists() => (credential, false),
-        _ => (configured.to_path_buf(), true),
+        Some(credential) if credential.exists() => Some((credential, false)),
+        _ => configured.map(|path| (path, true)),
     }
 }
 

@@ -1,16 +1,20 @@
-//! The server's storage: users, one-time activations, devices, sign-ins and
-//! used TOTP steps, in SQLite through sqlx (portable SQL, so PostgreSQL can
-//! follow). Migrations live in `src/server/migrations/` and run at start-up.
+//! The server's storage: users, one-time activations, devices, sign-ins,
+//! used TOTP steps, and what several instances share (who is alive, which
+//! devices they hold, rate limits), in SQLite or PostgreSQL through sqlx.
+//! Each query is one SQL text for both (`$N` placeholders); the schemas
+//! differ only in types, so each has its migrations
+//! (`src/server/migrations/sqlite`, `…/postgres`), run at start-up.
 
 use std::path::Path;
 use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use zeroize::Zeroizing;
 
+use super::database::Database;
 use super::secrets::{self, SecretBox};
 use crate::push::{Keypair, PublicKey, Status};
 
@@ -24,6 +28,9 @@ pub const MAX_FAILURES: i64 = 5;
 pub enum Error {
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    /// At start: the database did not answer (the URL shown without its password).
+    #[error("cannot reach the database {0}: {1}")]
+    Unreachable(String, String),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is damaged: {0}")]
@@ -33,7 +40,7 @@ pub enum Error {
 }
 
 /// A sign-in row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Signin {
     pub id: String,
     pub user: String,
@@ -106,6 +113,17 @@ pub struct DeviceInfo {
     pub listener: bool,
 }
 
+/// A user as the admin sees it (never their TOTP secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub organization: String,
+    pub created_at: i64,
+    /// Pushes are refused until then ("It wasn't me"); 0 when never blocked.
+    pub blocked_until: i64,
+    pub devices: i64,
+}
+
 /// An activation as the admin sees it (never its code).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActivationInfo {
@@ -116,9 +134,28 @@ pub struct ActivationInfo {
     pub state: String,
 }
 
+/// The pool of whichever database the store is on.
+#[derive(Clone)]
+pub(super) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever it is:
+/// the SQL text is the same for both (`$N` placeholders, which SQLite
+/// takes too; BIGINT for every integer read as `i64`).
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: Pool,
     /// Seals users' TOTP secrets, when `totp_key_file` is set.
     secrets: Option<std::sync::Arc<SecretBox>>,
 }
@@ -134,9 +171,56 @@ fn hash(code: &str) -> String {
     Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How long start-up and each request wait for a database connection.
+const ACQUIRE_SECONDS: u64 = 5;
+
 impl Store {
+    /// Opens `database` with at most `pool_size` connections and runs its
+    /// migrations. PostgreSQL's are taken under an advisory lock, so
+    /// instances starting at once on an empty database migrate it once.
+    pub async fn connect(database: &Database, pool_size: u32) -> Result<Store, Error> {
+        let store = match database {
+            Database::Sqlite(path) => Store::open(path).await?,
+            Database::Postgres(url) => {
+                let options: PgConnectOptions = url.parse()?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(pool_size)
+                    .acquire_timeout(std::time::Duration::from_secs(ACQUIRE_SECONDS))
+                    .connect_with(options)
+                    .await
+                    .map_err(|error| Error::Unreachable(database.to_string(), error.to_string()))?;
+                sqlx::migrate!("src/server/migrations/postgres").run(&pool).await?;
+                let store = Store { pool: Pool::Postgres(pool), secrets: None };
+                store.hash_clear_tokens().await?;
+                store
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// The PostgreSQL pool, for LISTEN/NOTIFY.
+    pub(super) fn postgres(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool (tests reach into the file).
+    #[cfg(test)]
+    pub(super) fn sqlite(&self) -> &SqlitePool {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool,
+            Pool::Postgres(_) => panic!("not a SQLite store"),
+        }
+    }
+
     /// Opens (creating) the SQLite file and runs the migrations.
-    pub async fn open(path: &Path) -> Result<Store, Error> {
+    async fn open(path: &Path) -> Result<Store, Error> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::Damaged(format!("{}: {e}", parent.display())))?;
         }
@@ -172,28 +256,36 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("src/server/migrations").run(&pool).await?;
-        let store = Store { pool, secrets: None };
+        sqlx::migrate!("src/server/migrations/sqlite").run(&pool).await?;
+        let store = Store { pool: Pool::Sqlite(pool), secrets: None };
         store.hash_clear_tokens().await?;
         Ok(store)
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Seals users' TOTP secrets with `key` from now on, and seals the ones
     /// still in clear.
     pub async fn with_totp_key(mut self, key: &[u8; 32]) -> Result<Store, Error> {
         let sealer = SecretBox::new(key);
-        let rows = sqlx::query("SELECT name, totp_secret FROM users").fetch_all(&self.pool).await?;
-        for row in rows {
-            let (name, stored): (String, String) = (row.get(0), row.get(1));
+        let rows: Vec<(String, String)> =
+            with_pool!(self, pool => sqlx::query_as("SELECT name, totp_secret FROM users").fetch_all(pool).await)?;
+        for (name, stored) in rows {
             if secrets::is_sealed(&stored) {
                 sealer.open(&name, &stored)?;
             } else {
-                sqlx::query("UPDATE users SET totp_secret = ? WHERE name = ? AND totp_secret = ?")
-                    .bind(sealer.seal(&name, &stored)?)
+                let sealed = sealer.seal(&name, &stored)?;
+                with_pool!(self, pool => sqlx::query("UPDATE users SET totp_secret = $1 WHERE name = $2 AND totp_secret = $3")
+                    .bind(&sealed)
                     .bind(&name)
                     .bind(&stored)
-                    .execute(&self.pool)
-                    .await?;
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()))?;
             }
         }
         self.secrets = Some(std::sync::Arc::new(sealer));
@@ -203,7 +295,9 @@ impl Store {
     /// Fails when secrets are sealed but no key was given.
     pub async fn check_secrets_readable(&self) -> Result<(), Error> {
         if self.secrets.is_none() {
-            let sealed: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE totp_secret LIKE 'xc1:%'").fetch_one(&self.pool).await?.get(0);
+            let sealed: i64 = with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE totp_secret LIKE 'xc1:%'")
+                .fetch_one(pool)
+                .await)?;
             if sealed > 0 {
                 return Err(Error::Damaged(format!(
                     "{sealed} users' TOTP secrets are sealed: set totp_key_file to the key they were sealed with"
@@ -214,11 +308,10 @@ impl Store {
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
-        Ok(sqlx::query("SELECT value FROM server_settings WHERE name = ?")
+        Ok(with_pool!(self, pool => sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get(0)))
+            .fetch_optional(pool)
+            .await)?)
     }
 
     /// The server's signing key, from `path` (see [`super::secrets`]): made
@@ -236,8 +329,50 @@ impl Store {
         let seed = secrets::key_file(path, create)?;
         let key = Keypair::from_seed(seed.as_slice()).map_err(|_| Error::Damaged("server key".into()))?;
         // Kept only in the file from now on.
-        sqlx::query("DELETE FROM server_settings WHERE name = 'server_key'").execute(&self.pool).await?;
+        self.delete_setting("server_key").await?;
         Ok(key)
+    }
+
+    /// The signing key every instance on a shared database uses: the first
+    /// to start makes it (one row, `INSERT … ON CONFLICT DO NOTHING`, so
+    /// two starting at once agree on the winner's), sealed with the TOTP
+    /// key when one is set.
+    pub async fn shared_server_key(&self) -> Result<Keypair, Error> {
+        const NAME: &str = "shared_server_key";
+        // Associated data of the sealed key: no user can be named this (names are trimmed).
+        const SEALED_AS: &str = " server key";
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut_slice()).map_err(|_| Error::Random)?;
+        let encoded = Zeroizing::new(crate::base64::encode(seed.as_slice()));
+        let stored = match &self.secrets {
+            Some(sealer) => sealer.seal(SEALED_AS, &encoded)?,
+            None => encoded.to_string(),
+        };
+        with_pool!(self, pool => sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(NAME)
+            .bind(&stored)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        let stored = self.setting(NAME).await?.ok_or_else(|| Error::Damaged("the shared server key vanished".into()))?;
+        let encoded = Zeroizing::new(match &self.secrets {
+            Some(sealer) => sealer.open(SEALED_AS, &stored)?,
+            None if secrets::is_sealed(&stored) => {
+                return Err(Error::Damaged("the shared server key is sealed: set totp_key_file to the key it was sealed with".into()));
+            }
+            None => stored,
+        });
+        let seed = Zeroizing::new(crate::base64::decode(encoded.as_bytes()).map_err(|_| Error::Damaged("server key".into()))?);
+        Keypair::from_seed(&seed).map_err(|_| Error::Damaged("server key".into()))
+    }
+
+    async fn delete_setting(&self, name: &str) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM server_settings WHERE name = $1")
+            .bind(name)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
     }
 
     /// The SHA-256 of API token `name` (`admin_token`, `rp_token`), if one was made.
@@ -257,13 +392,15 @@ impl Store {
 
     async fn set_token_hash(&self, name: &str, token: &str) -> Result<(), Error> {
         let hash = data_encoding::HEXLOWER.encode(&secrets::token_digest(token));
-        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-            .bind(format!("{name}_sha256"))
-            .bind(hash)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM server_settings WHERE name = ?").bind(name).execute(&self.pool).await?;
-        Ok(())
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+        .bind(format!("{name}_sha256"))
+        .bind(&hash)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        self.delete_setting(name).await
     }
 
     /// Tokens an earlier version kept in clear: their hash replaces them.
@@ -285,40 +422,75 @@ impl Store {
             Some(sealer) => sealer.seal(name, &secret)?,
             None => secret.to_string(),
         };
-        let done = sqlx::query(
-            "INSERT INTO users (name, organization, totp_secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        let added = with_pool!(self, pool => sqlx::query(
+            "INSERT INTO users (name, organization, totp_secret, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(organization)
-        .bind(secret)
+        .bind(&secret)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(added == 1)
     }
 
     pub async fn user_exists(&self, name: &str) -> Result<bool, Error> {
-        Ok(sqlx::query("SELECT 1 FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?.is_some())
+        let found: Option<i64> = with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE name = $1").bind(name).fetch_optional(pool).await)?;
+        Ok(found.unwrap_or(0) > 0)
     }
 
-    /// The user's organisation, TOTP secret (Base32) and blocked-until time.
     /// A user's organisation, TOTP secret (base32, opened if sealed) and
     /// the end of any block.
     pub async fn user(&self, name: &str) -> Result<Option<(String, String, i64)>, Error> {
-        let Some(row) = sqlx::query("SELECT organization, totp_secret, blocked_until FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let stored: String = row.get(1);
+        let row: Option<(String, String, i64)> = with_pool!(self, pool => sqlx::query_as("SELECT organization, totp_secret, blocked_until FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await)?;
+        let Some((organization, stored, blocked_until)) = row else { return Ok(None) };
         let secret = match &self.secrets {
             Some(sealer) => sealer.open(name, &stored)?,
             None if secrets::is_sealed(&stored) => return Err(Error::Damaged("TOTP secrets are sealed: set totp_key_file".into())),
             None => stored,
         };
-        Ok(Some((row.get(0), secret, row.get(2))))
+        Ok(Some((organization, secret, blocked_until)))
+    }
+
+    /// Every user with how many devices they have, by name.
+    pub async fn users(&self) -> Result<Vec<UserInfo>, Error> {
+        let rows: Vec<(String, String, i64, i64, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT u.name, u.organization, u.created_at, u.blocked_until, (SELECT COUNT(*) FROM devices d WHERE d.user_name = u.name) \
+             FROM users u ORDER BY u.name"
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, organization, created_at, blocked_until, devices)| UserInfo {
+                name,
+                organization,
+                created_at,
+                blocked_until,
+                devices,
+            })
+            .collect())
+    }
+
+    /// Removes a user with their devices, activations, sign-ins and used
+    /// codes; whether there was one. Returns the devices that were removed,
+    /// so their open sessions can be closed.
+    pub async fn remove_user(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let devices: Vec<String> =
+                sqlx::query_scalar("DELETE FROM devices WHERE user_name = $1 RETURNING id").bind(name).fetch_all(&mut *transaction).await?;
+            for table in ["activations", "signins", "totp_used"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE user_name = $1")).bind(name).execute(&mut *transaction).await?;
+            }
+            let removed = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *transaction).await?.rows_affected();
+            transaction.commit().await?;
+            Ok((removed == 1).then_some(devices))
+        })
     }
 
     /// Creates a one-time activation: its id and its 12-digit code. Every
@@ -329,36 +501,39 @@ impl Store {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|_| Error::Random)?;
         let code = format!("{:012}", u64::from_be_bytes(bytes) % 1_000_000_000_000);
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND used_at IS NULL AND revoked_at IS NULL")
-            .bind(now)
-            .bind(user)
-            .execute(&mut *transaction)
-            .await?;
-        sqlx::query("INSERT INTO activations (id, user_name, code_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(user)
-            .bind(hash(&code))
-            .bind(now + ACTIVATION_SECONDS)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            sqlx::query("UPDATE activations SET revoked_at = $1 WHERE user_name = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(user)
+                .execute(&mut *transaction)
+                .await?;
+            sqlx::query("INSERT INTO activations (id, user_name, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&id)
+                .bind(user)
+                .bind(hash(&code))
+                .bind(now + ACTIVATION_SECONDS)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+        });
         Ok((id, code))
     }
 
     /// Checks a code against activation `id`, counting wrong tries; a right
     /// code marks the activation used (once: a concurrent second use loses).
     pub async fn use_activation(&self, id: &str, code: &str, now: i64) -> Result<Activation, Error> {
-        let Some(row) = sqlx::query("SELECT user_name, code_hash, expires_at, used_at, failures, revoked_at FROM activations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
+        type Row = (String, String, i64, Option<i64>, i64, Option<i64>);
+        let row: Option<Row> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT user_name, code_hash, expires_at, used_at, failures, revoked_at FROM activations WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        let Some((user, code_hash, expires_at, used_at, failures, revoked_at)) = row else {
             return Ok(Activation::Refused(Refused::NotFound));
         };
-        let (user, code_hash, expires_at, used_at, failures, revoked_at): (String, String, i64, Option<i64>, i64, Option<i64>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
         if used_at.is_some() {
             return Ok(Activation::Refused(Refused::Used));
         }
@@ -374,35 +549,36 @@ impl Store {
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if hash(&code) != code_hash {
             // Counted atomically: parallel guesses cannot all see the same count.
-            let counted: Option<i64> = sqlx::query(
-                "UPDATE activations SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL RETURNING failures",
+            let counted: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
+                "UPDATE activations SET failures = failures + 1 WHERE id = $1 AND failures < $2 AND used_at IS NULL RETURNING failures",
             )
             .bind(id)
             .bind(MAX_FAILURES)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get(0));
+            .fetch_optional(pool)
+            .await)?;
             let left = counted.map_or(0, |failures| MAX_FAILURES - failures);
             return Ok(Activation::Refused(if left <= 0 { Refused::TooManyAttempts } else { Refused::WrongCode { left } }));
         }
         // Used once, and with it every other outstanding code of the user is
         // revoked: an older code cannot add a second device afterwards.
-        let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE activations SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(Activation::Refused(Refused::Used));
-        }
-        sqlx::query("UPDATE activations SET revoked_at = ? WHERE user_name = ? AND id <> ? AND used_at IS NULL AND revoked_at IS NULL")
-            .bind(now)
-            .bind(&user)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let done = sqlx::query("UPDATE activations SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Ok(Activation::Refused(Refused::Used));
+            }
+            sqlx::query("UPDATE activations SET revoked_at = $1 WHERE user_name = $2 AND id <> $3 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&user)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+        });
         let (organization, totp_secret, _) =
             self.user(&user).await?.ok_or_else(|| Error::Damaged(format!("activation for a missing user {user}")))?;
         Ok(Activation::Valid { user, organization, totp_secret })
@@ -418,30 +594,31 @@ impl Store {
         now: i64,
     ) -> Result<String, Error> {
         let id = format!("dev_{}", random_hex::<8>()?);
-        sqlx::query("INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(user)
-            .bind(key.to_base64())
-            .bind(listener.map(PublicKey::to_base64))
-            .bind(name)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(&id)
+        .bind(user)
+        .bind(key.to_base64())
+        .bind(listener.map(PublicKey::to_base64))
+        .bind(name)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(id)
     }
 
     /// A device: its user, its key, and its listener key if it has one.
     pub async fn device(&self, id: &str) -> Result<Option<Device>, Error> {
-        let Some(row) =
-            sqlx::query("SELECT user_name, public_key, listener_key FROM devices WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
-        else {
-            return Ok(None);
-        };
+        let row: Option<(String, String, Option<String>)> = with_pool!(self, pool => sqlx::query_as("SELECT user_name, public_key, listener_key FROM devices WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await)?;
+        let Some((user, key, listener)) = row else { return Ok(None) };
         let damaged = |what: &str| Error::Damaged(format!("device {id}'s {what}"));
-        let key: String = row.get(1);
-        let listener: Option<String> = row.get(2);
         Ok(Some(Device {
-            user: row.get(0),
+            user,
             key: PublicKey::from_base64(&key).map_err(|_| damaged("key"))?,
             listener: listener.map(|key| PublicKey::from_base64(&key).map_err(|_| damaged("listener key"))).transpose()?,
         }))
@@ -449,38 +626,49 @@ impl Store {
 
     /// Replaces a device's listener key (the device key vouched for it).
     pub async fn set_listener_key(&self, id: &str, listener: &PublicKey) -> Result<bool, Error> {
-        let done =
-            sqlx::query("UPDATE devices SET listener_key = ? WHERE id = ?").bind(listener.to_base64()).bind(id).execute(&self.pool).await?;
-        Ok(done.rows_affected() == 1)
+        let done = with_pool!(self, pool => sqlx::query("UPDATE devices SET listener_key = $1 WHERE id = $2")
+            .bind(listener.to_base64())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// The user's devices, oldest first.
     pub async fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, Error> {
-        let rows =
-            sqlx::query("SELECT id, name, created_at, listener_key IS NOT NULL FROM devices WHERE user_name = ? ORDER BY created_at, id")
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeviceInfo { id: row.get(0), name: row.get(1), created_at: row.get(2), listener: row.get(3) })
-            .collect())
+        let rows: Vec<(String, String, i64, bool)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, name, created_at, listener_key IS NOT NULL FROM devices WHERE user_name = $1 ORDER BY created_at, id"
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(|(id, name, created_at, listener)| DeviceInfo { id, name, created_at, listener }).collect())
     }
 
     /// Removes a device: it can no longer connect, answer or be pushed to.
     /// Returns whether it existed.
     pub async fn revoke_device(&self, id: &str) -> Result<bool, Error> {
-        Ok(sqlx::query("DELETE FROM devices WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected() == 1)
+        let done = with_pool!(self, pool => sqlx::query("DELETE FROM devices WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// The user's activations, newest first, with their state at `now`.
     pub async fn activations(&self, user: &str, now: i64) -> Result<Vec<ActivationInfo>, Error> {
-        let rows = sqlx::query("SELECT id, created_at, expires_at, used_at, revoked_at, failures FROM activations WHERE user_name = ? ORDER BY created_at DESC, id").bind(user).fetch_all(&self.pool).await?;
+        type Row = (String, i64, i64, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, created_at, expires_at, used_at, revoked_at, failures FROM activations WHERE user_name = $1 ORDER BY created_at DESC, id"
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?;
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let (used, revoked, failures, expires_at): (Option<i64>, Option<i64>, i64, i64) =
-                    (row.get(3), row.get(4), row.get(5), row.get(2));
+            .map(|(id, created_at, expires_at, used, revoked, failures)| {
                 let state = if used.is_some() {
                     "used"
                 } else if revoked.is_some() {
@@ -492,136 +680,309 @@ impl Store {
                 } else {
                     "outstanding"
                 };
-                ActivationInfo { id: row.get(0), created_at: row.get(1), expires_at, state: state.into() }
+                ActivationInfo { id, created_at, expires_at, state: state.into() }
             })
             .collect())
     }
 
     /// Revokes an unused activation; whether there was one to revoke.
     pub async fn revoke_activation(&self, id: &str, now: i64) -> Result<bool, Error> {
-        Ok(sqlx::query("UPDATE activations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+        let done = with_pool!(self, pool => sqlx::query(
+            "UPDATE activations SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL"
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
-        Ok(sqlx::query("SELECT id FROM devices WHERE user_name = ?")
-            .bind(user)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|row| row.get(0))
-            .collect())
+        Ok(with_pool!(self, pool => sqlx::query_scalar("SELECT id FROM devices WHERE user_name = $1").bind(user).fetch_all(pool).await)?)
     }
 
     /// "It wasn't me": records the report, denies the user's other pending
     /// sign-ins and blocks new ones until `until`, all at once. Returns the
     /// ids it denied, or `None` when the sign-in was already decided.
     pub async fn report(&self, id: &str, user: &str, device: &str, until: i64, now: i64) -> Result<Option<Vec<String>>, Error> {
-        let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE signins SET status = 'reported', decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
-        )
-        .bind(now)
-        .bind(device)
-        .bind(id)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let others: Vec<String> = sqlx::query("UPDATE signins SET status = 'denied', decided_at = ? WHERE user_name = ? AND status = 'pending' AND expires_at > ? RETURNING id")
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE signins SET status = 'reported', decided_at = $1, device_id = $2 WHERE id = $3 AND status = 'pending' AND expires_at > $4",
+            )
+            .bind(now)
+            .bind(device)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Ok(None);
+            }
+            let others: Vec<String> = sqlx::query_scalar(
+                "UPDATE signins SET status = 'denied', decided_at = $1 WHERE user_name = $2 AND status = 'pending' AND expires_at > $3 RETURNING id",
+            )
             .bind(now)
             .bind(user)
             .bind(now)
             .fetch_all(&mut *transaction)
-            .await?
-            .into_iter()
-            .map(|row| row.get(0))
-            .collect();
-        sqlx::query("UPDATE users SET blocked_until = ? WHERE name = ?").bind(until).bind(user).execute(&mut *transaction).await?;
-        transaction.commit().await?;
-        Ok(Some(others))
+            .await?;
+            sqlx::query("UPDATE users SET blocked_until = $1 WHERE name = $2").bind(until).bind(user).execute(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(Some(others))
+        })
     }
 
     pub async fn add_signin(&self, signin: &Signin) -> Result<(), Error> {
-        sqlx::query("INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')")
-            .bind(&signin.id)
-            .bind(&signin.user)
-            .bind(&signin.app)
-            .bind(&signin.ip)
-            .bind(&signin.location)
-            .bind(signin.number.map(i64::from))
-            .bind(signin.pin_required)
-            .bind(signin.created_at)
-            .bind(signin.expires_at)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')"
+        )
+        .bind(&signin.id)
+        .bind(&signin.user)
+        .bind(&signin.app)
+        .bind(&signin.ip)
+        .bind(&signin.location)
+        .bind(signin.number.map(i64::from))
+        .bind(signin.pin_required)
+        .bind(signin.created_at)
+        .bind(signin.expires_at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
-    }
-
-    fn signin_from(row: &sqlx::sqlite::SqliteRow) -> Signin {
-        let number: Option<i64> = row.get(5);
-        Signin {
-            id: row.get(0),
-            user: row.get(1),
-            app: row.get(2),
-            ip: row.get(3),
-            location: row.get(4),
-            number: number.and_then(|n| u32::try_from(n).ok()),
-            pin_required: row.get(6),
-            created_at: row.get(7),
-            expires_at: row.get(8),
-            status: Status::from(row.get::<&str, _>(9)),
-        }
     }
 
     const SIGNIN_COLUMNS: &'static str = "id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status";
 
     pub async fn signin(&self, id: &str) -> Result<Option<Signin>, Error> {
-        let sql = format!("SELECT {} FROM signins WHERE id = ?", Self::SIGNIN_COLUMNS);
-        Ok(sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(Self::signin_from))
+        let sql = format!("SELECT {} FROM signins WHERE id = $1", Self::SIGNIN_COLUMNS);
+        let row: Option<SigninRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(Signin::from))
     }
 
     /// The user's sign-ins still waiting for an answer at `now`.
     pub async fn pending(&self, user: &str, now: i64) -> Result<Vec<Signin>, Error> {
         let sql = format!(
-            "SELECT {} FROM signins WHERE user_name = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at",
+            "SELECT {} FROM signins WHERE user_name = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at",
             Self::SIGNIN_COLUMNS
         );
-        Ok(sqlx::query(&sql).bind(user).bind(now).fetch_all(&self.pool).await?.iter().map(Self::signin_from).collect())
+        let rows: Vec<SigninRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(user).bind(now).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Signin::from).collect())
     }
 
     /// Records an outcome once: true when this call decided it, false when
     /// it was already decided or had expired.
     pub async fn decide(&self, id: &str, status: &Status, device: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE signins SET status = ?, decided_at = ?, device_id = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
+        let done = with_pool!(self, pool => sqlx::query(
+            "UPDATE signins SET status = $1, decided_at = $2, device_id = $3 WHERE id = $4 AND status = 'pending' AND expires_at > $5",
         )
         .bind(status.as_str())
         .bind(now)
         .bind(device)
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
     }
 
     /// Accepts TOTP `step` for `user` if it comes after the last accepted
     /// one: each code once, and never an older code after a newer one.
     pub async fn use_totp_step(&self, user: &str, step: i64) -> Result<bool, Error> {
-        let done = sqlx::query("UPDATE users SET last_totp_step = ? WHERE name = ? AND last_totp_step < ?")
+        let done = with_pool!(self, pool => sqlx::query("UPDATE users SET last_totp_step = $1 WHERE name = $2 AND last_totp_step < $3")
             .bind(step)
             .bind(user)
             .bind(step)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    // Several instances: who is alive and which devices they hold, and the
+    // rate limits they share.
+
+    /// Says that `instance` is alive at `now`; forgets the instances not
+    /// seen since `stale_before` and the sessions they held (an instance
+    /// killed without a goodbye), and rate-limit history older than an hour.
+    pub async fn heartbeat(&self, instance: &str, now: i64, stale_before: i64) -> Result<(), Error> {
+        let hour_ago_ms = (now - 3600) * 1000;
+        with_pool!(self, pool => {
+            sqlx::query("INSERT INTO instances (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at")
+                .bind(instance)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM push_sessions WHERE instance_id IN (SELECT id FROM instances WHERE seen_at < $1)")
+                .bind(stale_before)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM instances WHERE seen_at < $1").bind(stale_before).execute(pool).await?;
+            sqlx::query("DELETE FROM rate_events WHERE at_ms < $1").bind(hour_ago_ms).execute(pool).await?;
+            sqlx::query("DELETE FROM totp_failures WHERE updated_ms < $1").bind(hour_ago_ms).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Retention: removes sign-ins created before `before` (decided or
+    /// expired by then) and activations that stopped mattering before it
+    /// (used, revoked or expired). Returns how many rows went.
+    pub async fn prune(&self, before: i64) -> Result<u64, Error> {
+        Ok(with_pool!(self, pool => {
+            let signins = sqlx::query("DELETE FROM signins WHERE created_at < $1 AND (status <> 'pending' OR expires_at < $1)")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let activations = sqlx::query(
+                "DELETE FROM activations WHERE created_at < $1 AND (used_at IS NOT NULL OR revoked_at IS NOT NULL OR expires_at < $1)",
+            )
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            signins + activations
+        }))
+    }
+
+    /// An instance stopping: its sessions are gone.
+    pub async fn instance_stopped(&self, instance: &str) -> Result<(), Error> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM push_sessions WHERE instance_id = $1").bind(instance).execute(pool).await?;
+            sqlx::query("DELETE FROM instances WHERE id = $1").bind(instance).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn session_opened(&self, session: &str, instance: &str, device: &str, now: i64) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("INSERT INTO push_sessions (id, instance_id, device_id, opened_at) VALUES ($1, $2, $3, $4)")
+            .bind(session)
+            .bind(instance)
+            .bind(device)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn session_closed(&self, session: &str) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM push_sessions WHERE id = $1")
+            .bind(session)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// How many of `user`'s devices have a push session open on an
+    /// instance seen since `alive_since`, whichever instance holds it.
+    pub async fn connected_devices(&self, user: &str, alive_since: i64) -> Result<i64, Error> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT s.device_id) FROM push_sessions s \
+             JOIN devices d ON d.id = s.device_id JOIN instances i ON i.id = s.instance_id \
+             WHERE d.user_name = $1 AND i.seen_at >= $2"
+        )
+        .bind(user)
+        .bind(alive_since)
+        .fetch_one(pool)
+        .await)?)
+    }
+
+    /// Counts an event for `bucket` at `now_ms` unless the bucket already
+    /// had `limit` in the `window_ms` before: a sliding window every
+    /// instance shares. PostgreSQL serialises callers of one bucket with a
+    /// transaction-scoped advisory lock; SQLite has one writer anyway.
+    pub async fn allow_event(&self, bucket: &str, limit: u32, window_ms: i64, now_ms: i64) -> Result<bool, Error> {
+        let postgres = self.is_postgres();
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            if postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(bucket).execute(&mut *transaction).await?;
+            }
+            sqlx::query("DELETE FROM rate_events WHERE bucket = $1 AND at_ms <= $2")
+                .bind(bucket)
+                .bind(now_ms - window_ms)
+                .execute(&mut *transaction)
+                .await?;
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM rate_events WHERE bucket = $1").bind(bucket).fetch_one(&mut *transaction).await?;
+            if count >= i64::from(limit) {
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO rate_events (bucket, at_ms) VALUES ($1, $2)").bind(bucket).bind(now_ms).execute(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Milliseconds `caller` must still wait before its next TOTP code for
+    /// `user` is checked (shared by every instance).
+    pub async fn totp_wait(&self, user: &str, caller: &str, now_ms: i64) -> Result<u64, Error> {
+        let until: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT until_ms FROM totp_failures WHERE user_name = $1 AND caller = $2"
+        )
+        .bind(user)
+        .bind(caller)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(until.map_or(0, |until| u64::try_from(until - now_ms).unwrap_or(0)))
+    }
+
+    /// A wrong TOTP code from `caller` for `user`: counted, and the wait
+    /// before its next try set from the count.
+    pub async fn totp_failed(&self, user: &str, caller: &str, now_ms: i64) -> Result<(), Error> {
+        let failures: i64 = with_pool!(self, pool => sqlx::query_scalar(
+            "INSERT INTO totp_failures (user_name, caller, failures, until_ms, updated_ms) VALUES ($1, $2, 1, 0, $3) \
+             ON CONFLICT (user_name, caller) DO UPDATE SET failures = totp_failures.failures + 1, updated_ms = excluded.updated_ms \
+             RETURNING failures"
+        )
+        .bind(user)
+        .bind(caller)
+        .bind(now_ms)
+        .fetch_one(pool)
+        .await)?;
+        let wait = super::limits::backoff_wait(u32::try_from(failures).unwrap_or(u32::MAX));
+        with_pool!(self, pool => sqlx::query("UPDATE totp_failures SET until_ms = $1 WHERE user_name = $2 AND caller = $3")
+            .bind(now_ms + i64::try_from(wait).unwrap_or(i64::MAX / 2))
+            .bind(user)
+            .bind(caller)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn totp_succeeded(&self, user: &str, caller: &str) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM totp_failures WHERE user_name = $1 AND caller = $2")
+            .bind(user)
+            .bind(caller)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+}
+
+/// A `signins` row in [`Store::SIGNIN_COLUMNS`]' order.
+type SigninRow = (String, String, String, String, String, Option<i64>, bool, i64, i64, String);
+
+impl From<SigninRow> for Signin {
+    fn from((id, user, app, ip, location, number, pin_required, created_at, expires_at, status): SigninRow) -> Signin {
+        Signin {
+            id,
+            user,
+            app,
+            ip,
+            location,
+            number: number.and_then(|n| u32::try_from(n).ok()),
+            pin_required,
+            created_at,
+            expires_at,
+            status: Status::from(status.as_str()),
+        }
     }
 }
