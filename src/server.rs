@@ -4,9 +4,13 @@
 //! the server shares only those types with the app, never the vault.
 
 mod api;
+pub mod cluster;
+pub mod database;
 mod guard;
 mod hub;
 mod limits;
+pub mod log;
+mod metrics;
 mod net;
 mod pages;
 mod secrets;
@@ -27,7 +31,8 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
-pub use api::{Failure, check_totp, create_signin, new_activation, wait_for};
+pub use api::{Failure, check_totp, create_signin, new_activation, remove_user, wait_for};
+pub use database::Database;
 pub use net::{Error, GRACE, bind, serve, serve_on, shutdown_signal};
 pub use store::Store;
 
@@ -38,8 +43,11 @@ pub use store::Store;
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// The SQLite file.
-    pub database: PathBuf,
+    /// A SQLite file's path, or a `postgres://` URL (several instances may
+    /// share one PostgreSQL database).
+    pub database: Database,
+    /// Connections to PostgreSQL each instance keeps at most.
+    pub database_pool_size: u32,
     /// The URL apps and browsers reach this server at; default `http(s)://LISTEN`.
     pub public_url: Option<String>,
     /// The organisation shown in apps.
@@ -49,8 +57,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Bearer token of the relying-party API; likewise.
     pub rp_token: Option<String>,
-    /// The server's signing key (0600); default: the database's path + `.key`.
-    /// A systemd credential `server-key` takes its place when given.
+    /// The server's signing key (0600); default: the SQLite file's path +
+    /// `.key`; on PostgreSQL, one key in the database that the first
+    /// instance makes. A systemd credential `server-key` takes its place.
     pub server_key_file: Option<PathBuf>,
     /// A key (0600, made when missing) that seals users' TOTP secrets in
     /// the database; unset: they are stored in clear.
@@ -78,13 +87,20 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` is believed: behind them,
     /// rate limits and logs use the client's address, not the proxy's.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Bearer token that reads `/metrics` (the admin token does too).
+    pub metrics_token: Option<String>,
+    /// Write the log as one JSON object per line.
+    pub json_logs: bool,
+    /// Days decided sign-ins and spent activations are kept; 0: forever.
+    pub retention_days: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
-            database: default_database(),
+            database: Database::Sqlite(default_database()),
+            database_pool_size: 16,
             public_url: None,
             organization: "Countersign demo".into(),
             admin_token: None,
@@ -102,6 +118,9 @@ impl Default for Config {
             max_connections: 4096,
             request_timeout_seconds: 10,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
+            json_logs: false,
+            retention_days: 90,
         }
     }
 }
@@ -119,6 +138,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database", &self.database)
+            .field("database_pool_size", &self.database_pool_size)
             .field("public_url", &self.public_url)
             .field("organization", &self.organization)
             .field("challenge_seconds", &self.challenge_seconds)
@@ -133,6 +153,8 @@ impl std::fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("json_logs", &self.json_logs)
+            .field("retention_days", &self.retention_days)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +171,18 @@ impl Config {
         within("activation_rate_per_minute", self.activation_rate_per_minute.into(), 1, 10_000)?;
         within("max_connections", self.max_connections as i128, 16, 1_000_000)?;
         within("request_timeout_seconds", self.request_timeout_seconds.into(), 1, 60)?;
+        within("database_pool_size", self.database_pool_size.into(), 1, 1000)?;
+        within("retention_days", self.retention_days.into(), 0, 36_500)?;
+        // Devices keep the push address they were activated with: behind a
+        // load balancer it must be the balancer's, the same for every instance.
+        if self.database.is_postgres() && self.public_url.is_none() {
+            return Err("a PostgreSQL database needs public_url: the one URL (a load balancer's) that apps reach every instance at".into());
+        }
+        if let Some(token) = &self.metrics_token
+            && token.len() < 16
+        {
+            return Err("metrics_token must be at least 16 characters".into());
+        }
         if self.organization.trim().is_empty() || self.organization.len() > 128 {
             return Err("organization must be 1 to 128 characters, not empty".into());
         }
@@ -162,12 +196,16 @@ impl Config {
         Ok(())
     }
 
-    /// Where the server key is kept.
-    pub fn server_key_file(&self) -> PathBuf {
-        self.server_key_file.clone().unwrap_or_else(|| {
-            let mut path = self.database.clone().into_os_string();
-            path.push(".key");
-            PathBuf::from(path)
+    /// Where the server key is kept: a file, or `None` for the one a
+    /// PostgreSQL database holds for every instance.
+    pub fn server_key_file(&self) -> Option<PathBuf> {
+        self.server_key_file.clone().or_else(|| match &self.database {
+            Database::Sqlite(database) => {
+                let mut path = database.clone().into_os_string();
+                path.push(".key");
+                Some(PathBuf::from(path))
+            }
+            Database::Postgres(_) => None,
         })
     }
 
@@ -207,6 +245,12 @@ pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Unix milliseconds now: what instances on several machines can compare
+/// (a monotonic clock is per process).
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -220,6 +264,13 @@ pub struct Inner {
     admin_token: Option<[u8; 32]>,
     rp_token: Option<[u8; 32]>,
     pub hub: hub::Hub,
+    /// This process, among the instances sharing a database.
+    pub instance: String,
+    pub metrics: metrics::Metrics,
+    /// Rate limits live in the database (PostgreSQL: every instance counts
+    /// against the same limit), else in memory below.
+    shared_limits: bool,
+    metrics_token: Option<[u8; 32]>,
     /// Activation attempts per client address, in any 60 s.
     activations: limits::Window<IpAddr>,
     /// Demo-page pushes per user and per client address, in any 60 s.
@@ -243,13 +294,15 @@ impl AppState {
     /// Opens the database, loads (or creates) the server key, and seals TOTP
     /// secrets when a key for them is configured.
     pub async fn open(config: Config) -> Result<AppState, store::Error> {
-        let mut store = Store::open(&config.database).await?;
+        let mut store = Store::connect(&config.database, config.database_pool_size).await?;
         if let Some(path) = &config.totp_key_file {
             store = store.with_totp_key(&*secrets::key_file(path, true)?).await?;
         }
         store.check_secrets_readable().await?;
-        let (key_path, create) = secrets::server_key_source(&config.server_key_file());
-        let key = store.server_key(&key_path, create).await?;
+        let key = match secrets::server_key_source(config.server_key_file()) {
+            Some((path, create)) => store.server_key(&path, create).await?,
+            None => store.shared_server_key().await?,
+        };
         let mut tokens = [None, None];
         for (slot, (name, token)) in tokens.iter_mut().zip([("admin_token", &config.admin_token), ("rp_token", &config.rp_token)]) {
             if let Some(token) = token {
@@ -263,6 +316,10 @@ impl AppState {
         let public = key.public();
         let minute = 60_000;
         Ok(AppState(Arc::new(Inner {
+            instance: format!("{}-{}", std::process::id(), store::random_hex::<6>()?),
+            metrics: metrics::Metrics::default(),
+            shared_limits: store.is_postgres(),
+            metrics_token: config.metrics_token.as_deref().map(secrets::token_digest),
             activations: limits::Window::new(config.activation_rate_per_minute, minute),
             demo_push_users: limits::Window::new(DEMO_PUSHES_PER_USER, minute),
             demo_push_peers: limits::Window::new(DEMO_PUSHES_PER_ADDRESS, minute),
@@ -299,27 +356,67 @@ impl AppState {
         if name == "admin_token" { self.admin_token.is_some() } else { self.rp_token.is_some() }
     }
 
-    /// Milliseconds `caller` must wait before its next TOTP code for `user` is checked.
-    fn totp_wait(&self, user: &str, caller: IpAddr) -> u64 {
-        self.totp.wait(&(user.to_owned(), caller), limits::millis())
+    /// Whether `given` reads `/metrics`: the metrics token or the admin token.
+    async fn metrics_allowed(&self, given: &str) -> Result<bool, store::Error> {
+        let metrics = self.metrics_token.is_some_and(|expected| {
+            !given.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(&secrets::token_digest(given)[..], &expected[..]))
+        });
+        Ok(metrics || self.token_matches("admin_token", given).await?)
     }
 
-    fn totp_result(&self, user: &str, caller: IpAddr, valid: bool) {
+    /// Milliseconds `caller` must wait before its next TOTP code for `user` is checked.
+    async fn totp_wait(&self, user: &str, caller: IpAddr) -> Result<u64, store::Error> {
+        if self.shared_limits {
+            return self.store.totp_wait(user, &caller.to_string(), now_millis()).await;
+        }
+        Ok(self.totp.wait(&(user.to_owned(), caller), limits::millis()))
+    }
+
+    async fn totp_result(&self, user: &str, caller: IpAddr, valid: bool) -> Result<(), store::Error> {
+        if self.shared_limits {
+            let caller = caller.to_string();
+            return if valid {
+                self.store.totp_succeeded(user, &caller).await
+            } else {
+                self.store.totp_failed(user, &caller, now_millis()).await
+            };
+        }
         let key = (user.to_owned(), caller);
         if valid {
             self.totp.succeeded(&key);
         } else {
             self.totp.failed(&key, limits::millis());
         }
+        Ok(())
+    }
+
+    /// Counts an event in a shared window; a database that fails refuses
+    /// (the request it guards would fail too).
+    async fn allow_shared(&self, bucket: &str, limit: u32) -> bool {
+        match self.store.allow_event(bucket, limit, 60_000, now_millis()).await {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                self.metrics.database_error();
+                log::error(&format!("rate limit {}: {error}", bucket.split(':').next().unwrap_or("")));
+                false
+            }
+        }
     }
 
     /// Counts an activation attempt from `ip`; false when over the limit.
-    fn allow_activation(&self, ip: IpAddr) -> bool {
+    async fn allow_activation(&self, ip: IpAddr) -> bool {
+        if self.shared_limits {
+            return self.allow_shared(&format!("activation:{ip}"), self.config.activation_rate_per_minute).await;
+        }
         self.activations.allow(&ip, limits::millis())
     }
 
     /// Counts a demo-page push for `user` from `ip`; false when either is over its limit.
-    fn allow_demo_push(&self, user: &str, ip: IpAddr) -> bool {
+    async fn allow_demo_push(&self, user: &str, ip: IpAddr) -> bool {
+        if self.shared_limits {
+            return self.allow_shared(&format!("demo_peer:{ip}"), DEMO_PUSHES_PER_ADDRESS).await
+                && self.allow_shared(&format!("demo_user:{user}"), DEMO_PUSHES_PER_USER).await;
+        }
         let now = limits::millis();
         self.demo_push_peers.allow(&ip, now) && self.demo_push_users.allow(&user.to_owned(), now)
     }
@@ -341,7 +438,8 @@ pub fn app(state: AppState) -> Router {
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::relying_party));
     let admin = Router::new()
-        .route("/api/admin/users", post(api::user_create))
+        .route("/api/admin/users", get(api::user_list).post(api::user_create))
+        .route("/api/admin/users/{name}", delete(api::user_remove))
         .route("/api/admin/users/{name}/activations", get(api::activation_list).post(api::activation_create))
         .route("/api/admin/users/{name}/devices", get(api::device_list))
         .route("/api/admin/devices/{id}", delete(api::device_revoke))
@@ -357,7 +455,9 @@ pub fn app(state: AppState) -> Router {
         .merge(admin)
         .merge(activation)
         .route("/api/push", get(ws::push))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(api::ready))
+        .route("/metrics", get(api::metrics));
     if state.config.demo_pages() {
         router = router.merge(pages::router(&state).route_layer(body()));
     }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser, Subcommand};
-use countersign::server::{AppState, Config};
+use countersign::server::{AppState, Config, Database, log};
 
 /// The companion server of Countersign: push sign-in approvals, activation
 /// of the app by QR code or Code + URL, and TOTP verification.
@@ -28,9 +28,12 @@ struct Cli {
     /// Address to listen on [default: 127.0.0.1:8750]
     #[arg(long, env = "COUNTERSIGN_SERVER_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// The SQLite database file [default: the platform data directory]
-    #[arg(long, env = "COUNTERSIGN_SERVER_DATABASE", value_name = "FILE")]
-    database: Option<PathBuf>,
+    /// A SQLite file, or postgres://USER@HOST:PORT/DB to share one database between instances [default: a SQLite file in the platform data directory]
+    #[arg(long, env = "COUNTERSIGN_SERVER_DATABASE", value_name = "FILE|URL", hide_env_values = true)]
+    database: Option<Database>,
+    /// Connections to PostgreSQL each instance keeps at most [default: 16]
+    #[arg(long, env = "COUNTERSIGN_SERVER_DATABASE_POOL_SIZE", value_name = "N")]
+    database_pool_size: Option<u32>,
     /// The URL clients reach this server at (for activation links)
     #[arg(long, env = "COUNTERSIGN_SERVER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
@@ -76,6 +79,15 @@ struct Cli {
     /// Seconds a client gets to send a request's headers or body (also the idle limit) [default: 10]
     #[arg(long, env = "COUNTERSIGN_SERVER_REQUEST_TIMEOUT_SECONDS", value_name = "S")]
     request_timeout_seconds: Option<u64>,
+    /// Days decided sign-ins and spent activations are kept; 0 keeps them forever [default: 90]
+    #[arg(long, env = "COUNTERSIGN_SERVER_RETENTION_DAYS", value_name = "DAYS")]
+    retention_days: Option<u32>,
+    /// Bearer token that reads /metrics (the admin token does too)
+    #[arg(long, env = "COUNTERSIGN_SERVER_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Log one JSON object per line
+    #[arg(long, env = "COUNTERSIGN_SERVER_JSON_LOGS")]
+    json_logs: bool,
     /// PEM certificate chain: serve HTTPS/WSS (with --tls-key)
     #[arg(long, env = "COUNTERSIGN_SERVER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -145,6 +157,14 @@ enum UserCommand {
         #[arg(long)]
         organization: Option<String>,
     },
+    /// List users, with their device counts
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user with their devices, activations and sign-ins (their open sessions close)
+    Remove { name: String },
 }
 
 fn config(cli: &Cli) -> Result<Config> {
@@ -160,6 +180,16 @@ fn config(cli: &Cli) -> Result<Config> {
     }
     if let Some(database) = &cli.database {
         config.database = database.clone();
+    }
+    if let Some(size) = cli.database_pool_size {
+        config.database_pool_size = size;
+    }
+    if cli.metrics_token.is_some() {
+        config.metrics_token = cli.metrics_token.clone();
+    }
+    config.json_logs |= cli.json_logs;
+    if let Some(days) = cli.retention_days {
+        config.retention_days = days;
     }
     if cli.public_url.is_some() {
         config.public_url = cli.public_url.clone();
@@ -212,14 +242,16 @@ fn config(cli: &Cli) -> Result<Config> {
 
 async fn run(cli: Cli) -> Result<()> {
     let config = config(&cli)?;
-    let state = AppState::open(config.clone()).await.with_context(|| format!("cannot open the database {}", config.database.display()))?;
+    countersign::server::log::use_json(config.json_logs);
+    // The error names the database without its password.
+    let state = AppState::open(config.clone()).await.with_context(|| format!("cannot open the database {}", config.database))?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             // Said once it is true: tests and scripts wait for this line.
             let listener = countersign::server::bind(&state).await?;
-            eprintln!("countersign-server: listening on {} (database {})", config.base_url(), config.database.display());
+            log::info(&format!("listening on {} (database {}, instance {})", config.base_url(), config.database, state.instance));
             if config.demo_pages() {
-                eprintln!("countersign-server: enrollment page {0}/enroll, demo sign-in {0}/demo", config.base_url());
+                log::info(&format!("enrollment page {0}/enroll, demo sign-in {0}/demo", config.base_url()));
             }
             Ok(countersign::server::serve_on(listener, state, countersign::server::shutdown_signal()).await?)
         }
@@ -229,6 +261,37 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("user {name:?} already exists");
             }
             print(&format!("Added {name} ({organization})."))
+        }
+        Command::User { command: UserCommand::List { json } } => {
+            let users = state.store.users().await?;
+            if json {
+                return print(&serde_json::to_string_pretty(&users)?);
+            }
+            if users.is_empty() {
+                return print("No users.");
+            }
+            let now = countersign::server::now();
+            print(
+                &users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{}  {}  {} device{}  added {}{}",
+                            countersign::push::printable(&u.name),
+                            countersign::push::printable(&u.organization),
+                            u.devices,
+                            if u.devices == 1 { "" } else { "s" },
+                            u.created_at,
+                            if u.blocked_until > now { format!("  (pushes blocked until {})", u.blocked_until) } else { String::new() }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+        Command::User { command: UserCommand::Remove { name } } => {
+            countersign::server::remove_user(&state, &name).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
+            print(&format!("Removed {name} with their devices, activations and sign-ins."))
         }
         Command::Activate { user, qr, json } => {
             let activation = countersign::server::new_activation(&state, &user).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
@@ -295,6 +358,8 @@ async fn run(cli: Cli) -> Result<()> {
             if !state.store.revoke_device(&id).await? {
                 bail!("no device {id:?}");
             }
+            // On PostgreSQL the instances holding its sessions close them at once.
+            state.publish(countersign::server::cluster::Event::Revoked { device: id.clone() }).await;
             print(&format!("Revoked device {id}."))
         }
         Command::Revoke { what: RevokeCommand::Activation { id } } => {

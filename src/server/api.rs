@@ -13,10 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::cluster::{self, Event};
 use super::guard::Client;
 use super::limits::Refusal;
-use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin};
+use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin, UserInfo};
 use super::{AppState, now};
+use super::{hub, log};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
 use crate::push::{ActivationRequest, ActivationResponse, ApiError, Challenge, ServerMessage, Status};
@@ -44,6 +46,7 @@ pub enum Failure {
 
 impl From<store::Error> for Failure {
     fn from(error: store::Error) -> Self {
+        super::metrics::database_error();
         Failure::Internal(error.to_string())
     }
 }
@@ -97,7 +100,7 @@ impl IntoResponse for Failure {
             ),
             Failure::Internal(cause) => {
                 // The cause is logged; the body stays generic.
-                eprintln!("countersign-server: internal error: {cause}");
+                log::error(&format!("internal error: {cause}"));
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; see its log".into())
             }
         };
@@ -214,13 +217,13 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
         status: Status::Pending,
     };
     state.store.add_signin(&signin).await?;
-    let mut delivered = 0;
-    for device in state.store.devices_of(user).await? {
-        if state.hub.send(&device, Some(&signin.id), &challenge_message(state, &signin, &organization, &device)) {
-            delivered += 1;
-        }
-    }
-    Ok(SigninCreated { id: signin.id, number, expires_at: signin.expires_at, delivered })
+    state.metrics.created();
+    let (id, expires_at) = (signin.id.clone(), signin.expires_at);
+    state.publish(Event::Created { signin, organization, created_ms: super::now_millis() }).await;
+    // Devices with a session open on any live instance: each of them has it
+    // now, or will have it once its instance hears of it.
+    let delivered = state.store.connected_devices(user, now - cluster::STALE).await?;
+    Ok(SigninCreated { id, number, expires_at, delivered: usize::try_from(delivered).unwrap_or(0) })
 }
 
 /// The signed challenge for one device.
@@ -283,7 +286,7 @@ pub async fn wait_for(state: &AppState, id: &str, wait: u64) -> Result<SigninSta
         let until_expiry = Duration::from_secs(u64::try_from(signin.expires_at - now()).unwrap_or(0)).max(Duration::from_millis(50));
         let _ = tokio::time::timeout(left.min(until_expiry), async {
             while let Ok(decided_id) = decided.recv().await {
-                if decided_id == id {
+                if decided_id == id || decided_id == hub::EVERY_SIGNIN {
                     break;
                 }
             }
@@ -328,7 +331,7 @@ pub struct TotpVerdict {
 pub async fn check_totp(state: &AppState, user: &str, code: &str, caller: IpAddr) -> Result<TotpVerdict> {
     let now = now();
     let user = user.trim();
-    let wait = state.totp_wait(user, caller);
+    let wait = state.totp_wait(user, caller).await?;
     if wait > 0 {
         state.audit.refused(Refusal::RateLimited, caller, "TOTP codes after wrong ones");
         return Ok(TotpVerdict { valid: false, retry_after: Some(wait.div_ceil(1000)) });
@@ -345,7 +348,7 @@ pub async fn check_totp(state: &AppState, user: &str, code: &str, caller: IpAddr
             break;
         }
     }
-    state.totp_result(user, caller, valid);
+    state.totp_result(user, caller, valid).await?;
     if !valid {
         state.audit.refused(Refusal::Totp, caller, &format!("a wrong or reused code for {}", crate::push::printable(user)));
     }
@@ -438,8 +441,54 @@ pub async fn device_revoke(State(state): State<AppState>, Path(id): Path<String>
     if !state.store.revoke_device(&id).await? {
         return Err(Failure::NotFound(format!("no device {id:?}")));
     }
-    state.hub.disconnect(&id);
+    state.publish(Event::Revoked { device: id }).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/admin/users`: every user, by name, with their device count.
+pub async fn user_list(State(state): State<AppState>) -> Result<Json<Vec<UserInfo>>> {
+    Ok(Json(state.store.users().await?))
+}
+
+/// Removes a user with everything of theirs (admin API and CLI); their
+/// devices' open sessions close on every instance.
+pub async fn remove_user(state: &AppState, name: &str) -> Result<()> {
+    let Some(devices) = state.store.remove_user(name).await? else {
+        return Err(Failure::NotFound(format!("no user {name:?}")));
+    };
+    for device in devices {
+        state.publish(Event::Revoked { device }).await;
+    }
+    Ok(())
+}
+
+/// `DELETE /api/admin/users/{name}`.
+pub async fn user_remove(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode> {
+    remove_user(&state, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /readyz`: 200 when the database answers, so a load balancer sends
+/// traffic here; 503 otherwise (`/healthz` says only that the process runs).
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => {
+            super::metrics::database_error();
+            log::error(&format!("not ready: {error}"));
+            (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer").into_response()
+        }
+    }
+}
+
+/// `GET /metrics` with the metrics or the admin token (Prometheus's
+/// `authorization` setting): the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Result<Response> {
+    if !state.metrics_allowed(&super::guard::bearer(&headers)).await? {
+        return Err(Failure::Unauthorized);
+    }
+    let text = state.metrics.render(state.hub.connected());
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 
 /// `GET /api/admin/users/{name}/activations`.

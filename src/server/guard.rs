@@ -94,7 +94,7 @@ pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -
 /// Activation needs no token, so its rate limit comes first.
 pub async fn activation_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client = client(&request);
-    if state.allow_activation(client) {
+    if state.allow_activation(client).await {
         next.run(request).await
     } else {
         state.audit.refused(Refusal::RateLimited, client, "activation attempts");

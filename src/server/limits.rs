@@ -67,6 +67,12 @@ impl<K: Eq + Hash + Clone> Window<K> {
     }
 }
 
+/// Milliseconds to wait after `failures` wrong tries in a row: nothing for
+/// the first two, then 1 s doubling to 5 minutes.
+pub fn backoff_wait(failures: u32) -> u64 {
+    if failures < FREE_FAILURES { 0 } else { 1000u64.checked_shl(failures - FREE_FAILURES).unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS) }
+}
+
 /// Exponential backoff per key after repeated failures.
 pub struct Backoff<K> {
     state: Mutex<HashMap<K, (u32, u64)>>,
@@ -100,8 +106,7 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
         let (failures, until) = state.entry(key.clone()).or_insert((0, 0));
         *failures += 1;
         if *failures >= FREE_FAILURES {
-            let wait = 1000u64.checked_shl(*failures - FREE_FAILURES).unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS);
-            *until = now + wait;
+            *until = now + backoff_wait(*failures);
         }
     }
 
@@ -141,7 +146,7 @@ impl Audit {
     /// `detail` must hold no token or code.
     pub fn refused(&self, kind: Refusal, peer: IpAddr, detail: &str) {
         if let Some(line) = self.line(kind, peer, detail, millis()) {
-            eprintln!("{line}");
+            super::log::warn(&line);
         }
     }
 
@@ -163,7 +168,7 @@ impl Audit {
         }
         *written += 1;
         let detail: String = crate::push::printable(detail).chars().take(200).collect();
-        Some(format!("countersign-server: refused {kind:?} from {peer}: {detail}{before}"))
+        Some(format!("refused {kind:?} from {peer}: {detail}{before}"))
     }
 }
 

@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+use super::log;
 use super::{AppState, app};
 
 /// How long connections get to finish after SIGINT or SIGTERM.
@@ -70,6 +71,9 @@ pub enum Error {
     /// The connection slots were closed (they never are while serving).
     #[error(transparent)]
     Slots(#[from] tokio::sync::AcquireError),
+    /// The database failed as serving began.
+    #[error(transparent)]
+    Store(#[from] super::store::Error),
 }
 
 /// A connection's slot, held by its HTTP connection and, after an upgrade,
@@ -121,12 +125,20 @@ pub async fn serve_on(listener: TcpListener, state: AppState, shutdown: impl Fut
     };
     let limit = connection_limit(state.config.max_connections);
     if limit < state.config.max_connections {
-        eprintln!("countersign-server: at most {limit} connections: the open-file limit allows no more (raise LimitNOFILE)");
+        log::warn(&format!("at most {limit} connections: the open-file limit allows no more (raise LimitNOFILE)"));
     }
     let timeout = state.config.request_timeout();
     let slots = Arc::new(Semaphore::new(limit));
     let (stop, stopping) = watch::channel(false);
     let router = app(state.clone());
+    // This instance is alive (and its sessions count) from now on; on
+    // PostgreSQL it hears what the other instances do.
+    let now = super::now();
+    state.store.heartbeat(&state.instance, now, now - super::cluster::STALE).await?;
+    let mut background = vec![tokio::spawn(super::cluster::heartbeat(state.clone()))];
+    if let Some(pool) = state.store.postgres() {
+        background.push(tokio::spawn(super::cluster::listen(state.clone(), pool.clone())));
+    }
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -139,7 +151,7 @@ pub async fn serve_on(listener: TcpListener, state: AppState, shutdown: impl Fut
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // EMFILE and friends: back off instead of spinning.
-                    eprintln!("countersign-server: accept failed: {error}");
+                    log::error(&format!("accept failed: {error}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -165,13 +177,20 @@ pub async fn serve_on(listener: TcpListener, state: AppState, shutdown: impl Fut
         });
     }
     drop(listener);
-    eprintln!("countersign-server: stopping");
+    log::info("stopping");
     let _ = stop.send(true);
     state.hub.close_all();
     // Every slot back means every connection and session has ended.
     let deadline = tokio::time::Instant::now() + GRACE;
     while slots.available_permits() < limit && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in background {
+        task.abort();
+    }
+    // A clean stop: the others need not wait for this one to go stale.
+    if let Err(error) = state.store.instance_stopped(&state.instance).await {
+        log::error(&format!("forgetting this instance's sessions: {error}"));
     }
     Ok(())
 }

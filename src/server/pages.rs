@@ -234,7 +234,7 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
     if !token_ok(&state, &form.csrf) {
         return expired_form("/demo");
     }
-    if !state.allow_demo_push(form.user.trim(), client) {
+    if !state.allow_demo_push(form.user.trim(), client).await {
         state.audit.refused(Refusal::RateLimited, client, "demo pushes");
         let mut response =
             page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#)

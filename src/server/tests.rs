@@ -21,8 +21,12 @@ async fn state(dir: &tempfile::TempDir) -> AppState {
 }
 
 async fn state_with(dir: &tempfile::TempDir, config: Config) -> AppState {
-    let config =
-        Config { database: dir.path().join("server.sqlite3"), admin_token: Some(ADMIN.into()), rp_token: Some(RP.into()), ..config };
+    let config = Config {
+        database: Database::Sqlite(dir.path().join("server.sqlite3")),
+        admin_token: Some(ADMIN.into()),
+        rp_token: Some(RP.into()),
+        ..config
+    };
     AppState::open(config).await.unwrap()
 }
 
@@ -33,6 +37,11 @@ fn held_body(first: usize) -> Body {
     let stream =
         futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b'{'; first]))]).chain(futures_util::stream::pending());
     Body::from_stream(stream)
+}
+
+/// A bodiless admin API request.
+fn admin(request: axum::http::request::Builder) -> Request<Body> {
+    request.header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
@@ -256,7 +265,7 @@ async fn a_successful_activation_revokes_every_other_outstanding_code() {
     // Two outstanding codes, as two servers issuing at once could leave.
     let (first_id, first_code) = state.store.create_activation("carol", now()).await.unwrap();
     let second = new_activation(&state, "carol").await.unwrap();
-    sqlx::query("UPDATE activations SET revoked_at = NULL WHERE id = ?").bind(&first_id).execute(&state.store.pool).await.unwrap();
+    sqlx::query("UPDATE activations SET revoked_at = NULL WHERE id = ?").bind(&first_id).execute(state.store.sqlite()).await.unwrap();
     assert_eq!(activate(&state, &second.url, &second.code).await.0, StatusCode::OK);
     let (status, body) = activate(&state, &format!("/api/activate/{first_id}"), &first_code).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::GONE, Some("revoked")), "{body}");
@@ -267,8 +276,6 @@ async fn the_admin_lists_and_revokes_devices_and_activations() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir).await;
     state.store.add_user("carol", "Contoso", now()).await.unwrap();
-    let admin =
-        |request: axum::http::request::Builder| request.header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap();
     let activation = new_activation(&state, "carol").await.unwrap();
     let (_, listed) = call(&state, admin(Request::get("/api/admin/users/carol/activations"))).await;
     assert_eq!(listed[0]["state"], "outstanding");
@@ -281,7 +288,7 @@ async fn the_admin_lists_and_revokes_devices_and_activations() {
     let activation = new_activation(&state, "carol").await.unwrap();
     let (_, answer) = activate(&state, &activation.url, &activation.code).await;
     let device = answer["device_id"].as_str().unwrap().to_owned();
-    let mut session = state.hub.connect(&device);
+    let mut session = state.hub.connect(&device, "carol");
     let (_, devices) = call(&state, admin(Request::get("/api/admin/users/carol/devices"))).await;
     assert_eq!(devices[0]["id"], device.as_str());
     assert_eq!(devices[0]["name"], "laptop");
@@ -323,7 +330,7 @@ fn settings_out_of_range_are_refused_at_start() {
 async fn tokens_are_kept_as_hashes_and_compare_whole() {
     let dir = tempfile::tempdir().unwrap();
     // No token in the configuration: the API is closed until `tokens` makes one.
-    let config = Config { database: dir.path().join("server.sqlite3"), ..Config::default() };
+    let config = Config { database: Database::Sqlite(dir.path().join("server.sqlite3")), ..Config::default() };
     let state = AppState::open(config.clone()).await.unwrap();
     assert!(!state.token_matches("rp_token", "").await.unwrap());
     let token = state.store.new_token("rp_token").await.unwrap();
@@ -350,26 +357,26 @@ async fn the_server_key_lives_in_a_0600_file_and_moves_out_of_an_old_database() 
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("server.sqlite3");
     // As an earlier version left it: the key and a token in the database.
-    let store = Store::open(&database).await.unwrap();
+    let store = Store::connect(&Database::Sqlite(database.clone()), 1).await.unwrap();
     let old = Keypair::generate().unwrap();
     sqlx::query("INSERT INTO server_settings (name, value) VALUES ('server_key', ?), ('admin_token', 'an-old-admin-token-in-clear')")
         .bind(crate::base64::encode(*old.to_seed()))
-        .execute(&store.pool)
+        .execute(store.sqlite())
         .await
         .unwrap();
     drop(store);
-    let state = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
+    let state = AppState::open(Config { database: Database::Sqlite(database.clone()), ..Config::default() }).await.unwrap();
     assert_eq!(state.public, old.public(), "the same key, now from the file");
     let key_file = dir.path().join("server.sqlite3.key");
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
     let left: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM server_settings ORDER BY name").fetch_all(&state.store.pool).await.unwrap();
+        sqlx::query_scalar("SELECT name FROM server_settings ORDER BY name").fetch_all(state.store.sqlite()).await.unwrap();
     assert_eq!(left, ["admin_token_sha256"], "no key and no clear token left in the database");
     assert!(state.token_matches("admin_token", "an-old-admin-token-in-clear").await.unwrap(), "the old token still works");
     // A key file others can read is refused.
     drop(state);
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let refused = AppState::open(Config { database, ..Config::default() }).await.err().expect("refused");
+    let refused = AppState::open(Config { database: Database::Sqlite(database), ..Config::default() }).await.err().expect("refused");
     assert!(refused.to_string().contains("readable by other users"), "{refused}");
 }
 
@@ -379,25 +386,27 @@ async fn totp_secrets_are_sealed_under_a_key_outside_the_database() {
     let database = dir.path().join("server.sqlite3");
     let key = dir.path().join("totp.key");
     // A user from before the key: sealed at start.
-    let plain = AppState::open(Config { database: database.clone(), ..Config::default() }).await.unwrap();
+    let plain = AppState::open(Config { database: Database::Sqlite(database.clone()), ..Config::default() }).await.unwrap();
     plain.store.add_user("carol", "Contoso", now()).await.unwrap();
     let (_, secret, _) = plain.store.user("carol").await.unwrap().unwrap();
     drop(plain);
     let sealed =
-        AppState::open(Config { database: database.clone(), totp_key_file: Some(key.clone()), ..Config::default() }).await.unwrap();
+        AppState::open(Config { database: Database::Sqlite(database.clone()), totp_key_file: Some(key.clone()), ..Config::default() })
+            .await
+            .unwrap();
     sealed.store.add_user("dave", "Contoso", now()).await.unwrap();
     assert_eq!(sealed.store.user("carol").await.unwrap().unwrap().1, secret, "the same secret, opened");
-    let stored: Vec<String> = sqlx::query_scalar("SELECT totp_secret FROM users").fetch_all(&sealed.store.pool).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT totp_secret FROM users").fetch_all(sealed.store.sqlite()).await.unwrap();
     assert!(stored.iter().all(|s| s.starts_with("xc1:")), "{stored:?}");
     // A sealed secret moved to another user does not open.
     sqlx::query("UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE name = 'carol') WHERE name = 'dave'")
-        .execute(&sealed.store.pool)
+        .execute(sealed.store.sqlite())
         .await
         .unwrap();
     assert!(sealed.store.user("dave").await.is_err());
     drop(sealed);
     // Without the key, the server refuses to start rather than fail each code.
-    let refused = AppState::open(Config { database, ..Config::default() }).await.err().expect("refused");
+    let refused = AppState::open(Config { database: Database::Sqlite(database), ..Config::default() }).await.err().expect("refused");
     assert!(refused.to_string().contains("totp_key_file"), "{refused}");
 }
 
@@ -523,4 +532,78 @@ fn listening_everywhere_needs_a_public_url() {
     let everywhere = Config { listen: "0.0.0.0:8750".parse().unwrap(), ..Config::default() };
     assert!(everywhere.check().unwrap_err().contains("public_url"));
     assert_eq!(Config { public_url: Some("https://mfa.example.com".into()), ..everywhere }.check(), Ok(()));
+}
+
+#[tokio::test]
+async fn users_are_listed_and_removed_with_everything_of_theirs_through_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    for name in ["heidi", "ivan"] {
+        assert!(state.store.add_user(name, "Contoso", now()).await.unwrap());
+    }
+    let activation = new_activation(&state, "heidi").await.unwrap();
+    let (_, answer) = activate(&state, &activation.url, &activation.code).await;
+    let device = answer["device_id"].as_str().unwrap().to_owned();
+    let mut session = state.hub.connect(&device, "heidi");
+    create_signin(&state, api::SigninRequest { user: "heidi".into(), app: String::new(), ip: String::new(), location: String::new() })
+        .await
+        .unwrap();
+    let (status, users) = call(&state, admin(Request::get("/api/admin/users"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        users.as_array().unwrap().iter().map(|u| (u["name"].as_str().unwrap(), u["devices"].as_i64().unwrap())).collect::<Vec<_>>(),
+        [("heidi", 1), ("ivan", 0)]
+    );
+    assert!(users[0].get("totp_secret").is_none(), "never a secret: {users}");
+
+    assert_eq!(call(&state, admin(Request::delete("/api/admin/users/heidi"))).await.0, StatusCode::NO_CONTENT);
+    // Its open session ends (after the challenge already queued), and nothing of heidi's is left.
+    while let Some(queued) = session.recv().await {
+        assert!(matches!(queued, hub::Queued::Message { .. }));
+    }
+    assert!(state.store.device(&device).await.unwrap().is_none());
+    for table in ["users", "devices", "activations", "signins"] {
+        let column = if table == "users" { "name" } else { "user_name" };
+        let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = 'heidi'"))
+            .fetch_one(state.store.sqlite())
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
+    assert_eq!(call(&state, admin(Request::delete("/api/admin/users/heidi"))).await.0, StatusCode::NOT_FOUND);
+    let (_, users) = call(&state, admin(Request::get("/api/admin/users"))).await;
+    assert_eq!(users.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn retention_prunes_decided_signins_and_spent_activations_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    assert!(state.store.add_user("judy", "Contoso", 0).await.unwrap());
+    let signin = |id: &str, created_at: i64| store::Signin {
+        id: id.into(),
+        user: "judy".into(),
+        app: "a".into(),
+        ip: String::new(),
+        location: String::new(),
+        number: None,
+        pin_required: false,
+        created_at,
+        expires_at: created_at + 60,
+        status: crate::push::Status::Pending,
+    };
+    let day = 86_400;
+    state.store.add_signin(&signin("si_old_decided", 10)).await.unwrap();
+    assert!(state.store.decide("si_old_decided", &crate::push::Status::Approved, "dev", 20).await.unwrap());
+    state.store.add_signin(&signin("si_old_expired", 10)).await.unwrap();
+    state.store.add_signin(&signin("si_recent", 100 * day)).await.unwrap();
+    let (old_activation, _) = state.store.create_activation("judy", 10).await.unwrap();
+    let (recent_activation, _) = state.store.create_activation("judy", 100 * day).await.unwrap();
+    assert_eq!(state.store.prune(90 * day).await.unwrap(), 3, "two old sign-ins and one old activation");
+    assert!(state.store.signin("si_old_decided").await.unwrap().is_none());
+    assert!(state.store.signin("si_old_expired").await.unwrap().is_none());
+    assert!(state.store.signin("si_recent").await.unwrap().is_some());
+    let left: Vec<String> = state.store.activations("judy", 100 * day).await.unwrap().into_iter().map(|a| a.id).collect();
+    assert_ne!(old_activation, recent_activation);
+    assert_eq!(left, [recent_activation]);
 }

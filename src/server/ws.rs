@@ -3,10 +3,9 @@
 //! pending challenge, forward new ones, record its signed answers exactly
 //! once, and take new listener keys the device key vouches for.
 
-use std::time::Duration;
-
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
@@ -14,10 +13,12 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
 use super::api::challenge_message;
+use super::cluster::{Event, result};
 use super::guard::Client;
+use super::hub::Queued;
 use super::limits::Refusal;
 use super::net::Slot;
-use super::{AppState, now, store};
+use super::{AppState, log, now, store};
 use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
 use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage, Status};
 
@@ -59,7 +60,7 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     let refused = ServerMessage::Error { error: "unauthorized".into(), message: "unknown device or bad signature".into() };
     // A database that fails is not a refusal: apps drop a refused listener key.
     let failed = |error: store::Error| {
-        eprintln!("countersign-server: {error}");
+        log::error(&format!("{error}"));
         ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
     };
     // The device key proves a full session; the listener key a receive-only
@@ -107,23 +108,73 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
         return;
     }
     let (user, key) = (found.user, found.key);
-    let mut queue = state.hub.connect(&device);
-    if !send(&mut socket, &ServerMessage::Ready).await {
+    let mut queue = state.hub.connect(&device, &user);
+    // Counted by `delivered` on every instance while it lasts.
+    let Ok(session_id) = store::random_hex::<8>() else { return };
+    if let Err(error) = state.store.session_opened(&session_id, &state.instance, &device, now()).await {
+        let _ = send(&mut socket, &failed(error)).await;
+        state.hub.prune(&device);
         return;
     }
+    let mut sent = Sent::default();
+    if send(&mut socket, &ServerMessage::Ready).await {
+        run(&state, &mut socket, client, &device, &user, &key, receive_only, &mut queue, &mut sent).await;
+    }
+    drop(queue);
+    state.hub.prune(&device);
+    if let Err(error) = state.store.session_closed(&session_id).await {
+        log::error(&format!("closing a session: {error}"));
+    }
+}
+
+/// The sign-ins a session has sent, until they expire: each is sent once,
+/// whether it came from the database or from the queue.
+#[derive(Default)]
+struct Sent(HashMap<String, i64>);
+
+impl Sent {
+    /// Records `id` (expiring at `expires_at`); false when it was sent already.
+    fn first(&mut self, id: &str, expires_at: i64) -> bool {
+        let now = now();
+        self.0.retain(|_, expires| *expires > now);
+        self.0.insert(id.to_owned(), expires_at).is_none()
+    }
+}
+
+/// Sends the user's pending, unexpired sign-ins not sent yet: what reached
+/// the database while this device was offline, or while this instance did
+/// not hear the others. False when the socket failed.
+async fn send_pending(state: &AppState, socket: &mut WebSocket, user: &str, device: &str, sent: &mut Sent) -> bool {
+    let (Ok(pending), Ok(Some((organization, _, blocked_until)))) = (state.store.pending(user, now()).await, state.store.user(user).await)
+    else {
+        return true;
+    };
+    for signin in pending.into_iter().filter(|_| blocked_until <= now()) {
+        if sent.first(&signin.id, signin.expires_at) && !send(socket, &challenge_message(state, &signin, &organization, device)).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// A session once the device is known, until it ends.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    state: &AppState,
+    socket: &mut WebSocket,
+    client: IpAddr,
+    device: &str,
+    user: &str,
+    key: &PublicKey,
+    receive_only: bool,
+    queue: &mut tokio::sync::mpsc::UnboundedReceiver<Queued>,
+    sent: &mut Sent,
+) {
     // Pending, unexpired sign-ins reach a device that was offline. One
     // created meanwhile is also in the queue (registered first, so none is
-    // missed): it is sent once, from here.
-    let mut sent = HashSet::new();
-    if let (Ok(pending), Ok(Some((organization, _, blocked_until)))) =
-        (state.store.pending(&user, now()).await, state.store.user(&user).await)
-    {
-        for signin in pending.into_iter().filter(|_| blocked_until <= now()) {
-            if !send(&mut socket, &challenge_message(&state, &signin, &organization, &device)).await {
-                return;
-            }
-            sent.insert(signin.id);
-        }
+    // missed): it is sent once.
+    if !send_pending(state, socket, user, device, sent).await {
+        return;
     }
     // Pings every 30 s; a socket silent for 90 s (no pong, nothing) is dead.
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), Duration::from_secs(30));
@@ -133,14 +184,23 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
             _ = ping.tick() => {
                 // A device revoked from the command line (another process)
                 // is closed here; the admin API closes it at once.
-                let revoked = matches!(state.store.device(&device).await, Ok(None));
+                let revoked = matches!(state.store.device(device).await, Ok(None));
                 if revoked || last_heard.elapsed() > Duration::from_secs(90) || socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
             }
             queued = queue.recv() => match queued {
-                Some(queued) if queued.signin.as_ref().is_some_and(|id| sent.remove(id)) => {}
-                Some(queued) => if !send(&mut socket, &queued.message).await { break },
+                Some(Queued::Message { signin: Some(id), message, created_ms }) => {
+                    // A sign-in made now expires within challenge_seconds.
+                    if sent.first(&id, now() + state.config.challenge_seconds) {
+                        if !send(socket, &message).await { break }
+                        if let Some(created_ms) = created_ms {
+                            state.metrics.delivered((super::now_millis() - created_ms) as f64 / 1000.0);
+                        }
+                    }
+                }
+                Some(Queued::Message { signin: None, message, .. }) => if !send(socket, &message).await { break },
+                Some(Queued::Resync) => if !send_pending(state, socket, user, device, sent).await { break },
                 // Revoked, or the server is stopping.
                 None => {
                     let _ = socket.send(Message::Close(None)).await;
@@ -150,23 +210,21 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
             incoming = socket.recv() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(ClientMessage::Respond { envelope }) => respond(&state, client, &device, &user, &key, &envelope).await,
+                        Ok(ClientMessage::Respond { envelope }) => respond(state, client, device, user, key, &envelope).await,
                         // A new listener key comes only through a session the
                         // device key opened, never through a listener's.
                         Ok(ClientMessage::RegisterListener { .. }) if receive_only => ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot register listener keys".into() },
-                        Ok(ClientMessage::RegisterListener { envelope }) => register_listener(&state, client, &device, &key, &envelope).await,
+                        Ok(ClientMessage::RegisterListener { envelope }) => register_listener(state, client, device, key, &envelope).await,
                         Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };
-                    if !send(&mut socket, &reply).await { break }
+                    if !send(socket, &reply).await { break }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => {}
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             }},
         }
     }
-    drop(queue);
-    state.hub.prune(&device);
 }
 
 /// Keeps a new listener key for `device`, if its device key signed it.
@@ -191,28 +249,10 @@ async fn register_listener(state: &AppState, client: IpAddr, device: &str, key: 
         Ok(true) => ServerMessage::ListenerRegistered { device_id: device.to_owned() },
         Ok(false) => refused("no such device"),
         Err(error) => {
-            eprintln!("countersign-server: {error}");
+            log::error(&format!("{error}"));
             ServerMessage::Error { error: "internal".into(), message: "the server failed".into() }
         }
     }
-}
-
-/// Tells the user's other devices that a request was decided, so their
-/// prompts close instead of waiting for expiry.
-fn tell_devices(state: &AppState, user: &str, except: &str, id: &str, status: Status, reason: &str) {
-    let state = state.clone();
-    let (user, except, id, reason) = (user.to_owned(), except.to_owned(), id.to_owned(), reason.to_owned());
-    tokio::spawn(async move {
-        if let Ok(devices) = state.store.devices_of(&user).await {
-            for device in devices.iter().filter(|d| **d != except) {
-                state.hub.send(device, None, &result(&id, true, status.clone(), &reason));
-            }
-        }
-    });
-}
-
-fn result(challenge_id: &str, accepted: bool, status: Status, reason: &str) -> ServerMessage {
-    ServerMessage::Result { challenge_id: challenge_id.into(), accepted, status, reason: reason.into() }
 }
 
 /// Verifies a signed answer and records it once.
@@ -244,7 +284,7 @@ async fn respond(
         Ok(Some(signin)) if signin.user == user => signin,
         Ok(_) => return result(id, false, Status::Unknown, "no such sign-in for this user"),
         Err(error) => {
-            eprintln!("countersign-server: {error}");
+            log::error(&format!("{error}"));
             return result(id, false, Status::Unknown, "the server failed");
         }
     };
@@ -265,22 +305,36 @@ async fn respond(
         Decision::Report => (Status::Reported, "reported: further pushes are blocked for a while"),
     };
     let recorded = if status == Status::Reported {
-        state.store.report(id, user, device, now + state.config.report_block_seconds, now).await.map(|denied| {
-            denied.map(|others| {
-                for other in &others {
-                    state.hub.decided(other);
+        match state.store.report(id, user, device, now + state.config.report_block_seconds, now).await {
+            Ok(Some(others)) => {
+                for other in others {
+                    state.publish(Event::Decided { id: other.clone() }).await;
                     // Every device, the reporting one too: its prompts for these close.
-                    tell_devices(state, user, "", other, Status::Denied, "another request was reported as not you");
+                    let reason = "another request was reported as not you".to_owned();
+                    state
+                        .publish(Event::Told { user: user.to_owned(), except: String::new(), id: other, status: Status::Denied, reason })
+                        .await;
                 }
-            })
-        })
+                Ok(Some(()))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        }
     } else {
         state.store.decide(id, &status, device, now).await.map(|done| done.then_some(()))
     };
     match recorded.map(|done| done.is_some()) {
         Ok(true) => {
-            state.hub.decided(id);
-            tell_devices(state, user, device, id, status.clone(), "answered on another device");
+            state.metrics.answered(&status);
+            state.publish(Event::Decided { id: id.to_owned() }).await;
+            let told = Event::Told {
+                user: user.to_owned(),
+                except: device.to_owned(),
+                id: id.to_owned(),
+                status: status.clone(),
+                reason: "answered on another device".into(),
+            };
+            state.publish(told).await;
             result(id, true, status, reason)
         }
         Ok(false) => {
@@ -288,7 +342,7 @@ async fn respond(
             result(id, false, now_status, "the sign-in was already answered or expired")
         }
         Err(error) => {
-            eprintln!("countersign-server: {error}");
+            log::error(&format!("{error}"));
             result(id, false, Status::Unknown, "the server failed")
         }
     }
