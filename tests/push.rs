@@ -489,7 +489,7 @@ async fn the_database_is_readable_by_the_server_user_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/server.sqlite3");
-    let store = countersign::server::Store::open(&path).await.unwrap();
+    let store = countersign::server::Store::connect(&countersign::server::Database::Sqlite(path.clone()), 1).await.unwrap();
     assert!(store.add_user("ann", "Contoso", now()).await.unwrap());
     for file in ["server.sqlite3", "server.sqlite3-wal"] {
         let mode = std::fs::metadata(dir.path().join("state").join(file)).unwrap().permissions().mode();
@@ -500,7 +500,7 @@ async fn the_database_is_readable_by_the_server_user_only() {
     let old = dir.path().join("old.sqlite3");
     std::fs::write(&old, b"").unwrap();
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-    countersign::server::Store::open(&old).await.unwrap();
+    countersign::server::Store::connect(&countersign::server::Database::Sqlite(old.clone()), 1).await.unwrap();
     assert_eq!(std::fs::metadata(&old).unwrap().permissions().mode() & 0o777, 0o600);
 }
 

@@ -301,7 +301,7 @@ async fn push_sockets_send_at_once_on_both_ends() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = countersign::server::Config {
-        database: dir.path().join("server.sqlite3"),
+        database: countersign::server::Database::Sqlite(dir.path().join("server.sqlite3")),
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         admin_token: Some(ADMIN.into()),
         rp_token: Some(RP.into()),

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 #[cfg(all(feature = "server", feature = "client", feature = "cli"))]
+pub mod cluster;
+#[cfg(all(feature = "server", feature = "client", feature = "cli"))]
 pub mod server;
 
 use std::path::{Path, PathBuf};

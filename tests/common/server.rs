@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 pub const RP: &str = "rp-token-for-tests";
 pub const ADMIN: &str = "admin-token-for-tests";
 
-/// The server binary on a free loopback port; killed on drop.
+/// The server binary on a free loopback port; killed on drop. Or, from
+/// [`Server::remote`], an address only (a load balancer in front of some).
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     /// Closed when the process is gone (its standard error ended).
     ended: mpsc::Receiver<()>,
     pub base: String,
@@ -76,13 +77,25 @@ impl Server {
             lines.for_each(drop);
             drop(gone);
         });
-        Server { child, ended, base: format!("http://127.0.0.1:{port}"), database, port, extra }
+        Server { child: Some(child), ended, base: format!("http://127.0.0.1:{port}"), database, port, extra }
+    }
+
+    /// The API at `base`, served by processes started elsewhere.
+    pub fn remote(base: &str) -> Server {
+        let port = base.rsplit(':').next().and_then(|port| port.parse().ok()).unwrap_or(0);
+        Server { child: None, ended: mpsc::channel().1, base: base.to_owned(), database: PathBuf::new(), port, extra: Vec::new() }
+    }
+
+    fn child(&self) -> &Child {
+        self.child.as_ref().expect("a server this test started")
     }
 
     /// Stops it and starts it again on the same database and port.
     pub fn restart(mut self) -> Server {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let (database, port, extra) = (self.database.clone(), self.port, self.extra.clone());
         drop(self);
         Server::start_on(database, port, extra)
@@ -112,26 +125,26 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child().id()
     }
 
     /// Sends `signal` to the server process.
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill only sends a signal to our own child.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+        assert_eq!(unsafe { libc::kill(self.child().id() as i32, signal) }, 0);
     }
 
     /// How the process ended, if it did within `within`.
     pub fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         match self.ended.recv_timeout(within) {
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(self.child.wait().unwrap()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(self.child.as_mut().expect("a started server").wait().unwrap()),
             Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => None,
         }
     }
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child().id())).unwrap();
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -201,7 +214,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
