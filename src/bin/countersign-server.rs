@@ -136,6 +136,8 @@ enum Command {
         #[command(subcommand)]
         what: RevokeCommand,
     },
+    /// Copy the SQLite database, consistently, while the server runs (VACUUM INTO a new 0600 file)
+    Backup { to: PathBuf },
     /// Make new admin and relying-party API tokens and print them, once (only their hashes are kept; the old ones stop working)
     Tokens,
 }
@@ -367,6 +369,10 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("no unused activation {id:?}");
             }
             print(&format!("Revoked activation {id}."))
+        }
+        Command::Backup { to } => {
+            state.store.backup(&to).await.with_context(|| format!("cannot back up to {}", to.display()))?;
+            print(&format!("Backed up to {}. Keep the key files beside it (see the README).", to.display()))
         }
         Command::Tokens => {
             let mut lines = Vec::new();

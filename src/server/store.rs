@@ -262,6 +262,28 @@ impl Store {
         Ok(store)
     }
 
+    /// A consistent copy of the SQLite database in a new file `to` (0600),
+    /// taken with `VACUUM INTO` while the server may be running: never a
+    /// copy of the live file, whose `-wal` holds recent writes. PostgreSQL
+    /// is backed up with its own tools.
+    pub async fn backup(&self, to: &Path) -> Result<(), Error> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Err(Error::Damaged("a PostgreSQL database is backed up with pg_dump or base backups, not by the server".into()));
+        };
+        // An empty file only its owner reads: VACUUM INTO fills it.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(to).map_err(|e| Error::Damaged(format!("{}: {e}", to.display())))?;
+        let name = to.to_str().ok_or_else(|| Error::Damaged(format!("{}: not a UTF-8 path", to.display())))?;
+        if let Err(error) = sqlx::query("VACUUM INTO $1").bind(name).execute(pool).await {
+            let _ = std::fs::remove_file(to);
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
     /// Whether the database answers (`/readyz`).
     pub async fn ping(&self) -> Result<(), Error> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;

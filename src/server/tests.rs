@@ -607,3 +607,41 @@ async fn retention_prunes_decided_signins_and_spent_activations_only() {
     assert_ne!(old_activation, recent_activation);
     assert_eq!(left, [recent_activation]);
 }
+
+#[tokio::test]
+async fn a_backup_is_a_consistent_private_copy_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    assert!(state.store.add_user("kate", "Contoso", now()).await.unwrap());
+    let copy = dir.path().join("copy.sqlite3");
+    state.store.backup(&copy).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let restored = Store::connect(&Database::Sqlite(copy.clone()), 1).await.unwrap();
+    assert!(restored.user_exists("kate").await.unwrap());
+    let before = std::fs::read(&copy).unwrap();
+    assert!(state.store.backup(&copy).await.is_err(), "an existing file is not overwritten");
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
+
+#[tokio::test]
+async fn metrics_and_readiness_are_served_and_metrics_need_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_token = "metrics-token-for-oneshot";
+    let state = state_with(&dir, Config { metrics_token: Some(metrics_token.into()), ..Config::default() }).await;
+    let get = |path: &str, token: &str| Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let response = app(state.clone()).oneshot(get("/metrics", RP)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the relying party's token does not read metrics");
+    for token in [metrics_token, ADMIN] {
+        let response = app(state.clone()).oneshot(get("/metrics", token)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("countersign_connected_devices 0"), "{text}");
+    }
+    let response = app(state.clone()).oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -5,8 +5,12 @@
 //!
 //! Prints p50/p99 delivery (sign-in created → device has the verified
 //! challenge), p50/p99 approval round trip (answer sent → the server's
-//! verdict back), sign-ins per second, and the server's RSS. It measures;
-//! it asserts nothing. Run `tests/bench/push [DEVICES] [SECONDS] [RATE]`.
+//! verdict back), sign-ins per second, and the servers' RSS. It measures;
+//! it asserts nothing. Run `tests/bench/push [DEVICES] [SECONDS] [RATE]
+//! [--postgres] [--instances N]`: `--postgres` runs the server on a
+//! throw-away PostgreSQL cluster instead of SQLite; `--instances 2` starts
+//! two instances on it with nginx (the README's snippet) in front, which
+//! devices and the relying party go through.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,6 +20,17 @@ use countersign::push::Decision;
 use countersign::push::client::{self, Event, Session};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+#[allow(dead_code)]
+#[path = "../common/cluster.rs"]
+mod cluster;
+
+/// What the cluster helpers need of the test servers' module.
+mod server {
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+}
 
 const RP: &str = "benchmark-rp-token";
 const ADMIN: &str = "benchmark-admin-token";
@@ -64,46 +79,71 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    // Positional numbers; flags and the value after --instances are not.
+    let mut args: Vec<String> = Vec::new();
+    let mut all = std::env::args().skip(1);
+    while let Some(arg) = all.next() {
+        if arg == "--instances" {
+            all.next();
+        } else if !arg.starts_with("--") {
+            args.push(arg);
+        }
+    }
     let devices: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     let rate: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
     let fds = raise_fd_limit(4 * devices as u64 + 1024);
     client::install_crypto();
 
+    let postgres_mode = std::env::args().any(|a| a == "--postgres");
+    let instances: usize = std::env::args()
+        .skip_while(|a| a != "--instances")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    assert!(instances == 1 || postgres_mode, "several instances share a PostgreSQL database: add --postgres");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let postgres = postgres_mode.then(cluster::Postgres::start);
+    let database = match &postgres {
+        Some(postgres) => postgres.database("bench").await,
+        None => dir.path().join("bench.sqlite3").to_str().unwrap().to_owned(),
+    };
+    let ports: Vec<u16> = (0..instances).map(|_| server::free_port()).collect();
+    let nginx = (instances > 1).then(|| cluster::Nginx::start(&ports));
+    let base = match &nginx {
+        Some(nginx) => nginx.base(),
+        None => format!("http://127.0.0.1:{}", ports[0]),
+    };
     let binary = std::env::var("COUNTERSIGN_SERVER_BIN").unwrap_or_else(|_| "target/release/countersign-server".into());
-    let child = Command::new(&binary)
-        .args([
-            "--database",
-            dir.path().join("bench.sqlite3").to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rp-token",
-            RP,
-            "--admin-token",
-            ADMIN,
-            "--activation-rate-per-minute",
-            "1000000",
-            "--challenge-seconds",
-            "120",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let pid = child.id();
-    let _server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    let mut servers = Vec::new();
+    for port in &ports {
+        let child = Command::new(&binary)
+            .args(["--database", &database, "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
+            .args(["--activation-rate-per-minute", "10000", "--challenge-seconds", "120", "--public-url", &base])
+            .args(["--trusted-proxy", "127.0.0.1", "--demo-pages", "false", "--max-connections", "1000000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        servers.push(Server(child));
+        // One at a time: the first migrates the empty database.
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let pids: Vec<u32> = servers.iter().map(|server| server.0.id()).collect();
+    let rss = || pids.iter().map(|pid| rss_mb(*pid)).sum::<f64>();
+    let setup = match (postgres_mode, instances) {
+        (false, _) => "SQLite, 1 instance".to_owned(),
+        (true, 1) => "PostgreSQL, 1 instance".to_owned(),
+        (true, n) => format!("PostgreSQL, {n} instances behind nginx"),
+    };
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    let rss_idle = rss_mb(pid);
+    let rss_idle = rss();
 
     // Users, activations and devices, 32 at a time.
     let started = Instant::now();
@@ -136,7 +176,7 @@ async fn main() {
         sessions.extend(connected.into_iter().map(|s| s.expect("connect")));
     }
     let connect_time = started.elapsed();
-    let rss_connected = rss_mb(pid);
+    let rss_connected = rss();
     let mut tasks = Vec::new();
     for mut session in sessions {
         let (delivered, round_trips) = (delivered.clone(), round_trips.clone());
@@ -190,7 +230,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rss_end = rss_mb(pid);
+    let rss_end = rss();
     for task in tasks {
         task.abort();
     }
@@ -207,6 +247,7 @@ async fn main() {
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     println!("| what | figure |");
     println!("|---|---|");
+    println!("| setup | {setup} |");
     println!("| devices connected over WebSocket | {devices} (fd limit {fds}) |");
     println!("| enroll (user + activation + activate), all devices | {:.1} s |", enrolled.as_secs_f64());
     println!("| connect + authenticate, all devices | {:.2} s |", connect_time.as_secs_f64());
@@ -222,5 +263,6 @@ async fn main() {
         ms(percentile(&round, 0.5)),
         ms(percentile(&round, 0.99))
     );
-    println!("| server RSS idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |");
+    println!("| server RSS (all instances) idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |");
+    drop((servers, nginx, postgres));
 }
