@@ -443,7 +443,7 @@ async fn the_window_connection_reconnects_after_the_server_comes_back() {
     assert!(matches!(next().await, Update::ClockOffset(offset) if offset.abs() <= 1));
     let server = server.restart();
     let Update::Disconnected { retry_in, .. } = next().await else { panic!("expected a disconnect") };
-    assert_eq!(retry_in, 1, "the first retry is after 1 s");
+    assert!(retry_in < Duration::from_secs(2), "the first retry is within 2 s: {retry_in:?}");
     // It comes back by itself, and requests made meanwhile arrive.
     let (id, _) = server.signin("kim").await;
     loop {
@@ -516,5 +516,8 @@ async fn a_refused_listener_key_is_said_as_such_with_the_key() {
     let mut updates = Box::pin(client::watch(client::Credential::Listener(listener.clone()), jiff::Timestamp::now));
     assert!(matches!(updates.next().await, Some(Update::Connecting)));
     let refused = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.unwrap().unwrap();
-    assert!(matches!(&refused, Update::Refused { key, retry_in: 1, .. } if *key == listener.key.public()), "{refused:?}");
+    assert!(
+        matches!(&refused, Update::Refused { key, retry_in, .. } if *key == listener.key.public() && *retry_in < Duration::from_secs(2)),
+        "{refused:?}"
+    );
 }

@@ -56,6 +56,13 @@ pub enum Connection {
     Offline { reason: String, retry_at: i64 },
 }
 
+/// When the next try is, in the whole seconds of the inbox's clock: rounded
+/// up, so the countdown never says 0 s while the try is still ahead.
+fn retry_at(now: u64, retry_in: Duration) -> i64 {
+    let seconds = retry_in.as_secs().saturating_add(u64::from(retry_in.subsec_nanos() > 0));
+    i64::try_from(now.saturating_add(seconds)).unwrap_or(i64::MAX)
+}
+
 /// Setting up reception while locked, for an account without a listener key.
 #[derive(Debug, Clone)]
 enum Registration {
@@ -668,7 +675,7 @@ impl Inbox {
                 );
                 self.listeners.retain(|s| s.account != id);
                 self.registrations.insert(id.clone(), Registration::Failed(format!("the server refused its listener key ({reason})")));
-                self.connections.insert(id.clone(), Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
+                self.connections.insert(id.clone(), Connection::Offline { reason, retry_at: retry_at(context.now, retry_in) });
                 let path = self.vault.clone();
                 return Action::Run(Task::perform(
                     blocking(move || {
@@ -684,7 +691,7 @@ impl Inbox {
                     prompt.busy = false;
                     prompt.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
                 }
-                self.connections.insert(id, Connection::Offline { reason, retry_at: context.now as i64 + retry_in as i64 });
+                self.connections.insert(id, Connection::Offline { reason, retry_at: retry_at(context.now, retry_in) });
             }
             Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {

@@ -269,10 +269,10 @@ impl Poller {
     }
 
     /// The next event, polling every interval until there is one. A failed
-    /// poll is retried with backoff (the interval, doubling to 60 s), said on
-    /// standard error; callers bound the wait.
+    /// poll is retried with backoff (the interval and up to 2 s more,
+    /// doubling to 60 s), said on standard error; callers bound the wait.
     pub async fn next(&mut self) -> Result<Event, Error> {
-        let mut backoff = Backoff::new(self.interval.as_secs());
+        let mut backoff = backoff(self.interval);
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
@@ -323,14 +323,21 @@ impl Poller {
     }
 }
 
+/// The backoff after a failed poll: errors never make it poll faster than it
+/// normally does, so the first retry is drawn from `first` to 2 s later (not
+/// around it, as [`Backoff::new`] draws), and the later ones from doubled
+/// steps that stay above it.
+fn backoff(first: Duration) -> Backoff {
+    Backoff::new(first.saturating_add(reconnect::SPREAD / 2))
+}
+
 /// Polls `token` every `interval` until the stream is dropped, with backoff
 /// on errors (from the interval, doubling to 60 s), reporting the connection
 /// state like [`crate::push::client::watch`], reading the time with `now`.
 /// Runs on the caller's tokio runtime.
 pub fn watch(token: Token, interval: Duration, now: Now) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     reconnect::spawn(move |updates| async move {
-        // Errors never make it poll faster than it normally does.
-        let mut backoff = Backoff::new(interval.as_secs().min(reconnect::MAX_SECONDS));
+        let mut backoff = backoff(interval.min(reconnect::MAX));
         let mut poller = loop {
             match Poller::new(token.clone(), interval, now) {
                 Ok(poller) => break poller,

@@ -386,16 +386,16 @@ pub enum Update {
     /// The server's clock minus this computer's, in seconds, as the server
     /// last said it (its hello, or an HTTP `Date`).
     ClockOffset(i64),
-    /// The connection failed or dropped; the next try is in `retry_in` seconds.
+    /// The connection failed or dropped; the next try is in `retry_in`.
     Disconnected {
         reason: String,
-        retry_in: u64,
+        retry_in: Duration,
     },
     /// The server refused the listener key `key` (it was replaced, or the
-    /// server forgot the device); tried again in `retry_in` seconds all the same.
+    /// server forgot the device); tried again in `retry_in` all the same.
     Refused {
         reason: String,
-        retry_in: u64,
+        retry_in: Duration,
         key: PublicKey,
     },
     Event(Event),
@@ -427,12 +427,13 @@ impl Credential {
     }
 }
 
-/// Keeps a session open with `credential`, reconnecting with backoff (1 s
-/// doubling to 60 s), until the returned stream is dropped; `now` reads the
+/// Keeps a session open with `credential`, reconnecting with backoff (the
+/// first try after a drop within 2 s, then doubling from 1 s to 60 s, see
+/// [`Backoff`]), until the returned stream is dropped; `now` reads the
 /// time at each connection. Runs on the caller's tokio runtime.
 pub fn watch(credential: Credential, now: Now) -> impl futures_util::Stream<Item = Update> + Send + 'static {
     reconnect::spawn(move |updates| async move {
-        let mut backoff = Backoff::new(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1));
         loop {
             if updates.send(Update::Connecting).await.is_err() {
                 return;
