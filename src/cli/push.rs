@@ -247,7 +247,7 @@ fn target(vault: &Vault, which: &Which) -> Result<(String, Target)> {
     }
 }
 
-/// A live source of sign-in requests.
+/// A live source of sign-in requests, opened to answer one (`push approve|deny|report`).
 #[expect(clippy::large_enum_variant, reason = "one value per command")]
 enum Channel {
     Countersign(Session),
@@ -267,14 +267,6 @@ impl Channel {
                 Channel::PrivacyIdea(Poller::new(token, interval, jiff::Timestamp::now)?)
             }
         })
-    }
-
-    /// The server's clock minus ours, when it said it (a Countersign server).
-    fn clock_offset(&self) -> Option<i64> {
-        match self {
-            Channel::Countersign(session) => session.clock_offset(),
-            Channel::PrivacyIdea(_) => None,
-        }
     }
 
     async fn next(&mut self) -> Result<Event> {
