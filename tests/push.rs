@@ -390,6 +390,95 @@ fn a_server_whose_clock_differs_is_said_with_how_much_and_the_fix() {
     assert!(watched.starts_with(&id) && (watched.contains("; 60 s left") || watched.contains("; 59 s left")), "{watched}");
 }
 
+/// A line, or the end, from a reader thread; `None` when nothing came within
+/// `within` (a hang turned into a failure, not a measure of speed).
+fn line_within(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> Option<Option<String>> {
+    match lines.recv_timeout(within) {
+        Ok(line) => Some(Some(line)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(None),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+    }
+}
+
+/// Reads `from` line by line on a thread of its own.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_command_line_watch_survives_its_server_restarting_and_prints_each_request_once() {
+    use std::process::Stdio;
+    const HANG: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (code, url) = runtime.block_on(server.activation("nora"));
+    let sandbox = common::Sandbox::new();
+    sandbox.init();
+    sandbox.ok(&["activate", "--code", &code, "--url", &url]);
+    // Pending before the restart: every new session resends it.
+    let (before, _) = runtime.block_on(server.signin("nora"));
+    let mut watch = Killed(
+        sandbox
+            .command()
+            .args(["push", "watch", "--json", "--count", "2", "--timeout", "300"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let printed = lines_of(watch.0.stdout.take().unwrap());
+    let said = lines_of(watch.0.stderr.take().unwrap());
+    let mut stdout = vec![line_within(&printed, HANG).flatten().expect("the pending request is printed")];
+    // Killed (SIGKILL) and started again on the same database and port.
+    let server = server.restart();
+    let mut stderr = Vec::new();
+    while !stderr.iter().any(|line: &String| line.contains(" again")) {
+        match line_within(&said, HANG) {
+            Some(Some(line)) => stderr.push(line),
+            _ => panic!("the watch did not reconnect: {stderr:#?}"),
+        }
+    }
+    let (after, _) = runtime.block_on(server.signin("nora"));
+    // --count 2: it ends once it printed two requests; anything printed
+    // twice would come before the second.
+    loop {
+        match line_within(&printed, HANG) {
+            Some(Some(line)) => stdout.push(line),
+            Some(None) => break,
+            None => panic!("the watch did not end: {stdout:#?}"),
+        }
+    }
+    let status = watch.0.wait().unwrap();
+    stderr.extend(said.try_iter());
+    assert!(status.success(), "{stderr:#?}");
+    let ids: Vec<String> =
+        stdout.iter().map(|line| serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, [before, after], "each request once: {stdout:#?}");
+    // It said that the connection dropped and when it would try again.
+    assert!(stderr.iter().any(|line| line.contains("; retrying in ")), "{stderr:#?}");
+    assert!(stderr.iter().any(|line| line.starts_with("countersign: connected to ws://127.0.0.1:")), "{stderr:#?}");
+}
+
 #[tokio::test]
 async fn the_server_speaks_tls_when_given_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
