@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::cluster::{Nginx, PASSWORD, Postgres, available};
-use common::server::{ADMIN, RP, Server, free_port};
+use common::server::{ADMIN, RP, Server, free_port, next_challenge};
 use countersign::push::client::{self, Event, Session, Update};
 use countersign::push::{Challenge, Decision, Link, Status};
 use futures_util::StreamExt;
@@ -35,16 +35,6 @@ async fn two(postgres: &Postgres, name: &str, extra: &[&str]) -> (Server, Server
     let first = instance(&url, a, &format!("http://127.0.0.1:{a}"), extra);
     let second = instance(&url, b, &format!("http://127.0.0.1:{b}"), extra);
     (first, second)
-}
-
-async fn next_challenge(session: &mut Session) -> Challenge {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a challenge within 10 s").unwrap() {
-            Event::Challenge(challenge) => return challenge,
-            Event::Alive => continue,
-            other => panic!("expected a challenge, got {other:?}"),
-        }
-    }
 }
 
 /// Every challenge a session receives within `quiet` of the last one.

@@ -9,20 +9,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::server::{ADMIN, RP, Server};
+use common::server::{ADMIN, RP, Server, next_challenge};
 use countersign::push::client::{self, Event, Session};
 use countersign::push::{Challenge, Decision, Keypair, Status};
 use serde_json::{Value, json};
-
-async fn next_challenge(session: &mut Session) -> Challenge {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), session.next()).await.expect("a challenge within 5 s").unwrap() {
-            Event::Challenge(challenge) => return challenge,
-            Event::Alive => continue,
-            other => panic!("expected a challenge, got {other:?}"),
-        }
-    }
-}
 
 fn now() -> i64 {
     countersign::server::now()

@@ -904,8 +904,8 @@ impl Store {
     /// instance seen since `alive_since`, whichever instance holds it.
     pub async fn connected_devices(&self, user: &str, alive_since: i64) -> Result<i64, Error> {
         Ok(with_pool!(self, pool => sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT s.device_id) FROM push_sessions s \
-             JOIN devices d ON d.id = s.device_id JOIN instances i ON i.id = s.instance_id \
+            "SELECT COUNT(DISTINCT s.device_id) FROM devices d \
+             JOIN push_sessions s ON s.device_id = d.id JOIN instances i ON i.id = s.instance_id \
              WHERE d.user_name = $1 AND i.seen_at >= $2"
         )
         .bind(user)

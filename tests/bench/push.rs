@@ -181,18 +181,26 @@ async fn main() {
     for mut session in sessions {
         let (delivered, round_trips) = (delivered.clone(), round_trips.clone());
         tasks.push(tokio::spawn(async move {
+            // One loop for challenges and verdicts: waiting for a verdict
+            // alone (Session::verdict) would skip a challenge arriving meanwhile.
+            let mut answered: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
             while let Ok(event) = session.next().await {
-                if let Event::Challenge(challenge) = event {
-                    delivered.lock().await.push((challenge.id.clone(), Instant::now()));
-                    let sent = Instant::now();
-                    // The bench approves without the number: wrong numbers are
-                    // recorded as denied, which costs the server the same.
-                    if session.respond(&challenge.id, Decision::Approve, None, false, countersign::server::now()).await.is_err() {
-                        return;
+                match event {
+                    Event::Challenge(challenge) => {
+                        delivered.lock().await.push((challenge.id.clone(), Instant::now()));
+                        answered.insert(challenge.id.clone(), Instant::now());
+                        // The bench approves without the number: wrong numbers are
+                        // recorded as denied, which costs the server the same.
+                        if session.respond(&challenge.id, Decision::Approve, None, false, countersign::server::now()).await.is_err() {
+                            return;
+                        }
                     }
-                    if session.verdict(&challenge.id).await.is_ok() {
-                        round_trips.lock().await.push(sent.elapsed());
+                    Event::Result { challenge_id, .. } => {
+                        if let Some(sent) = answered.remove(&challenge_id) {
+                            round_trips.lock().await.push(sent.elapsed());
+                        }
                     }
+                    _ => {}
                 }
             }
         }));

@@ -154,8 +154,8 @@ impl Nginx {
         let port = free_port();
         // The README's snippet, with its paths in the temporary folder.
         let config = format!(
-            "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
-             events {{ worker_connections 1024; }}\n\
+            "daemon off;\nworker_processes 2;\nworker_rlimit_nofile 20000;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+             events {{ worker_connections 30000; }}\n\
              http {{\n    access_log off;\n    client_body_temp_path {dir}/body;\n    proxy_temp_path {dir}/proxy;\n\
              fastcgi_temp_path {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;\n\
              {snippet}\n}}\n",

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use countersign::push::Link;
-use countersign::push::client;
+use countersign::push::client::{self, Event, Session};
+use countersign::push::{Challenge, Link};
 use serde_json::{Value, json};
 
 pub const RP: &str = "rp-token-for-tests";
@@ -25,6 +25,17 @@ pub struct Server {
     pub database: PathBuf,
     pub port: u16,
     extra: Vec<String>,
+}
+
+/// The next challenge on `session`, skipping pings; at most 10 s.
+pub async fn next_challenge(session: &mut Session) -> Challenge {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a challenge within 10 s").unwrap() {
+            Event::Challenge(challenge) => return challenge,
+            Event::Alive => continue,
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+    }
 }
 
 pub fn free_port() -> u16 {

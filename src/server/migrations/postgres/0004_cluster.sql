@@ -14,6 +14,8 @@ CREATE TABLE push_sessions (
     opened_at BIGINT NOT NULL
 );
 CREATE INDEX push_sessions_device ON push_sessions (device_id);
+-- Each sign-in looks up its user's devices (to count those connected).
+CREATE INDEX IF NOT EXISTS devices_user ON devices (user_name);
 
 -- Rate-limit events (a sliding window per bucket, milliseconds) and wrong
 -- TOTP codes per (user, caller), when the limits are shared.
