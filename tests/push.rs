@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::server::{ADMIN, RP, Server, next_challenge};
 use countersign::push::client::{self, Event, Session};
-use countersign::push::{Challenge, Decision, Keypair, Status};
+use countersign::push::{Decision, Keypair, Status};
 use serde_json::{Value, json};
 
 fn now() -> i64 {

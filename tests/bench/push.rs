@@ -96,12 +96,7 @@ async fn main() {
     client::install_crypto();
 
     let postgres_mode = std::env::args().any(|a| a == "--postgres");
-    let instances: usize = std::env::args()
-        .skip_while(|a| a != "--instances")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let instances: usize = std::env::args().skip_while(|a| a != "--instances").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
     assert!(instances == 1 || postgres_mode, "several instances share a PostgreSQL database: add --postgres");
     let dir = tempfile::tempdir().unwrap();
     let postgres = postgres_mode.then(cluster::Postgres::start);
@@ -271,6 +266,8 @@ async fn main() {
         ms(percentile(&round, 0.5)),
         ms(percentile(&round, 0.99))
     );
-    println!("| server RSS (all instances) idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |");
+    println!(
+        "| server RSS (all instances) idle / {devices} connected / after the run | {rss_idle:.1} / {rss_connected:.1} / {rss_end:.1} MB |"
+    );
     drop((servers, nginx, postgres));
 }
