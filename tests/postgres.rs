@@ -225,6 +225,35 @@ async fn a_database_that_is_away_is_said_clearly_and_never_with_its_password() {
 }
 
 #[tokio::test]
+async fn tls_to_the_database_is_used_and_its_certificate_checked_where_the_url_asks() {
+    if !available() {
+        return;
+    }
+    let postgres = Postgres::start_with_tls();
+    let url = postgres.database("tls").await;
+    let list = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+            .args(["--database", url, "--public-url", "http://127.0.0.1:1", "user", "list"])
+            .output()
+            .unwrap()
+    };
+    let verified = list(&format!("{url}?sslmode=verify-full&sslrootcert={}", postgres.certificate().display()));
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    assert_eq!(String::from_utf8_lossy(&verified.stdout).trim(), "No users.");
+    // The cluster takes TCP over TLS only: a URL that turns TLS off is refused.
+    let plain = list(&format!("{url}?sslmode=disable"));
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.status.success() && said.contains("cannot reach the database"), "{said}");
+    assert!(!said.contains(PASSWORD), "{said}");
+    // A certificate the given root did not sign is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap().cert.pem()).unwrap();
+    let forged = list(&format!("{url}?sslmode=verify-full&sslrootcert={}", other.display()));
+    assert!(!forged.status.success(), "a certificate from another root was accepted");
+}
+
+#[tokio::test]
 async fn instances_recover_when_the_database_comes_back_without_a_restart() {
     if !available() {
         return;

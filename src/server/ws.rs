@@ -113,6 +113,7 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     let Ok(session_id) = store::random_hex::<8>() else { return };
     if let Err(error) = state.store.session_opened(&session_id, &state.instance, &device, now()).await {
         let _ = send(&mut socket, &failed(error)).await;
+        drop(queue);
         state.hub.prune(&device);
         return;
     }

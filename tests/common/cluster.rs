@@ -53,12 +53,28 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    tls: bool,
 }
 
 impl Postgres {
     /// initdb, then start on 127.0.0.1 and a free port, waiting until it
     /// accepts connections.
     pub fn start() -> Postgres {
+        Postgres::make(false)
+    }
+
+    /// The same, but TCP connections must use TLS (`hostssl` only), with a
+    /// self-signed certificate for 127.0.0.1: [`Postgres::certificate`].
+    pub fn start_with_tls() -> Postgres {
+        Postgres::make(true)
+    }
+
+    /// The certificate a TLS cluster presents (PEM).
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
+    }
+
+    fn make(tls: bool) -> Postgres {
         let bin = postgres_bin().expect("PostgreSQL is installed");
         let dir = tempfile::Builder::new().prefix("countersign-pg").tempdir_in(std::env::temp_dir()).unwrap();
         let data = dir.path().join("data");
@@ -76,15 +92,44 @@ impl Postgres {
             .output()
             .unwrap();
         assert!(output.status.success(), "initdb: {}", String::from_utf8_lossy(&output.stderr));
-        let postgres = Postgres { dir, bin, port: free_port() };
+        let postgres = Postgres { dir, bin, port: free_port(), tls };
+        if tls {
+            postgres.require_tls();
+        }
         postgres.start_again();
         postgres
     }
 
+    /// A certificate for 127.0.0.1, and pg_hba.conf taking TCP over TLS only.
+    fn require_tls(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        std::fs::write(self.certificate(), certified.cert.pem()).unwrap();
+        let key = self.dir.path().join("server.key");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        let rules: Vec<String> = rules
+            .lines()
+            .map(|line| if line.starts_with("host ") { line.replacen("host ", "hostssl ", 1) } else { line.to_owned() })
+            .collect();
+        std::fs::write(&hba, rules.join("\n") + "\n").unwrap();
+        // SAFETY: geteuid reads the process's user id.
+        if unsafe { libc::geteuid() } == 0 {
+            let status = Command::new("chown").arg("postgres:postgres").arg(&key).arg(self.certificate()).arg(&hba).status().unwrap();
+            assert!(status.success());
+        }
+    }
+
     /// Starts it (again) on the same data and port.
     pub fn start_again(&self) {
-        let options =
+        let mut options =
             format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200", self.port, self.dir.path().display());
+        if self.tls {
+            let dir = self.dir.path().display();
+            options.push_str(&format!(" -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"));
+        }
         let output = as_owner(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
