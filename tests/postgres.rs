@@ -387,15 +387,12 @@ async fn behind_nginx_a_kill_9_and_a_rolling_restart_lose_nothing() {
         assert_eq!(session.verdict(&id).await.unwrap().1, Status::Approved);
         assert_eq!(api.status(&id, 0).await, "approved");
         // The killed instance comes back (a rolling restart, one at a time):
-        // the next goes once this one is ready and nginx's fail_timeout (2 s
-        // in the README's snippet) has passed twice over, as the README says:
-        // each nginx worker keeps its own count of failures.
+        // the next goes once this one is ready, as the README says.
         if held == a.port {
             a = instance(&url, port_a, &public, &extra);
         } else {
             b = instance(&url, port_b, &public, &extra);
         }
-        tokio::time::sleep(Duration::from_millis(4500)).await;
     }
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), 3, "each request once: {seen:?}");
