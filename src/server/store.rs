@@ -153,6 +153,13 @@ macro_rules! with_pool {
     };
 }
 
+/// Runs one statement on the store's pool: the rows it affected.
+macro_rules! execute {
+    ($store:expr, $query:expr) => {
+        with_pool!($store, pool => $query.execute(pool).await.map(|done| done.rows_affected()))
+    };
+}
+
 #[derive(Clone)]
 pub struct Store {
     pub(super) pool: Pool,
@@ -301,13 +308,13 @@ impl Store {
                 sealer.open(&name, &stored)?;
             } else {
                 let sealed = sealer.seal(&name, &stored)?;
-                with_pool!(self, pool => sqlx::query("UPDATE users SET totp_secret = $1 WHERE name = $2 AND totp_secret = $3")
-                    .bind(&sealed)
-                    .bind(&name)
-                    .bind(&stored)
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected()))?;
+                execute!(
+                    self,
+                    sqlx::query("UPDATE users SET totp_secret = $1 WHERE name = $2 AND totp_secret = $3")
+                        .bind(&sealed)
+                        .bind(&name)
+                        .bind(&stored)
+                )?;
             }
         }
         self.secrets = Some(std::sync::Arc::new(sealer));
@@ -370,12 +377,10 @@ impl Store {
             Some(sealer) => sealer.seal(SEALED_AS, &encoded)?,
             None => encoded.to_string(),
         };
-        with_pool!(self, pool => sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(NAME)
-            .bind(&stored)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING").bind(NAME).bind(&stored)
+        )?;
         let stored = self.setting(NAME).await?.ok_or_else(|| Error::Damaged("the shared server key vanished".into()))?;
         let encoded = Zeroizing::new(match &self.secrets {
             Some(sealer) => sealer.open(SEALED_AS, &stored)?,
@@ -389,11 +394,7 @@ impl Store {
     }
 
     async fn delete_setting(&self, name: &str) -> Result<(), Error> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM server_settings WHERE name = $1")
-            .bind(name)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(self, sqlx::query("DELETE FROM server_settings WHERE name = $1").bind(name))?;
         Ok(())
     }
 
@@ -414,14 +415,14 @@ impl Store {
 
     async fn set_token_hash(&self, name: &str, token: &str) -> Result<(), Error> {
         let hash = data_encoding::HEXLOWER.encode(&secrets::token_digest(token));
-        with_pool!(self, pool => sqlx::query(
-            "INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-        )
-        .bind(format!("{name}_sha256"))
-        .bind(&hash)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            )
+            .bind(format!("{name}_sha256"))
+            .bind(&hash)
+        )?;
         self.delete_setting(name).await
     }
 
@@ -444,16 +445,16 @@ impl Store {
             Some(sealer) => sealer.seal(name, &secret)?,
             None => secret.to_string(),
         };
-        let added = with_pool!(self, pool => sqlx::query(
-            "INSERT INTO users (name, organization, totp_secret, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(organization)
-        .bind(&secret)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+        let added = execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO users (name, organization, totp_secret, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(organization)
+            .bind(&secret)
+            .bind(now)
+        )?;
         Ok(added == 1)
     }
 
@@ -616,18 +617,16 @@ impl Store {
         now: i64,
     ) -> Result<String, Error> {
         let id = format!("dev_{}", random_hex::<8>()?);
-        with_pool!(self, pool => sqlx::query(
-            "INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(&id)
-        .bind(user)
-        .bind(key.to_base64())
-        .bind(listener.map(PublicKey::to_base64))
-        .bind(name)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("INSERT INTO devices (id, user_name, public_key, listener_key, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&id)
+                .bind(user)
+                .bind(key.to_base64())
+                .bind(listener.map(PublicKey::to_base64))
+                .bind(name)
+                .bind(now)
+        )?;
         Ok(id)
     }
 
@@ -648,12 +647,7 @@ impl Store {
 
     /// Replaces a device's listener key (the device key vouched for it).
     pub async fn set_listener_key(&self, id: &str, listener: &PublicKey) -> Result<bool, Error> {
-        let done = with_pool!(self, pool => sqlx::query("UPDATE devices SET listener_key = $1 WHERE id = $2")
-            .bind(listener.to_base64())
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let done = execute!(self, sqlx::query("UPDATE devices SET listener_key = $1 WHERE id = $2").bind(listener.to_base64()).bind(id))?;
         Ok(done == 1)
     }
 
@@ -671,11 +665,7 @@ impl Store {
     /// Removes a device: it can no longer connect, answer or be pushed to.
     /// Returns whether it existed.
     pub async fn revoke_device(&self, id: &str) -> Result<bool, Error> {
-        let done = with_pool!(self, pool => sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let done = execute!(self, sqlx::query("DELETE FROM devices WHERE id = $1").bind(id))?;
         Ok(done == 1)
     }
 
@@ -709,14 +699,12 @@ impl Store {
 
     /// Revokes an unused activation; whether there was one to revoke.
     pub async fn revoke_activation(&self, id: &str, now: i64) -> Result<bool, Error> {
-        let done = with_pool!(self, pool => sqlx::query(
-            "UPDATE activations SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL"
-        )
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query("UPDATE activations SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+        )?;
         Ok(done == 1)
     }
 
@@ -757,22 +745,22 @@ impl Store {
     }
 
     pub async fn add_signin(&self, signin: &Signin) -> Result<(), Error> {
-        with_pool!(self, pool => sqlx::query(
-            "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')"
-        )
-        .bind(&signin.id)
-        .bind(&signin.user)
-        .bind(&signin.app)
-        .bind(&signin.ip)
-        .bind(&signin.location)
-        .bind(signin.number.map(i64::from))
-        .bind(signin.pin_required)
-        .bind(signin.created_at)
-        .bind(signin.expires_at)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+            )
+            .bind(&signin.id)
+            .bind(&signin.user)
+            .bind(&signin.app)
+            .bind(&signin.ip)
+            .bind(&signin.location)
+            .bind(signin.number.map(i64::from))
+            .bind(signin.pin_required)
+            .bind(signin.created_at)
+            .bind(signin.expires_at)
+        )?;
         Ok(())
     }
 
@@ -797,30 +785,25 @@ impl Store {
     /// Records an outcome once: true when this call decided it, false when
     /// it was already decided or had expired.
     pub async fn decide(&self, id: &str, status: &Status, device: &str, now: i64) -> Result<bool, Error> {
-        let done = with_pool!(self, pool => sqlx::query(
+        let done =
+            execute!(self, sqlx::query(
             "UPDATE signins SET status = $1, decided_at = $2, device_id = $3 WHERE id = $4 AND status = 'pending' AND expires_at > $5",
         )
         .bind(status.as_str())
         .bind(now)
         .bind(device)
         .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
+        .bind(now))?;
         Ok(done == 1)
     }
 
     /// Accepts TOTP `step` for `user` if it comes after the last accepted
     /// one: each code once, and never an older code after a newer one.
     pub async fn use_totp_step(&self, user: &str, step: i64) -> Result<bool, Error> {
-        let done = with_pool!(self, pool => sqlx::query("UPDATE users SET last_totp_step = $1 WHERE name = $2 AND last_totp_step < $3")
-            .bind(step)
-            .bind(user)
-            .bind(step)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let done = execute!(
+            self,
+            sqlx::query("UPDATE users SET last_totp_step = $1 WHERE name = $2 AND last_totp_step < $3").bind(step).bind(user).bind(step)
+        )?;
         Ok(done == 1)
     }
 
@@ -880,23 +863,19 @@ impl Store {
     }
 
     pub async fn session_opened(&self, session: &str, instance: &str, device: &str, now: i64) -> Result<(), Error> {
-        with_pool!(self, pool => sqlx::query("INSERT INTO push_sessions (id, instance_id, device_id, opened_at) VALUES ($1, $2, $3, $4)")
-            .bind(session)
-            .bind(instance)
-            .bind(device)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("INSERT INTO push_sessions (id, instance_id, device_id, opened_at) VALUES ($1, $2, $3, $4)")
+                .bind(session)
+                .bind(instance)
+                .bind(device)
+                .bind(now)
+        )?;
         Ok(())
     }
 
     pub async fn session_closed(&self, session: &str) -> Result<(), Error> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM push_sessions WHERE id = $1")
-            .bind(session)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(self, sqlx::query("DELETE FROM push_sessions WHERE id = $1").bind(session))?;
         Ok(())
     }
 
@@ -968,23 +947,18 @@ impl Store {
         .fetch_one(pool)
         .await)?;
         let wait = super::limits::backoff_wait(u32::try_from(failures).unwrap_or(u32::MAX));
-        with_pool!(self, pool => sqlx::query("UPDATE totp_failures SET until_ms = $1 WHERE user_name = $2 AND caller = $3")
-            .bind(now_ms + i64::try_from(wait).unwrap_or(i64::MAX / 2))
-            .bind(user)
-            .bind(caller)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE totp_failures SET until_ms = $1 WHERE user_name = $2 AND caller = $3")
+                .bind(now_ms + i64::try_from(wait).unwrap_or(i64::MAX / 2))
+                .bind(user)
+                .bind(caller)
+        )?;
         Ok(())
     }
 
     pub async fn totp_succeeded(&self, user: &str, caller: &str) -> Result<(), Error> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM totp_failures WHERE user_name = $1 AND caller = $2")
-            .bind(user)
-            .bind(caller)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        execute!(self, sqlx::query("DELETE FROM totp_failures WHERE user_name = $1 AND caller = $2").bind(user).bind(caller))?;
         Ok(())
     }
 }
