@@ -34,6 +34,37 @@ async fn the_clock_offset_is_measured_against_the_clock_given() {
     assert!((3599..=3601).contains(&offset), "{offset}");
 }
 
+/// A session opened from another loopback address (as the benchmark
+/// spreads devices) really leaves from it, and works like any other.
+#[tokio::test]
+async fn a_session_bound_to_a_source_address_connects_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("alice").await;
+    let source: std::net::IpAddr = "127.0.0.77".parse().unwrap();
+    let mut session = Session::connect_from(&link, jiff::Timestamp::now, Some(source)).await.unwrap();
+    // /proc/net/tcp: local 127.0.0.77 (little-endian hex) to the server's port.
+    let ours = "4D00007F:";
+    let theirs = format!("0100007F:{:04X}", server.port);
+    let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
+    assert!(
+        table.lines().any(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            columns.len() > 2 && columns[1].starts_with(&ours) && columns[2] == theirs
+        }),
+        "no connection from {source} to port {}:\n{table}",
+        server.port
+    );
+    let (id, number) = server.signin("alice").await;
+    assert_eq!(next_challenge(&mut session).await.id, id);
+    session.respond(&id, Decision::Approve, number, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, "approved".into());
+
+    // A source of the other family than the server's address is a clear error.
+    let error = Session::connect_from(&link, jiff::Timestamp::now, Some("::1".parse().unwrap())).await.err().unwrap();
+    assert!(error.to_string().contains("no address of the source's family"), "{error}");
+}
+
 #[tokio::test]
 async fn approve_with_the_right_number_then_a_wrong_number_is_denied() {
     let dir = tempfile::tempdir().unwrap();

@@ -204,21 +204,43 @@ pub struct Session {
     clock_offset: Option<i64>,
 }
 
+/// A TCP connection to the endpoint's host whose local end is `source`.
+async fn connect_tcp_from(endpoint: &str, source: std::net::IpAddr) -> Result<TcpStream, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::error::{Error as WsError, UrlError};
+    let url = reqwest::Url::parse(endpoint).map_err(|_| WsError::Url(UrlError::NoHostName))?;
+    let host = url.host_str().ok_or(WsError::Url(UrlError::NoHostName))?.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_or_known_default().ok_or(WsError::Url(UrlError::UnsupportedUrlScheme))?;
+    let mut addresses = tokio::net::lookup_host((host, port)).await?;
+    let Some(address) = addresses.find(|address| address.is_ipv4() == source.is_ipv4()) else {
+        return Err(WsError::Url(UrlError::UnableToConnect(format!("{host} has no address of the source's family"))));
+    };
+    let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    let stream = socket.connect(address).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 impl Session {
     /// Connects and authenticates with the device key; `now` reads our
     /// clock when the server says its own ([`Session::clock_offset`]).
     pub async fn connect(link: &Link, now: Now) -> Result<Session, Error> {
+        Session::connect_from(link, now, None).await
+    }
+
+    /// [`Session::connect`] with the local end bound to `source` when given:
+    /// a benchmark spreads many devices over 127.0.0.x this way, past the
+    /// ephemeral port range of one address pair.
+    pub async fn connect_from(link: &Link, now: Now, source: Option<std::net::IpAddr>) -> Result<Session, Error> {
         let key = link.device_key.clone();
-        Session::open(&link.endpoint, &link.device_id, link.server_key, Some(link.device_key.clone()), now, move |nonce, server| {
-            protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint)
-        })
-        .await
+        let auth = move |nonce: &str, server: &PublicKey| protocol::auth_bound(&key, &link.device_id, nonce, server, &link.endpoint);
+        Session::open(&link.endpoint, source, &link.device_id, link.server_key, Some(link.device_key.clone()), now, auth).await
     }
 
     /// Connects and authenticates with the listener key: a receive-only
     /// session (`now` as for [`Session::connect`]).
     pub async fn listen(listener: &Listener, now: Now) -> Result<Session, Error> {
-        Session::open(&listener.endpoint, &listener.device_id, listener.server_key, None, now, |nonce, server| {
+        Session::open(&listener.endpoint, None, &listener.device_id, listener.server_key, None, now, |nonce, server| {
             protocol::listen(&listener.key, &listener.device_id, nonce, server)
         })
         .await
@@ -226,6 +248,7 @@ impl Session {
 
     async fn open(
         endpoint: &str,
+        source: Option<std::net::IpAddr>,
         device_id: &str,
         server_key: PublicKey,
         device_key: Option<Keypair>,
@@ -234,10 +257,17 @@ impl Session {
     ) -> Result<Session, Error> {
         install_crypto();
         // Requests and answers are a few hundred bytes: no Nagle delay.
-        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async_with_config(endpoint, None, true))
-            .await
-            .map_err(|_| Error::Timeout)?
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let connecting = async {
+            match source {
+                None => tokio_tungstenite::connect_async_with_config(endpoint, None, true).await,
+                Some(source) => {
+                    let stream = connect_tcp_from(endpoint, source).await?;
+                    tokio_tungstenite::client_async_tls_with_config(endpoint, stream, None, None).await
+                }
+            }
+        };
+        let (socket, _) =
+            tokio::time::timeout(TIMEOUT, connecting).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
         let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
         // Unsigned and before authentication: a wild value is ignored.

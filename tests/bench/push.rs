@@ -10,7 +10,9 @@
 //! [--postgres] [--instances N]`: `--postgres` runs the server on a
 //! throw-away PostgreSQL cluster instead of SQLite; `--instances 2` starts
 //! two instances on it with nginx (the README's snippet) in front, which
-//! devices and the relying party go through.
+//! devices and the relying party go through; `--sources N` connects the
+//! devices from N loopback addresses (127.0.0.2 …), one per 20,000 devices
+//! unless given.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -83,7 +85,7 @@ async fn main() {
     let mut args: Vec<String> = Vec::new();
     let mut all = std::env::args().skip(1);
     while let Some(arg) = all.next() {
-        if arg == "--instances" {
+        if arg == "--instances" || arg == "--sources" {
             all.next();
         } else if !arg.starts_with("--") {
             args.push(arg);
@@ -97,6 +99,14 @@ async fn main() {
 
     let postgres_mode = std::env::args().any(|a| a == "--postgres");
     let instances: usize = std::env::args().skip_while(|a| a != "--instances").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
+    // One loopback source address holds about 28,000 connections to one
+    // server port (the ephemeral range): spread the devices past that.
+    let sources: usize = std::env::args()
+        .skip_while(|a| a != "--sources")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1 + devices / 20_000)
+        .clamp(1, 250);
     assert!(instances == 1 || postgres_mode, "several instances share a PostgreSQL database: add --postgres");
     let dir = tempfile::tempdir().unwrap();
     let postgres = postgres_mode.then(cluster::Postgres::start);
@@ -166,8 +176,13 @@ async fn main() {
     let round_trips: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut sessions = Vec::new();
-    for chunk in links.chunks(64) {
-        let connected = futures_util::future::join_all(chunk.iter().map(|(_, link)| Session::connect(link, jiff::Timestamp::now))).await;
+    for (n, chunk) in links.chunks(64).enumerate() {
+        let connected = futures_util::future::join_all(chunk.iter().enumerate().map(|(i, (_, link))| {
+            // 127.0.0.2, 127.0.0.3, …: one address per device in turn.
+            let source = std::net::IpAddr::from([127, 0, 0, 2 + ((n * 64 + i) % sources) as u8]);
+            Session::connect_from(link, jiff::Timestamp::now, (sources > 1).then_some(source))
+        }))
+        .await;
         sessions.extend(connected.into_iter().map(|s| s.expect("connect")));
     }
     let connect_time = started.elapsed();
@@ -251,7 +266,7 @@ async fn main() {
     println!("| what | figure |");
     println!("|---|---|");
     println!("| setup | {setup} |");
-    println!("| devices connected over WebSocket | {devices} (fd limit {fds}) |");
+    println!("| devices connected over WebSocket | {devices} from {sources} source address(es) (fd limit {fds}) |");
     println!("| enroll (user + activation + activate), all devices | {:.1} s |", enrolled.as_secs_f64());
     println!("| connect + authenticate, all devices | {:.2} s |", connect_time.as_secs_f64());
     println!("| sign-ins created / delivered / answered | {} / {} / {} |", created.len(), delivery.len(), round.len());
