@@ -10,15 +10,22 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::push::ServerMessage;
 
-/// What a device's session is told to do.
+/// What a device's session is told to do. Small (a pointer): each idle
+/// session's queue holds a block of 32 of them.
 pub enum Queued {
-    /// Send this; a challenge names its sign-in, so a session that already
-    /// sent that sign-in (from the database) skips it, and the time it was
-    /// created, for the delivery latency.
-    Message { signin: Option<String>, message: ServerMessage, created_ms: Option<i64> },
+    Message(Box<Outgoing>),
     /// Look in the database for pending sign-ins not sent yet: notifications
     /// may have been missed while the link between instances was down.
     Resync,
+}
+
+/// A message for a device. A challenge names its sign-in, so a session
+/// that already sent that sign-in (from the database) skips it, and the
+/// time it was created, for the delivery latency.
+pub struct Outgoing {
+    pub signin: Option<String>,
+    pub message: ServerMessage,
+    pub created_ms: Option<i64>,
 }
 
 /// Said on the decided broadcast when every waiter should look again.
@@ -76,13 +83,15 @@ impl Hub {
 
     /// Sends `message` to every live connection of `device`; false when none is connected.
     pub fn send(&self, device: &str, message: &ServerMessage) -> bool {
-        self.queue(device, || Queued::Message { signin: None, message: message.clone(), created_ms: None })
+        self.queue(device, || Queued::Message(Box::new(Outgoing { signin: None, message: message.clone(), created_ms: None })))
     }
 
     /// Sends the challenge of sign-in `signin`, created at `created_ms`
     /// (Unix milliseconds), to every live connection of `device`.
     pub fn challenge(&self, device: &str, signin: &str, message: &ServerMessage, created_ms: i64) -> bool {
-        self.queue(device, || Queued::Message { signin: Some(signin.to_owned()), message: message.clone(), created_ms: Some(created_ms) })
+        self.queue(device, || {
+            Queued::Message(Box::new(Outgoing { signin: Some(signin.to_owned()), message: message.clone(), created_ms: Some(created_ms) }))
+        })
     }
 
     fn queue(&self, device: &str, queued: impl Fn() -> Queued) -> bool {

@@ -101,12 +101,8 @@ async fn main() {
     let instances: usize = std::env::args().skip_while(|a| a != "--instances").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
     // One loopback source address holds about 28,000 connections to one
     // server port (the ephemeral range): spread the devices past that.
-    let sources: usize = std::env::args()
-        .skip_while(|a| a != "--sources")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1 + devices / 20_000)
-        .clamp(1, 250);
+    let sources: usize =
+        std::env::args().skip_while(|a| a != "--sources").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1 + devices / 20_000).clamp(1, 250);
     assert!(instances == 1 || postgres_mode, "several instances share a PostgreSQL database: add --postgres");
     let dir = tempfile::tempdir().unwrap();
     let postgres = postgres_mode.then(cluster::Postgres::start);
