@@ -4,6 +4,7 @@
 //! the server shares only those types with the app, never the vault.
 
 mod api;
+pub mod app_passwords;
 pub mod cluster;
 pub mod database;
 mod guard;
@@ -31,7 +32,9 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
-pub use api::{Failure, check_totp, create_signin, new_activation, remove_user, wait_for};
+pub use api::{
+    Failure, NewAppPassword, check_app_password, check_totp, create_signin, new_activation, new_app_password, remove_user, wait_for,
+};
 pub use database::Database;
 pub use net::{Error, GRACE, bind, serve, serve_on, shutdown_signal};
 pub use store::Store;
@@ -435,6 +438,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/signins", post(api::signin_create))
         .route("/api/signins/{id}", get(api::signin_status))
         .route("/api/totp/verify", post(api::totp_verify))
+        .route("/api/app-passwords/verify", post(api::app_password_verify))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::relying_party));
     let admin = Router::new()
@@ -444,6 +448,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/admin/users/{name}/devices", get(api::device_list))
         .route("/api/admin/devices/{id}", delete(api::device_revoke))
         .route("/api/admin/activations/{id}", delete(api::activation_revoke))
+        .route("/api/admin/users/{name}/app-passwords", get(api::app_password_list).post(api::app_password_create))
+        .route("/api/admin/app-passwords/{id}", delete(api::app_password_revoke))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::admin));
     let activation = Router::new()

@@ -160,8 +160,16 @@ async fn blocks_totp_steps_and_rate_limits_hold_across_instances() {
     let postgres = Postgres::start();
     let (a, b) = two(&postgres, "shared", &["--activation-rate-per-minute", "5"]).await;
 
-    // "It wasn't me" through A blocks pushes made through B.
+    // An app password made through A works through B (PostgreSQL's
+    // migration 5), until the report below revokes it.
     let link = a.device("dave").await;
+    let (status, made) = a.post("/api/admin/users/dave/app-passwords", ADMIN, json!({ "name": "mail" })).await;
+    assert_eq!(status, 201, "{made}");
+    let app_password = json!({ "user": "dave", "password": made["password"] });
+    assert_eq!(b.post("/api/app-passwords/verify", RP, app_password.clone()).await.1["valid"], true);
+    assert!(a.get_with("/api/admin/users/dave/app-passwords", ADMIN).await[0]["last_used_at"].is_i64(), "its use is recorded");
+
+    // "It wasn't me" through A blocks pushes made through B.
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let (id, _) = b.signin("dave").await;
     assert_eq!(next_challenge(&mut session).await.id, id);
@@ -169,6 +177,7 @@ async fn blocks_totp_steps_and_rate_limits_hold_across_instances() {
     assert_eq!(session.verdict(&id).await.unwrap().1, Status::Reported);
     let (status, body) = b.post("/api/signins", RP, json!({ "user": "dave" })).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("blocked")), "{body}");
+    assert_eq!(b.post("/api/app-passwords/verify", RP, app_password).await.1["valid"], false, "revoked by the report");
 
     // A TOTP code accepted by A is refused by B.
     let (code, url) = a.activation("erin").await;

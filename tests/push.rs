@@ -50,7 +50,7 @@ async fn a_session_bound_to_a_source_address_connects_from_it() {
     assert!(
         table.lines().any(|line| {
             let columns: Vec<&str> = line.split_whitespace().collect();
-            columns.len() > 2 && columns[1].starts_with(&ours) && columns[2] == theirs
+            columns.len() > 2 && columns[1].starts_with(ours) && columns[2] == theirs
         }),
         "no connection from {source} to port {}:\n{table}",
         server.port
@@ -630,4 +630,96 @@ async fn a_refused_listener_key_is_said_as_such_with_the_key() {
         matches!(&refused, Update::Refused { key, retry_in, .. } if *key == listener.key.public() && *retry_in < Duration::from_secs(2)),
         "{refused:?}"
     );
+}
+
+/// App passwords, end to end: made by the admin API and the command line,
+/// shown once, checked through the relying-party API (with backoff and a
+/// record of their last use), revoked one at a time, and all at once by
+/// "It wasn't me".
+#[tokio::test]
+async fn app_passwords_are_made_checked_revoked_and_dropped_by_a_fraud_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let link = server.device("ines").await;
+    let (status, made) = server.post("/api/admin/users/ines/app-passwords", ADMIN, json!({ "name": "Outlook 2010" })).await;
+    assert_eq!(status, 201, "{made}");
+    let password = made["password"].as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 24, "20 letters in groups of four: {password}");
+    let verify = |user: &'static str, password: String| {
+        server.post("/api/app-passwords/verify", RP, json!({ "user": user, "password": password, "ip": "198.51.100.9" }))
+    };
+    // Only the relying party checks them.
+    assert_eq!(server.post("/api/app-passwords/verify", ADMIN, json!({ "user": "ines", "password": password })).await.0, 401);
+    assert_eq!(verify("ines", password.clone()).await.1["valid"], true);
+    assert_eq!(verify("ines", password.replace(' ', "").to_uppercase()).await.1["valid"], true, "typed without spaces, in capitals");
+    assert_eq!(verify("someone", password.clone()).await.1["valid"], false, "another user's");
+
+    // The list shows its name and last use, never the password or its hash.
+    let listed = server.get_with("/api/admin/users/ines/app-passwords", ADMIN).await;
+    let first = &listed[0];
+    assert_eq!((first["name"].as_str(), first["last_used_from"].as_str()), (Some("Outlook 2010"), Some("198.51.100.9")), "{listed}");
+    assert!(first["last_used_at"].as_i64().is_some_and(|at| at >= now() - 5));
+    let text = listed.to_string();
+    assert!(!text.contains(&password.replace(' ', "")) && !text.contains("argon2"), "{text}");
+
+    // The command line makes one too, printed once; the database keeps no password.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+        .args(["--database", server.database.to_str().unwrap(), "app-password", "create", "ines", "Thunderbird", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let second: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let second_password = second["password"].as_str().unwrap().to_owned();
+    assert_eq!(verify("ines", second_password.clone()).await.1["valid"], true);
+    // The database file and its write-ahead log keep no password.
+    for suffix in ["", "-wal"] {
+        let stored = std::fs::read(format!("{}{suffix}", server.database.display())).unwrap_or_default();
+        assert!(!stored.windows(20).any(|w| w == second_password.replace(' ', "").as_bytes()), "the database holds only hashes");
+    }
+
+    // Revoked: refused, and gone from the list.
+    assert_eq!(server.delete(&format!("/api/admin/app-passwords/{}", made["id"].as_str().unwrap()), ADMIN).await, 204);
+    assert_eq!(verify("ines", password.clone()).await.1["valid"], false);
+    assert_eq!(server.get_with("/api/admin/users/ines/app-passwords", ADMIN).await.as_array().unwrap().len(), 1);
+    assert_eq!(server.delete(&format!("/api/admin/app-passwords/{}", made["id"].as_str().unwrap()), ADMIN).await, 404);
+    // A bad name, an unknown user and the limit are said plainly.
+    assert_eq!(server.post("/api/admin/users/ines/app-passwords", ADMIN, json!({ "name": "  " })).await.0, 400);
+    assert_eq!(server.post("/api/admin/users/nobody/app-passwords", ADMIN, json!({ "name": "x" })).await.0, 404);
+    for n in 1..10 {
+        assert_eq!(server.post("/api/admin/users/ines/app-passwords", ADMIN, json!({ "name": format!("app {n}") })).await.0, 201);
+    }
+    let (status, body) = server.post("/api/admin/users/ines/app-passwords", ADMIN, json!({ "name": "one too many" })).await;
+    assert_eq!(status, 409, "{body}");
+
+    // "It wasn't me" revokes every app password: whoever signed in may hold them.
+    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    let (id, _) = server.signin("ines").await;
+    next_challenge(&mut session).await;
+    session.respond(&id, Decision::Report, None, false, now()).await.unwrap();
+    assert_eq!(session.verdict(&id).await.unwrap().1, Status::Reported);
+    assert_eq!(verify("ines", second_password).await.1["valid"], false);
+    assert!(server.get_with("/api/admin/users/ines/app-passwords", ADMIN).await.as_array().unwrap().is_empty());
+}
+
+/// Guessing app passwords is throttled like guessing codes: after five
+/// wrong ones from an address, even the right one waits.
+#[tokio::test]
+async fn wrong_app_passwords_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    server.device("jon").await;
+    let (_, made) = server.post("/api/admin/users/jon/app-passwords", ADMIN, json!({ "name": "mail" })).await;
+    let verify = |password: &str| {
+        server.post("/api/app-passwords/verify", RP, json!({ "user": "jon", "password": password, "ip": "198.51.100.10" }))
+    };
+    for wrong in ["aaaa aaaa aaaa aaaa aaaa", "not even the shape", "", "bbbbbbbbbbbbbbbbbbbb", "x"] {
+        assert_eq!(verify(wrong).await.1["valid"], false);
+    }
+    let (_, body) = verify(made["password"].as_str().unwrap()).await;
+    assert_eq!(body["valid"], false, "{body}");
+    assert!(body["retry_after"].as_u64().is_some_and(|s| s > 0), "{body}");
+    // Another address is not held back by these.
+    let (_, body) =
+        server.post("/api/app-passwords/verify", RP, json!({ "user": "jon", "password": made["password"], "ip": "198.51.100.11" })).await;
+    assert_eq!(body["valid"], true, "{body}");
 }

@@ -136,6 +136,11 @@ enum Command {
         #[command(subcommand)]
         what: RevokeCommand,
     },
+    /// App passwords, for older apps that cannot do two-step verification
+    AppPassword {
+        #[command(subcommand)]
+        command: AppPasswordCommand,
+    },
     /// Copy the SQLite database, consistently, while the server runs (VACUUM INTO a new 0600 file)
     Backup { to: PathBuf },
     /// Make new admin and relying-party API tokens and print them, once (only their hashes are kept; the old ones stop working)
@@ -148,6 +153,28 @@ enum RevokeCommand {
     Device { id: String },
     /// An activation that was not used yet
     Activation { id: String },
+}
+
+#[derive(Subcommand)]
+enum AppPasswordCommand {
+    /// Make an app password for a user and print it, once (only its Argon2id hash is kept)
+    Create {
+        user: String,
+        /// The app it is for, as the user will see it listed
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's app passwords with their last use (never the passwords)
+    List {
+        user: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an app password: the app it was for can no longer sign in with it
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -294,6 +321,52 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command: UserCommand::Remove { name } } => {
             countersign::server::remove_user(&state, &name).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             print(&format!("Removed {name} with their devices, activations and sign-ins."))
+        }
+        Command::AppPassword { command: AppPasswordCommand::Create { user, name, json } } => {
+            let created =
+                countersign::server::new_app_password(&state, &user, &name).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
+            if json {
+                return print(&serde_json::to_string_pretty(&created)?);
+            }
+            print(&format!(
+                "App password for {} ({}), id {}:\n\n    {}\n\nShown this once: enter it in the app in place of the account's password.",
+                countersign::push::printable(&user),
+                countersign::push::printable(&created.name),
+                created.id,
+                created.password
+            ))
+        }
+        Command::AppPassword { command: AppPasswordCommand::List { user, json } } => {
+            if !state.store.user_exists(&user).await? {
+                bail!("no user {user:?}");
+            }
+            let passwords = state.store.app_passwords(&user).await?;
+            if json {
+                return print(&serde_json::to_string_pretty(&passwords)?);
+            }
+            if passwords.is_empty() {
+                return print(&format!("{} has no app passwords.", countersign::push::printable(&user)));
+            }
+            print(
+                &passwords
+                    .iter()
+                    .map(|p| {
+                        let used = match (p.last_used_at, &p.last_used_from) {
+                            (Some(at), Some(from)) => format!("last used {at} from {}", countersign::push::printable(from)),
+                            (Some(at), None) => format!("last used {at}"),
+                            _ => "never used".to_owned(),
+                        };
+                        format!("{}  {}  created {}  {used}", p.id, countersign::push::printable(&p.name), p.created_at)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+        Command::AppPassword { command: AppPasswordCommand::Revoke { id } } => {
+            if !state.store.revoke_app_password(&id, None).await? {
+                bail!("no app password {id:?}");
+            }
+            print(&format!("Revoked app password {id}."))
         }
         Command::Activate { user, qr, json } => {
             let activation = countersign::server::new_activation(&state, &user).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;

@@ -17,7 +17,7 @@ use super::cluster::{self, Event};
 use super::guard::Client;
 use super::limits::Refusal;
 use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin, UserInfo};
-use super::{AppState, now};
+use super::{AppState, app_passwords, now};
 use super::{hub, log};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -363,6 +363,122 @@ pub async fn totp_verify(
 ) -> Result<Json<TotpVerdict>> {
     let Json(request) = body?;
     Ok(Json(check_totp(&state, &request.user, &request.code, request.ip.unwrap_or(client)).await?))
+}
+
+/// `POST /api/app-passwords/verify`: an app password, sent by an app that
+/// cannot do two-step verification (never a second factor).
+#[derive(Deserialize)]
+pub struct AppPasswordCheck {
+    pub user: String,
+    pub password: String,
+    /// The end user's address, as for TOTP codes (backoff per user and address).
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for AppPasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppPasswordCheck").field("user", &self.user).field("password", &"***").field("ip", &self.ip).finish()
+    }
+}
+
+/// Checks an app password of `user`, for a caller at `caller`: wrong ones
+/// count against the same backoff as wrong TOTP codes; a right one records
+/// its use.
+pub async fn check_app_password(state: &AppState, user: &str, password: &str, caller: IpAddr) -> Result<TotpVerdict> {
+    let user = user.trim();
+    let wait = state.totp_wait(user, caller).await?;
+    if wait > 0 {
+        state.audit.refused(Refusal::RateLimited, caller, "app passwords after wrong ones");
+        return Ok(TotpVerdict { valid: false, retry_after: Some(wait.div_ceil(1000)) });
+    }
+    let hashes = state.store.app_password_hashes(user).await?;
+    let given = zeroize::Zeroizing::new(password.to_owned());
+    // Argon2id takes tens of milliseconds each: off the async threads.
+    let found =
+        tokio::task::spawn_blocking(move || hashes.into_iter().find(|(_, hash)| app_passwords::matches(&given, hash)).map(|(id, _)| id))
+            .await
+            .map_err(|error| Failure::Internal(format!("checking an app password: {error}")))?;
+    if let Some(id) = &found {
+        state.store.app_password_used(id, &caller.to_string(), now()).await?;
+    }
+    state.totp_result(user, caller, found.is_some()).await?;
+    if found.is_none() {
+        state.audit.refused(Refusal::AppPassword, caller, &format!("a wrong app password for {}", crate::push::printable(user)));
+    }
+    Ok(TotpVerdict { valid: found.is_some(), retry_after: None })
+}
+
+/// `POST /api/app-passwords/verify` (relying party).
+pub async fn app_password_verify(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    body: std::result::Result<Json<AppPasswordCheck>, JsonRejection>,
+) -> Result<Json<TotpVerdict>> {
+    let Json(request) = body?;
+    Ok(Json(check_app_password(&state, &request.user, &request.password, request.ip.unwrap_or(client)).await?))
+}
+
+/// A new app password, as shown once.
+#[derive(Serialize)]
+pub struct NewAppPassword {
+    pub id: String,
+    pub name: String,
+    /// Grouped by four letters; never stored.
+    pub password: String,
+}
+
+impl std::fmt::Debug for NewAppPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAppPassword").field("id", &self.id).field("name", &self.name).field("password", &"***").finish()
+    }
+}
+
+/// Makes an app password for `user`, named for the app it is for.
+pub async fn new_app_password(state: &AppState, user: &str, name: &str) -> Result<NewAppPassword> {
+    let name = app_passwords::name(name).map_err(Failure::BadRequest)?;
+    if !state.store.user_exists(user).await? {
+        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(user))));
+    }
+    let generated = tokio::task::spawn_blocking(app_passwords::generate)
+        .await
+        .map_err(|error| Failure::Internal(format!("making an app password: {error}")))??;
+    let Some(id) = state.store.add_app_password(user, &name, &generated.hash, app_passwords::PER_USER, now()).await? else {
+        return Err(Failure::Conflict(format!("a user holds at most {} app passwords: revoke one first", app_passwords::PER_USER)));
+    };
+    Ok(NewAppPassword { id, name, password: generated.shown.to_string() })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppPasswordName {
+    pub name: String,
+}
+
+/// `POST /api/admin/users/{name}/app-passwords`: the password, once.
+pub async fn app_password_create(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    body: std::result::Result<Json<AppPasswordName>, JsonRejection>,
+) -> Result<(StatusCode, Json<NewAppPassword>)> {
+    let Json(request) = body?;
+    Ok((StatusCode::CREATED, Json(new_app_password(&state, &user, &request.name).await?)))
+}
+
+/// `GET /api/admin/users/{name}/app-passwords`.
+pub async fn app_password_list(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<Vec<store::AppPasswordInfo>>> {
+    if !state.store.user_exists(&user).await? {
+        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(&user))));
+    }
+    Ok(Json(state.store.app_passwords(&user).await?))
+}
+
+/// `DELETE /api/admin/app-passwords/{id}`.
+pub async fn app_password_revoke(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    if state.store.revoke_app_password(&id, None).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::NotFound(format!("no app password {}", crate::push::printable(&id))))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -130,6 +130,8 @@ pub enum Refusal {
     Signature,
     /// A wrong TOTP code.
     Totp,
+    /// A wrong app password.
+    AppPassword,
 }
 
 /// Log lines per kind per minute before the rest are only counted.

@@ -124,6 +124,17 @@ pub struct UserInfo {
     pub devices: i64,
 }
 
+/// An app password as the user and the admin see it (never the password,
+/// never its hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppPasswordInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_used_from: Option<String>,
+}
+
 /// An activation as the admin sees it (never its code).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActivationInfo {
@@ -507,7 +518,7 @@ impl Store {
             let mut transaction = pool.begin().await?;
             let devices: Vec<String> =
                 sqlx::query_scalar("DELETE FROM devices WHERE user_name = $1 RETURNING id").bind(name).fetch_all(&mut *transaction).await?;
-            for table in ["activations", "signins", "totp_used"] {
+            for table in ["activations", "signins", "totp_used", "app_passwords"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE user_name = $1")).bind(name).execute(&mut *transaction).await?;
             }
             let removed = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *transaction).await?.rows_affected();
@@ -708,12 +719,92 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Keeps a new app password's hash for `user`, unless they hold
+    /// `limit` already (in one transaction: two at once cannot pass it).
+    /// Its id, or `None` at the limit.
+    pub async fn add_app_password(&self, user: &str, name: &str, hash: &str, limit: usize, now: i64) -> Result<Option<String>, Error> {
+        let id = random_hex::<8>()?;
+        with_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            // Serializes a user's additions (PostgreSQL row lock; SQLite's
+            // write transaction already does).
+            sqlx::query("UPDATE users SET name = name WHERE name = $1").bind(user).execute(&mut *transaction).await?;
+            let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_passwords WHERE user_name = $1")
+                .bind(user)
+                .fetch_one(&mut *transaction)
+                .await?;
+            if held >= i64::try_from(limit).unwrap_or(i64::MAX) {
+                return Ok(None);
+            }
+            sqlx::query("INSERT INTO app_passwords (id, user_name, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&id)
+                .bind(user)
+                .bind(name)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            Ok(Some(id.clone()))
+        })
+    }
+
+    /// A user's app passwords, newest first.
+    pub async fn app_passwords(&self, user: &str) -> Result<Vec<AppPasswordInfo>, Error> {
+        type Row = (String, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, name, created_at, last_used_at, last_used_from FROM app_passwords WHERE user_name = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at, last_used_at, last_used_from)| AppPasswordInfo {
+                id,
+                name,
+                created_at,
+                last_used_at,
+                last_used_from,
+            })
+            .collect())
+    }
+
+    /// A user's app passwords' ids and hashes, the last used first.
+    pub async fn app_password_hashes(&self, user: &str) -> Result<Vec<(String, String)>, Error> {
+        Ok(with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, hash FROM app_passwords WHERE user_name = $1 ORDER BY COALESCE(last_used_at, created_at) DESC",
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Records that app password `id` worked for a caller at `from`.
+    pub async fn app_password_used(&self, id: &str, from: &str, now: i64) -> Result<(), Error> {
+        execute!(
+            self,
+            sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_used_from = $2 WHERE id = $3").bind(now).bind(from).bind(id)
+        )?;
+        Ok(())
+    }
+
+    /// Revokes app password `id` (of `user` when given); whether there was one.
+    pub async fn revoke_app_password(&self, id: &str, user: Option<&str>) -> Result<bool, Error> {
+        let done = match user {
+            Some(user) => execute!(self, sqlx::query("DELETE FROM app_passwords WHERE id = $1 AND user_name = $2").bind(id).bind(user))?,
+            None => execute!(self, sqlx::query("DELETE FROM app_passwords WHERE id = $1").bind(id))?,
+        };
+        Ok(done == 1)
+    }
+
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
         Ok(with_pool!(self, pool => sqlx::query_scalar("SELECT id FROM devices WHERE user_name = $1").bind(user).fetch_all(pool).await)?)
     }
 
     /// "It wasn't me": records the report, denies the user's other pending
-    /// sign-ins and blocks new ones until `until`, all at once. Returns the
+    /// sign-ins, blocks new ones until `until` and revokes the user's app
+    /// passwords, all at once. Returns the
     /// ids it denied, or `None` when the sign-in was already decided.
     pub async fn report(&self, id: &str, user: &str, device: &str, until: i64, now: i64) -> Result<Option<Vec<String>>, Error> {
         with_pool!(self, pool => {
@@ -739,6 +830,8 @@ impl Store {
             .fetch_all(&mut *transaction)
             .await?;
             sqlx::query("UPDATE users SET blocked_until = $1 WHERE name = $2").bind(until).bind(user).execute(&mut *transaction).await?;
+            // Whoever signs in as the user may hold their app passwords too.
+            sqlx::query("DELETE FROM app_passwords WHERE user_name = $1").bind(user).execute(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(Some(others))
         })

@@ -121,7 +121,7 @@ async fn main() {
     for port in &ports {
         let child = Command::new(&binary)
             .args(["--database", &database, "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
-            .args(["--activation-rate-per-minute", "10000", "--challenge-seconds", "120", "--public-url", &base])
+            .args(["--activation-rate-per-minute", "1000000", "--challenge-seconds", "120", "--public-url", &base])
             .args(["--trusted-proxy", "127.0.0.1", "--demo-pages", "false", "--max-connections", "1000000"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

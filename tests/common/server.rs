@@ -164,7 +164,11 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        reqwest::Client::new().get(format!("{}{path}", self.base)).bearer_auth(RP).send().await.unwrap().json().await.unwrap()
+        self.get_with(path, RP).await
+    }
+
+    pub async fn get_with(&self, path: &str, token: &str) -> Value {
+        reqwest::Client::new().get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
     }
 
     /// A user and a fresh activation: (code, url).
