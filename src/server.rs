@@ -284,6 +284,9 @@ pub struct Inner {
     pub audit: limits::Audit,
     /// The demo pages' form token (a fresh one at each start).
     form_token: String,
+    /// Signs the pages' short-lived grants (a fresh key at each start,
+    /// never sent): proof that a browser typed a right code for a user.
+    page_key: ring::hmac::Key,
 }
 
 impl std::ops::Deref for AppState {
@@ -329,6 +332,11 @@ impl AppState {
             totp: limits::Backoff::default(),
             audit: limits::Audit::default(),
             form_token: store::random_hex::<16>()?,
+            page_key: {
+                let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+                getrandom::fill(&mut *bytes).map_err(|_| store::Error::Random)?;
+                ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*bytes)
+            },
             config,
             store,
             key,

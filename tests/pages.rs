@@ -182,3 +182,102 @@ async fn enroll_on_the_page_then_contact_me_approve_deny_report_and_verify_a_cod
 
     browser.close().await.unwrap();
 }
+
+/// Fills the app-password form (the page is open) and presses Create.
+async fn create_app_password(browser: &Client, user: &str, app: &str, code: &str) {
+    for (field, value) in [("#user", user), ("#name", app), ("#code", code)] {
+        let input = browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(field)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    browser.find(Locator::Css("#create")).await.unwrap().click().await.unwrap();
+}
+
+/// Step 3: from the enrollment page to an app password, which needs a code
+/// from the app, is shown once with Copy, works through the relying-party
+/// API, and is revoked from the list; a forged grant revokes nothing.
+#[tokio::test]
+async fn app_passwords_on_the_page_need_a_code_are_shown_once_and_revoked_from_the_list() {
+    if !chromedriver_found() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let driver = driver();
+    let browser = browser(&driver).await;
+    submit_user(&browser, &format!("{}/enroll", server.base), "carol", "#setup").await;
+    let (code, url) = (text_of(&browser, "#code").await, text_of(&browser, "#url").await);
+    let client::Activated { account, .. } = client::activate(&url, &code, "browser test").await.unwrap();
+    let totp = |offset: i64| countersign::otp::code(&account, (countersign::server::now() + offset) as u64).value;
+    let verify = |password: String| {
+        server.post("/api/app-passwords/verify", common::server::RP, serde_json::json!({ "user": "carol", "password": password }))
+    };
+
+    // Step 3's link, then a wrong code: nothing is made or listed.
+    browser.find(Locator::Css("#app-passwords")).await.unwrap().click().await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "App passwords — Countersign");
+    shot(&browser, "page-app-passwords").await;
+    create_app_password(&browser, "carol", "Outlook 2010", "000000").await;
+    assert!(text_of(&browser, "#result").await.starts_with("That code is not right"));
+    assert!(browser.find(Locator::Css("#password")).await.is_err());
+
+    // A right code: the password, once, and the list.
+    create_app_password(&browser, "carol", "Outlook 2010", &totp(0)).await;
+    let password = text_of(&browser, "#password").await;
+    assert_eq!(password.len(), 24, "{password}");
+    assert_eq!(text_of(&browser, "#list .app").await, "Outlook 2010");
+    assert_eq!(text_of(&browser, "#copy").await, "Copy");
+    shot(&browser, "page-app-password-created").await;
+    assert_eq!(verify(password.clone()).await.1["valid"], true);
+
+    // A second one (the next code). A revoke with a forged grant, sent as
+    // the page would (its form token, same origin), is refused.
+    browser.goto(&format!("{}/app-passwords", server.base)).await.unwrap();
+    create_app_password(&browser, "carol", "Thunderbird", &totp(30)).await;
+    let second = text_of(&browser, "#password").await;
+    assert_eq!(browser.find_all(Locator::Css("#list .revoke")).await.unwrap().len(), 2);
+    // Thunderbird's row (rows made in the same second come in any order).
+    let field = |name: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let script = format!(
+                "return [...document.querySelectorAll('#list tr')].find(r => r.textContent.includes('Thunderbird')).querySelector('input[name={name}]').value"
+            );
+            let value = browser.execute(&script, vec![]).await.unwrap();
+            value.as_str().unwrap().to_owned()
+        }
+    };
+    let (csrf, id, real) = (field("csrf").await, field("id").await, field("grant").await);
+    let until: i64 = real.split('.').next().unwrap().parse().unwrap();
+    let revoke =
+        |id: String, grant: String| {
+            let request = reqwest::Client::new()
+                .post(format!("{}/app-passwords/revoke", server.base))
+                .header("origin", &server.base)
+                .form(&[("csrf", csrf.clone()), ("user", "carol".into()), ("id", id), ("grant", grant)]);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+    // The same request with the real grant reaches the store (no such id).
+    let (status, body) = revoke("nosuchid".into(), real.clone()).await;
+    assert!(status == 200 && body.contains("already revoked"), "{status} {body}");
+    for forged in [format!("{}.{}", until + 3600, real.split('.').nth(1).unwrap()), "9999999999.00".into(), String::new()] {
+        let (status, body) = revoke(id.clone(), forged.clone()).await;
+        assert!(status == 403 && body.contains(r#"id="expired""#), "forged grant {forged:?}: {status} {body}");
+    }
+    assert_eq!(verify(second.clone()).await.1["valid"], true, "a forged grant revoked nothing");
+
+    // With the real grant: Thunderbird's Revoke takes it off the list.
+    browser.find(Locator::XPath("//tr[td[@class='app' and text()='Thunderbird']]//button")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&browser, "#result").await.starts_with("Revoked."));
+    assert!(browser.find(Locator::Css("#password")).await.is_err(), "the password is shown only once");
+    shot(&browser, "page-app-password-revoked").await;
+    let left = text_of(&browser, "#list").await;
+    assert!(left.contains("Outlook 2010") && !left.contains("Thunderbird"), "{left}");
+    assert_eq!(verify(second).await.1["valid"], false);
+    assert_eq!(verify(password).await.1["valid"], true);
+
+    browser.close().await.unwrap();
+}

@@ -11,6 +11,8 @@
 //! form post must come from this origin (`Origin`, else `Sec-Fetch-Site`)
 //! and carry the form's token, pages are never cached or framed, and
 //! "Contact me" sends at most 5 pushes per user and 10 per address a minute.
+//! App passwords are made, listed and revoked on the page only after a
+//! right code from the user's app (a signed grant then lasts 10 minutes).
 
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -33,6 +35,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/demo/push", post(demo_push))
         .route("/demo/status/{id}", get(demo_status))
         .route("/demo/code", post(demo_code))
+        .route("/app-passwords", get(app_passwords_form).post(app_passwords))
+        .route("/app-passwords/revoke", post(app_password_revoke))
         .route_layer(from_fn_with_state(state.clone(), same_site))
         .layer(map_response(never_cached_or_framed))
 }
@@ -131,6 +135,9 @@ input {{ font-size: 1rem; padding: .4rem; }}
 .number {{ font-size: 3rem; letter-spacing: .2rem; }}
 .error {{ color: #a80000; }} .ok {{ color: #107c10; }}
 dt {{ font-weight: 600; }} code {{ font-size: 1.1rem; }}
+h2 {{ font-weight: 400; font-size: 1.25rem; margin-top: 2rem; }}
+table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: .35rem .75rem .35rem 0; border-bottom: 1px solid #e0e0e0; }}
+.secret {{ font-size: 1.6rem; letter-spacing: .1rem; }}
 </style></head><body><h1>{title}</h1>
 {body}
 </body></html>"#,
@@ -205,7 +212,9 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
 <div class="box"><img id="qr" alt="Activation QR code" width="240" height="240" src="data:image/png;base64,{png}">
 <p>If you are unable to scan the image, enter the following information in your app.</p>
 <dl><dt>Code:</dt><dd><code id="code">{code}</code></dd><dt>URL:</dt><dd><code id="url">{url}</code></dd></dl></div>
-<p>The code is valid for 10 minutes and can be used once. When the app shows the account, <a href="/demo">try a sign-in</a>.</p>"#,
+<p>The code is valid for 10 minutes and can be used once. When the app shows the account, <a href="/demo">try a sign-in</a>.</p>
+<h2>Step 3: Keep using your existing applications</h2>
+<p>Some apps, like older mail clients, cannot ask for a second step. Once the app shows the account, <a id="app-passwords" href="/app-passwords">create an app password</a> for each of them, with a code from the app.</p>"#,
                 png = activation.qr_png_base64,
                 code = escape(&activation.code),
                 url = escape(&activation.url)
@@ -324,6 +333,165 @@ async fn demo_code(State(state): State<AppState>, Extension(Client(client)): Ext
         Ok(_) => page(
             "Enter code",
             &format!(r#"<p class="error" id="result">That code is not right, or was already used. Try the next one.</p>{form_html}"#),
+        )
+        .into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// How long a right code lets this browser see and revoke app passwords.
+const GRANT_SECONDS: i64 = 600;
+
+/// A grant for `user` until `until`: the time and an HMAC of both under a
+/// key that never leaves the server.
+fn grant(state: &AppState, user: &str, until: i64) -> String {
+    let tag = ring::hmac::sign(&state.page_key, format!("app-passwords\0{user}\0{until}").as_bytes());
+    format!("{until}.{}", data_encoding::HEXLOWER.encode(tag.as_ref()))
+}
+
+fn granted(state: &AppState, user: &str, grant: &str) -> bool {
+    let Some((until, tag)) = grant.split_once('.') else { return false };
+    let (Ok(until), Ok(tag)) = (until.parse::<i64>(), data_encoding::HEXLOWER.decode(tag.as_bytes())) else { return false };
+    until > now() && ring::hmac::verify(&state.page_key, format!("app-passwords\0{user}\0{until}").as_bytes(), &tag).is_ok()
+}
+
+fn app_passwords_box(state: &AppState, user: &str, message: &str) -> String {
+    format!(
+        r#"{message}<form method="post" action="/app-passwords" class="box">{token}
+<p><label>User name <input name="user" id="user" autocomplete="username" value="{user}" required></label></p>
+<p><label>App <input name="name" id="name" placeholder="Outlook 2010" maxlength="{limit}"></label> (leave empty to see your app passwords)</p>
+<p><label>Code from your Countersign app <input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required></label></p>
+<button id="create" type="submit">Create app password</button></form>"#,
+        token = token_field(state),
+        user = escape(user),
+        limit = super::app_passwords::NAME_LIMIT
+    )
+}
+
+async fn app_passwords_form(State(state): State<AppState>) -> Html<String> {
+    page(
+        "App passwords",
+        &app_passwords_box(
+            &state,
+            "",
+            "<p>Apps that cannot ask for a second step, like older mail clients, sign in with an app password in place of your password: one for each app. Enter a code from your Countersign app to create one, or to see and revoke yours.</p>",
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct AppPasswordForm {
+    user: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The user's app passwords, each with Revoke (the grant goes with it).
+async fn app_passwords_list(state: &AppState, user: &str, grant: &str) -> Result<String, Failure> {
+    let listed = state.store.app_passwords(user).await?;
+    if listed.is_empty() {
+        return Ok(r#"<p id="none">You have no app passwords.</p>"#.into());
+    }
+    let date = |at: i64| jiff::Timestamp::from_second(at).map_or_else(|_| at.to_string(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let rows: String = listed
+        .iter()
+        .map(|p| {
+            let used = match (p.last_used_at, &p.last_used_from) {
+                (Some(at), Some(from)) => format!("{} from {}", date(at), escape(from)),
+                (Some(at), None) => date(at),
+                _ => "never".into(),
+            };
+            format!(
+                r#"<tr><td class="app">{name}</td><td>{created}</td><td>{used}</td><td><form method="post" action="/app-passwords/revoke">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="grant" value="{grant}"><input type="hidden" name="id" value="{id}"><button class="secondary revoke" type="submit">Revoke</button></form></td></tr>"#,
+                name = escape(&p.name),
+                created = date(p.created_at),
+                token = token_field(state),
+                user = escape(user),
+                grant = escape(grant),
+                id = escape(&p.id),
+            )
+        })
+        .collect();
+    Ok(format!(r#"<table id="list"><tr><th>App</th><th>Created</th><th>Last used</th><th></th></tr>{rows}</table>"#))
+}
+
+/// A right code: makes the app password asked for (shown once, with Copy)
+/// and lists them all.
+async fn app_passwords(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Form(form): Form<AppPasswordForm>,
+) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/app-passwords");
+    }
+    let user = form.user.trim();
+    let refused = |message: &str| {
+        page("App passwords", &app_passwords_box(&state, user, &format!(r#"<p class="error" id="result">{message}</p>"#))).into_response()
+    };
+    match api::check_totp(&state, user, &form.code, client).await {
+        Ok(verdict) if verdict.valid => {}
+        Ok(TotpVerdict { retry_after: Some(seconds), .. }) => {
+            return refused(&format!("Too many wrong codes from here. Wait {seconds} s, then try again."));
+        }
+        Ok(_) => return refused("That code is not right, or was already used. Try the next one."),
+        Err(failure) => return failure.into_response(),
+    }
+    let mut shown = String::new();
+    if !form.name.trim().is_empty() {
+        match api::new_app_password(&state, user, &form.name).await {
+            Ok(created) => {
+                shown = format!(
+                    r#"<div class="box"><p>Your app password for <b>{name}</b>. Enter it in the app in place of your password. It is shown only now.</p>
+<p><code class="secret" id="password">{password}</code> <button id="copy" type="button" onclick="navigator.clipboard.writeText(document.getElementById('password').textContent.replaceAll(' ', '')).then(() => {{ this.textContent = 'Copied'; }})">Copy</button></p></div>"#,
+                    name = escape(&created.name),
+                    password = escape(&created.password)
+                );
+            }
+            Err(Failure::BadRequest(message) | Failure::Conflict(message)) => {
+                shown = format!(r#"<p class="error" id="result">{}</p>"#, escape(&message))
+            }
+            Err(failure) => return failure.into_response(),
+        }
+    }
+    let grant = grant(&state, user, now() + GRANT_SECONDS);
+    match app_passwords_list(&state, user, &grant).await {
+        Ok(list) => {
+            page("App passwords", &format!(r#"{shown}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">Create another</a></p>"#))
+                .into_response()
+        }
+        Err(failure) => failure.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    user: String,
+    id: String,
+    #[serde(default)]
+    grant: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Revoke, with a grant from a right code in the last 10 minutes.
+async fn app_password_revoke(State(state): State<AppState>, Form(form): Form<RevokeForm>) -> Response {
+    if !token_ok(&state, &form.csrf) || !granted(&state, &form.user, &form.grant) {
+        return expired_form("/app-passwords");
+    }
+    let message = match state.store.revoke_app_password(&form.id, Some(&form.user)).await {
+        Ok(true) => r#"<p class="ok" id="result">Revoked. The app it was for can no longer sign in with it.</p>"#,
+        Ok(false) => r#"<p class="error" id="result">That app password was already revoked.</p>"#,
+        Err(error) => return Failure::from(error).into_response(),
+    };
+    match app_passwords_list(&state, &form.user, &form.grant).await {
+        Ok(list) => page(
+            "App passwords",
+            &format!(r#"{message}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">Create another</a></p>"#),
         )
         .into_response(),
         Err(failure) => failure.into_response(),
