@@ -453,7 +453,7 @@ async fn app_passwords(
                 );
             }
             Err(Failure::BadRequest(message) | Failure::Conflict(message)) => {
-                shown = format!(r#"<p class="error" id="result">{}</p>"#, escape(&message))
+                shown = format!(r#"<p class="error" id="result">{}</p>"#, escape(&message));
             }
             Err(failure) => return failure.into_response(),
         }
