@@ -14,6 +14,7 @@ pub mod log;
 mod metrics;
 mod net;
 mod pages;
+pub mod phones;
 mod secrets;
 pub mod store;
 #[cfg(test)]
@@ -28,12 +29,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
 pub use api::{
-    Failure, NewAppPassword, check_app_password, check_totp, create_signin, new_activation, new_app_password, remove_user, wait_for,
+    Failure, NewAppPassword, PhoneRequest, check_app_password, check_totp, create_signin, new_activation, new_app_password, remove_user,
+    set_phone, wait_for,
 };
 pub use database::Database;
 pub use net::{Error, GRACE, bind, serve, serve_on, shutdown_signal};
@@ -458,6 +460,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/admin/activations/{id}", delete(api::activation_revoke))
         .route("/api/admin/users/{name}/app-passwords", get(api::app_password_list).post(api::app_password_create))
         .route("/api/admin/app-passwords/{id}", delete(api::app_password_revoke))
+        .route("/api/admin/users/{name}/phones", get(api::phone_list))
+        .route("/api/admin/users/{name}/phones/{kind}", put(api::phone_set).delete(api::phone_remove))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::admin));
     let activation = Router::new()

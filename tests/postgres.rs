@@ -168,6 +168,21 @@ async fn blocks_totp_steps_and_rate_limits_hold_across_instances() {
     let app_password = json!({ "user": "dave", "password": made["password"] });
     assert_eq!(b.post("/api/app-passwords/verify", RP, app_password.clone()).await.1["valid"], true);
     assert!(a.get_with("/api/admin/users/dave/app-passwords", ADMIN).await[0]["last_used_at"].is_i64(), "its use is recorded");
+    // A phone set through A (migration 6's upsert, twice) is B's too.
+    for number in ["+41 44 668 18 00", "+41 44 668 18 01"] {
+        let set = reqwest::Client::new()
+            .put(format!("{}/api/admin/users/dave/phones/office", a.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "number": number, "extension": "7" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status().as_u16(), 200);
+    }
+    assert_eq!(
+        b.get_with("/api/admin/users/dave/phones", ADMIN).await,
+        json!([{ "kind": "office", "number": "+41446681801", "extension": "7" }])
+    );
 
     // "It wasn't me" through A blocks pushes made through B.
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();

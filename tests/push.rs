@@ -723,3 +723,66 @@ async fn wrong_app_passwords_are_throttled() {
         server.post("/api/app-passwords/verify", RP, json!({ "user": "jon", "password": made["password"], "ip": "198.51.100.11" })).await;
     assert_eq!(body["valid"], true, "{body}");
 }
+
+/// Phones for the phone methods: set through the admin API and the command
+/// line as typed, kept in E.164, refused with the reason when wrong, and
+/// removed with the user.
+#[tokio::test]
+async fn phones_are_checked_kept_in_e164_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    server.post("/api/admin/users", ADMIN, json!({ "name": "kim" })).await;
+    let put = |kind: &str, body: Value| {
+        let request =
+            reqwest::Client::new().put(format!("{}/api/admin/users/kim/phones/{kind}", server.base)).bearer_auth(ADMIN).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, phone) = put("authentication", json!({ "number": "044 668 18 00", "country": "CH" })).await;
+    assert_eq!((status, phone["number"].as_str()), (200, Some("+41446681800")), "{phone}");
+    let (status, phone) = put("office", json!({ "number": "+1 (201) 555-0123", "extension": "4711" })).await;
+    assert_eq!((status, phone["number"].as_str(), phone["extension"].as_str()), (200, Some("+12015550123"), Some("4711")), "{phone}");
+    // Wrong input gets a 400 that says why; nothing is stored.
+    for (kind, body, says) in [
+        ("authentication", json!({ "number": "044 668 18 00" }), "country code"),
+        ("authentication", json!({ "number": "+41 12" }), "not a valid phone number"),
+        ("authentication", json!({ "number": "+41 44 668 18 00", "extension": "1" }), "only an office phone"),
+        ("fax", json!({ "number": "+41 44 668 18 00" }), "\"authentication\" or \"office\""),
+    ] {
+        let (status, body) = put(kind, body).await;
+        assert!(status == 400 && body["message"].as_str().unwrap_or("").contains(says), "{kind}: {status} {body}");
+    }
+    assert_eq!(put("office", json!({ "number": "+41 44 668 18 00" })).await.0, 200, "replaces the office phone");
+    let listed = server.get_with("/api/admin/users/kim/phones", ADMIN).await;
+    assert_eq!(
+        listed,
+        json!([{ "kind": "authentication", "number": "+41446681800", "extension": null }, { "kind": "office", "number": "+41446681800", "extension": null }])
+    );
+    assert_eq!(server.get_with("/api/admin/users/kim/phones", RP).await["error"], "unauthorized", "the admin's only");
+
+    // The command line: set, list, remove.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+            .args(["--database", server.database.to_str().unwrap(), "phone"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let set = cli(&["set", "kim", "office", "030 1234567", "--country", "DE", "--extension", "22"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "kim's office phone is +49301234567 extension 22.");
+    let wrong = cli(&["set", "kim", "office", "12"]);
+    assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("not a phone number"));
+    let list = cli(&["list", "kim"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "authentication  +41446681800\noffice  +49301234567 extension 22");
+    assert!(cli(&["remove", "kim", "office"]).status.success());
+    assert!(!cli(&["remove", "kim", "office"]).status.success(), "removed already");
+    assert_eq!(server.delete("/api/admin/users/kim/phones/authentication", ADMIN).await, 204);
+    assert_eq!(server.get_with("/api/admin/users/kim/phones", ADMIN).await, json!([]));
+    // Removing the user removes their phones.
+    put("authentication", json!({ "number": "+41 44 668 18 00" })).await;
+    assert_eq!(server.delete("/api/admin/users/kim", ADMIN).await, 204);
+    assert_eq!(server.get_with("/api/admin/users/kim/phones", ADMIN).await["error"], "not_found");
+}

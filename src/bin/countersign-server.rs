@@ -141,6 +141,11 @@ enum Command {
         #[command(subcommand)]
         command: AppPasswordCommand,
     },
+    /// Users' phones for the phone methods: the authentication phone and the office phone
+    Phone {
+        #[command(subcommand)]
+        command: PhoneCommand,
+    },
     /// Copy the SQLite database, consistently, while the server runs (VACUUM INTO a new 0600 file)
     Backup { to: PathBuf },
     /// Make new admin and relying-party API tokens and print them, once (only their hashes are kept; the old ones stop working)
@@ -153,6 +158,33 @@ enum RevokeCommand {
     Device { id: String },
     /// An activation that was not used yet
     Activation { id: String },
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// Set a user's authentication or office phone (checked, kept in E.164), replacing the one there was
+    Set {
+        user: String,
+        /// authentication (texts and calls) or office (calls)
+        kind: String,
+        /// As typed: +41 44 668 18 00, or national with --country
+        number: String,
+        /// The country of a national number (ISO 3166 code: CH, US, …)
+        #[arg(long)]
+        country: Option<String>,
+        /// Digits dialled once an office phone answers
+        #[arg(long)]
+        extension: Option<String>,
+    },
+    /// List a user's phones
+    List {
+        user: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user's authentication or office phone
+    Remove { user: String, kind: String },
 }
 
 #[derive(Subcommand)]
@@ -321,6 +353,46 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command: UserCommand::Remove { name } } => {
             countersign::server::remove_user(&state, &name).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             print(&format!("Removed {name} with their devices, activations and sign-ins."))
+        }
+        Command::Phone { command: PhoneCommand::Set { user, kind, number, country, extension } } => {
+            let request = countersign::server::PhoneRequest { number, country, extension };
+            let phone =
+                countersign::server::set_phone(&state, &user, &kind, &request).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
+            let extension = phone.extension.map(|e| format!(" extension {e}")).unwrap_or_default();
+            print(&format!("{}'s {} phone is {}{extension}.", countersign::push::printable(&user), phone.kind.as_str(), phone.number))
+        }
+        Command::Phone { command: PhoneCommand::List { user, json } } => {
+            if !state.store.user_exists(&user).await? {
+                bail!("no user {user:?}");
+            }
+            let phones = state.store.phones(&user).await?;
+            if json {
+                return print(&serde_json::to_string_pretty(&phones)?);
+            }
+            if phones.is_empty() {
+                return print(&format!("{} has no phones.", countersign::push::printable(&user)));
+            }
+            print(
+                &phones
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}  {}{}",
+                            p.kind.as_str(),
+                            p.number,
+                            p.extension.as_ref().map(|e| format!(" extension {e}")).unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+        Command::Phone { command: PhoneCommand::Remove { user, kind } } => {
+            let kind: countersign::server::phones::Kind = kind.parse().map_err(anyhow::Error::msg)?;
+            if !state.store.remove_phone(&user, kind).await? {
+                bail!("{user:?} has no {} phone", kind.as_str());
+            }
+            print(&format!("Removed {}'s {} phone.", countersign::push::printable(&user), kind.as_str()))
         }
         Command::AppPassword { command: AppPasswordCommand::Create { user, name, json } } => {
             let created =

@@ -17,7 +17,7 @@ use super::cluster::{self, Event};
 use super::guard::Client;
 use super::limits::Refusal;
 use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin, UserInfo};
-use super::{AppState, app_passwords, now};
+use super::{AppState, app_passwords, now, phones};
 use super::{hub, log};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -470,6 +470,57 @@ pub async fn app_password_list(State(state): State<AppState>, Path(user): Path<S
         return Err(Failure::NotFound(format!("no user {}", crate::push::printable(&user))));
     }
     Ok(Json(state.store.app_passwords(&user).await?))
+}
+
+/// `PUT /api/admin/users/{name}/phones/{kind}`: a number as typed, with
+/// its country when it is national.
+#[derive(Debug, Deserialize)]
+pub struct PhoneRequest {
+    pub number: String,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub extension: Option<String>,
+}
+
+/// Sets a user's phone (checked, kept in E.164): what is stored.
+pub async fn set_phone(state: &AppState, user: &str, kind: &str, request: &PhoneRequest) -> Result<phones::Phone> {
+    let kind: phones::Kind = kind.parse().map_err(Failure::BadRequest)?;
+    let phone =
+        phones::parse(kind, &request.number, request.country.as_deref(), request.extension.as_deref()).map_err(Failure::BadRequest)?;
+    if !state.store.user_exists(user).await? {
+        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(user))));
+    }
+    state.store.set_phone(user, &phone, now()).await?;
+    Ok(phone)
+}
+
+/// `PUT /api/admin/users/{name}/phones/{kind}`.
+pub async fn phone_set(
+    State(state): State<AppState>,
+    Path((user, kind)): Path<(String, String)>,
+    body: std::result::Result<Json<PhoneRequest>, JsonRejection>,
+) -> Result<Json<phones::Phone>> {
+    let Json(request) = body?;
+    Ok(Json(set_phone(&state, &user, &kind, &request).await?))
+}
+
+/// `GET /api/admin/users/{name}/phones`.
+pub async fn phone_list(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<Vec<phones::Phone>>> {
+    if !state.store.user_exists(&user).await? {
+        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(&user))));
+    }
+    Ok(Json(state.store.phones(&user).await?))
+}
+
+/// `DELETE /api/admin/users/{name}/phones/{kind}`.
+pub async fn phone_remove(State(state): State<AppState>, Path((user, kind)): Path<(String, String)>) -> Result<StatusCode> {
+    let kind: phones::Kind = kind.parse().map_err(Failure::BadRequest)?;
+    if state.store.remove_phone(&user, kind).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::NotFound(format!("{} has no {} phone", crate::push::printable(&user), kind.as_str())))
+    }
 }
 
 /// `DELETE /api/admin/app-passwords/{id}`.

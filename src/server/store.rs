@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use zeroize::Zeroizing;
 
 use super::database::Database;
+use super::phones::{Kind as PhoneKind, Phone};
 use super::secrets::{self, SecretBox};
 use crate::push::{Keypair, PublicKey, Status};
 
@@ -518,7 +519,7 @@ impl Store {
             let mut transaction = pool.begin().await?;
             let devices: Vec<String> =
                 sqlx::query_scalar("DELETE FROM devices WHERE user_name = $1 RETURNING id").bind(name).fetch_all(&mut *transaction).await?;
-            for table in ["activations", "signins", "totp_used", "app_passwords"] {
+            for table in ["activations", "signins", "totp_used", "app_passwords", "phones"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE user_name = $1")).bind(name).execute(&mut *transaction).await?;
             }
             let removed = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *transaction).await?.rows_affected();
@@ -796,6 +797,41 @@ impl Store {
             None => execute!(self, sqlx::query("DELETE FROM app_passwords WHERE id = $1").bind(id))?,
         };
         Ok(done == 1)
+    }
+
+    /// Sets the user's phone of its kind, replacing the one there was.
+    pub async fn set_phone(&self, user: &str, phone: &Phone, now: i64) -> Result<(), Error> {
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO phones (user_name, kind, number, extension, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (user_name, kind) DO UPDATE SET number = excluded.number, extension = excluded.extension, created_at = excluded.created_at",
+            )
+            .bind(user)
+            .bind(phone.kind.as_str())
+            .bind(&phone.number)
+            .bind(&phone.extension)
+            .bind(now)
+        )?;
+        Ok(())
+    }
+
+    /// The user's phones: the authentication phone first.
+    pub async fn phones(&self, user: &str) -> Result<Vec<Phone>, Error> {
+        let rows: Vec<(String, String, Option<String>)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT kind, number, extension FROM phones WHERE user_name = $1 ORDER BY kind",
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter()
+            .map(|(kind, number, extension)| Ok(Phone { kind: kind.parse().map_err(Error::Damaged)?, number, extension }))
+            .collect()
+    }
+
+    /// Removes the user's phone of that kind; whether there was one.
+    pub async fn remove_phone(&self, user: &str, kind: PhoneKind) -> Result<bool, Error> {
+        Ok(execute!(self, sqlx::query("DELETE FROM phones WHERE user_name = $1 AND kind = $2").bind(user).bind(kind.as_str()))? == 1)
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
