@@ -79,6 +79,11 @@ pub struct Config {
     pub pin_required: bool,
     /// Serve the enrollment and demo sign-in pages (on by default only on loopback).
     pub demo_pages: Option<bool>,
+    /// Users make app passwords on the pages with a code from their app.
+    /// Off by default: the pages have no first factor, and an app password
+    /// stands in for the account's password, so a device enrolled on the
+    /// pages by someone else would make one. Listing and revoking need it not.
+    pub app_passwords_on_pages: bool,
     /// PEM certificate chain and private key: serve HTTPS/WSS through rustls.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -117,6 +122,7 @@ impl Default for Config {
             number_matching: true,
             pin_required: false,
             demo_pages: None,
+            app_passwords_on_pages: false,
             tls_cert: None,
             tls_key: None,
             activation_rate_per_minute: 10,
@@ -151,6 +157,7 @@ impl std::fmt::Debug for Config {
             .field("number_matching", &self.number_matching)
             .field("pin_required", &self.pin_required)
             .field("demo_pages", &self.demo_pages())
+            .field("app_passwords_on_pages", &self.app_passwords_on_pages)
             .field("tls", &self.tls_cert.is_some())
             .field("server_key_file", &self.server_key_file())
             .field("totp_key_file", &self.totp_key_file)
@@ -286,6 +293,9 @@ pub struct Inner {
     pub audit: limits::Audit,
     /// The demo pages' form token (a fresh one at each start).
     form_token: String,
+    /// Argon2id runs at once (making and checking app passwords): a flood
+    /// of checks waits here instead of taking every core and 19 MiB each.
+    pub hashing: tokio::sync::Semaphore,
     /// Signs the pages' short-lived grants (a fresh key at each start,
     /// never sent): proof that a browser typed a right code for a user.
     page_key: ring::hmac::Key,
@@ -334,6 +344,7 @@ impl AppState {
             totp: limits::Backoff::default(),
             audit: limits::Audit::default(),
             form_token: store::random_hex::<16>()?,
+            hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get)),
             page_key: {
                 let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
                 getrandom::fill(&mut *bytes).map_err(|_| store::Error::Random)?;

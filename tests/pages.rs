@@ -193,16 +193,17 @@ async fn create_app_password(browser: &Client, user: &str, app: &str, code: &str
     browser.find(Locator::Css("#create")).await.unwrap().click().await.unwrap();
 }
 
-/// Step 3: from the enrollment page to an app password, which needs a code
-/// from the app, is shown once with Copy, works through the relying-party
-/// API, and is revoked from the list; a forged grant revokes nothing.
+/// Step 3 where the pages may make app passwords: from the enrollment page
+/// to an app password, which needs a code from the app, is shown once with
+/// Copy, works through the relying-party API, and is revoked from the list;
+/// a forged grant revokes nothing.
 #[tokio::test]
 async fn app_passwords_on_the_page_need_a_code_are_shown_once_and_revoked_from_the_list() {
     if !chromedriver_found() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(dir.path(), &["--app-passwords-on-pages", "true"]);
     let driver = driver();
     let browser = browser(&driver).await;
     submit_user(&browser, &format!("{}/enroll", server.base), "carol", "#setup").await;
@@ -279,5 +280,51 @@ async fn app_passwords_on_the_page_need_a_code_are_shown_once_and_revoked_from_t
     assert_eq!(verify(second).await.1["valid"], false);
     assert_eq!(verify(password).await.1["valid"], true);
 
+    browser.close().await.unwrap();
+}
+
+/// By default the pages make no app passwords (they have no first factor):
+/// the page says the administrator makes them, lists the one the admin
+/// made after a right code, and refuses a crafted request to make one.
+#[tokio::test]
+async fn by_default_the_page_lists_and_revokes_but_makes_no_app_password() {
+    if !chromedriver_found() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (code, url) = server.activation("dan").await;
+    let client::Activated { account, .. } = client::activate(&url, &code, "browser test").await.unwrap();
+    let (status, made) =
+        server.post("/api/admin/users/dan/app-passwords", common::server::ADMIN, serde_json::json!({ "name": "Mail" })).await;
+    assert_eq!(status, 201);
+    let driver = driver();
+    let browser = browser(&driver).await;
+    browser.goto(&format!("{}/app-passwords", server.base)).await.unwrap();
+    assert!(text_of(&browser, "#by-admin").await.contains("your administrator makes app passwords"));
+    assert!(browser.find(Locator::Css("#name")).await.is_err(), "no field to name a new one");
+    assert_eq!(text_of(&browser, "#create").await, "Show my app passwords");
+    shot(&browser, "page-app-passwords-by-admin").await;
+    // A request naming an app anyway (as a crafted form would) makes none.
+    browser
+        .execute("const f = document.querySelector('form'); const i = document.createElement('input'); i.name = 'name'; i.value = 'Sneaky'; f.appendChild(i);", vec![])
+        .await
+        .unwrap();
+    let totp = countersign::otp::code(&account, countersign::server::now() as u64).value;
+    browser.find(Locator::Css("#user")).await.unwrap().send_keys("dan").await.unwrap();
+    browser.find(Locator::Css("#code")).await.unwrap().send_keys(&totp).await.unwrap();
+    browser.find(Locator::Css("#create")).await.unwrap().click().await.unwrap();
+    let list = text_of(&browser, "#list").await;
+    assert!(list.contains("Mail") && !list.contains("Sneaky"), "{list}");
+    assert!(browser.find(Locator::Css("#password")).await.is_err());
+    let listed = server.get_with("/api/admin/users/dan/app-passwords", common::server::ADMIN).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // Revoke works without the setting.
+    browser.find(Locator::Css("#list .revoke")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&browser, "#result").await.starts_with("Revoked."));
+    let verify = server
+        .post("/api/app-passwords/verify", common::server::RP, serde_json::json!({ "user": "dan", "password": made["password"] }))
+        .await;
+    assert_eq!(verify.1["valid"], false);
     browser.close().await.unwrap();
 }

@@ -73,6 +73,9 @@ struct Cli {
     /// Serve the enrollment and demo pages [default: only on loopback without a public URL]
     #[arg(long, env = "COUNTERSIGN_SERVER_DEMO_PAGES", value_name = "BOOL")]
     demo_pages: Option<bool>,
+    /// Let users make app passwords on the pages with a code from their app [default: false; the admin makes them]
+    #[arg(long, env = "COUNTERSIGN_SERVER_APP_PASSWORDS_ON_PAGES", value_name = "BOOL")]
+    app_passwords_on_pages: Option<bool>,
     /// Open connections at most, WebSocket sessions included [default: 4096]
     #[arg(long, env = "COUNTERSIGN_SERVER_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
@@ -284,6 +287,9 @@ fn config(cli: &Cli) -> Result<Config> {
     }
     if cli.demo_pages.is_some() {
         config.demo_pages = cli.demo_pages;
+    }
+    if let Some(on) = cli.app_passwords_on_pages {
+        config.app_passwords_on_pages = on;
     }
     if let Some(max) = cli.max_connections {
         config.max_connections = max;

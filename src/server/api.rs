@@ -383,26 +383,32 @@ impl std::fmt::Debug for AppPasswordCheck {
 }
 
 /// Checks an app password of `user`, for a caller at `caller`: wrong ones
-/// count against the same backoff as wrong TOTP codes; a right one records
-/// its use.
+/// count against a backoff like wrong TOTP codes' (a counter of its own, so
+/// an old mail client retrying a revoked password does not hold back the
+/// user's codes); a right one records its use.
 pub async fn check_app_password(state: &AppState, user: &str, password: &str, caller: IpAddr) -> Result<TotpVerdict> {
     let user = user.trim();
-    let wait = state.totp_wait(user, caller).await?;
+    let backoff = format!("app-password:{user}");
+    let wait = state.totp_wait(&backoff, caller).await?;
     if wait > 0 {
         state.audit.refused(Refusal::RateLimited, caller, "app passwords after wrong ones");
         return Ok(TotpVerdict { valid: false, retry_after: Some(wait.div_ceil(1000)) });
     }
     let hashes = state.store.app_password_hashes(user).await?;
     let given = zeroize::Zeroizing::new(password.to_owned());
-    // Argon2id takes tens of milliseconds each: off the async threads.
+    // Argon2id takes tens of milliseconds each: off the async threads, and
+    // a few at a time.
+    let _permit = state.hashing.acquire().await.map_err(|_| Failure::Internal("the server is stopping".into()))?;
     let found =
         tokio::task::spawn_blocking(move || hashes.into_iter().find(|(_, hash)| app_passwords::matches(&given, hash)).map(|(id, _)| id))
             .await
             .map_err(|error| Failure::Internal(format!("checking an app password: {error}")))?;
-    if let Some(id) = &found {
-        state.store.app_password_used(id, &caller.to_string(), now()).await?;
-    }
-    state.totp_result(user, caller, found.is_some()).await?;
+    // Revoked while it was being checked (a report, the admin): refused.
+    let found = match found {
+        Some(id) => state.store.app_password_used(&id, &caller.to_string(), now()).await?.then_some(id),
+        None => None,
+    };
+    state.totp_result(&backoff, caller, found.is_some()).await?;
     if found.is_none() {
         state.audit.refused(Refusal::AppPassword, caller, &format!("a wrong app password for {}", crate::push::printable(user)));
     }
@@ -440,6 +446,7 @@ pub async fn new_app_password(state: &AppState, user: &str, name: &str) -> Resul
     if !state.store.user_exists(user).await? {
         return Err(Failure::NotFound(format!("no user {}", crate::push::printable(user))));
     }
+    let _permit = state.hashing.acquire().await.map_err(|_| Failure::Internal("the server is stopping".into()))?;
     let generated = tokio::task::spawn_blocking(app_passwords::generate)
         .await
         .map_err(|error| Failure::Internal(format!("making an app password: {error}")))??;

@@ -11,8 +11,10 @@
 //! form post must come from this origin (`Origin`, else `Sec-Fetch-Site`)
 //! and carry the form's token, pages are never cached or framed, and
 //! "Contact me" sends at most 5 pushes per user and 10 per address a minute.
-//! App passwords are made, listed and revoked on the page only after a
-//! right code from the user's app (a signed grant then lasts 10 minutes).
+//! App passwords are listed and revoked on the page only after a right code
+//! from the user's app (a signed grant then lasts 10 minutes); made there
+//! only with `app_passwords_on_pages`, since the pages have no first factor
+//! and anyone may enroll a device for a user who has none.
 
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -214,7 +216,7 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
 <dl><dt>Code:</dt><dd><code id="code">{code}</code></dd><dt>URL:</dt><dd><code id="url">{url}</code></dd></dl></div>
 <p>The code is valid for 10 minutes and can be used once. When the app shows the account, <a href="/demo">try a sign-in</a>.</p>
 <h2>Step 3: Keep using your existing applications</h2>
-<p>Some apps, like older mail clients, cannot ask for a second step. Once the app shows the account, <a id="app-passwords" href="/app-passwords">create an app password</a> for each of them, with a code from the app.</p>"#,
+<p>Some apps, like older mail clients, cannot ask for a second step: each needs an app password. Once the app shows the account, <a id="app-passwords" href="/app-passwords">see your app passwords</a> with a code from the app.</p>"#,
                 png = activation.qr_png_base64,
                 code = escape(&activation.code),
                 url = escape(&activation.url)
@@ -355,16 +357,29 @@ fn granted(state: &AppState, user: &str, grant: &str) -> bool {
     until > now() && ring::hmac::verify(&state.page_key, format!("app-passwords\0{user}\0{until}").as_bytes(), &tag).is_ok()
 }
 
+/// Said where the pages may not make app passwords (the default).
+const MADE_BY_THE_ADMIN: &str = r#"<p id="by-admin">On this server your administrator makes app passwords (<code>countersign-server app-password create</code>). Here you can see yours and revoke them.</p>"#;
+
 fn app_passwords_box(state: &AppState, user: &str, message: &str) -> String {
+    let (app, button) = if state.config.app_passwords_on_pages {
+        (
+            format!(
+                r#"<p><label>App <input name="name" id="name" placeholder="Outlook 2010" maxlength="{}"></label> (leave empty to see your app passwords)</p>"#,
+                super::app_passwords::NAME_LIMIT
+            ),
+            "Create app password",
+        )
+    } else {
+        (MADE_BY_THE_ADMIN.to_owned(), "Show my app passwords")
+    };
     format!(
         r#"{message}<form method="post" action="/app-passwords" class="box">{token}
 <p><label>User name <input name="user" id="user" autocomplete="username" value="{user}" required></label></p>
-<p><label>App <input name="name" id="name" placeholder="Outlook 2010" maxlength="{limit}"></label> (leave empty to see your app passwords)</p>
+{app}
 <p><label>Code from your Countersign app <input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required></label></p>
-<button id="create" type="submit">Create app password</button></form>"#,
+<button id="create" type="submit">{button}</button></form>"#,
         token = token_field(state),
         user = escape(user),
-        limit = super::app_passwords::NAME_LIMIT
     )
 }
 
@@ -374,7 +389,7 @@ async fn app_passwords_form(State(state): State<AppState>) -> Html<String> {
         &app_passwords_box(
             &state,
             "",
-            "<p>Apps that cannot ask for a second step, like older mail clients, sign in with an app password in place of your password: one for each app. Enter a code from your Countersign app to create one, or to see and revoke yours.</p>",
+            "<p>Apps that cannot ask for a second step, like older mail clients, sign in with an app password in place of your password: one for each app. Enter a code from your Countersign app to see and revoke yours.</p>",
         ),
     )
 }
@@ -442,7 +457,9 @@ async fn app_passwords(
         Err(failure) => return failure.into_response(),
     }
     let mut shown = String::new();
-    if !form.name.trim().is_empty() {
+    if !form.name.trim().is_empty() && !state.config.app_passwords_on_pages {
+        shown = MADE_BY_THE_ADMIN.to_owned();
+    } else if !form.name.trim().is_empty() {
         match api::new_app_password(&state, user, &form.name).await {
             Ok(created) => {
                 shown = format!(

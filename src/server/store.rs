@@ -722,14 +722,17 @@ impl Store {
 
     /// Keeps a new app password's hash for `user`, unless they hold
     /// `limit` already (in one transaction: two at once cannot pass it).
-    /// Its id, or `None` at the limit.
+    /// Its id, or `None` at the limit (or when the user was removed meanwhile).
     pub async fn add_app_password(&self, user: &str, name: &str, hash: &str, limit: usize, now: i64) -> Result<Option<String>, Error> {
         let id = random_hex::<8>()?;
         with_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
             // Serializes a user's additions (PostgreSQL row lock; SQLite's
             // write transaction already does).
-            sqlx::query("UPDATE users SET name = name WHERE name = $1").bind(user).execute(&mut *transaction).await?;
+            // A user removed meanwhile gets none (and the row references them).
+            if sqlx::query("UPDATE users SET name = name WHERE name = $1").bind(user).execute(&mut *transaction).await?.rows_affected() != 1 {
+                return Ok(None);
+            }
             let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_passwords WHERE user_name = $1")
                 .bind(user)
                 .fetch_one(&mut *transaction)
@@ -781,13 +784,14 @@ impl Store {
         .await)?)
     }
 
-    /// Records that app password `id` worked for a caller at `from`.
-    pub async fn app_password_used(&self, id: &str, from: &str, now: i64) -> Result<(), Error> {
-        execute!(
+    /// Records that app password `id` worked for a caller at `from`; false
+    /// when it was revoked meanwhile.
+    pub async fn app_password_used(&self, id: &str, from: &str, now: i64) -> Result<bool, Error> {
+        let done = execute!(
             self,
             sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_used_from = $2 WHERE id = $3").bind(now).bind(from).bind(id)
         )?;
-        Ok(())
+        Ok(done == 1)
     }
 
     /// Revokes app password `id` (of `user` when given); whether there was one.

@@ -1,7 +1,7 @@
 -- countersign-server schema, version 6: users' phones for the phone
 -- methods, in E.164 (an office phone may have an extension).
 CREATE TABLE phones (
-    user_name TEXT NOT NULL,
+    user_name TEXT NOT NULL REFERENCES users (name),
     kind TEXT NOT NULL,
     number TEXT NOT NULL,
     extension TEXT,

@@ -3,7 +3,7 @@
 -- from where (the relying party's caller) it last worked.
 CREATE TABLE app_passwords (
     id TEXT PRIMARY KEY,
-    user_name TEXT NOT NULL,
+    user_name TEXT NOT NULL REFERENCES users (name),
     name TEXT NOT NULL,
     hash TEXT NOT NULL,
     created_at BIGINT NOT NULL,
