@@ -322,6 +322,7 @@ async fn by_default_the_page_lists_and_revokes_but_makes_no_app_password() {
     // Revoke works without the setting.
     browser.find(Locator::Css("#list .revoke")).await.unwrap().click().await.unwrap();
     assert!(text_of(&browser, "#result").await.starts_with("Revoked."));
+    assert_eq!(text_of(&browser, "a[href='/app-passwords']").await, "Back", "no offer to make one");
     let verify = server
         .post("/api/app-passwords/verify", common::server::RP, serde_json::json!({ "user": "dan", "password": made["password"] }))
         .await;

@@ -360,6 +360,11 @@ fn granted(state: &AppState, user: &str, grant: &str) -> bool {
 /// Said where the pages may not make app passwords (the default).
 const MADE_BY_THE_ADMIN: &str = r#"<p id="by-admin">On this server your administrator makes app passwords (<code>countersign-server app-password create</code>). Here you can see yours and revoke them.</p>"#;
 
+/// The link back to the form under a list.
+fn again(state: &AppState) -> &'static str {
+    if state.config.app_passwords_on_pages { "Create another" } else { "Back" }
+}
+
 fn app_passwords_box(state: &AppState, user: &str, message: &str) -> String {
     let (app, button) = if state.config.app_passwords_on_pages {
         (
@@ -476,9 +481,10 @@ async fn app_passwords(
         }
     }
     let grant = grant(&state, user, now() + GRANT_SECONDS);
+    let again = again(&state);
     match app_passwords_list(&state, user, &grant).await {
         Ok(list) => {
-            page("App passwords", &format!(r#"{shown}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">Create another</a></p>"#))
+            page("App passwords", &format!(r#"{shown}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">{again}</a></p>"#))
                 .into_response()
         }
         Err(failure) => failure.into_response(),
@@ -505,12 +511,12 @@ async fn app_password_revoke(State(state): State<AppState>, Form(form): Form<Rev
         Ok(false) => r#"<p class="error" id="result">That app password was already revoked.</p>"#,
         Err(error) => return Failure::from(error).into_response(),
     };
+    let again = again(&state);
     match app_passwords_list(&state, &form.user, &form.grant).await {
-        Ok(list) => page(
-            "App passwords",
-            &format!(r#"{message}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">Create another</a></p>"#),
-        )
-        .into_response(),
+        Ok(list) => {
+            page("App passwords", &format!(r#"{message}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">{again}</a></p>"#))
+                .into_response()
+        }
         Err(failure) => failure.into_response(),
     }
 }
