@@ -443,9 +443,7 @@ impl std::fmt::Debug for NewAppPassword {
 /// Makes an app password for `user`, named for the app it is for.
 pub async fn new_app_password(state: &AppState, user: &str, name: &str) -> Result<NewAppPassword> {
     let name = app_passwords::name(name).map_err(Failure::BadRequest)?;
-    if !state.store.user_exists(user).await? {
-        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(user))));
-    }
+    known_user(state, user).await?;
     let _permit = state.hashing.acquire().await.map_err(|_| Failure::Internal("the server is stopping".into()))?;
     let generated = tokio::task::spawn_blocking(app_passwords::generate)
         .await
@@ -473,9 +471,7 @@ pub async fn app_password_create(
 
 /// `GET /api/admin/users/{name}/app-passwords`.
 pub async fn app_password_list(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<Vec<store::AppPasswordInfo>>> {
-    if !state.store.user_exists(&user).await? {
-        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(&user))));
-    }
+    known_user(&state, &user).await?;
     Ok(Json(state.store.app_passwords(&user).await?))
 }
 
@@ -495,9 +491,7 @@ pub async fn set_phone(state: &AppState, user: &str, kind: &str, request: &Phone
     let kind: phones::Kind = kind.parse().map_err(Failure::BadRequest)?;
     let phone =
         phones::parse(kind, &request.number, request.country.as_deref(), request.extension.as_deref()).map_err(Failure::BadRequest)?;
-    if !state.store.user_exists(user).await? {
-        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(user))));
-    }
+    known_user(state, user).await?;
     state.store.set_phone(user, &phone, now()).await?;
     Ok(phone)
 }
@@ -514,9 +508,7 @@ pub async fn phone_set(
 
 /// `GET /api/admin/users/{name}/phones`.
 pub async fn phone_list(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<Vec<phones::Phone>>> {
-    if !state.store.user_exists(&user).await? {
-        return Err(Failure::NotFound(format!("no user {}", crate::push::printable(&user))));
-    }
+    known_user(&state, &user).await?;
     Ok(Json(state.store.phones(&user).await?))
 }
 
@@ -575,11 +567,14 @@ pub struct NewActivation {
     pub expires_at: i64,
 }
 
+/// 404 unless `user` exists: what every handler for one user says first.
+async fn known_user(state: &AppState, user: &str) -> Result<()> {
+    if state.store.user_exists(user).await? { Ok(()) } else { Err(Failure::NotFound(format!("no user {user:?}"))) }
+}
+
 /// Creates a one-time activation for a user (admin API, CLI and enrollment page).
 pub async fn new_activation(state: &AppState, user: &str) -> Result<NewActivation> {
-    if !state.store.user_exists(user).await? {
-        return Err(Failure::NotFound(format!("no user {user:?}")));
-    }
+    known_user(state, user).await?;
     let now = now();
     let (id, code) = state.store.create_activation(user, now).await?;
     let url = format!("{}/api/activate/{id}", state.config.base_url());
@@ -603,9 +598,7 @@ pub async fn activation_create(State(state): State<AppState>, Path(name): Path<S
 
 /// `GET /api/admin/users/{name}/devices`.
 pub async fn device_list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<DeviceInfo>>> {
-    if !state.store.user_exists(&name).await? {
-        return Err(Failure::NotFound(format!("no user {name:?}")));
-    }
+    known_user(&state, &name).await?;
     Ok(Json(state.store.devices(&name).await?))
 }
 
@@ -667,9 +660,7 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
 
 /// `GET /api/admin/users/{name}/activations`.
 pub async fn activation_list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<ActivationInfo>>> {
-    if !state.store.user_exists(&name).await? {
-        return Err(Failure::NotFound(format!("no user {name:?}")));
-    }
+    known_user(&state, &name).await?;
     Ok(Json(state.store.activations(&name, now()).await?))
 }
 
