@@ -347,14 +347,19 @@ const GRANT_SECONDS: i64 = 600;
 /// A grant for `user` until `until`: the time and an HMAC of both under a
 /// key that never leaves the server.
 fn grant(state: &AppState, user: &str, until: i64) -> String {
-    let tag = ring::hmac::sign(&state.page_key, format!("app-passwords\0{user}\0{until}").as_bytes());
+    let tag = ring::hmac::sign(&state.page_key, grant_text(user, until).as_bytes());
     format!("{until}.{}", data_encoding::HEXLOWER.encode(tag.as_ref()))
+}
+
+/// What a grant's HMAC covers: the user and the time it ends.
+fn grant_text(user: &str, until: i64) -> String {
+    format!("app-passwords\0{user}\0{until}")
 }
 
 fn granted(state: &AppState, user: &str, grant: &str) -> bool {
     let Some((until, tag)) = grant.split_once('.') else { return false };
     let (Ok(until), Ok(tag)) = (until.parse::<i64>(), data_encoding::HEXLOWER.decode(tag.as_bytes())) else { return false };
-    until > now() && ring::hmac::verify(&state.page_key, format!("app-passwords\0{user}\0{until}").as_bytes(), &tag).is_ok()
+    until > now() && ring::hmac::verify(&state.page_key, grant_text(user, until).as_bytes(), &tag).is_ok()
 }
 
 /// Said where the pages may not make app passwords (the default).
