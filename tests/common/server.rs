@@ -25,6 +25,9 @@ pub struct Server {
     pub database: PathBuf,
     pub port: u16,
     extra: Vec<String>,
+    /// What the server wrote to standard error after "listening on" (the
+    /// first 10,000 lines).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// The next challenge on `session`, skipping pings; at most 10 s.
@@ -73,7 +76,7 @@ impl Server {
             .unwrap();
         // The server says "listening on" once its socket is bound; what it
         // says before is kept for the failure message, what follows (the
-        // audit log) is read and dropped so that it never blocks on a full pipe.
+        // audit log) is read, so that it never blocks on a full pipe, and kept.
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let mut said = Vec::new();
         loop {
@@ -84,17 +87,37 @@ impl Server {
             }
         }
         let (gone, ended) = mpsc::channel::<()>();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
-            lines.for_each(drop);
+            for line in lines.map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                if kept.len() < 10_000 {
+                    kept.push(line);
+                }
+            }
             drop(gone);
         });
-        Server { child: Some(child), ended, base: format!("http://127.0.0.1:{port}"), database, port, extra }
+        Server { child: Some(child), ended, base: format!("http://127.0.0.1:{port}"), database, port, extra, log }
     }
 
     /// The API at `base`, served by processes started elsewhere.
     pub fn remote(base: &str) -> Server {
         let port = base.rsplit(':').next().and_then(|port| port.parse().ok()).unwrap_or(0);
-        Server { child: None, ended: mpsc::channel().1, base: base.to_owned(), database: PathBuf::new(), port, extra: Vec::new() }
+        Server {
+            child: None,
+            ended: mpsc::channel().1,
+            base: base.to_owned(),
+            database: PathBuf::new(),
+            port,
+            extra: Vec::new(),
+            log: Default::default(),
+        }
+    }
+
+    /// What the server has logged since it listened.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     fn child(&self) -> &Child {
