@@ -7,10 +7,12 @@ mod api;
 pub mod app_passwords;
 pub mod cluster;
 pub mod database;
+pub mod gateway;
 mod guard;
 mod hub;
 mod limits;
 pub mod log;
+pub mod methods;
 mod metrics;
 mod net;
 mod pages;
@@ -34,8 +36,9 @@ use serde::Deserialize;
 
 use crate::push::{Keypair, PublicKey};
 pub use api::{
-    Failure, NewAppPassword, PhoneRequest, check_app_password, check_totp, create_signin, new_activation, new_app_password, remove_user,
-    set_phone, wait_for,
+    CallEvent, CallReply, CodeVerdict, Failure, NewAppPassword, PhoneRequest, SigninCreated, SigninRequest, UserMethods, call_event,
+    check_app_password, check_code, check_totp, create_signin, new_activation, new_app_password, remove_user, set_phone,
+    set_preferred_method, user_methods, wait_for,
 };
 pub use database::Database;
 pub use net::{Error, GRACE, bind, serve, serve_on, shutdown_signal};
@@ -103,6 +106,8 @@ pub struct Config {
     pub json_logs: bool,
     /// Days decided sign-ins and spent activations are kept; 0: forever.
     pub retention_days: u32,
+    /// `[phone]`: how texts and calls are sent (see [`gateway`]).
+    pub phone: gateway::Settings,
 }
 
 impl Default for Config {
@@ -132,6 +137,7 @@ impl Default for Config {
             metrics_token: None,
             json_logs: false,
             retention_days: 90,
+            phone: gateway::Settings::default(),
         }
     }
 }
@@ -167,6 +173,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("json_logs", &self.json_logs)
             .field("retention_days", &self.retention_days)
+            .field("phone", &self.phone)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +202,7 @@ impl Config {
         {
             return Err("metrics_token must be at least 16 characters".into());
         }
+        self.phone.check()?;
         if self.organization.trim().is_empty() || self.organization.len() > 128 {
             return Err("organization must be 1 to 128 characters, not empty".into());
         }
@@ -245,10 +253,15 @@ impl Config {
     }
 
     /// The demo pages create users and activations without a login: on by
-    /// default only for a loopback server with no public URL (a reverse
-    /// proxy would publish them).
+    /// default only for a development server.
     pub fn demo_pages(&self) -> bool {
-        self.demo_pages.unwrap_or(self.listen.ip().is_loopback() && self.public_url.is_none())
+        self.demo_pages.unwrap_or(self.is_development())
+    }
+
+    /// Loopback with no public URL (a reverse proxy would publish it): what
+    /// only this machine reaches.
+    pub fn is_development(&self) -> bool {
+        self.listen.ip().is_loopback() && self.public_url.is_none()
     }
 }
 
@@ -299,6 +312,10 @@ pub struct Inner {
     /// Signs the pages' short-lived grants (a fresh key at each start,
     /// never sent): proof that a browser typed a right code for a user.
     page_key: ring::hmac::Key,
+    /// Sends texts and calls.
+    pub phone: gateway::Provider,
+    /// Hashes texts' codes and calls' tokens.
+    pub phone_secrets: methods::SecretHasher,
 }
 
 impl std::ops::Deref for AppState {
@@ -333,6 +350,10 @@ impl AppState {
         let [admin_token, rp_token] = tokens;
         let public = key.public();
         let minute = 60_000;
+        let phone = gateway::Provider::new(&config.phone, config.is_development()).map_err(store::Error::Damaged)?;
+        if matches!(phone, gateway::Provider::Log) && !config.is_development() {
+            log::warn("phone.provider = \"log\" writes texts' codes to this log: for development only");
+        }
         Ok(AppState(Arc::new(Inner {
             instance: format!("{}-{}", std::process::id(), store::random_hex::<6>()?),
             metrics: metrics::Metrics::default(),
@@ -350,6 +371,8 @@ impl AppState {
                 getrandom::fill(&mut *bytes).map_err(|_| store::Error::Random)?;
                 ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*bytes)
             },
+            phone,
+            phone_secrets: methods::SecretHasher::new(&key),
             config,
             store,
             key,
@@ -458,6 +481,7 @@ pub fn app(state: AppState) -> Router {
     let relying_party = Router::new()
         .route("/api/signins", post(api::signin_create))
         .route("/api/signins/{id}", get(api::signin_status))
+        .route("/api/signins/{id}/code", post(api::signin_code))
         .route("/api/totp/verify", post(api::totp_verify))
         .route("/api/app-passwords/verify", post(api::app_password_verify))
         .route_layer(body())
@@ -473,14 +497,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/admin/app-passwords/{id}", delete(api::app_password_revoke))
         .route("/api/admin/users/{name}/phones", get(api::phone_list))
         .route("/api/admin/users/{name}/phones/{kind}", put(api::phone_set).delete(api::phone_remove))
+        .route("/api/admin/users/{name}/methods", get(api::methods_get).put(api::methods_set))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::admin));
     let activation = Router::new()
         .route("/api/activate/{id}", post(api::activate))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::activation_rate));
+    // The phone gateway's callbacks: each carries its call's token.
+    let gateway = Router::new().route("/api/phone/calls/{id}", post(api::phone_call)).route_layer(body());
     let mut router = Router::new()
         .merge(relying_party)
+        .merge(gateway)
         .merge(admin)
         .merge(activation)
         .route("/api/push", get(ws::push))

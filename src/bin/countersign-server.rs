@@ -229,6 +229,15 @@ enum UserCommand {
     },
     /// Remove a user with their devices, activations and sign-ins (their open sessions close)
     Remove { name: String },
+    /// Show the ways a user can sign in, or set the one sign-ins use by default
+    Method {
+        name: String,
+        /// push, code, sms or voice; default clears the choice (the first the user has)
+        method: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn config(cli: &Cli) -> Result<Config> {
@@ -359,6 +368,26 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command: UserCommand::Remove { name } } => {
             countersign::server::remove_user(&state, &name).await.map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
             print(&format!("Removed {name} with their devices, activations and sign-ins."))
+        }
+        Command::User { command: UserCommand::Method { name, method, json } } => {
+            let methods = match &method {
+                Some(method) => countersign::server::set_preferred_method(&state, &name, Some(method)).await,
+                None => countersign::server::user_methods(&state, &name).await,
+            }
+            .map_err(|failure| anyhow::anyhow!("{failure:?}"))?;
+            if json {
+                return print(&serde_json::to_string_pretty(&methods)?);
+            }
+            let names = |methods: &[countersign::server::methods::Method]| {
+                methods.iter().map(|method| method.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            let chosen = if methods.preferred.is_some() { "chosen" } else { "the first they have" };
+            print(&format!(
+                "{} signs in by {} by default ({chosen}); methods: {}.",
+                countersign::push::printable(&name),
+                methods.default.as_str(),
+                if methods.methods.is_empty() { "none yet".to_owned() } else { names(&methods.methods) }
+            ))
         }
         Command::Phone { command: PhoneCommand::Set { user, kind, number, country, extension } } => {
             let request = countersign::server::PhoneRequest { number, country, extension };

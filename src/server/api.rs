@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::cluster::{self, Event};
 use super::guard::Client;
 use super::limits::Refusal;
+use super::methods::{self, Method};
 use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin, UserInfo};
-use super::{AppState, app_passwords, now, phones};
+use super::{AppState, app_passwords, gateway, now, phones};
 use super::{hub, log};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -41,6 +42,8 @@ pub enum Failure {
     Activation(Refused),
     RateLimited,
     Blocked(i64),
+    /// A text or call the phone provider did not take.
+    Gateway(String),
     Internal(String),
 }
 
@@ -98,6 +101,7 @@ impl IntoResponse for Failure {
                 "blocked",
                 format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)"),
             ),
+            Failure::Gateway(why) => (StatusCode::BAD_GATEWAY, "phone_gateway", why),
             Failure::Internal(cause) => {
                 // The cause is logged; the body stays generic.
                 log::error(&format!("internal error: {cause}"));
@@ -146,7 +150,7 @@ pub async fn activate(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct SigninRequest {
     pub user: String,
     #[serde(default)]
@@ -155,15 +159,30 @@ pub struct SigninRequest {
     pub ip: String,
     #[serde(default)]
     pub location: String,
+    /// `default` (the user's preferred method; also when absent), `push`,
+    /// `code`, `sms` or `voice`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Which phone a `voice` sign-in calls: `authentication` (the default
+    /// when the user has one) or `office`.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SigninCreated {
     pub id: String,
-    /// The number the sign-in page shows, when matching is on.
+    /// The method used: `default` resolved to the user's.
+    #[serde(default)]
+    pub method: Method,
+    /// Every method the user can sign in with, for "Sign in another way".
+    #[serde(default)]
+    pub methods: Vec<Method>,
+    /// The number the sign-in page shows, when matching is on (pushes only).
     pub number: Option<u32>,
     pub expires_at: i64,
-    /// Devices the push reached at once (others get it when they connect).
+    /// Push: devices the push reached at once (others get it when they
+    /// connect). Text or call: 1 once the phone provider took it.
     pub delivered: usize,
 }
 
@@ -183,16 +202,15 @@ fn matching_number() -> Result<u32> {
     }
 }
 
-/// Creates a sign-in and pushes it to the user's devices.
+/// Creates a sign-in and sends it by the method asked for: pushes it to
+/// the user's devices, texts a code, calls, or (`code`) waits for a code
+/// from the user's app at `POST /api/signins/{id}/code`.
 pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<SigninCreated> {
     let now = now();
     let user = request.user.trim();
     let Some((organization, _, blocked_until)) = state.store.user(user).await? else {
         return Err(Failure::NotFound(format!("no user {user:?}")));
     };
-    if blocked_until > now {
-        return Err(Failure::Blocked(blocked_until));
-    }
     for (name, value, most) in [
         ("user", &request.user, 128),
         ("app", &request.app, FIELD_LIMIT),
@@ -203,7 +221,14 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
             return Err(Failure::BadRequest(format!("{name} is longer than {most} characters")));
         }
     }
-    let number = if state.config.number_matching { Some(matching_number()?) } else { None };
+    let (method, methods) = choose_method(state, user, request.method.as_deref()).await?;
+    // A reported sign-in blocks whatever could bother the user again; a
+    // code from their own app cannot.
+    if blocked_until > now && method != Method::Code {
+        return Err(Failure::Blocked(blocked_until));
+    }
+    let number = if method == Method::Push && state.config.number_matching { Some(matching_number()?) } else { None };
+    let seconds = if method == Method::Sms { state.config.phone.code_seconds() } else { state.config.challenge_seconds };
     let signin = Signin {
         id: format!("si_{}", store::random_hex::<8>()?),
         user: user.to_owned(),
@@ -211,19 +236,326 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
         ip: request.ip.trim().into(),
         location: request.location.trim().into(),
         number,
-        pin_required: state.config.pin_required,
+        pin_required: method == Method::Push && state.config.pin_required,
         created_at: now,
-        expires_at: now + state.config.challenge_seconds,
+        expires_at: now + seconds,
         status: Status::Pending,
+        method,
     };
-    state.store.add_signin(&signin).await?;
-    state.metrics.created();
     let (id, expires_at) = (signin.id.clone(), signin.expires_at);
-    state.publish(Event::Created { signin, organization, created_ms: super::now_millis() }).await;
-    // Devices with a session open on any live instance: each of them has it
-    // now, or will have it once its instance hears of it.
-    let delivered = state.store.connected_devices(user, now - cluster::STALE).await?;
-    Ok(SigninCreated { id, number, expires_at, delivered: usize::try_from(delivered).unwrap_or(0) })
+    let delivered = match method {
+        Method::Push => {
+            state.store.add_signin(&signin, None).await?;
+            state.metrics.created();
+            state.publish(Event::Created { signin, organization, created_ms: super::now_millis() }).await;
+            // Devices with a session open on any live instance: each of them has it
+            // now, or will have it once its instance hears of it.
+            let delivered = state.store.connected_devices(user, now - cluster::STALE).await?;
+            usize::try_from(delivered).unwrap_or(0)
+        }
+        Method::Code => {
+            state.store.add_signin(&signin, None).await?;
+            state.metrics.created();
+            0
+        }
+        Method::Sms | Method::Voice => {
+            send_to_phone(state, &signin, &organization, request.phone.as_deref()).await?;
+            1
+        }
+    };
+    Ok(SigninCreated { id, method, methods, number, expires_at, delivered })
+}
+
+/// The method `asked` names for `user` (`default` or none: theirs), and
+/// every method they have.
+async fn choose_method(state: &AppState, user: &str, asked: Option<&str>) -> Result<(Method, Vec<Method>)> {
+    let (enrolled, preferred) = state.store.enrolled(user).await?.ok_or_else(|| Failure::NotFound(format!("no user {user:?}")))?;
+    let methods = enrolled.methods(state.phone.is_some());
+    let method = match asked.map(str::trim).filter(|asked| !asked.is_empty() && *asked != "default") {
+        None => enrolled.default_method(preferred, state.phone.is_some()),
+        Some(name) => {
+            let method = Method::parse(name)
+                .ok_or_else(|| Failure::BadRequest(format!("method {name:?} is not one of default, push, code, sms, voice")))?;
+            // A push or a code may wait for a device to be activated, as
+            // pushes always could; a text or a call needs a phone now.
+            if method.is_phone() && !methods.contains(&method) {
+                if !state.phone.is_some() {
+                    return Err(Failure::Conflict(gateway::Error::NoProvider.to_string()));
+                }
+                let missing = if method == Method::Sms { "authentication phone" } else { "phone" };
+                return Err(Failure::Conflict(format!("{user} cannot sign in by {}: {user} has no {missing}", method.as_str())));
+            }
+            method
+        }
+    };
+    Ok((method, methods))
+}
+
+/// Stores a text or call sign-in with its hashed secret, then has the
+/// phone provider send it (stored first: a call's keys may come back
+/// before the provider answers). A send that fails denies it.
+async fn send_to_phone(state: &AppState, signin: &Signin, organization: &str, which: Option<&str>) -> Result<()> {
+    let numbers = state.store.phones(&signin.user).await?;
+    // Texts go to the authentication phone; calls to the one asked for,
+    // else to the authentication phone, else to the office phone.
+    let order: &[phones::Kind] = match (signin.method, which.map_or("", str::trim)) {
+        (Method::Sms, _) => &[phones::Kind::Authentication],
+        (_, "") => &[phones::Kind::Authentication, phones::Kind::Office],
+        (_, "authentication") => &[phones::Kind::Authentication],
+        (_, "office") => &[phones::Kind::Office],
+        (_, other) => return Err(Failure::BadRequest(format!("phone {other:?} is not authentication or office"))),
+    };
+    let phone = order
+        .iter()
+        .find_map(|kind| numbers.iter().find(|phone| phone.kind == *kind))
+        .ok_or_else(|| Failure::Conflict(format!("{} has no {} phone", signin.user, order[0].as_str())))?;
+    let (secret, text, kind) = match signin.method {
+        Method::Sms => {
+            let code = methods::text_code().map_err(|_| Failure::Internal("random".into()))?;
+            let text = methods::text_message(organization, &code);
+            (code, text, gateway::Kind::Text)
+        }
+        _ => {
+            let token = store::random_hex::<16>()?;
+            let text = methods::call_script(organization, &signin.app, &signin.user, &signin.location);
+            (token, text, gateway::Kind::Call)
+        }
+    };
+    let secret = zeroize::Zeroizing::new(secret);
+    state.store.add_signin(signin, Some(&state.phone_secrets.hash(&signin.id, &secret))).await?;
+    state.metrics.created();
+    let (code, callback) = match kind {
+        gateway::Kind::Text => (secret.as_str(), String::new()),
+        gateway::Kind::Call => ("", format!("{}/api/phone/calls/{}?token={}", state.config.base_url(), signin.id, secret.as_str())),
+    };
+    let outgoing = gateway::Outgoing {
+        kind,
+        to: &phone.number,
+        extension: phone.extension.as_deref().unwrap_or(""),
+        text: &text,
+        code,
+        id: &signin.id,
+        callback: &callback,
+    };
+    if let Err(error) = state.phone.send(&outgoing).await {
+        record(state, signin, "phone-gateway", Status::Denied).await?;
+        return Err(Failure::Gateway(error.to_string()));
+    }
+    Ok(())
+}
+
+/// Records a decision made on a device, a call or by a code, once: true
+/// when this call decided it. A report also denies the user's other
+/// pending sign-ins, blocks new ones and revokes their app passwords.
+/// Long-polls on every instance wake; for a push, the user's devices other
+/// than `by` close their prompts.
+pub async fn record(state: &AppState, signin: &Signin, by: &str, status: Status) -> std::result::Result<bool, store::Error> {
+    let (id, user) = (signin.id.as_str(), signin.user.as_str());
+    let now = now();
+    let done = if status == Status::Reported {
+        match state.store.report(id, user, by, now + state.config.report_block_seconds, now).await? {
+            Some(others) => {
+                for other in others {
+                    state.publish(Event::Decided { id: other.clone() }).await;
+                    // Every device, the reporting one too: its prompts for these close.
+                    let reason = "another request was reported as not you".to_owned();
+                    state
+                        .publish(Event::Told { user: user.to_owned(), except: String::new(), id: other, status: Status::Denied, reason })
+                        .await;
+                }
+                true
+            }
+            None => false,
+        }
+    } else {
+        state.store.decide(id, &status, by, now).await?
+    };
+    if done {
+        state.metrics.answered(&status);
+        state.publish(Event::Decided { id: id.to_owned() }).await;
+        if signin.method != Method::Push {
+            return Ok(true);
+        }
+        let told = Event::Told {
+            user: user.to_owned(),
+            except: by.to_owned(),
+            id: id.to_owned(),
+            status,
+            reason: "answered on another device".into(),
+        };
+        state.publish(told).await;
+    }
+    Ok(done)
+}
+
+/// `POST /api/signins/{id}/code`: the code the user typed for a `code`
+/// (from their app) or `sms` (from the text) sign-in.
+#[derive(Deserialize)]
+pub struct CodeRequest {
+    pub code: String,
+    /// The end user's address, as for `POST /api/totp/verify`.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for CodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeRequest").field("code", &"***").field("ip", &self.ip).finish()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CodeVerdict {
+    pub valid: bool,
+    /// The sign-in's status after this code.
+    pub status: Status,
+    /// Wrong codes still allowed before the sign-in is denied.
+    pub attempts_left: u32,
+    /// As for TOTP codes: seconds before this caller's next code is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// Wrong codes that deny a sign-in: a guess at a six-digit code succeeds
+/// once in 200,000 sign-ins.
+pub const CODE_ATTEMPTS: i64 = 5;
+
+/// Checks the code typed for sign-in `id`: right, it is approved; the
+/// fifth wrong one denies it.
+pub async fn check_code(state: &AppState, id: &str, code: &str, caller: IpAddr) -> Result<CodeVerdict> {
+    let signin = state.store.signin(id).await?.ok_or_else(|| Failure::NotFound(format!("no sign-in {id}")))?;
+    let left = |failures: i64| u32::try_from((CODE_ATTEMPTS - failures).max(0)).unwrap_or(0);
+    let secret = state.store.signin_secret(id).await?;
+    let failures = secret.as_ref().map_or(0, |(_, failures)| *failures);
+    let status = signin.status_at(now());
+    if status != Status::Pending {
+        return Ok(CodeVerdict { valid: false, status, attempts_left: 0, retry_after: None });
+    }
+    let code: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let valid = match signin.method {
+        Method::Code => {
+            let verdict = check_totp(state, &signin.user, &code, caller).await?;
+            if verdict.retry_after.is_some() {
+                return Ok(CodeVerdict { valid: false, status, attempts_left: left(failures), retry_after: verdict.retry_after });
+            }
+            verdict.valid
+        }
+        Method::Sms => secret.as_ref().is_some_and(|(hash, _)| state.phone_secrets.matches(id, &code, hash)),
+        Method::Push | Method::Voice => {
+            return Err(Failure::Conflict(format!(
+                "sign-in {id} is answered {}, not with a code",
+                match signin.method {
+                    Method::Push => "in the app",
+                    _ => "on the call",
+                }
+            )));
+        }
+    };
+    let by = signin.method.as_str();
+    if valid {
+        record(state, &signin, by, Status::Approved).await?;
+    } else {
+        state.audit.refused(Refusal::Totp, caller, &format!("a wrong code for sign-in {id}"));
+        if let Some(failures) = state.store.code_failed(id, now()).await?
+            && failures >= CODE_ATTEMPTS
+        {
+            record(state, &signin, by, Status::Denied).await?;
+        }
+    }
+    // As stored now: a code that came after another decided it is not valid.
+    let after = state.store.signin(id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
+    let failures = state.store.signin_secret(id).await?.map_or(failures, |(_, failures)| failures);
+    Ok(CodeVerdict { valid: valid && after == Status::Approved, status: after, attempts_left: left(failures), retry_after: None })
+}
+
+/// `POST /api/signins/{id}/code` (relying party).
+pub async fn signin_code(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Path(id): Path<String>,
+    body: std::result::Result<Json<CodeRequest>, JsonRejection>,
+) -> Result<Json<CodeVerdict>> {
+    let Json(request) = body?;
+    Ok(Json(check_code(&state, &id, &request.code, request.ip.unwrap_or(client)).await?))
+}
+
+/// `POST /api/phone/calls/{id}?token=T`: the phone gateway tells what
+/// happened on a call; `token` came in the call's `{callback}` URL.
+/// Form or query fields, as voice gateways send them: `Digits` (or
+/// `digits`): the keys pressed; `CallStatus` (or `status`): `completed`,
+/// `no-answer`, `busy`, `failed` or `canceled` end the call.
+#[derive(Deserialize, Default)]
+pub struct CallEvent {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default, alias = "Digits", alias = "keys")]
+    pub digits: Option<String>,
+    #[serde(default, alias = "CallStatus")]
+    pub status: Option<String>,
+}
+
+/// What the gateway may say to the caller before hanging up.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallReply {
+    pub status: Status,
+    pub say: String,
+    /// Whether the call should wait for more keys.
+    pub listen: bool,
+}
+
+/// Applies a call's event: the token first (a wrong one learns nothing
+/// about the sign-in), then `#` approves, `0#` reports, a hang-up denies.
+pub async fn call_event(state: &AppState, id: &str, event: &CallEvent) -> Result<CallReply> {
+    let unknown = || Failure::NotFound("no such call".into());
+    let (hash, _) = state.store.signin_secret(id).await?.ok_or_else(unknown)?;
+    if event.token.is_empty() || !state.phone_secrets.matches(id, &event.token, &hash) {
+        return Err(unknown());
+    }
+    let signin = state.store.signin(id).await?.ok_or_else(unknown)?;
+    if signin.method != Method::Voice {
+        return Err(unknown());
+    }
+    let ended = event.status.as_deref().is_some_and(|status| {
+        matches!(status.trim().to_ascii_lowercase().as_str(), "completed" | "no-answer" | "busy" | "failed" | "canceled" | "hangup")
+    });
+    let decision = match event.digits.as_deref().map(methods::keys) {
+        Some(methods::Keys::Approve) => Some(Status::Approved),
+        Some(methods::Keys::Report) => Some(Status::Reported),
+        Some(methods::Keys::Other) | None if ended => Some(Status::Denied),
+        Some(methods::Keys::Other) | None => None,
+    };
+    if let Some(status) = &decision {
+        record(state, &signin, "voice", status.clone()).await?;
+    }
+    let status = state.store.signin(id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
+    let (say, listen) = match (&status, &decision) {
+        (Status::Pending, _) => ("Press the pound key to approve, or 0 and then pound to report it.", true),
+        (Status::Approved, Some(Status::Approved)) => ("Thank you. You are signed in. Goodbye.", false),
+        (Status::Reported, Some(Status::Reported)) => ("Thank you. The sign-in was blocked and reported. Goodbye.", false),
+        (Status::Denied, Some(Status::Denied)) => ("The sign-in was denied. Goodbye.", false),
+        (Status::Expired, _) => ("This sign-in has expired. Goodbye.", false),
+        _ => ("This sign-in was already answered. Goodbye.", false),
+    };
+    Ok(CallReply { status, say: say.into(), listen })
+}
+
+/// `POST /api/phone/calls/{id}` (the phone gateway; the token authenticates).
+pub async fn phone_call(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<CallEvent>, QueryRejection>,
+    body: std::result::Result<axum::Form<CallEvent>, axum::extract::rejection::FormRejection>,
+) -> Result<Json<CallReply>> {
+    let Query(mut event) = query?;
+    // The gateway's fields come in the form body, or all in the query.
+    if let Ok(axum::Form(form)) = body {
+        event.digits = form.digits.or(event.digits);
+        event.status = form.status.or(event.status);
+        if event.token.is_empty() {
+            event.token = form.token;
+        }
+    }
+    Ok(Json(call_event(&state, &id, &event).await?))
 }
 
 /// The signed challenge for one device.
@@ -520,6 +852,66 @@ pub async fn phone_remove(State(state): State<AppState>, Path((user, kind)): Pat
     } else {
         Err(Failure::NotFound(format!("{} has no {} phone", crate::push::printable(&user), kind.as_str())))
     }
+}
+
+/// A user's methods: the one they prefer and every one they have.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserMethods {
+    /// `None`: the first of `methods`.
+    pub preferred: Option<Method>,
+    /// What `default` means for this user now.
+    pub default: Method,
+    pub methods: Vec<Method>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreferredMethod {
+    /// A method, or null (or `default`) to clear the preference.
+    pub method: Option<String>,
+}
+
+/// The user's methods as sign-ins see them.
+pub async fn user_methods(state: &AppState, user: &str) -> Result<UserMethods> {
+    let (enrolled, preferred) =
+        state.store.enrolled(user).await?.ok_or_else(|| Failure::NotFound(format!("no user {}", crate::push::printable(user))))?;
+    let has_provider = state.phone.is_some();
+    let methods = enrolled.methods(has_provider);
+    let default = enrolled.default_method(preferred, has_provider);
+    Ok(UserMethods { preferred, default, methods })
+}
+
+/// Sets the method `default` means for `user`; one they do not have yet is
+/// refused (it would silently fall back).
+pub async fn set_preferred_method(state: &AppState, user: &str, method: Option<&str>) -> Result<UserMethods> {
+    let method = match method.map(str::trim).filter(|name| !name.is_empty() && *name != "default") {
+        None => None,
+        Some(name) => {
+            Some(Method::parse(name).ok_or_else(|| Failure::BadRequest(format!("method {name:?} is not one of push, code, sms, voice")))?)
+        }
+    };
+    let before = user_methods(state, user).await?;
+    if let Some(method) = method
+        && !before.methods.contains(&method)
+    {
+        return Err(Failure::Conflict(format!("{} cannot sign in by {} yet", crate::push::printable(user), method.as_str())));
+    }
+    state.store.set_preferred_method(user, method).await?;
+    user_methods(state, user).await
+}
+
+/// `GET /api/admin/users/{name}/methods`.
+pub async fn methods_get(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<UserMethods>> {
+    Ok(Json(user_methods(&state, &user).await?))
+}
+
+/// `PUT /api/admin/users/{name}/methods` with `{"method": "sms"}`.
+pub async fn methods_set(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    body: std::result::Result<Json<PreferredMethod>, JsonRejection>,
+) -> Result<Json<UserMethods>> {
+    let Json(request) = body?;
+    Ok(Json(set_preferred_method(&state, &user, request.method.as_deref()).await?))
 }
 
 /// `DELETE /api/admin/app-passwords/{id}`.

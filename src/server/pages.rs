@@ -258,6 +258,9 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
         app: "Countersign demo sign-in".into(),
         ip: "127.0.0.1".into(),
         location: "This computer".into(),
+        // The page waits for a push; other methods are not on it yet.
+        method: Some("push".into()),
+        phone: None,
     };
     match api::create_signin(&state, request).await {
         Ok(created) => {

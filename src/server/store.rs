@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use zeroize::Zeroizing;
 
 use super::database::Database;
+use super::methods::{Enrolled, Method};
 use super::phones::{Kind as PhoneKind, Phone};
 use super::secrets::{self, SecretBox};
 use crate::push::{Keypair, PublicKey, Status};
@@ -56,6 +57,9 @@ pub struct Signin {
     /// (the SQL below names them so too); expired is derived
     /// ([`Signin::status_at`]).
     pub status: Status,
+    /// How it reaches the user; only pushes go to devices.
+    #[serde(default)]
+    pub method: Method,
 }
 
 impl Signin {
@@ -877,12 +881,14 @@ impl Store {
         })
     }
 
-    pub async fn add_signin(&self, signin: &Signin) -> Result<(), Error> {
+    /// Adds a pending sign-in; `secret_hash`: a text's code or a call's
+    /// token, hashed ([`super::methods::SecretHasher`]).
+    pub async fn add_signin(&self, signin: &Signin, secret_hash: Option<&str>) -> Result<(), Error> {
         execute!(
             self,
             sqlx::query(
-                "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')"
+                "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status, method, secret_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)"
             )
             .bind(&signin.id)
             .bind(&signin.user)
@@ -893,11 +899,53 @@ impl Store {
             .bind(signin.pin_required)
             .bind(signin.created_at)
             .bind(signin.expires_at)
+            .bind(signin.method.as_str())
+            .bind(secret_hash)
         )?;
         Ok(())
     }
 
-    const SIGNIN_COLUMNS: &'static str = "id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status";
+    const SIGNIN_COLUMNS: &'static str = "id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status, method";
+
+    /// A sign-in's hashed code or token and the wrong codes typed so far.
+    pub async fn signin_secret(&self, id: &str) -> Result<Option<(String, i64)>, Error> {
+        let row: Option<(Option<String>, i64)> = with_pool!(self, pool =>
+            sqlx::query_as("SELECT secret_hash, failures FROM signins WHERE id = $1").bind(id).fetch_optional(pool).await)?;
+        Ok(row.and_then(|(hash, failures)| hash.map(|hash| (hash, failures))))
+    }
+
+    /// Counts a wrong code for a pending sign-in: the count so far, or
+    /// `None` when it is no longer pending.
+    pub async fn code_failed(&self, id: &str, now: i64) -> Result<Option<i64>, Error> {
+        with_pool!(self, pool => sqlx::query_scalar(
+            "UPDATE signins SET failures = failures + 1 WHERE id = $1 AND status = 'pending' AND expires_at > $2 RETURNING failures",
+        ).bind(id).bind(now).fetch_optional(pool).await)
+        .map_err(Error::from)
+    }
+
+    /// What `user` has enrolled and the method they prefer, or `None` for no such user.
+    pub async fn enrolled(&self, user: &str) -> Result<Option<(Enrolled, Option<Method>)>, Error> {
+        let row: Option<(Option<String>, i64, i64, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT preferred_method, \
+                (SELECT COUNT(*) FROM devices WHERE user_name = $1), \
+                (SELECT COUNT(*) FROM phones WHERE user_name = $1 AND kind = 'authentication'), \
+                (SELECT COUNT(*) FROM phones WHERE user_name = $1 AND kind = 'office') \
+             FROM users WHERE name = $1",
+        ).bind(user).fetch_optional(pool).await)?;
+        Ok(row.map(|(preferred, devices, authentication, office)| {
+            let enrolled = Enrolled { devices: devices > 0, authentication_phone: authentication > 0, office_phone: office > 0 };
+            (enrolled, preferred.as_deref().and_then(Method::parse))
+        }))
+    }
+
+    /// Sets (or with `None` clears) the user's preferred method; false: no such user.
+    pub async fn set_preferred_method(&self, user: &str, method: Option<Method>) -> Result<bool, Error> {
+        let done = execute!(
+            self,
+            sqlx::query("UPDATE users SET preferred_method = $1 WHERE name = $2").bind(method.map(Method::as_str)).bind(user)
+        )?;
+        Ok(done == 1)
+    }
 
     pub async fn signin(&self, id: &str) -> Result<Option<Signin>, Error> {
         let sql = format!("SELECT {} FROM signins WHERE id = $1", Self::SIGNIN_COLUMNS);
@@ -905,10 +953,10 @@ impl Store {
         Ok(row.map(Signin::from))
     }
 
-    /// The user's sign-ins still waiting for an answer at `now`.
+    /// The user's pushes still waiting for an answer at `now`.
     pub async fn pending(&self, user: &str, now: i64) -> Result<Vec<Signin>, Error> {
         let sql = format!(
-            "SELECT {} FROM signins WHERE user_name = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at",
+            "SELECT {} FROM signins WHERE user_name = $1 AND status = 'pending' AND expires_at > $2 AND method = 'push' ORDER BY created_at",
             Self::SIGNIN_COLUMNS
         );
         let rows: Vec<SigninRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(user).bind(now).fetch_all(pool).await)?;
@@ -1097,10 +1145,10 @@ impl Store {
 }
 
 /// A `signins` row in [`Store::SIGNIN_COLUMNS`]' order.
-type SigninRow = (String, String, String, String, String, Option<i64>, bool, i64, i64, String);
+type SigninRow = (String, String, String, String, String, Option<i64>, bool, i64, i64, String, String);
 
 impl From<SigninRow> for Signin {
-    fn from((id, user, app, ip, location, number, pin_required, created_at, expires_at, status): SigninRow) -> Signin {
+    fn from((id, user, app, ip, location, number, pin_required, created_at, expires_at, status, method): SigninRow) -> Signin {
         Signin {
             id,
             user,
@@ -1112,6 +1160,8 @@ impl From<SigninRow> for Signin {
             created_at,
             expires_at,
             status: Status::from(status.as_str()),
+            // A method a newer version wrote: not a push, never sent to devices.
+            method: Method::parse(&method).unwrap_or(Method::Code),
         }
     }
 }

@@ -545,9 +545,7 @@ async fn users_are_listed_and_removed_with_everything_of_theirs_through_the_admi
     let (_, answer) = activate(&state, &activation.url, &activation.code).await;
     let device = answer["device_id"].as_str().unwrap().to_owned();
     let mut session = state.hub.connect(&device, "heidi");
-    create_signin(&state, api::SigninRequest { user: "heidi".into(), app: String::new(), ip: String::new(), location: String::new() })
-        .await
-        .unwrap();
+    create_signin(&state, api::SigninRequest { user: "heidi".into(), ..Default::default() }).await.unwrap();
     let (status, users) = call(&state, admin(Request::get("/api/admin/users"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -591,12 +589,13 @@ async fn retention_prunes_decided_signins_and_spent_activations_only() {
         created_at,
         expires_at: created_at + 60,
         status: crate::push::Status::Pending,
+        method: super::methods::Method::Push,
     };
     let day = 86_400;
-    state.store.add_signin(&signin("si_old_decided", 10)).await.unwrap();
+    state.store.add_signin(&signin("si_old_decided", 10), None).await.unwrap();
     assert!(state.store.decide("si_old_decided", &crate::push::Status::Approved, "dev", 20).await.unwrap());
-    state.store.add_signin(&signin("si_old_expired", 10)).await.unwrap();
-    state.store.add_signin(&signin("si_recent", 100 * day)).await.unwrap();
+    state.store.add_signin(&signin("si_old_expired", 10), None).await.unwrap();
+    state.store.add_signin(&signin("si_recent", 100 * day), None).await.unwrap();
     let (old_activation, _) = state.store.create_activation("judy", 10).await.unwrap();
     let (recent_activation, _) = state.store.create_activation("judy", 100 * day).await.unwrap();
     assert_eq!(state.store.prune(90 * day).await.unwrap(), 3, "two old sign-ins and one old activation");
@@ -644,4 +643,30 @@ async fn metrics_and_readiness_are_served_and_metrics_need_a_token() {
     }
     let response = app(state.clone()).oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn texts_calls_and_codes_never_reach_devices_and_devices_cannot_answer_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // A development server: the log provider sends texts and calls.
+    let state = state(&dir).await;
+    assert!(state.store.add_user("pat", "Contoso", now()).await.unwrap());
+    let key = Keypair::generate().unwrap();
+    let device = state.store.add_device("pat", &key.public(), None, "laptop", now()).await.unwrap();
+    let phone = PhoneRequest { number: "+41 44 668 18 00".into(), country: None, extension: None };
+    set_phone(&state, "pat", "authentication", &phone).await.unwrap();
+    let mut session = state.hub.connect(&device, "pat");
+    for method in ["sms", "voice", "code"] {
+        let request = api::SigninRequest { user: "pat".into(), method: Some(method.into()), ..Default::default() };
+        let created = create_signin(&state, request).await.unwrap();
+        assert!(session.try_recv().is_err(), "a {method} sign-in reached the device");
+        let envelope = crate::push::sign_response(&key, &device, &created.id, crate::push::Decision::Approve, None, false, now());
+        let answer = ws::respond(&state, IpAddr::from([127, 0, 0, 1]), &device, "pat", &key.public(), &envelope).await;
+        assert!(matches!(answer, crate::push::ServerMessage::Result { accepted: false, .. }), "{method}: {answer:?}");
+        assert_eq!(state.store.signin(&created.id).await.unwrap().unwrap().status, crate::push::Status::Pending, "{method}");
+    }
+    assert!(state.store.pending("pat", now()).await.unwrap().is_empty(), "nothing for a device that connects later");
+    // A push still does.
+    create_signin(&state, api::SigninRequest { user: "pat".into(), ..Default::default() }).await.unwrap();
+    assert!(matches!(session.try_recv(), Ok(hub::Queued::Message(_))));
 }

@@ -13,7 +13,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
 use super::api::challenge_message;
-use super::cluster::{Event, result};
+use super::cluster::result;
 use super::guard::Client;
 use super::hub::{Outgoing, Queued};
 use super::limits::Refusal;
@@ -280,7 +280,7 @@ async fn register_listener(state: &AppState, client: IpAddr, device: &str, key: 
 }
 
 /// Verifies a signed answer and records it once.
-async fn respond(
+pub(super) async fn respond(
     state: &AppState,
     client: IpAddr,
     device: &str,
@@ -305,7 +305,9 @@ async fn respond(
     }
     let now = now();
     let signin = match state.store.signin(id).await {
-        Ok(Some(signin)) if signin.user == user => signin,
+        // Only pushes are answered in the app: a text's or a call's
+        // sign-in needs its code or its call.
+        Ok(Some(signin)) if signin.user == user && signin.method == super::methods::Method::Push => signin,
         Ok(_) => return result(id, false, Status::Unknown, "no such sign-in for this user"),
         Err(error) => {
             log::error(&format!("{error}"));
@@ -328,39 +330,8 @@ async fn respond(
         Decision::Deny => (Status::Denied, ""),
         Decision::Report => (Status::Reported, "reported: further pushes are blocked for a while"),
     };
-    let recorded = if status == Status::Reported {
-        match state.store.report(id, user, device, now + state.config.report_block_seconds, now).await {
-            Ok(Some(others)) => {
-                for other in others {
-                    state.publish(Event::Decided { id: other.clone() }).await;
-                    // Every device, the reporting one too: its prompts for these close.
-                    let reason = "another request was reported as not you".to_owned();
-                    state
-                        .publish(Event::Told { user: user.to_owned(), except: String::new(), id: other, status: Status::Denied, reason })
-                        .await;
-                }
-                Ok(Some(()))
-            }
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
-        }
-    } else {
-        state.store.decide(id, &status, device, now).await.map(|done| done.then_some(()))
-    };
-    match recorded.map(|done| done.is_some()) {
-        Ok(true) => {
-            state.metrics.answered(&status);
-            state.publish(Event::Decided { id: id.to_owned() }).await;
-            let told = Event::Told {
-                user: user.to_owned(),
-                except: device.to_owned(),
-                id: id.to_owned(),
-                status: status.clone(),
-                reason: "answered on another device".into(),
-            };
-            state.publish(told).await;
-            result(id, true, status, reason)
-        }
+    match super::api::record(state, &signin, device, status.clone()).await {
+        Ok(true) => result(id, true, status, reason),
         Ok(false) => {
             let now_status = state.store.signin(id).await.ok().flatten().map_or(Status::Unknown, |s| s.status_at(now));
             result(id, false, now_status, "the sign-in was already answered or expired")

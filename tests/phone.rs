@@ -1,0 +1,390 @@
+//! Sign-ins by text message and by call, against the real server and a
+//! phone gateway this test runs on 127.0.0.1 that records every request
+//! and answers as told (a status, or silence past the timeout).
+
+#![cfg(all(feature = "server", feature = "client", feature = "cli"))]
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use common::server::{ADMIN, RP, Server};
+use serde_json::{Value, json};
+
+/// One request as the gateway got it.
+#[derive(Debug, Clone)]
+struct Received {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// How the gateway answers the next request; after the queue, 200.
+#[derive(Clone, Copy)]
+enum Answer {
+    Status(u16),
+    /// No answer for this long, then 200.
+    Silence(Duration),
+}
+
+#[derive(Clone, Default)]
+struct Gateway {
+    received: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+}
+
+impl Gateway {
+    /// Listens on a free loopback port: the gateway and its URL.
+    async fn start() -> (Gateway, String) {
+        let gateway = Gateway::default();
+        let app = axum::Router::new().fallback(record).with_state(gateway.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (gateway, url)
+    }
+
+    fn answer(&self, answers: &[Answer]) {
+        self.answers.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn last(&self) -> Received {
+        self.received().pop().expect("a request reached the gateway")
+    }
+}
+
+async fn record(State(gateway): State<Gateway>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+    gateway.received.lock().unwrap().push(Received { method, uri, headers, body: String::from_utf8_lossy(&body).into_owned() });
+    let answer = gateway.answers.lock().unwrap().pop_front();
+    match answer {
+        Some(Answer::Status(status)) => StatusCode::from_u16(status).unwrap(),
+        Some(Answer::Silence(long)) => {
+            tokio::time::sleep(long).await;
+            StatusCode::OK
+        }
+        None => StatusCode::OK,
+    }
+}
+
+/// A server whose phone provider is the gateway at `url`, configured by
+/// `http` (a `[phone.http]` table's lines), with `extra` flags.
+fn server_with_gateway(dir: &std::path::Path, url: &str, http: &str, extra: &[&str]) -> Server {
+    let config = dir.join("server.toml");
+    std::fs::write(&config, format!("[phone]\nprovider = \"http\"\n[phone.http]\nurl = \"{url}/send?sign-in={{id}}\"\n{http}\n")).unwrap();
+    let mut flags = vec!["--config", config.to_str().unwrap()];
+    flags.extend_from_slice(extra);
+    Server::start(dir, &flags)
+}
+
+/// A user with an authentication phone (and an office phone with an extension).
+async fn user_with_phones(server: &Server, user: &str) {
+    assert_eq!(server.post("/api/admin/users", ADMIN, json!({ "name": user, "organization": "Contoso" })).await.0, 201);
+    for (kind, body) in [
+        ("authentication", json!({ "number": "+41 44 668 18 00" })),
+        ("office", json!({ "number": "+1 201 555 0123", "extension": "4711" })),
+    ] {
+        let response = reqwest::Client::new()
+            .put(format!("{}/api/admin/users/{user}/phones/{kind}", server.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// The six digits in a text.
+fn code_in(text: &str) -> String {
+    let digits: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(digits.len(), 6, "no code in {text:?}");
+    digits
+}
+
+async fn type_code(server: &Server, id: &str, code: &str) -> Value {
+    let (status, verdict) = server.post(&format!("/api/signins/{id}/code"), RP, json!({ "code": code })).await;
+    assert_eq!(status, 200, "{verdict}");
+    verdict
+}
+
+#[tokio::test]
+async fn a_text_goes_through_the_http_gateway_as_templated_and_its_code_approves_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, url) = Gateway::start().await;
+    let server = server_with_gateway(dir.path(), &url, "headers = { Authorization = \"Bearer gateway-key\" }", &[]);
+    user_with_phones(&server, "kim").await;
+
+    let (status, created) =
+        server.post("/api/signins", RP, json!({ "user": "kim", "method": "sms", "app": "Contoso \"VPN\"", "location": "Zurich" })).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["method"].as_str(), created["delivered"].as_u64()), (Some("sms"), Some(1)));
+    assert_eq!(created["methods"], json!(["sms", "voice"]), "kim has phones and no device");
+    assert_eq!(created["number"], Value::Null, "number matching is for pushes");
+    let id = created["id"].as_str().unwrap();
+
+    // Exactly what the template says, values JSON-escaped, the header sent.
+    let sent = gateway.last();
+    assert_eq!(sent.method, Method::POST);
+    assert_eq!(sent.uri.to_string(), format!("/send?sign-in={id}"));
+    assert_eq!(sent.headers["authorization"], "Bearer gateway-key");
+    assert_eq!(sent.headers["content-type"], "application/json");
+    let body: Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(body["to"], "+41446681800");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("is your Contoso verification code"), "{text}");
+    let code = code_in(text);
+    assert_eq!(gateway.received().len(), 1);
+
+    // A wrong code counts; the right one approves, once.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let verdict = type_code(&server, id, wrong).await;
+    assert_eq!(
+        (verdict["valid"].as_bool(), verdict["status"].as_str(), verdict["attempts_left"].as_u64()),
+        (Some(false), Some("pending"), Some(4))
+    );
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let verdict = type_code(&server, id, &spaced).await;
+    assert_eq!((verdict["valid"].as_bool(), verdict["status"].as_str()), (Some(true), Some("approved")), "{verdict}");
+    assert_eq!(server.status(id, 0).await, "approved");
+    let again = type_code(&server, id, &code).await;
+    assert_eq!((again["valid"].as_bool(), again["status"].as_str()), (Some(false), Some("approved")));
+
+    // A code is good for its own sign-in only, and five wrong ones deny it.
+    let (_, second) = server.post("/api/signins", RP, json!({ "user": "kim", "method": "sms" })).await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    let second_code = code_in(serde_json::from_str::<Value>(&gateway.last().body).unwrap()["text"].as_str().unwrap());
+    let (_, third) = server.post("/api/signins", RP, json!({ "user": "kim", "method": "sms" })).await;
+    let third = third["id"].as_str().unwrap().to_owned();
+    if second_code != code_in(serde_json::from_str::<Value>(&gateway.last().body).unwrap()["text"].as_str().unwrap()) {
+        assert_eq!(type_code(&server, &third, &second_code).await["valid"], false, "another sign-in's code");
+    }
+    let wrong = if second_code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        let verdict = type_code(&server, &second, wrong).await;
+        assert_eq!(verdict["attempts_left"].as_u64(), Some(left), "{verdict}");
+    }
+    assert_eq!(server.status(&second, 0).await, "denied");
+    assert_eq!(type_code(&server, &second, &second_code).await["valid"], false, "the right code after five wrong ones");
+
+    // The codes never reach the server's log; the relying party's token is needed.
+    assert!(!server.log().contains(&code) && !server.log().contains(&second_code), "{}", server.log());
+    let (status, _) = server.post(&format!("/api/signins/{third}/code"), ADMIN, json!({ "code": "123456" })).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_timed_out_and_refused_with_why_but_never_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, url) = Gateway::start().await;
+    let server = server_with_gateway(dir.path(), &url, "timeout_seconds = 1\nretries = 2", &[]);
+    user_with_phones(&server, "lou").await;
+    let sms = || server.post("/api/signins", RP, json!({ "user": "lou", "method": "sms" }));
+
+    // Two failures, then the gateway takes it: three requests, one text.
+    gateway.answer(&[Answer::Status(500), Answer::Status(429)]);
+    let (status, created) = sms().await;
+    assert_eq!(status, 201, "{created}");
+    let received = gateway.received();
+    assert_eq!(received.len(), 3);
+    assert!(received.windows(2).all(|pair| pair[0].body == pair[1].body), "each retry sends the same text");
+
+    // Failing every time: 502 saying so; nothing retried after a 4xx.
+    gateway.answer(&[Answer::Status(503); 3]);
+    let (status, refused) = sms().await;
+    assert_eq!((status, refused["error"].as_str()), (502, Some("phone_gateway")), "{refused}");
+    assert_eq!(refused["message"], "the phone gateway answered HTTP 503 (3 attempts)");
+    assert_eq!(gateway.received().len(), 6);
+    gateway.answer(&[Answer::Status(400)]);
+    let (status, refused) = sms().await;
+    assert_eq!(status, 502);
+    assert_eq!(refused["message"], "the phone gateway answered HTTP 400 (1 attempt)");
+    assert_eq!(gateway.received().len(), 7);
+
+    // Silence past the timeout: each attempt is cut at 1 s.
+    gateway.answer(&[Answer::Silence(Duration::from_secs(3)); 3]);
+    let (status, refused) = sms().await;
+    assert_eq!(status, 502);
+    assert_eq!(refused["message"], "the phone gateway did not answer within 1 s (3 attempts)");
+
+    // A gateway that is gone.
+    drop(gateway);
+    let closed = format!("http://127.0.0.1:{}", common::server::free_port());
+    let dir2 = tempfile::tempdir().unwrap();
+    let server2 = server_with_gateway(dir2.path(), &closed, "retries = 0", &[]);
+    user_with_phones(&server2, "lou").await;
+    let (status, refused) = server2.post("/api/signins", RP, json!({ "user": "lou", "method": "sms" })).await;
+    assert_eq!(status, 502);
+    assert_eq!(refused["message"], "the phone gateway could not be reached: connection refused or unreachable (1 attempt)");
+
+    // What was logged says why and which sign-in, never a code.
+    let log = server.log();
+    assert!(log.contains("phone gateway: a text for si_") && log.contains("HTTP 503"), "{log}");
+    for line in log.lines().filter(|line| line.contains("phone gateway")) {
+        assert!(!line.contains("verification code") && !line.contains("/send"), "{line}");
+    }
+}
+
+/// Posts what a voice gateway posts back: the call's callback URL with form fields.
+async fn call_back(callback: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new().post(callback).form(form).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_up_or_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, url) = Gateway::start().await;
+    let http = "content_type = \"application/x-www-form-urlencoded\"\ncall_body = \"To={to}&Ext={extension}&Say={text}&Action={callback}\"";
+    let server = server_with_gateway(dir.path(), &url, http, &["--challenge-seconds", "5"]);
+    user_with_phones(&server, "max").await;
+    let call = |phone: Option<&str>| {
+        let mut body = json!({ "user": "max", "method": "voice", "app": "Payroll", "location": "Bern" });
+        if let Some(phone) = phone {
+            body["phone"] = json!(phone);
+        }
+        let server = &server;
+        let gateway = gateway.clone();
+        async move {
+            let (status, created) = server.post("/api/signins", RP, body).await;
+            assert_eq!(status, 201, "{created}");
+            let form: std::collections::HashMap<String, String> =
+                form_urlencoded::parse(gateway.last().body.as_bytes()).into_owned().collect();
+            (created["id"].as_str().unwrap().to_owned(), form)
+        }
+    };
+
+    // The call says where the sign-in comes from; # approves it.
+    let (id, form) = call(None).await;
+    assert_eq!((form["To"].as_str(), form["Ext"].as_str()), ("+41446681800", ""));
+    let say = &form["Say"];
+    assert!(say.contains("signing in to Payroll as max from Bern") && say.contains("press the pound key"), "{say}");
+    let callback = &form["Action"];
+    assert!(callback.starts_with(&format!("{}/api/phone/calls/{id}?token=", server.base)), "{callback}");
+    // Another key keeps the call listening; then #.
+    let (status, reply) = call_back(callback, &[("Digits", "5")]).await;
+    assert_eq!((status, reply["status"].as_str(), reply["listen"].as_bool()), (200, Some("pending"), Some(true)), "{reply}");
+    let (status, reply) = call_back(callback, &[("Digits", "#")]).await;
+    assert_eq!((status, reply["status"].as_str(), reply["listen"].as_bool()), (200, Some("approved"), Some(false)), "{reply}");
+    assert_eq!(server.status(&id, 0).await, "approved");
+    let (_, reply) = call_back(callback, &[("CallStatus", "completed")]).await;
+    assert_eq!(reply["status"], "approved", "hanging up after answering changes nothing");
+
+    // A wrong token, or one of another call, learns nothing and decides nothing.
+    let (other, other_form) = call(Some("office")).await;
+    assert_eq!((other_form["To"].as_str(), other_form["Ext"].as_str()), ("+12015550123", "4711"));
+    let stolen = callback.replace(&id, &other);
+    assert_eq!(call_back(&stolen, &[("Digits", "#")]).await.0, 404);
+    let forged = format!("{}/api/phone/calls/{other}?token=00", server.base);
+    assert_eq!(call_back(&forged, &[("Digits", "#")]).await.0, 404);
+    assert_eq!(server.status(&other, 0).await, "pending");
+    // The relying party cannot answer a call with a code.
+    let (status, _) = server.post(&format!("/api/signins/{other}/code"), RP, json!({ "code": "123456" })).await;
+    assert_eq!(status, 409);
+
+    // Hanging up (or no answer) denies.
+    let (_, reply) = call_back(&other_form["Action"], &[("CallStatus", "no-answer")]).await;
+    assert_eq!(reply["status"], "denied");
+    assert_eq!(server.status(&other, 0).await, "denied");
+
+    // Nothing pressed: the call's sign-in expires with the challenge time.
+    let (silent, _) = call(None).await;
+    assert_eq!(server.status(&silent, 15).await, "expired");
+
+    // 0# reports it: the user is blocked from further texts and calls.
+    let (reported, form) = call(None).await;
+    let (_, reply) = call_back(&form["Action"], &[("Digits", "0#")]).await;
+    assert_eq!(reply["status"], "reported", "{reply}");
+    let (status, blocked) = server.post("/api/signins", RP, json!({ "user": "max", "method": "sms" })).await;
+    assert_eq!((status, blocked["error"].as_str()), (403, Some("blocked")), "{blocked}");
+    assert_eq!(server.status(&reported, 0).await, "reported");
+    // The log has the sign-ins, not the tokens.
+    let token = callback.rsplit('=').next().unwrap();
+    assert!(!server.log().contains(token));
+}
+
+#[tokio::test]
+async fn the_default_method_is_the_users_choice_and_the_others_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A development server: the log provider, the phone being the log.
+    let server = Server::start(dir.path(), &[]);
+    user_with_phones(&server, "ned").await;
+    let methods = |body: Value| body["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+    let listed = server.get_with("/api/admin/users/ned/methods", ADMIN).await;
+    assert_eq!((listed["preferred"].clone(), listed["default"].as_str()), (Value::Null, Some("sms")), "{listed}");
+    assert_eq!(methods(listed), ["sms", "voice"]);
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "ned" })).await;
+    assert_eq!((status, created["method"].as_str()), (201, Some("sms")), "{created}");
+    assert!(server.log().contains(&format!("phone (log provider): a text for {} to +41446681800: ", created["id"].as_str().unwrap())));
+
+    // Set by the admin; a method the user lacks is refused.
+    let put = |method: Value| {
+        let request = reqwest::Client::new()
+            .put(format!("{}/api/admin/users/ned/methods", server.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "method": method }));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, set) = put(json!("voice")).await;
+    assert_eq!((status, set["preferred"].as_str(), set["default"].as_str()), (200, Some("voice"), Some("voice")), "{set}");
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "default" })).await;
+    assert_eq!((status, created["method"].as_str()), (201, Some("voice")), "{created}");
+    let (status, refused) = put(json!("push")).await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, refused) = put(json!("carrier pigeon")).await;
+    assert_eq!((status, refused["error"].as_str()), (400, Some("bad_request")));
+
+    // Once ned has a device, pushes and codes are offered first.
+    let _device = server.device("ned").await;
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+        .args(["--database", server.database.to_str().unwrap(), "user", "method", "ned"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), "ned signs in by voice by default (chosen); methods: push, code, sms, voice.");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-server"))
+        .args(["--database", server.database.to_str().unwrap(), "user", "method", "ned", "default"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cli.stdout).trim(),
+        "ned signs in by push by default (the first they have); methods: push, code, sms, voice."
+    );
+
+    // A code sign-in is approved by a code from the app.
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "code" })).await;
+    assert_eq!((status, created["delivered"].as_u64()), (201, Some(0)), "{created}");
+    let verdict = type_code(&server, created["id"].as_str().unwrap(), "000000").await;
+    assert_eq!(verdict["valid"], false);
+
+    // A method by name that the user lacks, or that is not one.
+    server.delete("/api/admin/users/ned/phones/authentication", ADMIN).await;
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "sms" })).await;
+    assert_eq!(status, 409);
+    assert_eq!(refused["message"], "ned cannot sign in by sms: ned has no authentication phone");
+    let (status, _) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "fax" })).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_public_server_has_no_phone_provider_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--public-url", "https://mfa.example"]);
+    user_with_phones(&server, "oda").await;
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "oda", "method": "sms" })).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("no phone provider is configured"), "{refused}");
+    assert_eq!(server.get_with("/api/admin/users/oda/methods", ADMIN).await["methods"], json!([]));
+}
