@@ -216,6 +216,48 @@ async fn blocks_totp_steps_and_rate_limits_hold_across_instances() {
 }
 
 #[tokio::test]
+async fn a_text_sent_by_one_instance_is_checked_by_the_other_and_a_call_answered_there() {
+    if !available() {
+        return;
+    }
+    let postgres = Postgres::start();
+    // The log provider: the log is the phone (and says the code).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[phone]\nprovider = \"log\"\n").unwrap();
+    let (a, b) = two(&postgres, "phones", &["--config", config.to_str().unwrap()]).await;
+    assert_eq!(a.post("/api/admin/users", ADMIN, json!({ "name": "pia" })).await.0, 201);
+    let request = reqwest::Client::new()
+        .put(format!("{}/api/admin/users/pia/phones/authentication", b.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "number": "+41 44 668 18 00" }));
+    assert_eq!(request.send().await.unwrap().status(), 200);
+
+    // Sent through A, the code typed through B approves it; A's long-poll sees it.
+    let (status, created) = a.post("/api/signins", RP, json!({ "user": "pia", "method": "sms" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let log = a.log();
+    let text = log.lines().find(|line| line.contains(&format!("a text for {id}"))).expect("the text in A's log").to_owned();
+    let code: String = text.rsplit(": ").next().unwrap().chars().take(6).collect();
+    let verdict = b.post(&format!("/api/signins/{id}/code"), RP, json!({ "code": code })).await.1;
+    assert_eq!((verdict["valid"].as_bool(), verdict["status"].as_str()), (Some(true), Some("approved")), "{verdict}");
+    assert_eq!(a.status(&id, 5).await, "approved");
+
+    // A call placed by A is answered at B's callback address.
+    let (status, created) = a.post("/api/signins", RP, json!({ "user": "pia", "method": "voice" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let log = a.log();
+    let callback =
+        log.lines().find_map(|line| line.split(" go to ").nth(1).filter(|url| url.contains(&id))).expect("the callback in A's log");
+    let at_b = callback.replace(&a.base, &b.base);
+    let response = reqwest::Client::new().post(&at_b).form(&[("Digits", "#")]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(a.status(&id, 5).await, "approved");
+}
+
+#[tokio::test]
 async fn a_database_that_is_away_is_said_clearly_and_never_with_its_password() {
     if !available() {
         return;

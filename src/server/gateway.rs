@@ -307,8 +307,7 @@ async fn send_http(gateway: &HttpGateway, client: &reqwest::Client, message: &Ou
 }
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded in a URL.
-const UNRESERVED: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 #[derive(Clone, Copy)]
 enum Escape {

@@ -5,6 +5,6 @@ ALTER TABLE signins ADD COLUMN method TEXT NOT NULL DEFAULT 'push';
 -- key-press callback carries. Never the code or token itself.
 ALTER TABLE signins ADD COLUMN secret_hash TEXT;
 -- Wrong codes typed for this sign-in (5 deny it).
-ALTER TABLE signins ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE signins ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
 -- The user's preferred method; NULL: push when they have a device.
 ALTER TABLE users ADD COLUMN preferred_method TEXT;
