@@ -452,8 +452,11 @@ pub async fn check_code(state: &AppState, id: &str, code: &str, caller: IpAddr) 
         }
     };
     let by = signin.method.as_str();
+    // Valid for the one request that approved it: the same code sent
+    // twice at once approves once.
+    let mut approved = false;
     if valid {
-        record(state, &signin, by, Status::Approved).await?;
+        approved = record(state, &signin, by, Status::Approved).await?;
     } else {
         state.audit.refused(Refusal::Totp, caller, &format!("a wrong code for sign-in {id}"));
         if let Some(failures) = state.store.code_failed(id, now()).await?
@@ -462,10 +465,9 @@ pub async fn check_code(state: &AppState, id: &str, code: &str, caller: IpAddr) 
             record(state, &signin, by, Status::Denied).await?;
         }
     }
-    // As stored now: a code that came after another decided it is not valid.
     let after = state.store.signin(id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
     let failures = state.store.signin_secret(id).await?.map_or(failures, |(_, failures)| failures);
-    Ok(CodeVerdict { valid: valid && after == Status::Approved, status: after, attempts_left: left(failures), retry_after: None })
+    Ok(CodeVerdict { valid: approved, status: after, attempts_left: left(failures), retry_after: None })
 }
 
 /// `POST /api/signins/{id}/code` (relying party).
