@@ -300,6 +300,8 @@ pub struct Inner {
     activations: limits::Window<IpAddr>,
     /// Demo-page pushes per user and per client address, in any 60 s.
     demo_push_users: limits::Window<String>,
+    /// Texts and calls per user, in any 60 s.
+    phone_sends: limits::Window<String>,
     demo_push_peers: limits::Window<IpAddr>,
     /// Wrong TOTP codes per (user, caller).
     totp: limits::Backoff<(String, IpAddr)>,
@@ -351,8 +353,9 @@ impl AppState {
         let public = key.public();
         let minute = 60_000;
         let phone = gateway::Provider::new(&config.phone, config.is_development()).map_err(store::Error::Damaged)?;
-        if matches!(phone, gateway::Provider::Log) && !config.is_development() {
-            log::warn("phone.provider = \"log\" writes texts' codes to this log: for development only");
+        if matches!(phone, gateway::Provider::Log) {
+            let why = "the log provider writes texts' codes and calls' links to this log: for development only";
+            if config.is_development() { log::info(&format!("phone: {why}")) } else { log::warn(&format!("phone: {why}")) }
         }
         Ok(AppState(Arc::new(Inner {
             instance: format!("{}-{}", std::process::id(), store::random_hex::<6>()?),
@@ -361,6 +364,7 @@ impl AppState {
             metrics_token: config.metrics_token.as_deref().map(secrets::token_digest),
             activations: limits::Window::new(config.activation_rate_per_minute, minute),
             demo_push_users: limits::Window::new(DEMO_PUSHES_PER_USER, minute),
+            phone_sends: limits::Window::new(PHONE_SENDS_PER_USER, minute),
             demo_push_peers: limits::Window::new(DEMO_PUSHES_PER_ADDRESS, minute),
             totp: limits::Backoff::default(),
             audit: limits::Audit::default(),
@@ -467,7 +471,19 @@ impl AppState {
         let now = limits::millis();
         self.demo_push_peers.allow(&ip, now) && self.demo_push_users.allow(&user.to_owned(), now)
     }
+
+    /// Counts a text or call to `user`'s phone; false when over the limit.
+    pub async fn allow_phone_send(&self, user: &str) -> bool {
+        if self.shared_limits {
+            return self.allow_shared(&format!("phone:{user}"), PHONE_SENDS_PER_USER).await;
+        }
+        self.phone_sends.allow(&user.to_owned(), limits::millis())
+    }
 }
+
+/// Texts and calls cost money and wake the user: a relying party that
+/// loops (or is abused to pump texts) sends at most 3 per user a minute.
+const PHONE_SENDS_PER_USER: u32 = 3;
 
 /// The demo page's "Contact me" is not a push-bombing tool: 5 pushes per
 /// user and 10 per address in any minute.
@@ -505,7 +521,10 @@ pub fn app(state: AppState) -> Router {
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::activation_rate));
     // The phone gateway's callbacks: each carries its call's token.
-    let gateway = Router::new().route("/api/phone/calls/{id}", post(api::phone_call)).route_layer(body());
+    let gateway = Router::new()
+        .route("/api/phone/calls/{id}", post(api::phone_call))
+        .route_layer(body())
+        .route_layer(from_fn_with_state(state.clone(), guard::call_token));
     let mut router = Router::new()
         .merge(relying_party)
         .merge(gateway)

@@ -176,7 +176,9 @@ async fn a_text_goes_through_the_http_gateway_as_templated_and_its_code_approves
     assert_eq!(server.status(&second, 0).await, "denied");
     assert_eq!(type_code(&server, &second, &second_code).await["valid"], false, "the right code after five wrong ones");
 
-    // The codes never reach the server's log; the relying party's token is needed.
+    // The codes never reach the server's log (read once the last wrong
+    // code's refusal is in it); the relying party's token is needed.
+    server.wait_for_log(&format!("a wrong code for sign-in {second}"));
     assert!(!server.log().contains(&code) && !server.log().contains(&second_code), "{}", server.log());
     let (status, _) = server.post(&format!("/api/signins/{third}/code"), ADMIN, json!({ "code": "123456" })).await;
     assert_eq!(status, 401);
@@ -187,34 +189,49 @@ async fn gateway_errors_are_retried_timed_out_and_refused_with_why_but_never_the
     let dir = tempfile::tempdir().unwrap();
     let (gateway, url) = Gateway::start().await;
     let server = server_with_gateway(dir.path(), &url, "timeout_seconds = 1\nretries = 2", &[]);
-    user_with_phones(&server, "lou").await;
-    let sms = || server.post("/api/signins", RP, json!({ "user": "lou", "method": "sms" }));
+    // One user per case: each may get 3 texts or calls a minute.
+    let sms = |user: &'static str| {
+        let server = &server;
+        async move {
+            user_with_phones(server, user).await;
+            server.post("/api/signins", RP, json!({ "user": user, "method": "sms" })).await
+        }
+    };
 
-    // Two failures, then the gateway takes it: three requests, one text.
+    // Two failures, then the gateway takes it: three requests, one text,
+    // all with the same idempotency key.
     gateway.answer(&[Answer::Status(500), Answer::Status(429)]);
-    let (status, created) = sms().await;
+    let (status, created) = sms("lou").await;
     assert_eq!(status, 201, "{created}");
     let received = gateway.received();
     assert_eq!(received.len(), 3);
     assert!(received.windows(2).all(|pair| pair[0].body == pair[1].body), "each retry sends the same text");
+    let key = format!("{}-text", created["id"].as_str().unwrap());
+    assert!(received.iter().all(|request| request.headers["idempotency-key"] == key.as_str()));
 
     // Failing every time: 502 saying so; nothing retried after a 4xx.
     gateway.answer(&[Answer::Status(503); 3]);
-    let (status, refused) = sms().await;
+    let (status, refused) = sms("lea").await;
     assert_eq!((status, refused["error"].as_str()), (502, Some("phone_gateway")), "{refused}");
     assert_eq!(refused["message"], "the phone gateway answered HTTP 503 (3 attempts)");
     assert_eq!(gateway.received().len(), 6);
     gateway.answer(&[Answer::Status(400)]);
-    let (status, refused) = sms().await;
+    let (status, refused) = sms("liv").await;
     assert_eq!(status, 502);
     assert_eq!(refused["message"], "the phone gateway answered HTTP 400 (1 attempt)");
     assert_eq!(gateway.received().len(), 7);
 
-    // Silence past the timeout: each attempt is cut at 1 s.
+    // Silence past the timeout: each attempt is cut at 1 s. A text is sent
+    // again; a call is not (the gateway may have placed it: it would ring twice).
     gateway.answer(&[Answer::Silence(Duration::from_secs(3)); 3]);
-    let (status, refused) = sms().await;
+    let (status, refused) = sms("lia").await;
     assert_eq!(status, 502);
     assert_eq!(refused["message"], "the phone gateway did not answer within 1 s (3 attempts)");
+    gateway.answer(&[Answer::Silence(Duration::from_secs(3))]);
+    user_with_phones(&server, "lux").await;
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "lux", "method": "voice" })).await;
+    assert_eq!(status, 502);
+    assert_eq!(refused["message"], "the phone gateway did not answer within 1 s (1 attempt)");
 
     // A gateway that is gone.
     drop(gateway);
@@ -227,6 +244,7 @@ async fn gateway_errors_are_retried_timed_out_and_refused_with_why_but_never_the
     assert_eq!(refused["message"], "the phone gateway could not be reached: connection refused or unreachable (1 attempt)");
 
     // What was logged says why and which sign-in, never a code.
+    server.wait_for_log("did not answer within 1 s (1 attempt)");
     let log = server.log();
     assert!(log.contains("phone gateway: a text for si_") && log.contains("HTTP 503"), "{log}");
     for line in log.lines().filter(|line| line.contains("phone gateway")) {
@@ -240,15 +258,21 @@ async fn call_back(callback: &str, form: &[(&str, &str)]) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
 }
 
+/// What the gateway was asked to do, as form fields.
+fn form_of(request: &Received) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(request.body.as_bytes()).into_owned().collect()
+}
+
 #[tokio::test]
 async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_up_or_silence() {
     let dir = tempfile::tempdir().unwrap();
     let (gateway, url) = Gateway::start().await;
     let http = "content_type = \"application/x-www-form-urlencoded\"\ncall_body = \"To={to}&Ext={extension}&Say={text}&Action={callback}\"";
-    let server = server_with_gateway(dir.path(), &url, http, &["--challenge-seconds", "5"]);
+    let server = server_with_gateway(dir.path(), &url, http, &[]);
     user_with_phones(&server, "max").await;
-    let call = |phone: Option<&str>| {
-        let mut body = json!({ "user": "max", "method": "voice", "app": "Payroll", "location": "Bern" });
+    user_with_phones(&server, "mia").await;
+    let call = |user: &'static str, phone: Option<&str>| {
+        let mut body = json!({ "user": user, "method": "voice", "app": "Payroll", "location": "Bern" });
         if let Some(phone) = phone {
             body["phone"] = json!(phone);
         }
@@ -257,14 +281,12 @@ async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_
         async move {
             let (status, created) = server.post("/api/signins", RP, body).await;
             assert_eq!(status, 201, "{created}");
-            let form: std::collections::HashMap<String, String> =
-                form_urlencoded::parse(gateway.last().body.as_bytes()).into_owned().collect();
-            (created["id"].as_str().unwrap().to_owned(), form)
+            (created["id"].as_str().unwrap().to_owned(), form_of(&gateway.last()))
         }
     };
 
     // The call says where the sign-in comes from; # approves it.
-    let (id, form) = call(None).await;
+    let (id, form) = call("max", None).await;
     assert_eq!((form["To"].as_str(), form["Ext"].as_str()), ("+41446681800", ""));
     let say = &form["Say"];
     assert!(say.contains("signing in to Payroll as max from Bern") && say.contains("press the pound key"), "{say}");
@@ -279,13 +301,17 @@ async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_
     let (_, reply) = call_back(callback, &[("CallStatus", "completed")]).await;
     assert_eq!(reply["status"], "approved", "hanging up after answering changes nothing");
 
-    // A wrong token, or one of another call, learns nothing and decides nothing.
-    let (other, other_form) = call(Some("office")).await;
+    // A wrong token, one of another call, or one in the body only, learns
+    // nothing and decides nothing.
+    let (other, other_form) = call("max", Some("office")).await;
     assert_eq!((other_form["To"].as_str(), other_form["Ext"].as_str()), ("+12015550123", "4711"));
     let stolen = callback.replace(&id, &other);
     assert_eq!(call_back(&stolen, &[("Digits", "#")]).await.0, 404);
     let forged = format!("{}/api/phone/calls/{other}?token=00", server.base);
     assert_eq!(call_back(&forged, &[("Digits", "#")]).await.0, 404);
+    let token = other_form["Action"].rsplit('=').next().unwrap().to_owned();
+    let in_body = format!("{}/api/phone/calls/{other}", server.base);
+    assert_eq!(call_back(&in_body, &[("token", &token), ("Digits", "#")]).await.0, 404);
     assert_eq!(server.status(&other, 0).await, "pending");
     // The relying party cannot answer a call with a code.
     let (status, _) = server.post(&format!("/api/signins/{other}/code"), RP, json!({ "code": "123456" })).await;
@@ -296,20 +322,28 @@ async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_
     assert_eq!(reply["status"], "denied");
     assert_eq!(server.status(&other, 0).await, "denied");
 
-    // Nothing pressed: the call's sign-in expires with the challenge time.
-    let (silent, _) = call(None).await;
-    assert_eq!(server.status(&silent, 15).await, "expired");
-
     // 0# reports it: the user is blocked from further texts and calls.
-    let (reported, form) = call(None).await;
+    let (reported, form) = call("mia", None).await;
     let (_, reply) = call_back(&form["Action"], &[("Digits", "0#")]).await;
     assert_eq!(reply["status"], "reported", "{reply}");
-    let (status, blocked) = server.post("/api/signins", RP, json!({ "user": "max", "method": "sms" })).await;
+    let (status, blocked) = server.post("/api/signins", RP, json!({ "user": "mia", "method": "sms" })).await;
     assert_eq!((status, blocked["error"].as_str()), (403, Some("blocked")), "{blocked}");
     assert_eq!(server.status(&reported, 0).await, "reported");
     // The log has the sign-ins, not the tokens.
     let token = callback.rsplit('=').next().unwrap();
     assert!(!server.log().contains(token));
+
+    // Nothing pressed: the call's sign-in expires with the challenge time
+    // (a server of its own, with 2 s).
+    let short = tempfile::tempdir().unwrap();
+    let server = server_with_gateway(short.path(), &url, http, &["--challenge-seconds", "2"]);
+    user_with_phones(&server, "max").await;
+    let (status, silent) = server.post("/api/signins", RP, json!({ "user": "max", "method": "voice" })).await;
+    assert_eq!(status, 201, "{silent}");
+    let silent = silent["id"].as_str().unwrap();
+    assert_eq!(server.status(silent, 15).await, "expired");
+    let (_, reply) = call_back(&form_of(&gateway.last())["Action"], &[("Digits", "#")]).await;
+    assert_eq!(reply["status"], "expired", "# after expiry approves nothing");
 }
 
 #[tokio::test]
@@ -325,7 +359,7 @@ async fn the_default_method_is_the_users_choice_and_the_others_are_listed() {
     assert_eq!(methods(listed), ["sms", "voice"]);
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "ned" })).await;
     assert_eq!((status, created["method"].as_str()), (201, Some("sms")), "{created}");
-    assert!(server.log().contains(&format!("phone (log provider): a text for {} to +41446681800: ", created["id"].as_str().unwrap())));
+    server.wait_for_log(&format!("phone (log provider): a text for {} to +41446681800: ", created["id"].as_str().unwrap()));
 
     // Set by the admin; a method the user lacks is refused.
     let put = |method: Value| {
@@ -342,6 +376,11 @@ async fn the_default_method_is_the_users_choice_and_the_others_are_listed() {
     assert_eq!((status, set["preferred"].as_str(), set["default"].as_str()), (200, Some("voice"), Some("voice")), "{set}");
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "default" })).await;
     assert_eq!((status, created["method"].as_str()), (201, Some("voice")), "{created}");
+    // Texts and calls: 3 per user a minute (a looping relying party, or SMS pumping).
+    let (status, _) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "sms" })).await;
+    assert_eq!(status, 201);
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "ned", "method": "sms" })).await;
+    assert_eq!((status, refused["error"].as_str()), (429, Some("rate_limited")), "{refused}");
     let (status, refused) = put(json!("push")).await;
     assert_eq!(status, 409, "{refused}");
     let (status, refused) = put(json!("carrier pigeon")).await;

@@ -237,8 +237,7 @@ async fn a_text_sent_by_one_instance_is_checked_by_the_other_and_a_call_answered
     let (status, created) = a.post("/api/signins", RP, json!({ "user": "pia", "method": "sms" })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let log = a.log();
-    let text = log.lines().find(|line| line.contains(&format!("a text for {id}"))).expect("the text in A's log").to_owned();
+    let text = a.wait_for_log(&format!("a text for {id}"));
     let code: String = text.rsplit(": ").next().unwrap().chars().take(6).collect();
     let verdict = b.post(&format!("/api/signins/{id}/code"), RP, json!({ "code": code })).await.1;
     assert_eq!((verdict["valid"].as_bool(), verdict["status"].as_str()), (Some(true), Some("approved")), "{verdict}");
@@ -248,9 +247,8 @@ async fn a_text_sent_by_one_instance_is_checked_by_the_other_and_a_call_answered
     let (status, created) = a.post("/api/signins", RP, json!({ "user": "pia", "method": "voice" })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let log = a.log();
-    let callback =
-        log.lines().find_map(|line| line.split(" go to ").nth(1).filter(|url| url.contains(&id))).expect("the callback in A's log");
+    let line = a.wait_for_log(&format!("keys for call {id} go to "));
+    let callback = line.split(" go to ").nth(1).unwrap();
     let at_b = callback.replace(&a.base, &b.base);
     let response = reqwest::Client::new().post(&at_b).form(&[("Digits", "#")]).send().await.unwrap();
     assert_eq!(response.status(), 200);

@@ -41,6 +41,8 @@ pub enum Failure {
     /// An activation refused for this reason.
     Activation(Refused),
     RateLimited,
+    /// Too many texts and calls for one user.
+    TooManySends,
     Blocked(i64),
     /// A text or call the phone provider did not take.
     Gateway(String),
@@ -102,6 +104,9 @@ impl IntoResponse for Failure {
                 format!("the user reported a sign-in they did not make; pushes are blocked until {until} (Unix time)"),
             ),
             Failure::Gateway(why) => (StatusCode::BAD_GATEWAY, "phone_gateway", why),
+            Failure::TooManySends => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many texts and calls for this user (3 a minute); wait a minute".into())
+            }
             Failure::Internal(cause) => {
                 // The cause is logged; the body stays generic.
                 log::error(&format!("internal error: {cause}"));
@@ -295,6 +300,9 @@ async fn choose_method(state: &AppState, user: &str, asked: Option<&str>) -> Res
 /// phone provider send it (stored first: a call's keys may come back
 /// before the provider answers). A send that fails denies it.
 async fn send_to_phone(state: &AppState, signin: &Signin, organization: &str, which: Option<&str>) -> Result<()> {
+    if !state.allow_phone_send(&signin.user).await {
+        return Err(Failure::TooManySends);
+    }
     let numbers = state.store.phones(&signin.user).await?;
     // Texts go to the authentication phone; calls to the one asked for,
     // else to the authentication phone, else to the office phone.
@@ -328,8 +336,11 @@ async fn send_to_phone(state: &AppState, signin: &Signin, organization: &str, wh
         gateway::Kind::Text => (secret.as_str(), String::new()),
         gateway::Kind::Call => ("", format!("{}/api/phone/calls/{}?token={}", state.config.base_url(), signin.id, secret.as_str())),
     };
+    // No retry may outlast the sign-in.
+    let left = u64::try_from(signin.expires_at - now()).unwrap_or(0);
     let outgoing = gateway::Outgoing {
         kind,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(left),
         to: &phone.number,
         extension: phone.extension.as_deref().unwrap_or(""),
         text: &text,
@@ -421,35 +432,35 @@ pub struct CodeVerdict {
 pub const CODE_ATTEMPTS: i64 = 5;
 
 /// Checks the code typed for sign-in `id`: right, it is approved; the
-/// fifth wrong one denies it.
+/// fifth wrong one denies it. Each code spends one of the sign-in's 5
+/// attempts before it is compared, so guesses sent at once get 5 between
+/// them, not one each.
 pub async fn check_code(state: &AppState, id: &str, code: &str, caller: IpAddr) -> Result<CodeVerdict> {
     let signin = state.store.signin(id).await?.ok_or_else(|| Failure::NotFound(format!("no sign-in {id}")))?;
     let left = |failures: i64| u32::try_from((CODE_ATTEMPTS - failures).max(0)).unwrap_or(0);
-    let secret = state.store.signin_secret(id).await?;
-    let failures = secret.as_ref().map_or(0, |(_, failures)| *failures);
-    let status = signin.status_at(now());
-    if status != Status::Pending {
-        return Ok(CodeVerdict { valid: false, status, attempts_left: 0, retry_after: None });
+    let status_now = |signin: Option<Signin>| signin.map_or(Status::Unknown, |signin| signin.status_at(now()));
+    match signin.method {
+        Method::Code | Method::Sms => {}
+        Method::Push => return Err(Failure::Conflict(format!("sign-in {id} is answered in the app, not with a code"))),
+        Method::Voice => return Err(Failure::Conflict(format!("sign-in {id} is answered on the call, not with a code"))),
     }
     let code: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    if signin.method == Method::Code {
+        // The TOTP backoff first: a throttled caller spends no attempt.
+        let wait = state.totp_wait(&signin.user, caller).await?;
+        if wait > 0 {
+            state.audit.refused(Refusal::RateLimited, caller, "TOTP codes after wrong ones");
+            let status = signin.status_at(now());
+            return Ok(CodeVerdict { valid: false, status, attempts_left: 0, retry_after: Some(wait.div_ceil(1000)) });
+        }
+    }
+    let Some(spent) = state.store.use_code_attempt(id, CODE_ATTEMPTS, now()).await? else {
+        // Decided, expired, or out of attempts.
+        return Ok(CodeVerdict { valid: false, status: status_now(state.store.signin(id).await?), attempts_left: 0, retry_after: None });
+    };
     let valid = match signin.method {
-        Method::Code => {
-            let verdict = check_totp(state, &signin.user, &code, caller).await?;
-            if verdict.retry_after.is_some() {
-                return Ok(CodeVerdict { valid: false, status, attempts_left: left(failures), retry_after: verdict.retry_after });
-            }
-            verdict.valid
-        }
-        Method::Sms => secret.as_ref().is_some_and(|(hash, _)| state.phone_secrets.matches(id, &code, hash)),
-        Method::Push | Method::Voice => {
-            return Err(Failure::Conflict(format!(
-                "sign-in {id} is answered {}, not with a code",
-                match signin.method {
-                    Method::Push => "in the app",
-                    _ => "on the call",
-                }
-            )));
-        }
+        Method::Code => check_totp(state, &signin.user, &code, caller).await?.valid,
+        _ => state.store.signin_secret(id).await?.is_some_and(|hash| state.phone_secrets.matches(id, &code, &hash)),
     };
     let by = signin.method.as_str();
     // Valid for the one request that approved it: the same code sent
@@ -458,16 +469,15 @@ pub async fn check_code(state: &AppState, id: &str, code: &str, caller: IpAddr) 
     if valid {
         approved = record(state, &signin, by, Status::Approved).await?;
     } else {
-        state.audit.refused(Refusal::Totp, caller, &format!("a wrong code for sign-in {id}"));
-        if let Some(failures) = state.store.code_failed(id, now()).await?
-            && failures >= CODE_ATTEMPTS
-        {
+        if signin.method == Method::Sms {
+            state.audit.refused(Refusal::Totp, caller, &format!("a wrong code for sign-in {id}"));
+        }
+        if spent >= CODE_ATTEMPTS {
             record(state, &signin, by, Status::Denied).await?;
         }
     }
-    let after = state.store.signin(id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
-    let failures = state.store.signin_secret(id).await?.map_or(failures, |(_, failures)| failures);
-    Ok(CodeVerdict { valid: approved, status: after, attempts_left: left(failures), retry_after: None })
+    let attempts_left = if approved { 0 } else { left(spent) };
+    Ok(CodeVerdict { valid: approved, status: status_now(state.store.signin(id).await?), attempts_left, retry_after: None })
 }
 
 /// `POST /api/signins/{id}/code` (relying party).
@@ -482,7 +492,8 @@ pub async fn signin_code(
 }
 
 /// `POST /api/phone/calls/{id}?token=T`: the phone gateway tells what
-/// happened on a call; `token` came in the call's `{callback}` URL.
+/// happened on a call; `token` came in the call's `{callback}` URL, and
+/// is read from the query only.
 /// Form or query fields, as voice gateways send them: `Digits` (or
 /// `digits`): the keys pressed; `CallStatus` (or `status`): `completed`,
 /// `no-answer`, `busy`, `failed` or `canceled` end the call.
@@ -509,14 +520,10 @@ pub struct CallReply {
 /// about the sign-in), then `#` approves, `0#` reports, a hang-up denies.
 pub async fn call_event(state: &AppState, id: &str, event: &CallEvent) -> Result<CallReply> {
     let unknown = || Failure::NotFound("no such call".into());
-    let (hash, _) = state.store.signin_secret(id).await?.ok_or_else(unknown)?;
-    if event.token.is_empty() || !state.phone_secrets.matches(id, &event.token, &hash) {
+    if !call_token_valid(state, id, &event.token).await? {
         return Err(unknown());
     }
     let signin = state.store.signin(id).await?.ok_or_else(unknown)?;
-    if signin.method != Method::Voice {
-        return Err(unknown());
-    }
     let ended = event.status.as_deref().is_some_and(|status| {
         matches!(status.trim().to_ascii_lowercase().as_str(), "completed" | "no-answer" | "busy" | "failed" | "canceled" | "hangup")
     });
@@ -541,21 +548,25 @@ pub async fn call_event(state: &AppState, id: &str, event: &CallEvent) -> Result
     Ok(CallReply { status, say: say.into(), listen })
 }
 
-/// `POST /api/phone/calls/{id}` (the phone gateway; the token authenticates).
-pub async fn phone_call(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: std::result::Result<Query<CallEvent>, QueryRejection>,
-    body: std::result::Result<axum::Form<CallEvent>, axum::extract::rejection::FormRejection>,
-) -> Result<Json<CallReply>> {
-    let Query(mut event) = query?;
+/// Whether `token` is call `id`'s. Only a call's token is looked at: a
+/// text's code is never checked here.
+pub async fn call_token_valid(state: &AppState, id: &str, token: &str) -> Result<bool> {
+    let Some(hash) = state.store.call_secret(id).await? else { return Ok(false) };
+    Ok(!token.is_empty() && state.phone_secrets.matches(id, token, &hash))
+}
+
+/// `POST /api/phone/calls/{id}?token=T` (the phone gateway; the token
+/// authenticates: [`super::guard::call_token`] checked it before the body
+/// was read, and it is checked again here).
+pub async fn phone_call(State(state): State<AppState>, Path(id): Path<String>, request: axum::extract::Request) -> Result<Json<CallReply>> {
+    let Query(mut event) = Query::<CallEvent>::try_from_uri(request.uri())?;
+    if !call_token_valid(&state, &id, &event.token).await? {
+        return Err(Failure::NotFound("no such call".into()));
+    }
     // The gateway's fields come in the form body, or all in the query.
-    if let Ok(axum::Form(form)) = body {
+    if let Ok(axum::Form(form)) = <axum::Form<CallEvent> as axum::extract::FromRequest<()>>::from_request(request, &()).await {
         event.digits = form.digits.or(event.digits);
         event.status = form.status.or(event.status);
-        if event.token.is_empty() {
-            event.token = form.token;
-        }
     }
     Ok(Json(call_event(&state, &id, &event).await?))
 }

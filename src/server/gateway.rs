@@ -11,8 +11,12 @@
 //! - `log`: writes texts and calls to the server log. Development only:
 //!   the default only on a loopback server with no public URL.
 //!
-//! Failures are logged and returned with the status or the kind of error,
-//! never with the code, the text or the gateway's URL (which may carry a key).
+//! Every attempt carries `Idempotency-Key: {id}-text` (or `-call`). Network
+//! errors before the request went out, 429 and 5xx are retried; a timeout
+//! or a lost answer only for texts (a call would ring twice); no attempt
+//! starts after the sign-in expires. Failures are logged and returned with
+//! the status or the kind of error, never with the code, the text or the
+//! gateway's URL (which may carry a key).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -150,6 +154,8 @@ impl HttpGateway {
 /// A text or a call to send.
 pub struct Outgoing<'a> {
     pub kind: Kind,
+    /// When the sign-in expires: no attempt starts after it.
+    pub deadline: tokio::time::Instant,
     /// E.164.
     pub to: &'a str,
     pub extension: &'a str,
@@ -273,10 +279,19 @@ async fn send_http(gateway: &HttpGateway, client: &reqwest::Client, message: &Ou
     for attempt in 1..=attempts {
         if attempt > 1 {
             // 0.5 s, 1 s, 2 s…: a gateway that is overloaded gets air.
-            tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
+            let pause = Duration::from_millis(250 << (attempt - 1).min(4));
+            if tokio::time::Instant::now() + pause >= message.deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
         }
-        let mut request =
-            client.request(method.clone(), &url).header(reqwest::header::CONTENT_TYPE, &gateway.content_type).body(body.clone());
+        // The same key on every attempt: a gateway that took an attempt
+        // whose answer was lost can drop the repeat.
+        let mut request = client
+            .request(method.clone(), &url)
+            .header(reqwest::header::CONTENT_TYPE, &gateway.content_type)
+            .header("Idempotency-Key", format!("{}-{}", message.id, message.kind.noun()))
+            .body(body.clone());
         for (name, value) in &gateway.headers {
             request = request.header(name, value);
         }
@@ -288,14 +303,20 @@ async fn send_http(gateway: &HttpGateway, client: &reqwest::Client, message: &Ou
                 last = Error::Status { status: status.as_u16(), attempts: attempt };
                 status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
             }
+            // The gateway may have taken a request whose answer never came:
+            // a text is sent again (the same code), a call is not (the
+            // phone would ring twice).
             Err(error) if error.is_timeout() => {
                 last = Error::Timeout { seconds: gateway.timeout_seconds, attempts: attempt };
+                message.kind == Kind::Text
+            }
+            Err(error) if error.is_connect() => {
+                last = Error::Network { kind: "connection refused or unreachable", attempts: attempt };
                 true
             }
-            Err(error) => {
-                let kind = if error.is_connect() { "connection refused or unreachable" } else { "the request failed" };
-                last = Error::Network { kind, attempts: attempt };
-                true
+            Err(_) => {
+                last = Error::Network { kind: "the request failed", attempts: attempt };
+                message.kind == Kind::Text
             }
         };
         log::warn(&format!("phone gateway: a {} for {} failed: {last}", message.kind.noun(), message.id));
@@ -329,7 +350,7 @@ fn fill(template: &str, values: &[(&str, &str)], escape: Escape) -> String {
                 match escape {
                     Escape::Json => {
                         let quoted = serde_json::to_string(value).unwrap_or_default();
-                        out.push_str(&quoted[1..quoted.len() - 1]);
+                        out.push_str(quoted.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')).unwrap_or(""));
                     }
                     Escape::Form => out.extend(form_urlencoded::byte_serialize(value.as_bytes())),
                     Escape::Url => out.extend(percent_encoding::utf8_percent_encode(value, UNRESERVED)),

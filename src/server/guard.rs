@@ -120,6 +120,22 @@ pub async fn small_body(State(state): State<AppState>, request: Request, next: N
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
+/// The phone gateway's callbacks (`/api/phone/calls/{id}?token=T`): the
+/// call's token is checked before [`small_body`] reads a byte.
+pub async fn call_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let id = request.uri().path().rsplit('/').next().unwrap_or("").to_owned();
+    let token = request
+        .uri()
+        .query()
+        .and_then(|query| form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token").map(|(_, value)| value.into_owned()))
+        .unwrap_or_default();
+    match super::api::call_token_valid(&state, &id, &token).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => Failure::NotFound("no such call".into()).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
 /// Unknown paths: a JSON error like every other.
 pub async fn not_found(request: Request) -> Failure {
     Failure::NotFound(format!("no route {}", request.uri().path()))

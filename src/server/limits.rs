@@ -45,9 +45,8 @@ impl<K: Eq + Hash + Clone> Window<K> {
     /// key already had `limit` in the last window.
     pub fn allow(&self, key: &K, now: u64) -> bool {
         let Ok(mut events) = self.events.lock() else { return false };
-        let since = now.saturating_sub(self.window_ms);
         if events.len() >= MAX_KEYS {
-            events.retain(|_, times| times.back().is_some_and(|last| *last > since));
+            events.retain(|_, times| times.back().is_some_and(|last| last + self.window_ms > now));
             if events.len() >= MAX_KEYS {
                 let drop: Vec<K> = events.keys().take(MAX_KEYS / 2).cloned().collect();
                 for key in drop {
@@ -56,7 +55,9 @@ impl<K: Eq + Hash + Clone> Window<K> {
             }
         }
         let times = events.entry(key.clone()).or_default();
-        while times.front().is_some_and(|time| *time <= since) {
+        // Not `time <= since`: in a process's first window `since`
+        // saturates at 0, and the very first event (at 0) fell out at once.
+        while times.front().is_some_and(|time| time + self.window_ms <= now) {
             times.pop_front();
         }
         if times.len() >= self.limit {
@@ -192,6 +193,17 @@ mod tests {
             assert!(window.allow(&"a", 119_901), "a minute after them, all ten are free again");
         }
         assert!(!window.allow(&"a", 119_902));
+    }
+
+    /// In a process's first minute too: `millis()` starts at 0 there.
+    #[test]
+    fn an_event_at_the_first_millisecond_counts() {
+        let window = Window::new(3, 60_000);
+        for now in [0, 1, 2] {
+            assert!(window.allow(&"a", now));
+        }
+        assert!(!window.allow(&"a", 3), "the event at 0 still counts");
+        assert!(window.allow(&"a", 60_000), "and is gone a minute later");
     }
 
     #[test]

@@ -907,19 +907,28 @@ impl Store {
 
     const SIGNIN_COLUMNS: &'static str = "id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status, method";
 
-    /// A sign-in's hashed code or token and the wrong codes typed so far.
-    pub async fn signin_secret(&self, id: &str) -> Result<Option<(String, i64)>, Error> {
-        let row: Option<(Option<String>, i64)> = with_pool!(self, pool =>
-            sqlx::query_as("SELECT secret_hash, failures FROM signins WHERE id = $1").bind(id).fetch_optional(pool).await)?;
-        Ok(row.and_then(|(hash, failures)| hash.map(|hash| (hash, failures))))
+    /// A text sign-in's hashed code (or a call's token).
+    pub async fn signin_secret(&self, id: &str) -> Result<Option<String>, Error> {
+        let hash: Option<Option<String>> = with_pool!(self, pool =>
+            sqlx::query_scalar("SELECT secret_hash FROM signins WHERE id = $1").bind(id).fetch_optional(pool).await)?;
+        Ok(hash.flatten())
     }
 
-    /// Counts a wrong code for a pending sign-in: the count so far, or
-    /// `None` when it is no longer pending.
-    pub async fn code_failed(&self, id: &str, now: i64) -> Result<Option<i64>, Error> {
+    /// A call's hashed token; `None` for any other sign-in.
+    pub async fn call_secret(&self, id: &str) -> Result<Option<String>, Error> {
+        let hash: Option<Option<String>> = with_pool!(self, pool =>
+            sqlx::query_scalar("SELECT secret_hash FROM signins WHERE id = $1 AND method = 'voice'").bind(id).fetch_optional(pool).await)?;
+        Ok(hash.flatten())
+    }
+
+    /// Spends one of a pending sign-in's `most` attempts at a code, before
+    /// the code is compared: the attempts spent so far, or `None` when it
+    /// is decided, expired, or has none left.
+    pub async fn use_code_attempt(&self, id: &str, most: i64, now: i64) -> Result<Option<i64>, Error> {
         with_pool!(self, pool => sqlx::query_scalar(
-            "UPDATE signins SET failures = failures + 1 WHERE id = $1 AND status = 'pending' AND expires_at > $2 RETURNING failures",
-        ).bind(id).bind(now).fetch_optional(pool).await)
+            "UPDATE signins SET failures = failures + 1 \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $2 AND failures < $3 RETURNING failures",
+        ).bind(id).bind(now).bind(most).fetch_optional(pool).await)
         .map_err(Error::from)
     }
 

@@ -83,6 +83,19 @@ async fn a_request_without_a_token_is_refused_before_its_body_is_read() {
     }
 }
 
+/// The phone gateway's callback has no bearer token: its call's token is
+/// checked first, and a wrong one never gets its body read.
+#[tokio::test]
+async fn a_call_callback_with_a_wrong_token_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    for path in ["/api/phone/calls/si_0123456789abcdef?token=wrong", "/api/phone/calls/si_0123456789abcdef", "/api/phone/calls/x"] {
+        let request = post(path, None).header("content-length", "3000").body(held_body(2000)).unwrap();
+        let (status, body) = call(&state, request).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_whether_declared_or_sent() {
     let dir = tempfile::tempdir().unwrap();
@@ -669,4 +682,36 @@ async fn texts_calls_and_codes_never_reach_devices_and_devices_cannot_answer_the
     // A push still does.
     create_signin(&state, api::SigninRequest { user: "pat".into(), ..Default::default() }).await.unwrap();
     assert!(matches!(session.try_recv(), Ok(hub::Queued::Message(_))));
+}
+
+/// Guesses sent at once share a sign-in's 5 attempts: each spends one
+/// before its code is compared, and none is left for a sixth.
+#[tokio::test]
+async fn a_sign_in_gives_five_attempts_at_its_code_however_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    assert!(state.store.add_user("quinn", "Contoso", now()).await.unwrap());
+    let signin = store::Signin {
+        id: "si_guessed".into(),
+        user: "quinn".into(),
+        app: "a".into(),
+        ip: String::new(),
+        location: String::new(),
+        number: None,
+        pin_required: false,
+        created_at: now(),
+        expires_at: now() + 300,
+        status: crate::push::Status::Pending,
+        method: methods::Method::Sms,
+    };
+    state.store.add_signin(&signin, Some("hash")).await.unwrap();
+    let spent: Vec<Option<i64>> = futures_util::future::join_all((0..8).map(|_| state.store.use_code_attempt("si_guessed", 5, now())))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut granted: Vec<i64> = spent.iter().flatten().copied().collect();
+    granted.sort_unstable();
+    assert_eq!(granted, [1, 2, 3, 4, 5], "{spent:?}");
+    assert!(state.store.use_code_attempt("si_guessed", 5, now()).await.unwrap().is_none());
 }

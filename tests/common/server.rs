@@ -120,6 +120,18 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The first logged line containing `needle`, waiting up to 10 s for
+    /// it (a thread reads the server's standard error as it comes).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|line| line.contains(needle)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no line with {needle:?} logged within 10 s:\n{}", self.log());
+    }
+
     fn child(&self) -> &Child {
         self.child.as_ref().expect("a server this test started")
     }

@@ -4,7 +4,7 @@ ALTER TABLE signins ADD COLUMN method TEXT NOT NULL DEFAULT 'push';
 -- sms: HMAC of the code sent; voice: HMAC of the token the gateway's
 -- key-press callback carries. Never the code or token itself.
 ALTER TABLE signins ADD COLUMN secret_hash TEXT;
--- Wrong codes typed for this sign-in (5 deny it).
+-- Codes typed for this sign-in (5 at most; the fifth wrong one denies it).
 ALTER TABLE signins ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
 -- The user's preferred method; NULL: push when they have a device.
 ALTER TABLE users ADD COLUMN preferred_method TEXT;
