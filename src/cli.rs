@@ -107,6 +107,11 @@ enum Command {
         #[command(subcommand)]
         command: push::PushCommand,
     },
+    /// A virtual phone for testing texts and calls: attach a number, watch, press keys, reply
+    Phone {
+        #[command(subcommand)]
+        command: push::PhoneCommand,
+    },
     /// Import accounts from another app's export or a Countersign backup
     Import(transfer::ImportArgs),
     /// Export every account to a file (encrypted, or in the clear with --reveal)
@@ -393,6 +398,7 @@ fn run(cli: Cli) -> Result<()> {
                 push::PushCommand::History { json } => push::history(&vault, json),
             }
         }
+        Command::Phone { command } => push::phone(&open()?, command),
         Command::Quit => quit(&vault_path()?),
         Command::Autostart { state } => autostart(vault_path()?, cli.vault.is_some(), state, &settings_path()?),
         Command::Import(args) => transfer::import(open, args, now()?),

@@ -60,6 +60,26 @@
 //! (`countersign-listener-v1\n` context). The server replaces the device's
 //! listener key and answers [`ServerMessage::ListenerRegistered`].
 //!
+//! **Virtual phones.** A device may also answer for its user's phone
+//! numbers, for testing the text and call methods without a phone: in a
+//! session the device key opened it sends [`ClientMessage::AttachPhone`]
+//! (and `DetachPhone`); the server checks the number is one of the user's
+//! and answers [`ServerMessage::Phones`] with every number the device now
+//! answers for. With the server's `virtual` phone provider, a text to such
+//! a number arrives as [`ServerMessage::Text`] (an envelope of a
+//! [`protocol::PhoneText`], `countersign-text-v1\n` context) and a call as
+//! [`ServerMessage::Call`] ([`protocol::PhoneCall`], `countersign-call-v1\n`),
+//! on every session of the device, receive-only ones included. The app
+//! replies with [`ClientMessage::Reply`] (a text's code) or
+//! [`ClientMessage::Keys`] (keys pressed on a call, or its hang-up), only
+//! in a device-key session; the server answers [`ServerMessage::Result`]
+//! with the sign-in's id, as for a push answer. A reply is checked as a
+//! code typed on the sign-in page (attempts, single use), keys as the
+//! gateway's call callback (`#` approves, `0#` reports).
+//!
+//! A message type the app does not know deserialises as
+//! [`ServerMessage::Unknown`] and is skipped.
+//!
 //! Golden JSON of every message is kept in `tests/fixtures/push/`; both the
 //! client and the server test against it.
 
@@ -70,7 +90,7 @@ pub mod shield;
 
 pub use protocol::{
     ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration,
-    PublicKey, Response, ServerMessage, Status,
+    PhoneCall, PhoneText, PublicKey, Response, ServerMessage, Status,
 };
 pub use shield::Shield;
 

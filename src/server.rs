@@ -21,6 +21,7 @@ mod secrets;
 pub mod store;
 #[cfg(test)]
 mod tests;
+mod virtual_phone;
 mod ws;
 
 use std::net::{IpAddr, SocketAddr};

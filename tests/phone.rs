@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use common::server::{ADMIN, RP, Server};
+use countersign::push::client::{Event, Session};
 use serde_json::{Value, json};
 
 /// One request as the gateway got it.
@@ -426,4 +427,178 @@ async fn a_public_server_has_no_phone_provider_unless_configured() {
     assert_eq!(status, 409, "{refused}");
     assert!(refused["message"].as_str().unwrap().contains("no phone provider is configured"), "{refused}");
     assert_eq!(server.get_with("/api/admin/users/oda/methods", ADMIN).await["methods"], json!([]));
+}
+
+/// A server whose phone provider is `virtual`: texts and calls go to the
+/// devices that answer for the number.
+fn server_with_virtual_phones(dir: &std::path::Path) -> Server {
+    let config = dir.join("server.toml");
+    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
+    Server::start(dir, &["--config", config.to_str().unwrap()])
+}
+
+/// The next text or call on `session`, skipping pings; at most 10 s.
+async fn next_phone_event(session: &mut Session) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a text or call within 10 s").unwrap() {
+            Event::Alive => continue,
+            event => return event,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_virtual_phones(dir.path());
+    user_with_phones(&server, "vera").await;
+    let (link, listener) = server.device_with_listener("vera").await;
+    let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+
+    // Nobody answers for the number yet: the gateway error, the sign-in denied.
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "vera", "method": "sms" })).await;
+    assert_eq!(status, 502, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("countersign phone attach"), "{refused}");
+
+    // Any form of the number; the answer lists it in E.164.
+    assert_eq!(phone.phone("+41 (0)44 668 18 00", true).await.unwrap(), ["+41446681800"]);
+    assert_eq!(phone.phone("+1 201-555-0123", true).await.unwrap(), ["+12015550123", "+41446681800"]);
+    // A receive-only session gets the texts too (the window while locked).
+    let mut locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
+
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "vera", "method": "sms", "app": "Contoso VPN" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let Event::Text(text) = next_phone_event(&mut phone).await else { panic!("expected a text") };
+    assert_eq!((text.id.as_str(), text.to.as_str(), text.device_id.as_str()), (id, "+41446681800", link.device_id.as_str()));
+    assert_eq!(text.code, code_in(&text.text), "the code is the one the message says");
+    assert_eq!(text.expires_at, created["expires_at"].as_i64().unwrap());
+    let Event::Text(seen_locked) = next_phone_event(&mut locked).await else { panic!("expected the text while locked") };
+    assert_eq!(seen_locked.code, text.code);
+    // A receive-only session can read it, never answer it.
+    locked.reply(id, &text.code).await.unwrap_err();
+
+    // A wrong reply spends an attempt; the right one approves, once.
+    let wrong = if text.code == "000000" { "111111" } else { "000000" };
+    let (accepted, status, reason) = phone.reply(id, wrong).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (false, "pending"), "{reason}");
+    assert!(reason.contains("4 more tries"), "{reason}");
+    assert_eq!(phone.reply(id, &text.code).await.unwrap().0, true);
+    assert_eq!(server.status(id, 0).await, "approved");
+    let (accepted, status, _) = phone.reply(id, &text.code).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (false, "approved"), "used once");
+}
+
+/// A user with phones and a device answering for both, connected (each
+/// user may be texted or called 3 times a minute).
+async fn phone_of(server: &Server, user: &str) -> Session {
+    user_with_phones(server, user).await;
+    let link = server.device(user).await;
+    let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    assert_eq!(phone.phone("+41446681800", true).await.unwrap().len(), 1);
+    assert_eq!(phone.phone("+12015550123", true).await.unwrap().len(), 2);
+    phone
+}
+
+/// Calls `user`'s `which` phone: the sign-in's id, after checking the call came.
+async fn call(server: &Server, phone: &mut Session, user: &str, which: &str) -> String {
+    let (status, created) =
+        server.post("/api/signins", RP, json!({ "user": user, "method": "voice", "phone": which, "app": "Contoso VPN" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let Event::Call(call) = next_phone_event(phone).await else { panic!("expected a call") };
+    let (to, extension) = if which == "office" { ("+12015550123", "4711") } else { ("+41446681800", "") };
+    assert_eq!((call.id.as_str(), call.to.as_str(), call.extension.as_str()), (id.as_str(), to, extension));
+    assert!(call.say.contains("Contoso VPN") && call.say.contains("pound"), "{}", call.say);
+    // Other keys decide nothing: the call asks again.
+    let (accepted, status, say) = phone.keys(&id, "5", false).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (false, "pending"));
+    assert!(say.contains("Press the pound key"), "{say}");
+    id
+}
+
+#[tokio::test]
+async fn a_virtual_phone_answers_calls_with_pound_reports_with_zero_and_denies_by_hanging_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_virtual_phones(dir.path());
+    let mut phone = phone_of(&server, "vic").await;
+    let id = call(&server, &mut phone, "vic", "office").await;
+    let (accepted, status, say) = phone.keys(&id, "#", false).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (true, "approved"), "{say}");
+    assert!(say.contains("You are signed in"), "{say}");
+    assert_eq!(server.status(&id, 0).await, "approved");
+    // Pressed again: answered already.
+    assert_eq!(phone.keys(&id, "#", false).await.unwrap().0, false);
+
+    let id = call(&server, &mut phone, "vic", "authentication").await;
+    let (accepted, status, _) = phone.keys(&id, "", true).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (true, "denied"));
+    assert_eq!(server.status(&id, 0).await, "denied");
+
+    // Detached: its calls no longer come here.
+    assert_eq!(phone.phone("+12015550123", false).await.unwrap(), ["+41446681800"]);
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "vic", "method": "voice", "phone": "office" })).await;
+    assert_eq!(status, 502, "{refused}");
+
+    let mut phone = phone_of(&server, "val").await;
+    let id = call(&server, &mut phone, "val", "authentication").await;
+    let (accepted, status, _) = phone.keys(&id, "0#", false).await.unwrap();
+    assert_eq!((accepted, status.as_str()), (true, "reported"));
+    // The report blocks the user's texts and calls for a while.
+    let (status, blocked) = server.post("/api/signins", RP, json!({ "user": "val", "method": "voice" })).await;
+    assert_eq!(status, 403, "{blocked}");
+}
+
+#[tokio::test]
+async fn a_device_answers_only_for_its_own_users_numbers_and_sign_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_virtual_phones(dir.path());
+    user_with_phones(&server, "wes").await;
+    let wes = server.device("wes").await;
+    let mallory = server.device("mallory").await;
+    let mut wes_phone = Session::connect(&wes, jiff::Timestamp::now).await.unwrap();
+    let mut intruder = Session::connect(&mallory, jiff::Timestamp::now).await.unwrap();
+    // Wes's number is not Mallory's: refused, whatever its form.
+    for number in ["+41 44 668 18 00", "+41446681800"] {
+        let error = intruder.phone(number, true).await.unwrap_err().to_string();
+        assert!(error.contains("is not one of your phones"), "{error}");
+    }
+    let mut intruder = Session::connect(&mallory, jiff::Timestamp::now).await.unwrap();
+    let error = intruder.phone("not a number", true).await.unwrap_err().to_string();
+    assert!(error.contains("bad_request"), "{error}");
+    let mut intruder = Session::connect(&mallory, jiff::Timestamp::now).await.unwrap();
+
+    wes_phone.phone("+41446681800", true).await.unwrap();
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "wes", "method": "sms" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let Event::Text(text) = next_phone_event(&mut wes_phone).await else { panic!("expected a text") };
+    // Mallory's device knows the id and the code (say, from a screen), but
+    // the sign-in is not Mallory's: refused, no attempt spent.
+    let (accepted, _, reason) = intruder.reply(id, &text.code).await.unwrap();
+    assert!(!accepted && reason.contains("no such text"), "{reason}");
+    let (accepted, _, reason) = intruder.keys(id, "#", false).await.unwrap();
+    assert!(!accepted && reason.contains("no such call"), "{reason}");
+    assert_eq!(server.status(id, 0).await, "pending");
+    // A text's reply is no key press, and the other way round.
+    let (accepted, _, reason) = wes_phone.keys(id, "#", false).await.unwrap();
+    assert!(!accepted && reason.contains("no such call"), "{reason}");
+    assert!(wes_phone.reply(id, &text.code).await.unwrap().0);
+
+    // The number changed on the page: the old attachment no longer counts.
+    let changed = reqwest::Client::new()
+        .put(format!("{}/api/admin/users/wes/phones/authentication", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "number": "+44 20 7946 0018" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "wes", "method": "sms" })).await;
+    assert_eq!(status, 502, "{refused}");
+    // A revoked device answers for nothing more.
+    assert_eq!(wes_phone.phone("+44 20 7946 0018", true).await.unwrap(), ["+442079460018"]);
+    assert_eq!(server.delete(&format!("/api/admin/devices/{}", wes.device_id), ADMIN).await, 204);
+    let (status, refused) = server.post("/api/signins", RP, json!({ "user": "wes", "method": "sms" })).await;
+    assert_eq!(status, 502, "{refused}");
 }

@@ -16,8 +16,10 @@ use countersign::reach;
 use countersign::uri::{self, Payload};
 use countersign::vault::Vault;
 
+mod phone;
 mod watch;
 
+pub use phone::{PhoneCommand, run as phone};
 pub use watch::watch;
 
 #[derive(Args)]

@@ -697,7 +697,9 @@ impl Inbox {
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
                 return self.decided(&id, challenge_id, accepted, &status, &reason, context);
             }
-            Update::Event(Event::Alive | Event::ListenerRegistered(_)) => {}
+            Update::Event(Event::Alive | Event::ListenerRegistered(_) | Event::Phones(_)) => {}
+            // Texts and calls for a virtual phone are for `countersign phone watch`.
+            Update::Event(Event::Text(_) | Event::Call(_)) => {}
             Update::Event(Event::Dropped(reason)) => {
                 // A forged or misaddressed message: never shown, only logged.
                 eprintln!("countersign: {reason}");

@@ -12,8 +12,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol;
 use super::{
-    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PublicKey,
-    ServerMessage, Status,
+    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PhoneCall,
+    PhoneText, PublicKey, ServerMessage, Status,
 };
 use crate::account::{Account, Method};
 use crate::clock::Now;
@@ -190,6 +190,12 @@ pub enum Event {
     Alive,
     /// The server kept this device's new listener key.
     ListenerRegistered(String),
+    /// A text to a number this device answers for, its signature verified.
+    Text(PhoneText),
+    /// A call to a number this device answers for, its signature verified.
+    Call(PhoneCall),
+    /// The numbers this device answers for, after attaching or detaching one.
+    Phones(Vec<String>),
 }
 
 /// An authenticated WebSocket session: opened with the device key (it can
@@ -327,7 +333,16 @@ impl Session {
                 }
                 ServerMessage::Error { error, message } => return Err(Error::Server(ApiError { error, message })),
                 ServerMessage::ListenerRegistered { device_id } => Event::ListenerRegistered(device_id),
-                ServerMessage::Hello { .. } | ServerMessage::Ready => continue,
+                ServerMessage::Text { envelope } => match protocol::open_text(&envelope, &self.server_key, &self.device_id) {
+                    Ok(text) => Event::Text(text),
+                    Err(error) => Event::Dropped(format!("a text was dropped: {error}")),
+                },
+                ServerMessage::Call { envelope } => match protocol::open_call(&envelope, &self.server_key, &self.device_id) {
+                    Ok(call) => Event::Call(call),
+                    Err(error) => Event::Dropped(format!("a call was dropped: {error}")),
+                },
+                ServerMessage::Phones { numbers } => Event::Phones(numbers),
+                ServerMessage::Hello { .. } | ServerMessage::Ready | ServerMessage::Unknown => continue,
             });
         }
     }
@@ -377,6 +392,35 @@ impl Session {
                 _ => continue,
             }
         }
+    }
+}
+
+/// The virtual phone (see [`crate::push`]): answering for a number, and
+/// replying to its texts and calls.
+impl Session {
+    /// Asks to answer for `number` (`attach`) or no longer; the numbers the
+    /// device answers for afterwards.
+    pub async fn phone(&mut self, number: &str, attach: bool) -> Result<Vec<String>, Error> {
+        let number = number.to_owned();
+        self.send(&if attach { ClientMessage::AttachPhone { number } } else { ClientMessage::DetachPhone { number } }).await?;
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
+                Event::Phones(numbers) => return Ok(numbers),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Replies `text` (a code) to text `id`; the server's verdict.
+    pub async fn reply(&mut self, id: &str, text: &str) -> Result<(bool, Status, String), Error> {
+        self.send(&ClientMessage::Reply { id: id.to_owned(), text: text.to_owned() }).await?;
+        self.verdict(id).await
+    }
+
+    /// Presses `keys` on call `id`, then hangs up when `hang_up`; the server's verdict.
+    pub async fn keys(&mut self, id: &str, keys: &str, hang_up: bool) -> Result<(bool, Status, String), Error> {
+        self.send(&ClientMessage::Keys { id: id.to_owned(), keys: keys.to_owned(), hang_up }).await?;
+        self.verdict(id).await
     }
 }
 

@@ -23,6 +23,10 @@ pub const AUTH_BOUND_CONTEXT: &[u8] = b"countersign-auth-v2\n";
 pub const LISTEN_CONTEXT: &[u8] = b"countersign-listen-v1\n";
 /// The device key vouching for a new listener key ([`ListenerRegistration`]).
 pub const LISTENER_CONTEXT: &[u8] = b"countersign-listener-v1\n";
+/// The server's signature on a text message for a virtual phone ([`PhoneText`]).
+pub const TEXT_CONTEXT: &[u8] = b"countersign-text-v1\n";
+/// The server's signature on a call to a virtual phone ([`PhoneCall`]).
+pub const CALL_CONTEXT: &[u8] = b"countersign-call-v1\n";
 
 /// The protocol version in every signed payload.
 pub const VERSION: u32 = 1;
@@ -295,6 +299,44 @@ pub struct Response {
     pub at: i64,
 }
 
+/// A text message to a phone number this device answers for (a virtual
+/// phone, see [`ClientMessage::AttachPhone`]), as the server signs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneText {
+    pub v: u32,
+    /// The sign-in it verifies; a reply names it.
+    pub id: String,
+    /// The device it is addressed to.
+    pub device_id: String,
+    /// The number it was sent to (E.164).
+    pub to: String,
+    /// The message as a real phone would show it.
+    pub text: String,
+    /// The code in it.
+    pub code: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A call to a phone number this device answers for: what the call says,
+/// and the sign-in its keys answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneCall {
+    pub v: u32,
+    pub id: String,
+    pub device_id: String,
+    /// The number called (E.164), and its extension when it has one.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub extension: String,
+    /// What the call says, word for word.
+    pub say: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// The body the app POSTs to the activation URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivationRequest {
@@ -387,6 +429,22 @@ pub enum ServerMessage {
     ListenerRegistered {
         device_id: String,
     },
+    /// A [`PhoneText`] signed under [`TEXT_CONTEXT`].
+    Text {
+        envelope: Envelope,
+    },
+    /// A [`PhoneCall`] signed under [`CALL_CONTEXT`].
+    Call {
+        envelope: Envelope,
+    },
+    /// The answer to [`ClientMessage::AttachPhone`] and
+    /// [`ClientMessage::DetachPhone`]: the numbers this device now answers for.
+    Phones {
+        numbers: Vec<String>,
+    },
+    /// A message type this version does not know (a newer server's): skipped.
+    #[serde(other)]
+    Unknown,
 }
 
 /// App → server, on the WebSocket.
@@ -415,6 +473,33 @@ pub enum ClientMessage {
     /// under [`LISTENER_CONTEXT`].
     RegisterListener {
         envelope: Envelope,
+    },
+    /// From now on this device also answers for `number`, one of its user's
+    /// phones (any form the server can parse): texts and calls to it come
+    /// as [`ServerMessage::Text`] and [`ServerMessage::Call`]. Only in a
+    /// session the device key opened. Answered with [`ServerMessage::Phones`].
+    AttachPhone {
+        number: String,
+    },
+    /// This device no longer answers for `number`.
+    DetachPhone {
+        number: String,
+    },
+    /// A reply to text `id` (the code it holds, or anything else): answered
+    /// with a [`ServerMessage::Result`] for `id`. Device-key sessions only.
+    Reply {
+        id: String,
+        text: String,
+    },
+    /// Keys pressed on call `id` (`#` approves, `0#` reports), or, with
+    /// `hang_up`, the end of the call (denied unless decided). Answered
+    /// with a [`ServerMessage::Result`] for `id`. Device-key sessions only.
+    Keys {
+        id: String,
+        #[serde(default)]
+        keys: String,
+        #[serde(default)]
+        hang_up: bool,
     },
 }
 
@@ -479,6 +564,30 @@ pub fn open_challenge(envelope: &Envelope, server: &PublicKey, device_id: &str) 
         return Err(Error::Malformed("challenge for another device"));
     }
     Ok(challenge)
+}
+
+/// Opens a text from the server: signed by it, for `device_id`, in a version this app speaks.
+pub fn open_text(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<PhoneText, Error> {
+    let text: PhoneText = envelope.open(server, TEXT_CONTEXT)?;
+    if text.v != VERSION {
+        return Err(Error::Version(text.v));
+    }
+    if text.device_id != device_id {
+        return Err(Error::Malformed("text for another device"));
+    }
+    Ok(text)
+}
+
+/// Opens a call from the server, as [`open_text`] opens a text.
+pub fn open_call(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<PhoneCall, Error> {
+    let call: PhoneCall = envelope.open(server, CALL_CONTEXT)?;
+    if call.v != VERSION {
+        return Err(Error::Version(call.v));
+    }
+    if call.device_id != device_id {
+        return Err(Error::Malformed("call for another device"));
+    }
+    Ok(call)
 }
 
 #[cfg(test)]

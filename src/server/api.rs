@@ -18,7 +18,7 @@ use super::guard::Client;
 use super::limits::Refusal;
 use super::methods::{self, Method};
 use super::store::{self, Activation, ActivationInfo, DeviceInfo, Refused, Signin, UserInfo};
-use super::{AppState, app_passwords, gateway, now, phones};
+use super::{AppState, app_passwords, gateway, now, phones, virtual_phone};
 use super::{hub, log};
 use crate::account::Account;
 use crate::push::protocol::{CHALLENGE_CONTEXT, VERSION};
@@ -348,9 +348,13 @@ async fn send_to_phone(state: &AppState, signin: &Signin, organization: &str, wh
         id: &signin.id,
         callback: &callback,
     };
-    if let Err(error) = state.phone.send(&outgoing).await {
+    let sent = match state.phone {
+        gateway::Provider::Virtual => virtual_phone::deliver(state, signin, &outgoing).await,
+        _ => state.phone.send(&outgoing).await.map_err(|error| Failure::Gateway(error.to_string())),
+    };
+    if let Err(failure) = sent {
         record(state, signin, "phone-gateway", Status::Denied).await?;
-        return Err(Failure::Gateway(error.to_string()));
+        return Err(failure);
     }
     Ok(())
 }
@@ -527,16 +531,24 @@ pub async fn call_event(state: &AppState, id: &str, event: &CallEvent) -> Result
     let ended = event.status.as_deref().is_some_and(|status| {
         matches!(status.trim().to_ascii_lowercase().as_str(), "completed" | "no-answer" | "busy" | "failed" | "canceled" | "hangup")
     });
-    let decision = match event.digits.as_deref().map(methods::keys) {
+    Ok(answer_call(state, &signin, event.digits.as_deref(), ended).await?.0)
+}
+
+/// The keys pressed on call `signin` (a gateway's or a virtual phone's),
+/// or its end (`ended`): `#` approves, `0#` reports, a hang-up denies.
+/// What the call says next, and whether this event decided the sign-in.
+pub async fn answer_call(state: &AppState, signin: &Signin, digits: Option<&str>, ended: bool) -> Result<(CallReply, bool)> {
+    let decision = match digits.map(methods::keys) {
         Some(methods::Keys::Approve) => Some(Status::Approved),
         Some(methods::Keys::Report) => Some(Status::Reported),
         Some(methods::Keys::Other) | None if ended => Some(Status::Denied),
         Some(methods::Keys::Other) | None => None,
     };
-    if let Some(status) = &decision {
-        record(state, &signin, "voice", status.clone()).await?;
-    }
-    let status = state.store.signin(id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
+    let decided = match &decision {
+        Some(status) => record(state, signin, "voice", status.clone()).await?,
+        None => false,
+    };
+    let status = state.store.signin(&signin.id).await?.map_or(Status::Unknown, |signin| signin.status_at(now()));
     let (say, listen) = match (&status, &decision) {
         (Status::Pending, _) => ("Press the pound key to approve, or 0 and then pound to report it.", true),
         (Status::Approved, Some(Status::Approved)) => ("Thank you. You are signed in. Goodbye.", false),
@@ -545,7 +557,7 @@ pub async fn call_event(state: &AppState, id: &str, event: &CallEvent) -> Result
         (Status::Expired, _) => ("This sign-in has expired. Goodbye.", false),
         _ => ("This sign-in was already answered. Goodbye.", false),
     };
-    Ok(CallReply { status, say: say.into(), listen })
+    Ok((CallReply { status, say: say.into(), listen }, decided))
 }
 
 /// Whether `token` is call `id`'s. Only a call's token is looked at: a

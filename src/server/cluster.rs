@@ -51,6 +51,8 @@ pub enum Event {
     Told { user: String, except: String, id: String, status: Status, reason: String },
     /// A device was revoked: its sessions end.
     Revoked { device: String },
+    /// A text or call for a virtual phone: sent to the device's sessions.
+    Phone { device: String, message: ServerMessage },
 }
 
 /// An event as sent between instances.
@@ -97,6 +99,9 @@ impl AppState {
             Event::Revoked { device } => {
                 self.hub.disconnect(device);
             }
+            Event::Phone { device, message } => {
+                self.hub.send(device, message);
+            }
         }
     }
 }
@@ -107,6 +112,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Decided { .. } => "decided",
         Event::Told { .. } => "told",
         Event::Revoked { .. } => "revoked",
+        Event::Phone { .. } => "phone",
     }
 }
 

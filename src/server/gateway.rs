@@ -8,6 +8,10 @@
 //!   where the gateway posts the keys pressed, see
 //!   `POST /api/phone/calls/{id}`). Each value is escaped for the body's
 //!   content type (JSON string or form field) and percent-encoded in the URL.
+//! - `virtual`: texts and calls go to the Countersign apps that answer for
+//!   the number (`countersign phone attach`), over their push sessions,
+//!   signed like challenges; see [`super::virtual_phone`]. For testing
+//!   the phone methods without a phone.
 //! - `log`: writes texts and calls to the server log. Development only:
 //!   the default only on a loopback server with no public URL.
 //!
@@ -29,7 +33,7 @@ use super::log;
 #[derive(Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// `http` or `log`; unset: `log` on a loopback server with no public
+    /// `http`, `virtual` or `log`; unset: `log` on a loopback server with no public
     /// URL, else none (sign-ins by text or call are refused).
     pub provider: Option<ProviderName>,
     /// The `http` provider's gateway.
@@ -42,6 +46,7 @@ pub struct Settings {
 #[serde(rename_all = "lowercase")]
 pub enum ProviderName {
     Http,
+    Virtual,
     Log,
 }
 
@@ -195,6 +200,8 @@ pub enum Error {
     Timeout { seconds: u64, attempts: u32 },
     #[error("the phone gateway could not be reached: {kind} ({})", tries(*attempts))]
     Network { kind: &'static str, attempts: u32 },
+    #[error("no Countersign app answers for that phone now (countersign phone attach NUMBER, and a connection to this server)")]
+    Unanswered,
 }
 
 fn tries(attempts: u32) -> String {
@@ -205,7 +212,12 @@ fn tries(attempts: u32) -> String {
 pub enum Provider {
     None,
     Log,
-    Http { gateway: HttpGateway, client: reqwest::Client },
+    Http {
+        gateway: HttpGateway,
+        client: reqwest::Client,
+    },
+    /// Sent by [`super::virtual_phone::deliver`], which holds the sessions.
+    Virtual,
 }
 
 impl Provider {
@@ -225,6 +237,7 @@ impl Provider {
                 Provider::Http { gateway, client }
             }
             Some(ProviderName::Log) => Provider::Log,
+            Some(ProviderName::Virtual) => Provider::Virtual,
             None if loopback_only => Provider::Log,
             None => Provider::None,
         })
@@ -239,13 +252,17 @@ impl Provider {
             Provider::None => "none",
             Provider::Log => "log",
             Provider::Http { .. } => "http",
+            Provider::Virtual => "virtual",
         }
     }
 
-    /// Sends `message`, retrying as the gateway's settings say.
+    /// Sends `message`, retrying as the gateway's settings say. The
+    /// virtual provider's messages go through the server's sessions
+    /// instead ([`super::virtual_phone::deliver`]); here none answers.
     pub async fn send(&self, message: &Outgoing<'_>) -> Result<(), Error> {
         match self {
             Provider::None => Err(Error::NoProvider),
+            Provider::Virtual => Err(Error::Unanswered),
             Provider::Log => {
                 let to =
                     if message.extension.is_empty() { message.to.to_owned() } else { format!("{} ext. {}", message.to, message.extension) };

@@ -526,6 +526,9 @@ impl Store {
             for table in ["activations", "signins", "totp_used", "app_passwords", "phones"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE user_name = $1")).bind(name).execute(&mut *transaction).await?;
             }
+            for device in &devices {
+                sqlx::query("DELETE FROM phone_devices WHERE device_id = $1").bind(device).execute(&mut *transaction).await?;
+            }
             let removed = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *transaction).await?.rows_affected();
             transaction.commit().await?;
             Ok((removed == 1).then_some(devices))
@@ -682,7 +685,59 @@ impl Store {
     /// Returns whether it existed.
     pub async fn revoke_device(&self, id: &str) -> Result<bool, Error> {
         let done = execute!(self, sqlx::query("DELETE FROM devices WHERE id = $1").bind(id))?;
+        execute!(self, sqlx::query("DELETE FROM phone_devices WHERE device_id = $1").bind(id))?;
         Ok(done == 1)
+    }
+
+    /// Device `device` answers for `number` (E.164) from now on, if it is one
+    /// of its user's phones; whether it is.
+    pub async fn attach_phone(&self, device: &str, number: &str, now: i64) -> Result<bool, Error> {
+        let done = execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO phone_devices (device_id, number, created_at) \
+                 SELECT d.id, p.number, $3 FROM devices d JOIN phones p ON p.user_name = d.user_name \
+                 WHERE d.id = $1 AND p.number = $2 LIMIT 1 \
+                 ON CONFLICT (device_id, number) DO NOTHING",
+            )
+            .bind(device)
+            .bind(number)
+            .bind(now)
+        )?;
+        Ok(done == 1 || self.phone_numbers_of(device).await?.iter().any(|attached| attached == number))
+    }
+
+    /// Device `device` no longer answers for `number`; whether it did.
+    pub async fn detach_phone(&self, device: &str, number: &str) -> Result<bool, Error> {
+        Ok(execute!(self, sqlx::query("DELETE FROM phone_devices WHERE device_id = $1 AND number = $2").bind(device).bind(number))? == 1)
+    }
+
+    /// The numbers `device` answers for that are still its user's phones, in order.
+    pub async fn phone_numbers_of(&self, device: &str) -> Result<Vec<String>, Error> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT pd.number FROM phone_devices pd JOIN devices d ON d.id = pd.device_id \
+             JOIN phones p ON p.user_name = d.user_name AND p.number = pd.number \
+             WHERE pd.device_id = $1 ORDER BY pd.number"
+        )
+        .bind(device)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// The devices of `user` that answer for `number` and have a session
+    /// open on an instance seen since `alive_since`.
+    pub async fn phone_devices(&self, user: &str, number: &str, alive_since: i64) -> Result<Vec<String>, Error> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT pd.device_id FROM phone_devices pd JOIN devices d ON d.id = pd.device_id \
+             JOIN phones p ON p.user_name = d.user_name AND p.number = pd.number \
+             JOIN push_sessions s ON s.device_id = d.id JOIN instances i ON i.id = s.instance_id \
+             WHERE d.user_name = $1 AND pd.number = $2 AND i.seen_at >= $3 ORDER BY pd.device_id"
+        )
+        .bind(user)
+        .bind(number)
+        .bind(alive_since)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The user's activations, newest first, with their state at `now`.

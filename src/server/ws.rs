@@ -18,7 +18,7 @@ use super::guard::Client;
 use super::hub::{Outgoing, Queued};
 use super::limits::Refusal;
 use super::net::Slot;
-use super::{AppState, log, now, store};
+use super::{AppState, log, now, store, virtual_phone};
 use crate::push::protocol::{self, LISTENER_CONTEXT, RESPONSE_CONTEXT, VERSION};
 use crate::push::{ClientMessage, Decision, Envelope, ListenerRegistration, PublicKey, ServerMessage, Status};
 
@@ -239,6 +239,15 @@ async fn run(
                         // device key opened, never through a listener's.
                         Ok(ClientMessage::RegisterListener { .. }) if receive_only => ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot register listener keys".into() },
                         Ok(ClientMessage::RegisterListener { envelope }) => Box::pin(register_listener(state, client, device, key, &envelope)).await,
+                        // A virtual phone answers with the device key's session only,
+                        // as a push answer needs the device key's signature.
+                        Ok(ClientMessage::AttachPhone { .. } | ClientMessage::DetachPhone { .. } | ClientMessage::Reply { .. } | ClientMessage::Keys { .. }) if receive_only => {
+                            ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot attach phones or answer texts and calls".into() }
+                        }
+                        Ok(ClientMessage::AttachPhone { number }) => Box::pin(virtual_phone::attach(state, device, &number, true)).await,
+                        Ok(ClientMessage::DetachPhone { number }) => Box::pin(virtual_phone::attach(state, device, &number, false)).await,
+                        Ok(ClientMessage::Reply { id, text }) => Box::pin(virtual_phone::reply(state, client, device, user, &id, &text)).await,
+                        Ok(ClientMessage::Keys { id, keys, hang_up }) => Box::pin(virtual_phone::keys(state, device, user, &id, &keys, hang_up)).await,
                         Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };

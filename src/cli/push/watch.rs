@@ -133,7 +133,10 @@ impl Watch {
                     }
                 }
                 Update::Event(Event::Dropped(reason)) => eprintln!("countersign: {reason}"),
-                Update::Event(Event::Result { .. } | Event::Alive | Event::ListenerRegistered(_)) => {}
+                // Texts and calls are `phone watch`'s.
+                Update::Event(
+                    Event::Result { .. } | Event::Alive | Event::ListenerRegistered(_) | Event::Text(_) | Event::Call(_) | Event::Phones(_),
+                ) => {}
             }
         }
         bail!("the connection ended")

@@ -68,6 +68,32 @@ fn response() -> Response {
     }
 }
 
+fn text() -> PhoneText {
+    PhoneText {
+        v: VERSION,
+        id: "si_0123456789abcdef".into(),
+        device_id: "dev_fedcba9876543210".into(),
+        to: "+41446681800".into(),
+        text: "Contoso verification code: 123456. Do not share it.".into(),
+        code: "123456".into(),
+        created_at: 1_796_290_000,
+        expires_at: 1_796_290_300,
+    }
+}
+
+fn call() -> PhoneCall {
+    PhoneCall {
+        v: VERSION,
+        id: "si_0123456789abcdef".into(),
+        device_id: "dev_fedcba9876543210".into(),
+        to: "+41446681800".into(),
+        extension: "123".into(),
+        say: "Contoso VPN asks to sign in alice. Press the pound key to approve.".into(),
+        created_at: 1_796_290_000,
+        expires_at: 1_796_290_060,
+    }
+}
+
 /// Every message of the protocol, by fixture name.
 fn messages() -> Vec<(&'static str, serde_json::Value)> {
     let json = |value: &dyn erased::Json| value.to_json();
@@ -132,6 +158,13 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
             )),
         ),
         ("client-respond.json", json(&ClientMessage::Respond { envelope: device_key().seal(RESPONSE_CONTEXT, &response()) })),
+        ("server-text.json", json(&ServerMessage::Text { envelope: server_key().seal(TEXT_CONTEXT, &text()) })),
+        ("server-call.json", json(&ServerMessage::Call { envelope: server_key().seal(CALL_CONTEXT, &call()) })),
+        ("server-phones.json", json(&ServerMessage::Phones { numbers: vec!["+41446681800".into()] })),
+        ("client-attach-phone.json", json(&ClientMessage::AttachPhone { number: "+41 44 668 18 00".into() })),
+        ("client-detach-phone.json", json(&ClientMessage::DetachPhone { number: "+41446681800".into() })),
+        ("client-reply.json", json(&ClientMessage::Reply { id: "si_0123456789abcdef".into(), text: "123456".into() })),
+        ("client-keys.json", json(&ClientMessage::Keys { id: "si_0123456789abcdef".into(), keys: "#".into(), hang_up: false })),
     ]
 }
 
@@ -192,6 +225,32 @@ fn golden_messages_parse_back_and_verify() {
         panic!("not a registration")
     };
     assert_eq!(envelope.open::<ListenerRegistration>(&device_key().public(), LISTENER_CONTEXT).unwrap(), registration());
+}
+
+#[test]
+fn texts_and_calls_open_only_with_the_server_key_for_this_device() {
+    let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    let server = server_key().public();
+    let ServerMessage::Text { envelope } = serde_json::from_slice(&read("server-text.json")).unwrap() else { panic!("not a text") };
+    assert_eq!(open_text(&envelope, &server, "dev_fedcba9876543210").unwrap(), text());
+    assert!(matches!(open_text(&envelope, &server, "dev_other"), Err(Error::Malformed(_))));
+    assert_eq!(open_text(&envelope, &Keypair::from_seed(&[1; 32]).unwrap().public(), "dev_fedcba9876543210"), Err(Error::BadSignature));
+    // A text's signature is no call's, nor a challenge's.
+    assert_eq!(open_call(&envelope, &server, "dev_fedcba9876543210"), Err(Error::BadSignature));
+    assert_eq!(open_challenge(&envelope, &server, "dev_fedcba9876543210"), Err(Error::BadSignature));
+    let ServerMessage::Call { envelope } = serde_json::from_slice(&read("server-call.json")).unwrap() else { panic!("not a call") };
+    assert_eq!(open_call(&envelope, &server, "dev_fedcba9876543210").unwrap(), call());
+    assert_eq!(open_text(&envelope, &server, "dev_fedcba9876543210"), Err(Error::BadSignature));
+    let mut later = call();
+    later.v = VERSION + 1;
+    assert_eq!(open_call(&server_key().seal(CALL_CONTEXT, &later), &server, "dev_fedcba9876543210"), Err(Error::Version(VERSION + 1)));
+}
+
+#[test]
+fn a_message_type_from_a_newer_server_is_skipped_not_an_error() {
+    let message: ServerMessage = serde_json::from_str(r#"{"type":"hologram","frames":3}"#).unwrap();
+    assert_eq!(message, ServerMessage::Unknown);
+    assert!(serde_json::from_str::<ServerMessage>(r#"{"frames":3}"#).is_err(), "a message without a type is still malformed");
 }
 
 #[test]

@@ -1,0 +1,156 @@
+//! Virtual phones: Countersign apps that answer for their user's phone
+//! numbers, so the text and call methods can be tested (and scripted)
+//! without a phone or a gateway. The `virtual` phone provider delivers
+//! here.
+//!
+//! - A device attaches a number in a session its device key opened
+//!   ([`ClientMessage::AttachPhone`]); the number must be one of its user's
+//!   phones, and stops counting once it no longer is.
+//! - A text or call goes, signed, to every session of every device of that
+//!   user attached to the number, on whichever instance holds it; none
+//!   connected is a gateway error, as a dead gateway's would be.
+//! - A reply is checked as a code typed on the sign-in page, keys as the
+//!   gateway's call callback; both only from a device-key session of a
+//!   device that answers for one of the user's phones.
+//!
+//! [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
+
+use std::net::IpAddr;
+
+use super::api::{self, Failure};
+use super::cluster::{Event, STALE, result};
+use super::methods::Method;
+use super::store::Signin;
+use super::{AppState, gateway, log, now, phones};
+use crate::push::protocol::{CALL_CONTEXT, PhoneCall, PhoneText, TEXT_CONTEXT, VERSION};
+use crate::push::{ServerMessage, Status};
+
+/// Sends `outgoing` (for `signin`) to the devices answering for its number.
+pub async fn deliver(state: &AppState, signin: &Signin, outgoing: &gateway::Outgoing<'_>) -> Result<(), Failure> {
+    let devices = state.store.phone_devices(&signin.user, outgoing.to, now() - STALE).await?;
+    if devices.is_empty() {
+        log::warn(&format!("phone (virtual): no device answers for the number of {}'s {}", signin.user, signin.id));
+        return Err(Failure::Gateway(gateway::Error::Unanswered.to_string()));
+    }
+    for device in devices {
+        let message = match outgoing.kind {
+            gateway::Kind::Text => ServerMessage::Text {
+                envelope: state.key.seal(
+                    TEXT_CONTEXT,
+                    &PhoneText {
+                        v: VERSION,
+                        id: signin.id.clone(),
+                        device_id: device.clone(),
+                        to: outgoing.to.to_owned(),
+                        text: outgoing.text.to_owned(),
+                        code: outgoing.code.to_owned(),
+                        created_at: signin.created_at,
+                        expires_at: signin.expires_at,
+                    },
+                ),
+            },
+            gateway::Kind::Call => ServerMessage::Call {
+                envelope: state.key.seal(
+                    CALL_CONTEXT,
+                    &PhoneCall {
+                        v: VERSION,
+                        id: signin.id.clone(),
+                        device_id: device.clone(),
+                        to: outgoing.to.to_owned(),
+                        extension: outgoing.extension.to_owned(),
+                        say: outgoing.text.to_owned(),
+                        created_at: signin.created_at,
+                        expires_at: signin.expires_at,
+                    },
+                ),
+            },
+        };
+        state.publish(Event::Phone { device, message }).await;
+    }
+    Ok(())
+}
+
+/// [`ClientMessage::AttachPhone`] or `DetachPhone` from `device`: the
+/// numbers it answers for afterwards.
+///
+/// [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
+pub async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> ServerMessage {
+    let refused = |message: String| ServerMessage::Error { error: "not_found".into(), message };
+    let number = match phones::parse(phones::Kind::Authentication, number, None, None) {
+        Ok(phone) => phone.number,
+        Err(why) => return ServerMessage::Error { error: "bad_request".into(), message: why },
+    };
+    let done =
+        if attach { state.store.attach_phone(device, &number, now()).await } else { state.store.detach_phone(device, &number).await };
+    match done {
+        Ok(true) => {}
+        Ok(false) if attach => return refused(format!("{number} is not one of your phones: set it on the enrollment page first")),
+        Ok(false) => return refused(format!("this device does not answer for {number}")),
+        Err(error) => return internal(&error.to_string()),
+    }
+    match state.store.phone_numbers_of(device).await {
+        Ok(numbers) => ServerMessage::Phones { numbers },
+        Err(error) => internal(&error.to_string()),
+    }
+}
+
+fn internal(cause: &str) -> ServerMessage {
+    log::error(cause);
+    ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
+}
+
+/// What a refused reply or key press is told.
+fn said(failure: Failure) -> String {
+    match failure {
+        Failure::BadRequest(why) | Failure::NotFound(why) | Failure::Conflict(why) | Failure::Forbidden(why) => why,
+        Failure::Internal(cause) => {
+            log::error(&cause);
+            "the server failed".into()
+        }
+        _ => "refused".into(),
+    }
+}
+
+/// The sign-in `id` if it is `user`'s, by `method`, and `device` answers
+/// for one of `user`'s phones; else what the device is told.
+async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method: Method) -> Result<Signin, ServerMessage> {
+    let kind = if method == Method::Sms { "text" } else { "call" };
+    let signin = match state.store.signin(id).await {
+        Ok(Some(signin)) if signin.user == user && signin.method == method => signin,
+        Ok(_) => return Err(result(id, false, Status::Unknown, &format!("no such {kind} for this user"))),
+        Err(error) => return Err(result(id, false, Status::Unknown, &said(error.into()))),
+    };
+    match state.store.phone_numbers_of(device).await {
+        Ok(numbers) if !numbers.is_empty() => Ok(signin),
+        Ok(_) => Err(result(id, false, Status::Unknown, "this device answers for none of your phones (countersign phone attach)")),
+        Err(error) => Err(result(id, false, Status::Unknown, &said(error.into()))),
+    }
+}
+
+/// A reply to text `id`: its code approves the sign-in, as typed on the page.
+pub async fn reply(state: &AppState, client: IpAddr, device: &str, user: &str, id: &str, text: &str) -> ServerMessage {
+    if let Err(refused) = answerable(state, device, user, id, Method::Sms).await {
+        return refused;
+    }
+    match api::check_code(state, id, text, client).await {
+        Ok(verdict) if verdict.valid => result(id, true, verdict.status, ""),
+        Ok(verdict) if verdict.status == Status::Pending => {
+            result(id, false, verdict.status, &format!("wrong code: {} more tries", verdict.attempts_left))
+        }
+        Ok(verdict) => result(id, false, verdict.status, "this text can no longer be answered"),
+        Err(failure) => result(id, false, Status::Unknown, &said(failure)),
+    }
+}
+
+/// Keys pressed on call `id`, or its hang-up: the call's answer, and what it says.
+pub async fn keys(state: &AppState, device: &str, user: &str, id: &str, keys: &str, hang_up: bool) -> ServerMessage {
+    let signin = match answerable(state, device, user, id, Method::Voice).await {
+        Ok(signin) => signin,
+        Err(refused) => return refused,
+    };
+    let pressed = (!keys.is_empty()).then_some(keys);
+    match api::answer_call(state, &signin, pressed, hang_up).await {
+        Ok((reply, decided)) => result(id, decided, reply.status, &reply.say),
+        Err(failure) => result(id, false, Status::Unknown, &said(failure)),
+    }
+}
