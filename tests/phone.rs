@@ -602,3 +602,76 @@ async fn a_device_answers_only_for_its_own_users_numbers_and_sign_ins() {
     let (status, refused) = server.post("/api/signins", RP, json!({ "user": "wes", "method": "sms" })).await;
     assert_eq!(status, 502, "{refused}");
 }
+
+#[test]
+fn the_command_line_attaches_a_number_watches_and_replies_presses_and_hangs_up() {
+    use std::process::Stdio;
+    const HANG: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_virtual_phones(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(user_with_phones(&server, "cleo"));
+    let (code, url) = runtime.block_on(server.activation("cleo"));
+    let sandbox = common::Sandbox::new();
+    sandbox.init();
+    sandbox.ok(&["activate", "--code", &code, "--url", &url]);
+
+    // Only the user's own numbers, in any form.
+    let refused = sandbox.run(&["phone", "attach", "+44 20 7946 0018"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not one of your phones"), "{refused:?}");
+    assert_eq!(sandbox.ok(&["phone", "attach", "+41 44 668 18 00"]), "This device answers for +41446681800.\n");
+    assert_eq!(sandbox.ok(&["phone", "attach", "+1 201 555 0123"]), "This device answers for +12015550123, +41446681800.\n");
+
+    let mut watch = common::Killed(
+        sandbox
+            .command()
+            .args(["phone", "watch", "--json", "--count", "3", "--timeout", "120"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let printed = common::lines_of(watch.0.stdout.take().unwrap());
+    let said = common::lines_of(watch.0.stderr.take().unwrap());
+    let connected = common::line_within(&said, HANG).flatten().expect("the watch connects");
+    assert!(connected.starts_with("countersign: connected to ws://127.0.0.1:") && connected.contains("texts and calls"), "{connected}");
+    let next = || -> Value { serde_json::from_str(&common::line_within(&printed, HANG).flatten().expect("a line")).unwrap() };
+
+    // A text: its code, replied from the command line, approves.
+    let (status, created) = runtime.block_on(server.post("/api/signins", RP, json!({ "user": "cleo", "method": "sms" })));
+    assert_eq!(status, 201, "{created}");
+    let text = next();
+    assert_eq!((text["kind"].as_str(), text["id"].clone(), text["to"].as_str()), (Some("text"), created["id"].clone(), Some("+41446681800")));
+    let id = text["id"].as_str().unwrap();
+    let wrong = sandbox.run(&["phone", "reply", id, "00000"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong code: 4 more tries"), "{wrong:?}");
+    assert_eq!(sandbox.ok(&["phone", "reply", id, text["code"].as_str().unwrap()]), format!("{id}: approved\n"));
+    assert_eq!(runtime.block_on(server.status(id, 0)), "approved");
+
+    // A call to the office phone: '#' approves.
+    let (status, _) = runtime.block_on(server.post("/api/signins", RP, json!({ "user": "cleo", "method": "voice", "phone": "office" })));
+    assert_eq!(status, 201);
+    let call = next();
+    assert_eq!((call["kind"].as_str(), call["extension"].as_str()), (Some("call"), Some("4711")));
+    let id = call["id"].as_str().unwrap();
+    let waiting = sandbox.ok(&["phone", "press", id, "7"]);
+    assert!(waiting.starts_with(&format!("{id}: pending (Press the pound key")), "{waiting}");
+    assert!(sandbox.ok(&["phone", "press", id, "#"]).starts_with(&format!("{id}: approved (")));
+    assert_eq!(runtime.block_on(server.status(id, 0)), "approved");
+
+    // Another call, hung up: denied.
+    let (status, _) = runtime.block_on(server.post("/api/signins", RP, json!({ "user": "cleo", "method": "voice" })));
+    assert_eq!(status, 201);
+    let call = next();
+    let id = call["id"].as_str().unwrap();
+    assert!(sandbox.ok(&["phone", "hang-up", id]).starts_with(&format!("{id}: denied (")));
+    assert_eq!(runtime.block_on(server.status(id, 0)), "denied");
+    // --count 3: the watch ended by itself.
+    assert!(watch.0.wait().unwrap().success());
+    // Pressing on a call that is over is refused, with why.
+    let late = sandbox.run(&["phone", "press", id, "#"]);
+    assert_eq!(late.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&late.stderr).contains("already answered"), "{late:?}");
+}

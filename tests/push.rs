@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::server::{ADMIN, RP, Server, next_challenge};
+use common::{Killed, line_within, lines_of};
 use countersign::push::client::{self, Event, Session};
 use countersign::push::{Decision, Keypair, Status};
 use serde_json::{Value, json};
@@ -409,40 +410,6 @@ fn a_server_whose_clock_differs_is_said_with_how_much_and_the_fix() {
     let (id, _) = runtime.block_on(server.signin("uma"));
     let watched = sandbox.ok(&["push", "watch", "--count", "1", "--timeout", "10"]);
     assert!(watched.starts_with(&id) && (watched.contains("; 60 s left") || watched.contains("; 59 s left")), "{watched}");
-}
-
-/// A line, or the end, from a reader thread; `None` when nothing came within
-/// `within` (a hang turned into a failure, not a measure of speed).
-fn line_within(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> Option<Option<String>> {
-    match lines.recv_timeout(within) {
-        Ok(line) => Some(Some(line)),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(None),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-    }
-}
-
-/// Reads `from` line by line on a thread of its own.
-fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    lines
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod server;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 #[cfg(feature = "cli")]
 use std::process::{Command, Output};
 
@@ -94,4 +95,38 @@ pub fn names(sandbox: &Sandbox) -> Vec<String> {
 /// Writes `text` as a QR code PNG: 4 pixels a module, a 4-module quiet zone.
 pub fn qr_png(text: &str, path: &Path) {
     countersign::transfer::qr_image(text, 4).expect("fits in a QR code").save(path).expect("write the PNG");
+}
+
+/// A line, or the end, from a reader thread; `None` when nothing came within
+/// `within` (a hang turned into a failure, not a measure of speed).
+pub fn line_within(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> Option<Option<String>> {
+    match lines.recv_timeout(within) {
+        Ok(line) => Some(Some(line)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(None),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+    }
+}
+
+/// Reads `from` line by line on a thread of its own.
+pub fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
