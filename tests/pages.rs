@@ -329,3 +329,101 @@ async fn by_default_the_page_lists_and_revokes_but_makes_no_app_password() {
     assert_eq!(verify.1["valid"], false);
     browser.close().await.unwrap();
 }
+
+/// A PUT to the admin API with a JSON body; its status.
+async fn admin_put(server: &Server, path: &str, body: serde_json::Value) -> u16 {
+    let response =
+        reqwest::Client::new().put(format!("{}{path}", server.base)).bearer_auth(common::server::ADMIN).json(&body).send().await.unwrap();
+    response.status().as_u16()
+}
+
+/// The next text or call on the virtual phone, skipping pings and challenges.
+async fn next_on_phone(session: &mut Session) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a text or call within 10 s").unwrap() {
+            event @ (Event::Text(_) | Event::Call(_)) => return event,
+            _ => continue,
+        }
+    }
+}
+
+/// The demo sign-in by the user's default method (a text here, its code
+/// typed on the page), and "Sign in another way": a call answered with #,
+/// a push, each played by the app's virtual phone against the real server.
+#[tokio::test]
+async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
+    if !chromedriver_found() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let link = server.device("tara").await;
+    assert_eq!(
+        admin_put(&server, "/api/admin/users/tara/phones/authentication", serde_json::json!({ "number": "+41 44 668 18 00" })).await,
+        200
+    );
+    assert_eq!(admin_put(&server, "/api/admin/users/tara/methods", serde_json::json!({ "method": "sms" })).await, 200);
+    let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    phone.phone("+41446681800", true).await.unwrap();
+    let driver = driver();
+    let browser = browser(&driver).await;
+
+    // Contact me: a text, by tara's choice; a wrong code first.
+    submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
+    let Event::Text(text) = next_on_phone(&mut phone).await else { panic!("expected a text") };
+    assert_eq!(browser.title().await.unwrap(), "Enter code — Countersign");
+    let offered = text_of(&browser, "#other-ways").await;
+    assert!(offered.contains("Call my phone") && offered.contains("Approve a request on my Countersign app"), "{offered}");
+    assert!(!offered.contains("Text my authentication phone"), "the method in use is not offered again: {offered}");
+    shot(&browser, "page-text-enter-code").await;
+    let wrong = if text.code == "000000" { "111111" } else { "000000" };
+    browser.find(Locator::Css("#code")).await.unwrap().send_keys(wrong).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "#result").await, "That code is not right. 4 more tries.");
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&text.code).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "#result").await, "Verified. You are signed in.");
+
+    // Sign in another way: a call, answered with #.
+    submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
+    let Event::Text(_) = next_on_phone(&mut phone).await else { panic!("expected a text") };
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#other-voice")).await.unwrap().click().await.unwrap();
+    let Event::Call(call) = next_on_phone(&mut phone).await else { panic!("expected a call") };
+    assert!(text_of(&browser, "#status").await.contains("We're calling your phone"));
+    shot(&browser, "page-call-waiting").await;
+    assert!(phone.keys(&call.id, "#", false).await.unwrap().0);
+    assert_eq!(outcome(&browser).await, "approved");
+
+    // A push when tara picks it (texts and calls: 3 a minute per user).
+    assert_eq!(admin_put(&server, "/api/admin/users/tara/methods", serde_json::json!({ "method": "push" })).await, 200);
+    submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
+    let shown: u32 = text_of(&browser, "#number").await.trim().parse().unwrap();
+    assert!(text_of(&browser, "#other-ways").await.contains("Text my authentication phone"));
+    let challenge = common::server::next_challenge(&mut phone).await;
+    phone.respond(&challenge.id, Decision::Approve, Some(shown), false, countersign::server::now()).await.unwrap();
+    assert_eq!(outcome(&browser).await, "approved");
+
+    // A relying party's sign-in is not the page's to verify, even with its id
+    // and the page's form token: no attempt is spent on it.
+    let (status, created) = server.post("/api/signins", common::server::RP, serde_json::json!({ "user": "tara", "method": "code" })).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap();
+    let form = reqwest::get(format!("{}/demo", server.base)).await.unwrap().text().await.unwrap();
+    let csrf = form.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/demo/signin-code", server.base))
+        .header("Origin", &server.base)
+        .form(&[("id", id), ("code", "123456"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("No such sign-in."), "{answer}");
+    let (_, verdict) = server.post(&format!("/api/signins/{id}/code"), common::server::RP, serde_json::json!({ "code": "000000" })).await;
+    assert_eq!(verdict["attempts_left"], 4, "the page spent none: {verdict}");
+    browser.close().await.unwrap();
+}

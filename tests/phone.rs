@@ -642,7 +642,10 @@ fn the_command_line_attaches_a_number_watches_and_replies_presses_and_hangs_up()
     let (status, created) = runtime.block_on(server.post("/api/signins", RP, json!({ "user": "cleo", "method": "sms" })));
     assert_eq!(status, 201, "{created}");
     let text = next();
-    assert_eq!((text["kind"].as_str(), text["id"].clone(), text["to"].as_str()), (Some("text"), created["id"].clone(), Some("+41446681800")));
+    assert_eq!(
+        (text["kind"].as_str(), text["id"].clone(), text["to"].as_str()),
+        (Some("text"), created["id"].clone(), Some("+41446681800"))
+    );
     let id = text["id"].as_str().unwrap();
     let wrong = sandbox.run(&["phone", "reply", id, "00000"]);
     assert_eq!(wrong.status.code(), Some(1));

@@ -1,7 +1,9 @@
 //! The demo web pages, modelled on Azure MFA's "Additional security
 //! verification": an enrollment page that shows the QR code with the Code and
-//! URL under it, and a sign-in page with "Contact me" (a push, the number to
-//! type, then the outcome) or "Use verification code". Plain server-rendered
+//! URL under it, and a sign-in page with "Contact me" (by the user's default
+//! method: a push with the number to type, a text's code to type, a call to
+//! answer with #, or the app's code; "Sign in another way" offers the
+//! user's others) or "Use verification code". Plain server-rendered
 //! HTML; the only script polls the sign-in's status. Served on loopback by
 //! default, or with `demo_pages = true`.
 //!
@@ -17,7 +19,7 @@
 //! and anyone may enroll a device for a user who has none.
 
 use axum::extract::{Form, Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{self, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state, map_response};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,7 +29,9 @@ use serde::Deserialize;
 use super::api::{self, Failure, SigninRequest, TotpVerdict};
 use super::guard::{self, Client};
 use super::limits::Refusal;
+use super::methods::Method;
 use super::{AppState, now};
+use crate::push::Status;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -37,6 +41,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/demo/push", post(demo_push))
         .route("/demo/status/{id}", get(demo_status))
         .route("/demo/code", post(demo_code))
+        .route("/demo/signin-code", post(demo_signin_code))
         .route("/app-passwords", get(app_passwords_form).post(app_passwords))
         .route("/app-passwords/revoke", post(app_password_revoke))
         .route_layer(from_fn_with_state(state.clone(), same_site))
@@ -70,7 +75,7 @@ async fn same_site(State(state): State<AppState>, request: Request, next: Next) 
     if !host_allowed(&state, &host) {
         return Failure::Forbidden("the demo pages answer only to this server's own name".into()).into_response();
     }
-    if request.method() == Method::POST {
+    if request.method() == http::Method::POST {
         let origin = header("origin");
         // Browsers send "null" for some same-site posts (privacy modes):
         // then their Sec-Fetch-Site says where the form came from.
@@ -140,6 +145,7 @@ dt {{ font-weight: 600; }} code {{ font-size: 1.1rem; }}
 h2 {{ font-weight: 400; font-size: 1.25rem; margin-top: 2rem; }}
 table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: .35rem .75rem .35rem 0; border-bottom: 1px solid #e0e0e0; }}
 .secret {{ font-size: 1.6rem; letter-spacing: .1rem; }}
+#other-ways form {{ margin: .5rem 0; }}
 </style></head><body><h1>{title}</h1>
 {body}
 </body></html>"#,
@@ -240,36 +246,56 @@ async fn demo_form(State(state): State<AppState>) -> Html<String> {
     )
 }
 
-/// "Contact me": push, show the number, and poll for the outcome.
-async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Form(form): Form<UserForm>) -> Response {
-    if !token_ok(&state, &form.csrf) {
-        return expired_form("/demo");
+/// The app the demo page's sign-ins name: its Verify checks only those,
+/// never a relying party's.
+const DEMO_APP: &str = "Countersign demo sign-in";
+
+#[derive(Deserialize)]
+struct ContactForm {
+    user: String,
+    #[serde(default)]
+    csrf: String,
+    /// Empty: the user's default method.
+    #[serde(default)]
+    method: String,
+}
+
+/// What "Sign in another way" offers for `method`.
+fn method_label(method: Method) -> &'static str {
+    match method {
+        Method::Push => "Approve a request on my Countersign app",
+        Method::Code => "Use a verification code from my Countersign app",
+        Method::Sms => "Text my authentication phone",
+        Method::Voice => "Call my phone",
     }
-    if !state.allow_demo_push(form.user.trim(), client).await {
-        state.audit.refused(Refusal::RateLimited, client, "demo pushes");
-        let mut response =
-            page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#)
-                .into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return response;
+}
+
+/// "Sign in another way": a button for each of the user's other methods.
+fn other_ways(state: &AppState, user: &str, used: Method, methods: &[Method]) -> String {
+    let buttons: String = methods
+        .iter()
+        .filter(|method| **method != used)
+        .map(|method| {
+            format!(
+                r#"<form method="post" action="/demo/push">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="method" value="{name}"><button class="secondary" id="other-{name}" type="submit">{label}</button></form>"#,
+                token = token_field(state),
+                user = escape(user),
+                name = method.as_str(),
+                label = method_label(*method),
+            )
+        })
+        .collect();
+    if buttons.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<div class="box" id="other-ways"><p>Sign in another way</p>{buttons}</div>"#)
     }
-    let request = SigninRequest {
-        user: form.user.trim().into(),
-        app: "Countersign demo sign-in".into(),
-        ip: "127.0.0.1".into(),
-        location: "This computer".into(),
-        // The page waits for a push; other methods are not on it yet.
-        method: Some("push".into()),
-        phone: None,
-    };
-    match api::create_signin(&state, request).await {
-        Ok(created) => {
-            let number = created.number.map(|n| format!(r#"<p>Enter the number shown to sign in.</p><p class="number" id="number">{n}</p>"#)).unwrap_or_default();
-            page(
-                "Approve sign-in request",
-                &format!(
-                    r#"<div class="box">{number}<p id="status">We've sent a notification to your Countersign app. Waiting for your answer…</p></div>
-<script>
+}
+
+/// Waits for the outcome of sign-in `id` and shows it in `#status`.
+fn status_script(id: &str) -> String {
+    format!(
+        r#"<script>
 const messages = {{ approved: ["ok", "Approved. You are signed in."], denied: ["error", "Denied. You are not signed in."],
   reported: ["error", "Reported as not you. Further requests are blocked for a while."], expired: ["error", "The request expired. Try again."] }};
 async function poll() {{
@@ -284,13 +310,127 @@ async function poll() {{
 }}
 poll();
 </script>"#,
-                    id = escape(&created.id)
-                ),
-            )
-            .into_response()
+        id = escape(id)
+    )
+}
+
+/// The box where a code for sign-in `id` is typed (a text's, or the app's).
+fn signin_code_form(state: &AppState, id: &str, prompt: &str) -> String {
+    format!(
+        r#"<form method="post" action="/demo/signin-code" class="box">{token}<input type="hidden" name="id" value="{id}">
+<p>{prompt}</p><p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required>
+<button id="verify" type="submit">Verify</button></p></form>"#,
+        token = token_field(state),
+        id = escape(id),
+    )
+}
+
+/// "Contact me": by the user's default method, or the one picked under
+/// "Sign in another way". A push shows the number and waits; a call waits;
+/// a text or the app's code asks for the code.
+async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Extension<Client>, Form(form): Form<ContactForm>) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/demo");
+    }
+    if !state.allow_demo_push(form.user.trim(), client).await {
+        state.audit.refused(Refusal::RateLimited, client, "demo pushes");
+        let mut response =
+            page("Sign in", r#"<p class="error" id="too-many">Too many requests were sent. Wait a minute, then try again.</p>"#)
+                .into_response();
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return response;
+    }
+    let user = form.user.trim().to_owned();
+    let request = SigninRequest {
+        user: user.clone(),
+        app: DEMO_APP.into(),
+        ip: "127.0.0.1".into(),
+        location: "This computer".into(),
+        method: Some(if form.method.trim().is_empty() { "default".into() } else { form.method.trim().into() }),
+        phone: None,
+    };
+    match api::create_signin(&state, request).await {
+        Ok(created) => {
+            let others = other_ways(&state, &user, created.method, &created.methods);
+            let waiting = |what: &str, number: &str| {
+                page(
+                    "Approve sign-in request",
+                    &format!(
+                        r#"<div class="box" data-method="{method}">{number}<p id="status">{what} Waiting for your answer…</p></div>{others}{script}"#,
+                        method = created.method.as_str(),
+                        script = status_script(&created.id)
+                    ),
+                )
+                .into_response()
+            };
+            match created.method {
+                Method::Push => {
+                    let number = created.number.map(|n| format!(r#"<p>Enter the number shown to sign in.</p><p class="number" id="number">{n}</p>"#)).unwrap_or_default();
+                    waiting("We've sent a notification to your Countersign app.", &number)
+                }
+                Method::Voice => waiting("We're calling your phone. Answer it and press the pound key (#) to sign in.", ""),
+                Method::Sms => page(
+                    "Enter code",
+                    &format!("{}{others}", signin_code_form(&state, &created.id, "We've sent a text message with a verification code to your phone. Enter it below.")),
+                )
+                .into_response(),
+                Method::Code => page(
+                    "Enter code",
+                    &format!("{}{others}", signin_code_form(&state, &created.id, "Enter the code displayed in your Countersign app.")),
+                )
+                .into_response(),
+            }
         }
         Err(Failure::NotFound(_)) => page("Sign in", r#"<p class="error">No such user: enroll first.</p><p><a href="/enroll">Configure mobile app</a></p>"#).into_response(),
         Err(Failure::Blocked(_)) => page("Sign in", r#"<p class="error" id="blocked">Sign-in requests for this user are blocked for a while because one was reported as not theirs.</p>"#).into_response(),
+        Err(Failure::Gateway(why) | Failure::Conflict(why)) => page("Sign in", &format!(r#"<p class="error" id="unreached">We could not contact you that way: {}</p><p><a href="/demo">Back</a></p>"#, escape(&why))).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SigninCodeForm {
+    id: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Verify: the code typed for a text or app-code sign-in.
+async fn demo_signin_code(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Form(form): Form<SigninCodeForm>,
+) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/demo");
+    }
+    let again = |message: &str| {
+        page(
+            "Enter code",
+            &format!(r#"<p class="error" id="result">{message}</p>{}"#, signin_code_form(&state, &form.id, "Enter the code again.")),
+        )
+        .into_response()
+    };
+    let unknown = || page("Enter code", r#"<p class="error" id="result">No such sign-in.</p>"#).into_response();
+    match state.store.signin(&form.id).await {
+        Ok(Some(signin)) if signin.app == DEMO_APP => {}
+        Ok(_) => return unknown(),
+        Err(error) => return Failure::from(error).into_response(),
+    }
+    match api::check_code(&state, &form.id, &form.code, client).await {
+        Ok(verdict) if verdict.valid => page("Enter code", r#"<p class="ok" id="result">Verified. You are signed in.</p>"#).into_response(),
+        Ok(api::CodeVerdict { retry_after: Some(seconds), .. }) => again(&format!("Too many wrong codes from here. Wait {seconds} s, then try again.")),
+        Ok(verdict) if verdict.status == Status::Pending => {
+            again(&format!("That code is not right. {} more tries.", verdict.attempts_left))
+        }
+        Ok(_) => page(
+            "Enter code",
+            r#"<p class="error" id="result">This sign-in can no longer be verified (too many wrong codes, expired, or already used). <a href="/demo">Start again</a>.</p>"#,
+        )
+        .into_response(),
+        Err(Failure::NotFound(_) | Failure::Conflict(_)) => unknown(),
         Err(failure) => failure.into_response(),
     }
 }

@@ -9,9 +9,9 @@ pub mod cluster;
 pub mod server;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 #[cfg(feature = "cli")]
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// A vault path in a fresh temp dir, and the password file that opens it.
 pub struct Sandbox {
