@@ -255,6 +255,46 @@ async fn a_text_sent_by_one_instance_is_checked_by_the_other_and_a_call_answered
     assert_eq!(a.status(&id, 5).await, "approved");
 }
 
+/// The virtual provider across instances: a text made on A reaches a
+/// virtual phone connected to B (through LISTEN/NOTIFY), and its reply
+/// through B ends A's long-poll.
+#[tokio::test]
+async fn a_text_made_on_one_instance_reaches_a_virtual_phone_on_the_other() {
+    if !available() {
+        return;
+    }
+    let postgres = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
+    let (a, b) = two(&postgres, "virtual", &["--config", config.to_str().unwrap()]).await;
+    let on_b = b.device("quin").await;
+    let request = reqwest::Client::new()
+        .put(format!("{}/api/admin/users/quin/phones/authentication", a.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "number": "+41 44 668 18 00" }));
+    assert_eq!(request.send().await.unwrap().status(), 200);
+    let mut phone = Session::connect(&on_b, jiff::Timestamp::now).await.unwrap();
+    assert_eq!(phone.phone("+41446681800", true).await.unwrap(), ["+41446681800"]);
+    // Attached twice (another session, the same device): still one number.
+    let mut again = Session::connect(&on_b, jiff::Timestamp::now).await.unwrap();
+    assert_eq!(again.phone("+41 44 668 18 00", true).await.unwrap(), ["+41446681800"]);
+
+    let (status, created) = a.post("/api/signins", RP, json!({ "user": "quin", "method": "sms" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let text = loop {
+        match tokio::time::timeout(Duration::from_secs(10), phone.next()).await.expect("the text within 10 s").unwrap() {
+            Event::Text(text) => break text,
+            _ => continue,
+        }
+    };
+    assert_eq!(text.id, id, "made on A, delivered by B");
+    let (accepted, status, _) = phone.reply(&id, &text.code).await.unwrap();
+    assert_eq!((accepted, status), (true, Status::Approved));
+    assert_eq!(a.status(&id, 5).await, "approved");
+}
+
 #[tokio::test]
 async fn a_database_that_is_away_is_said_clearly_and_never_with_its_password() {
     if !available() {

@@ -250,6 +250,17 @@ pub fn push(data: &[u8]) {
                 let _ = envelope.open::<push::Challenge>(&device_public, protocol::CHALLENGE_CONTEXT);
             }
         }
+        Ok(push::ServerMessage::Text { envelope }) => {
+            for envelope in envelopes(&envelope, server, protocol::TEXT_CONTEXT) {
+                let _ = protocol::open_text(&envelope, &server_public, "dev_fedcba9876543210");
+                let _ = protocol::open_call(&envelope, &server_public, "dev_fedcba9876543210");
+            }
+        }
+        Ok(push::ServerMessage::Call { envelope }) => {
+            for envelope in envelopes(&envelope, server, protocol::CALL_CONTEXT) {
+                let _ = protocol::open_call(&envelope, &server_public, "dev_fedcba9876543210");
+            }
+        }
         _ => {}
     }
     match serde_json::from_slice::<push::ClientMessage>(data) {
@@ -268,6 +279,14 @@ pub fn push(data: &[u8]) {
             for envelope in envelopes(&envelope, device, protocol::LISTENER_CONTEXT) {
                 let _ = envelope.open::<protocol::ListenerRegistration>(&device_public, protocol::LISTENER_CONTEXT);
             }
+        }
+        Ok(
+            push::ClientMessage::AttachPhone { number: text }
+            | push::ClientMessage::DetachPhone { number: text }
+            | push::ClientMessage::Reply { text, .. }
+            | push::ClientMessage::Keys { keys: text, .. },
+        ) => {
+            let _ = push::printable(&text);
         }
         Err(_) => {}
     }
