@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use common::server::{ADMIN, RP, Server};
+use common::server::{ADMIN, RP, Server, next_text_or_call};
 use countersign::push::client::{Event, Session};
 use serde_json::{Value, json};
 
@@ -437,16 +437,6 @@ fn server_with_virtual_phones(dir: &std::path::Path) -> Server {
     Server::start(dir, &["--config", config.to_str().unwrap()])
 }
 
-/// The next text or call on `session`, skipping pings; at most 10 s.
-async fn next_phone_event(session: &mut Session) -> Event {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a text or call within 10 s").unwrap() {
-            Event::Alive => continue,
-            event => return event,
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -463,20 +453,28 @@ async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     // Any form of the number; the answer lists it in E.164.
     assert_eq!(phone.phone("+41 (0)44 668 18 00", true).await.unwrap(), ["+41446681800"]);
     assert_eq!(phone.phone("+1 201-555-0123", true).await.unwrap(), ["+12015550123", "+41446681800"]);
-    // A receive-only session gets the texts too (the window while locked).
+    // A receive-only session (the window while locked) gets no texts: their
+    // code would let whoever holds the listener key sign in.
     let mut locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
 
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "vera", "method": "sms", "app": "Contoso VPN" })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap();
-    let Event::Text(text) = next_phone_event(&mut phone).await else { panic!("expected a text") };
+    let Event::Text(text) = next_text_or_call(&mut phone).await else { panic!("expected a text") };
     assert_eq!((text.id.as_str(), text.to.as_str(), text.device_id.as_str()), (id, "+41446681800", link.device_id.as_str()));
     assert_eq!(text.code, code_in(&text.text), "the code is the one the message says");
     assert_eq!(text.expires_at, created["expires_at"].as_i64().unwrap());
-    let Event::Text(seen_locked) = next_phone_event(&mut locked).await else { panic!("expected the text while locked") };
-    assert_eq!(seen_locked.code, text.code);
-    // A receive-only session can read it, never answer it.
-    locked.reply(id, &text.code).await.unwrap_err();
+    // It can neither answer nor attach a number.
+    for refused in [
+        locked.reply(id, &text.code).await.unwrap_err(),
+        locked.keys(id, "#", false).await.unwrap_err(),
+        locked.phone("+41446681800", true).await.map(|_| ()).unwrap_err(),
+    ] {
+        assert!(refused.to_string().contains("a receive-only session cannot"), "{refused}");
+    }
+    // What reaches it first is a later push, never the text.
+    let (push, _) = server.signin("vera").await;
+    assert_eq!(common::server::next_challenge(&mut locked).await.id, push);
 
     // A wrong reply spends an attempt; the right one approves, once.
     let wrong = if text.code == "000000" { "111111" } else { "000000" };
@@ -506,7 +504,7 @@ async fn call(server: &Server, phone: &mut Session, user: &str, which: &str) -> 
         server.post("/api/signins", RP, json!({ "user": user, "method": "voice", "phone": which, "app": "Contoso VPN" })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let Event::Call(call) = next_phone_event(phone).await else { panic!("expected a call") };
+    let Event::Call(call) = next_text_or_call(phone).await else { panic!("expected a call") };
     let (to, extension) = if which == "office" { ("+12015550123", "4711") } else { ("+41446681800", "") };
     assert_eq!((call.id.as_str(), call.to.as_str(), call.extension.as_str()), (id.as_str(), to, extension));
     assert!(call.say.contains("Contoso VPN") && call.say.contains("pound"), "{}", call.say);
@@ -567,19 +565,27 @@ async fn a_device_answers_only_for_its_own_users_numbers_and_sign_ins() {
     let error = intruder.phone("not a number", true).await.unwrap_err().to_string();
     assert!(error.contains("bad_request"), "{error}");
     let mut intruder = Session::connect(&mallory, jiff::Timestamp::now).await.unwrap();
+    // Wes's other device answers for his office phone only.
+    let mut office = Session::connect(&server.device("wes").await, jiff::Timestamp::now).await.unwrap();
+    office.phone("+1 201 555 0123", true).await.unwrap();
 
     wes_phone.phone("+41446681800", true).await.unwrap();
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "wes", "method": "sms" })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap();
-    let Event::Text(text) = next_phone_event(&mut wes_phone).await else { panic!("expected a text") };
+    let Event::Text(text) = next_text_or_call(&mut wes_phone).await else { panic!("expected a text") };
     // Mallory's device knows the id and the code (say, from a screen), but
     // the sign-in is not Mallory's: refused, no attempt spent.
     let (accepted, _, reason) = intruder.reply(id, &text.code).await.unwrap();
     assert!(!accepted && reason.contains("no such text"), "{reason}");
     let (accepted, _, reason) = intruder.keys(id, "#", false).await.unwrap();
     assert!(!accepted && reason.contains("no such call"), "{reason}");
+    // Wes's office phone got no text: it cannot answer one either.
+    let (accepted, _, reason) = office.reply(id, &text.code).await.unwrap();
+    assert!(!accepted && reason.contains("does not answer for the phone this text went to"), "{reason}");
     assert_eq!(server.status(id, 0).await, "pending");
+    let (_, verdict) = server.post(&format!("/api/signins/{id}/code"), RP, json!({ "code": "00000" })).await;
+    assert_eq!(verdict["attempts_left"], 4, "one attempt spent, by this wrong code only: {verdict}");
     // A text's reply is no key press, and the other way round.
     let (accepted, _, reason) = wes_phone.keys(id, "#", false).await.unwrap();
     assert!(!accepted && reason.contains("no such call"), "{reason}");
@@ -677,4 +683,53 @@ fn the_command_line_attaches_a_number_watches_and_replies_presses_and_hangs_up()
     let late = sandbox.run(&["phone", "press", id, "#"]);
     assert_eq!(late.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&late.stderr).contains("already answered"), "{late:?}");
+}
+
+/// On a server whose texts and calls go to real phones (here the log
+/// provider), a device key never stands in for holding the phone.
+#[tokio::test]
+async fn without_the_virtual_provider_no_device_attaches_a_number_or_answers_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    user_with_phones(&server, "xia").await;
+    let mut session = Session::connect(&server.device("xia").await, jiff::Timestamp::now).await.unwrap();
+    let refused = session.phone("+41446681800", true).await.unwrap_err().to_string();
+    assert!(refused.contains("real phones"), "{refused}");
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "xia", "method": "voice" })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let mut session = Session::connect(&server.device("xia").await, jiff::Timestamp::now).await.unwrap();
+    let refused = session.keys(id, "#", false).await.unwrap_err().to_string();
+    assert!(refused.contains("real phones"), "{refused}");
+    assert_eq!(server.status(id, 0).await, "pending");
+}
+
+/// The pages' Verify checks only their own sign-ins: not a relying party's.
+#[tokio::test]
+async fn the_pages_verify_only_their_own_sign_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(server.post("/api/admin/users", ADMIN, json!({ "name": "yan" })).await.0, 201);
+    // A relying party's sign-in is not the page's to verify, even with its id
+    // and the page's form token: no attempt is spent on it.
+    let (status, created) = server.post("/api/signins", RP, json!({ "user": "yan", "method": "code" })).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap();
+    let form = reqwest::get(format!("{}/demo", server.base)).await.unwrap().text().await.unwrap();
+    let csrf = form.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    for (page, refusal) in [("/demo/signin-code", "No such sign-in."), ("/enroll/verify", "No such check")] {
+        let answer = reqwest::Client::new()
+            .post(format!("{}{page}", server.base))
+            .header("Origin", &server.base)
+            .form(&[("id", id), ("code", "123456"), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(answer.contains(refusal), "{page}: {answer}");
+    }
+    let (_, verdict) = server.post(&format!("/api/signins/{id}/code"), RP, json!({ "code": "000000" })).await;
+    assert_eq!(verdict["attempts_left"], 4, "the pages spent none: {verdict}");
 }

@@ -566,28 +566,50 @@ pub fn open_challenge(envelope: &Envelope, server: &PublicKey, device_id: &str) 
     Ok(challenge)
 }
 
+/// A message the server addresses to one device, in a version.
+trait Addressed: serde::de::DeserializeOwned {
+    const CONTEXT: &'static [u8];
+    const ELSEWHERE: &'static str;
+    fn version_and_device(&self) -> (u32, &str);
+}
+
+impl Addressed for PhoneText {
+    const CONTEXT: &'static [u8] = TEXT_CONTEXT;
+    const ELSEWHERE: &'static str = "text for another device";
+    fn version_and_device(&self) -> (u32, &str) {
+        (self.v, &self.device_id)
+    }
+}
+
+impl Addressed for PhoneCall {
+    const CONTEXT: &'static [u8] = CALL_CONTEXT;
+    const ELSEWHERE: &'static str = "call for another device";
+    fn version_and_device(&self) -> (u32, &str) {
+        (self.v, &self.device_id)
+    }
+}
+
+/// Opens what the server signed for `device_id`, in a version this app speaks.
+fn open_addressed<T: Addressed>(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<T, Error> {
+    let message: T = envelope.open(server, T::CONTEXT)?;
+    let (version, addressed_to) = message.version_and_device();
+    if version != VERSION {
+        return Err(Error::Version(version));
+    }
+    if addressed_to != device_id {
+        return Err(Error::Malformed(T::ELSEWHERE));
+    }
+    Ok(message)
+}
+
 /// Opens a text from the server: signed by it, for `device_id`, in a version this app speaks.
 pub fn open_text(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<PhoneText, Error> {
-    let text: PhoneText = envelope.open(server, TEXT_CONTEXT)?;
-    if text.v != VERSION {
-        return Err(Error::Version(text.v));
-    }
-    if text.device_id != device_id {
-        return Err(Error::Malformed("text for another device"));
-    }
-    Ok(text)
+    open_addressed(envelope, server, device_id)
 }
 
 /// Opens a call from the server, as [`open_text`] opens a text.
 pub fn open_call(envelope: &Envelope, server: &PublicKey, device_id: &str) -> Result<PhoneCall, Error> {
-    let call: PhoneCall = envelope.open(server, CALL_CONTEXT)?;
-    if call.v != VERSION {
-        return Err(Error::Version(call.v));
-    }
-    if call.device_id != device_id {
-        return Err(Error::Malformed("call for another device"));
-    }
-    Ok(call)
+    open_addressed(envelope, server, device_id)
 }
 
 #[cfg(test)]

@@ -250,7 +250,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     let (id, expires_at) = (signin.id.clone(), signin.expires_at);
     let delivered = match method {
         Method::Push => {
-            state.store.add_signin(&signin, None).await?;
+            state.store.add_signin(&signin, None, None).await?;
             state.metrics.created();
             state.publish(Event::Created { signin, organization, created_ms: super::now_millis() }).await;
             // Devices with a session open on any live instance: each of them has it
@@ -259,7 +259,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
             usize::try_from(delivered).unwrap_or(0)
         }
         Method::Code => {
-            state.store.add_signin(&signin, None).await?;
+            state.store.add_signin(&signin, None, None).await?;
             state.metrics.created();
             0
         }
@@ -273,7 +273,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
 
 /// The method `asked` names for `user` (`default` or none: theirs), and
 /// every method they have.
-async fn choose_method(state: &AppState, user: &str, asked: Option<&str>) -> Result<(Method, Vec<Method>)> {
+pub(super) async fn choose_method(state: &AppState, user: &str, asked: Option<&str>) -> Result<(Method, Vec<Method>)> {
     let (enrolled, preferred) = state.store.enrolled(user).await?.ok_or_else(|| Failure::NotFound(format!("no user {user:?}")))?;
     let methods = enrolled.methods(state.phone.is_some());
     let method = match asked.map(str::trim).filter(|asked| !asked.is_empty() && *asked != "default") {
@@ -330,7 +330,7 @@ async fn send_to_phone(state: &AppState, signin: &Signin, organization: &str, wh
         }
     };
     let secret = zeroize::Zeroizing::new(secret);
-    state.store.add_signin(signin, Some(&state.phone_secrets.hash(&signin.id, &secret))).await?;
+    state.store.add_signin(signin, Some(&state.phone_secrets.hash(&signin.id, &secret)), Some(&phone.number)).await?;
     state.metrics.created();
     let (code, callback) = match kind {
         gateway::Kind::Text => (secret.as_str(), String::new()),

@@ -684,8 +684,9 @@ impl Store {
     /// Removes a device: it can no longer connect, answer or be pushed to.
     /// Returns whether it existed.
     pub async fn revoke_device(&self, id: &str) -> Result<bool, Error> {
-        let done = execute!(self, sqlx::query("DELETE FROM devices WHERE id = $1").bind(id))?;
+        // Its phones first: a failure leaves the device whole, to revoke again.
         execute!(self, sqlx::query("DELETE FROM phone_devices WHERE device_id = $1").bind(id))?;
+        let done = execute!(self, sqlx::query("DELETE FROM devices WHERE id = $1").bind(id))?;
         Ok(done == 1)
     }
 
@@ -725,13 +726,13 @@ impl Store {
     }
 
     /// The devices of `user` that answer for `number` and have a session
-    /// open on an instance seen since `alive_since`.
+    /// opened with the device key on an instance seen since `alive_since`.
     pub async fn phone_devices(&self, user: &str, number: &str, alive_since: i64) -> Result<Vec<String>, Error> {
         Ok(with_pool!(self, pool => sqlx::query_scalar(
             "SELECT DISTINCT pd.device_id FROM phone_devices pd JOIN devices d ON d.id = pd.device_id \
              JOIN phones p ON p.user_name = d.user_name AND p.number = pd.number \
              JOIN push_sessions s ON s.device_id = d.id JOIN instances i ON i.id = s.instance_id \
-             WHERE d.user_name = $1 AND pd.number = $2 AND i.seen_at >= $3 ORDER BY pd.device_id"
+             WHERE d.user_name = $1 AND pd.number = $2 AND i.seen_at >= $3 AND s.receive_only = 0 ORDER BY pd.device_id"
         )
         .bind(user)
         .bind(number)
@@ -876,6 +877,7 @@ impl Store {
             .bind(&phone.extension)
             .bind(now)
         )?;
+        self.forget_old_numbers(user).await?;
         Ok(())
     }
 
@@ -894,7 +896,30 @@ impl Store {
 
     /// Removes the user's phone of that kind; whether there was one.
     pub async fn remove_phone(&self, user: &str, kind: PhoneKind) -> Result<bool, Error> {
-        Ok(execute!(self, sqlx::query("DELETE FROM phones WHERE user_name = $1 AND kind = $2").bind(user).bind(kind.as_str()))? == 1)
+        let removed = execute!(self, sqlx::query("DELETE FROM phones WHERE user_name = $1 AND kind = $2").bind(user).bind(kind.as_str()))?;
+        self.forget_old_numbers(user).await?;
+        Ok(removed == 1)
+    }
+
+    /// Devices of `user` stop answering for numbers that are no longer
+    /// theirs: set again later, a number is not answered by old attachments.
+    async fn forget_old_numbers(&self, user: &str) -> Result<(), Error> {
+        execute!(
+            self,
+            sqlx::query(
+                "DELETE FROM phone_devices WHERE device_id IN (SELECT id FROM devices WHERE user_name = $1) \
+                 AND number NOT IN (SELECT number FROM phones WHERE user_name = $1)"
+            )
+            .bind(user)
+        )?;
+        Ok(())
+    }
+
+    /// The number a text or call sign-in went to.
+    pub async fn signin_sent_to(&self, id: &str) -> Result<Option<String>, Error> {
+        let sent: Option<Option<String>> =
+            with_pool!(self, pool => sqlx::query_scalar("SELECT sent_to FROM signins WHERE id = $1").bind(id).fetch_optional(pool).await)?;
+        Ok(sent.flatten())
     }
 
     pub async fn devices_of(&self, user: &str) -> Result<Vec<String>, Error> {
@@ -938,12 +963,14 @@ impl Store {
 
     /// Adds a pending sign-in; `secret_hash`: a text's code or a call's
     /// token, hashed ([`super::methods::SecretHasher`]).
-    pub async fn add_signin(&self, signin: &Signin, secret_hash: Option<&str>) -> Result<(), Error> {
+    /// Stores a new sign-in; a text's or call's with the hash of its secret
+    /// and the number it goes to.
+    pub async fn add_signin(&self, signin: &Signin, secret_hash: Option<&str>, sent_to: Option<&str>) -> Result<(), Error> {
         execute!(
             self,
             sqlx::query(
-                "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status, method, secret_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)"
+                "INSERT INTO signins (id, user_name, app, ip, location, number, pin_required, created_at, expires_at, status, method, secret_hash, sent_to) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)"
             )
             .bind(&signin.id)
             .bind(&signin.user)
@@ -956,6 +983,7 @@ impl Store {
             .bind(signin.expires_at)
             .bind(signin.method.as_str())
             .bind(secret_hash)
+            .bind(sent_to)
         )?;
         Ok(())
     }
@@ -1107,14 +1135,16 @@ impl Store {
         Ok(())
     }
 
-    pub async fn session_opened(&self, session: &str, instance: &str, device: &str, now: i64) -> Result<(), Error> {
+    /// A push session opened here; `receive_only`: with the listener key.
+    pub async fn session_opened(&self, session: &str, instance: &str, device: &str, receive_only: bool, now: i64) -> Result<(), Error> {
         execute!(
             self,
-            sqlx::query("INSERT INTO push_sessions (id, instance_id, device_id, opened_at) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO push_sessions (id, instance_id, device_id, opened_at, receive_only) VALUES ($1, $2, $3, $4, $5)")
                 .bind(session)
                 .bind(instance)
                 .bind(device)
                 .bind(now)
+                .bind(i64::from(receive_only))
         )?;
         Ok(())
     }

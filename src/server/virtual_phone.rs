@@ -3,15 +3,21 @@
 //! without a phone or a gateway. The `virtual` phone provider delivers
 //! here.
 //!
+//! Only with the `virtual` provider: on a server that texts and calls real
+//! phones, a device key must never stand in for holding the phone.
+//!
 //! - A device attaches a number in a session its device key opened
 //!   ([`ClientMessage::AttachPhone`]); the number must be one of its user's
 //!   phones, and stops counting once it no longer is.
-//! - A text or call goes, signed, to every session of every device of that
-//!   user attached to the number, on whichever instance holds it; none
-//!   connected is a gateway error, as a dead gateway's would be.
+//! - A text or call goes, signed, to every device-key session of every
+//!   device of that user attached to the number, on whichever instance
+//!   holds it (never to a receive-only session: a text's code would let
+//!   the listener key's holder sign in); none connected is a gateway
+//!   error, as a dead gateway's would be. Between instances the signed
+//!   message travels in a PostgreSQL notification, code included.
 //! - A reply is checked as a code typed on the sign-in page, keys as the
 //!   gateway's call callback; both only from a device-key session of a
-//!   device that answers for one of the user's phones.
+//!   device that answers for the number the text or call went to.
 //!
 //! [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
 
@@ -21,6 +27,7 @@ use super::api::{self, Failure};
 use super::cluster::{Event, STALE, result};
 use super::methods::Method;
 use super::store::Signin;
+use super::ws::failed;
 use super::{AppState, gateway, log, now, phones};
 use crate::push::protocol::{CALL_CONTEXT, PhoneCall, PhoneText, TEXT_CONTEXT, VERSION};
 use crate::push::{ServerMessage, Status};
@@ -75,6 +82,9 @@ pub async fn deliver(state: &AppState, signin: &Signin, outgoing: &gateway::Outg
 ///
 /// [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
 pub async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> ServerMessage {
+    if !matches!(state.phone, gateway::Provider::Virtual) {
+        return not_virtual();
+    }
     let refused = |message: String| ServerMessage::Error { error: "not_found".into(), message };
     let number = match phones::parse(phones::Kind::Authentication, number, None, None) {
         Ok(phone) => phone.number,
@@ -86,17 +96,21 @@ pub async fn attach(state: &AppState, device: &str, number: &str, attach: bool) 
         Ok(true) => {}
         Ok(false) if attach => return refused(format!("{number} is not one of your phones: set it on the enrollment page first")),
         Ok(false) => return refused(format!("this device does not answer for {number}")),
-        Err(error) => return internal(&error.to_string()),
+        Err(error) => return failed(error),
     }
     match state.store.phone_numbers_of(device).await {
         Ok(numbers) => ServerMessage::Phones { numbers },
-        Err(error) => internal(&error.to_string()),
+        Err(error) => failed(error),
     }
 }
 
-fn internal(cause: &str) -> ServerMessage {
-    log::error(cause);
-    ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
+/// Said to a device that would be a phone on a server that calls real ones.
+fn not_virtual() -> ServerMessage {
+    ServerMessage::Error {
+        error: "forbidden".into(),
+        message: "this server sends texts and calls to real phones: a device cannot answer for one (phone provider \"virtual\" only)"
+            .into(),
+    }
 }
 
 /// What a refused reply or key press is told.
@@ -112,18 +126,29 @@ fn said(failure: Failure) -> String {
 }
 
 /// The sign-in `id` if it is `user`'s, by `method`, and `device` answers
-/// for one of `user`'s phones; else what the device is told.
+/// for the number it went to; else what the device is told.
 async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method: Method) -> Result<Signin, ServerMessage> {
+    if !matches!(state.phone, gateway::Provider::Virtual) {
+        return Err(not_virtual());
+    }
     let kind = if method == Method::Sms { "text" } else { "call" };
     let signin = match state.store.signin(id).await {
         Ok(Some(signin)) if signin.user == user && signin.method == method => signin,
         Ok(_) => return Err(result(id, false, Status::Unknown, &format!("no such {kind} for this user"))),
         Err(error) => return Err(result(id, false, Status::Unknown, &said(error.into()))),
     };
-    match state.store.phone_numbers_of(device).await {
-        Ok(numbers) if !numbers.is_empty() => Ok(signin),
-        Ok(_) => Err(result(id, false, Status::Unknown, "this device answers for none of your phones (countersign phone attach)")),
-        Err(error) => Err(result(id, false, Status::Unknown, &said(error.into()))),
+    let (sent_to, numbers) = match (state.store.signin_sent_to(id).await, state.store.phone_numbers_of(device).await) {
+        (Ok(sent_to), Ok(numbers)) => (sent_to, numbers),
+        (Err(error), _) | (_, Err(error)) => return Err(result(id, false, Status::Unknown, &said(error.into()))),
+    };
+    match sent_to {
+        Some(number) if numbers.contains(&number) => Ok(signin),
+        _ => Err(result(
+            id,
+            false,
+            Status::Unknown,
+            &format!("this device does not answer for the phone this {kind} went to (countersign phone attach)"),
+        )),
     }
 }
 

@@ -60,7 +60,7 @@ struct Proven {
 
 /// A reply for when the database fails: not a refusal (apps drop a
 /// refused listener key).
-fn failed(error: store::Error) -> ServerMessage {
+pub(super) fn failed(error: store::Error) -> ServerMessage {
     log::error(&format!("{error}"));
     ServerMessage::Error { error: "internal".into(), message: "the server failed; try again".into() }
 }
@@ -74,7 +74,7 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
     let mut queue = state.hub.connect(&device, &user);
     // Counted by `delivered` on every instance while it lasts.
     let Ok(session_id) = store::random_hex::<8>() else { return };
-    if let Err(error) = Box::pin(state.store.session_opened(&session_id, &state.instance, &device, now())).await {
+    if let Err(error) = Box::pin(state.store.session_opened(&session_id, &state.instance, &device, receive_only, now())).await {
         let _ = send(&mut socket, &failed(error)).await;
         drop(queue);
         state.hub.prune(&device);
@@ -222,6 +222,9 @@ async fn run(
                             }
                         }
                     }
+                    // A text's code would let the listener key's holder sign in:
+                    // texts and calls go to sessions the device key opened.
+                    Outgoing { signin: None, message: ServerMessage::Text { .. } | ServerMessage::Call { .. }, .. } if receive_only => {}
                     Outgoing { signin: None, message, .. } => if !send(socket, &message).await { break },
                 },
                 Some(Queued::Resync) => if !Box::pin(send_pending(state, socket, user, device, sent)).await { break },

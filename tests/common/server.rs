@@ -41,6 +41,17 @@ pub async fn next_challenge(session: &mut Session) -> Challenge {
     }
 }
 
+/// The next text or call on a virtual phone's `session`, skipping pings and
+/// challenges; at most 10 s.
+pub async fn next_text_or_call(session: &mut Session) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a text or call within 10 s").unwrap() {
+            event @ (Event::Text(_) | Event::Call(_)) => return event,
+            _ => continue,
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -9,3 +9,9 @@ CREATE TABLE phone_devices (
     PRIMARY KEY (device_id, number)
 );
 CREATE INDEX phone_devices_number ON phone_devices (number);
+-- The number a text or call went to: a virtual phone answers only what
+-- reached a number it answers for.
+ALTER TABLE signins ADD COLUMN sent_to TEXT;
+-- Sessions opened with the listener key: they get no texts or calls, so a
+-- device counts as answering its phone only with a device-key session.
+ALTER TABLE push_sessions ADD COLUMN receive_only INTEGER NOT NULL DEFAULT 0;
