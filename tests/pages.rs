@@ -337,16 +337,6 @@ async fn admin_put(server: &Server, path: &str, body: serde_json::Value) -> u16 
     response.status().as_u16()
 }
 
-/// The next text or call on the virtual phone, skipping pings and challenges.
-async fn next_on_phone(session: &mut Session) -> Event {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a text or call within 10 s").unwrap() {
-            event @ (Event::Text(_) | Event::Call(_)) => return event,
-            _ => continue,
-        }
-    }
-}
-
 /// The demo sign-in by the user's default method (a text here, its code
 /// typed on the page), and "Sign in another way": a call answered with #,
 /// a push, each played by the app's virtual phone against the real server.
@@ -372,7 +362,7 @@ async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
 
     // Contact me: a text, by tara's choice; a wrong code first.
     submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
-    let Event::Text(text) = next_on_phone(&mut phone).await else { panic!("expected a text") };
+    let Event::Text(text) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a text") };
     assert_eq!(browser.title().await.unwrap(), "Enter code — Countersign");
     let offered = text_of(&browser, "#other-ways").await;
     assert!(offered.contains("Call my phone") && offered.contains("Approve a request on my Countersign app"), "{offered}");
@@ -384,13 +374,15 @@ async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
     assert_eq!(text_of(&browser, "#result").await, "That code is not right. 4 more tries.");
     browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&text.code).await.unwrap();
     browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
-    assert_eq!(text_of(&browser, "#result").await, "Verified. You are signed in.");
+    // The next page's #result, not the one still shown while it loads.
+    let verified = Locator::XPath("//p[@id='result' and text()='Verified. You are signed in.']");
+    browser.wait().at_most(Duration::from_secs(10)).for_element(verified).await.expect("the right code signs in");
 
     // Sign in another way: a call, answered with #.
     submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
-    let Event::Text(_) = next_on_phone(&mut phone).await else { panic!("expected a text") };
+    let Event::Text(_) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a text") };
     browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#other-voice")).await.unwrap().click().await.unwrap();
-    let Event::Call(call) = next_on_phone(&mut phone).await else { panic!("expected a call") };
+    let Event::Call(call) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a call") };
     assert!(text_of(&browser, "#status").await.contains("We're calling your phone"));
     shot(&browser, "page-call-waiting").await;
     assert!(phone.keys(&call.id, "#", false).await.unwrap().0);
@@ -405,25 +397,103 @@ async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
     phone.respond(&challenge.id, Decision::Approve, Some(shown), false, countersign::server::now()).await.unwrap();
     assert_eq!(outcome(&browser).await, "approved");
 
-    // A relying party's sign-in is not the page's to verify, even with its id
-    // and the page's form token: no attempt is spent on it.
-    let (status, created) = server.post("/api/signins", common::server::RP, serde_json::json!({ "user": "tara", "method": "code" })).await;
-    assert_eq!(status, 201);
-    let id = created["id"].as_str().unwrap();
-    let form = reqwest::get(format!("{}/demo", server.base)).await.unwrap().text().await.unwrap();
-    let csrf = form.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
-    let answer = reqwest::Client::new()
-        .post(format!("{}/demo/signin-code", server.base))
-        .header("Origin", &server.base)
-        .form(&[("id", id), ("code", "123456"), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(answer.contains("No such sign-in."), "{answer}");
-    let (_, verdict) = server.post(&format!("/api/signins/{id}/code"), common::server::RP, serde_json::json!({ "code": "000000" })).await;
-    assert_eq!(verdict["attempts_left"], 4, "the page spent none: {verdict}");
+    browser.close().await.unwrap();
+}
+
+/// Step 1 of the enrollment wizard: the user, how to contact them, and
+/// for a phone its country, number, extension and method; then Next.
+async fn step1(browser: &Client, base: &str, user: &str, contact: &str, phone: Option<(&str, &str, &str)>, call: bool) {
+    browser.goto(&format!("{base}/enroll")).await.unwrap();
+    browser.find(Locator::Css("#user")).await.unwrap().send_keys(user).await.unwrap();
+    browser.find(Locator::Css(&format!("#contact-{contact}"))).await.unwrap().click().await.unwrap();
+    if let Some((country, number, extension)) = phone {
+        browser.find(Locator::Css("#country")).await.unwrap().select_by_value(country).await.unwrap();
+        browser.find(Locator::Css("#number")).await.unwrap().send_keys(number).await.unwrap();
+        if !extension.is_empty() {
+            browser.find(Locator::Css("#extension")).await.unwrap().send_keys(extension).await.unwrap();
+        }
+    }
+    if call {
+        browser.find(Locator::Css("#method-voice")).await.unwrap().click().await.unwrap();
+    }
+    shot(browser, &format!("page-enroll-step1-{contact}")).await;
+    browser.find(Locator::Css("#setup")).await.unwrap().click().await.unwrap();
+}
+
+/// The virtual phone of `user`'s new device, answering for `number`.
+async fn virtual_phone(server: &Server, user: &str, number: &str) -> Session {
+    // The page made the user, in the server's organisation.
+    let (code, url) = server.activation(user).await;
+    let client::Activated { link, .. } = client::activate(&url, &code, "virtual phone").await.unwrap();
+    let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    assert_eq!(phone.phone(number, true).await.unwrap(), [number]);
+    phone
+}
+
+/// The wizard for every method: Step 1 (method and number), Step 2
+/// (Contact me: a text's code typed, a call answered with #, a push
+/// approved), Step 3 (an app password, made with the check just passed).
+#[tokio::test]
+async fn the_enrollment_wizard_sets_up_and_checks_each_method_then_makes_an_app_password() {
+    if !chromedriver_found() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--app-passwords-on-pages", "true"]);
+    let driver = driver();
+    let browser = browser(&driver).await;
+
+    // An authentication phone, by text, typed as a Swiss national number.
+    step1(&browser, &server.base, "uma", "authentication", Some(("CH", "044 668 18 00", "")), false).await;
+    assert_eq!(text_of(&browser, "#phone").await, "+41446681800");
+    shot(&browser, "page-enroll-step2-phone").await;
+    // uma's virtual phone: a device of hers answering for the number.
+    let mut phone = virtual_phone(&server, "uma", "+41446681800").await;
+    browser.find(Locator::Css("#contact")).await.unwrap().click().await.unwrap();
+    let Event::Text(text) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a text") };
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&text.code).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "#verified").await, "Verified. We can reach you this way.");
+    shot(&browser, "page-enroll-step3").await;
+    // Step 3: an app password, with no code from an app (uma has none).
+    browser.find(Locator::Css("#name")).await.unwrap().send_keys("Outlook 2010").await.unwrap();
+    browser.find(Locator::Css("#create")).await.unwrap().click().await.unwrap();
+    let password = text_of(&browser, "#password").await.replace(' ', "");
+    let (_, checked) =
+        server.post("/api/app-passwords/verify", common::server::RP, serde_json::json!({ "user": "uma", "password": password })).await;
+    assert_eq!(checked["valid"], true, "{checked}");
+    // The page enrolls users with no device and no phone only.
+    step1(&browser, &server.base, "uma", "app", None, false).await;
+    assert!(text_of(&browser, "#enrolled").await.starts_with("uma already has a device."));
+
+    // An office phone with an extension, by call.
+    step1(&browser, &server.base, "ubo", "office", Some(("", "+1 201 555 0123", "4711")), false).await;
+    assert_eq!(text_of(&browser, "#phone").await, "+12015550123 ext. 4711");
+    let mut phone = virtual_phone(&server, "ubo", "+12015550123").await;
+    browser.find(Locator::Css("#contact")).await.unwrap().click().await.unwrap();
+    let Event::Call(call) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a call") };
+    assert_eq!(call.extension, "4711");
+    assert!(text_of(&browser, "#status").await.contains("We're calling your phone"));
+    assert!(phone.keys(&call.id, "#", false).await.unwrap().0);
+    assert_eq!(text_of(&browser, "#verified").await, "Verified. We can reach you this way.");
+
+    // A wrong number never gets past Step 1, and stores nothing.
+    step1(&browser, &server.base, "uwe", "authentication", Some(("CH", "12", "")), false).await;
+    assert!(text_of(&browser, "#error").await.starts_with("That phone number did not work"));
+    assert_eq!(server.get_with("/api/admin/users/uwe/phones", common::server::ADMIN).await["error"], "not_found", "no user uwe");
+
+    // The mobile app: the QR code, then Contact me sends a push.
+    step1(&browser, &server.base, "uli", "app", None, false).await;
+    let (code, url) = (text_of(&browser, "#code").await, text_of(&browser, "#url").await);
+    let client::Activated { link, .. } = client::activate(&url, &code, "browser test").await.unwrap();
+    let mut app = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    browser.find(Locator::Css("#contact")).await.unwrap().click().await.unwrap();
+    let shown: u32 = text_of(&browser, "#number").await.trim().parse().unwrap();
+    let challenge = common::server::next_challenge(&mut app).await;
+    assert_eq!(challenge.app, "Countersign enrollment");
+    app.respond(&challenge.id, Decision::Approve, Some(shown), false, countersign::server::now()).await.unwrap();
+    assert_eq!(text_of(&browser, "#verified").await, "Verified. We can reach you this way.");
     browser.close().await.unwrap();
 }

@@ -1,11 +1,13 @@
 //! The demo web pages, modelled on Azure MFA's "Additional security
-//! verification": an enrollment page that shows the QR code with the Code and
-//! URL under it, and a sign-in page with "Contact me" (by the user's default
-//! method: a push with the number to type, a text's code to type, a call to
-//! answer with #, or the app's code; "Sign in another way" offers the
-//! user's others) or "Use verification code". Plain server-rendered
-//! HTML; the only script polls the sign-in's status. Served on loopback by
-//! default, or with `demo_pages = true`.
+//! verification": the enrollment wizard (Step 1: the mobile app, an
+//! authentication phone by text or call, or an office phone; Step 2:
+//! *Contact me* checks it; Step 3: an app password for older apps, then
+//! *Done*), and a sign-in page whose *Contact me* uses the user's default
+//! method (a push with the number to type, a text's code to type, a call to
+//! answer with #, or the app's code) and offers the others under "Sign in
+//! another way", besides "Use verification code". Plain server-rendered
+//! HTML; scripts only poll a sign-in's status and name the countries.
+//! Served on loopback by default, or with `demo_pages = true`.
 //!
 //! The pages enroll users and send pushes without a login, so other sites
 //! must not drive them: every request must name this server in `Host`
@@ -16,7 +18,9 @@
 //! App passwords are listed and revoked on the page only after a right code
 //! from the user's app (a signed grant then lasts 10 minutes); made there
 //! only with `app_passwords_on_pages`, since the pages have no first factor
-//! and anyone may enroll a device for a user who has none.
+//! and anyone may enroll a device for a user who has none. For the same
+//! reason they text and call only virtual phones or the log, never
+//! through a real gateway.
 
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{self, HeaderValue, StatusCode, header};
@@ -37,6 +41,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/enroll", get(enroll_form).post(enroll))
+        .route("/enroll/contact", post(enroll_contact))
+        .route("/enroll/verify", post(enroll_verify))
+        .route("/enroll/done/{id}", get(enroll_done))
         .route("/demo", get(demo_form))
         .route("/demo/push", post(demo_push))
         .route("/demo/status/{id}", get(demo_status))
@@ -145,7 +152,9 @@ dt {{ font-weight: 600; }} code {{ font-size: 1.1rem; }}
 h2 {{ font-weight: 400; font-size: 1.25rem; margin-top: 2rem; }}
 table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: .35rem .75rem .35rem 0; border-bottom: 1px solid #e0e0e0; }}
 .secret {{ font-size: 1.6rem; letter-spacing: .1rem; }}
-#other-ways form {{ margin: .5rem 0; }}
+#other-ways form {{ margin: .5rem 0; }} .box h2 {{ margin-top: 0; }}
+#step1:has(#contact-app:checked) #phone-options, #step1:not(:has(#contact-app:checked)) #app-options {{ display: none; }}
+#step1:has(#contact-office:checked) .authentication-only, #step1:has(#contact-authentication:checked) .office-only {{ display: none; }}
 </style></head><body><h1>{title}</h1>
 {body}
 </body></html>"#,
@@ -160,56 +169,153 @@ async fn index() -> Html<String> {
     )
 }
 
+/// The country list: ISO codes and calling codes from libphonenumber; the
+/// browser, when it can, shows each country's name (Intl.DisplayNames).
+fn country_options() -> String {
+    super::phones::countries()
+        .into_iter()
+        .map(|(id, code)| format!(r#"<option value="{id}" data-code="{code}">{id} (+{code})</option>"#))
+        .collect()
+}
+
+/// Step 1: "How should we contact you?" The mobile app, an authentication
+/// phone (a text or a call) or an office phone (a call). The options of
+/// the choice not taken are hidden by CSS alone.
 async fn enroll_form(State(state): State<AppState>) -> Html<String> {
     page(
         "Additional security verification",
         &format!(
             r#"<p>Secure your account by adding phone verification to your password.</p>
-<form method="post" action="/enroll" class="box">{token}
+<form method="post" action="/enroll" class="box" id="step1">{token}
+<h2>Step 1: How should we contact you?</h2>
 <p><label>User name <input name="user" id="user" autocomplete="username" required></label></p>
-<p>How should we contact you? <b>Mobile app</b></p>
+<p><label><input type="radio" name="contact" value="app" id="contact-app" checked> Mobile app</label>
+<label><input type="radio" name="contact" value="authentication" id="contact-authentication"> Authentication phone</label>
+<label><input type="radio" name="contact" value="office" id="contact-office"> Office phone</label></p>
+<div id="app-options"><p>How do you want to use the mobile app?</p>
 <p><label><input type="radio" name="mode" value="notifications" checked> Receive notifications for verification</label><br>
-<label><input type="radio" name="mode" value="code"> Use verification code</label></p>
-<button id="setup" type="submit">Set up</button></form>"#,
-            token = token_field(&state)
+<label><input type="radio" name="mode" value="code"> Use verification code</label></p></div>
+<div id="phone-options">
+<p><label>Country or region <select name="country" id="country"><option value="">(the number starts with +)</option>{countries}</select></label></p>
+<p><label>Phone number <input name="number" id="number" autocomplete="tel" inputmode="tel"></label>
+<label class="office-only">Extension <input name="extension" id="extension" inputmode="numeric" size="6"></label></p>
+<p class="authentication-only">Method <label><input type="radio" name="phone_method" value="sms" id="method-sms" checked> Send me a code by text message</label>
+<label><input type="radio" name="phone_method" value="voice" id="method-voice"> Call me</label></p></div>
+<button id="setup" type="submit">Next</button></form>
+<script>
+// Country names where the browser knows them; the codes otherwise.
+try {{
+  const names = new Intl.DisplayNames(["en"], {{ type: "region" }});
+  const select = document.getElementById("country");
+  const options = [...select.options].slice(1);
+  for (const option of options) {{ option.textContent = names.of(option.value) + " (+" + option.dataset.code + ")"; }}
+  options.sort((a, b) => a.textContent.localeCompare(b.textContent)).forEach((option) => select.appendChild(option));
+}} catch (e) {{}}
+</script>"#,
+            token = token_field(&state),
+            countries = country_options(),
         ),
     )
 }
 
 #[derive(Deserialize)]
-struct UserForm {
+struct EnrollForm {
     user: String,
     #[serde(default)]
     csrf: String,
+    /// `app` (also when absent), `authentication` or `office`.
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    extension: String,
+    /// For an authentication phone: `sms` or `voice`.
+    #[serde(default)]
+    phone_method: String,
 }
 
-/// Creates the user if needed (a demo convenience) and a fresh activation.
-async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Response {
+/// The app every enrollment check's sign-in names: only those are
+/// verified by the enrollment pages.
+const ENROLL_APP: &str = "Countersign enrollment";
+
+fn enroll_error(message: &str) -> Response {
+    page(
+        "Additional security verification",
+        &format!(r#"<p class="error" id="error">{}</p><p><a href="/enroll">Back</a></p>"#, escape(message)),
+    )
+    .into_response()
+}
+
+/// A "Contact me" button that checks the method just set up (Step 2).
+fn contact_me(state: &AppState, user: &str, method: Method) -> String {
+    format!(
+        r#"<form method="post" action="/enroll/contact">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="method" value="{method}"><button id="contact" type="submit">Contact me</button></form>"#,
+        token = token_field(state),
+        user = escape(user),
+        method = method.as_str(),
+    )
+}
+
+/// Step 1's answer: creates the user if needed (a demo convenience), then
+/// a fresh activation for the app, or the phone; Step 2 follows.
+async fn enroll(State(state): State<AppState>, Form(form): Form<EnrollForm>) -> Response {
     if !token_ok(&state, &form.csrf) {
         return expired_form("/enroll");
     }
     let user = form.user.trim().to_owned();
     if user.is_empty() || user.len() > 128 {
-        return page("Additional security verification", r#"<p class="error">Enter a user name.</p><p><a href="/enroll">Back</a></p>"#)
-            .into_response();
+        return enroll_error("Enter a user name.");
     }
-    // Anyone reaching the page could otherwise enroll a device for an
-    // existing user and receive their requests: only users with no device
+    // Anyone reaching the page could otherwise add a device or a phone for
+    // an existing user and receive their requests: only users with neither
     // yet are enrolled here; others need an administrator.
-    let enrolled = match state.store.devices_of(&user).await {
-        Ok(devices) => !devices.is_empty(),
-        Err(error) => return Failure::from(error).into_response(),
+    let (devices, phones) = match (state.store.devices_of(&user).await, state.store.phones(&user).await) {
+        (Ok(devices), Ok(phones)) => (devices, phones),
+        (Err(error), _) | (_, Err(error)) => return Failure::from(error).into_response(),
     };
-    if enrolled {
+    if !devices.is_empty() {
         return page("Additional security verification", &format!(r#"<p class="error" id="enrolled">{} already has a device. To add another, ask an administrator (<code>countersign-server activate NAME</code>).</p>"#, escape(&user))).into_response();
     }
-    let created = async {
+    if !phones.is_empty() {
+        return page("Additional security verification", &format!(r#"<p class="error" id="enrolled">{} already has a phone. To change it, ask an administrator (<code>countersign-server phone set</code>).</p>"#, escape(&user))).into_response();
+    }
+    let kind = match form.contact.trim() {
+        "" | "app" => None,
+        "authentication" => Some(super::phones::Kind::Authentication),
+        "office" => Some(super::phones::Kind::Office),
+        _ => return enroll_error("Choose how we should contact you."),
+    };
+    if kind.is_some() && !phones_on_pages(&state) {
+        return enroll_error(NO_PHONES_HERE);
+    }
+    // The phone is read before anything is stored: a wrong one changes nothing.
+    let phone = match kind {
+        None => None,
+        Some(kind) => {
+            let extension = Some(form.extension.as_str()).filter(|_| kind == super::phones::Kind::Office);
+            match super::phones::parse(kind, &form.number, Some(form.country.as_str()), extension) {
+                Ok(phone) => Some(phone),
+                Err(why) => return enroll_error(&format!("That phone number did not work: {why}.")),
+            }
+        }
+    };
+    if let Err(error) = async {
         if !state.store.user_exists(&user).await? {
             state.store.add_user(&user, &state.config.organization, now()).await?;
         }
-        api::new_activation(&state, &user).await
-    };
-    match created.await {
+        Ok::<(), super::store::Error>(())
+    }
+    .await
+    {
+        return Failure::from(error).into_response();
+    }
+    if let Some(phone) = phone {
+        return enroll_phone(&state, &user, &phone, form.phone_method.trim() == "voice").await;
+    }
+    match api::new_activation(&state, &user).await {
         Ok(activation) => page(
             "Configure mobile app",
             &format!(
@@ -220,17 +326,206 @@ async fn enroll(State(state): State<AppState>, Form(form): Form<UserForm>) -> Re
 <div class="box"><img id="qr" alt="Activation QR code" width="240" height="240" src="data:image/png;base64,{png}">
 <p>If you are unable to scan the image, enter the following information in your app.</p>
 <dl><dt>Code:</dt><dd><code id="code">{code}</code></dd><dt>URL:</dt><dd><code id="url">{url}</code></dd></dl></div>
-<p>The code is valid for 10 minutes and can be used once. When the app shows the account, <a href="/demo">try a sign-in</a>.</p>
-<h2>Step 3: Keep using your existing applications</h2>
-<p>Some apps, like older mail clients, cannot ask for a second step: each needs an app password. Once the app shows the account, <a id="app-passwords" href="/app-passwords">see your app passwords</a> with a code from the app.</p>"#,
+<p>The code is valid for 10 minutes and can be used once.</p>
+<h2>Step 2: Let's make sure that we can reach you on your Mobile App device</h2>
+<div class="box"><p>When the app shows the account, we'll send a notification to it.</p>{contact}</div>
+<p>Some apps, like older mail clients, cannot ask for a second step: each needs an app password. <a id="app-passwords" href="/app-passwords">See your app passwords</a> with a code from the app.</p>"#,
                 png = activation.qr_png_base64,
                 code = escape(&activation.code),
-                url = escape(&activation.url)
+                url = escape(&activation.url),
+                contact = contact_me(&state, &user, Method::Push),
             ),
         )
         .into_response(),
         Err(failure) => failure.into_response(),
     }
+}
+
+/// The phone of Step 1 is kept, as the user's preferred method; Step 2
+/// texts or calls it.
+async fn enroll_phone(state: &AppState, user: &str, phone: &super::phones::Phone, call: bool) -> Response {
+    let method = if call || phone.kind == super::phones::Kind::Office { Method::Voice } else { Method::Sms };
+    let stored = async {
+        state.store.set_phone(user, phone, now()).await?;
+        state.store.set_preferred_method(user, Some(method)).await
+    };
+    if let Err(error) = stored.await {
+        return Failure::from(error).into_response();
+    }
+    let (how, what) =
+        if method == Method::Sms { ("text", "a verification code") } else { ("call", "a call to answer with the pound key (#)") };
+    let extension = phone.extension.as_deref().map(|e| format!(" ext. {}", escape(e))).unwrap_or_default();
+    page(
+        "Additional security verification",
+        &format!(
+            r#"<h2>Step 2: Let's make sure that we can reach you on your phone</h2>
+<div class="box"><p>We'll {how} <b id="phone">{number}{extension}</b>: {what}.</p>{contact}</div>"#,
+            number = escape(&phone.number),
+            contact = contact_me(state, user, method),
+        ),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct EnrollContactForm {
+    user: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    method: String,
+}
+
+/// Step 2's "Contact me": a push, a text or a call that checks the method
+/// just set up. A text asks for its code; a push or a call waits, then
+/// moves on to Step 3.
+async fn enroll_contact(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Form(form): Form<EnrollContactForm>,
+) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/enroll");
+    }
+    if !state.allow_demo_push(form.user.trim(), client).await {
+        state.audit.refused(Refusal::RateLimited, client, "enrollment checks");
+        let mut response = enroll_error("Too many requests were sent. Wait a minute, then try again.");
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return response;
+    }
+    if Method::parse(&form.method).is_some_and(Method::is_phone) && !phones_on_pages(&state) {
+        return enroll_error(NO_PHONES_HERE);
+    }
+    let request = SigninRequest {
+        user: form.user.trim().into(),
+        app: ENROLL_APP.into(),
+        ip: "127.0.0.1".into(),
+        location: "This computer".into(),
+        method: Some(form.method.trim().into()),
+        phone: None,
+    };
+    match api::create_signin(&state, request).await {
+        Ok(created) if created.method == Method::Sms => page(
+            "Additional security verification",
+            &format!(
+                r#"<h2>Step 2: Let's make sure that we can reach you on your phone</h2><form method="post" action="/enroll/verify" class="box">{token}<input type="hidden" name="id" value="{id}">
+<p>We texted your phone. Enter the verification code from the text message.</p><p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required>
+<button id="verify" type="submit">Verify</button></p></form>"#,
+                token = token_field(&state),
+                id = escape(&created.id),
+            ),
+        )
+        .into_response(),
+        Ok(created) => {
+            let (what, number) = match created.method {
+                Method::Voice => ("We're calling your phone. Answer it and press the pound key (#).", String::new()),
+                _ => (
+                    "We've sent a notification to your Countersign app. Approve it.",
+                    created.number.map(|n| format!(r#"<p>Enter the number shown.</p><p class="number" id="number">{n}</p>"#)).unwrap_or_default(),
+                ),
+            };
+            page(
+                "Additional security verification",
+                &format!(
+                    r#"<h2>Step 2: Let's make sure that we can reach you</h2><div class="box">{number}<p id="status">{what} Waiting for your answer…</p></div>{script}
+<script>new MutationObserver(() => {{ if (document.getElementById("status").dataset.status === "approved") location.href = "/enroll/done/{id}"; }}).observe(document.getElementById("status"), {{ attributes: true }});</script>"#,
+                    script = status_script(&created.id),
+                    id = escape(&created.id),
+                ),
+            )
+            .into_response()
+        }
+        Err(Failure::NotFound(_)) => enroll_error("No such user: start at Step 1."),
+        Err(Failure::Gateway(why) | Failure::Conflict(why)) => enroll_error(&format!("We could not contact you that way: {why}")),
+        Err(Failure::Blocked(_)) => enroll_error("Sign-in requests for this user are blocked for a while because one was reported as not theirs."),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct EnrollVerifyForm {
+    id: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// An enrollment check's sign-in `id`, if it is one.
+async fn enrollment_check(state: &AppState, id: &str) -> Result<Option<super::store::Signin>, Failure> {
+    Ok(state.store.signin(id).await?.filter(|signin| signin.app == ENROLL_APP))
+}
+
+/// Step 2's Verify: the text's code.
+async fn enroll_verify(
+    State(state): State<AppState>,
+    Extension(Client(client)): Extension<Client>,
+    Form(form): Form<EnrollVerifyForm>,
+) -> Response {
+    if !token_ok(&state, &form.csrf) {
+        return expired_form("/enroll");
+    }
+    let signin = match enrollment_check(&state, &form.id).await {
+        Ok(Some(signin)) => signin,
+        Ok(None) => return enroll_error("No such check: start at Step 1."),
+        Err(failure) => return failure.into_response(),
+    };
+    match api::check_code(&state, &form.id, &form.code, client).await {
+        Ok(verdict) if verdict.valid => step3(&state, &signin.user),
+        Ok(verdict) if verdict.status == Status::Pending => page(
+            "Additional security verification",
+            &format!(
+                r#"<p class="error" id="result">That code is not right. {} more tries.</p><form method="post" action="/enroll/verify" class="box">{token}<input type="hidden" name="id" value="{id}">
+<p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required> <button id="verify" type="submit">Verify</button></p></form>"#,
+                verdict.attempts_left,
+                token = token_field(&state),
+                id = escape(&form.id),
+            ),
+        )
+        .into_response(),
+        Ok(_) => enroll_error("This check can no longer be verified (too many wrong codes, or it expired). Press Contact me again."),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// Where a push or a call approved in Step 2 leads: Step 3, while the
+/// approval is fresh.
+async fn enroll_done(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match enrollment_check(&state, &id).await {
+        Ok(Some(signin)) if signin.status_at(now()) == Status::Approved && signin.created_at + GRANT_SECONDS > now() => {
+            step3(&state, &signin.user)
+        }
+        Ok(_) => enroll_error("This check was not approved, or is too old: press Contact me again."),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// Step 3: app passwords for older apps; the check just passed grants them
+/// for a while, as a code from the app does on the app-password page.
+fn step3(state: &AppState, user: &str) -> Response {
+    let grant = grant(state, user, now() + GRANT_SECONDS);
+    let create = if state.config.app_passwords_on_pages {
+        format!(
+            r#"<form method="post" action="/app-passwords" class="box">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="grant" value="{grant}">
+<p><label>App <input name="name" id="name" placeholder="Outlook 2010" maxlength="{limit}" required></label></p><button id="create" type="submit">Create app password</button></form>"#,
+            token = token_field(state),
+            user = escape(user),
+            grant = escape(&grant),
+            limit = super::app_passwords::NAME_LIMIT,
+        )
+    } else {
+        MADE_BY_THE_ADMIN.to_owned()
+    };
+    page(
+        "Additional security verification",
+        &format!(
+            r#"<p class="ok" id="verified">Verified. We can reach you this way.</p>
+<h2>Step 3: Keep using your existing applications</h2>
+<p>In some apps, like Outlook 2010 and older phones' mail, you can't use phone verification codes. To use these apps, you need a new "app password" to use in place of your work or school account password.</p>
+{create}<form method="get" action="/demo"><button id="done" type="submit">Done</button></form>"#
+        ),
+    )
+    .into_response()
 }
 
 async fn demo_form(State(state): State<AppState>) -> Html<String> {
@@ -245,6 +540,16 @@ async fn demo_form(State(state): State<AppState>) -> Html<String> {
         ),
     )
 }
+
+/// Whether the pages may have texts sent and calls made. They have no
+/// first factor: with a real gateway anyone could have any number texted
+/// or called (and run up its bill), so only virtual phones and the log.
+fn phones_on_pages(state: &AppState) -> bool {
+    matches!(state.phone, super::gateway::Provider::Virtual | super::gateway::Provider::Log)
+}
+
+/// Said where the pages would text or call a real phone.
+const NO_PHONES_HERE: &str = "This server's pages do not send texts or make calls (its phones are real, and the pages ask for no password): use the Countersign app, or ask your administrator.";
 
 /// The app the demo page's sign-ins name: its Verify checks only those,
 /// never a relying party's.
@@ -274,7 +579,7 @@ fn method_label(method: Method) -> &'static str {
 fn other_ways(state: &AppState, user: &str, used: Method, methods: &[Method]) -> String {
     let buttons: String = methods
         .iter()
-        .filter(|method| **method != used)
+        .filter(|method| **method != used && (phones_on_pages(state) || !method.is_phone()))
         .map(|method| {
             format!(
                 r#"<form method="post" action="/demo/push">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="method" value="{name}"><button class="secondary" id="other-{name}" type="submit">{label}</button></form>"#,
@@ -341,12 +646,21 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
         return response;
     }
     let user = form.user.trim().to_owned();
+    let asked = if form.method.trim().is_empty() { "default" } else { form.method.trim() };
+    if !phones_on_pages(&state) {
+        match api::choose_method(&state, &user, Some(asked)).await {
+            Ok((method, _)) if method.is_phone() => {
+                return page("Sign in", &format!(r#"<p class="error" id="unreached">{NO_PHONES_HERE}</p>"#)).into_response();
+            }
+            _ => {}
+        }
+    }
     let request = SigninRequest {
         user: user.clone(),
         app: DEMO_APP.into(),
         ip: "127.0.0.1".into(),
         location: "This computer".into(),
-        method: Some(if form.method.trim().is_empty() { "default".into() } else { form.method.trim().into() }),
+        method: Some(asked.into()),
         phone: None,
     };
     match api::create_signin(&state, request).await {
@@ -552,6 +866,9 @@ struct AppPasswordForm {
     user: String,
     #[serde(default)]
     name: String,
+    /// From Step 3 of the enrollment: in place of a code.
+    #[serde(default)]
+    grant: String,
     #[serde(default)]
     code: String,
     #[serde(default)]
@@ -601,13 +918,17 @@ async fn app_passwords(
     let refused = |message: &str| {
         page("App passwords", &app_passwords_box(&state, user, &format!(r#"<p class="error" id="result">{message}</p>"#))).into_response()
     };
-    match api::check_totp(&state, user, &form.code, client).await {
-        Ok(verdict) if verdict.valid => {}
-        Ok(TotpVerdict { retry_after: Some(seconds), .. }) => {
-            return refused(&format!("Too many wrong codes from here. Wait {seconds} s, then try again."));
+    // A right code from the app, or a grant from a check just passed (Step 3).
+    let by_grant = !form.grant.is_empty() && granted(&state, user, &form.grant);
+    if !by_grant {
+        match api::check_totp(&state, user, &form.code, client).await {
+            Ok(verdict) if verdict.valid => {}
+            Ok(TotpVerdict { retry_after: Some(seconds), .. }) => {
+                return refused(&format!("Too many wrong codes from here. Wait {seconds} s, then try again."));
+            }
+            Ok(_) => return refused("That code is not right, or was already used. Try the next one."),
+            Err(failure) => return failure.into_response(),
         }
-        Ok(_) => return refused("That code is not right, or was already used. Try the next one."),
-        Err(failure) => return failure.into_response(),
     }
     let mut shown = String::new();
     if !form.name.trim().is_empty() && !state.config.app_passwords_on_pages {
@@ -628,7 +949,8 @@ async fn app_passwords(
             Err(failure) => return failure.into_response(),
         }
     }
-    let grant = grant(&state, user, now() + GRANT_SECONDS);
+    // A grant is not made longer by using it.
+    let grant = if by_grant { form.grant.clone() } else { grant(&state, user, now() + GRANT_SECONDS) };
     let again = again(&state);
     match app_passwords_list(&state, user, &grant).await {
         Ok(list) => {

@@ -91,9 +91,30 @@ pub fn parse(kind: Kind, given: &str, country: Option<&str>, extension: Option<&
     Ok(Phone { kind, number: number.format().mode(Mode::E164).to_string(), extension })
 }
 
+/// Every country or region libphonenumber knows (ISO 3166 code and
+/// calling code), by code: the enrollment page's country list.
+pub fn countries() -> Vec<(String, u16)> {
+    let mut countries: Vec<(String, u16)> = phonenumber::metadata::DATABASE
+        .iter()
+        .filter(|metadata| metadata.id().len() == 2 && metadata.id().bytes().all(|b| b.is_ascii_uppercase()))
+        .map(|metadata| (metadata.id().to_owned(), metadata.country_code()))
+        .collect();
+    countries.sort();
+    countries.dedup();
+    countries
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_country_list_has_every_region_once_with_its_calling_code() {
+        let countries = countries();
+        assert!(countries.len() > 200, "{}", countries.len());
+        assert!(countries.contains(&("CH".into(), 41)) && countries.contains(&("US".into(), 1)) && countries.contains(&("GB".into(), 44)));
+        assert!(countries.windows(2).all(|pair| pair[0].0 < pair[1].0), "sorted, each once");
+    }
 
     #[test]
     fn numbers_are_kept_in_e164_however_they_are_typed() {

@@ -605,10 +605,10 @@ async fn retention_prunes_decided_signins_and_spent_activations_only() {
         method: super::methods::Method::Push,
     };
     let day = 86_400;
-    state.store.add_signin(&signin("si_old_decided", 10), None).await.unwrap();
+    state.store.add_signin(&signin("si_old_decided", 10), None, None).await.unwrap();
     assert!(state.store.decide("si_old_decided", &crate::push::Status::Approved, "dev", 20).await.unwrap());
-    state.store.add_signin(&signin("si_old_expired", 10), None).await.unwrap();
-    state.store.add_signin(&signin("si_recent", 100 * day), None).await.unwrap();
+    state.store.add_signin(&signin("si_old_expired", 10), None, None).await.unwrap();
+    state.store.add_signin(&signin("si_recent", 100 * day), None, None).await.unwrap();
     let (old_activation, _) = state.store.create_activation("judy", 10).await.unwrap();
     let (recent_activation, _) = state.store.create_activation("judy", 100 * day).await.unwrap();
     assert_eq!(state.store.prune(90 * day).await.unwrap(), 3, "two old sign-ins and one old activation");
@@ -704,7 +704,7 @@ async fn a_sign_in_gives_five_attempts_at_its_code_however_they_arrive() {
         status: crate::push::Status::Pending,
         method: methods::Method::Sms,
     };
-    state.store.add_signin(&signin, Some("hash")).await.unwrap();
+    state.store.add_signin(&signin, Some("hash"), None).await.unwrap();
     let spent: Vec<Option<i64>> = futures_util::future::join_all((0..8).map(|_| state.store.use_code_attempt("si_guessed", 5, now())))
         .await
         .into_iter()
@@ -714,4 +714,68 @@ async fn a_sign_in_gives_five_attempts_at_its_code_however_they_arrive() {
     granted.sort_unstable();
     assert_eq!(granted, [1, 2, 3, 4, 5], "{spent:?}");
     assert!(state.store.use_code_attempt("si_guessed", 5, now()).await.unwrap().is_none());
+}
+
+/// A device answers its phone (virtual) only through a session its device
+/// key opened, and only while the number is still its user's: removed and
+/// set again, the old attachment is gone.
+#[tokio::test]
+async fn a_phone_is_answered_only_by_device_key_sessions_while_the_number_is_the_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    assert!(state.store.add_user("ada", "Contoso", now()).await.unwrap());
+    let device = state.store.add_device("ada", &Keypair::generate().unwrap().public(), None, "laptop", now()).await.unwrap();
+    let phone = PhoneRequest { number: "+41 44 668 18 00".into(), country: None, extension: None };
+    set_phone(&state, "ada", "authentication", &phone).await.unwrap();
+    assert!(state.store.attach_phone(&device, "+41446681800", now()).await.unwrap());
+    assert!(!state.store.attach_phone(&device, "+12015550123", now()).await.unwrap(), "not ada's");
+    state.store.heartbeat(&state.instance, now(), now() - cluster::STALE).await.unwrap();
+    let alive = now() - cluster::STALE;
+    state.store.session_opened("s_listen", &state.instance, &device, true, now()).await.unwrap();
+    assert!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap().is_empty(), "a receive-only session");
+    state.store.session_opened("s_device", &state.instance, &device, false, now()).await.unwrap();
+    assert_eq!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap(), [device.as_str()]);
+    assert!(state.store.phone_devices("bob", "+41446681800", alive).await.unwrap().is_empty(), "another user's sign-in");
+    assert!(state.store.remove_phone("ada", phones::Kind::Authentication).await.unwrap());
+    set_phone(&state, "ada", "authentication", &phone).await.unwrap();
+    assert!(state.store.phone_numbers_of(&device).await.unwrap().is_empty());
+    assert!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap().is_empty());
+}
+
+/// The pages ask for no password: with a real gateway they would text or
+/// call any number for anyone (and run up its bill). They offer neither.
+#[tokio::test]
+async fn the_pages_never_text_or_call_through_a_real_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody listens there: an attempt would fail with 502 (none is made).
+    let phone = serde_json::from_value(json!({ "provider": "http", "http": { "url": "http://127.0.0.1:9/send", "retries": 0 } })).unwrap();
+    let state = state_with(&dir, Config { phone, ..Config::default() }).await;
+    assert!(state.store.add_user("eve", "Contoso", now()).await.unwrap());
+    let number = PhoneRequest { number: "+41 44 668 18 00".into(), country: None, extension: None };
+    set_phone(&state, "eve", "authentication", &number).await.unwrap();
+    state.store.set_preferred_method("eve", Some(methods::Method::Sms)).await.unwrap();
+    let token = form_token(&state).await;
+    let html = |path: &'static str, body: String| {
+        let state = state.clone();
+        async move {
+            let request = page_request("POST", path, "127.0.0.1:8750")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app(state).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    // Contact me by eve's default (a text), or asked for a call.
+    for body in [format!("user=eve&csrf={token}"), format!("user=eve&method=voice&csrf={token}")] {
+        let page = html("/demo/push", body).await;
+        assert!(page.contains("do not send texts or make calls"), "{page}");
+    }
+    // Step 1 with a phone, and Step 2's Contact me by text.
+    let page = html("/enroll", format!("user=frank&contact=authentication&number=%2B41446681800&csrf={token}")).await;
+    assert!(page.contains("do not send texts or make calls"), "{page}");
+    assert!(!state.store.user_exists("frank").await.unwrap(), "nothing was stored");
+    let page = html("/enroll/contact", format!("user=eve&method=sms&csrf={token}")).await;
+    assert!(page.contains("do not send texts or make calls"), "{page}");
 }
