@@ -14,4 +14,4 @@ CREATE INDEX phone_devices_number ON phone_devices (number);
 ALTER TABLE signins ADD COLUMN sent_to TEXT;
 -- Sessions opened with the listener key: they get no texts or calls, so a
 -- device counts as answering its phone only with a device-key session.
-ALTER TABLE push_sessions ADD COLUMN receive_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE push_sessions ADD COLUMN receive_only BIGINT NOT NULL DEFAULT 0;
