@@ -12,7 +12,11 @@
 //! two instances on it with nginx (the README's snippet) in front, which
 //! devices and the relying party go through; `--sources N` connects the
 //! devices from N loopback addresses (127.0.0.2 …), one per 20,000 devices
-//! unless given.
+//! unless given. `--phone` measures texts and calls instead of pushes: the
+//! server's `virtual` phone provider, each device answering for its user's
+//! authentication phone; sign-ins alternate `sms` (the device replies with
+//! the code) and `voice` (it presses #), each user in turn (a user may get
+//! 3 texts and calls a minute).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -75,6 +79,11 @@ impl Drop for Server {
     }
 }
 
+/// The authentication phone of the bench's user `i` (the UK's drama range: 10,000 numbers).
+fn phone_number(i: usize) -> String {
+    format!("+44207946{:04}", i % 10_000)
+}
+
 async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
     http.post(url).bearer_auth(token).json(&body).send().await.expect("the server answers").json().await.unwrap_or(Value::Null)
 }
@@ -98,6 +107,8 @@ async fn main() {
     client::install_crypto();
 
     let postgres_mode = std::env::args().any(|a| a == "--postgres");
+    let phone_mode = std::env::args().any(|a| a == "--phone");
+    assert!(!phone_mode || devices <= 10_000, "--phone has 10,000 numbers: at most 10,000 devices");
     let instances: usize = std::env::args().skip_while(|a| a != "--instances").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
     // One loopback source address holds about 28,000 connections to one
     // server port (the ephemeral range): spread the devices past that.
@@ -117,12 +128,15 @@ async fn main() {
         None => format!("http://127.0.0.1:{}", ports[0]),
     };
     let binary = std::env::var("COUNTERSIGN_SERVER_BIN").unwrap_or_else(|_| "target/release/countersign-server".into());
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, if phone_mode { "[phone]\nprovider = \"virtual\"\n" } else { "" }).unwrap();
     let mut servers = Vec::new();
     for port in &ports {
         let child = Command::new(&binary)
             .args(["--database", &database, "--listen", &format!("127.0.0.1:{port}"), "--rp-token", RP, "--admin-token", ADMIN])
             .args(["--activation-rate-per-minute", "10000", "--challenge-seconds", "120", "--public-url", &base])
             .args(["--trusted-proxy", "127.0.0.1", "--demo-pages", "false", "--max-connections", "1000000"])
+            .args(["--config", config.to_str().unwrap()])
             .stdout(Stdio::null())
             // Its refusals and errors (rate-limited to a few lines a minute).
             .stderr(Stdio::inherit())
@@ -144,11 +158,14 @@ async fn main() {
     }
     let pids: Vec<u32> = servers.iter().map(|server| server.0.id()).collect();
     let rss = || pids.iter().map(|pid| rss_mb(*pid)).sum::<f64>();
-    let setup = match (postgres_mode, instances) {
+    let mut setup = match (postgres_mode, instances) {
         (false, _) => "SQLite, 1 instance".to_owned(),
         (true, 1) => "PostgreSQL, 1 instance".to_owned(),
         (true, n) => format!("PostgreSQL, {n} instances behind nginx"),
     };
+    if phone_mode {
+        setup.push_str("; texts and calls (half each) to virtual phones");
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let rss_idle = rss();
 
@@ -162,6 +179,16 @@ async fn main() {
             async move {
                 let user = format!("user{i}");
                 post(&http, format!("{base}/api/admin/users"), ADMIN, json!({ "name": user })).await;
+                if phone_mode {
+                    let phone = http
+                        .put(format!("{base}/api/admin/users/{user}/phones/authentication"))
+                        .bearer_auth(ADMIN)
+                        .json(&json!({ "number": phone_number(i) }))
+                        .send()
+                        .await
+                        .expect("the server answers");
+                    assert!(phone.status().is_success(), "setting {}: {}", phone_number(i), phone.status());
+                }
                 // The server takes at most 10,000 activations a minute from
                 // one address: past that, wait for the window (bounded).
                 for _ in 0..120 {
@@ -196,6 +223,11 @@ async fn main() {
         sessions.extend(connected.into_iter().map(|s| s.expect("connect")));
     }
     let connect_time = started.elapsed();
+    if phone_mode {
+        for (i, session) in sessions.iter_mut().enumerate() {
+            session.phone(&phone_number(i), true).await.expect("the device answers for its user's phone");
+        }
+    }
     let rss_connected = rss();
     let mut tasks = Vec::new();
     for mut session in sessions {
@@ -220,6 +252,26 @@ async fn main() {
                             round_trips.lock().await.push(sent.elapsed());
                         }
                     }
+                    // Each user gets one text or call at a time here, so
+                    // waiting for its verdict skips nothing.
+                    Event::Text(text) => {
+                        delivered.lock().await.push((text.id.clone(), Instant::now()));
+                        let sent = Instant::now();
+                        match session.reply(&text.id, &text.code).await {
+                            Ok((true, ..)) => round_trips.lock().await.push(sent.elapsed()),
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                    Event::Call(call) => {
+                        delivered.lock().await.push((call.id.clone(), Instant::now()));
+                        let sent = Instant::now();
+                        match session.keys(&call.id, "#", false).await {
+                            Ok((true, ..)) => round_trips.lock().await.push(sent.elapsed()),
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -234,16 +286,24 @@ async fn main() {
     let mut ticker = tokio::time::interval(interval);
     let mut creators = Vec::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..total {
+    if phone_mode && total > 3 * devices {
+        eprintln!("warning: {total} texts and calls for {devices} users: past 3 a user a minute, the server refuses them (429)");
+    }
+    for n in 0..total {
         ticker.tick().await;
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let user = links[(seed % devices as u64) as usize].0.clone();
+        // Texts and calls go to each user in turn; pushes to random users.
+        let (user, method) = if phone_mode {
+            (links[n % devices].0.clone(), if n % 2 == 0 { "sms" } else { "voice" })
+        } else {
+            (links[(seed % devices as u64) as usize].0.clone(), "push")
+        };
         let (http, base, created) = (http.clone(), base.clone(), created.clone());
         creators.push(tokio::spawn(async move {
             let at = Instant::now();
-            let body = post(&http, format!("{base}/api/signins"), RP, json!({ "user": user, "app": "bench" })).await;
+            let body = post(&http, format!("{base}/api/signins"), RP, json!({ "user": user, "app": "bench", "method": method })).await;
             if let Some(id) = body["id"].as_str() {
                 created.lock().await.push((id.to_owned(), at));
             }
@@ -282,12 +342,12 @@ async fn main() {
     println!("| sign-ins created / delivered / answered | {} / {} / {} |", created.len(), delivery.len(), round.len());
     println!("| sign-ins per second (target rate {rate}) | {:.1} |", created.len() as f64 / creating.as_secs_f64());
     println!(
-        "| delivery p50 / p99 (created → device has the verified challenge) | {} / {} |",
+        "| delivery p50 / p99 (created → the device has the challenge, text or call, its signature verified) | {} / {} |",
         ms(percentile(&delivery, 0.5)),
         ms(percentile(&delivery, 0.99))
     );
     println!(
-        "| approval round trip p50 / p99 (answer sent → verdict back) | {} / {} |",
+        "| approval round trip p50 / p99 (answer, reply or # sent → verdict back) | {} / {} |",
         ms(percentile(&round, 0.5)),
         ms(percentile(&round, 0.99))
     );
