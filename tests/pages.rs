@@ -464,6 +464,13 @@ async fn the_enrollment_wizard_sets_up_and_checks_each_method_then_makes_an_app_
     let (_, checked) =
         server.post("/api/app-passwords/verify", common::server::RP, serde_json::json!({ "user": "uma", "password": password })).await;
     assert_eq!(checked["valid"], true, "{checked}");
+    // Under the list, uma picks how sign-ins contact her first.
+    browser.find(Locator::Css("#method")).await.unwrap().select_by_value("voice").await.unwrap();
+    shot(&browser, "page-app-passwords-method").await;
+    browser.find(Locator::Css("#save-method")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "#result").await, "Saved. Sign-ins contact you first this way: Call my phone.");
+    let methods = server.get_with("/api/admin/users/uma/methods", common::server::ADMIN).await;
+    assert_eq!((methods["preferred"].as_str(), methods["default"].as_str()), (Some("voice"), Some("voice")), "{methods}");
     // The page enrolls users with no device and no phone only.
     step1(&browser, &server.base, "uma", "app", None, false).await;
     assert!(text_of(&browser, "#enrolled").await.starts_with("uma already has a device."));

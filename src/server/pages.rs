@@ -51,6 +51,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/demo/signin-code", post(demo_signin_code))
         .route("/app-passwords", get(app_passwords_form).post(app_passwords))
         .route("/app-passwords/revoke", post(app_password_revoke))
+        .route("/app-passwords/method", post(app_password_method))
         .route_layer(from_fn_with_state(state.clone(), same_site))
         .layer(map_response(never_cached_or_framed))
 }
@@ -951,14 +952,67 @@ async fn app_passwords(
     }
     // A grant is not made longer by using it.
     let grant = if by_grant { form.grant.clone() } else { grant(&state, user, now() + GRANT_SECONDS) };
-    let again = again(&state);
-    match app_passwords_list(&state, user, &grant).await {
-        Ok(list) => {
-            page("App passwords", &format!(r#"{shown}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">{again}</a></p>"#))
-                .into_response()
-        }
-        Err(failure) => failure.into_response(),
+    signed_in(&state, user, &grant, &shown).await
+}
+
+/// What a grant shows: `message`, the user's app passwords with Revoke,
+/// and how they are contacted first.
+async fn signed_in(state: &AppState, user: &str, grant: &str, message: &str) -> Response {
+    let shown = async {
+        let list = app_passwords_list(state, user, grant).await?;
+        let methods = api::user_methods(state, user).await?;
+        Ok::<_, Failure>((list, methods))
+    };
+    let (list, methods) = match shown.await {
+        Ok(shown) => shown,
+        Err(failure) => return failure.into_response(),
+    };
+    let options: String = methods
+        .methods
+        .iter()
+        .map(|method| {
+            let selected = if *method == methods.default { " selected" } else { "" };
+            format!(r#"<option value="{name}"{selected}>{label}</option>"#, name = method.as_str(), label = method_label(*method))
+        })
+        .collect();
+    let choose = if methods.methods.len() > 1 {
+        format!(
+            r#"<h2>How should we contact you first?</h2><form method="post" action="/app-passwords/method" class="box">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="grant" value="{grant}">
+<p><select name="method" id="method">{options}</select> <button id="save-method" type="submit">Save</button></p><p>Sign-in pages offer your other ways under "Sign in another way".</p></form>"#,
+            token = token_field(state),
+            user = escape(user),
+            grant = escape(grant),
+        )
+    } else {
+        String::new()
+    };
+    let again = again(state);
+    page("App passwords", &format!(r#"{message}<h2>Your app passwords</h2>{list}{choose}<p><a href="/app-passwords">{again}</a></p>"#))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct MethodForm {
+    user: String,
+    grant: String,
+    method: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Save: the method sign-ins use first (`default`), among the user's.
+async fn app_password_method(State(state): State<AppState>, Form(form): Form<MethodForm>) -> Response {
+    if !token_ok(&state, &form.csrf) || !granted(&state, &form.user, &form.grant) {
+        return expired_form("/app-passwords");
     }
+    let message = match api::set_preferred_method(&state, &form.user, Some(&form.method)).await {
+        Ok(methods) => {
+            format!(r#"<p class="ok" id="result">Saved. Sign-ins contact you first this way: {}.</p>"#, method_label(methods.default))
+        }
+        Err(Failure::BadRequest(why) | Failure::Conflict(why)) => format!(r#"<p class="error" id="result">{}</p>"#, escape(&why)),
+        Err(failure) => return failure.into_response(),
+    };
+    signed_in(&state, &form.user, &form.grant, &message).await
 }
 
 #[derive(Deserialize)]
@@ -981,12 +1035,5 @@ async fn app_password_revoke(State(state): State<AppState>, Form(form): Form<Rev
         Ok(false) => r#"<p class="error" id="result">That app password was already revoked.</p>"#,
         Err(error) => return Failure::from(error).into_response(),
     };
-    let again = again(&state);
-    match app_passwords_list(&state, &form.user, &form.grant).await {
-        Ok(list) => {
-            page("App passwords", &format!(r#"{message}<h2>Your app passwords</h2>{list}<p><a href="/app-passwords">{again}</a></p>"#))
-                .into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    signed_in(&state, &form.user, &form.grant, message).await
 }
