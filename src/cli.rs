@@ -387,7 +387,9 @@ fn run(cli: Cli) -> Result<()> {
             let vault = open()?;
             let interval = settings.poll_interval();
             match command {
-                push::PushCommand::Watch { which, json, count, timeout } => push::watch(&vault, &which, json, count, timeout, interval),
+                push::PushCommand::Watch(push::WatchArgs { which, json, count, timeout }) => {
+                    push::watch(&vault, &which, json, count, timeout, interval)
+                }
                 push::PushCommand::Approve(answer) => {
                     push::answer(&vault, &answer, countersign::push::Decision::Approve, interval, || verify_password(&credentials, &vault))
                 }

@@ -45,19 +45,7 @@ pub struct ActivateArgs {
 #[derive(Subcommand)]
 pub enum PushCommand {
     /// Print incoming sign-in requests until stopped (or --count/--timeout)
-    Watch {
-        #[command(flatten)]
-        which: Which,
-        /// Print JSON lines
-        #[arg(long)]
-        json: bool,
-        /// Stop after this many requests
-        #[arg(long)]
-        count: Option<usize>,
-        /// Stop after this many seconds
-        #[arg(long)]
-        timeout: Option<u64>,
-    },
+    Watch(WatchArgs),
     /// Authenticate: approve a sign-in request
     Approve(Answer),
     /// Deny a sign-in request
@@ -70,6 +58,22 @@ pub enum PushCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `push watch` and `phone watch`.
+#[derive(Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub which: Which,
+    /// Print JSON lines
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after printing this many
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Stop after this many seconds
+    #[arg(long)]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Args)]

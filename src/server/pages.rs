@@ -368,22 +368,13 @@ async fn enroll_phone(state: &AppState, user: &str, phone: &super::phones::Phone
     .into_response()
 }
 
-#[derive(Deserialize)]
-struct EnrollContactForm {
-    user: String,
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    method: String,
-}
-
 /// Step 2's "Contact me": a push, a text or a call that checks the method
 /// just set up. A text asks for its code; a push or a call waits, then
 /// moves on to Step 3.
 async fn enroll_contact(
     State(state): State<AppState>,
     Extension(Client(client)): Extension<Client>,
-    Form(form): Form<EnrollContactForm>,
+    Form(form): Form<ContactForm>,
 ) -> Response {
     if !token_ok(&state, &form.csrf) {
         return expired_form("/enroll");
@@ -443,15 +434,6 @@ async fn enroll_contact(
     }
 }
 
-#[derive(Deserialize)]
-struct EnrollVerifyForm {
-    id: String,
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
 /// An enrollment check's sign-in `id`, if it is one.
 async fn enrollment_check(state: &AppState, id: &str) -> Result<Option<super::store::Signin>, Failure> {
     Ok(state.store.signin(id).await?.filter(|signin| signin.app == ENROLL_APP))
@@ -461,7 +443,7 @@ async fn enrollment_check(state: &AppState, id: &str) -> Result<Option<super::st
 async fn enroll_verify(
     State(state): State<AppState>,
     Extension(Client(client)): Extension<Client>,
-    Form(form): Form<EnrollVerifyForm>,
+    Form(form): Form<SigninCodeForm>,
 ) -> Response {
     if !token_ok(&state, &form.csrf) {
         return expired_form("/enroll");
@@ -556,6 +538,7 @@ const NO_PHONES_HERE: &str = "This server's pages do not send texts or make call
 /// never a relying party's.
 const DEMO_APP: &str = "Countersign demo sign-in";
 
+/// Contact me, on the demo page and in Step 2.
 #[derive(Deserialize)]
 struct ContactForm {
     user: String,
@@ -703,6 +686,7 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
     }
 }
 
+/// Verify, on the demo page and in Step 2.
 #[derive(Deserialize)]
 struct SigninCodeForm {
     id: String,

@@ -13,7 +13,7 @@ use countersign::reconnect;
 use countersign::vault::Vault;
 use futures_util::StreamExt;
 
-use super::{Target, Which, now, runtime, target, terminal_safe};
+use super::{Target, WatchArgs, Which, now, runtime, target, terminal_safe};
 
 #[derive(Subcommand)]
 pub enum PhoneCommand {
@@ -32,19 +32,7 @@ pub enum PhoneCommand {
         which: Which,
     },
     /// Print texts and calls as they arrive, until stopped (or --count/--timeout)
-    Watch {
-        #[command(flatten)]
-        which: Which,
-        /// Print JSON lines
-        #[arg(long)]
-        json: bool,
-        /// Stop after this many texts and calls
-        #[arg(long)]
-        count: Option<usize>,
-        /// Stop after this many seconds
-        #[arg(long)]
-        timeout: Option<u64>,
-    },
+    Watch(WatchArgs),
     /// Press keys on a call: '#' approves the sign-in, '0#' reports it ("It wasn't me")
     Press {
         /// The call's id (from `phone watch`)
@@ -82,7 +70,7 @@ pub fn run(vault: &Vault, command: PhoneCommand) -> Result<()> {
     match command {
         PhoneCommand::Attach { number, which } => attach(&link(vault, &which)?, &number, true),
         PhoneCommand::Detach { number, which } => attach(&link(vault, &which)?, &number, false),
-        PhoneCommand::Watch { which, json, count, timeout } => watch(link(vault, &which)?, json, count, timeout),
+        PhoneCommand::Watch(WatchArgs { which, json, count, timeout }) => watch(link(vault, &which)?, json, count, timeout),
         PhoneCommand::Press { id, keys, which } => answer(&link(vault, &which)?, &id, Answer::Keys(&keys)),
         PhoneCommand::HangUp { id, which } => answer(&link(vault, &which)?, &id, Answer::HangUp),
         PhoneCommand::Reply { id, code, which } => answer(&link(vault, &which)?, &id, Answer::Reply(&code)),
@@ -128,6 +116,12 @@ fn answer(link: &Link, id: &str, answer: Answer<'_>) -> Result<()> {
         terminal_safe(&reason),
         if status == Status::Unknown { String::new() } else { format!(" (status: {status})") }
     )
+}
+
+/// Seconds left of a text or call made at `created` that ends at
+/// `expires` (the server's clock), counted from now or its making.
+fn seconds_left(created: i64, expires: i64) -> i64 {
+    expires - created.max(now().min(expires))
 }
 
 /// One line for people; the server's text never reaches the terminal raw.
@@ -187,13 +181,13 @@ fn watch(link: Link, json: bool, count: Option<usize>, timeout: Option<u64>) -> 
                         continue;
                     }
                     Update::Event(Event::Text(text)) => {
-                        let left = text.expires_at - text.created_at.max(now().min(text.expires_at));
+                        let left = seconds_left(text.created_at, text.expires_at);
                         let mut value = serde_json::to_value(&text)?;
                         value["kind"] = "text".into();
                         (describe_text(&text, left), value)
                     }
                     Update::Event(Event::Call(call)) => {
-                        let left = call.expires_at - call.created_at.max(now().min(call.expires_at));
+                        let left = seconds_left(call.created_at, call.expires_at);
                         let mut value = serde_json::to_value(&call)?;
                         value["kind"] = "call".into();
                         (describe_call(&call, left), value)
