@@ -250,13 +250,15 @@ fn enroll_error(message: &str) -> Response {
     .into_response()
 }
 
-/// A "Contact me" button that checks the method just set up (Step 2).
+/// A "Contact me" button that checks the method just set up (Step 2),
+/// with the ticket Step 1 gave.
 fn contact_me(state: &AppState, user: &str, method: Method) -> String {
     format!(
-        r#"<form method="post" action="/enroll/contact">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="method" value="{method}"><button id="contact" type="submit">Contact me</button></form>"#,
+        r#"<form method="post" action="/enroll/contact">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="method" value="{method}"><input type="hidden" name="ticket" value="{ticket}"><button id="contact" type="submit">Contact me</button></form>"#,
         token = token_field(state),
         user = escape(user),
         method = method.as_str(),
+        ticket = ticket(state, user),
     )
 }
 
@@ -385,26 +387,34 @@ async fn enroll_contact(
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return response;
     }
-    if Method::parse(&form.method).is_some_and(Method::is_phone) && !phones_on_pages(&state) {
+    let user = form.user.trim();
+    if !holds(&state, "enroll", user, &form.ticket) {
+        return enroll_error("This check belongs to an enrollment that is over: start again at Step 1.");
+    }
+    let asked = if form.method.trim().is_empty() { "default" } else { form.method.trim() };
+    if would_phone(&state, user, asked).await {
         return enroll_error(NO_PHONES_HERE);
     }
     let request = SigninRequest {
-        user: form.user.trim().into(),
+        user: user.into(),
         app: ENROLL_APP.into(),
         ip: "127.0.0.1".into(),
         location: "This computer".into(),
-        method: Some(form.method.trim().into()),
+        method: Some(asked.into()),
         phone: None,
     };
     match api::create_signin(&state, request).await {
         Ok(created) if created.method == Method::Sms => page(
             "Additional security verification",
             &format!(
-                r#"<h2>Step 2: Let's make sure that we can reach you on your phone</h2><form method="post" action="/enroll/verify" class="box">{token}<input type="hidden" name="id" value="{id}">
-<p>We texted your phone. Enter the verification code from the text message.</p><p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required>
-<button id="verify" type="submit">Verify</button></p></form>"#,
-                token = token_field(&state),
-                id = escape(&created.id),
+                "<h2>Step 2: Let's make sure that we can reach you on your phone</h2>{}",
+                signin_code_form(
+                    &state,
+                    "/enroll/verify",
+                    &created.id,
+                    &form.ticket,
+                    "We texted your phone. Enter the verification code from the text message."
+                )
             ),
         )
         .into_response(),
@@ -413,30 +423,37 @@ async fn enroll_contact(
                 Method::Voice => ("We're calling your phone. Answer it and press the pound key (#).", String::new()),
                 _ => (
                     "We've sent a notification to your Countersign app. Approve it.",
-                    created.number.map(|n| format!(r#"<p>Enter the number shown.</p><p class="number" id="number">{n}</p>"#)).unwrap_or_default(),
+                    created
+                        .number
+                        .map(|n| format!(r#"<p>Enter the number shown.</p><p class="number" id="number">{n}</p>"#))
+                        .unwrap_or_default(),
                 ),
             };
             page(
                 "Additional security verification",
                 &format!(
                     r#"<h2>Step 2: Let's make sure that we can reach you</h2><div class="box">{number}<p id="status">{what} Waiting for your answer…</p></div>{script}
-<script>new MutationObserver(() => {{ if (document.getElementById("status").dataset.status === "approved") location.href = "/enroll/done/{id}"; }}).observe(document.getElementById("status"), {{ attributes: true }});</script>"#,
+<script>new MutationObserver(() => {{ if (document.getElementById("status").dataset.status === "approved") location.href = "/enroll/done/{id}?ticket={ticket}"; }}).observe(document.getElementById("status"), {{ attributes: true }});</script>"#,
                     script = status_script(&created.id),
                     id = escape(&created.id),
+                    ticket = escape(&form.ticket),
                 ),
             )
             .into_response()
         }
         Err(Failure::NotFound(_)) => enroll_error("No such user: start at Step 1."),
         Err(Failure::Gateway(why) | Failure::Conflict(why)) => enroll_error(&format!("We could not contact you that way: {why}")),
-        Err(Failure::Blocked(_)) => enroll_error("Sign-in requests for this user are blocked for a while because one was reported as not theirs."),
+        Err(Failure::Blocked(_)) => {
+            enroll_error("Sign-in requests for this user are blocked for a while because one was reported as not theirs.")
+        }
         Err(failure) => failure.into_response(),
     }
 }
 
-/// An enrollment check's sign-in `id`, if it is one.
-async fn enrollment_check(state: &AppState, id: &str) -> Result<Option<super::store::Signin>, Failure> {
-    Ok(state.store.signin(id).await?.filter(|signin| signin.app == ENROLL_APP))
+/// An enrollment check's sign-in `id`, if it is one and `ticket` is what
+/// Step 1 gave for its user.
+async fn enrollment_check(state: &AppState, id: &str, ticket: &str) -> Result<Option<super::store::Signin>, Failure> {
+    Ok(state.store.signin(id).await?.filter(|signin| signin.app == ENROLL_APP && holds(state, "enroll", &signin.user, ticket)))
 }
 
 /// Step 2's Verify: the text's code.
@@ -448,21 +465,19 @@ async fn enroll_verify(
     if !token_ok(&state, &form.csrf) {
         return expired_form("/enroll");
     }
-    let signin = match enrollment_check(&state, &form.id).await {
+    let signin = match enrollment_check(&state, &form.id, &form.ticket).await {
         Ok(Some(signin)) => signin,
         Ok(None) => return enroll_error("No such check: start at Step 1."),
         Err(failure) => return failure.into_response(),
     };
     match api::check_code(&state, &form.id, &form.code, client).await {
-        Ok(verdict) if verdict.valid => step3(&state, &signin.user),
+        Ok(verdict) if verdict.valid => step3(&state, &signin),
         Ok(verdict) if verdict.status == Status::Pending => page(
             "Additional security verification",
             &format!(
-                r#"<p class="error" id="result">That code is not right. {} more tries.</p><form method="post" action="/enroll/verify" class="box">{token}<input type="hidden" name="id" value="{id}">
-<p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required> <button id="verify" type="submit">Verify</button></p></form>"#,
+                r#"<p class="error" id="result">That code is not right. {} more tries.</p>{}"#,
                 verdict.attempts_left,
-                token = token_field(&state),
-                id = escape(&form.id),
+                signin_code_form(&state, "/enroll/verify", &form.id, &form.ticket, "Enter the code from the text message."),
             ),
         )
         .into_response(),
@@ -471,22 +486,34 @@ async fn enroll_verify(
     }
 }
 
+#[derive(Deserialize)]
+struct TicketQuery {
+    #[serde(default)]
+    ticket: String,
+}
+
 /// Where a push or a call approved in Step 2 leads: Step 3, while the
 /// approval is fresh.
-async fn enroll_done(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match enrollment_check(&state, &id).await {
+async fn enroll_done(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<TicketQuery>,
+) -> Response {
+    match enrollment_check(&state, &id, &query.ticket).await {
         Ok(Some(signin)) if signin.status_at(now()) == Status::Approved && signin.created_at + GRANT_SECONDS > now() => {
-            step3(&state, &signin.user)
+            step3(&state, &signin)
         }
         Ok(_) => enroll_error("This check was not approved, or is too old: press Contact me again."),
         Err(failure) => failure.into_response(),
     }
 }
 
-/// Step 3: app passwords for older apps; the check just passed grants them
-/// for a while, as a code from the app does on the app-password page.
-fn step3(state: &AppState, user: &str) -> Response {
-    let grant = grant(state, user, now() + GRANT_SECONDS);
+/// Step 3: app passwords for older apps; the check just passed (`check`)
+/// grants them for a while from when it was made, as a code from the app
+/// does on the app-password page (opening Step 3 again does not extend it).
+fn step3(state: &AppState, check: &super::store::Signin) -> Response {
+    let user = check.user.as_str();
+    let grant = grant(state, user, check.created_at + GRANT_SECONDS);
     let create = if state.config.app_passwords_on_pages {
         format!(
             r#"<form method="post" action="/app-passwords" class="box">{token}<input type="hidden" name="user" value="{user}"><input type="hidden" name="grant" value="{grant}">
@@ -531,8 +558,14 @@ fn phones_on_pages(state: &AppState) -> bool {
     matches!(state.phone, super::gateway::Provider::Virtual | super::gateway::Provider::Log)
 }
 
+/// Whether a sign-in by `asked` (a method, or `default`) for `user` would
+/// text or call where the pages may not.
+async fn would_phone(state: &AppState, user: &str, asked: &str) -> bool {
+    !phones_on_pages(state) && matches!(api::choose_method(state, user, Some(asked)).await, Ok((method, _)) if method.is_phone())
+}
+
 /// Said where the pages would text or call a real phone.
-const NO_PHONES_HERE: &str = "This server's pages do not send texts or make calls (its phones are real, and the pages ask for no password): use the Countersign app, or ask your administrator.";
+const NO_PHONES_HERE: &str = "This server's pages send texts and make calls only to virtual phones (they ask for no password): use the Countersign app, or ask your administrator.";
 
 /// The app the demo page's sign-ins name: its Verify checks only those,
 /// never a relying party's.
@@ -547,6 +580,9 @@ struct ContactForm {
     /// Empty: the user's default method.
     #[serde(default)]
     method: String,
+    /// Step 2 only: the ticket Step 1 gave.
+    #[serde(default)]
+    ticket: String,
 }
 
 /// What "Sign in another way" offers for `method`.
@@ -603,14 +639,16 @@ poll();
     )
 }
 
-/// The box where a code for sign-in `id` is typed (a text's, or the app's).
-fn signin_code_form(state: &AppState, id: &str, prompt: &str) -> String {
+/// The box where a code for sign-in `id` is typed (a text's, or the app's)
+/// and posted to `action`, with Step 1's `ticket` in the enrollment.
+fn signin_code_form(state: &AppState, action: &str, id: &str, ticket: &str, prompt: &str) -> String {
     format!(
-        r#"<form method="post" action="/demo/signin-code" class="box">{token}<input type="hidden" name="id" value="{id}">
+        r#"<form method="post" action="{action}" class="box">{token}<input type="hidden" name="id" value="{id}"><input type="hidden" name="ticket" value="{ticket}">
 <p>{prompt}</p><p><input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required>
 <button id="verify" type="submit">Verify</button></p></form>"#,
         token = token_field(state),
         id = escape(id),
+        ticket = escape(ticket),
     )
 }
 
@@ -631,13 +669,8 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
     }
     let user = form.user.trim().to_owned();
     let asked = if form.method.trim().is_empty() { "default" } else { form.method.trim() };
-    if !phones_on_pages(&state) {
-        match api::choose_method(&state, &user, Some(asked)).await {
-            Ok((method, _)) if method.is_phone() => {
-                return page("Sign in", &format!(r#"<p class="error" id="unreached">{NO_PHONES_HERE}</p>"#)).into_response();
-            }
-            _ => {}
-        }
+    if would_phone(&state, &user, asked).await {
+        return page("Sign in", &format!(r#"<p class="error" id="unreached">{NO_PHONES_HERE}</p>"#)).into_response();
     }
     let request = SigninRequest {
         user: user.clone(),
@@ -669,12 +702,12 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
                 Method::Voice => waiting("We're calling your phone. Answer it and press the pound key (#) to sign in.", ""),
                 Method::Sms => page(
                     "Enter code",
-                    &format!("{}{others}", signin_code_form(&state, &created.id, "We've sent a text message with a verification code to your phone. Enter it below.")),
+                    &format!("{}{others}", signin_code_form(&state, "/demo/signin-code", &created.id, "", "We've sent a text message with a verification code to your phone. Enter it below.")),
                 )
                 .into_response(),
                 Method::Code => page(
                     "Enter code",
-                    &format!("{}{others}", signin_code_form(&state, &created.id, "Enter the code displayed in your Countersign app.")),
+                    &format!("{}{others}", signin_code_form(&state, "/demo/signin-code", &created.id, "", "Enter the code displayed in your Countersign app.")),
                 )
                 .into_response(),
             }
@@ -694,6 +727,9 @@ struct SigninCodeForm {
     csrf: String,
     #[serde(default)]
     code: String,
+    /// Step 2 only: the ticket Step 1 gave.
+    #[serde(default)]
+    ticket: String,
 }
 
 /// Verify: the code typed for a text or app-code sign-in.
@@ -708,7 +744,10 @@ async fn demo_signin_code(
     let again = |message: &str| {
         page(
             "Enter code",
-            &format!(r#"<p class="error" id="result">{message}</p>{}"#, signin_code_form(&state, &form.id, "Enter the code again.")),
+            &format!(
+                r#"<p class="error" id="result">{message}</p>{}"#,
+                signin_code_form(&state, "/demo/signin-code", &form.id, "", "Enter the code again.")
+            ),
         )
         .into_response()
     };
@@ -789,19 +828,35 @@ const GRANT_SECONDS: i64 = 600;
 /// A grant for `user` until `until`: the time and an HMAC of both under a
 /// key that never leaves the server.
 fn grant(state: &AppState, user: &str, until: i64) -> String {
-    let tag = ring::hmac::sign(&state.page_key, grant_text(user, until).as_bytes());
+    signed(state, "app-passwords", user, until)
+}
+
+/// What `/enroll` gives whoever passed Step 1 for `user`: Step 2's check
+/// leads to Step 3's grant only with it (not a relying party's sign-in,
+/// nor a check started for a user enrolled elsewhere).
+pub(super) fn ticket(state: &AppState, user: &str) -> String {
+    signed(state, "enroll", user, now() + GRANT_SECONDS)
+}
+
+fn signed(state: &AppState, purpose: &str, user: &str, until: i64) -> String {
+    let tag = ring::hmac::sign(&state.page_key, grant_text(purpose, user, until).as_bytes());
     format!("{until}.{}", data_encoding::HEXLOWER.encode(tag.as_ref()))
 }
 
 /// What a grant's HMAC covers: the user and the time it ends.
-fn grant_text(user: &str, until: i64) -> String {
-    format!("app-passwords\0{user}\0{until}")
+fn grant_text(purpose: &str, user: &str, until: i64) -> String {
+    format!("{purpose}\0{user}\0{until}")
 }
 
 fn granted(state: &AppState, user: &str, grant: &str) -> bool {
-    let Some((until, tag)) = grant.split_once('.') else { return false };
+    holds(state, "app-passwords", user, grant)
+}
+
+/// Whether `token` is [`signed`] for `purpose` and `user`, and not over.
+fn holds(state: &AppState, purpose: &str, user: &str, token: &str) -> bool {
+    let Some((until, tag)) = token.split_once('.') else { return false };
     let (Ok(until), Ok(tag)) = (until.parse::<i64>(), data_encoding::HEXLOWER.decode(tag.as_bytes())) else { return false };
-    until > now() && ring::hmac::verify(&state.page_key, grant_text(user, until).as_bytes(), &tag).is_ok()
+    until > now() && ring::hmac::verify(&state.page_key, grant_text(purpose, user, until).as_bytes(), &tag).is_ok()
 }
 
 /// Said where the pages may not make app passwords (the default).
@@ -904,7 +959,10 @@ async fn app_passwords(
         page("App passwords", &app_passwords_box(&state, user, &format!(r#"<p class="error" id="result">{message}</p>"#))).into_response()
     };
     // A right code from the app, or a grant from a check just passed (Step 3).
-    let by_grant = !form.grant.is_empty() && granted(&state, user, &form.grant);
+    let by_grant = !form.grant.is_empty();
+    if by_grant && !granted(&state, user, &form.grant) {
+        return expired_form("/app-passwords");
+    }
     if !by_grant {
         match api::check_totp(&state, user, &form.code, client).await {
             Ok(verdict) if verdict.valid => {}

@@ -770,12 +770,70 @@ async fn the_pages_never_text_or_call_through_a_real_gateway() {
     // Contact me by eve's default (a text), or asked for a call.
     for body in [format!("user=eve&csrf={token}"), format!("user=eve&method=voice&csrf={token}")] {
         let page = html("/demo/push", body).await;
-        assert!(page.contains("do not send texts or make calls"), "{page}");
+        assert!(page.contains("only to virtual phones"), "{page}");
     }
     // Step 1 with a phone, and Step 2's Contact me by text.
     let page = html("/enroll", format!("user=frank&contact=authentication&number=%2B41446681800&csrf={token}")).await;
-    assert!(page.contains("do not send texts or make calls"), "{page}");
+    assert!(page.contains("only to virtual phones"), "{page}");
     assert!(!state.store.user_exists("frank").await.unwrap(), "nothing was stored");
-    let page = html("/enroll/contact", format!("user=eve&method=sms&csrf={token}")).await;
-    assert!(page.contains("do not send texts or make calls"), "{page}");
+    // Step 2's Contact me, by text or by eve's default (a text).
+    let ticket = pages::ticket(&state, "eve");
+    for method in ["sms", ""] {
+        let page = html("/enroll/contact", format!("user=eve&method={method}&ticket={ticket}&csrf={token}")).await;
+        assert!(page.contains("only to virtual phones"), "{method}: {page}");
+    }
+}
+
+/// Step 3's grant comes only from a check started with the ticket Step 1
+/// gave for that user: never from a relying party's sign-in, however it is
+/// named, nor from a ticket for someone else.
+#[tokio::test]
+async fn step_3_needs_the_ticket_of_step_1_for_that_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).await;
+    for user in ["gil", "hal"] {
+        assert!(state.store.add_user(user, "Contoso", now()).await.unwrap());
+    }
+    // A relying party names its sign-in as the wizard does; it is approved.
+    let request = api::SigninRequest { user: "gil".into(), app: "Countersign enrollment".into(), ..Default::default() };
+    let created = create_signin(&state, request).await.unwrap();
+    let signin = state.store.signin(&created.id).await.unwrap().unwrap();
+    assert!(api::record(&state, &signin, "dev_x", crate::push::Status::Approved).await.unwrap());
+    let done = |ticket: String| {
+        let (state, id) = (state.clone(), created.id.clone());
+        async move {
+            let request = page_request("GET", &format!("/enroll/done/{id}?ticket={ticket}"), "127.0.0.1:8750").body(Body::empty()).unwrap();
+            let response = app(state).oneshot(request).await.unwrap();
+            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    for ticket in [String::new(), pages::ticket(&state, "hal"), "9999999999.00".into()] {
+        let page = done(ticket).await;
+        assert!(page.contains("was not approved") && !page.contains("Step 3"), "{page}");
+    }
+    // With gil's own ticket (whoever passed Step 1 for gil): Step 3.
+    assert!(done(pages::ticket(&state, "gil")).await.contains("Step 3: Keep using your existing applications"));
+
+    // Contact me without a ticket, and Step 1 for a user who has a phone.
+    let token = form_token(&state).await;
+    let post_form = |path: &'static str, body: String| {
+        let state = state.clone();
+        async move {
+            let request = page_request("POST", path, "127.0.0.1:8750")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app(state).oneshot(request).await.unwrap();
+            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let page = post_form("/enroll/contact", format!("user=gil&method=push&csrf={token}")).await;
+    assert!(page.contains("start again at Step 1"), "{page}");
+    let number = PhoneRequest { number: "+41 44 668 18 00".into(), country: None, extension: None };
+    set_phone(&state, "hal", "authentication", &number).await.unwrap();
+    let page = post_form("/enroll", format!("user=hal&contact=app&csrf={token}")).await;
+    assert!(page.contains("hal already has a phone"), "{page}");
+    // An app-password form whose grant is over is an expired form, not a wrong code.
+    let page = post_form("/app-passwords", format!("user=gil&name=Mail&grant=1.00&csrf={token}")).await;
+    assert!(page.contains("This form has expired"), "{page}");
 }
