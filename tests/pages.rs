@@ -346,9 +346,7 @@ async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
-    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
-    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let server = Server::with_virtual_phones(dir.path(), &[]);
     let link = server.device("tara").await;
     assert_eq!(
         admin_put(&server, "/api/admin/users/tara/phones/authentication", serde_json::json!({ "number": "+41 44 668 18 00" })).await,
@@ -439,9 +437,7 @@ async fn the_enrollment_wizard_sets_up_and_checks_each_method_then_makes_an_app_
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
-    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
-    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap(), "--app-passwords-on-pages", "true"]);
+    let server = Server::with_virtual_phones(dir.path(), &["--app-passwords-on-pages", "true"]);
     let driver = driver();
     let browser = browser(&driver).await;
 

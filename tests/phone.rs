@@ -429,18 +429,10 @@ async fn a_public_server_has_no_phone_provider_unless_configured() {
     assert_eq!(server.get_with("/api/admin/users/oda/methods", ADMIN).await["methods"], json!([]));
 }
 
-/// A server whose phone provider is `virtual`: texts and calls go to the
-/// devices that answer for the number.
-fn server_with_virtual_phones(dir: &std::path::Path) -> Server {
-    let config = dir.join("server.toml");
-    std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
-    Server::start(dir, &["--config", config.to_str().unwrap()])
-}
-
 #[tokio::test]
 async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with_virtual_phones(dir.path());
+    let server = Server::with_virtual_phones(dir.path(), &[]);
     user_with_phones(&server, "vera").await;
     let (link, listener) = server.device_with_listener("vera").await;
     let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
@@ -518,7 +510,7 @@ async fn call(server: &Server, phone: &mut Session, user: &str, which: &str) -> 
 #[tokio::test]
 async fn a_virtual_phone_answers_calls_with_pound_reports_with_zero_and_denies_by_hanging_up() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with_virtual_phones(dir.path());
+    let server = Server::with_virtual_phones(dir.path(), &[]);
     let mut phone = phone_of(&server, "vic").await;
     let id = call(&server, &mut phone, "vic", "office").await;
     let (accepted, status, say) = phone.keys(&id, "#", false).await.unwrap();
@@ -550,7 +542,7 @@ async fn a_virtual_phone_answers_calls_with_pound_reports_with_zero_and_denies_b
 #[tokio::test]
 async fn a_device_answers_only_for_its_own_users_numbers_and_sign_ins() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with_virtual_phones(dir.path());
+    let server = Server::with_virtual_phones(dir.path(), &[]);
     user_with_phones(&server, "wes").await;
     let wes = server.device("wes").await;
     let mallory = server.device("mallory").await;
@@ -614,7 +606,7 @@ fn the_command_line_attaches_a_number_watches_and_replies_presses_and_hangs_up()
     use std::process::Stdio;
     const HANG: Duration = Duration::from_secs(60);
     let dir = tempfile::tempdir().unwrap();
-    let server = server_with_virtual_phones(dir.path());
+    let server = Server::with_virtual_phones(dir.path(), &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(user_with_phones(&server, "cleo"));
     let (code, url) = runtime.block_on(server.activation("cleo"));

@@ -440,6 +440,18 @@ async fn page_status(state: &AppState, request: Request<Body>) -> StatusCode {
     app(state.clone()).oneshot(request).await.unwrap().status()
 }
 
+/// A page's status and HTML.
+async fn page_html(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    (status, String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap())
+}
+
+/// A form posted to `path` on this server's own address.
+fn form_post(path: &str, body: String) -> Request<Body> {
+    page_request("POST", path, "127.0.0.1:8750").header("content-type", "application/x-www-form-urlencoded").body(Body::from(body)).unwrap()
+}
+
 #[tokio::test]
 async fn other_sites_cannot_drive_the_demo_pages() {
     let dir = tempfile::tempdir().unwrap();
@@ -758,13 +770,9 @@ async fn the_pages_never_text_or_call_through_a_real_gateway() {
     let html = |path: &'static str, body: String| {
         let state = state.clone();
         async move {
-            let request = page_request("POST", path, "127.0.0.1:8750")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap();
-            let response = app(state).oneshot(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+            let (status, page) = page_html(&state, form_post(path, body)).await;
+            assert_eq!(status, StatusCode::OK);
+            page
         }
     };
     // Contact me by eve's default (a text), or asked for a call.
@@ -803,8 +811,7 @@ async fn step_3_needs_the_ticket_of_step_1_for_that_user() {
         let (state, id) = (state.clone(), created.id.clone());
         async move {
             let request = page_request("GET", &format!("/enroll/done/{id}?ticket={ticket}"), "127.0.0.1:8750").body(Body::empty()).unwrap();
-            let response = app(state).oneshot(request).await.unwrap();
-            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+            page_html(&state, request).await.1
         }
     };
     for ticket in [String::new(), pages::ticket(&state, "hal"), "9999999999.00".into()] {
@@ -818,14 +825,7 @@ async fn step_3_needs_the_ticket_of_step_1_for_that_user() {
     let token = form_token(&state).await;
     let post_form = |path: &'static str, body: String| {
         let state = state.clone();
-        async move {
-            let request = page_request("POST", path, "127.0.0.1:8750")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap();
-            let response = app(state).oneshot(request).await.unwrap();
-            String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
-        }
+        async move { page_html(&state, form_post(path, body)).await.1 }
     };
     let page = post_form("/enroll/contact", format!("user=gil&method=push&csrf={token}")).await;
     assert!(page.contains("start again at Step 1"), "{page}");

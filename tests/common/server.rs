@@ -65,6 +65,16 @@ impl Server {
         Server::start_with(database, port, extra, &[])
     }
 
+    /// A server whose phone provider is `virtual` (texts and calls go to
+    /// the devices that answer for the number), with `extra` flags.
+    pub fn with_virtual_phones(dir: &Path, extra: &[&str]) -> Server {
+        let config = dir.join("server.toml");
+        std::fs::write(&config, "[phone]\nprovider = \"virtual\"\n").unwrap();
+        let mut flags = vec!["--config", config.to_str().unwrap()];
+        flags.extend_from_slice(extra);
+        Server::start(dir, &flags)
+    }
+
     /// With environment variables (libfaketime's, to give it another clock).
     pub fn start_with(database: PathBuf, port: u16, extra: Vec<String>, env: &[(&str, &str)]) -> Server {
         client::install_crypto();
