@@ -61,21 +61,27 @@
 //! listener key and answers [`ServerMessage::ListenerRegistered`].
 //!
 //! **Virtual phones.** A device may also answer for its user's phone
-//! numbers, for testing the text and call methods without a phone: in a
-//! session the device key opened it sends [`ClientMessage::AttachPhone`]
-//! (and `DetachPhone`); the server checks the number is one of the user's
-//! and answers [`ServerMessage::Phones`] with every number the device now
-//! answers for. With the server's `virtual` phone provider, a text to such
-//! a number arrives as [`ServerMessage::Text`] (an envelope of a
-//! [`protocol::PhoneText`], `countersign-text-v1\n` context) and a call as
-//! [`ServerMessage::Call`] ([`protocol::PhoneCall`], `countersign-call-v1\n`),
-//! on every session of the device, receive-only ones included. The app
-//! replies with [`ClientMessage::Reply`] (a text's code) or
-//! [`ClientMessage::Keys`] (keys pressed on a call, or its hang-up), only
-//! in a device-key session; the server answers [`ServerMessage::Result`]
-//! with the sign-in's id, as for a push answer. A reply is checked as a
-//! code typed on the sign-in page (attempts, single use), keys as the
-//! gateway's call callback (`#` approves, `0#` reports).
+//! numbers, for testing the text and call methods without a phone. It
+//! sends [`ClientMessage::Phone`]: an envelope of a [`protocol::PhoneRequest`]
+//! signed by the device key (`countersign-phone-v1\n` context, dated by the
+//! server's clock, taken within 5 minutes of it) in any session of the
+//! device, a receive-only one included. `attach` (and `detach`) a number:
+//! the server checks it is one of the user's and answers
+//! [`ServerMessage::Phones`] with every number the device now answers for
+//! (and `refused`, why not, when it refused). With the server's `virtual`
+//! phone provider, a text to such a number arrives as [`ServerMessage::Text`]
+//! (an envelope of a [`protocol::PhoneText`], `countersign-text-v1\n`) and a
+//! call as [`ServerMessage::Call`] ([`protocol::PhoneCall`],
+//! `countersign-call-v1\n`), on every session of the device, receive-only
+//! ones included. A text's words and code are a sealed box to the device
+//! key ([`PublicKey::seal_to`]): a locked app learns that a text came, and
+//! only the unlocked vault reads it. A call says where the sign-in comes
+//! from, as a challenge does, in the clear. The app answers with a signed
+//! `reply` (a text's code) or `keys` (keys pressed on a call, or its
+//! hang-up); the server answers [`ServerMessage::Result`] with the
+//! sign-in's id, as for a push answer. A reply is checked as a code typed
+//! on the sign-in page (attempts, single use), keys as the gateway's call
+//! callback (`#` approves, `0#` reports).
 //!
 //! A message type the app does not know deserialises as
 //! [`ServerMessage::Unknown`] and is skipped.
@@ -90,7 +96,7 @@ pub mod shield;
 
 pub use protocol::{
     ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, ListenerRegistration,
-    PhoneCall, PhoneText, PublicKey, Response, ServerMessage, Status,
+    PhoneAction, PhoneCall, PhoneRequest, PhoneText, PublicKey, Response, ServerMessage, Status, TextBody,
 };
 pub use shield::Shield;
 
@@ -160,6 +166,13 @@ impl Link {
         sign_response(&self.device_key, &self.device_id, challenge_id, decision, number, user_verified, now)
     }
 
+    /// What this device asks of its virtual phone, signed with the device
+    /// key and dated `at` (the server's clock): what the app sends through
+    /// any session, receive-only ones included.
+    pub fn sign_phone(&self, action: PhoneAction, at: i64) -> Envelope {
+        sign_phone(&self.device_key, &self.device_id, action, at)
+    }
+
     /// The device key's registration of `listener` as this device's
     /// receive-only key.
     pub fn sign_listener(&self, listener: &PublicKey, now: i64) -> Envelope {
@@ -191,4 +204,11 @@ pub(crate) fn sign_response(
         at: now,
     };
     device_key.seal(protocol::RESPONSE_CONTEXT, &response)
+}
+
+/// A virtual phone's request from device `device_id`, signed with its
+/// `device_key` ([`Link::sign_phone`], [`client::Session::phone`]).
+pub(crate) fn sign_phone(device_key: &Keypair, device_id: &str, action: PhoneAction, at: i64) -> Envelope {
+    let request = PhoneRequest { v: protocol::VERSION, device_id: device_id.to_owned(), action, at };
+    device_key.seal(protocol::PHONE_CONTEXT, &request)
 }

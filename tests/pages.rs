@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::server::Server;
-use countersign::push::Decision;
 use countersign::push::client::{self, Event, Session};
+use countersign::push::{Decision, Link};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// chromedriver on a free loopback port; killed on drop.
@@ -361,6 +361,7 @@ async fn the_demo_page_signs_in_by_the_default_method_and_offers_the_others() {
     // Contact me: a text, by tara's choice; a wrong code first.
     submit_user(&browser, &format!("{}/demo", server.base), "tara", "#contact").await;
     let Event::Text(text) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a text") };
+    let text = text.open(&link.device_key).unwrap();
     assert_eq!(browser.title().await.unwrap(), "Enter code — Countersign");
     let offered = text_of(&browser, "#other-ways").await;
     assert!(offered.contains("Call my phone") && offered.contains("Approve a request on my Countersign app"), "{offered}");
@@ -419,13 +420,13 @@ async fn step1(browser: &Client, base: &str, user: &str, contact: &str, phone: O
 }
 
 /// The virtual phone of `user`'s new device, answering for `number`.
-async fn virtual_phone(server: &Server, user: &str, number: &str) -> Session {
+async fn virtual_phone(server: &Server, user: &str, number: &str) -> (Session, Link) {
     // The page made the user, in the server's organisation.
     let (code, url) = server.activation(user).await;
     let client::Activated { link, .. } = client::activate(&url, &code, "virtual phone").await.unwrap();
     let mut phone = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     assert_eq!(phone.phone(number, true).await.unwrap(), [number]);
-    phone
+    (phone, link)
 }
 
 /// The wizard for every method: Step 1 (method and number), Step 2
@@ -446,9 +447,10 @@ async fn the_enrollment_wizard_sets_up_and_checks_each_method_then_makes_an_app_
     assert_eq!(text_of(&browser, "#phone").await, "+41446681800");
     shot(&browser, "page-enroll-step2-phone").await;
     // uma's virtual phone: a device of hers answering for the number.
-    let mut phone = virtual_phone(&server, "uma", "+41446681800").await;
+    let (mut phone, link) = virtual_phone(&server, "uma", "+41446681800").await;
     browser.find(Locator::Css("#contact")).await.unwrap().click().await.unwrap();
     let Event::Text(text) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a text") };
+    let text = text.open(&link.device_key).unwrap();
     browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.unwrap().send_keys(&text.code).await.unwrap();
     browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
     assert_eq!(text_of(&browser, "#verified").await, "Verified. We can reach you this way.");
@@ -474,7 +476,7 @@ async fn the_enrollment_wizard_sets_up_and_checks_each_method_then_makes_an_app_
     // An office phone with an extension, by call.
     step1(&browser, &server.base, "ubo", "office", Some(("", "+1 201 555 0123", "4711")), false).await;
     assert_eq!(text_of(&browser, "#phone").await, "+12015550123 ext. 4711");
-    let mut phone = virtual_phone(&server, "ubo", "+12015550123").await;
+    let (mut phone, _) = virtual_phone(&server, "ubo", "+12015550123").await;
     browser.find(Locator::Css("#contact")).await.unwrap().click().await.unwrap();
     let Event::Call(call) = common::server::next_text_or_call(&mut phone).await else { panic!("expected a call") };
     assert_eq!(call.extension, "4711");

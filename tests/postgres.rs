@@ -290,7 +290,8 @@ async fn a_text_made_on_one_instance_reaches_a_virtual_phone_on_the_other() {
         }
     };
     assert_eq!(text.id, id, "made on A, delivered by B");
-    let (accepted, status, _) = phone.reply(&id, &text.code).await.unwrap();
+    let code = text.open(&on_b.device_key).unwrap().code.clone();
+    let (accepted, status, _) = phone.reply(&id, &code).await.unwrap();
     assert_eq!((accepted, status), (true, Status::Approved));
     assert_eq!(a.status(&id, 5).await, "approved");
 }

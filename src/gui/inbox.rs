@@ -697,7 +697,7 @@ impl Inbox {
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
                 return self.decided(&id, challenge_id, accepted, &status, &reason, context);
             }
-            Update::Event(Event::Alive | Event::ListenerRegistered(_) | Event::Phones(_)) => {}
+            Update::Event(Event::Alive | Event::ListenerRegistered(_) | Event::Phones { .. }) => {}
             // Texts and calls for a virtual phone are for `countersign phone watch`.
             Update::Event(Event::Text(_) | Event::Call(_)) => {}
             Update::Event(Event::Dropped(reason)) => {

@@ -381,7 +381,7 @@ pub fn watch(token: Token, interval: Duration, now: Now) -> impl futures_util::S
                             Some(answer) = answered.recv() => {
                                 let refused = match &answer {
                                     Answer::Token { challenge_id, decision, presence } => poller.respond(challenge_id, *decision, presence.as_deref()).await.err().map(|error| error.to_string()),
-                                    Answer::Signed { .. } => Some("privacyIDEA takes no Countersign answer".to_owned()),
+                                    Answer::Signed { .. } | Answer::Phone { .. } => Some("privacyIDEA takes no Countersign answer".to_owned()),
                                 };
                                 // The answer may not have arrived: let the user answer again.
                                 if let Some(reason) = refused {

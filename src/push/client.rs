@@ -12,8 +12,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol;
 use super::{
-    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PhoneCall,
-    PhoneText, PublicKey, ServerMessage, Status,
+    ActivationRequest, ActivationResponse, ApiError, Challenge, ClientMessage, Decision, Envelope, Keypair, Link, Listener, PhoneAction,
+    PhoneCall, PhoneText, PublicKey, ServerMessage, Status,
 };
 use crate::account::{Account, Method};
 use crate::clock::Now;
@@ -190,12 +190,14 @@ pub enum Event {
     Alive,
     /// The server kept this device's new listener key.
     ListenerRegistered(String),
-    /// A text to a number this device answers for, its signature verified.
+    /// A text to a number this device answers for, its signature verified
+    /// (what it says is sealed to the device key: [`PhoneText::open`]).
     Text(PhoneText),
     /// A call to a number this device answers for, its signature verified.
     Call(PhoneCall),
-    /// The numbers this device answers for, after attaching or detaching one.
-    Phones(Vec<String>),
+    /// The numbers this device answers for, after attaching or detaching
+    /// one, and why that was refused when it was.
+    Phones { numbers: Vec<String>, refused: Option<String> },
 }
 
 /// An authenticated WebSocket session: opened with the device key (it can
@@ -208,6 +210,7 @@ pub struct Session {
     device_key: Option<Keypair>,
     /// The server's clock minus ours, in seconds, from its hello.
     clock_offset: Option<i64>,
+    now: Now,
 }
 
 /// A TCP connection to the endpoint's host whose local end is `source`.
@@ -274,7 +277,7 @@ impl Session {
         };
         let (socket, _) =
             tokio::time::timeout(TIMEOUT, connecting).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
-        let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None };
+        let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None, now };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
         // Unsigned and before authentication: a wild value is ignored.
         session.clock_offset =
@@ -341,7 +344,7 @@ impl Session {
                     Ok(call) => Event::Call(call),
                     Err(error) => Event::Dropped(format!("a call was dropped: {error}")),
                 },
-                ServerMessage::Phones { numbers } => Event::Phones(numbers),
+                ServerMessage::Phones { numbers, refused } => Event::Phones { numbers, refused },
                 ServerMessage::Hello { .. } | ServerMessage::Ready | ServerMessage::Unknown => continue,
             });
         }
@@ -402,10 +405,11 @@ impl Session {
     /// device answers for afterwards.
     pub async fn phone(&mut self, number: &str, attach: bool) -> Result<Vec<String>, Error> {
         let number = number.to_owned();
-        self.send(&if attach { ClientMessage::AttachPhone { number } } else { ClientMessage::DetachPhone { number } }).await?;
+        self.send_phone(if attach { PhoneAction::Attach { number } } else { PhoneAction::Detach { number } }).await?;
         loop {
             match tokio::time::timeout(TIMEOUT, self.next()).await.map_err(|_| Error::Timeout)?? {
-                Event::Phones(numbers) => return Ok(numbers),
+                Event::Phones { refused: Some(why), .. } => return Err(Error::Server(ApiError { error: "refused".into(), message: why })),
+                Event::Phones { numbers, refused: None } => return Ok(numbers),
                 _ => continue,
             }
         }
@@ -413,14 +417,27 @@ impl Session {
 
     /// Replies `text` (a code) to text `id`; the server's verdict.
     pub async fn reply(&mut self, id: &str, text: &str) -> Result<(bool, Status, String), Error> {
-        self.send(&ClientMessage::Reply { id: id.to_owned(), text: text.to_owned() }).await?;
+        self.send_phone(PhoneAction::Reply { id: id.to_owned(), text: text.to_owned() }).await?;
         self.verdict(id).await
     }
 
     /// Presses `keys` on call `id`, then hangs up when `hang_up`; the server's verdict.
     pub async fn keys(&mut self, id: &str, keys: &str, hang_up: bool) -> Result<(bool, Status, String), Error> {
-        self.send(&ClientMessage::Keys { id: id.to_owned(), keys: keys.to_owned(), hang_up }).await?;
+        self.send_phone(PhoneAction::Keys { id: id.to_owned(), keys: keys.to_owned(), hang_up }).await?;
         self.verdict(id).await
+    }
+
+    /// Signs `action` with the device key, dated by the server's clock, and sends it.
+    async fn send_phone(&mut self, action: PhoneAction) -> Result<(), Error> {
+        let key = self.device_key.as_ref().ok_or_else(|| Error::Protocol("a receive-only session cannot sign".into()))?;
+        let at = (self.now)().as_second().saturating_add(self.clock_offset.unwrap_or(0));
+        let envelope = crate::push::sign_phone(key, &self.device_id, action, at);
+        self.send(&ClientMessage::Phone { envelope }).await
+    }
+
+    /// Sends a virtual phone's request the device key already signed (see [`Link::sign_phone`]).
+    pub async fn send_signed_phone(&mut self, envelope: Envelope) -> Result<(), Error> {
+        self.send(&ClientMessage::Phone { envelope }).await
     }
 }
 
@@ -441,12 +458,18 @@ pub enum Answer {
     Signed { challenge_id: String, envelope: Envelope },
     /// To privacyIDEA: the poller signs it with the token's key.
     Token { challenge_id: String, decision: Decision, presence: Option<String> },
+    /// To Countersign's server: a virtual phone's request the device key
+    /// signed (see [`Link::sign_phone`]), about text or call `id` (empty
+    /// for attaching a number).
+    Phone { id: String, envelope: Envelope },
 }
 
 impl Answer {
     pub fn challenge_id(&self) -> &str {
         match self {
-            Answer::Signed { challenge_id, .. } | Answer::Token { challenge_id, .. } => challenge_id,
+            Answer::Signed { challenge_id, .. } | Answer::Token { challenge_id, .. } | Answer::Phone { id: challenge_id, .. } => {
+                challenge_id
+            }
         }
     }
 }
@@ -541,6 +564,7 @@ pub fn watch(credential: Credential, now: Now) -> impl futures_util::Stream<Item
                             },
                             Some(answer) = answered.recv() => match answer {
                                 Answer::Signed { envelope, .. } => if let Err(error) = session.send_envelope(envelope).await { break error.to_string() },
+                                Answer::Phone { envelope, .. } => if let Err(error) = session.send_signed_phone(envelope).await { break error.to_string() },
                                 Answer::Token { challenge_id, .. } => {
                                     let refused = Event::Result { challenge_id, accepted: false, status: Status::Pending, reason: "this answer is not signed".into() };
                                     if updates.send(Update::Event(refused)).await.is_err() { return }

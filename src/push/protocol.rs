@@ -27,6 +27,9 @@ pub const LISTENER_CONTEXT: &[u8] = b"countersign-listener-v1\n";
 pub const TEXT_CONTEXT: &[u8] = b"countersign-text-v1\n";
 /// The server's signature on a call to a virtual phone ([`PhoneCall`]).
 pub const CALL_CONTEXT: &[u8] = b"countersign-call-v1\n";
+/// The device key's signature on what a device asks of its virtual phone
+/// ([`PhoneRequest`]).
+pub const PHONE_CONTEXT: &[u8] = b"countersign-phone-v1\n";
 
 /// The protocol version in every signed payload.
 pub const VERSION: u32 = 1;
@@ -91,6 +94,13 @@ impl Keypair {
         self.0.sign(&[context, payload].concat()).to_bytes()
     }
 
+    /// Opens a sealed box made for this key's public half
+    /// ([`PublicKey::seal_to`]).
+    pub fn unseal(&self, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        let secret = crypto_box::SecretKey::from(self.0.to_scalar_bytes());
+        secret.unseal(sealed).map(zeroize::Zeroizing::new).map_err(|_| Error::Malformed("sealed box"))
+    }
+
     /// Serialises and signs `message` as an [`Envelope`].
     pub fn seal<T: Serialize>(&self, context: &[u8], message: &T) -> Envelope {
         let payload = serde_json::to_vec(message).unwrap_or_default();
@@ -112,6 +122,19 @@ impl PublicKey {
 
     pub fn to_base64(&self) -> String {
         base64::encode(self.0.to_bytes())
+    }
+
+    /// A libsodium sealed box of `plaintext` (crypto_box: an ephemeral X25519
+    /// key, XSalsa20-Poly1305) that only the holder of this key's secret
+    /// half opens ([`Keypair::unseal`]). The X25519 key is this Ed25519
+    /// key's birationally equivalent Montgomery point, as libsodium's
+    /// `crypto_sign_ed25519_pk_to_curve25519` makes it; using one key pair
+    /// for Ed25519 signatures and such a KEM is shown secure by Thormarker,
+    /// "On using the same key pair for Ed25519 and an X25519 based KEM"
+    /// (IACR ePrint 2021/509).
+    pub fn seal_to(&self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let public = crypto_box::PublicKey::from(self.0.to_montgomery().to_bytes());
+        public.seal(&mut crypto_box::aead::OsRng, plaintext).map_err(|_| Error::Random)
     }
 
     /// Checks a signature made by [`Keypair::sign`] under `context`.
@@ -300,7 +323,9 @@ pub struct Response {
 }
 
 /// A text message to a phone number this device answers for (a virtual
-/// phone, see [`ClientMessage::AttachPhone`]), as the server signs it.
+/// phone, see [`PhoneAction::Attach`]), as the server signs it. What it
+/// says is sealed to the device key: a receive-only session (a locked
+/// app) learns that a text came, and only the unlocked vault reads its code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhoneText {
     pub v: u32,
@@ -310,13 +335,44 @@ pub struct PhoneText {
     pub device_id: String,
     /// The number it was sent to (E.164).
     pub to: String,
+    /// Standard base64 of a sealed box of a [`TextBody`]'s JSON to the
+    /// device key (see [`PublicKey::seal_to`]).
+    pub sealed: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl PhoneText {
+    /// What the text says, opened with the device key.
+    pub fn open(&self, device_key: &Keypair) -> Result<TextBody, Error> {
+        let sealed = base64::decode(&self.sealed).map_err(|_| Error::Malformed("sealed box"))?;
+        let json = device_key.unseal(&sealed)?;
+        serde_json::from_slice(&json).map_err(|_| Error::Malformed("text"))
+    }
+}
+
+/// What a [`PhoneText`] says: wiped on drop, `Debug` without the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct TextBody {
     /// The message as a real phone would show it.
     pub text: String,
     /// The code in it.
     pub code: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for TextBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TextBody(..)")
+    }
+}
+
+impl TextBody {
+    /// Sealed to `device` for [`PhoneText::sealed`].
+    pub fn seal_to(&self, device: &PublicKey) -> Result<String, Error> {
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(self).map_err(|_| Error::Malformed("text"))?);
+        Ok(base64::encode(device.seal_to(&json)?))
+    }
 }
 
 /// A call to a phone number this device answers for: what the call says,
@@ -335,6 +391,60 @@ pub struct PhoneCall {
     /// Unix seconds.
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// What a device asks of its virtual phone, signed by its device key under
+/// [`PHONE_CONTEXT`]: taken from any session of the device, a receive-only
+/// one included (the app relays it there while its vault is unlocked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneRequest {
+    pub v: u32,
+    pub device_id: String,
+    #[serde(flatten)]
+    pub action: PhoneAction,
+    /// Unix seconds, by the server's clock: a request made more than 5
+    /// minutes away from the server's now is refused.
+    pub at: i64,
+}
+
+/// One [`PhoneRequest`], by its `do` field.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum PhoneAction {
+    /// From now on this device also answers for `number`, one of its
+    /// user's phones (any form the server can parse): texts and calls to it
+    /// come as [`ServerMessage::Text`] and [`ServerMessage::Call`].
+    /// Answered with [`ServerMessage::Phones`].
+    Attach { number: String },
+    /// This device no longer answers for `number`.
+    Detach { number: String },
+    /// A reply to text `id` (the code it holds, or anything else):
+    /// answered with a [`ServerMessage::Result`] for `id`.
+    Reply { id: String, text: String },
+    /// Keys pressed on call `id` (`#` approves, `0#` reports), or, with
+    /// `hang_up`, the end of the call (denied unless decided). Answered
+    /// with a [`ServerMessage::Result`] for `id`.
+    Keys {
+        id: String,
+        #[serde(default)]
+        keys: String,
+        #[serde(default)]
+        hang_up: bool,
+    },
+}
+
+impl std::fmt::Debug for PhoneAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PhoneAction::Attach { number } => f.debug_struct("Attach").field("number", number).finish(),
+            PhoneAction::Detach { number } => f.debug_struct("Detach").field("number", number).finish(),
+            // A reply holds a code.
+            PhoneAction::Reply { id, .. } => f.debug_struct("Reply").field("id", id).finish_non_exhaustive(),
+            PhoneAction::Keys { id, keys, hang_up } => {
+                f.debug_struct("Keys").field("id", id).field("keys", keys).field("hang_up", hang_up).finish()
+            }
+        }
+    }
 }
 
 /// The body the app POSTs to the activation URL.
@@ -437,10 +547,13 @@ pub enum ServerMessage {
     Call {
         envelope: Envelope,
     },
-    /// The answer to [`ClientMessage::AttachPhone`] and
-    /// [`ClientMessage::DetachPhone`]: the numbers this device now answers for.
+    /// The answer to [`PhoneAction::Attach`] and [`PhoneAction::Detach`]:
+    /// the numbers this device now answers for, and why the request was
+    /// refused when it was.
     Phones {
         numbers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused: Option<String>,
     },
     /// A message type this version does not know (a newer server's): skipped.
     #[serde(other)]
@@ -474,32 +587,10 @@ pub enum ClientMessage {
     RegisterListener {
         envelope: Envelope,
     },
-    /// From now on this device also answers for `number`, one of its user's
-    /// phones (any form the server can parse): texts and calls to it come
-    /// as [`ServerMessage::Text`] and [`ServerMessage::Call`]. Only in a
-    /// session the device key opened. Answered with [`ServerMessage::Phones`].
-    AttachPhone {
-        number: String,
-    },
-    /// This device no longer answers for `number`.
-    DetachPhone {
-        number: String,
-    },
-    /// A reply to text `id` (the code it holds, or anything else): answered
-    /// with a [`ServerMessage::Result`] for `id`. Device-key sessions only.
-    Reply {
-        id: String,
-        text: String,
-    },
-    /// Keys pressed on call `id` (`#` approves, `0#` reports), or, with
-    /// `hang_up`, the end of the call (denied unless decided). Answered
-    /// with a [`ServerMessage::Result`] for `id`. Device-key sessions only.
-    Keys {
-        id: String,
-        #[serde(default)]
-        keys: String,
-        #[serde(default)]
-        hang_up: bool,
+    /// An envelope of a [`PhoneRequest`] signed by the device key under
+    /// [`PHONE_CONTEXT`], in any session of the device.
+    Phone {
+        envelope: Envelope,
     },
 }
 

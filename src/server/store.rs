@@ -726,19 +726,25 @@ impl Store {
     }
 
     /// The devices of `user` that answer for `number` and have a session
-    /// opened with the device key on an instance seen since `alive_since`.
-    pub async fn phone_devices(&self, user: &str, number: &str, alive_since: i64) -> Result<Vec<String>, Error> {
-        Ok(with_pool!(self, pool => sqlx::query_scalar(
-            "SELECT DISTINCT pd.device_id FROM phone_devices pd JOIN devices d ON d.id = pd.device_id \
+    /// (either kind) on an instance seen since `alive_since`, with their keys.
+    pub async fn phone_devices(&self, user: &str, number: &str, alive_since: i64) -> Result<Vec<(String, PublicKey)>, Error> {
+        let rows: Vec<(String, String)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT DISTINCT pd.device_id, d.public_key FROM phone_devices pd JOIN devices d ON d.id = pd.device_id \
              JOIN phones p ON p.user_name = d.user_name AND p.number = pd.number \
              JOIN push_sessions s ON s.device_id = d.id JOIN instances i ON i.id = s.instance_id \
-             WHERE d.user_name = $1 AND pd.number = $2 AND i.seen_at >= $3 AND s.receive_only = 0 ORDER BY pd.device_id"
+             WHERE d.user_name = $1 AND pd.number = $2 AND i.seen_at >= $3 ORDER BY pd.device_id"
         )
         .bind(user)
         .bind(number)
         .bind(alive_since)
         .fetch_all(pool)
-        .await)?)
+        .await)?;
+        rows.into_iter()
+            .map(|(id, key)| match PublicKey::from_base64(&key) {
+                Ok(key) => Ok((id, key)),
+                Err(_) => Err(Error::Damaged(format!("device {id}'s key"))),
+            })
+            .collect()
     }
 
     /// The user's activations, newest first, with their state at `now`.

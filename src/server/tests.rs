@@ -728,25 +728,28 @@ async fn a_sign_in_gives_five_attempts_at_its_code_however_they_arrive() {
     assert!(state.store.use_code_attempt("si_guessed", 5, now()).await.unwrap().is_none());
 }
 
-/// A device answers its phone (virtual) only through a session its device
-/// key opened, and only while the number is still its user's: removed and
-/// set again, the old attachment is gone.
+/// A device answers its phone (virtual) through a session of either kind
+/// (a text's code is sealed to its key), with its key for the sealing, and
+/// only while the number is still its user's: removed and set again, the
+/// old attachment is gone.
 #[tokio::test]
-async fn a_phone_is_answered_only_by_device_key_sessions_while_the_number_is_the_users() {
+async fn a_phone_is_answered_by_connected_devices_while_the_number_is_the_users() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir).await;
     assert!(state.store.add_user("ada", "Contoso", now()).await.unwrap());
-    let device = state.store.add_device("ada", &Keypair::generate().unwrap().public(), None, "laptop", now()).await.unwrap();
+    let key = Keypair::generate().unwrap().public();
+    let device = state.store.add_device("ada", &key, None, "laptop", now()).await.unwrap();
     let phone = PhoneRequest { number: "+41 44 668 18 00".into(), country: None, extension: None };
     set_phone(&state, "ada", "authentication", &phone).await.unwrap();
     assert!(state.store.attach_phone(&device, "+41446681800", now()).await.unwrap());
     assert!(!state.store.attach_phone(&device, "+12015550123", now()).await.unwrap(), "not ada's");
     state.store.heartbeat(&state.instance, now(), now() - cluster::STALE).await.unwrap();
     let alive = now() - cluster::STALE;
+    assert!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap().is_empty(), "not connected");
     state.store.session_opened("s_listen", &state.instance, &device, true, now()).await.unwrap();
-    assert!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap().is_empty(), "a receive-only session");
+    assert_eq!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap(), [(device.clone(), key)], "a receive-only session");
     state.store.session_opened("s_device", &state.instance, &device, false, now()).await.unwrap();
-    assert_eq!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap(), [device.as_str()]);
+    assert_eq!(state.store.phone_devices("ada", "+41446681800", alive).await.unwrap(), [(device.clone(), key)], "once for two sessions");
     assert!(state.store.phone_devices("bob", "+41446681800", alive).await.unwrap().is_empty(), "another user's sign-in");
     assert!(state.store.remove_phone("ada", phones::Kind::Authentication).await.unwrap());
     set_phone(&state, "ada", "authentication", &phone).await.unwrap();

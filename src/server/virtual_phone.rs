@@ -6,20 +6,19 @@
 //! Only with the `virtual` provider: on a server that texts and calls real
 //! phones, a device key must never stand in for holding the phone.
 //!
-//! - A device attaches a number in a session its device key opened
-//!   ([`ClientMessage::AttachPhone`]); the number must be one of its user's
-//!   phones, and stops counting once it no longer is.
-//! - A text or call goes, signed, to every device-key session of every
-//!   device of that user attached to the number, on whichever instance
-//!   holds it (never to a receive-only session: a text's code would let
-//!   the listener key's holder sign in); none connected is a gateway
-//!   error, as a dead gateway's would be. Between instances the signed
-//!   message travels in a PostgreSQL notification, code included.
+//! - A device asks in a [`PhoneRequest`] its device key signed, through
+//!   any of its sessions: a locked app's receive-only session relays what
+//!   the app signed while unlocked. It attaches only its user's numbers,
+//!   and a number stops counting once it no longer is one of them.
+//! - A text or call goes, signed, to every session of every device of that
+//!   user attached to the number, on whichever instance holds it; none
+//!   connected is a gateway error, as a dead gateway's would be. A text's
+//!   words and code are sealed to each device's key: neither a listener
+//!   key's holder nor a PostgreSQL notification between instances sees
+//!   the code.
 //! - A reply is checked as a code typed on the sign-in page, keys as the
-//!   gateway's call callback; both only from a device-key session of a
-//!   device that answers for the number the text or call went to.
-//!
-//! [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
+//!   gateway's call callback; both only from a device that answers for the
+//!   number the text or call went to.
 
 use std::net::IpAddr;
 
@@ -29,8 +28,9 @@ use super::methods::Method;
 use super::store::Signin;
 use super::ws::failed;
 use super::{AppState, gateway, log, now, phones};
-use crate::push::protocol::{CALL_CONTEXT, PhoneCall, PhoneText, TEXT_CONTEXT, VERSION};
-use crate::push::{ServerMessage, Status};
+use crate::push::protocol::{CALL_CONTEXT, PHONE_CONTEXT, PhoneCall, PhoneText, TEXT_CONTEXT, TextBody, VERSION};
+use crate::push::{Envelope, PhoneAction, PhoneRequest, PublicKey, ServerMessage, Status};
+use crate::server::limits::Refusal;
 
 /// Sends `outgoing` (for `signin`) to the devices answering for its number.
 pub async fn deliver(state: &AppState, signin: &Signin, outgoing: &gateway::Outgoing<'_>) -> Result<(), Failure> {
@@ -39,23 +39,26 @@ pub async fn deliver(state: &AppState, signin: &Signin, outgoing: &gateway::Outg
         log::warn(&format!("phone (virtual): no device answers for the number of {}'s {}", signin.user, signin.id));
         return Err(Failure::Gateway(gateway::Error::Unanswered.to_string()));
     }
-    for device in devices {
+    for (device, key) in devices {
         let message = match outgoing.kind {
-            gateway::Kind::Text => ServerMessage::Text {
-                envelope: state.key.seal(
-                    TEXT_CONTEXT,
-                    &PhoneText {
-                        v: VERSION,
-                        id: signin.id.clone(),
-                        device_id: device.clone(),
-                        to: outgoing.to.to_owned(),
-                        text: outgoing.text.to_owned(),
-                        code: outgoing.code.to_owned(),
-                        created_at: signin.created_at,
-                        expires_at: signin.expires_at,
-                    },
-                ),
-            },
+            gateway::Kind::Text => {
+                let body = TextBody { text: outgoing.text.to_owned(), code: outgoing.code.to_owned() };
+                let sealed = body.seal_to(&key).map_err(|error| Failure::Internal(format!("sealing a text: {error}")))?;
+                ServerMessage::Text {
+                    envelope: state.key.seal(
+                        TEXT_CONTEXT,
+                        &PhoneText {
+                            v: VERSION,
+                            id: signin.id.clone(),
+                            device_id: device.clone(),
+                            to: outgoing.to.to_owned(),
+                            sealed,
+                            created_at: signin.created_at,
+                            expires_at: signin.expires_at,
+                        },
+                    ),
+                }
+            }
             gateway::Kind::Call => ServerMessage::Call {
                 envelope: state.key.seal(
                     CALL_CONTEXT,
@@ -77,41 +80,65 @@ pub async fn deliver(state: &AppState, signin: &Signin, outgoing: &gateway::Outg
     Ok(())
 }
 
-/// [`ClientMessage::AttachPhone`] or `DetachPhone` from `device`: the
-/// numbers it answers for afterwards.
-///
-/// [`ClientMessage::AttachPhone`]: crate::push::ClientMessage::AttachPhone
-pub async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> ServerMessage {
-    if !matches!(state.phone, gateway::Provider::Virtual) {
-        return not_virtual();
+/// A [`PhoneRequest`] from `device` (whose key is `key`), in a session of
+/// either kind: what the session is told.
+pub async fn request(state: &AppState, client: IpAddr, device: &str, user: &str, key: &PublicKey, envelope: &Envelope) -> ServerMessage {
+    let refused = |why: String| ServerMessage::Error { error: "unauthorized".into(), message: format!("phone request refused: {why}") };
+    let request: PhoneRequest = match envelope.open(key, PHONE_CONTEXT) {
+        Ok(request) => request,
+        Err(error) => {
+            state.audit.refused(Refusal::Signature, client, &format!("a phone request from {device}: {error}"));
+            return refused(error.to_string());
+        }
+    };
+    if request.v != VERSION || request.device_id != device {
+        return refused("it is not for this device".into());
     }
-    let refused = |message: String| ServerMessage::Error { error: "not_found".into(), message };
+    // Signed for now: a request kept elsewhere cannot be replayed later.
+    if request.at.abs_diff(now()) > 300 {
+        return refused("it was not made just now (check this device's clock)".into());
+    }
+    // A device revoked during its session asks nothing more.
+    if matches!(state.store.device(device).await, Ok(None)) {
+        return refused("this device was revoked".into());
+    }
+    match request.action {
+        PhoneAction::Attach { number } => Box::pin(attach(state, device, &number, true)).await,
+        PhoneAction::Detach { number } => Box::pin(attach(state, device, &number, false)).await,
+        PhoneAction::Reply { id, text } => Box::pin(reply(state, client, device, user, &id, &text)).await,
+        PhoneAction::Keys { id, keys, hang_up } => Box::pin(self::keys(state, device, user, &id, &keys, hang_up)).await,
+    }
+}
+
+/// Attaching or detaching `number` for `device`: the numbers it answers
+/// for afterwards, and why not when refused.
+async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> ServerMessage {
+    let current = async || state.store.phone_numbers_of(device).await.unwrap_or_default();
+    let refused = async |why: String| ServerMessage::Phones { numbers: current().await, refused: Some(why) };
+    if !matches!(state.phone, gateway::Provider::Virtual) {
+        return refused(NOT_VIRTUAL.into()).await;
+    }
     let number = match phones::parse(phones::Kind::Authentication, number, None, None) {
         Ok(phone) => phone.number,
-        Err(why) => return ServerMessage::Error { error: "bad_request".into(), message: why },
+        Err(why) => return refused(why).await,
     };
     let done =
         if attach { state.store.attach_phone(device, &number, now()).await } else { state.store.detach_phone(device, &number).await };
     match done {
         Ok(true) => {}
-        Ok(false) if attach => return refused(format!("{number} is not one of your phones: set it on the enrollment page first")),
-        Ok(false) => return refused(format!("this device does not answer for {number}")),
+        Ok(false) if attach => return refused(format!("{number} is not one of your phones: set it on the enrollment page first")).await,
+        Ok(false) => return refused(format!("this device does not answer for {number}")).await,
         Err(error) => return failed(error),
     }
     match state.store.phone_numbers_of(device).await {
-        Ok(numbers) => ServerMessage::Phones { numbers },
+        Ok(numbers) => ServerMessage::Phones { numbers, refused: None },
         Err(error) => failed(error),
     }
 }
 
 /// Said to a device that would be a phone on a server that calls real ones.
-fn not_virtual() -> ServerMessage {
-    ServerMessage::Error {
-        error: "forbidden".into(),
-        message: "this server sends texts and calls to real phones: a device cannot answer for one (phone provider \"virtual\" only)"
-            .into(),
-    }
-}
+const NOT_VIRTUAL: &str =
+    "this server sends texts and calls to real phones: a device cannot answer for one (phone provider \"virtual\" only)";
 
 /// What a refused reply or key press is told.
 fn said(failure: Failure) -> String {
@@ -128,9 +155,6 @@ fn said(failure: Failure) -> String {
 /// The sign-in `id` if it is `user`'s, by `method`, and `device` answers
 /// for the number it went to; else what the device is told.
 async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method: Method) -> Result<Signin, ServerMessage> {
-    if !matches!(state.phone, gateway::Provider::Virtual) {
-        return Err(not_virtual());
-    }
     let kind = if method == Method::Sms { "text" } else { "call" };
     let signin = match state.store.signin(id).await {
         Ok(Some(signin)) if signin.user == user && signin.method == method => signin,
@@ -141,6 +165,9 @@ async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method
         (Ok(sent_to), Ok(numbers)) => (sent_to, numbers),
         (Err(error), _) | (_, Err(error)) => return Err(result(id, false, Status::Unknown, &said(error.into()))),
     };
+    if !matches!(state.phone, gateway::Provider::Virtual) {
+        return Err(result(id, false, Status::Unknown, NOT_VIRTUAL));
+    }
     match sent_to {
         Some(number) if numbers.contains(&number) => Ok(signin),
         _ => Err(result(
@@ -153,7 +180,7 @@ async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method
 }
 
 /// A reply to text `id`: its code approves the sign-in, as typed on the page.
-pub async fn reply(state: &AppState, client: IpAddr, device: &str, user: &str, id: &str, text: &str) -> ServerMessage {
+async fn reply(state: &AppState, client: IpAddr, device: &str, user: &str, id: &str, text: &str) -> ServerMessage {
     if let Err(refused) = answerable(state, device, user, id, Method::Sms).await {
         return refused;
     }
@@ -168,7 +195,7 @@ pub async fn reply(state: &AppState, client: IpAddr, device: &str, user: &str, i
 }
 
 /// Keys pressed on call `id`, or its hang-up: the call's answer, and what it says.
-pub async fn keys(state: &AppState, device: &str, user: &str, id: &str, keys: &str, hang_up: bool) -> ServerMessage {
+async fn keys(state: &AppState, device: &str, user: &str, id: &str, keys: &str, hang_up: bool) -> ServerMessage {
     let signin = match answerable(state, device, user, id, Method::Voice).await {
         Ok(signin) => signin,
         Err(refused) => return refused,

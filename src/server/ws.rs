@@ -222,9 +222,6 @@ async fn run(
                             }
                         }
                     }
-                    // A text's code would let the listener key's holder sign in:
-                    // texts and calls go to sessions the device key opened.
-                    Outgoing { signin: None, message: ServerMessage::Text { .. } | ServerMessage::Call { .. }, .. } if receive_only => {}
                     Outgoing { signin: None, message, .. } => if !send(socket, &message).await { break },
                 },
                 Some(Queued::Resync) => if !Box::pin(send_pending(state, socket, user, device, sent)).await { break },
@@ -242,15 +239,8 @@ async fn run(
                         // device key opened, never through a listener's.
                         Ok(ClientMessage::RegisterListener { .. }) if receive_only => ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot register listener keys".into() },
                         Ok(ClientMessage::RegisterListener { envelope }) => Box::pin(register_listener(state, client, device, key, &envelope)).await,
-                        // A virtual phone answers with the device key's session only,
-                        // as a push answer needs the device key's signature.
-                        Ok(ClientMessage::AttachPhone { .. } | ClientMessage::DetachPhone { .. } | ClientMessage::Reply { .. } | ClientMessage::Keys { .. }) if receive_only => {
-                            ServerMessage::Error { error: "unauthorized".into(), message: "a receive-only session cannot attach phones or answer texts and calls".into() }
-                        }
-                        Ok(ClientMessage::AttachPhone { number }) => Box::pin(virtual_phone::attach(state, device, &number, true)).await,
-                        Ok(ClientMessage::DetachPhone { number }) => Box::pin(virtual_phone::attach(state, device, &number, false)).await,
-                        Ok(ClientMessage::Reply { id, text }) => Box::pin(virtual_phone::reply(state, client, device, user, &id, &text)).await,
-                        Ok(ClientMessage::Keys { id, keys, hang_up }) => Box::pin(virtual_phone::keys(state, device, user, &id, &keys, hang_up)).await,
+                        // Signed by the device key like an answer, so any session carries it.
+                        Ok(ClientMessage::Phone { envelope }) => Box::pin(virtual_phone::request(state, client, device, user, key, &envelope)).await,
                         Ok(ClientMessage::Auth { .. } | ClientMessage::Listen { .. }) => ServerMessage::Error { error: "bad_request".into(), message: "already authenticated".into() },
                         Err(_) => ServerMessage::Error { error: "bad_request".into(), message: "malformed message".into() },
                     };

@@ -230,8 +230,9 @@ async fn main() {
     }
     let rss_connected = rss();
     let mut tasks = Vec::new();
-    for mut session in sessions {
+    for (mut session, (_, link)) in sessions.into_iter().zip(&links) {
         let (delivered, round_trips) = (delivered.clone(), round_trips.clone());
+        let device_key = link.device_key.clone();
         tasks.push(tokio::spawn(async move {
             // One loop for challenges and verdicts: waiting for a verdict
             // alone (Session::verdict) would skip a challenge arriving meanwhile.
@@ -255,9 +256,11 @@ async fn main() {
                     // Each user gets one text or call at a time here, so
                     // waiting for its verdict skips nothing.
                     Event::Text(text) => {
+                        // Shown once its code is read (unsealed with the device key).
+                        let Ok(body) = text.open(&device_key) else { return };
                         delivered.lock().await.push((text.id.clone(), Instant::now()));
                         let sent = Instant::now();
-                        match session.reply(&text.id, &text.code).await {
+                        match session.reply(&text.id, &body.code).await {
                             Ok((true, ..)) => round_trips.lock().await.push(sent.elapsed()),
                             Ok(_) => {}
                             Err(_) => return,

@@ -280,13 +280,17 @@ pub fn push(data: &[u8]) {
                 let _ = envelope.open::<protocol::ListenerRegistration>(&device_public, protocol::LISTENER_CONTEXT);
             }
         }
-        Ok(
-            push::ClientMessage::AttachPhone { number: text }
-            | push::ClientMessage::DetachPhone { number: text }
-            | push::ClientMessage::Reply { text, .. }
-            | push::ClientMessage::Keys { keys: text, .. },
-        ) => {
-            let _ = push::printable(&text);
+        Ok(push::ClientMessage::Phone { envelope }) => {
+            for envelope in envelopes(&envelope, device, protocol::PHONE_CONTEXT) {
+                if let Ok(request) = envelope.open::<push::PhoneRequest>(&device_public, protocol::PHONE_CONTEXT) {
+                    let text = match request.action {
+                        push::PhoneAction::Attach { number } | push::PhoneAction::Detach { number } => number,
+                        push::PhoneAction::Reply { text, .. } => text,
+                        push::PhoneAction::Keys { keys, .. } => keys,
+                    };
+                    let _ = push::printable(&text);
+                }
+            }
         }
         Err(_) => {}
     }

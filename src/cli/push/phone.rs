@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use countersign::push::client::{Credential, Event, Session, Update};
-use countersign::push::{Link, PhoneCall, PhoneText, Status};
+use countersign::push::{Link, PhoneCall, PhoneText, Status, TextBody};
 use countersign::reconnect;
 use countersign::vault::Vault;
 use futures_util::StreamExt;
@@ -125,15 +125,15 @@ fn seconds_left(created: i64, expires: i64) -> i64 {
 }
 
 /// One line for people; the server's text never reaches the terminal raw.
-fn describe_text(text: &PhoneText, seconds_left: i64) -> String {
+fn describe_text(text: &PhoneText, body: &TextBody, seconds_left: i64) -> String {
     format!(
         "{}  text to {}: {}\n  code {}; {seconds_left} s left; reply with: countersign phone reply {} {}",
         terminal_safe(&text.id),
         terminal_safe(&text.to),
-        terminal_safe(&text.text),
-        terminal_safe(&text.code),
+        terminal_safe(&body.text),
+        terminal_safe(&body.code),
         terminal_safe(&text.id),
-        terminal_safe(&text.code),
+        terminal_safe(&body.code),
     )
 }
 
@@ -152,7 +152,7 @@ fn describe_call(call: &PhoneCall, seconds_left: i64) -> String {
 /// call as it arrives. Texts and calls are not sent again on reconnecting:
 /// one sent while the connection was down is lost, as on a phone that was off.
 fn watch(link: Link, json: bool, count: Option<usize>, timeout: Option<u64>) -> Result<()> {
-    let endpoint = link.endpoint.clone();
+    let (endpoint, device_key) = (link.endpoint.clone(), link.device_key.clone());
     runtime()?.block_on(async {
         let mut unreached = None;
         let watching = async {
@@ -181,10 +181,23 @@ fn watch(link: Link, json: bool, count: Option<usize>, timeout: Option<u64>) -> 
                         continue;
                     }
                     Update::Event(Event::Text(text)) => {
+                        let body = match text.open(&device_key) {
+                            Ok(body) => body,
+                            Err(error) => {
+                                eprintln!("countersign: text {} could not be read: {error}", terminal_safe(&text.id));
+                                continue;
+                            }
+                        };
                         let left = seconds_left(text.created_at, text.expires_at);
+                        // What it says, in place of the sealed box.
                         let mut value = serde_json::to_value(&text)?;
                         value["kind"] = "text".into();
-                        (describe_text(&text, left), value)
+                        value["text"] = body.text.as_str().into();
+                        value["code"] = body.code.as_str().into();
+                        if let Some(fields) = value.as_object_mut() {
+                            fields.remove("sealed");
+                        }
+                        (describe_text(&text, &body, left), value)
                     }
                     Update::Event(Event::Call(call)) => {
                         let left = seconds_left(call.created_at, call.expires_at);

@@ -135,7 +135,12 @@ impl Watch {
                 Update::Event(Event::Dropped(reason)) => eprintln!("countersign: {reason}"),
                 // Texts and calls are `phone watch`'s.
                 Update::Event(
-                    Event::Result { .. } | Event::Alive | Event::ListenerRegistered(_) | Event::Text(_) | Event::Call(_) | Event::Phones(_),
+                    Event::Result { .. }
+                    | Event::Alive
+                    | Event::ListenerRegistered(_)
+                    | Event::Text(_)
+                    | Event::Call(_)
+                    | Event::Phones { .. },
                 ) => {}
             }
         }

@@ -74,11 +74,21 @@ fn text() -> PhoneText {
         id: "si_0123456789abcdef".into(),
         device_id: "dev_fedcba9876543210".into(),
         to: "+41446681800".into(),
-        text: "Contoso verification code: 123456. Do not share it.".into(),
-        code: "123456".into(),
+        sealed: SEALED_TEXT.into(),
         created_at: 1_796_290_000,
         expires_at: 1_796_290_300,
     }
+}
+
+/// [`text_body`] sealed to [`device_key`] once (a sealed box is random).
+const SEALED_TEXT: &str = "5SsDb86d7Az1JmbjOibHrI4o34KWUpAlBjrjY9uycEhx3/reVR+20S6qa9nWlb2uWg4CTwyu1zns9opWb5qWZWHS/Kk6DP2Fkttv3Afemc4rdlBpI8tRw/nC3ivAI/gTwekFhqUrJbE7m080O1z0YDatZOQtDUhwe54dufJ1";
+
+fn text_body() -> TextBody {
+    TextBody { text: "Contoso verification code: 123456. Do not share it.".into(), code: "123456".into() }
+}
+
+fn phone_request(action: PhoneAction) -> PhoneRequest {
+    PhoneRequest { v: VERSION, device_id: "dev_fedcba9876543210".into(), action, at: 1_796_290_010 }
 }
 
 fn call() -> PhoneCall {
@@ -97,6 +107,7 @@ fn call() -> PhoneCall {
 /// Every message of the protocol, by fixture name.
 fn messages() -> Vec<(&'static str, serde_json::Value)> {
     let json = |value: &dyn erased::Json| value.to_json();
+    let phone = |action| json(&ClientMessage::Phone { envelope: device_key().seal(PHONE_CONTEXT, &phone_request(action)) });
     vec![
         ("challenge.json", json(&challenge())),
         ("response.json", json(&response())),
@@ -160,11 +171,18 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
         ("client-respond.json", json(&ClientMessage::Respond { envelope: device_key().seal(RESPONSE_CONTEXT, &response()) })),
         ("server-text.json", json(&ServerMessage::Text { envelope: server_key().seal(TEXT_CONTEXT, &text()) })),
         ("server-call.json", json(&ServerMessage::Call { envelope: server_key().seal(CALL_CONTEXT, &call()) })),
-        ("server-phones.json", json(&ServerMessage::Phones { numbers: vec!["+41446681800".into()] })),
-        ("client-attach-phone.json", json(&ClientMessage::AttachPhone { number: "+41 44 668 18 00".into() })),
-        ("client-detach-phone.json", json(&ClientMessage::DetachPhone { number: "+41446681800".into() })),
-        ("client-reply.json", json(&ClientMessage::Reply { id: "si_0123456789abcdef".into(), text: "123456".into() })),
-        ("client-keys.json", json(&ClientMessage::Keys { id: "si_0123456789abcdef".into(), keys: "#".into(), hang_up: false })),
+        ("server-phones.json", json(&ServerMessage::Phones { numbers: vec!["+41446681800".into()], refused: None })),
+        (
+            "server-phones-refused.json",
+            json(&ServerMessage::Phones {
+                numbers: Vec::new(),
+                refused: Some("+41446681801 is not one of your phones: set it on the enrollment page first".into()),
+            }),
+        ),
+        ("client-attach-phone.json", phone(PhoneAction::Attach { number: "+41 44 668 18 00".into() })),
+        ("client-detach-phone.json", phone(PhoneAction::Detach { number: "+41446681800".into() })),
+        ("client-reply.json", phone(PhoneAction::Reply { id: "si_0123456789abcdef".into(), text: "271828".into() })),
+        ("client-keys.json", phone(PhoneAction::Keys { id: "si_0123456789abcdef".into(), keys: "#".into(), hang_up: false })),
     ]
 }
 
@@ -244,6 +262,40 @@ fn texts_and_calls_open_only_with_the_server_key_for_this_device() {
     let mut later = call();
     later.v = VERSION + 1;
     assert_eq!(open_call(&server_key().seal(CALL_CONTEXT, &later), &server, "dev_fedcba9876543210"), Err(Error::Version(VERSION + 1)));
+}
+
+#[test]
+fn a_text_says_what_it_says_only_to_its_device_key() {
+    let body = text().open(&device_key()).unwrap();
+    assert_eq!(body, text_body());
+    assert_eq!(format!("{body:?}"), "TextBody(..)");
+    // Not the server's key, nor another device's, nor a listener key.
+    for key in [server_key(), listener_key(), Keypair::from_seed(&[1; 32]).unwrap()] {
+        assert_eq!(text().open(&key), Err(Error::Malformed("sealed box")));
+    }
+    // A fresh seal opens too, and never repeats (each has its own ephemeral key).
+    let sealed = text_body().seal_to(&device_key().public()).unwrap();
+    assert_ne!(sealed, SEALED_TEXT);
+    assert_eq!(PhoneText { sealed, ..text() }.open(&device_key()).unwrap(), text_body());
+    // One changed byte and it opens no more.
+    let mut bytes = crate::base64::decode(SEALED_TEXT).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert_eq!(PhoneText { sealed: crate::base64::encode(bytes), ..text() }.open(&device_key()), Err(Error::Malformed("sealed box")));
+}
+
+#[test]
+fn phone_requests_open_only_with_the_device_key_and_their_context() {
+    let read = |name: &str| std::fs::read(fixtures().join(name)).unwrap();
+    let ClientMessage::Phone { envelope } = serde_json::from_slice(&read("client-reply.json")).unwrap() else {
+        panic!("not a phone request")
+    };
+    let request: PhoneRequest = envelope.open(&device_key().public(), PHONE_CONTEXT).unwrap();
+    assert_eq!(request, phone_request(PhoneAction::Reply { id: "si_0123456789abcdef".into(), text: "271828".into() }));
+    // The code typed never shows in Debug.
+    assert!(!format!("{request:?}").contains("271828"), "{request:?}");
+    assert_eq!(envelope.open::<PhoneRequest>(&listener_key().public(), PHONE_CONTEXT), Err(Error::BadSignature));
+    assert_eq!(envelope.open::<PhoneRequest>(&device_key().public(), RESPONSE_CONTEXT), Err(Error::BadSignature));
 }
 
 #[test]
