@@ -38,7 +38,8 @@
 //!   but can sign nothing the server acts on: every answer is still an
 //!   envelope signed by the device key, which only the unlocked vault holds.
 //!
-//! The server answers `Ready` or closes.
+//! The server answers `Ready` or closes. On a server with virtual phones
+//! (below), `Ready` lists the numbers the device answers for (`phones`).
 //! Then the server sends [`ServerMessage::Challenge`] for every pending,
 //! unexpired sign-in of the user (at once on connect, and as they are
 //! created). Each carries an envelope of a [`Challenge`] signed by the server

@@ -450,6 +450,8 @@ async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     // but what it says is sealed to the device key: the listener key
     // cannot read the code.
     let mut locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
+    // A session learns the numbers its device answers for as it opens.
+    assert_eq!(locked.phones(), Some(&["+12015550123".to_owned(), "+41446681800".to_owned()][..]));
 
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "vera", "method": "sms", "app": "Contoso VPN" })).await;
     assert_eq!(status, 201, "{created}");
@@ -712,6 +714,7 @@ async fn without_the_virtual_provider_no_device_attaches_a_number_or_answers_a_c
     let server = Server::start(dir.path(), &[]);
     user_with_phones(&server, "xia").await;
     let mut session = Session::connect(&server.device("xia").await, jiff::Timestamp::now).await.unwrap();
+    assert_eq!(session.phones(), None, "no virtual phones here");
     let refused = session.phone("+41446681800", true).await.unwrap_err().to_string();
     assert!(refused.contains("real phones"), "{refused}");
     let (status, created) = server.post("/api/signins", RP, json!({ "user": "xia", "method": "voice" })).await;

@@ -211,6 +211,9 @@ pub struct Session {
     /// The server's clock minus ours, in seconds, from its hello.
     clock_offset: Option<i64>,
     now: Now,
+    /// The numbers the device answers for as the session opened (`None`:
+    /// the server has no virtual phones).
+    phones: Option<Vec<String>>,
 }
 
 /// A TCP connection to the endpoint's host whose local end is `source`.
@@ -277,17 +280,27 @@ impl Session {
         };
         let (socket, _) =
             tokio::time::timeout(TIMEOUT, connecting).await.map_err(|_| Error::Timeout)?.map_err(|e| Error::Network(e.to_string()))?;
-        let mut session = Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None, now };
+        let mut session =
+            Session { socket, device_id: device_id.to_owned(), server_key, device_key, clock_offset: None, now, phones: None };
         let ServerMessage::Hello { nonce, time } = session.receive().await? else { return Err(Error::Protocol("expected hello".into())) };
         // Unsigned and before authentication: a wild value is ignored.
         session.clock_offset =
             time.map(|server| server.saturating_sub(now().as_second())).filter(|offset| offset.unsigned_abs() < 10 * 365 * 86_400);
         session.send(&auth(&nonce, &server_key)).await?;
         match session.receive().await? {
-            ServerMessage::Ready => Ok(session),
+            ServerMessage::Ready { phones } => {
+                session.phones = phones;
+                Ok(session)
+            }
             ServerMessage::Error { error, message } => Err(Error::Server(ApiError { error, message })),
             _ => Err(Error::Protocol("expected ready".into())),
         }
+    }
+
+    /// The numbers the device answered for when the session opened; `None`
+    /// when the server has no virtual phones.
+    pub fn phones(&self) -> Option<&[String]> {
+        self.phones.as_deref()
     }
 
     /// The server's clock minus this computer's, in seconds, when the server said it.
@@ -345,7 +358,7 @@ impl Session {
                     Err(error) => Event::Dropped(format!("a call was dropped: {error}")),
                 },
                 ServerMessage::Phones { numbers, refused } => Event::Phones { numbers, refused },
-                ServerMessage::Hello { .. } | ServerMessage::Ready | ServerMessage::Unknown => continue,
+                ServerMessage::Hello { .. } | ServerMessage::Ready { .. } | ServerMessage::Unknown => continue,
             });
         }
     }
@@ -549,6 +562,11 @@ pub fn watch(credential: Credential, now: Now) -> impl futures_util::Stream<Item
                     }
                     if let Some(offset) = session.clock_offset()
                         && updates.send(Update::ClockOffset(offset)).await.is_err()
+                    {
+                        return;
+                    }
+                    if let Some(numbers) = session.phones().map(<[String]>::to_vec)
+                        && updates.send(Update::Event(Event::Phones { numbers, refused: None })).await.is_err()
                     {
                         return;
                     }

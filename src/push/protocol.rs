@@ -521,7 +521,13 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time: Option<i64>,
     },
-    Ready,
+    /// Authenticated. `phones`: on a server with virtual phones, the
+    /// numbers this device answers for (absent elsewhere, and from servers
+    /// made before them).
+    Ready {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phones: Option<Vec<String>>,
+    },
     Challenge {
         envelope: Envelope,
     },

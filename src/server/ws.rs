@@ -81,7 +81,9 @@ async fn session(state: AppState, mut socket: WebSocket, client: IpAddr) {
         return;
     }
     let mut sent = Sent::default();
-    if send(&mut socket, &ServerMessage::Ready).await {
+    // Boxed: held across the send, it would grow every idle session's future.
+    let ready = Box::new(Box::pin(ready(&state, &device)).await);
+    if send(&mut socket, &ready).await {
         run(&state, &mut socket, client, &device, &user, &key, receive_only, &mut queue, &mut sent).await;
     }
     drop(queue);
@@ -147,6 +149,16 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket, client: IpAddr) 
         return None;
     }
     Some(Proven { device, user: found.user, key: found.key, receive_only })
+}
+
+/// `Ready`, with the numbers `device` answers for when this server has
+/// virtual phones.
+async fn ready(state: &AppState, device: &str) -> ServerMessage {
+    let phones = match state.phone {
+        super::gateway::Provider::Virtual => state.store.phone_numbers_of(device).await.ok(),
+        _ => None,
+    };
+    ServerMessage::Ready { phones }
 }
 
 /// The sign-ins a session has sent, until they expire: each is sent once,

@@ -146,7 +146,8 @@ fn messages() -> Vec<(&'static str, serde_json::Value)> {
             "client-register-listener.json",
             json(&ClientMessage::RegisterListener { envelope: device_key().seal(LISTENER_CONTEXT, &registration()) }),
         ),
-        ("server-ready.json", json(&ServerMessage::Ready)),
+        ("server-ready.json", json(&ServerMessage::Ready { phones: None })),
+        ("server-ready-phones.json", json(&ServerMessage::Ready { phones: Some(vec!["+41446681800".into()]) })),
         ("server-challenge.json", json(&ServerMessage::Challenge { envelope: server_key().seal(CHALLENGE_CONTEXT, &challenge()) })),
         (
             "server-result.json",
