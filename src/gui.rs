@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod onboarding;
 pub mod password;
+pub mod phone;
 pub mod preferences;
 pub mod prompt;
 mod style;
@@ -606,6 +607,7 @@ impl App {
                         self.show_page(Page::Accounts);
                         Task::none()
                     }
+                    inbox::Action::Copy(Sensitive(code), title) => self.copied(Copied { code, title }),
                 }
             }
             Message::Tray(event) => match event {

@@ -286,3 +286,122 @@ fn a_clock_off_by_more_than_ten_seconds_is_said_on_every_screen() {
     harness.push(&id, Update::ClockOffset(0));
     assert!(!harness.shows(warning), "a clock put right clears it");
 }
+
+/// A user with an authentication phone, on a server with virtual phones.
+async fn user_with_a_phone(server: &Server, user: &str) {
+    assert_eq!(
+        server.post("/api/admin/users", common::server::ADMIN, serde_json::json!({ "name": user, "organization": "Contoso" })).await.0,
+        201
+    );
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/admin/users/{user}/phones/authentication", server.base))
+        .bearer_auth(common::server::ADMIN)
+        .json(&serde_json::json!({ "number": "+41 44 668 18 00" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// The window as a virtual phone: the number attached on the activity
+/// page; a text that arrives while locked, read after unlocking, copied and
+/// replied to; a call answered with # and one hung up. All through the
+/// listener key's connection, which carries what the unlocked vault signs.
+#[test]
+fn the_window_answers_for_a_number_reads_texts_after_unlocking_and_takes_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_virtual_phones(dir.path(), &[]);
+    harness_runtime_user(&server);
+    let mut harness = Harness::unlocked(vec![]);
+    let id = activate(&mut harness, &server, "vera");
+    let (credential, mut stream) = kept_connection(&harness, &id);
+    assert!(matches!(credential, client::Credential::Listener(_)), "the listener key's connection");
+    connect(&mut harness, &mut stream, &id);
+    // The server has virtual phones: the device answers for no number yet.
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Phones { .. })));
+
+    harness.send(Message::Accounts(accounts::Message::OpenActivity));
+    assert!(harness.shows("Virtual phone: texts and calls to these numbers come here"));
+    assert!(harness.shows("No number yet."));
+    // Not the user's number: refused, said under the field.
+    harness.submit(prompt::PHONE_NUMBER_ID, "+1 201 555 0123");
+    pump(&mut harness, &mut stream, &id);
+    assert!(harness.shows("Refused: +12015550123 is not one of your phones: set it on the enrollment page first"));
+    harness.send(Message::Inbox(countersign::gui::inbox::Message::Activity(prompt::ActivityMessage::PhoneNumberChanged(
+        id.clone(),
+        String::new(),
+    ))));
+    harness.type_into(prompt::PHONE_NUMBER_ID, "+41 44 668 18 00");
+    harness.click("Answer for this number");
+    pump(&mut harness, &mut stream, &id);
+    assert_eq!(harness.app.toast.clone().unwrap().0, "Contoso (vera) answers texts and calls for +41446681800");
+    assert!(harness.shows("+41446681800"));
+    assert!(harness.shows("Stop"));
+    harness.click("← Back");
+
+    // A text while locked: it arrives, and says nothing until unlocked.
+    harness.send(Message::Accounts(accounts::Message::Lock));
+    let (status, created) = harness.runtime.block_on(server.post(
+        "/api/signins",
+        common::server::RP,
+        serde_json::json!({ "user": "vera", "method": "sms", "app": "Contoso VPN" }),
+    ));
+    assert_eq!(status, 201, "{created}");
+    let text_id = created["id"].as_str().unwrap().to_owned();
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Text(_))));
+    assert!(harness.shows("1 sign-in request is waiting: unlock to answer"));
+    assert!(harness.app.inbox.rings[0].code().is_none(), "locked: not read");
+    harness.submit(countersign::gui::unlock::PASSWORD_ID, PASSWORD);
+    assert!(harness.shows("Text message"));
+    assert!(harness.shows("To +41446681800 · Contoso (vera)"));
+    let code = harness.app.inbox.rings[0].code().expect("read once unlocked").to_owned();
+    assert_eq!(code.len(), 6);
+    assert!(harness.shows(&format!("{} {}", &code[..3], &code[3..])));
+    let countersign::gui::phone::Kind::Text { body: Some(body), .. } = &harness.app.inbox.rings[0].kind else { panic!("a text, read") };
+    let message = body.text.clone();
+    assert!(message.contains(&code), "{message}");
+    assert!(harness.shows(&message), "the message itself");
+    harness.click("Copy");
+    assert_eq!(harness.clipboard.as_deref(), Some(code.as_str()));
+    harness.click("Reply with the code");
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
+    assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
+    assert!(harness.app.inbox.rings.is_empty());
+    assert_eq!(harness.runtime.block_on(server.status(&text_id, 0)), "approved");
+
+    // A call: Answer shows what it says and the keypad; # approves.
+    let call_id = call(&harness, &server);
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Call(_))));
+    assert!(harness.shows("Incoming call"));
+    assert!(!harness.shows("#"), "no keypad before answering");
+    harness.click("Answer");
+    assert!(harness.shows("Call in progress"));
+    assert!(harness.shows("Keys: none yet"));
+    harness.click("#");
+    assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
+    assert!(harness.app.toast.clone().unwrap().0.starts_with("Approved"), "{:?}", harness.app.toast);
+    assert_eq!(harness.runtime.block_on(server.status(&call_id, 0)), "approved");
+
+    // Hanging up denies.
+    let call_id = call(&harness, &server);
+    pump(&mut harness, &mut stream, &id);
+    harness.click("Hang up");
+    pump(&mut harness, &mut stream, &id);
+    assert!(harness.app.toast.clone().unwrap().0.starts_with("Denied"), "{:?}", harness.app.toast);
+    assert_eq!(harness.runtime.block_on(server.status(&call_id, 0)), "denied");
+}
+
+fn harness_runtime_user(server: &Server) {
+    tokio::runtime::Runtime::new().unwrap().block_on(user_with_a_phone(server, "vera"));
+}
+
+/// A voice sign-in for vera: its id.
+fn call(harness: &Harness, server: &Server) -> String {
+    let (status, created) = harness.runtime.block_on(server.post(
+        "/api/signins",
+        common::server::RP,
+        serde_json::json!({ "user": "vera", "method": "voice", "app": "Contoso VPN" }),
+    ));
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}

@@ -485,12 +485,13 @@ async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
         },
     );
     let stale = link.sign_phone(PhoneAction::Reply { id: id.to_owned(), text: body.code.clone() }, now - 600);
-    for envelope in [forged, stale] {
-        locked.send_signed_phone(envelope).await.unwrap();
-        let refused = locked.next().await.unwrap_err();
-        assert!(refused.to_string().contains("phone request refused"), "{refused}");
-        locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
-    }
+    locked.send_signed_phone(stale).await.unwrap();
+    let (accepted, _, reason) = locked.verdict(id).await.unwrap();
+    assert!(!accepted && reason.contains("not made just now"), "{reason}");
+    locked.send_signed_phone(forged).await.unwrap();
+    let refused = locked.next().await.unwrap_err();
+    assert!(refused.to_string().contains("phone request refused: the signature does not verify"), "{refused}");
+    locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
     assert_eq!(server.status(id, 0).await, "pending");
 
     // A wrong reply spends an attempt; the right one approves, once.

@@ -58,7 +58,12 @@ pub fn notify(challenge: &Challenge, seconds: u32, locked: bool) -> Task<Notice>
     if locked {
         body.push_str("\nUnlock Countersign to answer.");
     }
-    let id = challenge.id.clone();
+    notify_about(challenge.id.clone(), summary, body, seconds)
+}
+
+/// A notification about request `id` (a sign-in request, a text, a call)
+/// that stays for `seconds` and brings it forward when clicked.
+pub fn notify_about(id: String, summary: String, body: String, seconds: u32) -> Task<Notice> {
     Task::perform(show(summary, body, seconds), move |shown| shown.map(|notification| Notice::Shown(id.clone(), notification))).then(
         |shown| match shown {
             Some(notice) => Task::done(notice),

@@ -20,13 +20,14 @@ use iced::widget::operation;
 use iced::{Element, Subscription, Task};
 
 use super::desktop::{self, Notice};
+use super::phone::{self, Ring};
 use super::prompt::{self, Activity, Prompt, SourceRow};
 use super::{Sensitive, SharedVault, blocking, jobs};
 use crate::clock::Clock;
 use crate::journal::{self, Event as Outcome};
 use crate::listeners::{self, Placement};
 use crate::push::client::{self as push_client, Answer, Credential, Event, Update};
-use crate::push::{Link, Shield, Status};
+use crate::push::{Link, PhoneAction, Shield, Status};
 use crate::vault::{self, Id, Keyring, PushToken};
 
 /// How often listeners whose key the keyring would not give are tried again.
@@ -147,6 +148,11 @@ pub enum Message {
     ClockSynchronized(Option<bool>),
     /// A privacyIDEA token removed: its title, or why not.
     TokenRemoved(Result<String, jobs::Error>),
+    /// A message of the text or call on screen, with its sign-in.
+    Ring(String, phone::Message),
+    /// A virtual phone's request about this account's text or call `id`
+    /// (empty: a number attached or detached) went out, or why not.
+    PhoneSent(Id, String, Result<(), SendError>),
 }
 
 /// What the root does next.
@@ -159,6 +165,8 @@ pub enum Action {
     Toast(String, Task<Message>),
     /// Leave the activity page.
     Back,
+    /// Copy this text's code (from this account) and clear it as codes are.
+    Copy(Sensitive<zeroize::Zeroizing<String>>, String),
 }
 
 pub struct Inbox {
@@ -176,6 +184,10 @@ pub struct Inbox {
     registrations: HashMap<Id, Registration>,
     /// Requests waiting for an answer, the one to answer first in front.
     pub prompts: VecDeque<Prompt>,
+    /// Texts and calls to the virtual phones, after the requests.
+    pub rings: VecDeque<Ring>,
+    /// On servers with virtual phones: each account's numbers.
+    phones: HashMap<Id, phone::Numbers>,
     /// The notification shown for each request still in the queue.
     notifications: HashMap<String, u32>,
     shields: HashMap<Id, Shield>,
@@ -206,6 +218,8 @@ impl Inbox {
             connections: HashMap::new(),
             registrations: HashMap::new(),
             prompts: VecDeque::new(),
+            rings: VecDeque::new(),
+            phones: HashMap::new(),
             notifications: HashMap::new(),
             shields: HashMap::new(),
             offsets: HashMap::new(),
@@ -282,6 +296,9 @@ impl Inbox {
             }));
         }
         self.devices = if unlocked { devices } else { Vec::new() };
+        if unlocked {
+            self.read_texts(vault);
+        }
         // The history is read only for a real unlock.
         if has_push && unlocked {
             let vault = vault.clone();
@@ -308,6 +325,9 @@ impl Inbox {
         for prompt in &mut self.prompts {
             prompt.busy = false;
             prompt.forget_password();
+        }
+        for ring in &mut self.rings {
+            ring.forget();
         }
         // The history is the vault's to read: it goes with the lock and is
         // read again at the next unlock. What arrives meanwhile is listed.
@@ -339,6 +359,8 @@ impl Inbox {
         // connection and its notifications with it.
         self.listeners.retain(|s| accounts.contains(&s.account));
         self.prompts.retain(|p| accounts.contains(&p.account));
+        self.rings.retain(|r| accounts.contains(&r.account));
+        self.phones.retain(|id, _| accounts.contains(id));
         self.connections.retain(|id, _| accounts.contains(id));
         for removed in self.titles.keys().filter(|id| !accounts.contains(id)).cloned().collect::<Vec<_>>() {
             if let Some(title) = self.titles.remove(&removed) {
@@ -404,9 +426,9 @@ impl Inbox {
         self.known && !self.has_accounts()
     }
 
-    /// Requests waiting for an answer.
+    /// Requests waiting for an answer: pushes, texts and calls.
     pub fn waiting(&self) -> usize {
-        self.prompts.len()
+        self.prompts.len() + self.rings.len()
     }
 
     /// Puts request `id` first in the queue (its notification was clicked).
@@ -415,6 +437,11 @@ impl Inbox {
             && let Some(prompt) = self.prompts.remove(index)
         {
             self.prompts.push_front(prompt);
+        }
+        if let Some(index) = self.rings.iter().position(|r| r.id() == id)
+            && let Some(ring) = self.rings.remove(index)
+        {
+            self.rings.push_front(ring);
         }
     }
 
@@ -478,7 +505,7 @@ impl Inbox {
                 Some(Registration::Failed(why)) => format!("{reach} (no listener key: {why})"),
                 _ => reach.to_owned(),
             };
-            rows.push(SourceRow { id: id.clone(), title, state, reach, token });
+            rows.push(SourceRow { id: id.clone(), title, state, reach, token, phone: self.phones.get(id).cloned() });
         }
         rows
     }
@@ -526,6 +553,42 @@ impl Inbox {
                     blocking(move || Ok(jobs::lock(&vault)?.remove_push_token(&id, now)?.token.title())),
                     Message::TokenRemoved,
                 ))
+            }
+            Message::Activity(prompt::ActivityMessage::PhoneNumberChanged(id, typed)) => {
+                if let Some(numbers) = self.phones.get_mut(&id) {
+                    numbers.typed = typed;
+                }
+                Action::None
+            }
+            Message::Activity(prompt::ActivityMessage::AttachPhone(id)) => {
+                let Some(numbers) = self.phones.get_mut(&id) else { return Action::None };
+                let number = numbers.typed.trim().to_owned();
+                if number.is_empty() {
+                    numbers.error = Some("Type one of your phone numbers, with + and the country code.".into());
+                    return Action::None;
+                }
+                numbers.error = None;
+                self.send_phone(&id, String::new(), PhoneAction::Attach { number }, context)
+            }
+            Message::Activity(prompt::ActivityMessage::DetachPhone(id, number)) => {
+                self.send_phone(&id, String::new(), PhoneAction::Detach { number }, context)
+            }
+            Message::Ring(request, message) => self.ring(&request, message, context),
+            Message::PhoneSent(account, request, result) => {
+                if let Err(error) = result {
+                    match self.rings.iter_mut().find(|r| r.account == account && r.id() == request && !request.is_empty()) {
+                        Some(ring) => {
+                            ring.busy = false;
+                            ring.error = Some(error.to_string());
+                        }
+                        None => {
+                            if let Some(numbers) = self.phones.get_mut(&account) {
+                                numbers.error = Some(error.to_string());
+                            }
+                        }
+                    }
+                }
+                Action::None
             }
             Message::TokenRemoved(result) => {
                 let text = match result {
@@ -694,18 +757,188 @@ impl Inbox {
                 self.connections.insert(id, Connection::Offline { reason, retry_at: retry_at(context.now, retry_in) });
             }
             Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
+            Update::Event(Event::Result { challenge_id, accepted, status, reason })
+                if self.rings.iter().any(|r| r.account == id && r.id() == challenge_id) =>
+            {
+                return self.ring_decided(&id, &challenge_id, accepted, &status, &reason);
+            }
             Update::Event(Event::Result { challenge_id, accepted, status, reason }) => {
                 return self.decided(&id, challenge_id, accepted, &status, &reason, context);
             }
-            Update::Event(Event::Alive | Event::ListenerRegistered(_) | Event::Phones { .. }) => {}
-            // Texts and calls for a virtual phone are for `countersign phone watch`.
-            Update::Event(Event::Text(_) | Event::Call(_)) => {}
+            Update::Event(Event::Alive | Event::ListenerRegistered(_)) => {}
+            Update::Event(Event::Phones { numbers, refused }) => {
+                let title = self.titles.get(&id).cloned().unwrap_or_default();
+                let entry = self.phones.entry(id).or_default();
+                let changed = entry.numbers != numbers;
+                entry.numbers = numbers;
+                if let Some(why) = refused {
+                    entry.error = Some(format!("Refused: {why}"));
+                } else if changed {
+                    entry.error = None;
+                    entry.typed.clear();
+                    let said = if entry.numbers.is_empty() { "no number".to_owned() } else { entry.numbers.join(", ") };
+                    return Action::Toast(format!("{title} answers texts and calls for {said}"), Task::none());
+                }
+            }
+            Update::Event(Event::Text(message)) => {
+                let deadline = self.deadline_of(&id, message.expires_at, context.now);
+                return self.rang(Ring::text(id, String::new(), message, deadline), context);
+            }
+            Update::Event(Event::Call(call)) => {
+                let deadline = self.deadline_of(&id, call.expires_at, context.now);
+                return self.rang(Ring::call(id, String::new(), call, deadline), context);
+            }
             Update::Event(Event::Dropped(reason)) => {
                 // A forged or misaddressed message: never shown, only logged.
                 eprintln!("countersign: {reason}");
             }
         }
         Action::None
+    }
+
+    /// When something that ends at `expires_at` by `account`'s server's
+    /// clock ends by ours.
+    fn deadline_of(&self, account: &Id, expires_at: i64, now: u64) -> i64 {
+        let offset = self.offsets.get(account).copied().unwrap_or(0);
+        expires_at.saturating_sub(offset).min(now as i64 + 600)
+    }
+
+    /// A text or call arrived: queued after the requests, read at once when
+    /// the vault is unlocked, and notified.
+    fn rang(&mut self, mut ring: Ring, context: Context<'_>) -> Action {
+        let now = context.now as i64;
+        if ring.deadline <= now || self.rings.iter().any(|r| r.id() == ring.id()) {
+            return Action::None;
+        }
+        ring.title = self.titles.get(&ring.account).cloned().unwrap_or_default();
+        let locked = context.vault.is_none();
+        let (summary, body) = match &ring.kind {
+            phone::Kind::Text { text, .. } => (
+                format!("Text message to {}", crate::push::printable(&text.to)),
+                if locked { "Unlock Countersign to read it." } else { "Open Countersign to read its code." },
+            ),
+            phone::Kind::Call { call, .. } => (
+                format!("Incoming call to {}", crate::push::printable(&call.to)),
+                if locked { "Unlock Countersign to answer it." } else { "Open Countersign to answer it." },
+            ),
+        };
+        let body = format!("{}\n{body}", desktop::plain(&ring.title, 120));
+        let seconds = (ring.deadline - now).clamp(1, 600) as u32;
+        let notify = desktop::notify_about(ring.id().to_owned(), summary, body, seconds).map(Message::Notice);
+        self.rings.push_back(ring);
+        if let Some(vault) = context.vault {
+            self.read_texts(vault);
+        }
+        Action::Run(notify)
+    }
+
+    /// Opens the texts not read yet with their devices' keys (the vault is unlocked).
+    fn read_texts(&mut self, vault: &SharedVault) {
+        let Ok(guard) = vault.lock() else { return };
+        for ring in &mut self.rings {
+            let phone::Kind::Text { text, body: body @ None } = &mut ring.kind else { continue };
+            let link = guard.entries().iter().find(|e| e.id == ring.account).and_then(|e| e.push.as_ref());
+            match link.map(|link| text.open(&link.device_key)) {
+                Some(Ok(opened)) => *body = Some(opened),
+                Some(Err(error)) => eprintln!("countersign: text {} could not be read: {error}", crate::push::printable(&text.id)),
+                None => {}
+            }
+        }
+    }
+
+    /// A message of the text or call on screen.
+    fn ring(&mut self, request: &str, message: phone::Message, context: Context<'_>) -> Action {
+        // Only the ring on screen (the first, with no request before it) takes input.
+        if !self.prompts.is_empty() {
+            return Action::None;
+        }
+        let Some(ring) = self.rings.front_mut().filter(|r| r.id() == request) else { return Action::None };
+        match ring.update(message) {
+            phone::Action::None => Action::None,
+            phone::Action::Copy => match ring.code() {
+                Some(code) => Action::Copy(Sensitive(zeroize::Zeroizing::new(code.to_owned())), ring.title.clone()),
+                None => Action::None,
+            },
+            phone::Action::Dismiss => {
+                self.rings.pop_front();
+                Action::None
+            }
+            phone::Action::Send(action) => {
+                let account = ring.account.clone();
+                self.send_phone(&account, request.to_owned(), action, context)
+            }
+        }
+    }
+
+    /// Signs `action` with `account`'s device key and sends it through the
+    /// account's connection (a receive-only one carries it too).
+    fn send_phone(&mut self, account: &Id, request: String, action: PhoneAction, context: Context<'_>) -> Action {
+        let refuse = |inbox: &mut Self, why: &str| {
+            match inbox.rings.iter_mut().find(|r| &r.account == account && r.id() == request && !request.is_empty()) {
+                Some(ring) => {
+                    ring.busy = false;
+                    ring.error = Some(why.to_owned());
+                }
+                None => {
+                    if let Some(numbers) = inbox.phones.get_mut(account) {
+                        numbers.error = Some(why.to_owned());
+                    }
+                }
+            }
+            Action::None
+        };
+        let Some(vault) = context.vault.cloned() else { return refuse(self, "Unlock Countersign to answer.") };
+        let Some(Connection::Connected(sender)) = self.connections.get(account) else {
+            return refuse(self, "Not connected to your organisation's server right now; it is retrying. Try again in a moment.");
+        };
+        let sender = sender.clone();
+        // Dated by the server's clock, which takes only a request made just now.
+        // (The offset was measured against the real clock, not the inbox's.)
+        let at = (super::now_unix() as i64).saturating_add(self.offsets.get(account).copied().unwrap_or(0));
+        let (account, sent, sent_account) = (account.clone(), request.clone(), account.clone());
+        Action::Run(Task::perform(
+            async move {
+                let envelope = blocking(move || {
+                    let vault = jobs::lock(&vault)?;
+                    let link =
+                        vault.entries().iter().find(|e| e.id == account).and_then(|e| e.push.as_ref()).ok_or(jobs::Error::AccountGone)?;
+                    Ok::<_, jobs::Error>(link.sign_phone(action, at))
+                })
+                .await?;
+                sender
+                    .send(push_client::Answer::Phone { id: request, envelope })
+                    .await
+                    .map_err(|_| SendError::Job(jobs::Error::ConnectionClosed))
+            },
+            move |result| Message::PhoneSent(sent_account.clone(), sent.clone(), result),
+        ))
+    }
+
+    /// The server's verdict on a text's reply or a call's keys.
+    fn ring_decided(&mut self, account: &Id, request: &str, accepted: bool, status: &Status, reason: &str) -> Action {
+        let Some(index) = self.rings.iter().position(|r| &r.account == account && r.id() == request) else { return Action::None };
+        if matches!(status, Status::Pending | Status::Unknown) {
+            // A wrong code, keys that decide nothing yet, a refusal: it stays.
+            if let Some(ring) = self.rings.get_mut(index) {
+                ring.busy = false;
+                ring.error = Some(if reason.is_empty() { "Not recorded.".to_owned() } else { crate::push::printable(reason) });
+            }
+            return Action::None;
+        }
+        self.rings.remove(index);
+        let label = match status {
+            Status::Approved => "Approved",
+            Status::Denied => "Denied",
+            Status::Reported => "Reported",
+            Status::Expired => "Expired",
+            _ => "Closed",
+        };
+        let text = match (accepted, reason.is_empty()) {
+            (true, true) => label.to_owned(),
+            (true, false) => format!("{label}: {}", crate::push::printable(reason)),
+            (false, _) => format!("Already {}", label.to_lowercase()),
+        };
+        Action::Toast(text, Task::none())
     }
 
     fn arrived(&mut self, id: Id, challenge: crate::push::Challenge, context: Context<'_>) -> Action {
@@ -860,14 +1093,19 @@ impl Inbox {
                 tasks.push(self.conclude(&expired.challenge.id, Outcome::Expired, "", now));
             }
         }
+        self.rings.retain(|r| r.seconds_left(now as i64) > 0);
         Task::batch(tasks)
     }
 
     /// Takes away the notifications of requests that left the queue
     /// (answered here or elsewhere, expired, removed).
     pub fn sweep(&mut self) -> Task<Message> {
-        let gone: Vec<String> =
-            self.notifications.keys().filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id)).cloned().collect();
+        let gone: Vec<String> = self
+            .notifications
+            .keys()
+            .filter(|id| !self.prompts.iter().any(|p| &p.challenge.id == *id) && !self.rings.iter().any(|r| r.id() == id.as_str()))
+            .cloned()
+            .collect();
         Task::batch(
             gone.into_iter()
                 .filter_map(|id| self.notifications.remove(&id))
@@ -875,11 +1113,17 @@ impl Inbox {
         )
     }
 
-    /// The first request's prompt, with the number of others waiting.
+    /// The first request's prompt, else the first text or call, with the
+    /// number of others waiting.
     pub fn view_prompt(&self, now: u64) -> Option<Element<'_, Message>> {
-        self.prompts.front().map(|prompt| {
+        let others = self.waiting().saturating_sub(1);
+        if let Some(prompt) = self.prompts.front() {
             let request = prompt.challenge.id.clone();
-            prompt.view(now as i64, self.prompts.len() - 1).map(move |message| Message::Prompt(request.clone(), message))
+            return Some(prompt.view(now as i64, others).map(move |message| Message::Prompt(request.clone(), message)));
+        }
+        self.rings.front().map(|ring| {
+            let request = ring.id().to_owned();
+            ring.view(now as i64, others).map(move |message| Message::Ring(request.clone(), message))
         })
     }
 

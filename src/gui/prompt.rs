@@ -16,6 +16,8 @@ use crate::vault::Id;
 
 pub const NUMBER_ID: &str = "prompt-number";
 pub const PIN_ID: &str = "prompt-pin";
+/// The activity page's field for a virtual phone's number.
+pub const PHONE_NUMBER_ID: &str = "phone-number";
 
 #[derive(Debug)]
 pub struct Prompt {
@@ -245,6 +247,12 @@ pub enum ActivityMessage {
     RemoveToken(Id),
     ConfirmRemove,
     CancelRemove,
+    /// The number typed to answer for, on this account's virtual phone.
+    PhoneNumberChanged(Id, String),
+    /// This account's device answers for the number typed from now on.
+    AttachPhone(Id),
+    /// This account's device no longer answers for this number.
+    DetachPhone(Id, String),
 }
 
 /// A work or school account or privacyIDEA token as the activity page lists it.
@@ -258,6 +266,50 @@ pub struct SourceRow {
     pub reach: String,
     /// A privacyIDEA token: it can be removed here.
     pub token: bool,
+    /// A work or school account on a server with virtual phones: the
+    /// numbers its device answers for, which can be changed here.
+    pub phone: Option<super::phone::Numbers>,
+}
+
+/// A virtual phone's numbers (texts and calls to them come here), with a
+/// Stop for each and a field to add one.
+fn phone_numbers<'a>(id: &Id, phone: &super::phone::Numbers) -> Element<'a, ActivityMessage> {
+    let mut numbers = column![text("Virtual phone: texts and calls to these numbers come here").size(13)].spacing(6).padding([8, 0]);
+    if phone.numbers.is_empty() {
+        numbers = numbers.push(text("No number yet.").size(13).style(text::secondary));
+    }
+    for number in &phone.numbers {
+        numbers = numbers.push(
+            row![
+                text(number.clone()).size(15).width(Fill),
+                button(text("Stop").size(13))
+                    .on_press(ActivityMessage::DetachPhone(id.clone(), number.clone()))
+                    .padding([4, 10])
+                    .style(button::secondary)
+            ]
+            .spacing(8)
+            .align_y(Center),
+        );
+    }
+    let attach = ActivityMessage::AttachPhone(id.clone());
+    let id_ = id.clone();
+    numbers = numbers.push(
+        row![
+            text_input("Your phone number, e.g. +41 44 668 18 00", &phone.typed)
+                .id(PHONE_NUMBER_ID)
+                .on_input(move |typed| ActivityMessage::PhoneNumberChanged(id_.clone(), typed))
+                .on_submit(attach.clone())
+                .padding(8)
+                .size(14),
+            button(text("Answer for this number").size(13)).on_press(attach).padding([8, 12]),
+        ]
+        .spacing(8)
+        .align_y(Center),
+    );
+    if let Some(error) = &phone.error {
+        numbers = numbers.push(text(error.clone()).size(13).style(text::danger));
+    }
+    numbers.into()
 }
 
 /// Where requests come from (each with its connection; tokens with a
@@ -306,24 +358,17 @@ pub fn activity_view<'a>(
                 .style(button::secondary)
                 .into()
         };
-        list = list.push(
-            container(
-                row![
-                    column![
-                        text(source.title.clone()).size(15),
-                        text(source.state.clone()).size(13),
-                        text(source.reach.clone()).size(13).style(text::secondary)
-                    ]
-                    .spacing(2)
-                    .width(Fill),
-                    action
-                ]
-                .spacing(10)
-                .align_y(Center),
-            )
-            .padding(12)
-            .style(style::card),
-        );
+        let mut about = column![
+            text(source.title.clone()).size(15),
+            text(source.state.clone()).size(13),
+            text(source.reach.clone()).size(13).style(text::secondary)
+        ]
+        .spacing(2)
+        .width(Fill);
+        if let Some(phone) = &source.phone {
+            about = about.push(phone_numbers(&source.id, phone));
+        }
+        list = list.push(container(row![about, action].spacing(10).align_y(Center)).padding(12).style(style::card));
     }
     if !sources.is_empty() {
         list = list.push(text("Requests").size(16));

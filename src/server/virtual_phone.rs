@@ -95,14 +95,20 @@ pub async fn request(state: &AppState, client: IpAddr, device: &str, user: &str,
         return refused("it is not for this device".into());
     }
     // Signed for now: a request kept elsewhere cannot be replayed later.
-    if request.at.abs_diff(now()) > 300 {
-        return refused("it was not made just now (check this device's clock)".into());
-    }
-    // A device revoked during its session asks nothing more.
-    if matches!(state.store.device(device).await, Ok(None)) {
-        return refused("this device was revoked".into());
-    }
+    // Refused in the answer the request expects, as the app shows it.
+    let why = if request.at.abs_diff(now()) > 300 {
+        Some("it was not made just now: check this device's clock")
+    } else if matches!(state.store.device(device).await, Ok(None)) {
+        // A device revoked during its session asks nothing more.
+        Some("this device was revoked")
+    } else {
+        None
+    };
     match request.action {
+        PhoneAction::Attach { .. } | PhoneAction::Detach { .. } if let Some(why) = why => {
+            ServerMessage::Phones { numbers: state.store.phone_numbers_of(device).await.unwrap_or_default(), refused: Some(why.into()) }
+        }
+        PhoneAction::Reply { id, .. } | PhoneAction::Keys { id, .. } if let Some(why) = why => result(&id, false, Status::Unknown, why),
         PhoneAction::Attach { number } => Box::pin(attach(state, device, &number, true)).await,
         PhoneAction::Detach { number } => Box::pin(attach(state, device, &number, false)).await,
         PhoneAction::Reply { id, text } => Box::pin(reply(state, client, device, user, &id, &text)).await,
