@@ -218,7 +218,7 @@ impl Ring {
                 text(format!("{waiting} more request{} waiting", if waiting == 1 { "" } else { "s" })).size(13).style(text::secondary),
             );
         }
-        container(container(card.max_width(460)).padding(24).style(style::card)).center(Fill).padding(16).into()
+        container(container(card.width(Fill).max_width(460)).padding(24).style(style::card)).center(Fill).padding(16).into()
     }
 }
 
