@@ -335,17 +335,18 @@ async fn calls_are_approved_with_pound_reported_with_zero_and_denied_by_hanging_
     let token = callback.rsplit('=').next().unwrap();
     assert!(!server.log().contains(token));
 
-    // Nothing pressed: the call's sign-in expires with the challenge time
-    // (a server of its own, with 2 s).
+    // Nothing pressed: the call's sign-in is denied once the challenge time
+    // is over (a server of its own, with 2 s).
     let short = tempfile::tempdir().unwrap();
     let server = server_with_gateway(short.path(), &url, http, &["--challenge-seconds", "2"]);
     user_with_phones(&server, "max").await;
     let (status, silent) = server.post("/api/signins", RP, json!({ "user": "max", "method": "voice" })).await;
     assert_eq!(status, 201, "{silent}");
     let silent = silent["id"].as_str().unwrap();
-    assert_eq!(server.status(silent, 15).await, "expired");
+    assert_eq!(server.status(silent, 15).await, "denied");
     let (_, reply) = call_back(&form_of(&gateway.last())["Action"], &[("Digits", "#")]).await;
-    assert_eq!(reply["status"], "expired", "# after expiry approves nothing");
+    assert_eq!(reply["status"], "denied", "# after the time approves nothing: {reply}");
+    assert!(reply["say"].as_str().unwrap().contains("not answered in time"), "{reply}");
 }
 
 #[tokio::test]

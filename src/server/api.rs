@@ -555,6 +555,9 @@ pub async fn answer_call(state: &AppState, signin: &Signin, digits: Option<&str>
         (Status::Reported, Some(Status::Reported)) => ("Thank you. The sign-in was blocked and reported. Goodbye.", false),
         (Status::Denied, Some(Status::Denied)) => ("The sign-in was denied. Goodbye.", false),
         (Status::Expired, _) => ("This sign-in has expired. Goodbye.", false),
+        (Status::Denied, _) if signin.expires_at <= now() && !decided => {
+            ("This call was not answered in time, so the sign-in was denied. Goodbye.", false)
+        }
         _ => ("This sign-in was already answered. Goodbye.", false),
     };
     Ok((CallReply { status, say: say.into(), listen }, decided))

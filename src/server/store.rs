@@ -63,9 +63,15 @@ pub struct Signin {
 }
 
 impl Signin {
-    /// The status as seen at `now`: a pending sign-in past its expiry has expired.
+    /// The status as seen at `now`: a pending sign-in past its expiry has
+    /// expired, but a call nobody answered in time is denied (as a phone
+    /// that rings out denies).
     pub fn status_at(&self, now: i64) -> Status {
-        if self.status == Status::Pending && now >= self.expires_at { Status::Expired } else { self.status.clone() }
+        match self.status {
+            Status::Pending if now >= self.expires_at && self.method == Method::Voice => Status::Denied,
+            Status::Pending if now >= self.expires_at => Status::Expired,
+            _ => self.status.clone(),
+        }
     }
 }
 
