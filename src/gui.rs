@@ -889,6 +889,9 @@ impl App {
             self.save_settings();
         }
         let expired = self.inbox.tick(now).map(Message::Inbox);
+        if let Screen::Unlocked(unlocked) = &self.screen {
+            self.inbox.read_texts(&unlocked.vault);
+        }
         let idle = now.saturating_sub(self.last_input);
         if matches!(self.screen, Screen::Unlocked(_)) && self.settings.auto_lock_seconds > 0 && idle >= self.settings.auto_lock_seconds {
             let lock = self.lock();

@@ -368,6 +368,7 @@ fn the_window_answers_for_a_number_reads_texts_after_unlocking_and_takes_calls()
     assert_eq!(harness.app.toast.clone().unwrap().0, "Approved");
     assert!(harness.app.inbox.rings.is_empty());
     assert_eq!(harness.runtime.block_on(server.status(&text_id, 0)), "approved");
+    told(&mut harness, &mut stream, &id, &text_id);
 
     // A call: Answer shows what it says and the keypad; # approves.
     let call_id = call(&harness, &server);
@@ -381,6 +382,7 @@ fn the_window_answers_for_a_number_reads_texts_after_unlocking_and_takes_calls()
     assert!(matches!(pump(&mut harness, &mut stream, &id), Update::Event(client::Event::Result { .. })));
     assert!(harness.app.toast.clone().unwrap().0.starts_with("Approved"), "{:?}", harness.app.toast);
     assert_eq!(harness.runtime.block_on(server.status(&call_id, 0)), "approved");
+    told(&mut harness, &mut stream, &id, &call_id);
 
     // Hanging up denies.
     let call_id = call(&harness, &server);
@@ -389,6 +391,16 @@ fn the_window_answers_for_a_number_reads_texts_after_unlocking_and_takes_calls()
     pump(&mut harness, &mut stream, &id);
     assert!(harness.app.toast.clone().unwrap().0.starts_with("Denied"), "{:?}", harness.app.toast);
     assert_eq!(harness.runtime.block_on(server.status(&call_id, 0)), "denied");
+    told(&mut harness, &mut stream, &id, &call_id);
+}
+
+/// The server telling the device about a text or call just answered: the
+/// window has already taken it off the screen, and shows nothing new.
+fn told(harness: &mut Harness, stream: &mut (impl Stream<Item = Update> + Unpin), id: &Id, signin: &str) {
+    let toast = harness.app.toast.clone();
+    let Update::Event(client::Event::Result { challenge_id, accepted: true, .. }) = pump(harness, stream, id) else { panic!("told") };
+    assert_eq!(challenge_id, signin);
+    assert_eq!(harness.app.toast, toast);
 }
 
 fn harness_runtime_user(server: &Server) {

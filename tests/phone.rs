@@ -489,10 +489,27 @@ async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     locked.send_signed_phone(stale).await.unwrap();
     let (accepted, _, reason) = locked.verdict(id).await.unwrap();
     assert!(!accepted && reason.contains("not made just now"), "{reason}");
-    locked.send_signed_phone(forged).await.unwrap();
-    let refused = locked.next().await.unwrap_err();
-    assert!(refused.to_string().contains("phone request refused: the signature does not verify"), "{refused}");
-    locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
+    let future = link.sign_phone(PhoneAction::Reply { id: id.to_owned(), text: body.code.clone() }, now + 600);
+    locked.send_signed_phone(future).await.unwrap();
+    let (accepted, _, reason) = locked.verdict(id).await.unwrap();
+    assert!(!accepted && reason.contains("not made just now"), "dated ahead: {reason}");
+    let signed = |request: countersign::push::PhoneRequest| link.device_key.seal(countersign::push::protocol::PHONE_CONTEXT, &request);
+    let request = |device_id: &str, v: u32| countersign::push::PhoneRequest {
+        v,
+        device_id: device_id.to_owned(),
+        action: PhoneAction::Reply { id: id.to_owned(), text: body.code.clone() },
+        at: now,
+    };
+    for (envelope, why) in [
+        (forged, "the signature does not verify"),
+        (signed(request("dev_someone_else", 1)), "it is not for this device"),
+        (signed(request(&link.device_id, 2)), "it is not for this device"),
+    ] {
+        locked.send_signed_phone(envelope).await.unwrap();
+        let refused = locked.next().await.unwrap_err();
+        assert!(refused.to_string().contains(&format!("phone request refused: {why}")), "{refused}");
+        locked = Session::listen(&listener, jiff::Timestamp::now).await.unwrap();
+    }
     assert_eq!(server.status(id, 0).await, "pending");
 
     // A wrong reply spends an attempt; the right one approves, once.
@@ -505,6 +522,9 @@ async fn a_virtual_phone_gets_signed_texts_and_calls_and_answers_them() {
     locked.send_signed_phone(link.sign_phone(PhoneAction::Reply { id: id.to_owned(), text: body.code.clone() }, now)).await.unwrap();
     assert!(locked.verdict(id).await.unwrap().0);
     assert_eq!(server.status(id, 0).await, "approved");
+    // The device's other session is told, so the text leaves every screen.
+    let (accepted, status, reason) = phone.verdict(id).await.unwrap();
+    assert_eq!((accepted, status.as_str(), reason.as_str()), (true, "approved", "its code was used"));
     let (accepted, status, _) = phone.reply(id, &body.code).await.unwrap();
     assert_eq!((accepted, status.as_str()), (false, "approved"), "used once");
 }
@@ -547,6 +567,9 @@ async fn a_virtual_phone_answers_calls_with_pound_reports_with_zero_and_denies_b
     assert_eq!((accepted, status.as_str()), (true, "approved"), "{say}");
     assert!(say.contains("You are signed in"), "{say}");
     assert_eq!(server.status(&id, 0).await, "approved");
+    // Every session of the user's devices is told, this one too.
+    let (accepted, status, reason) = phone.verdict(&id).await.unwrap();
+    assert_eq!((accepted, status.as_str(), reason.as_str()), (true, "approved", "the call was answered"));
     // Pressed again: answered already.
     assert!(!phone.keys(&id, "#", false).await.unwrap().0, "answered already");
 

@@ -571,6 +571,9 @@ impl Inbox {
                 self.send_phone(&id, String::new(), PhoneAction::Attach { number }, context)
             }
             Message::Activity(prompt::ActivityMessage::DetachPhone(id, number)) => {
+                if let Some(numbers) = self.phones.get_mut(&id) {
+                    numbers.error = None;
+                }
                 self.send_phone(&id, String::new(), PhoneAction::Detach { number }, context)
             }
             Message::Ring(request, message) => self.ring(&request, message, context),
@@ -754,6 +757,10 @@ impl Inbox {
                     prompt.busy = false;
                     prompt.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
                 }
+                for ring in self.rings.iter_mut().filter(|r| r.account == id && r.busy) {
+                    ring.busy = false;
+                    ring.error = Some("The connection dropped before the server confirmed; answer again once it is back.".into());
+                }
                 self.connections.insert(id, Connection::Offline { reason, retry_at: retry_at(context.now, retry_in) });
             }
             Update::Event(Event::Challenge(challenge)) => return self.arrived(id, challenge, context),
@@ -769,11 +776,12 @@ impl Inbox {
             Update::Event(Event::Phones { numbers, refused }) => {
                 let title = self.titles.get(&id).cloned().unwrap_or_default();
                 let entry = self.phones.entry(id).or_default();
-                let changed = entry.numbers != numbers;
+                // Said only in answer to this window's own request, not at each connection.
+                let asked = std::mem::take(&mut entry.asked);
                 entry.numbers = numbers;
                 if let Some(why) = refused {
                     entry.error = Some(format!("Refused: {why}"));
-                } else if changed {
+                } else if asked {
                     entry.error = None;
                     entry.typed.clear();
                     let said = if entry.numbers.is_empty() { "no number".to_owned() } else { entry.numbers.join(", ") };
@@ -781,11 +789,11 @@ impl Inbox {
                 }
             }
             Update::Event(Event::Text(message)) => {
-                let deadline = self.deadline_of(&id, message.expires_at, context.now);
+                let deadline = self.deadline_of(&id, message.created_at, message.expires_at, context.now);
                 return self.rang(Ring::text(id, String::new(), message, deadline), context);
             }
             Update::Event(Event::Call(call)) => {
-                let deadline = self.deadline_of(&id, call.expires_at, context.now);
+                let deadline = self.deadline_of(&id, call.created_at, call.expires_at, context.now);
                 return self.rang(Ring::call(id, String::new(), call, deadline), context);
             }
             Update::Event(Event::Dropped(reason)) => {
@@ -796,11 +804,15 @@ impl Inbox {
         Action::None
     }
 
-    /// When something that ends at `expires_at` by `account`'s server's
-    /// clock ends by ours.
-    fn deadline_of(&self, account: &Id, expires_at: i64, now: u64) -> i64 {
-        let offset = self.offsets.get(account).copied().unwrap_or(0);
-        expires_at.saturating_sub(offset).min(now as i64 + 600)
+    /// When a text or call made at `created_at` that ends at `expires_at`
+    /// (`account`'s server's clock) ends by ours: never later than its
+    /// lifetime counted from its arrival, as for a challenge.
+    fn deadline_of(&self, account: &Id, created_at: i64, expires_at: i64, now: u64) -> i64 {
+        let from_arrival = (now as i64).saturating_add(expires_at.saturating_sub(created_at).clamp(0, 600));
+        match self.offsets.get(account) {
+            Some(offset) => expires_at.saturating_sub(*offset).min(from_arrival),
+            None => from_arrival,
+        }
     }
 
     /// A text or call arrived: queued after the requests, read at once when
@@ -832,9 +844,14 @@ impl Inbox {
         Action::Run(notify)
     }
 
-    /// Opens the texts not read yet with their devices' keys (the vault is unlocked).
-    fn read_texts(&mut self, vault: &SharedVault) {
-        let Ok(guard) = vault.lock() else { return };
+    /// Opens the texts not read yet with their devices' keys (the vault is
+    /// unlocked). A vault busy with a job is not waited for on the UI
+    /// thread: the next second's tick tries again.
+    pub fn read_texts(&mut self, vault: &SharedVault) {
+        if !self.rings.iter().any(|r| matches!(r.kind, phone::Kind::Text { body: None, .. })) {
+            return;
+        }
+        let Ok(guard) = vault.try_lock() else { return };
         for ring in &mut self.rings {
             let phone::Kind::Text { text, body: body @ None } = &mut ring.kind else { continue };
             let link = guard.entries().iter().find(|e| e.id == ring.account).and_then(|e| e.push.as_ref());
@@ -892,6 +909,11 @@ impl Inbox {
             return refuse(self, "Not connected to your organisation's server right now; it is retrying. Try again in a moment.");
         };
         let sender = sender.clone();
+        if request.is_empty()
+            && let Some(numbers) = self.phones.get_mut(account)
+        {
+            numbers.asked = true;
+        }
         // Dated by the server's clock, which takes only a request made just now.
         // (The offset was measured against the real clock, not the inbox's.)
         let at = (super::now_unix() as i64).saturating_add(self.offsets.get(account).copied().unwrap_or(0));

@@ -235,6 +235,8 @@ pub struct Numbers {
     pub numbers: Vec<String>,
     pub typed: String,
     pub error: Option<String>,
+    /// An attach or detach from here is on its way: its answer is said.
+    pub asked: bool,
 }
 
 #[cfg(test)]

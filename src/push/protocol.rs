@@ -97,7 +97,8 @@ impl Keypair {
     /// Opens a sealed box made for this key's public half
     /// ([`PublicKey::seal_to`]).
     pub fn unseal(&self, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
-        let secret = crypto_box::SecretKey::from(self.0.to_scalar_bytes());
+        let scalar = zeroize::Zeroizing::new(self.0.to_scalar_bytes());
+        let secret = crypto_box::SecretKey::from(*scalar);
         secret.unseal(sealed).map(zeroize::Zeroizing::new).map_err(|_| Error::Malformed("sealed box"))
     }
 

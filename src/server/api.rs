@@ -388,16 +388,16 @@ pub async fn record(state: &AppState, signin: &Signin, by: &str, status: Status)
     if done {
         state.metrics.answered(&status);
         state.publish(Event::Decided { id: id.to_owned() }).await;
-        if signin.method != Method::Push {
-            return Ok(true);
-        }
-        let told = Event::Told {
-            user: user.to_owned(),
-            except: by.to_owned(),
-            id: id.to_owned(),
-            status,
-            reason: "answered on another device".into(),
+        // The user's devices close what they show for it: a push prompt
+        // answered on another device, a virtual phone's text whose code was
+        // typed on a page, a call answered elsewhere.
+        let reason = match signin.method {
+            Method::Push => "answered on another device",
+            Method::Sms => "its code was used",
+            Method::Voice => "the call was answered",
+            Method::Code => return Ok(true),
         };
+        let told = Event::Told { user: user.to_owned(), except: by.to_owned(), id: id.to_owned(), status, reason: reason.into() };
         state.publish(told).await;
     }
     Ok(done)

@@ -95,7 +95,8 @@ pub async fn request(state: &AppState, client: IpAddr, device: &str, user: &str,
         return refused("it is not for this device".into());
     }
     // Signed for now: a request kept elsewhere cannot be replayed later.
-    // Refused in the answer the request expects, as the app shows it.
+    // From here on a refusal is the answer the request expects, which the
+    // app shows; a forged or misaddressed one above ends the session.
     let why = if request.at.abs_diff(now()) > 300 {
         Some("it was not made just now: check this device's clock")
     } else if matches!(state.store.device(device).await, Ok(None)) {
@@ -134,7 +135,10 @@ async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> S
         Ok(true) => {}
         Ok(false) if attach => return refused(format!("{number} is not one of your phones: set it on the enrollment page first")).await,
         Ok(false) => return refused(format!("this device does not answer for {number}")).await,
-        Err(error) => return failed(error),
+        Err(error) => {
+            log::error(&format!("attaching a phone: {error}"));
+            return refused("the server failed; try again".into()).await;
+        }
     }
     match state.store.phone_numbers_of(device).await {
         Ok(numbers) => ServerMessage::Phones { numbers, refused: None },
@@ -161,6 +165,9 @@ fn said(failure: Failure) -> String {
 /// The sign-in `id` if it is `user`'s, by `method`, and `device` answers
 /// for the number it went to; else what the device is told.
 async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method: Method) -> Result<Signin, ServerMessage> {
+    if !matches!(state.phone, gateway::Provider::Virtual) {
+        return Err(result(id, false, Status::Unknown, NOT_VIRTUAL));
+    }
     let kind = if method == Method::Sms { "text" } else { "call" };
     let signin = match state.store.signin(id).await {
         Ok(Some(signin)) if signin.user == user && signin.method == method => signin,
@@ -171,9 +178,6 @@ async fn answerable(state: &AppState, device: &str, user: &str, id: &str, method
         (Ok(sent_to), Ok(numbers)) => (sent_to, numbers),
         (Err(error), _) | (_, Err(error)) => return Err(result(id, false, Status::Unknown, &said(error.into()))),
     };
-    if !matches!(state.phone, gateway::Provider::Virtual) {
-        return Err(result(id, false, Status::Unknown, NOT_VIRTUAL));
-    }
     match sent_to {
         Some(number) if numbers.contains(&number) => Ok(signin),
         _ => Err(result(

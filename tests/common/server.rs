@@ -30,12 +30,13 @@ pub struct Server {
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// The next challenge on `session`, skipping pings; at most 10 s.
+/// The next challenge on `session`, skipping pings and what the server
+/// tells of sign-ins answered elsewhere; at most 10 s.
 pub async fn next_challenge(session: &mut Session) -> Challenge {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("a challenge within 10 s").unwrap() {
             Event::Challenge(challenge) => return challenge,
-            Event::Alive => continue,
+            Event::Alive | Event::Result { accepted: true, .. } => continue,
             other => panic!("expected a challenge, got {other:?}"),
         }
     }
