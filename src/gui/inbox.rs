@@ -587,6 +587,7 @@ impl Inbox {
                         None => {
                             if let Some(numbers) = self.phones.get_mut(&account) {
                                 numbers.error = Some(error.to_string());
+                                numbers.asked = false;
                             }
                         }
                     }
