@@ -579,18 +579,7 @@ impl Inbox {
             Message::Ring(request, message) => self.ring(&request, message, context),
             Message::PhoneSent(account, request, result) => {
                 if let Err(error) = result {
-                    match self.rings.iter_mut().find(|r| r.account == account && r.id() == request && !request.is_empty()) {
-                        Some(ring) => {
-                            ring.busy = false;
-                            ring.error = Some(error.to_string());
-                        }
-                        None => {
-                            if let Some(numbers) = self.phones.get_mut(&account) {
-                                numbers.error = Some(error.to_string());
-                                numbers.asked = false;
-                            }
-                        }
-                    }
+                    self.phone_failed(&account, &request, error.to_string());
                 }
                 Action::None
             }
@@ -806,14 +795,9 @@ impl Inbox {
     }
 
     /// When a text or call made at `created_at` that ends at `expires_at`
-    /// (`account`'s server's clock) ends by ours: never later than its
-    /// lifetime counted from its arrival, as for a challenge.
+    /// (`account`'s server's clock) ends by ours, by a challenge's rule.
     fn deadline_of(&self, account: &Id, created_at: i64, expires_at: i64, now: u64) -> i64 {
-        let from_arrival = (now as i64).saturating_add(expires_at.saturating_sub(created_at).clamp(0, 600));
-        match self.offsets.get(account) {
-            Some(offset) => expires_at.saturating_sub(*offset).min(from_arrival),
-            None => from_arrival,
-        }
+        crate::push::protocol::deadline(created_at, expires_at, now as i64, self.offsets.get(account).copied())
     }
 
     /// A text or call arrived: queued after the requests, read at once when
@@ -891,23 +875,14 @@ impl Inbox {
     /// Signs `action` with `account`'s device key and sends it through the
     /// account's connection (a receive-only one carries it too).
     fn send_phone(&mut self, account: &Id, request: String, action: PhoneAction, context: Context<'_>) -> Action {
-        let refuse = |inbox: &mut Self, why: &str| {
-            match inbox.rings.iter_mut().find(|r| &r.account == account && r.id() == request && !request.is_empty()) {
-                Some(ring) => {
-                    ring.busy = false;
-                    ring.error = Some(why.to_owned());
-                }
-                None => {
-                    if let Some(numbers) = inbox.phones.get_mut(account) {
-                        numbers.error = Some(why.to_owned());
-                    }
-                }
-            }
-            Action::None
+        let Some(vault) = context.vault.cloned() else {
+            self.phone_failed(account, &request, "Unlock Countersign to answer.".into());
+            return Action::None;
         };
-        let Some(vault) = context.vault.cloned() else { return refuse(self, "Unlock Countersign to answer.") };
         let Some(Connection::Connected(sender)) = self.connections.get(account) else {
-            return refuse(self, "Not connected to your organisation's server right now; it is retrying. Try again in a moment.");
+            let why = "Not connected to your organisation's server right now; it is retrying. Try again in a moment.";
+            self.phone_failed(account, &request, why.into());
+            return Action::None;
         };
         let sender = sender.clone();
         if request.is_empty()
@@ -935,6 +910,23 @@ impl Inbox {
             },
             move |result| Message::PhoneSent(sent_account.clone(), sent.clone(), result),
         ))
+    }
+
+    /// A request about text or call `request` (empty: a number attached or
+    /// detached) of `account` did not go out: said where it was made.
+    fn phone_failed(&mut self, account: &Id, request: &str, why: String) {
+        match self.rings.iter_mut().find(|r| &r.account == account && r.id() == request && !request.is_empty()) {
+            Some(ring) => {
+                ring.busy = false;
+                ring.error = Some(why);
+            }
+            None => {
+                if let Some(numbers) = self.phones.get_mut(account) {
+                    numbers.error = Some(why);
+                    numbers.asked = false;
+                }
+            }
+        }
     }
 
     /// The server's verdict on a text's reply or a call's keys.

@@ -220,14 +220,21 @@ impl Challenge {
     /// nor keeps one that the server already closed. Without it the request's
     /// lifetime counts from its arrival. Never more than its lifetime.
     pub fn deadline(&self, arrived: i64, clock_offset: Option<i64>) -> i64 {
-        // Signed by the pinned server, but still only numbers: no overflow.
-        let lifetime = self.expires_at.saturating_sub(self.created_at).max(0);
-        let left = match clock_offset {
-            Some(offset) => self.expires_at.saturating_sub(arrived.saturating_add(offset)).clamp(0, lifetime),
-            None => lifetime,
-        };
-        arrived.saturating_add(left)
+        deadline(self.created_at, self.expires_at, arrived, clock_offset)
     }
+}
+
+/// When something the server made at `created_at` to end at `expires_at`
+/// (its clock) ends by ours, having `arrived` then: see
+/// [`Challenge::deadline`], whose rule texts and calls follow too.
+pub fn deadline(created_at: i64, expires_at: i64, arrived: i64, clock_offset: Option<i64>) -> i64 {
+    // Signed by the pinned server, but still only numbers: no overflow.
+    let lifetime = expires_at.saturating_sub(created_at).max(0);
+    let left = match clock_offset {
+        Some(offset) => expires_at.saturating_sub(arrived.saturating_add(offset)).clamp(0, lifetime),
+        None => lifetime,
+    };
+    arrived.saturating_add(left)
 }
 
 /// The user's answer.

@@ -106,9 +106,7 @@ pub async fn request(state: &AppState, client: IpAddr, device: &str, user: &str,
         None
     };
     match request.action {
-        PhoneAction::Attach { .. } | PhoneAction::Detach { .. } if let Some(why) = why => {
-            ServerMessage::Phones { numbers: state.store.phone_numbers_of(device).await.unwrap_or_default(), refused: Some(why.into()) }
-        }
+        PhoneAction::Attach { .. } | PhoneAction::Detach { .. } if let Some(why) = why => phones_refused(state, device, why.into()).await,
         PhoneAction::Reply { id, .. } | PhoneAction::Keys { id, .. } if let Some(why) = why => result(&id, false, Status::Unknown, why),
         PhoneAction::Attach { number } => Box::pin(attach(state, device, &number, true)).await,
         PhoneAction::Detach { number } => Box::pin(attach(state, device, &number, false)).await,
@@ -120,8 +118,7 @@ pub async fn request(state: &AppState, client: IpAddr, device: &str, user: &str,
 /// Attaching or detaching `number` for `device`: the numbers it answers
 /// for afterwards, and why not when refused.
 async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> ServerMessage {
-    let current = async || state.store.phone_numbers_of(device).await.unwrap_or_default();
-    let refused = async |why: String| ServerMessage::Phones { numbers: current().await, refused: Some(why) };
+    let refused = async |why: String| phones_refused(state, device, why).await;
     if !matches!(state.phone, gateway::Provider::Virtual) {
         return refused(NOT_VIRTUAL.into()).await;
     }
@@ -144,6 +141,12 @@ async fn attach(state: &AppState, device: &str, number: &str, attach: bool) -> S
         Ok(numbers) => ServerMessage::Phones { numbers, refused: None },
         Err(error) => failed(error),
     }
+}
+
+/// An attach or detach refused for `why`: with the numbers `device` still
+/// answers for.
+async fn phones_refused(state: &AppState, device: &str, why: String) -> ServerMessage {
+    ServerMessage::Phones { numbers: state.store.phone_numbers_of(device).await.unwrap_or_default(), refused: Some(why) }
 }
 
 /// Said to a device that would be a phone on a server that calls real ones.
