@@ -17,6 +17,7 @@ mod metrics;
 mod net;
 mod pages;
 pub mod phones;
+pub mod radius;
 mod secrets;
 pub mod store;
 #[cfg(test)]
@@ -109,6 +110,10 @@ pub struct Config {
     pub retention_days: u32,
     /// `[phone]`: how texts and calls are sent (see [`gateway`]).
     pub phone: gateway::Settings,
+    /// Answer RADIUS on this UDP address (see [`radius`]).
+    pub radius_listen: Option<SocketAddr>,
+    /// `[[radius.clients]]`: the NASes allowed to ask, with their secrets.
+    pub radius: radius::Settings,
 }
 
 impl Default for Config {
@@ -139,6 +144,8 @@ impl Default for Config {
             json_logs: false,
             retention_days: 90,
             phone: gateway::Settings::default(),
+            radius_listen: None,
+            radius: radius::Settings::default(),
         }
     }
 }
@@ -175,6 +182,8 @@ impl std::fmt::Debug for Config {
             .field("json_logs", &self.json_logs)
             .field("retention_days", &self.retention_days)
             .field("phone", &self.phone)
+            .field("radius_listen", &self.radius_listen)
+            .field("radius", &self.radius)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +213,7 @@ impl Config {
             return Err("metrics_token must be at least 16 characters".into());
         }
         self.phone.check()?;
+        self.radius.check(self.radius_listen.is_some())?;
         if self.organization.trim().is_empty() || self.organization.len() > 128 {
             return Err("organization must be 1 to 128 characters, not empty".into());
         }

@@ -28,6 +28,9 @@ struct Cli {
     /// Address to listen on [default: 127.0.0.1:8750]
     #[arg(long, env = "COUNTERSIGN_SERVER_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Answer RADIUS (UDP) on this address, e.g. 127.0.0.1:1812; clients are [[radius.clients]] in the TOML file
+    #[arg(long, env = "COUNTERSIGN_SERVER_RADIUS_LISTEN", value_name = "ADDR")]
+    radius_listen: Option<SocketAddr>,
     /// A SQLite file, or postgres://USER@HOST:PORT/DB to share one database between instances [default: a SQLite file in the platform data directory]
     #[arg(long, env = "COUNTERSIGN_SERVER_DATABASE", value_name = "FILE|URL", hide_env_values = true)]
     database: Option<Database>,
@@ -251,6 +254,9 @@ fn config(cli: &Cli) -> Result<Config> {
     if let Some(listen) = cli.listen {
         config.listen = listen;
     }
+    if cli.radius_listen.is_some() {
+        config.radius_listen = cli.radius_listen;
+    }
     if let Some(database) = &cli.database {
         config.database = database.clone();
     }
@@ -325,6 +331,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve => {
             // Said once it is true: tests and scripts wait for this line.
             let listener = countersign::server::bind(&state).await?;
+            let radius = countersign::server::radius::bind(&state)
+                .await
+                .with_context(|| format!("cannot listen for RADIUS on {}", config.radius_listen.map(|a| a.to_string()).unwrap_or_default()))?;
+            if let Some(socket) = radius {
+                let clients = config.radius.clients.len();
+                log::info(&format!("RADIUS on udp {} ({clients} clients)", socket.local_addr()?));
+                tokio::spawn(countersign::server::radius::serve(state.clone(), socket));
+            }
             log::info(&format!("listening on {} (database {}, instance {})", config.base_url(), config.database, state.instance));
             if config.demo_pages() {
                 log::info(&format!("enrollment page {0}/enroll, demo sign-in {0}/demo", config.base_url()));

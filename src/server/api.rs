@@ -172,6 +172,11 @@ pub struct SigninRequest {
     /// when the user has one) or `office`.
     #[serde(default)]
     pub phone: Option<String>,
+    /// Whether a push asks for the number the sign-in page shows: the
+    /// server's setting when `None`. Not on the wire: RADIUS and PAM have
+    /// no page to show a number on.
+    #[serde(skip)]
+    pub number_matching: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -232,7 +237,7 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     if blocked_until > now && method != Method::Code {
         return Err(Failure::Blocked(blocked_until));
     }
-    let number = if method == Method::Push && state.config.number_matching { Some(matching_number()?) } else { None };
+    let number = if method == Method::Push && request.number_matching.unwrap_or(state.config.number_matching) { Some(matching_number()?) } else { None };
     let seconds = if method == Method::Sms { state.config.phone.code_seconds() } else { state.config.challenge_seconds };
     let signin = Signin {
         id: format!("si_{}", store::random_hex::<8>()?),

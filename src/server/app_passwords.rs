@@ -66,13 +66,17 @@ fn normalize(given: &str) -> Zeroizing<String> {
     Zeroizing::new(given.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect())
 }
 
+/// Whether `given` is shaped like an app password (letters, spaces and
+/// dashes aside), without hashing it.
+pub fn looks_like(given: &str) -> bool {
+    let given = normalize(given);
+    given.len() == LETTERS && given.bytes().all(|b| b.is_ascii_lowercase())
+}
+
 /// Whether `given` is the app password stored as `hash`. Anything not
 /// shaped like one is refused without hashing it.
 pub fn matches(given: &str, hash: &str) -> bool {
-    let given = normalize(given);
-    given.len() == LETTERS
-        && given.bytes().all(|b| b.is_ascii_lowercase())
-        && Argon2::default().verify_password(given.as_bytes(), hash).is_ok()
+    looks_like(given) && Argon2::default().verify_password(normalize(given).as_bytes(), hash).is_ok()
 }
 
 /// A name for the app: trimmed, printable, at most [`NAME_LIMIT`] characters.

@@ -133,6 +133,9 @@ pub enum Refusal {
     Totp,
     /// A wrong app password.
     AppPassword,
+    /// A RADIUS datagram dropped: unknown sender, malformed, or without a
+    /// right Message-Authenticator.
+    Radius,
 }
 
 /// Log lines per kind per minute before the rest are only counted.

@@ -401,7 +401,7 @@ async fn enroll_contact(
         ip: "127.0.0.1".into(),
         location: "This computer".into(),
         method: Some(asked.into()),
-        phone: None,
+        ..SigninRequest::default()
     };
     match api::create_signin(&state, request).await {
         Ok(created) if created.method == Method::Sms => page(
@@ -678,7 +678,7 @@ async fn demo_push(State(state): State<AppState>, Extension(Client(client)): Ext
         ip: "127.0.0.1".into(),
         location: "This computer".into(),
         method: Some(asked.into()),
-        phone: None,
+        ..SigninRequest::default()
     };
     match api::create_signin(&state, request).await {
         Ok(created) => {
