@@ -17,6 +17,8 @@ pub mod journal;
 pub mod listeners;
 pub mod migration;
 pub mod otp;
+#[cfg(all(feature = "server", unix))]
+pub mod pam;
 pub mod privacyidea;
 pub mod process;
 pub mod push;

@@ -511,6 +511,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/signins/{id}/code", post(api::signin_code))
         .route("/api/totp/verify", post(api::totp_verify))
         .route("/api/app-passwords/verify", post(api::app_password_verify))
+        .route("/api/users/{name}/methods", get(api::methods_get))
         .route_layer(body())
         .route_layer(from_fn_with_state(state.clone(), guard::relying_party));
     let admin = Router::new()

@@ -156,6 +156,12 @@ enum Command {
     Backup { to: PathBuf },
     /// Make new admin and relying-party API tokens and print them, once (only their hashes are kept; the old ones stop working)
     Tokens,
+    /// For pam_exec (sshd, sudo): read what the user typed on standard input, check it as a code or send a push, exit 0 to let in
+    Pam {
+        /// The helper's settings: url, rp_token, and optionally ca_file, fail_open, allow_unenrolled (0600, root's)
+        #[arg(long, value_name = "FILE", default_value = "/etc/countersign/pam.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -323,6 +329,10 @@ fn config(cli: &Cli) -> Result<Config> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // The PAM helper runs on the machine signed in to, with its own settings.
+    if let Some(Command::Pam { config }) = &cli.command {
+        return pam(config).await;
+    }
     let config = config(&cli)?;
     countersign::server::log::use_json(config.json_logs);
     // The error names the database without its password.
@@ -568,6 +578,8 @@ async fn run(cli: Cli) -> Result<()> {
             state.store.backup(&to).await.with_context(|| format!("cannot back up to {}", to.display()))?;
             print(&format!("Backed up to {}. Keep the key files beside it (see the README).", to.display()))
         }
+        // Taken before the server's settings are read (above).
+        Command::Pam { config } => pam(&config).await,
         Command::Tokens => {
             let mut lines = Vec::new();
             for (name, label) in [("admin_token", "admin"), ("rp_token", "relying party")] {
@@ -609,6 +621,31 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     options.open(path)?.write_all(bytes)
+}
+
+/// `countersign-server pam`: what pam_exec runs. Its standard output is
+/// shown to the user; an error exits non-zero, which refuses.
+async fn pam(path: &std::path::Path) -> Result<()> {
+    use countersign::pam::{Config, Context, Outcome, authenticate};
+    use std::io::{IsTerminal, Read};
+    let config = Config::load(path)?;
+    let kind = std::env::var("PAM_TYPE").unwrap_or_default();
+    if kind != "auth" {
+        bail!("only the auth stack asks Countersign (PAM_TYPE is {kind:?}): use this line in an `auth` line");
+    }
+    let mut typed = zeroize::Zeroizing::new(Vec::new());
+    if !std::io::stdin().is_terminal() {
+        std::io::stdin().take(1024).read_to_end(&mut typed)?;
+    }
+    let context = Context::from_environment(config.host_name.as_deref());
+    match authenticate(&config, &context, &typed).await {
+        Outcome::Allow(message) => print(&message),
+        // Said once, to the user (pam_exec logs the exit status).
+        Outcome::Deny(message) => {
+            print(&message)?;
+            std::process::exit(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {

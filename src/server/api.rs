@@ -172,10 +172,10 @@ pub struct SigninRequest {
     /// when the user has one) or `office`.
     #[serde(default)]
     pub phone: Option<String>,
-    /// Whether a push asks for the number the sign-in page shows: the
-    /// server's setting when `None`. Not on the wire: RADIUS and PAM have
-    /// no page to show a number on.
-    #[serde(skip)]
+    /// Whether a push asks for the number the sign-in page shows; absent:
+    /// the server's setting. A relying party with no page to show a number
+    /// on (RADIUS, PAM over SSH) sends `false`.
+    #[serde(default)]
     pub number_matching: Option<bool>,
 }
 
@@ -929,7 +929,9 @@ pub async fn set_preferred_method(state: &AppState, user: &str, method: Option<&
     user_methods(state, user).await
 }
 
-/// `GET /api/admin/users/{name}/methods`.
+/// `GET /api/admin/users/{name}/methods`, and for a relying party
+/// `GET /api/users/{name}/methods` (whether the user has a device, before a
+/// push that would wait for one).
 pub async fn methods_get(State(state): State<AppState>, Path(user): Path<String>) -> Result<Json<UserMethods>> {
     Ok(Json(user_methods(&state, &user).await?))
 }
