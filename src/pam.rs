@@ -271,7 +271,8 @@ async fn check_code(config: &Config, context: &Context, code: &str) -> Result<Ou
 async fn push(config: &Config, context: &Context) -> Result<Outcome, Trouble> {
     let http = client(config, Duration::from_secs(config.timeout_seconds))?;
     let user = &context.user;
-    let path = format!("{}/api/users/{}/methods", base(config), percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC));
+    let path =
+        format!("{}/api/users/{}/methods", base(config), percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC));
     let has_device = match call(http.get(path), &config.rp_token).await? {
         None => false,
         Some(methods) => methods["methods"].as_array().is_some_and(|methods| methods.iter().any(|m| m == "push")),

@@ -27,16 +27,24 @@ fn now() -> i64 {
 
 fn ready() -> bool {
     let root = unsafe { libc::geteuid() } == 0;
-    let found = |program: &str| Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
-    let missing: Vec<&str> = [(!root).then_some("root"), (!found("pamtester")).then_some("pamtester"), (!Path::new("/usr/sbin/sshd").exists()).then_some("sshd")]
-        .into_iter()
-        .flatten()
-        .collect();
+    let found =
+        |program: &str| Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
+    let missing: Vec<&str> = [
+        (!root).then_some("root"),
+        (!found("pamtester")).then_some("pamtester"),
+        (!Path::new("/usr/sbin/sshd").exists()).then_some("sshd"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if missing.is_empty() {
         return true;
     }
     let required = std::env::var_os("COUNTERSIGN_REQUIRE_PAM").is_some_and(|value| value == "1");
-    assert!(!required, "COUNTERSIGN_REQUIRE_PAM=1 but {missing:?} missing: tests/run installs pamtester and openssh-server and runs as root");
+    assert!(
+        !required,
+        "COUNTERSIGN_REQUIRE_PAM=1 but {missing:?} missing: tests/run installs pamtester and openssh-server and runs as root"
+    );
     eprintln!("skipping: {missing:?} missing (COUNTERSIGN_REQUIRE_PAM=1 makes this a failure)");
     false
 }
@@ -118,7 +126,8 @@ async fn pamtester_signs_in_by_push_or_code_and_refuses_a_denial() {
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let service = std::sync::Arc::new(Service::new(&helper_config(dir.path(), &server.base, "")));
 
-    for (decision, let_in, shown) in [(Decision::Approve, true, "Countersign: approved."), (Decision::Deny, false, "Countersign: denied.")] {
+    for (decision, let_in, shown) in [(Decision::Approve, true, "Countersign: approved."), (Decision::Deny, false, "Countersign: denied.")]
+    {
         let asking = service.clone();
         let waiting = tokio::task::spawn_blocking(move || pamtester(&asking, "root", ""));
         let challenge = next_challenge(&mut session).await;
@@ -192,10 +201,7 @@ async fn the_helper_speaks_https_to_the_certificate_it_is_told_to_trust() {
     std::fs::write(&other, rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap().cert.pem()).unwrap();
     let server = Server::start(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let https = server.base.replace("http://", "https://");
-    Command::new(HELPER)
-        .args(["--database", server.database.to_str().unwrap(), "user", "add", "tls-user"])
-        .output()
-        .unwrap();
+    Command::new(HELPER).args(["--database", server.database.to_str().unwrap(), "user", "add", "tls-user"]).output().unwrap();
     // Trusting the server's certificate: the server answered (no device).
     let trusted = Service::new(&helper_config(dir.path(), &https, &format!("ca_file = \"{}\"\n", cert.display())));
     let (accepted, text) = blocking(move || pamtester(&trusted, "tls-user", "")).await;

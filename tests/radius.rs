@@ -364,3 +364,23 @@ async fn a_thousand_requests_from_radclient_are_all_answered() {
     assert_eq!((count("Rejected"), count("Lost")), (750, 0), "{text}");
     assert_eq!(radius.server.log().matches("Access-Challenge").count(), 250);
 }
+
+#[tokio::test]
+async fn a_user_gets_at_most_five_pushes_a_minute_over_radius() {
+    if !radclient_found() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let radius = start(dir.path(), &[]);
+    device(&radius.server, "judy").await;
+    // A password that is neither code nor push: a push and a challenge, at once.
+    for _ in 0..5 {
+        assert_eq!(radclient(radius.port, SECRET, &pap("judy", "guess", ""), 5).code, "Access-Challenge");
+    }
+    let sixth = radclient(radius.port, SECRET, &pap("judy", "push", ""), 5);
+    assert_eq!(
+        (sixth.code.as_str(), sixth.attribute("Reply-Message").as_deref()),
+        ("Access-Reject", Some("Too many requests: wait a minute"))
+    );
+    radius.server.wait_for_log("Access-Reject, over 5 pushes for this user in a minute");
+}

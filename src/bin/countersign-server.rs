@@ -341,9 +341,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve => {
             // Said once it is true: tests and scripts wait for this line.
             let listener = countersign::server::bind(&state).await?;
-            let radius = countersign::server::radius::bind(&state)
-                .await
-                .with_context(|| format!("cannot listen for RADIUS on {}", config.radius_listen.map(|a| a.to_string()).unwrap_or_default()))?;
+            let radius = countersign::server::radius::bind(&state).await.with_context(|| {
+                format!("cannot listen for RADIUS on {}", config.radius_listen.map(|a| a.to_string()).unwrap_or_default())
+            })?;
             if let Some(socket) = radius {
                 let clients = config.radius.clients.len();
                 log::info(&format!("RADIUS on udp {} ({clients} clients)", socket.local_addr()?));

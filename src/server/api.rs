@@ -237,7 +237,11 @@ pub async fn create_signin(state: &AppState, request: SigninRequest) -> Result<S
     if blocked_until > now && method != Method::Code {
         return Err(Failure::Blocked(blocked_until));
     }
-    let number = if method == Method::Push && request.number_matching.unwrap_or(state.config.number_matching) { Some(matching_number()?) } else { None };
+    let number = if method == Method::Push && request.number_matching.unwrap_or(state.config.number_matching) {
+        Some(matching_number()?)
+    } else {
+        None
+    };
     let seconds = if method == Method::Sms { state.config.phone.code_seconds() } else { state.config.challenge_seconds };
     let signin = Signin {
         id: format!("si_{}", store::random_hex::<8>()?),

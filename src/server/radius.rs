@@ -184,7 +184,13 @@ pub struct Radius {
     seen: Mutex<HashMap<Retransmission, Seen>>,
     challenges: Mutex<HashMap<[u8; 16], Challenge>>,
     deciding: Arc<tokio::sync::Semaphore>,
+    /// Pushes per user in any minute: anyone at a VPN's login page can
+    /// name a user and type `push`.
+    pushes: super::limits::Window<String>,
 }
+
+/// Pushes a user gets over RADIUS in any minute, at most.
+const PUSHES_PER_USER: u32 = 5;
 
 /// Binds `radius_listen`, if set.
 pub async fn bind(state: &AppState) -> std::io::Result<Option<UdpSocket>> {
@@ -204,6 +210,7 @@ pub async fn serve(state: AppState, socket: UdpSocket) {
         seen: Mutex::new(HashMap::new()),
         challenges: Mutex::new(HashMap::new()),
         deciding: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
+        pushes: super::limits::Window::new(PUSHES_PER_USER, 60_000),
     });
     let mut buffer = vec![0u8; packet::MAX_LENGTH];
     loop {
@@ -237,11 +244,11 @@ impl Decision {
     }
 }
 
-/// How a User-Password reads.
+/// How a User-Password reads (`App`: shaped like an app password).
 enum Password {
     Code(String),
     Push,
-    AppPassword,
+    App,
     Other,
 }
 
@@ -255,7 +262,7 @@ fn classify(password: &[u8], legacy_app: bool) -> Password {
         return Password::Push;
     }
     if legacy_app && super::app_passwords::looks_like(text) {
-        return Password::AppPassword;
+        return Password::App;
     }
     Password::Other
 }
@@ -366,16 +373,19 @@ impl Radius {
             Err(why) => return Decision::reject("Access denied", why.to_string()),
         };
         let kind = classify(&password, client.legacy_app);
+        // Wrong codes slow down the person's address (Calling-Station-Id,
+        // when it is one), not everyone behind the NAS.
+        let caller = request.text(packet::CALLING_STATION_ID).and_then(|id| id.trim().parse::<IpAddr>().ok()).unwrap_or(peer.ip());
         if let Some(state) = request.get(packet::STATE) {
-            return self.follow_up(index, &user, state, kind, peer).await;
+            return self.follow_up(index, &user, state, kind, caller).await;
         }
         match kind {
-            Password::Code(code) => self.code(&user, &code, peer).await,
+            Password::Code(code) => self.code(&user, &code, caller).await,
             Password::Push => match self.push(index, &user, request).await {
                 Ok(id) => self.wait(&id).await,
                 Err(decision) => decision,
             },
-            Password::AppPassword => match api::check_app_password(&self.state, &user, &String::from_utf8_lossy(&password), peer.ip()).await {
+            Password::App => match api::check_app_password(&self.state, &user, &String::from_utf8_lossy(&password), caller).await {
                 Ok(verdict) if verdict.valid => Decision::accept("Accepted", "an app password"),
                 Ok(_) => Decision::reject("Access denied", "a wrong app password"),
                 Err(failure) => failed(&failure),
@@ -392,8 +402,8 @@ impl Radius {
         }
     }
 
-    async fn code(&self, user: &str, code: &str, peer: SocketAddr) -> Decision {
-        match api::check_totp(&self.state, user, code, peer.ip()).await {
+    async fn code(&self, user: &str, code: &str, caller: IpAddr) -> Decision {
+        match api::check_totp(&self.state, user, code, caller).await {
             Ok(verdict) if verdict.valid => Decision::accept("Code accepted", "a right code"),
             Ok(verdict) if verdict.retry_after.is_some() => {
                 Decision::reject("Too many wrong codes: wait a little", "codes after wrong ones are not checked yet")
@@ -426,6 +436,12 @@ impl Radius {
             Ok(Some(_)) => return Err(Decision::reject("No Countersign app is set up for you", "no push: the user has no device")),
             Ok(None) => return Err(Decision::reject("Access denied", "no such user")),
             Err(error) => return Err(failed(&Failure::from(error))),
+        }
+        if !self.pushes.allow(&user.to_owned(), super::limits::millis()) {
+            return Err(Decision::reject(
+                "Too many requests: wait a minute",
+                format!("over {PUSHES_PER_USER} pushes for this user in a minute"),
+            ));
         }
         match api::create_signin(&self.state, signin).await {
             Ok(created) => Ok(created.id),
@@ -475,7 +491,7 @@ impl Radius {
 
     /// The request that brings a challenge's State back: a code, or
     /// anything else to wait for the push.
-    async fn follow_up(&self, index: usize, user: &str, state: &[u8], kind: Password, peer: SocketAddr) -> Decision {
+    async fn follow_up(&self, index: usize, user: &str, state: &[u8], kind: Password, caller: IpAddr) -> Decision {
         // Another user's or client's request leaves the State to its owner.
         let challenge = {
             let Ok(mut challenges) = self.challenges.lock() else { return Decision::reject("Access denied", "a poisoned lock") };
@@ -495,7 +511,7 @@ impl Radius {
             return Decision::reject("No answer in Countersign in time", "an expired State");
         }
         match (kind, challenge.signin) {
-            (Password::Code(code), _) => self.code(user, &code, peer).await,
+            (Password::Code(code), _) => self.code(user, &code, caller).await,
             (_, Some(id)) => self.wait(&id).await,
             (_, None) => Decision::reject("Type the code from Countersign", "no code after a challenge without a push"),
         }
@@ -520,7 +536,7 @@ mod tests {
         assert!(matches!(classify(b"123456789", false), Password::Other));
         assert!(matches!(classify(b"", false), Password::Push));
         assert!(matches!(classify(b"PUSH", false), Password::Push));
-        assert!(matches!(classify(b"abcd efgh ijkl mnop qrst", true), Password::AppPassword));
+        assert!(matches!(classify(b"abcd efgh ijkl mnop qrst", true), Password::App));
         assert!(matches!(classify(b"abcd efgh ijkl mnop qrst", false), Password::Other));
         assert!(matches!(classify(b"correct horse", true), Password::Other));
         assert!(matches!(classify(&[0xff, 0xfe], false), Password::Other));

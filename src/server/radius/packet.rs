@@ -294,12 +294,7 @@ mod tests {
         assert_ne!(packet.password(b"xyzzy5462").unwrap().unwrap().as_slice(), b"arctangent");
         // Without a Message-Authenticator the request is not valid here.
         assert_eq!(message_authenticator_valid(&request, &packet, b"xyzzy5461"), Ok(false));
-        let accept = hex(concat!(
-            "0200002686fe220e7624ba2a1005f6bf9b55e0b2",
-            "060600000001",
-            "0f0600000000",
-            "0e06c0a80103",
-        ));
+        let accept = hex(concat!("0200002686fe220e7624ba2a1005f6bf9b55e0b2", "060600000001", "0f0600000000", "0e06c0a80103",));
         let mut with_request = accept.clone();
         with_request[4..20].copy_from_slice(&packet.authenticator);
         let digest = Md5::new().chain_update(&with_request).chain_update(b"xyzzy5461").finalize();
