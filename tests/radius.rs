@@ -220,10 +220,10 @@ async fn a_password_that_is_neither_gets_a_challenge_answered_by_a_code_or_the_p
     assert_eq!(first.code, "Access-Challenge");
     let state = first.attribute("State").unwrap();
     let challenge = next_challenge(&mut session).await;
-    let waiting = radclient_later(radius.port, pap("dave", "", &format!(", State = {state}")));
-    // Another user cannot bring dave's State back.
+    // Another user cannot bring dave's State back, nor use it up.
     let other = radclient(radius.port, SECRET, &pap("erin", "", &format!(", State = {state}")), 5);
     assert_eq!(other.code, "Access-Reject");
+    let waiting = radclient_later(radius.port, pap("dave", "", &format!(", State = {state}")));
     session.respond(&challenge.id, Decision::Approve, None, false, now()).await.unwrap();
     let answer = tokio::task::spawn_blocking(move || waiting.join().unwrap()).await.unwrap();
     assert_eq!(answer.code, "Access-Accept", "erin's attempt left dave's State to him: {answer:?}");
