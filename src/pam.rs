@@ -19,10 +19,11 @@
 //!
 //! The helper talks to the server's relying-party API over HTTPS with the
 //! token from a configuration file that only its owner (root) may read.
-//! When the server cannot be reached it refuses, unless `fail_open` says to
-//! let the user in (break-glass); a user the server has no device for is
-//! refused unless `allow_unenrolled`. Nothing typed other than a code ever
-//! leaves the machine.
+//! When the server cannot be reached (connection refused or timed out, or a
+//! 5xx) it refuses, unless `fail_open` says to let the user in
+//! (break-glass); a certificate that does not verify, or any answer that is
+//! not the server's, always refuses. A user the server has no device for is
+//! refused unless `allow_unenrolled`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,10 +90,13 @@ pub enum ConfigError {
 impl Config {
     /// Reads `path`, which must be this user's and closed to others.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        use std::io::Read;
+        // One open file, checked and read: no window for a swap between.
+        let file = std::fs::File::open(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let metadata = std::fs::metadata(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+            let metadata = file.metadata().map_err(|e| ConfigError::Read(path.to_owned(), e))?;
             if metadata.mode() & 0o077 != 0 {
                 return Err(ConfigError::Open(path.to_owned()));
             }
@@ -101,19 +105,32 @@ impl Config {
                 return Err(ConfigError::Owner(path.to_owned()));
             }
         }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?);
+        let mut text = Zeroizing::new(String::new());
+        file.take(64 * 1024).read_to_string(&mut text).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
         let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid(path.to_owned(), e.message().to_owned()))?;
         config.check().map_err(|why| ConfigError::Invalid(path.to_owned(), why))?;
         Ok(config)
     }
 
+    /// `https://`, or `http://` to this machine on a port below 1024: a
+    /// local user cannot bind that port to pose as the server while it is
+    /// down, as they could 8750.
     fn check(&self) -> Result<(), String> {
-        let url = self.url.trim_end_matches('/');
-        let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
-            .iter()
-            .any(|base| url == *base || url.starts_with(&format!("{base}:")) || url.starts_with(&format!("{base}/")));
-        if !url.starts_with("https://") && !loopback {
-            return Err(format!("url must be https:// (plain http:// only to this machine), not {url:?}"));
+        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("url {:?} is not a URL: {e}", self.url))?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let privileged = url.port_or_known_default().is_some_and(|port| port < 1024);
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => loopback && privileged,
+            _ => false,
+        };
+        if !allowed || !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+            return Err(format!(
+                "url must be https:// (plain http:// only to this machine on a port below 1024), with no user or query, not {:?}",
+                self.url
+            ));
         }
         if self.rp_token.len() < 16 {
             return Err("rp_token must be at least 16 characters".into());
@@ -224,6 +241,15 @@ fn client(config: &Config, timeout: Duration) -> Result<reqwest::Client, Trouble
     crate::push::client::install_crypto();
     let mut builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &config.ca_file {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let metadata = std::fs::metadata(path).map_err(|e| Trouble::Refused(format!("cannot read ca_file {}: {e}", path.display())))?;
+            // Whoever may write it chooses which server is believed.
+            if metadata.mode() & 0o022 != 0 || (metadata.uid() != 0 && metadata.uid() != unsafe { libc::geteuid() }) {
+                return Err(Trouble::Refused(format!("ca_file {} may be written by others", path.display())));
+            }
+        }
         let pem = std::fs::read(path).map_err(|e| Trouble::Refused(format!("cannot read ca_file {}: {e}", path.display())))?;
         let certificates = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|_| Trouble::Refused(format!("ca_file {} holds no PEM certificate", path.display())))?;
@@ -232,22 +258,59 @@ fn client(config: &Config, timeout: Duration) -> Result<reqwest::Client, Trouble
     builder.build().map_err(|e| Trouble::Refused(format!("HTTPS client: {e}")))
 }
 
-/// Sends one request; the JSON answer, `None` for 404.
-async fn call(request: reqwest::RequestBuilder, token: &str) -> Result<Option<serde_json::Value>, Trouble> {
-    let answer = request.bearer_auth(token).send().await.map_err(|e| Trouble::Unreachable(e.without_url().to_string()))?;
-    let status = answer.status();
-    if status.as_u16() == 404 {
-        return Ok(None);
+/// Whether a failed request never reached a server: a connection refused
+/// or timed out. A certificate that does not verify did reach something,
+/// and is never "unreachable" (`fail_open` must not let a forger in).
+fn unreached(error: &reqwest::Error) -> bool {
+    !holds_tls_error(error) && (error.is_connect() || error.is_timeout())
+}
+
+/// Whether a rustls error is among `error`'s causes. An io::Error's
+/// `source()` skips the error it wraps, so those are opened too.
+fn holds_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    if error.is::<rustls::Error>() {
+        return true;
     }
+    let wrapped = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+    if wrapped.is_some_and(|inner| holds_tls_error(inner)) {
+        return true;
+    }
+    error.source().is_some_and(holds_tls_error)
+}
+
+/// Sends one request; the JSON answer, or `None` for the server's own 404
+/// (`{"error": "not_found"}`; any other 404 is not a Countersign server's).
+async fn call(request: reqwest::RequestBuilder, token: &str) -> Result<Option<serde_json::Value>, Trouble> {
+    let answer = request.bearer_auth(token).send().await.map_err(|e| {
+        let why = e.without_url();
+        if unreached(&why) { Trouble::Unreachable(error_chain(&why)) } else { Trouble::Refused(error_chain(&why)) }
+    })?;
+    let status = answer.status();
+    let body = answer.json::<serde_json::Value>().await;
     if status.is_server_error() {
         return Err(Trouble::Unreachable(format!("HTTP {status}")));
     }
-    let body: serde_json::Value = answer.json().await.map_err(|_| Trouble::Unreachable(format!("HTTP {status}, not JSON")))?;
+    let Ok(body) = body else { return Err(Trouble::Refused(format!("HTTP {status} without a JSON body: check url"))) };
+    if status.as_u16() == 404 && body["error"] == "not_found" {
+        return Ok(None);
+    }
     if !status.is_success() {
         let message = body["message"].as_str().unwrap_or("no reason given");
         return Err(Trouble::Refused(format!("HTTP {status}: {message}")));
     }
     Ok(Some(body))
+}
+
+/// An error and its causes on one line (reqwest's own text omits them).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn base(config: &Config) -> &str {
@@ -343,10 +406,17 @@ mod tests {
     #[test]
     fn plain_http_is_only_for_this_machine() {
         assert!(config("https://mfa.example.com").check().is_ok());
-        assert!(config("http://127.0.0.1:8750").check().is_ok());
-        assert!(config("http://[::1]:8750/").check().is_ok());
+        assert!(config("https://mfa.example.com:8443/countersign/").check().is_ok());
+        assert!(config("http://127.0.0.1:875").check().is_ok());
+        assert!(config("http://[::1]/").check().is_ok());
+        assert!(config("http://localhost:443").check().is_ok());
+        // A port any local user may bind while the server is down.
+        assert!(config("http://127.0.0.1:8750").check().is_err());
         assert!(config("http://mfa.example.com").check().is_err());
         assert!(config("http://127.0.0.1.example.com").check().is_err());
+        assert!(config("http://127.0.0.1:80@evil.example").check().is_err(), "the host is evil.example");
+        assert!(config("https://user:pass@mfa.example.com").check().is_err());
+        assert!(config("ftp://127.0.0.1").check().is_err());
         let mut short = config("https://mfa.example.com");
         short.rp_token = "short".into();
         assert!(short.check().is_err());
@@ -390,6 +460,7 @@ mod tests {
     async fn an_unreachable_server_refuses_unless_fail_open() {
         // A port nothing listens on: bound, then closed.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // (check() would refuse this port; authenticate does not check again.)
         let mut config = config(&format!("http://127.0.0.1:{port}"));
         let context = Context { user: "alice".into(), service: "sshd".into(), host: "h".into(), ..Context::default() };
         let refused = authenticate(&config, &context, b"").await;

@@ -49,26 +49,51 @@ fn ready() -> bool {
     false
 }
 
-/// A PAM service file in /etc/pam.d running the helper with `config`;
-/// removed on drop.
+/// A free port below 1024 on 127.0.0.1: the helper takes plain http only
+/// there (a port no other local user can bind).
+fn privileged_port() -> u16 {
+    // Tests run at once: each call starts further on, so two seldom race for one.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = 600 + (std::process::id() + 37 * CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 300;
+    (start..1000)
+        .chain(600..start)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", u16::try_from(*port).unwrap())).is_ok())
+        .map(|port| u16::try_from(port).unwrap())
+        .expect("a free port below 1024")
+}
+
+/// A server for these tests, on a port below 1024.
+fn server(dir: &Path, extra: &[&str]) -> Server {
+    Server::start_on(dir.join("server.sqlite3"), privileged_port(), extra.iter().map(ToString::to_string).collect())
+}
+
+/// A PAM service file in /etc/pam.d running the helper with `config`, as
+/// the package's stacks do (`countersign`: it asks; `countersign-push`:
+/// a push only, after a module that asked); removed on drop.
 struct Service {
     name: String,
 }
 
 impl Service {
     fn new(config: &Path) -> Service {
+        Service::with_stack(config, true)
+    }
+
+    fn with_stack(config: &Path, asking: bool) -> Service {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let name = format!("countersign-test-{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        std::fs::write(
-            format!("/etc/pam.d/{name}"),
+        let stack = if asking {
             format!(
                 "auth optional pam_echo.so Countersign: type the code from your app, or press Enter for a push.\n\
-                 auth required pam_exec.so expose_authtok stdout {HELPER} pam --config {}\n\
-                 auth optional pam_permit.so\n\
-                 account required pam_permit.so\n\
-                 session required pam_permit.so\n",
+                 auth required pam_exec.so expose_authtok stdout {HELPER} pam --config {}\n",
                 config.display()
-            ),
+            )
+        } else {
+            format!("auth required pam_exec.so stdout {HELPER} pam --config {}\n", config.display())
+        };
+        std::fs::write(
+            format!("/etc/pam.d/{name}"),
+            format!("{stack}auth optional pam_permit.so\naccount required pam_permit.so\nsession required pam_permit.so\n"),
         )
         .unwrap();
         Service { name }
@@ -121,7 +146,7 @@ async fn pamtester_signs_in_by_push_or_code_and_refuses_a_denial() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = server(dir.path(), &[]);
     let (link, account) = device(&server, "root").await;
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let service = std::sync::Arc::new(Service::new(&helper_config(dir.path(), &server.base, "")));
@@ -148,6 +173,15 @@ async fn pamtester_signs_in_by_push_or_code_and_refuses_a_denial() {
     let asking = service.clone();
     let (accepted, text) = blocking(move || pamtester(&asking, "root", &code)).await;
     assert!(!accepted && text.contains("wrong or already used code"), "{text}");
+
+    // The push-only stack (after common-auth) hands the helper nothing
+    // typed: even digits on the terminal mean a push.
+    let push_only = Service::with_stack(&helper_config(dir.path(), &server.base, ""), false);
+    let waiting = tokio::task::spawn_blocking(move || pamtester(&push_only, "root", "12345678"));
+    let challenge = next_challenge(&mut session).await;
+    session.respond(&challenge.id, Decision::Approve, None, false, now()).await.unwrap();
+    let (accepted, text) = waiting.await.unwrap();
+    assert!(accepted && text.contains("Countersign: approved.") && !text.contains("type the code"), "{text}");
 }
 
 #[tokio::test]
@@ -156,7 +190,7 @@ async fn users_without_a_device_and_an_unreachable_server_are_refused_unless_tol
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = server(dir.path(), &[]);
     let (status, _) =
         server.post("/api/admin/users", common::server::ADMIN, serde_json::json!({ "name": "nodevice", "organization": "Contoso" })).await;
     assert_eq!(status, 201);
@@ -171,7 +205,7 @@ async fn users_without_a_device_and_an_unreachable_server_are_refused_unless_tol
         assert!(text.contains(shown), "{text}");
     }
 
-    let nothing = format!("http://127.0.0.1:{}", free_port());
+    let nothing = format!("http://127.0.0.1:{}", privileged_port());
     for (more, let_in, shown) in [("", false, "cannot be reached"), ("fail_open = true\n", true, "because fail_open is set")] {
         let service = Service::new(&helper_config(dir.path(), &nothing, more));
         let (accepted, text) = blocking(move || pamtester(&service, "root", "")).await;
@@ -207,9 +241,15 @@ async fn the_helper_speaks_https_to_the_certificate_it_is_told_to_trust() {
     let (accepted, text) = blocking(move || pamtester(&trusted, "tls-user", "")).await;
     assert!(!accepted && text.contains("tls-user has no Countersign device"), "{text}");
     // Trusting another certificate: not the server, so refused.
-    let wrong = Service::new(&helper_config(dir.path(), &https, &format!("ca_file = \"{}\"\n", other.display())));
+    // Trusting another certificate: not the server, so refused, and
+    // fail_open does not let a forger in (the server was reached).
+    let wrong = Service::new(&helper_config(dir.path(), &https, &format!("ca_file = \"{}\"\nfail_open = true\n", other.display())));
     let (accepted, text) = blocking(move || pamtester(&wrong, "tls-user", "")).await;
-    assert!(!accepted && text.contains("cannot be reached"), "{text}");
+    assert!(!accepted && text.contains("Countersign refused the request") && !text.contains("fail_open"), "{text}");
+    // Plain http to a port any local user may bind is refused outright.
+    let open_port = Service::new(&helper_config(dir.path(), &format!("http://127.0.0.1:{}", free_port()), ""));
+    let (accepted, text) = blocking(move || pamtester(&open_port, "tls-user", "")).await;
+    assert!(!accepted && text.contains("port below 1024"), "{text}");
 }
 
 /// A real sshd on a loopback port whose PAM service is `service` (sshd
@@ -294,7 +334,7 @@ async fn sshd_lets_in_on_approval_or_a_code_and_refuses_a_denial_or_a_server_dow
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = server(dir.path(), &[]);
     let (link, account) = device(&server, "root").await;
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let service = Service::new(&helper_config(dir.path(), &server.base, ""));

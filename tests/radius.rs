@@ -189,7 +189,7 @@ async fn an_unanswered_push_is_rejected_when_it_expires() {
     let answer = tokio::task::spawn_blocking(move || waiting.join().unwrap()).await.unwrap();
     assert_eq!(answer.code, "Access-Reject");
     assert_eq!(answer.attribute("Reply-Message").as_deref(), Some("No answer in Countersign in time"));
-    assert!(radius.server.log().contains("Access-Reject, the push expired"));
+    radius.server.wait_for_log("Access-Reject, the push expired");
 }
 
 #[tokio::test]
@@ -228,6 +228,7 @@ async fn a_password_that_is_neither_gets_a_challenge_answered_by_a_code_or_the_p
     let answer = tokio::task::spawn_blocking(move || waiting.join().unwrap()).await.unwrap();
     assert_eq!(answer.code, "Access-Accept", "erin's attempt left dave's State to him: {answer:?}");
     radius.server.wait_for_log("\"erin\" from 127.0.0.1: Access-Reject, a State given to another user or client");
+    radius.server.wait_for_log("\"dave\" from 127.0.0.1: Access-Accept, the push was approved");
     assert!(!radius.server.log().contains("hunter2"));
 }
 
@@ -260,13 +261,25 @@ async fn wrong_secrets_missing_authenticators_strangers_and_garbage_get_no_answe
     let radius = start(dir.path(), &[]);
     let (_, account) = device(&radius.server, "gina").await;
 
-    let wrong_secret = radclient(radius.port, "not the lab's secret at all", &pap("gina", "push", ""), 1);
+    // A wrong code, which would be rejected at once if it were read.
+    let wrong_secret = radclient(radius.port, "not the lab's secret at all", &pap("gina", "000000", ""), 1);
     assert_eq!(wrong_secret.code, "no reply");
-    let without = radclient(radius.port, SECRET, "User-Name = \"gina\", User-Password = \"push\"\n", 1);
-    assert_eq!(without.code, "no reply");
+    radius.server.wait_for_log("from Lab VPN with a wrong Message-Authenticator");
+
+    // Without a Message-Authenticator: the same request with it cut out.
+    let target = format!("127.0.0.1:{}", radius.port);
+    let mut without = packet::access_request(4, [6; 16], "gina", b"000000", &[], SECRET.as_bytes());
+    assert_eq!(without[20], packet::MESSAGE_AUTHENTICATOR, "it comes first");
+    without.drain(20..38);
+    let length = u16::try_from(without.len()).unwrap().to_be_bytes();
+    without[2..4].copy_from_slice(&length);
+    let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+    plain.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    plain.send_to(&without, &target).unwrap();
+    assert!(plain.recv_from(&mut [0; 4096]).is_err(), "no answer without a Message-Authenticator");
+    radius.server.wait_for_log("from Lab VPN without a Message-Authenticator");
 
     // From 127.0.0.2, an address no client has, with the right secret.
-    let target = format!("127.0.0.1:{}", radius.port);
     let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
     stranger.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     stranger.send_to(&packet::access_request(1, [7; 16], "gina", b"push", &[], SECRET.as_bytes()), &target).unwrap();
@@ -298,9 +311,11 @@ async fn wrong_secrets_missing_authenticators_strangers_and_garbage_get_no_answe
     // padding bit): none is, since the Message-Authenticator covers all.
     assert!(socket.recv_from(&mut [0; 4096]).is_err(), "no broken datagram is answered");
 
-    // The server still answers, and a retransmission gets the same answer.
+    // The server still answers, and a retransmission gets the same answer,
+    // with the Proxy-States a proxy added, in order.
     let code = countersign::otp::code(&account, now() as u64).value;
-    let request = packet::access_request(3, [9; 16], "gina", code.as_bytes(), &[], SECRET.as_bytes());
+    let proxied: [(u8, &[u8]); 2] = [(packet::PROXY_STATE, b"hop one"), (packet::PROXY_STATE, b"hop two")];
+    let request = packet::access_request(3, [9; 16], "gina", code.as_bytes(), &proxied, SECRET.as_bytes());
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     socket.send_to(&request, &target).unwrap();
     let mut buffer = [0u8; 4096];
@@ -309,14 +324,15 @@ async fn wrong_secrets_missing_authenticators_strangers_and_garbage_get_no_answe
     let parsed = packet::Packet::parse(&request).unwrap();
     assert!(packet::response_valid(&first, &parsed, SECRET.as_bytes()));
     assert_eq!(first[0], packet::ACCESS_ACCEPT);
+    let answer = packet::Packet::parse(&first).unwrap();
+    let states: Vec<&[u8]> = answer.attributes.iter().filter(|(kind, _)| *kind == packet::PROXY_STATE).map(|(_, v)| v.as_slice()).collect();
+    assert_eq!(states, [&b"hop one"[..], b"hop two"]);
     socket.send_to(&request, &target).unwrap();
     let (length, _) = socket.recv_from(&mut buffer).unwrap();
     assert_eq!(&buffer[..length], &first[..], "the duplicate is answered as the first was, not decided again (the code is used)");
 
-    let log = radius.server.log();
-    assert!(log.contains("without a right Message-Authenticator"), "{log}");
-    assert!(log.contains("refused Radius from 127.0.0.2: a RADIUS datagram from an address no client has"), "{log}");
-    assert!(log.contains("malformed RADIUS datagram"), "{log}");
+    radius.server.wait_for_log("refused Radius from 127.0.0.2: a RADIUS datagram from an address no client has");
+    radius.server.wait_for_log("malformed RADIUS datagram");
 }
 
 #[tokio::test]
@@ -360,9 +376,11 @@ async fn a_thousand_requests_from_radclient_are_all_answered() {
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {label} in {text}"))
     };
-    // iris's "something else" gets a challenge (no push: no device); the rest are rejected.
-    assert_eq!((count("Rejected"), count("Lost")), (750, 0), "{text}");
-    assert_eq!(radius.server.log().matches("Access-Challenge").count(), 250);
+    // iris's "something else" gets a challenge (no push: no device), 5 in
+    // the minute as pushes would be; everything else is rejected.
+    assert_eq!((count("Rejected"), count("Lost")), (995, 0), "{text}");
+    radius.server.wait_for_log("\"iris\" from 127.0.0.1: Access-Reject, over 5 pushes for this user in a minute");
+    assert_eq!(radius.server.log().matches("Access-Challenge").count(), 5);
 }
 
 #[tokio::test]

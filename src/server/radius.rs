@@ -4,14 +4,19 @@
 //!
 //! What a User-Password means (see [`Radius::decide`]):
 //! - 6 to 8 digits: the user's current TOTP code, once per code (the rules
-//!   of `/api/totp/verify`) → Access-Accept, else Access-Reject;
-//! - `push` or empty (or no User-Password at all): a push to the user's devices, with the client's name
-//!   (and NAS-Identifier) as the app and Calling-Station-Id as the address;
-//!   Access-Accept once approved, Access-Reject on deny, report or expiry;
+//!   of `/api/totp/verify`; the backoff per user and Calling-Station-Id)
+//!   → Access-Accept, else Access-Reject;
+//! - `push` or empty (or no User-Password at all): a push to the user's
+//!   devices, with the client's name (and NAS-Identifier) as the app and
+//!   Calling-Station-Id as the address; Access-Accept once approved,
+//!   Access-Reject on deny, report or expiry;
 //! - an app password, from a client marked `legacy_app`: Access-Accept;
 //! - anything else: a push is sent, and Access-Challenge answers with a
 //!   Reply-Message and a State; the request that brings the State back
 //!   carries a code, or anything else to wait for the push.
+//!
+//! A user gets at most [`PUSHES_PER_USER`] pushes (or, without a device,
+//! challenges) a minute.
 //!
 //! Dropped without an answer (the NAS sees a timeout; the log says why):
 //! datagrams from an address no client has, malformed packets, other
@@ -19,8 +24,9 @@
 //! Message-Authenticator (required: BLAST-RADIUS, CVE-2024-3596; a wrong
 //! shared secret fails here too). A retransmission (same address, port,
 //! identifier and authenticator) gets the answer already sent, or nothing
-//! while the first is being decided. Every decision is logged with its
-//! reason, never the password.
+//! while the first is being decided. [`IN_FLIGHT`] requests are decided at
+//! once and [`WAITING`] pushes wait at once. Proxy-State comes back
+//! unchanged. Every decision is logged with its reason, never the password.
 //!
 //! Pushes have no number to match (a NAS has no page to show it on), and
 //! a State lives in this process only: instances behind one RADIUS
@@ -148,9 +154,12 @@ impl Settings {
     }
 }
 
-/// Requests being decided at once (each push waits up to
-/// `challenge_seconds`); past it, requests are dropped and NASes retry.
-const IN_FLIGHT: usize = 1024;
+/// Requests being decided at once, a push's wait aside; past it, requests
+/// are dropped and NASes retry.
+const IN_FLIGHT: usize = 256;
+/// Pushes waiting for their answer at once (each up to
+/// `challenge_seconds`); past it, a push is refused, codes still work.
+const WAITING: usize = 1024;
 /// How long an answer is kept to answer retransmissions (RFC 5080 §2.2.2).
 const ANSWERS_KEPT: Duration = Duration::from_secs(30);
 /// Retransmissions remembered at most; challenges open at most.
@@ -184,6 +193,7 @@ pub struct Radius {
     seen: Mutex<HashMap<Retransmission, Seen>>,
     challenges: Mutex<HashMap<[u8; 16], Challenge>>,
     deciding: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<tokio::sync::Semaphore>,
     /// Pushes per user in any minute: anyone at a VPN's login page can
     /// name a user and type `push`.
     pushes: super::limits::Window<String>,
@@ -210,6 +220,7 @@ pub async fn serve(state: AppState, socket: UdpSocket) {
         seen: Mutex::new(HashMap::new()),
         challenges: Mutex::new(HashMap::new()),
         deciding: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
+        waiting: Arc::new(tokio::sync::Semaphore::new(WAITING)),
         pushes: super::limits::Window::new(PUSHES_PER_USER, 60_000),
     });
     let mut buffer = vec![0u8; packet::MAX_LENGTH];
@@ -241,6 +252,18 @@ impl Decision {
     }
     fn reject(reply: &'static str, reason: impl Into<String>) -> Self {
         Decision { code: packet::ACCESS_REJECT, reply, state: None, reason: reason.into() }
+    }
+}
+
+/// A decision made, or a push to wait for.
+enum Step {
+    Now(Decision),
+    Wait(String),
+}
+
+impl From<Decision> for Step {
+    fn from(decision: Decision) -> Self {
+        Step::Now(decision)
     }
 }
 
@@ -285,9 +308,12 @@ impl Radius {
         }
         match packet::message_authenticator_valid(datagram, &request, client.secret.as_bytes()) {
             Ok(true) => {}
+            Ok(false) if request.get(packet::MESSAGE_AUTHENTICATOR).is_none() => {
+                return dropped(&format!("an Access-Request from {} without a Message-Authenticator", client.name));
+            }
             Ok(false) => {
                 return dropped(&format!(
-                    "an Access-Request from {} without a right Message-Authenticator (missing, or another shared secret)",
+                    "an Access-Request from {} with a wrong Message-Authenticator (another shared secret?)",
                     client.name
                 ));
             }
@@ -326,7 +352,21 @@ impl Radius {
         let radius = self.clone();
         tokio::spawn(async move {
             let client = &radius.clients[index];
-            let decision = radius.decide(index, &request, peer).await;
+            // A push waits on a slot of its own: waiting pushes never keep
+            // codes from being checked.
+            let mut permit = Some(permit);
+            let decision = match radius.decide(index, &request, peer).await {
+                Step::Now(decision) => decision,
+                Step::Wait(id) => {
+                    permit = None;
+                    match radius.waiting.clone().try_acquire_owned() {
+                        Ok(_waiting) => radius.wait(&id).await,
+                        Err(_) => {
+                            Decision::reject("Too many sign-ins are waiting: try again soon", format!("{WAITING} pushes are waiting"))
+                        }
+                    }
+                }
+            };
             let user = request.text(packet::USER_NAME).map(|user| printable(&user)).unwrap_or_default();
             let outcome = match decision.code {
                 packet::ACCESS_ACCEPT => "Access-Accept",
@@ -338,6 +378,10 @@ impl Radius {
             if let Some(state) = &decision.state {
                 attributes.push((packet::STATE, state));
             }
+            // RFC 2865 §5.33: a proxy's Proxy-State comes back unchanged, in order.
+            attributes.extend(
+                request.attributes.iter().filter(|(kind, _)| *kind == packet::PROXY_STATE).map(|(kind, value)| (*kind, value.as_slice())),
+            );
             let answer = Arc::new(packet::response(decision.code, &request, &attributes, client.secret.as_bytes()));
             if let Err(error) = radius.socket.send_to(&answer, peer).await {
                 log::warn(&format!("radius {}: answering {}: {error}", client.name, peer));
@@ -358,19 +402,19 @@ impl Radius {
     }
 
     /// What an authentic Access-Request from client `index` comes to.
-    async fn decide(&self, index: usize, request: &Packet, peer: SocketAddr) -> Decision {
+    async fn decide(&self, index: usize, request: &Packet, peer: SocketAddr) -> Step {
         let client = &self.clients[index];
         let Some(user) = request.text(packet::USER_NAME).map(|user| user.trim().to_owned()).filter(|user| !user.is_empty()) else {
-            return Decision::reject("Access denied", "no User-Name");
+            return Decision::reject("Access denied", "no User-Name").into();
         };
         let password = match request.password(client.secret.as_bytes()) {
             Ok(Some(password)) => password,
             Ok(None) if request.get(packet::CHAP_PASSWORD).is_some() || request.get(packet::EAP_MESSAGE).is_some() => {
-                return Decision::reject("Only PAP is supported", "CHAP or EAP, not PAP");
+                return Decision::reject("Only PAP is supported", "CHAP or EAP, not PAP").into();
             }
             // radclient, and some NASes, leave out an empty password.
             Ok(None) => Zeroizing::new(Vec::new()),
-            Err(why) => return Decision::reject("Access denied", why.to_string()),
+            Err(why) => return Decision::reject("Access denied", why.to_string()).into(),
         };
         let kind = classify(&password, client.legacy_app);
         // Wrong codes slow down the person's address (Calling-Station-Id,
@@ -380,24 +424,24 @@ impl Radius {
             return self.follow_up(index, &user, state, kind, caller).await;
         }
         match kind {
-            Password::Code(code) => self.code(&user, &code, caller).await,
+            Password::Code(code) => self.code(&user, &code, caller).await.into(),
             Password::Push => match self.push(index, &user, request).await {
-                Ok(id) => self.wait(&id).await,
-                Err(decision) => decision,
+                Ok(id) => Step::Wait(id),
+                Err(decision) => decision.into(),
             },
             Password::App => match api::check_app_password(&self.state, &user, &String::from_utf8_lossy(&password), caller).await {
-                Ok(verdict) if verdict.valid => Decision::accept("Accepted", "an app password"),
-                Ok(_) => Decision::reject("Access denied", "a wrong app password"),
-                Err(failure) => failed(&failure),
+                Ok(verdict) if verdict.valid => Decision::accept("Accepted", "an app password").into(),
+                Ok(_) => Decision::reject("Access denied", "a wrong app password").into(),
+                Err(failure) => failed(&failure).into(),
             },
             Password::Other => {
                 let signin = match self.push(index, &user, request).await {
                     Ok(id) => Some(id),
                     // A code from the app can still answer the challenge.
                     Err(decision) if decision.reason.starts_with("no push") => None,
-                    Err(decision) => return decision,
+                    Err(decision) => return decision.into(),
                 };
-                self.challenge(index, &user, signin)
+                self.challenge(index, &user, signin).into()
             }
         }
     }
@@ -431,17 +475,19 @@ impl Radius {
             phone: None,
             number_matching: Some(false),
         };
-        match self.state.store.enrolled(user).await {
-            Ok(Some((enrolled, _))) if enrolled.devices => {}
-            Ok(Some(_)) => return Err(Decision::reject("No Countersign app is set up for you", "no push: the user has no device")),
-            Ok(None) => return Err(Decision::reject("Access denied", "no such user")),
-            Err(error) => return Err(failed(&Failure::from(error))),
-        }
+        // Counted first: a user without a device gets challenges instead,
+        // and they count too.
         if !self.pushes.allow(&user.to_owned(), super::limits::millis()) {
             return Err(Decision::reject(
                 "Too many requests: wait a minute",
                 format!("over {PUSHES_PER_USER} pushes for this user in a minute"),
             ));
+        }
+        match self.state.store.enrolled(user).await {
+            Ok(Some((enrolled, _))) if enrolled.devices => {}
+            Ok(Some(_)) => return Err(Decision::reject("No Countersign app is set up for you", "no push: the user has no device")),
+            Ok(None) => return Err(Decision::reject("Access denied", "no such user")),
+            Err(error) => return Err(failed(&Failure::from(error))),
         }
         match api::create_signin(&self.state, signin).await {
             Ok(created) => Ok(created.id),
@@ -480,7 +526,9 @@ impl Radius {
         let seconds = u64::try_from(self.state.config.challenge_seconds).unwrap_or(60);
         let Ok(mut challenges) = self.challenges.lock() else { return Decision::reject("Access denied", "a poisoned lock") };
         let now = Instant::now();
-        challenges.retain(|_, challenge| challenge.expires > now);
+        if challenges.len() >= CHALLENGES {
+            challenges.retain(|_, challenge| challenge.expires > now);
+        }
         if challenges.len() >= CHALLENGES {
             return Decision::reject("Access denied", format!("{CHALLENGES} challenges are open"));
         }
@@ -491,29 +539,29 @@ impl Radius {
 
     /// The request that brings a challenge's State back: a code, or
     /// anything else to wait for the push.
-    async fn follow_up(&self, index: usize, user: &str, state: &[u8], kind: Password, caller: IpAddr) -> Decision {
+    async fn follow_up(&self, index: usize, user: &str, state: &[u8], kind: Password, caller: IpAddr) -> Step {
         // Another user's or client's request leaves the State to its owner.
         let challenge = {
-            let Ok(mut challenges) = self.challenges.lock() else { return Decision::reject("Access denied", "a poisoned lock") };
-            let Ok(state) = <[u8; 16]>::try_from(state) else { return Decision::reject("Access denied", "an unknown State") };
+            let Ok(mut challenges) = self.challenges.lock() else { return Decision::reject("Access denied", "a poisoned lock").into() };
+            let Ok(state) = <[u8; 16]>::try_from(state) else { return Decision::reject("Access denied", "an unknown State").into() };
             match challenges.get(&state) {
-                None => return Decision::reject("Access denied", "an unknown or used State"),
+                None => return Decision::reject("Access denied", "an unknown or used State").into(),
                 Some(challenge) if challenge.user != user || challenge.client != index => {
-                    return Decision::reject("Access denied", "a State given to another user or client");
+                    return Decision::reject("Access denied", "a State given to another user or client").into();
                 }
                 Some(_) => match challenges.remove(&state) {
                     Some(challenge) => challenge,
-                    None => return Decision::reject("Access denied", "an unknown or used State"),
+                    None => return Decision::reject("Access denied", "an unknown or used State").into(),
                 },
             }
         };
         if challenge.expires <= Instant::now() {
-            return Decision::reject("No answer in Countersign in time", "an expired State");
+            return Decision::reject("No answer in Countersign in time", "an expired State").into();
         }
         match (kind, challenge.signin) {
-            (Password::Code(code), _) => self.code(user, &code, caller).await,
-            (_, Some(id)) => self.wait(&id).await,
-            (_, None) => Decision::reject("Type the code from Countersign", "no code after a challenge without a push"),
+            (Password::Code(code), _) => self.code(user, &code, caller).await.into(),
+            (_, Some(id)) => Step::Wait(id),
+            (_, None) => Decision::reject("Type the code from Countersign", "no code after a challenge without a push").into(),
         }
     }
 }
