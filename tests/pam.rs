@@ -140,16 +140,31 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.unwrap()
 }
 
+/// A server, root's device connected to it, and a service asking it.
+struct Signing {
+    dir: tempfile::TempDir,
+    server: Server,
+    account: Account,
+    session: Session,
+    service: Service,
+}
+
+async fn signing() -> Signing {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), &[]);
+    let (link, account) = device(&server, "root").await;
+    let session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
+    let service = Service::new(&helper_config(dir.path(), &server.base, ""));
+    Signing { dir, server, account, session, service }
+}
+
 #[tokio::test]
 async fn pamtester_signs_in_by_push_or_code_and_refuses_a_denial() {
     if !ready() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), &[]);
-    let (link, account) = device(&server, "root").await;
-    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
-    let service = std::sync::Arc::new(Service::new(&helper_config(dir.path(), &server.base, "")));
+    let Signing { dir, server, account, mut session, service } = signing().await;
+    let service = std::sync::Arc::new(service);
 
     for (decision, let_in, shown) in [(Decision::Approve, true, "Countersign: approved."), (Decision::Deny, false, "Countersign: denied.")]
     {
@@ -333,11 +348,7 @@ async fn sshd_lets_in_on_approval_or_a_code_and_refuses_a_denial_or_a_server_dow
     if !ready() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), &[]);
-    let (link, account) = device(&server, "root").await;
-    let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
-    let service = Service::new(&helper_config(dir.path(), &server.base, ""));
+    let Signing { dir, server, account, mut session, service } = signing().await;
     let sshd = std::sync::Arc::new(Sshd::start(dir.path(), &service));
 
     for (decision, let_in) in [(Decision::Approve, true), (Decision::Deny, false)] {

@@ -54,12 +54,9 @@ fn raise_fd_limit(wanted: u64) -> u64 {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+#[path = "stats.rs"]
+mod stats;
+use stats::percentile;
 
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
