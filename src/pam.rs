@@ -246,7 +246,9 @@ fn client(config: &Config, timeout: Duration) -> Result<reqwest::Client, Trouble
             use std::os::unix::fs::MetadataExt;
             let metadata = std::fs::metadata(path).map_err(|e| Trouble::Refused(format!("cannot read ca_file {}: {e}", path.display())))?;
             // Whoever may write it chooses which server is believed.
-            if metadata.mode() & 0o022 != 0 || (metadata.uid() != 0 && metadata.uid() != unsafe { libc::geteuid() }) {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if metadata.mode() & 0o022 != 0 || (metadata.uid() != 0 && metadata.uid() != me) {
                 return Err(Trouble::Refused(format!("ca_file {} may be written by others", path.display())));
             }
         }

@@ -162,8 +162,9 @@ const IN_FLIGHT: usize = 256;
 const WAITING: usize = 1024;
 /// How long an answer is kept to answer retransmissions (RFC 5080 §2.2.2).
 const ANSWERS_KEPT: Duration = Duration::from_secs(30);
-/// Retransmissions remembered at most; challenges open at most.
-const REMEMBERED: usize = 65_536;
+/// Requests remembered at most (answers are kept 30 s: past 4,000 a
+/// second sustained, new requests are dropped); challenges open at most.
+const REMEMBERED: usize = 131_072;
 const CHALLENGES: usize = 10_000;
 
 const CHALLENGE_TEXT: &str = "Approve the request in Countersign or type your code";
@@ -175,6 +176,24 @@ enum Seen {
 }
 
 type Retransmission = (SocketAddr, u8, [u8; 16]);
+
+/// The requests seen, pruned at most once a second.
+struct Remembered {
+    requests: HashMap<Retransmission, Seen>,
+    pruned: Instant,
+}
+
+impl Remembered {
+    /// Forgets answers older than [`ANSWERS_KEPT`] (and, should a task
+    /// have died, decisions older than any push can take).
+    fn prune(&mut self, now: Instant) {
+        self.requests.retain(|_, seen| match seen {
+            Seen::Deciding(since) => now.duration_since(*since) < Duration::from_secs(3700),
+            Seen::Answered(_, at) => now.duration_since(*at) < ANSWERS_KEPT,
+        });
+        self.pruned = now;
+    }
+}
 
 /// An Access-Challenge sent, waiting for the request with its State.
 struct Challenge {
@@ -190,7 +209,7 @@ pub struct Radius {
     state: AppState,
     socket: UdpSocket,
     clients: Vec<Client>,
-    seen: Mutex<HashMap<Retransmission, Seen>>,
+    seen: Mutex<Remembered>,
     challenges: Mutex<HashMap<[u8; 16], Challenge>>,
     deciding: Arc<tokio::sync::Semaphore>,
     waiting: Arc<tokio::sync::Semaphore>,
@@ -217,7 +236,7 @@ pub async fn serve(state: AppState, socket: UdpSocket) {
         state,
         socket,
         clients,
-        seen: Mutex::new(HashMap::new()),
+        seen: Mutex::new(Remembered { requests: HashMap::new(), pruned: Instant::now() }),
         challenges: Mutex::new(HashMap::new()),
         deciding: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         waiting: Arc::new(tokio::sync::Semaphore::new(WAITING)),
@@ -322,7 +341,11 @@ impl Radius {
         let key = (peer, request.identifier, request.authenticator);
         {
             let Ok(mut seen) = self.seen.lock() else { return };
-            match seen.get(&key) {
+            let now = Instant::now();
+            if seen.requests.len() >= REMEMBERED || now.duration_since(seen.pruned) >= Duration::from_secs(1) {
+                seen.prune(now);
+            }
+            match seen.requests.get(&key) {
                 Some(Seen::Answered(answer, _)) => {
                     let (radius, answer) = (self.clone(), answer.clone());
                     tokio::spawn(async move {
@@ -333,17 +356,10 @@ impl Radius {
                 Some(Seen::Deciding(_)) => return,
                 None => {}
             }
-            if seen.len() >= REMEMBERED {
-                let now = Instant::now();
-                seen.retain(|_, seen| match seen {
-                    Seen::Deciding(since) => now.duration_since(*since) < Duration::from_secs(3700),
-                    Seen::Answered(_, at) => now.duration_since(*at) < ANSWERS_KEPT,
-                });
-                if seen.len() >= REMEMBERED {
-                    return dropped("a RADIUS request while too many are remembered");
-                }
+            if seen.requests.len() >= REMEMBERED {
+                return dropped("a RADIUS request while too many are remembered");
             }
-            seen.insert(key, Seen::Deciding(Instant::now()));
+            seen.requests.insert(key, Seen::Deciding(now));
         }
         let Ok(permit) = self.deciding.clone().try_acquire_owned() else {
             self.forget(&key);
@@ -387,17 +403,15 @@ impl Radius {
                 log::warn(&format!("radius {}: answering {}: {error}", client.name, peer));
             }
             if let Ok(mut seen) = radius.seen.lock() {
-                seen.insert(key, Seen::Answered(answer, Instant::now()));
+                seen.requests.insert(key, Seen::Answered(answer, Instant::now()));
             }
             drop(permit);
-            tokio::time::sleep(ANSWERS_KEPT).await;
-            radius.forget(&key);
         });
     }
 
     fn forget(&self, key: &Retransmission) {
         if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(key);
+            seen.requests.remove(key);
         }
     }
 
