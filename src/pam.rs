@@ -237,9 +237,12 @@ pub async fn authenticate(config: &Config, context: &Context, typed: &[u8]) -> O
     }
 }
 
-fn client(config: &Config, timeout: Duration) -> Result<reqwest::Client, Trouble> {
+/// The HTTPS client: `timeout_seconds` per request (the push's wait sets
+/// its own), trusting `ca_file` only when it is set.
+fn client(config: &Config) -> Result<reqwest::Client, Trouble> {
     crate::push::client::install_crypto();
-    let mut builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
+    let mut builder =
+        reqwest::Client::builder().timeout(Duration::from_secs(config.timeout_seconds)).redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &config.ca_file {
         #[cfg(unix)]
         {
@@ -320,7 +323,7 @@ fn base(config: &Config) -> &str {
 }
 
 async fn check_code(config: &Config, context: &Context, code: &str) -> Result<Outcome, Trouble> {
-    let http = client(config, Duration::from_secs(config.timeout_seconds))?;
+    let http = client(config)?;
     let mut body = json!({ "user": context.user, "code": code });
     if let Ok(ip) = context.remote.parse::<std::net::IpAddr>() {
         body["ip"] = json!(ip);
@@ -334,7 +337,7 @@ async fn check_code(config: &Config, context: &Context, code: &str) -> Result<Ou
 }
 
 async fn push(config: &Config, context: &Context) -> Result<Outcome, Trouble> {
-    let http = client(config, Duration::from_secs(config.timeout_seconds))?;
+    let http = client(config)?;
     let user = &context.user;
     let path =
         format!("{}/api/users/{}/methods", base(config), percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC));
@@ -364,9 +367,9 @@ async fn push(config: &Config, context: &Context) -> Result<Outcome, Trouble> {
         return Err(Trouble::Refused("the server's answer has no sign-in id".into()));
     }
     // Each wait is at most 60 s on the server; a push lives at most an hour.
-    let waiting = client(config, Duration::from_secs(60 + config.timeout_seconds))?;
+    let waiting = Duration::from_secs(60 + config.timeout_seconds);
     for _ in 0..62 {
-        let status = call(waiting.get(format!("{}/api/signins/{id}?wait=60", base(config))), &config.rp_token).await?;
+        let status = call(http.get(format!("{}/api/signins/{id}?wait=60", base(config))).timeout(waiting), &config.rp_token).await?;
         match status.as_ref().and_then(|status| status["status"].as_str()) {
             Some("pending") => continue,
             Some("approved") => return Ok(Outcome::Allow("Countersign: approved.".into())),

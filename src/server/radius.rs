@@ -440,7 +440,8 @@ impl Radius {
         match kind {
             Password::Code(code) => self.code(&user, &code, caller).await.into(),
             Password::Push => match self.push(index, &user, request).await {
-                Ok(id) => Step::Wait(id),
+                Ok(Some(id)) => Step::Wait(id),
+                Ok(None) => Decision::reject("No Countersign app is set up for you", "no push: the user has no device").into(),
                 Err(decision) => decision.into(),
             },
             Password::App => match api::check_app_password(&self.state, &user, &String::from_utf8_lossy(&password), caller).await {
@@ -448,15 +449,11 @@ impl Radius {
                 Ok(_) => Decision::reject("Access denied", "a wrong app password").into(),
                 Err(failure) => failed(&failure).into(),
             },
-            Password::Other => {
-                let signin = match self.push(index, &user, request).await {
-                    Ok(id) => Some(id),
-                    // A code from the app can still answer the challenge.
-                    Err(decision) if decision.reason.starts_with("no push") => None,
-                    Err(decision) => return decision.into(),
-                };
-                self.challenge(index, &user, signin).into()
-            }
+            // Without a device, a code from the app can still answer it.
+            Password::Other => match self.push(index, &user, request).await {
+                Ok(signin) => self.challenge(index, &user, signin).into(),
+                Err(decision) => decision.into(),
+            },
         }
     }
 
@@ -472,8 +469,23 @@ impl Radius {
     }
 
     /// Sends a push for `user` with the client's name and the calling
-    /// station; its id, or the Access-Reject to send instead.
-    async fn push(&self, index: usize, user: &str, request: &Packet) -> Result<String, Decision> {
+    /// station: its id, `None` when the user has no device, or the
+    /// Access-Reject to send instead.
+    async fn push(&self, index: usize, user: &str, request: &Packet) -> Result<Option<String>, Decision> {
+        // Counted first: a user without a device gets challenges instead,
+        // and they count too.
+        if !self.pushes.allow(&user.to_owned(), super::limits::millis()) {
+            return Err(Decision::reject(
+                "Too many requests: wait a minute",
+                format!("over {PUSHES_PER_USER} pushes for this user in a minute"),
+            ));
+        }
+        match self.state.store.enrolled(user).await {
+            Ok(Some((enrolled, _))) if enrolled.devices => {}
+            Ok(Some(_)) => return Ok(None),
+            Ok(None) => return Err(Decision::reject("Access denied", "no such user")),
+            Err(error) => return Err(failed(&Failure::from(error))),
+        }
         let client = &self.clients[index];
         let app = match request.text(packet::NAS_IDENTIFIER).map(|nas| nas.trim().to_owned()).filter(|nas| !nas.is_empty()) {
             Some(nas) if nas != client.name => format!("{} ({nas})", client.name),
@@ -489,22 +501,8 @@ impl Radius {
             phone: None,
             number_matching: Some(false),
         };
-        // Counted first: a user without a device gets challenges instead,
-        // and they count too.
-        if !self.pushes.allow(&user.to_owned(), super::limits::millis()) {
-            return Err(Decision::reject(
-                "Too many requests: wait a minute",
-                format!("over {PUSHES_PER_USER} pushes for this user in a minute"),
-            ));
-        }
-        match self.state.store.enrolled(user).await {
-            Ok(Some((enrolled, _))) if enrolled.devices => {}
-            Ok(Some(_)) => return Err(Decision::reject("No Countersign app is set up for you", "no push: the user has no device")),
-            Ok(None) => return Err(Decision::reject("Access denied", "no such user")),
-            Err(error) => return Err(failed(&Failure::from(error))),
-        }
         match api::create_signin(&self.state, signin).await {
-            Ok(created) => Ok(created.id),
+            Ok(created) => Ok(Some(created.id)),
             Err(Failure::NotFound(_)) => Err(Decision::reject("Access denied", "no such user")),
             Err(Failure::Blocked(_)) => {
                 Err(Decision::reject("Sign-ins are blocked: you reported one you did not make", "pushes blocked after a report"))
