@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use common::server::{RP, Server, free_port, next_challenge};
 use countersign::account::Account;
 use countersign::push::Decision;
-use countersign::push::client::{self, Session};
+use countersign::push::client::Session;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_countersign-server");
 
@@ -130,12 +130,6 @@ fn pamtester(service: &Service, user: &str, typed: &str) -> (bool, String) {
     (output.status.success() && text.contains("successfully authenticated"), text)
 }
 
-async fn device(server: &Server, user: &str) -> (countersign::push::Link, Account) {
-    let (code, url) = server.activation(user).await;
-    let client::Activated { account, link, .. } = client::activate(&url, &code, "test device").await.unwrap();
-    (link, account)
-}
-
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work).await.unwrap()
 }
@@ -152,7 +146,7 @@ struct Signing {
 async fn signing() -> Signing {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path(), &[]);
-    let (link, account) = device(&server, "root").await;
+    let (link, account) = server.device_and_account("root").await;
     let session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let service = Service::new(&helper_config(dir.path(), &server.base, ""));
     Signing { dir, server, account, session, service }

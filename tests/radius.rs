@@ -16,9 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::server::{Server, next_challenge};
-use countersign::account::Account;
-use countersign::push::client::{self, Session};
-use countersign::push::{Decision, Link};
+use countersign::push::Decision;
+use countersign::push::client::Session;
 use countersign::server::radius::packet;
 
 const SECRET: &str = "a shared secret for the lab";
@@ -112,12 +111,6 @@ fn radclient_later(port: u16, attributes: String) -> std::thread::JoinHandle<Ans
     std::thread::spawn(move || radclient(port, SECRET, &attributes, 30))
 }
 
-async fn device(server: &Server, user: &str) -> (Link, Account) {
-    let (code, url) = server.activation(user).await;
-    let client::Activated { account, link, .. } = client::activate(&url, &code, "test device").await.unwrap();
-    (link, account)
-}
-
 #[tokio::test]
 async fn a_code_is_accepted_once_and_its_replay_rejected() {
     if !radclient_found() {
@@ -125,7 +118,7 @@ async fn a_code_is_accepted_once_and_its_replay_rejected() {
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    let (_, account) = device(&radius.server, "alice").await;
+    let (_, account) = radius.server.device_and_account("alice").await;
     let code = countersign::otp::code(&account, now() as u64).value;
 
     let answer = radclient(radius.port, SECRET, &pap("alice", &code, ""), 5);
@@ -152,7 +145,7 @@ async fn a_push_approved_denied_or_reported_decides_the_answer() {
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    let (link, _) = device(&radius.server, "bob").await;
+    let (link, _) = radius.server.device_and_account("bob").await;
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
 
     let context = ", NAS-Identifier = \"vpn-gw-1\", Calling-Station-Id = \"203.0.113.9\"";
@@ -182,7 +175,7 @@ async fn an_unanswered_push_is_rejected_when_it_expires() {
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &["--challenge-seconds", "2"]);
-    let (link, _) = device(&radius.server, "carol").await;
+    let (link, _) = radius.server.device_and_account("carol").await;
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
     let waiting = radclient_later(radius.port, pap("carol", "push", ""));
     next_challenge(&mut session).await;
@@ -199,7 +192,7 @@ async fn a_password_that_is_neither_gets_a_challenge_answered_by_a_code_or_the_p
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    let (link, account) = device(&radius.server, "dave").await;
+    let (link, account) = radius.server.device_and_account("dave").await;
     let mut session = Session::connect(&link, jiff::Timestamp::now).await.unwrap();
 
     // Answered with a code.
@@ -239,7 +232,7 @@ async fn an_app_password_is_accepted_from_a_legacy_client() {
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    device(&radius.server, "frank").await;
+    radius.server.device_and_account("frank").await;
     let (status, body) = radius
         .server
         .post("/api/admin/users/frank/app-passwords", common::server::ADMIN, serde_json::json!({ "name": "Old VPN client" }))
@@ -259,7 +252,7 @@ async fn wrong_secrets_missing_authenticators_strangers_and_garbage_get_no_answe
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    let (_, account) = device(&radius.server, "gina").await;
+    let (_, account) = radius.server.device_and_account("gina").await;
 
     // A wrong code, which would be rejected at once if it were read.
     let wrong_secret = radclient(radius.port, "not the lab's secret at all", &pap("gina", "000000", ""), 1);
@@ -390,7 +383,7 @@ async fn a_user_gets_at_most_five_pushes_a_minute_over_radius() {
     }
     let dir = tempfile::tempdir().unwrap();
     let radius = start(dir.path(), &[]);
-    device(&radius.server, "judy").await;
+    radius.server.device_and_account("judy").await;
     // A password that is neither code nor push: a push and a challenge, at once.
     for _ in 0..5 {
         assert_eq!(radclient(radius.port, SECRET, &pap("judy", "guess", ""), 5).code, "Access-Challenge");

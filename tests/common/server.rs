@@ -239,10 +239,15 @@ impl Server {
 
     /// An activated device for `user`.
     pub async fn device(&self, user: &str) -> Link {
+        self.device_and_account(user).await.0
+    }
+
+    /// An activated device for `user`, and the account it shows codes of.
+    pub async fn device_and_account(&self, user: &str) -> (Link, countersign::account::Account) {
         let (code, url) = self.activation(user).await;
         let client::Activated { account, link, .. } = client::activate(&url, &code, "test device").await.unwrap();
         assert_eq!((account.issuer.as_str(), account.name.as_str()), ("Contoso", user));
-        link
+        (link, account)
     }
 
     /// An activated device for `user`, with its receive-only credential.
